@@ -1,0 +1,351 @@
+//! The OCI distribution API calls the store needs, one method each, over any
+//! `Transport`. URLs, headers and status handling follow the OCI distribution
+//! spec v1.1 ("Pulling", "Pushing", "Content discovery", "Content management").
+
+use crate::digest::is_sha256_digest;
+use crate::error::StoreError;
+use crate::link::next_link;
+use crate::manifest::{MAX_MANIFEST_BYTES, OCI_MANIFEST};
+use crate::range::ByteRange;
+use crate::registry_error::error_from_response;
+use crate::transport::{header, read_to_vec, Transport, Upload};
+use http::{Method, Request, Response};
+use serde::Deserialize;
+
+/// Error documents and tag pages are small; cap what we buffer of them.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+const MAX_TAG_PAGE: usize = 16 << 20;
+/// Tags asked for per page: ECR refuses n > 1000.
+pub const TAG_PAGE_SIZE: usize = 1000;
+/// Blob GETs may redirect to a CDN or object storage; follow a few hops.
+const MAX_REDIRECTS: usize = 5;
+
+pub struct RegistryClient<T> {
+    transport: T,
+    base: String,
+    repository: String,
+}
+
+/// What a mount attempt (`POST ...?mount=<digest>&from=<repo>`) found.
+pub enum Mount {
+    /// The blob is already in the repository.
+    Exists,
+    /// It is not; an upload session was opened at this URL.
+    Upload(String),
+}
+
+#[derive(Deserialize)]
+struct TagPage {
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+}
+
+impl<T: Transport> RegistryClient<T> {
+    pub fn new(transport: T, base: String, repository: String) -> Self {
+        RegistryClient { transport, base, repository }
+    }
+
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/v2/{}/{}", self.base, self.repository, path)
+    }
+
+    /// Upload `Location` and `Link` targets may be absolute or relative to
+    /// the registry; a relative one is resolved against the registry's base.
+    pub fn resolve(&self, location: &str) -> Result<String, StoreError> {
+        if location.starts_with("https://") || location.starts_with("http://") {
+            Ok(location.to_string())
+        } else if location.starts_with('/') && !location.starts_with("//") {
+            Ok(format!("{}{location}", self.base))
+        } else {
+            Err(StoreError::Registry {
+                status: 0,
+                code: String::new(),
+                message: format!("registry sent an unusable location '{location}'"),
+            })
+        }
+    }
+
+    fn request(&self, method: Method, url: &str) -> http::request::Builder {
+        Request::builder().method(method).uri(url)
+    }
+
+    fn send(&self, request: http::Result<Request<Vec<u8>>>) -> Result<Response<T::Body>, StoreError> {
+        let request = request.map_err(|e| StoreError::InvalidArgument(format!("cannot build request: {e}")))?;
+        self.transport.send(request)
+    }
+
+    /// Reads an error answer into a `StoreError`.
+    fn fail(&self, mut response: Response<T::Body>, what: &str) -> StoreError {
+        let status = response.status().as_u16();
+        let body = read_to_vec(response.body_mut(), MAX_ERROR_BODY, what).unwrap_or_default();
+        error_from_response(status, &body, what)
+    }
+
+    /// Drains a small successful body so the connection can be reused.
+    fn drain(&self, mut response: Response<T::Body>, what: &str) -> Result<(), StoreError> {
+        read_to_vec(response.body_mut(), MAX_ERROR_BODY, what).map(drop)
+    }
+
+    fn location_of(&self, response: &Response<T::Body>, what: &str) -> Result<String, StoreError> {
+        let location = header(response, "location").ok_or_else(|| StoreError::Registry {
+            status: response.status().as_u16(),
+            code: String::new(),
+            message: format!("{what}: answer has no Location"),
+        })?;
+        self.resolve(location)
+    }
+
+    /// `GET /v2/`: is the registry there and speaking the API?
+    pub fn ping(&self) -> Result<(), StoreError> {
+        let what = "GET /v2/";
+        let response = self.send(self.request(Method::GET, &format!("{}/v2/", self.base)).body(Vec::new()))?;
+        if response.status().is_success() {
+            self.drain(response, what)
+        } else {
+            Err(self.fail(response, what))
+        }
+    }
+
+    /// The digest a tag points at, or `None` if there is no such tag.
+    pub fn head_manifest(&self, tag: &str) -> Result<Option<String>, StoreError> {
+        let what = format!("HEAD manifest {tag}");
+        let response = self.send(
+            self.request(Method::HEAD, &self.url(&format!("manifests/{tag}")))
+                .header("accept", OCI_MANIFEST)
+                .body(Vec::new()),
+        )?;
+        match response.status().as_u16() {
+            200 => {
+                let digest = header(&response, "docker-content-digest").map(str::to_string);
+                self.drain(response, &what)?;
+                match digest {
+                    Some(d) if is_sha256_digest(&d) => Ok(Some(d)),
+                    _ => Err(StoreError::Registry {
+                        status: 200,
+                        code: String::new(),
+                        message: format!("{what}: answer names no sha256 Docker-Content-Digest"),
+                    }),
+                }
+            }
+            404 => {
+                self.drain(response, &what)?;
+                Ok(None)
+            }
+            _ => Err(self.fail(response, &what)),
+        }
+    }
+
+    /// The manifest bytes at a tag, or `None` if there is no such tag.
+    pub fn get_manifest(&self, tag: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let what = format!("GET manifest {tag}");
+        let mut response = self.send(
+            self.request(Method::GET, &self.url(&format!("manifests/{tag}")))
+                .header("accept", OCI_MANIFEST)
+                .body(Vec::new()),
+        )?;
+        match response.status().as_u16() {
+            200 => {
+                let bytes = read_to_vec(response.body_mut(), MAX_MANIFEST_BYTES, &what)?;
+                // The registry names the digest of what it sent; a mismatch
+                // means the bytes were damaged on the way.
+                if let Some(claimed) = header(&response, "docker-content-digest") {
+                    if is_sha256_digest(claimed) && crate::digest::sha256_digest(&bytes) != claimed {
+                        return Err(StoreError::Integrity(format!("{what}: body does not match its digest")));
+                    }
+                }
+                Ok(Some(bytes))
+            }
+            404 => {
+                self.drain(response, &what)?;
+                Ok(None)
+            }
+            _ => Err(self.fail(response, &what)),
+        }
+    }
+
+    pub fn put_manifest(&self, tag: &str, manifest: Vec<u8>) -> Result<(), StoreError> {
+        let what = format!("PUT manifest {tag}");
+        let response = self.send(
+            self.request(Method::PUT, &self.url(&format!("manifests/{tag}")))
+                .header("content-type", OCI_MANIFEST)
+                .body(manifest),
+        )?;
+        if response.status().as_u16() == 201 || response.status().is_success() {
+            self.drain(response, &what)
+        } else {
+            Err(self.fail(response, &what))
+        }
+    }
+
+    /// Deletes a manifest by digest (removing every tag on it). `Ok(true)`
+    /// when deleted or already gone, `Ok(false)` when the registry does not
+    /// allow deletion (405, or `UNSUPPORTED`; distribution's default).
+    pub fn delete_manifest(&self, digest: &str) -> Result<bool, StoreError> {
+        let what = format!("DELETE manifest {digest}");
+        let response = self.send(self.request(Method::DELETE, &self.url(&format!("manifests/{digest}"))).body(Vec::new()))?;
+        match response.status().as_u16() {
+            200..=299 | 404 => {
+                self.drain(response, &what)?;
+                Ok(true)
+            }
+            _ => match self.fail(response, &what) {
+                StoreError::Unsupported(_) => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Checks for a blob and opens an upload in one request: a mount from our
+    /// own repository answers 201 when the blob is there, else 202 with an
+    /// upload session (OCI distribution spec, "Mounting a blob from another
+    /// repository").
+    pub fn mount_or_start(&self, digest: &str) -> Result<Mount, StoreError> {
+        let what = format!("POST blob upload (mount {digest})");
+        let url = self.url(&format!("blobs/uploads/?mount={digest}&from={}", self.repository));
+        let response = self.send(self.request(Method::POST, &url).header("content-length", "0").body(Vec::new()))?;
+        match response.status().as_u16() {
+            201 => {
+                self.drain(response, &what)?;
+                Ok(Mount::Exists)
+            }
+            202 => {
+                let location = self.location_of(&response, &what)?;
+                self.drain(response, &what)?;
+                Ok(Mount::Upload(location))
+            }
+            _ => Err(self.fail(response, &what)),
+        }
+    }
+
+    /// Opens an upload session; returns its URL.
+    pub fn start_upload(&self) -> Result<String, StoreError> {
+        let what = "POST blob upload";
+        let response = self.send(
+            self.request(Method::POST, &self.url("blobs/uploads/")).header("content-length", "0").body(Vec::new()),
+        )?;
+        if response.status().as_u16() == 202 {
+            let location = self.location_of(&response, what)?;
+            self.drain(response, what)?;
+            Ok(location)
+        } else {
+            Err(self.fail(response, what))
+        }
+    }
+
+    /// Finishes an upload session with `body` as its (last) content.
+    pub fn complete_upload(&self, session: &str, digest: &str, body: Vec<u8>) -> Result<(), StoreError> {
+        let what = format!("PUT blob {digest}");
+        let separator = if session.contains('?') { '&' } else { '?' };
+        let url = format!("{session}{separator}digest={digest}");
+        let response = self.send(
+            self.request(Method::PUT, &url)
+                .header("content-type", "application/octet-stream")
+                .header("content-length", body.len().to_string())
+                .body(body),
+        )?;
+        if response.status().as_u16() == 201 || response.status().is_success() {
+            self.drain(response, &what)
+        } else {
+            Err(self.fail(response, &what))
+        }
+    }
+
+    /// Starts a streamed PATCH of an upload session (no Content-Range: the
+    /// whole blob in one request, as `docker push` sends it).
+    pub fn start_patch(&self, session: &str) -> Result<T::Upload, StoreError> {
+        let request = self
+            .request(Method::PATCH, session)
+            .header("content-type", "application/octet-stream")
+            .body(())
+            .map_err(|e| StoreError::InvalidArgument(format!("cannot build request: {e}")))?;
+        self.transport.start(request)
+    }
+
+    /// Completes a streamed PATCH; returns the session URL to finish with.
+    pub fn finish_patch(&self, upload: T::Upload) -> Result<String, StoreError> {
+        let what = "PATCH blob upload";
+        let response = upload.finish()?;
+        if response.status().as_u16() == 202 || response.status().is_success() {
+            let location = self.location_of(&response, what)?;
+            self.drain(response, what)?;
+            Ok(location)
+        } else {
+            Err(self.fail(response, what))
+        }
+    }
+
+    /// Best-effort cancel of an abandoned upload session.
+    pub fn cancel_upload(&self, session: &str) {
+        if let Ok(response) = self.send(self.request(Method::DELETE, session).body(Vec::new())) {
+            let _ = self.drain(response, "DELETE upload");
+        }
+    }
+
+    /// GETs a blob (or a range of it), following redirects. Returns the
+    /// successful answer (200 or 206) for the caller to read.
+    pub fn get_blob(&self, digest: &str, range: Option<ByteRange>) -> Result<Response<T::Body>, StoreError> {
+        let what = format!("GET blob {digest}");
+        let mut url = self.url(&format!("blobs/{digest}"));
+        for _ in 0..=MAX_REDIRECTS {
+            let mut builder = self.request(Method::GET, &url);
+            if let Some(r) = range {
+                builder = builder.header("range", r.header());
+            }
+            let response = self.send(builder.body(Vec::new()))?;
+            match response.status().as_u16() {
+                200 | 206 => return Ok(response),
+                301 | 302 | 303 | 307 | 308 => {
+                    url = self.location_of(&response, &what)?;
+                    self.drain(response, &what)?;
+                }
+                _ => return Err(self.fail(response, &what)),
+            }
+        }
+        Err(StoreError::Transport(format!("{what}: more than {MAX_REDIRECTS} redirects")))
+    }
+
+    /// Every tag of the repository, following `Link` pagination. A missing
+    /// repository has no tags.
+    pub fn list_tags(&self) -> Result<Vec<String>, StoreError> {
+        let mut tags = Vec::new();
+        let mut url = self.url(&format!("tags/list?n={TAG_PAGE_SIZE}"));
+        let mut visited = std::collections::HashSet::new();
+        loop {
+            if !visited.insert(url.clone()) {
+                return Err(StoreError::Registry {
+                    status: 200,
+                    code: String::new(),
+                    message: "tag list pagination loops back on itself".into(),
+                });
+            }
+            let what = "GET tags/list";
+            let mut response = self.send(self.request(Method::GET, &url).body(Vec::new()))?;
+            match response.status().as_u16() {
+                200 => {}
+                // A repository nothing was pushed to yet is unknown to the
+                // registry (404 NAME_UNKNOWN): it holds no tags.
+                404 if tags.is_empty() => {
+                    self.drain(response, what)?;
+                    return Ok(Vec::new());
+                }
+                _ => return Err(self.fail(response, what)),
+            }
+            let next = next_link(response.headers().get_all("link").iter().filter_map(|v| v.to_str().ok()));
+            let body = read_to_vec(response.body_mut(), MAX_TAG_PAGE, what)?;
+            let page: TagPage = serde_json::from_slice(&body).map_err(|e| StoreError::Registry {
+                status: 200,
+                code: String::new(),
+                message: format!("unreadable tag list: {e}"),
+            })?;
+            tags.extend(page.tags.unwrap_or_default());
+            match next {
+                Some(link) => url = self.resolve(&link)?,
+                None => return Ok(tags),
+            }
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! The WIT export glue: converts between the generated types and the store's,
+//! nothing else.
+
+use crate::error::StoreError;
+use crate::get::GetReader;
+use crate::put::PutSession;
+use crate::range::ByteRange;
+use crate::resource::{Mac, Resource};
+use crate::store::{OciStore, MODE_READ_WRITE};
+use crate::wasi_transport::{WasiBody, WasiTransport};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+wit_bindgen::generate!({
+    path: "wit",
+    world: "kloset-store",
+});
+
+use exports::kloset::store::store::{Guest, GuestReader, GuestStore, GuestWriter, Reader, Writer};
+use exports::kloset::store::types as wit;
+
+/// Largest chunk a single `reader.read` hands out, whatever the caller asks.
+const MAX_READ: u32 = 4 << 20;
+
+struct Component;
+
+impl Guest for Component {
+    type Store = StoreResource;
+    type Writer = WriterResource;
+    type Reader = ReaderResource;
+}
+
+export!(Component);
+
+struct StoreResource(Rc<OciStore<WasiTransport>>);
+struct WriterResource(RefCell<PutSession<WasiTransport>>);
+struct ReaderResource(RefCell<GetReader<WasiBody>>);
+
+fn to_wit(error: StoreError) -> wit::Error {
+    match error {
+        StoreError::NotFound(m) => wit::Error::NotFound(m),
+        StoreError::AlreadyExists(m) => wit::Error::AlreadyExists(m),
+        StoreError::InvalidConfig(m) => wit::Error::InvalidConfig(m),
+        StoreError::InvalidArgument(m) => wit::Error::InvalidArgument(m),
+        StoreError::Unauthorized(m) => wit::Error::Unauthorized(m),
+        StoreError::Denied(m) => wit::Error::Denied(m),
+        StoreError::Unsupported(m) => wit::Error::Unsupported(m),
+        StoreError::Integrity(m) => wit::Error::Integrity(m),
+        StoreError::RateLimited(m) => wit::Error::RateLimited(m),
+        StoreError::Transport(m) => wit::Error::Transport(m),
+        StoreError::Registry { status, code, message } => {
+            wit::Error::Registry(wit::RegistryFailure { status, code, message })
+        }
+    }
+}
+
+fn kind(resource: wit::Resource) -> Resource {
+    match resource {
+        wit::Resource::Packfile => Resource::Packfile,
+        wit::Resource::State => Resource::State,
+        wit::Resource::Lock => Resource::Lock,
+        wit::Resource::EccPackfile => Resource::EccPackfile,
+        wit::Resource::EccState => Resource::EccState,
+    }
+}
+
+impl GuestStore for StoreResource {
+    fn new(config: Vec<(String, String)>) -> Result<StoreResource, wit::Error> {
+        let config = crate::config::StoreConfig::parse(&config).map_err(to_wit)?;
+        Ok(StoreResource(OciStore::new(config, WasiTransport)))
+    }
+
+    fn create(&self, config: Vec<u8>) -> Result<(), wit::Error> {
+        self.0.create(&config).map_err(to_wit)
+    }
+
+    fn open(&self) -> Result<Vec<u8>, wit::Error> {
+        self.0.open().map_err(to_wit)
+    }
+
+    fn ping(&self) -> Result<(), wit::Error> {
+        self.0.ping().map_err(to_wit)
+    }
+
+    fn origin(&self) -> String {
+        self.0.origin()
+    }
+
+    fn type_(&self) -> String {
+        "oci".to_string()
+    }
+
+    fn root(&self) -> String {
+        self.0.root()
+    }
+
+    fn flags(&self) -> u32 {
+        0
+    }
+
+    fn mode(&self) -> Result<u32, wit::Error> {
+        self.0.check_open().map_err(to_wit)?;
+        Ok(MODE_READ_WRITE)
+    }
+
+    fn size(&self) -> Result<u64, wit::Error> {
+        self.0.size().map_err(to_wit)
+    }
+
+    fn list(&self, resource: wit::Resource) -> Result<Vec<Vec<u8>>, wit::Error> {
+        let macs = self.0.list(kind(resource)).map_err(to_wit)?;
+        Ok(macs.into_iter().map(|m| m.0.to_vec()).collect())
+    }
+
+    fn put(&self, resource: wit::Resource, key: Vec<u8>) -> Result<Writer, wit::Error> {
+        let mac = Mac::from_slice(&key).map_err(to_wit)?;
+        let session = self.0.put(kind(resource), mac).map_err(to_wit)?;
+        Ok(Writer::new(WriterResource(RefCell::new(session))))
+    }
+
+    fn get(&self, resource: wit::Resource, key: Vec<u8>, range: Option<wit::ByteRange>) -> Result<Reader, wit::Error> {
+        let mac = Mac::from_slice(&key).map_err(to_wit)?;
+        let range = range.map(|r| ByteRange { offset: r.offset, length: r.length });
+        let reader = self.0.get(kind(resource), &mac, range).map_err(to_wit)?;
+        Ok(Reader::new(ReaderResource(RefCell::new(reader))))
+    }
+
+    fn delete(&self, resource: wit::Resource, key: Vec<u8>) -> Result<(), wit::Error> {
+        let mac = Mac::from_slice(&key).map_err(to_wit)?;
+        self.0.delete(kind(resource), &mac).map_err(to_wit)
+    }
+
+    fn close(&self) -> Result<(), wit::Error> {
+        self.0.close();
+        Ok(())
+    }
+}
+
+impl GuestWriter for WriterResource {
+    fn write(&self, chunk: Vec<u8>) -> Result<(), wit::Error> {
+        self.0.borrow_mut().write(&chunk).map_err(to_wit)
+    }
+
+    fn finish(&self) -> Result<u64, wit::Error> {
+        self.0.borrow_mut().finish().map_err(to_wit)
+    }
+}
+
+impl GuestReader for ReaderResource {
+    fn read(&self, max: u32) -> Result<Vec<u8>, wit::Error> {
+        self.0.borrow_mut().read(max.min(MAX_READ) as usize).map_err(to_wit)
+    }
+}

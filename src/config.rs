@@ -1,0 +1,304 @@
+//! The store configuration: `location` and options, validated up front so a
+//! mistake is reported before any request is made.
+
+use crate::error::StoreError;
+
+/// The artifact media type family used when `media_type` is not given.
+pub const DEFAULT_MEDIA_TYPE: &str = "application/vnd.plakar.kloset.v1";
+
+/// Keys the component understands. Host-level keys (TLS files and the like)
+/// are consumed by the host and never reach the component.
+const KNOWN_OPTIONS: [&str; 4] = ["location", "use_tls", "repository_prefix", "media_type"];
+
+/// Longest `repository_prefix`: the longest tag we write is
+/// `PREFIX.ecc-packfile-<64 hex>.d`, and tags are capped at 128 characters.
+const MAX_PREFIX_LEN: usize = 40;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// `https` unless `use_tls=false`.
+    pub use_tls: bool,
+    /// `host[:port]` exactly as written in the location (lowercased host).
+    pub registry: String,
+    /// The registry repository, e.g. `backups/laptop`.
+    pub repository: String,
+    /// Optional tag prefix so several stores can share one repository.
+    pub prefix: Option<String>,
+    /// The artifact media type family (see `manifest`).
+    pub media_type: String,
+}
+
+impl StoreConfig {
+    pub fn parse(pairs: &[(String, String)]) -> Result<StoreConfig, StoreError> {
+        let mut seen: Vec<&str> = Vec::new();
+        for (key, _) in pairs {
+            if !KNOWN_OPTIONS.contains(&key.as_str()) {
+                return Err(invalid(format!(
+                    "unknown option '{key}' (known: {})",
+                    KNOWN_OPTIONS.join(", ")
+                )));
+            }
+            if seen.contains(&key.as_str()) {
+                return Err(invalid(format!("option '{key}' is given twice")));
+            }
+            seen.push(key);
+        }
+        let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+
+        let location = get("location").ok_or_else(|| invalid("missing 'location'".into()))?;
+        let (registry, repository) = parse_location(location)?;
+        let use_tls = match get("use_tls") {
+            None => true,
+            Some(v) => parse_bool("use_tls", v)?,
+        };
+        let prefix = get("repository_prefix").map(parse_prefix).transpose()?;
+        let media_type = match get("media_type") {
+            None => DEFAULT_MEDIA_TYPE.to_string(),
+            Some(v) => parse_media_type(v)?,
+        };
+        Ok(StoreConfig { use_tls, registry, repository, prefix, media_type })
+    }
+
+    /// `https://host:port` or `http://host:port`.
+    pub fn base_url(&self) -> String {
+        let scheme = if self.use_tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.registry)
+    }
+
+    /// The location in its canonical form, for messages.
+    pub fn location(&self) -> String {
+        format!("oci://{}/{}", self.registry, self.repository)
+    }
+}
+
+fn invalid(message: String) -> StoreError {
+    StoreError::InvalidConfig(message)
+}
+
+/// Splits `oci://HOST[:PORT]/REPO[/...]` into its authority and repository.
+pub fn parse_location(location: &str) -> Result<(String, String), StoreError> {
+    let rest = location.strip_prefix("oci://").ok_or_else(|| {
+        invalid(format!("location '{location}' must start with oci://"))
+    })?;
+    if rest.contains(['?', '#', '@']) || rest.chars().any(char::is_whitespace) {
+        return Err(invalid(format!(
+            "location '{location}' may not hold credentials, a query, a fragment or spaces"
+        )));
+    }
+    let (authority, repository) = rest.split_once('/').ok_or_else(|| {
+        invalid(format!("location '{location}' names no repository (oci://HOST[:PORT]/REPOSITORY)"))
+    })?;
+    let authority = parse_authority(authority, location)?;
+    let repository = repository.trim_end_matches('/');
+    validate_repository(repository, location)?;
+    Ok((authority, repository.to_string()))
+}
+
+fn parse_authority(authority: &str, location: &str) -> Result<String, StoreError> {
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (addr, after) = v6
+            .split_once(']')
+            .ok_or_else(|| invalid(format!("location '{location}': unclosed '[' in host")))?;
+        if addr.is_empty() || !addr.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.') {
+            return Err(invalid(format!("location '{location}': bad IPv6 address")));
+        }
+        let port = match after {
+            "" => None,
+            p => Some(p.strip_prefix(':').ok_or_else(|| {
+                invalid(format!("location '{location}': junk after IPv6 address"))
+            })?),
+        };
+        (format!("[{addr}]"), port)
+    } else {
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        };
+        let labels_ok = !host.is_empty()
+            && host.len() <= 253
+            && host.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+            });
+        if !labels_ok {
+            return Err(invalid(format!("location '{location}': bad registry host '{host}'")));
+        }
+        (host.to_ascii_lowercase(), port)
+    };
+    match port {
+        None => Ok(host),
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n > 0 && p.chars().all(|c| c.is_ascii_digit()) => Ok(format!("{host}:{n}")),
+            _ => Err(invalid(format!("location '{location}': bad port '{p}'"))),
+        },
+    }
+}
+
+/// Repository names per the OCI distribution spec: path components of
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*` joined by `/`.
+fn validate_repository(repository: &str, location: &str) -> Result<(), StoreError> {
+    if repository.is_empty() {
+        return Err(invalid(format!("location '{location}' names no repository")));
+    }
+    if repository.len() > 255 {
+        return Err(invalid(format!("location '{location}': repository name over 255 characters")));
+    }
+    for component in repository.split('/') {
+        if !valid_component(component) {
+            return Err(invalid(format!(
+                "location '{location}': repository component '{component}' must be lowercase \
+                 letters and digits, separated by '.', '_', '__' or dashes"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn valid_component(component: &str) -> bool {
+    let bytes = component.as_bytes();
+    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    if bytes.is_empty() || !alnum(bytes[0]) || !alnum(bytes[bytes.len() - 1]) {
+        return false;
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        if alnum(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        // A separator run: ".", "_", "__" or one or more "-".
+        let start = i;
+        while i < bytes.len() && !alnum(bytes[i]) {
+            i += 1;
+        }
+        let sep = &component[start..i];
+        let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|b| b == b'-');
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool, StoreError> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(invalid(format!("option '{key}' must be true or false, got '{value}'"))),
+    }
+}
+
+/// Prefixes join tags with '.', so they may not contain one: that keeps the
+/// tags of two different prefixes from ever colliding.
+fn parse_prefix(value: &str) -> Result<String, StoreError> {
+    let ok = !value.is_empty()
+        && value.len() <= MAX_PREFIX_LEN
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && !value.starts_with('-');
+    if ok {
+        Ok(value.to_string())
+    } else {
+        Err(invalid(format!(
+            "option 'repository_prefix' must be 1 to {MAX_PREFIX_LEN} letters, digits, '_' or '-' \
+             (not starting with '-'), got '{value}'"
+        )))
+    }
+}
+
+/// A media type `type/subtype` (RFC 6838 restricted-name characters).
+fn parse_media_type(value: &str) -> Result<String, StoreError> {
+    let name_ok = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 100
+            && s.as_bytes()[0].is_ascii_alphanumeric()
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || "!#$&^_.+-".contains(c))
+    };
+    match value.split_once('/') {
+        Some((t, s)) if name_ok(t) && name_ok(s) => Ok(value.to_string()),
+        _ => Err(invalid(format!("option 'media_type' must look like type/subtype, got '{value}'"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<StoreConfig, StoreError> {
+        let pairs: Vec<_> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        StoreConfig::parse(&pairs)
+    }
+
+    #[test]
+    fn good_locations() {
+        let cases = [
+            ("oci://ghcr.io/acme/backups", "ghcr.io", "acme/backups"),
+            ("oci://127.0.0.1:5000/demo", "127.0.0.1:5000", "demo"),
+            ("oci://Registry.Example.COM/a/b/c/", "registry.example.com", "a/b/c"),
+            ("oci://[::1]:5000/x.y_z__w-v--u", "[::1]:5000", "x.y_z__w-v--u"),
+        ];
+        for (location, registry, repository) in cases {
+            let (r, p) = parse_location(location).unwrap_or_else(|e| panic!("{location}: {e}"));
+            assert_eq!((r.as_str(), p.as_str()), (registry, repository), "{location}");
+        }
+    }
+
+    #[test]
+    fn bad_locations_name_the_problem() {
+        let cases = [
+            ("s3://bucket/x", "must start with oci://"),
+            ("oci://host", "names no repository"),
+            ("oci://host/", "names no repository"),
+            ("oci://host:0/x", "bad port"),
+            ("oci://host:99999/x", "bad port"),
+            ("oci://host:/x", "bad port"),
+            ("oci://ho_st/x", "bad registry host"),
+            ("oci:///x", "bad registry host"),
+            ("oci://host/Upper", "must be lowercase"),
+            ("oci://host/a//b", "must be lowercase"),
+            ("oci://host/a-", "must be lowercase"),
+            ("oci://host/a...b", "must be lowercase"),
+            ("oci://user:pw@host/x", "may not hold credentials"),
+            ("oci://host/x?tag=1", "may not hold credentials"),
+            ("oci://[::1/x", "unclosed"),
+        ];
+        for (location, needle) in cases {
+            match parse_location(location) {
+                Err(StoreError::InvalidConfig(m)) => assert!(m.contains(needle), "{location}: {m}"),
+                other => panic!("{location}: expected invalid-config, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn options_are_checked() {
+        let base = ("location", "oci://h/r");
+        let c = cfg(&[base]).unwrap();
+        assert!(c.use_tls);
+        assert_eq!(c.media_type, DEFAULT_MEDIA_TYPE);
+        assert_eq!(c.base_url(), "https://h");
+        let c = cfg(&[base, ("use_tls", "false"), ("repository_prefix", "host_1")]).unwrap();
+        assert_eq!(c.base_url(), "http://h");
+        assert_eq!(c.prefix.as_deref(), Some("host_1"));
+
+        let bad = [
+            (vec![("use_tls", "maybe")], "must be true or false"),
+            (vec![("bogus", "1")], "unknown option 'bogus'"),
+            (vec![("use_tls", "true"), ("use_tls", "false")], "given twice"),
+            (vec![("repository_prefix", "a.b")], "repository_prefix"),
+            (vec![("repository_prefix", &"x".repeat(41))], "repository_prefix"),
+            (vec![("media_type", "nonsense")], "type/subtype"),
+        ];
+        for (extra, needle) in bad {
+            let mut pairs = vec![base];
+            pairs.extend(extra);
+            match cfg(&pairs) {
+                Err(StoreError::InvalidConfig(m)) => assert!(m.contains(needle), "{m}"),
+                other => panic!("expected invalid-config containing {needle}, got {other:?}"),
+            }
+        }
+        assert!(matches!(cfg(&[("use_tls", "true")]), Err(StoreError::InvalidConfig(m)) if m.contains("missing 'location'")));
+    }
+}

@@ -1,0 +1,32 @@
+//! `kloset-oci`: a Kloset store kept in an OCI registry, built as a
+//! `wasm32-wasip2` component exporting the `kloset:store` world (`wit/`).
+//!
+//! Everything that decides *what* to send and how to read the answer is plain
+//! Rust over `http` types and compiles natively, so it is unit-tested with
+//! `cargo test`. Only two modules touch WASI, and only on the wasi target:
+//! `wasi_transport` (sends requests through wasi:http) and `component` (the
+//! WIT export glue).
+
+pub mod client;
+pub mod config;
+pub mod digest;
+pub mod error;
+pub mod get;
+pub mod layout;
+pub mod link;
+pub mod manifest;
+pub mod put;
+pub mod range;
+pub mod registry_error;
+pub mod resource;
+pub mod store;
+pub mod transport;
+
+#[cfg(target_os = "wasi")]
+mod component;
+#[cfg(target_os = "wasi")]
+mod wasi_transport;
+
+pub use error::StoreError;
+pub use resource::{Mac, Resource};
+pub use store::OciStore;

@@ -1,0 +1,241 @@
+//! The OCI 1.1 artifacts we write: image manifests with an `artifactType`,
+//! the empty config descriptor, one layer, and annotations naming the key so
+//! that no two keys ever share a manifest (a registry DELETE by digest removes
+//! every tag of that digest).
+
+use crate::digest::is_sha256_digest;
+use crate::error::StoreError;
+use crate::resource::{Mac, Resource};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// OCI image spec 1.1, "Guidance for an Empty Descriptor".
+pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+pub const EMPTY_DIGEST: &str = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+pub const EMPTY_CONTENT: &[u8] = b"{}";
+/// Registries commonly cap manifests at 4 MiB; ours are under 1 KiB, so a
+/// larger answer is not ours and is refused before parsing.
+pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
+
+const ROLE: &str = "io.plakar.kloset.role";
+const RESOURCE: &str = "io.plakar.kloset.resource";
+const MAC: &str = "io.plakar.kloset.mac";
+const DELETION: &str = "io.plakar.kloset.deletion";
+const PREFIX: &str = "io.plakar.kloset.prefix";
+
+/// A blob as a descriptor names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobRef {
+    pub digest: String,
+    pub size: u64,
+}
+
+/// How deletions are carried out, decided by `create` and kept in the config
+/// manifest so every later store instance behaves the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    /// The registry removes manifests (`DELETE /v2/<name>/manifests/<digest>`).
+    Registry,
+    /// The registry refuses DELETE: deletions are recorded as tombstones.
+    Tombstone,
+}
+
+impl Deletion {
+    fn name(self) -> &'static str {
+        match self {
+            Deletion::Registry => "registry",
+            Deletion::Tombstone => "tombstone",
+        }
+    }
+}
+
+/// What an object tag holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectEntry {
+    Object(BlobRef),
+    Tombstone,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Manifest {
+    schema_version: u32,
+    #[serde(default)]
+    media_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    artifact_type: Option<String>,
+    config: Descriptor,
+    layers: Vec<Descriptor>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    annotations: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Descriptor {
+    media_type: String,
+    digest: String,
+    size: u64,
+}
+
+fn empty_descriptor() -> Descriptor {
+    Descriptor { media_type: EMPTY_MEDIA_TYPE.into(), digest: EMPTY_DIGEST.into(), size: 2 }
+}
+
+fn build(artifact_type: String, layer: Descriptor, annotations: &[(&str, &str)]) -> Vec<u8> {
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: OCI_MANIFEST.into(),
+        artifact_type: Some(artifact_type),
+        config: empty_descriptor(),
+        layers: vec![layer],
+        annotations: annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+    };
+    serde_json::to_vec(&manifest).expect("a manifest always serializes")
+}
+
+/// The manifest of a stored object: its one layer is the object's bytes.
+pub fn object_manifest(media_type: &str, kind: Resource, mac: &Mac, blob: &BlobRef) -> Vec<u8> {
+    let artifact = format!("{media_type}.{}", kind.name());
+    let layer = Descriptor { media_type: artifact.clone(), digest: blob.digest.clone(), size: blob.size };
+    build(artifact, layer, &[(ROLE, "object"), (RESOURCE, kind.name()), (MAC, &mac.to_hex())])
+}
+
+/// A tombstone (at the object tag and the `.d` marker) or a revival marker.
+pub fn marker_manifest(media_type: &str, kind: Resource, mac: &Mac, revived: bool) -> Vec<u8> {
+    let role = if revived { "revived" } else { "tombstone" };
+    let artifact = format!("{media_type}.{role}");
+    build(artifact, empty_descriptor(), &[(ROLE, role), (RESOURCE, kind.name()), (MAC, &mac.to_hex())])
+}
+
+pub fn config_manifest(media_type: &str, prefix: Option<&str>, blob: &BlobRef, deletion: Deletion) -> Vec<u8> {
+    let artifact = format!("{media_type}.config");
+    let layer = Descriptor { media_type: artifact.clone(), digest: blob.digest.clone(), size: blob.size };
+    build(artifact, layer, &[(ROLE, "config"), (PREFIX, prefix.unwrap_or("")), (DELETION, deletion.name())])
+}
+
+/// A throwaway manifest `create` tags and deletes to learn whether DELETE works.
+pub fn probe_manifest(media_type: &str, prefix: Option<&str>) -> Vec<u8> {
+    build(format!("{media_type}.probe"), empty_descriptor(), &[(ROLE, "probe"), (PREFIX, prefix.unwrap_or(""))])
+}
+
+fn parse(bytes: &[u8], what: &str) -> Result<Manifest, StoreError> {
+    let not_ours = |why: &str| StoreError::Integrity(format!("{what} holds no Kloset manifest: {why}"));
+    if bytes.len() > MAX_MANIFEST_BYTES {
+        return Err(not_ours("manifest too large"));
+    }
+    let m: Manifest = serde_json::from_slice(bytes).map_err(|e| not_ours(&format!("unreadable JSON ({e})")))?;
+    if m.schema_version != 2 || (m.media_type != OCI_MANIFEST && !m.media_type.is_empty()) {
+        return Err(not_ours("not an OCI image manifest"));
+    }
+    if m.layers.len() != 1 || !is_sha256_digest(&m.layers[0].digest) {
+        return Err(not_ours("expected exactly one sha256 layer"));
+    }
+    Ok(m)
+}
+
+/// Reads the manifest found at an object tag, checking it is the one for
+/// this key (a registry or a neighbour could have put anything there).
+pub fn parse_object(bytes: &[u8], kind: Resource, mac: &Mac, tag: &str) -> Result<ObjectEntry, StoreError> {
+    let what = format!("tag {tag}");
+    let m = parse(bytes, &what)?;
+    let ann = |k: &str| m.annotations.get(k).map(String::as_str);
+    if ann(RESOURCE) != Some(kind.name()) || ann(MAC) != Some(mac.to_hex().as_str()) {
+        return Err(StoreError::Integrity(format!("{what} holds a manifest for another key")));
+    }
+    match ann(ROLE) {
+        Some("object") => {
+            let layer = &m.layers[0];
+            Ok(ObjectEntry::Object(BlobRef { digest: layer.digest.clone(), size: layer.size }))
+        }
+        Some("tombstone") => Ok(ObjectEntry::Tombstone),
+        other => Err(StoreError::Integrity(format!("{what} holds a manifest of role {other:?}"))),
+    }
+}
+
+pub fn parse_config(bytes: &[u8], tag: &str) -> Result<(BlobRef, Deletion), StoreError> {
+    let what = format!("tag {tag}");
+    let m = parse(bytes, &what)?;
+    if m.annotations.get(ROLE).map(String::as_str) != Some("config") {
+        return Err(StoreError::Integrity(format!("{what} holds no Kloset configuration")));
+    }
+    let deletion = match m.annotations.get(DELETION).map(String::as_str) {
+        Some("tombstone") => Deletion::Tombstone,
+        _ => Deletion::Registry,
+    };
+    let layer = &m.layers[0];
+    Ok((BlobRef { digest: layer.digest.clone(), size: layer.size }, deletion))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::sha256_digest;
+
+    const MT: &str = "application/vnd.plakar.kloset.v1";
+
+    fn blob() -> BlobRef {
+        BlobRef { digest: sha256_digest(b"data"), size: 4 }
+    }
+
+    #[test]
+    fn object_manifest_is_an_oci_artifact() {
+        let bytes = object_manifest(MT, Resource::State, &Mac([7; 32]), &blob());
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["schemaVersion"], 2);
+        assert_eq!(v["mediaType"], OCI_MANIFEST);
+        assert_eq!(v["artifactType"], "application/vnd.plakar.kloset.v1.state");
+        assert_eq!(v["config"]["digest"], EMPTY_DIGEST);
+        assert_eq!(v["config"]["size"], 2);
+        assert_eq!(v["layers"][0]["digest"], blob().digest);
+        assert_eq!(v["annotations"]["io.plakar.kloset.mac"], "07".repeat(32));
+        assert_eq!(sha256_digest(EMPTY_CONTENT), EMPTY_DIGEST);
+    }
+
+    #[test]
+    fn keys_never_share_a_manifest() {
+        let a = object_manifest(MT, Resource::State, &Mac([1; 32]), &blob());
+        let b = object_manifest(MT, Resource::Lock, &Mac([1; 32]), &blob());
+        let c = object_manifest(MT, Resource::State, &Mac([2; 32]), &blob());
+        assert!(a != b && a != c && b != c);
+        let t1 = marker_manifest(MT, Resource::Lock, &Mac([1; 32]), false);
+        let t2 = marker_manifest(MT, Resource::Lock, &Mac([2; 32]), false);
+        let r1 = marker_manifest(MT, Resource::Lock, &Mac([1; 32]), true);
+        assert!(t1 != t2 && t1 != r1);
+        assert_ne!(probe_manifest(MT, None), probe_manifest(MT, Some("x")));
+    }
+
+    #[test]
+    fn parse_checks_the_key() {
+        let mac = Mac([7; 32]);
+        let bytes = object_manifest(MT, Resource::State, &mac, &blob());
+        assert_eq!(parse_object(&bytes, Resource::State, &mac, "t").unwrap(), ObjectEntry::Object(blob()));
+        assert!(matches!(parse_object(&bytes, Resource::Lock, &mac, "t"), Err(StoreError::Integrity(_))));
+        assert!(matches!(parse_object(&bytes, Resource::State, &Mac([8; 32]), "t"), Err(StoreError::Integrity(_))));
+        let tomb = marker_manifest(MT, Resource::State, &mac, false);
+        assert_eq!(parse_object(&tomb, Resource::State, &mac, "t").unwrap(), ObjectEntry::Tombstone);
+        let revived = marker_manifest(MT, Resource::State, &mac, true);
+        assert!(parse_object(&revived, Resource::State, &mac, "t").is_err());
+    }
+
+    #[test]
+    fn foreign_or_broken_manifests_are_refused() {
+        let mac = Mac([7; 32]);
+        let docker_image = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"a/b","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[{"mediaType":"a/b","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2}]}"#;
+        let huge = vec![b' '; MAX_MANIFEST_BYTES + 1];
+        for bad in [&b"{"[..], &br#"{"schemaVersion":1}"#[..], &docker_image[..], &huge[..]] {
+            assert!(matches!(parse_object(bad, Resource::State, &mac, "t"), Err(StoreError::Integrity(_))));
+        }
+    }
+
+    #[test]
+    fn config_round_trip() {
+        for d in [Deletion::Registry, Deletion::Tombstone] {
+            let bytes = config_manifest(MT, Some("p"), &blob(), d);
+            assert_eq!(parse_config(&bytes, "config").unwrap(), (blob(), d));
+        }
+        let obj = object_manifest(MT, Resource::State, &Mac([7; 32]), &blob());
+        assert!(parse_config(&obj, "config").is_err());
+    }
+}

@@ -1,0 +1,116 @@
+//! Reading one byte range of a blob. The distribution spec makes `Range`
+//! support a SHOULD: a registry may answer 206 with the range, or 200 with the
+//! whole blob, which we then cut ourselves.
+
+use crate::error::StoreError;
+
+/// A requested byte range: `[offset, offset + length)`, `length > 0`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteRange {
+    pub offset: u64,
+    pub length: u32,
+}
+
+impl ByteRange {
+    /// The `Range` request header value (inclusive end, RFC 9110).
+    pub fn header(&self) -> String {
+        format!("bytes={}-{}", self.offset, self.offset + u64::from(self.length) - 1)
+    }
+
+    /// Refuses ranges that do not lie inside an object of `size` bytes.
+    pub fn check_within(&self, size: u64) -> Result<(), StoreError> {
+        match self.offset.checked_add(u64::from(self.length)) {
+            Some(end) if end <= size => Ok(()),
+            _ => Err(StoreError::InvalidArgument(format!(
+                "range {}+{} goes past the end of a {size}-byte object",
+                self.offset, self.length
+            ))),
+        }
+    }
+}
+
+/// What to do with a response body to obtain exactly the range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slice {
+    /// Bytes to discard first.
+    pub skip: u64,
+    /// Bytes to deliver after that.
+    pub take: u64,
+}
+
+/// Decides how to cut the answer to a ranged GET of a `size`-byte blob.
+pub fn plan_slice(
+    range: ByteRange,
+    status: u16,
+    content_range: Option<&str>,
+    size: u64,
+) -> Result<Slice, StoreError> {
+    let whole = Slice { skip: range.offset, take: u64::from(range.length) };
+    match status {
+        200 => Ok(whole),
+        206 => {
+            let cr = content_range.ok_or_else(|| {
+                StoreError::Integrity("206 answer without Content-Range".into())
+            })?;
+            let (start, end) = parse_content_range(cr).ok_or_else(|| {
+                StoreError::Integrity(format!("unreadable Content-Range '{cr}'"))
+            })?;
+            let want_end = range.offset + u64::from(range.length) - 1;
+            if start == range.offset && end == want_end {
+                Ok(Slice { skip: 0, take: u64::from(range.length) })
+            } else if start <= range.offset && end >= want_end && end < size {
+                // A wider range than asked (allowed by RFC 9110): cut it.
+                Ok(Slice { skip: range.offset - start, take: u64::from(range.length) })
+            } else {
+                Err(StoreError::Integrity(format!(
+                    "asked for bytes {}-{want_end}, registry sent {start}-{end}",
+                    range.offset
+                )))
+            }
+        }
+        other => Err(StoreError::Integrity(format!("unexpected status {other} to a ranged read"))),
+    }
+}
+
+/// `bytes START-END/TOTAL` (TOTAL may be `*`) -> (START, END).
+fn parse_content_range(value: &str) -> Option<(u64, u64)> {
+    let spec = value.trim().strip_prefix("bytes")?.trim_start();
+    let (span, _total) = spec.split_once('/')?;
+    let (start, end) = span.split_once('-')?;
+    let (start, end) = (start.trim().parse().ok()?, end.trim().parse().ok()?);
+    (start <= end).then_some((start, end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const R: ByteRange = ByteRange { offset: 10, length: 5 };
+
+    #[test]
+    fn header_is_inclusive() {
+        assert_eq!(R.header(), "bytes=10-14");
+        assert_eq!(ByteRange { offset: 0, length: 1 }.header(), "bytes=0-0");
+    }
+
+    #[test]
+    fn bounds() {
+        assert!(R.check_within(15).is_ok());
+        assert!(matches!(R.check_within(14), Err(StoreError::InvalidArgument(_))));
+        let huge = ByteRange { offset: u64::MAX, length: 1 };
+        assert!(huge.check_within(u64::MAX).is_err());
+    }
+
+    #[test]
+    fn slices() {
+        let ok = |s, t| Ok(Slice { skip: s, take: t });
+        assert_eq!(plan_slice(R, 200, None, 100), ok(10, 5), "200: whole blob, cut it");
+        assert_eq!(plan_slice(R, 206, Some("bytes 10-14/100"), 100), ok(0, 5));
+        assert_eq!(plan_slice(R, 206, Some("bytes 10-14/*"), 100), ok(0, 5));
+        assert_eq!(plan_slice(R, 206, Some("bytes 8-20/100"), 100), ok(2, 5), "wider range");
+        for bad in [None, Some("bytes 11-14/100"), Some("bytes 10-13/100"), Some("items 10-14/100"), Some("bytes x-y/1")] {
+            assert!(matches!(plan_slice(R, 206, bad, 100), Err(StoreError::Integrity(_))), "{bad:?}");
+        }
+        assert!(matches!(plan_slice(R, 204, None, 100), Err(StoreError::Integrity(_))));
+    }
+}

@@ -1,0 +1,49 @@
+//! The seam between protocol logic and the network. Everything above this
+//! trait builds and reads plain `http` types; the wasi:http implementation
+//! (`wasi_transport`) is the only code that touches the network.
+
+use crate::error::StoreError;
+
+/// A response body read in chunks.
+pub trait ResponseBody {
+    /// Up to `max` bytes; `None` once the body has ended.
+    fn read_chunk(&mut self, max: usize) -> Result<Option<Vec<u8>>, StoreError>;
+}
+
+/// A request whose body is written piece by piece after it was sent (a
+/// streamed PATCH). Dropping it without `finish` abandons the request, so the
+/// registry never sees a complete body.
+pub trait Upload {
+    type Body: ResponseBody;
+    fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError>;
+    fn finish(self) -> Result<http::Response<Self::Body>, StoreError>;
+}
+
+pub trait Transport {
+    type Body: ResponseBody;
+    type Upload: Upload<Body = Self::Body>;
+
+    /// Sends a request with a body known in full (possibly empty).
+    fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Self::Body>, StoreError>;
+
+    /// Sends a request whose body follows through the returned `Upload`.
+    fn start(&self, request: http::Request<()>) -> Result<Self::Upload, StoreError>;
+}
+
+/// Reads a whole body, refusing more than `cap` bytes (a manifest or an
+/// error document is small; a huge one is a broken or hostile answer).
+pub fn read_to_vec(body: &mut impl ResponseBody, cap: usize, what: &str) -> Result<Vec<u8>, StoreError> {
+    let mut out = Vec::new();
+    while let Some(chunk) = body.read_chunk(64 * 1024)? {
+        if out.len() + chunk.len() > cap {
+            return Err(StoreError::Integrity(format!("{what}: answer larger than {cap} bytes")));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// The first value of a response header, if it is valid text.
+pub fn header<'a, B>(response: &'a http::Response<B>, name: &str) -> Option<&'a str> {
+    response.headers().get(name).and_then(|v| v.to_str().ok())
+}

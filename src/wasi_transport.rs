@@ -1,0 +1,209 @@
+//! `Transport` over wasi:http (the `wasi` crate's raw bindings). The only
+//! module that sends anything.
+//!
+//! wasi:http rules this follows (FIELD-NOTES section 4): call
+//! `outgoing-handler.handle` before writing a body (writing more than the
+//! host buffers first deadlocks); write in `check-write`-sized pieces, never
+//! `blocking-write-and-flush` (4 KiB at most); flush once at the end, and take
+//! `closed` from that final flush as success once every byte was written.
+
+use crate::error::StoreError;
+use crate::transport::{ResponseBody, Transport, Upload};
+use wasi::http::outgoing_handler;
+use wasi::http::types::{
+    ErrorCode, Fields, FutureIncomingResponse, IncomingBody, IncomingResponse, Method, OutgoingBody,
+    OutgoingRequest, RequestOptions, Scheme,
+};
+use wasi::io::streams::{InputStream, OutputStream, StreamError};
+
+const SECOND_NS: u64 = 1_000_000_000;
+const CONNECT_TIMEOUT: u64 = 30 * SECOND_NS;
+const FIRST_BYTE_TIMEOUT: u64 = 120 * SECOND_NS;
+const BETWEEN_BYTES_TIMEOUT: u64 = 120 * SECOND_NS;
+
+pub struct WasiTransport;
+
+/// A response body. Fields drop in order: the stream before its body, the
+/// body before its response, as wasi:http requires of child resources.
+pub struct WasiBody {
+    stream: Option<InputStream>,
+    _body: Option<IncomingBody>,
+    _response: IncomingResponse,
+}
+
+/// A request whose body is still being written.
+pub struct WasiUpload {
+    stream: Option<OutputStream>,
+    body: Option<OutgoingBody>,
+    future: FutureIncomingResponse,
+    what: String,
+}
+
+/// What a request is, for messages: method and path, never the query
+/// (upload URLs carry session state) nor any header.
+fn describe(parts: &http::request::Parts) -> String {
+    format!("{} {}{}", parts.method, parts.uri.authority().map(|a| a.as_str()).unwrap_or(""), parts.uri.path())
+}
+
+fn transport_error(what: &str, detail: impl std::fmt::Debug) -> StoreError {
+    StoreError::Transport(format!("{what}: {detail:?}"))
+}
+
+fn error_code(what: &str, code: ErrorCode) -> StoreError {
+    match code {
+        ErrorCode::HttpRequestDenied => StoreError::Transport(format!("{what}: the host denied this request")),
+        other => transport_error(what, other),
+    }
+}
+
+fn build(parts: &http::request::Parts, what: &str) -> Result<OutgoingRequest, StoreError> {
+    let fields = Fields::new();
+    for (name, value) in parts.headers.iter() {
+        fields
+            .append(name.as_str(), value.as_bytes())
+            .map_err(|e| transport_error(what, format!("header {name}: {e:?}")))?;
+    }
+    let request = OutgoingRequest::new(fields);
+    let method = match parts.method.as_str() {
+        "GET" => Method::Get,
+        "HEAD" => Method::Head,
+        "POST" => Method::Post,
+        "PUT" => Method::Put,
+        "PATCH" => Method::Patch,
+        "DELETE" => Method::Delete,
+        other => Method::Other(other.to_string()),
+    };
+    let scheme = match parts.uri.scheme_str() {
+        Some("http") => Scheme::Http,
+        Some("https") => Scheme::Https,
+        other => return Err(transport_error(what, format!("unsupported scheme {other:?}"))),
+    };
+    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    request.set_method(&method).map_err(|()| transport_error(what, "method refused"))?;
+    request.set_scheme(Some(&scheme)).map_err(|()| transport_error(what, "scheme refused"))?;
+    request
+        .set_authority(parts.uri.authority().map(|a| a.as_str()))
+        .map_err(|()| transport_error(what, "authority refused"))?;
+    request.set_path_with_query(Some(path)).map_err(|()| transport_error(what, "path refused"))?;
+    Ok(request)
+}
+
+/// Timeouts so that a stalled registry fails instead of hanging. Hosts that
+/// refuse to set them (some do) keep their own.
+fn options() -> RequestOptions {
+    let options = RequestOptions::new();
+    let _ = options.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    let _ = options.set_first_byte_timeout(Some(FIRST_BYTE_TIMEOUT));
+    let _ = options.set_between_bytes_timeout(Some(BETWEEN_BYTES_TIMEOUT));
+    options
+}
+
+fn write_all(stream: &OutputStream, mut bytes: &[u8], what: &str) -> Result<(), StoreError> {
+    while !bytes.is_empty() {
+        let permit = stream.check_write().map_err(|e| stream_error(what, e))?;
+        if permit == 0 {
+            stream.subscribe().block();
+            continue;
+        }
+        let n = bytes.len().min(permit as usize);
+        stream.write(&bytes[..n]).map_err(|e| stream_error(what, e))?;
+        bytes = &bytes[n..];
+    }
+    Ok(())
+}
+
+fn flush(stream: &OutputStream, what: &str) -> Result<(), StoreError> {
+    match stream.blocking_flush() {
+        Ok(()) | Err(StreamError::Closed) => Ok(()),
+        Err(e) => Err(stream_error(what, e)),
+    }
+}
+
+fn stream_error(what: &str, error: StreamError) -> StoreError {
+    match error {
+        StreamError::Closed => StoreError::Transport(format!("{what}: connection closed")),
+        StreamError::LastOperationFailed(e) => StoreError::Transport(format!("{what}: {}", e.to_debug_string())),
+    }
+}
+
+fn wait(future: &FutureIncomingResponse, what: &str) -> Result<http::Response<WasiBody>, StoreError> {
+    future.subscribe().block();
+    let response = match future.get() {
+        Some(Ok(Ok(response))) => response,
+        Some(Ok(Err(code))) => return Err(error_code(what, code)),
+        Some(Err(())) | None => return Err(transport_error(what, "response already taken")),
+    };
+    let mut builder = http::Response::builder().status(response.status());
+    for (name, value) in response.headers().entries() {
+        builder = builder.header(name, value);
+    }
+    let body = response.consume().map_err(|()| transport_error(what, "body already taken"))?;
+    let stream = body.stream().map_err(|()| transport_error(what, "body stream already taken"))?;
+    let body = WasiBody { stream: Some(stream), _body: Some(body), _response: response };
+    builder.body(body).map_err(|e| transport_error(what, format!("bad response head: {e}")))
+}
+
+impl Transport for WasiTransport {
+    type Body = WasiBody;
+    type Upload = WasiUpload;
+
+    fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<WasiBody>, StoreError> {
+        let (parts, bytes) = request.into_parts();
+        let what = describe(&parts);
+        let request = build(&parts, &what)?;
+        let body = request.body().map_err(|()| transport_error(&what, "body already taken"))?;
+        let future = outgoing_handler::handle(request, Some(options())).map_err(|c| error_code(&what, c))?;
+        if !bytes.is_empty() {
+            let stream = body.write().map_err(|()| transport_error(&what, "body stream already taken"))?;
+            write_all(&stream, &bytes, &what)?;
+            flush(&stream, &what)?;
+        }
+        OutgoingBody::finish(body, None).map_err(|c| error_code(&what, c))?;
+        wait(&future, &what)
+    }
+
+    fn start(&self, request: http::Request<()>) -> Result<WasiUpload, StoreError> {
+        let (parts, ()) = request.into_parts();
+        let what = describe(&parts);
+        let request = build(&parts, &what)?;
+        let body = request.body().map_err(|()| transport_error(&what, "body already taken"))?;
+        let future = outgoing_handler::handle(request, Some(options())).map_err(|c| error_code(&what, c))?;
+        let stream = body.write().map_err(|()| transport_error(&what, "body stream already taken"))?;
+        Ok(WasiUpload { stream: Some(stream), body: Some(body), future, what })
+    }
+}
+
+impl Upload for WasiUpload {
+    type Body = WasiBody;
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        let stream = self.stream.as_ref().expect("an unfinished upload has its stream");
+        write_all(stream, bytes, &self.what)
+    }
+
+    fn finish(mut self) -> Result<http::Response<WasiBody>, StoreError> {
+        if let Some(stream) = self.stream.take() {
+            flush(&stream, &self.what)?;
+        }
+        let body = self.body.take().expect("an unfinished upload has its body");
+        OutgoingBody::finish(body, None).map_err(|c| error_code(&self.what, c))?;
+        wait(&self.future, &self.what)
+    }
+}
+
+impl ResponseBody for WasiBody {
+    fn read_chunk(&mut self, max: usize) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(stream) = &self.stream else { return Ok(None) };
+        loop {
+            match stream.blocking_read(max as u64) {
+                Ok(bytes) if bytes.is_empty() => continue,
+                Ok(bytes) => return Ok(Some(bytes)),
+                Err(StreamError::Closed) => {
+                    self.stream = None;
+                    return Ok(None);
+                }
+                Err(e) => return Err(stream_error("reading a response body", e)),
+            }
+        }
+    }
+}
