@@ -7,16 +7,22 @@ use crate::error::StoreError;
 use crate::link::next_link;
 use crate::manifest::{MAX_MANIFEST_BYTES, OCI_MANIFEST};
 use crate::range::ByteRange;
-use crate::registry_error::error_from_response;
+use crate::registry_error::{error_codes, error_from_response};
 use crate::transport::{header, read_to_vec, Transport, Upload};
 use http::{Method, Request, Response};
 use serde::Deserialize;
+use std::time::Duration;
 
 /// Error documents and tag pages are small; cap what we buffer of them.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 const MAX_TAG_PAGE: usize = 16 << 20;
 /// Tags asked for per page: ECR refuses n > 1000.
 pub const TAG_PAGE_SIZE: usize = 1000;
+/// Waits before resending a request whose connection broke.
+const CONNECTION_RETRIES: [Duration; 2] = [Duration::from_millis(10), Duration::from_millis(200)];
+/// Waits before re-PUTting a manifest refused for a blob still being committed.
+const BLOB_UNKNOWN_RETRIES: [Duration; 4] =
+    [Duration::from_millis(50), Duration::from_millis(100), Duration::from_millis(200), Duration::from_millis(400)];
 /// Blob GETs may redirect to a CDN or object storage; follow a few hops.
 const MAX_REDIRECTS: usize = 5;
 
@@ -73,9 +79,23 @@ impl<T: Transport> RegistryClient<T> {
         Request::builder().method(method).uri(url)
     }
 
+    /// Sends a request whose body is in memory. A connection that breaks
+    /// before an answer arrives (a pooled connection the registry closed, a
+    /// reset) is retried on a fresh one: every such request of ours is safe
+    /// to repeat (an upload session that already completed answers the
+    /// repeat with an error, never with a second blob).
     fn send(&self, request: http::Result<Request<Vec<u8>>>) -> Result<Response<T::Body>, StoreError> {
         let request = request.map_err(|e| StoreError::InvalidArgument(format!("cannot build request: {e}")))?;
-        self.transport.send(request)
+        let mut attempt = 0;
+        loop {
+            match self.transport.send(&request) {
+                Err(StoreError::Transport(_)) if attempt < CONNECTION_RETRIES.len() => {
+                    self.transport.sleep(CONNECTION_RETRIES[attempt]);
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Reads an error answer into a `StoreError`.
@@ -167,17 +187,32 @@ impl<T: Transport> RegistryClient<T> {
         }
     }
 
+    /// PUTs a manifest whose blobs we have just pushed or found. distribution
+    /// can answer `MANIFEST_BLOB_UNKNOWN` for a blob another client is
+    /// committing at the same moment (two uploads of one digest race in its
+    /// storage), so that answer is retried after a pause.
     pub fn put_manifest(&self, tag: &str, manifest: Vec<u8>) -> Result<(), StoreError> {
         let what = format!("PUT manifest {tag}");
-        let response = self.send(
-            self.request(Method::PUT, &self.url(&format!("manifests/{tag}")))
-                .header("content-type", OCI_MANIFEST)
-                .body(manifest),
-        )?;
-        if response.status().as_u16() == 201 || response.status().is_success() {
-            self.drain(response, &what)
-        } else {
-            Err(self.fail(response, &what))
+        let mut attempt = 0;
+        loop {
+            let response = self.send(
+                self.request(Method::PUT, &self.url(&format!("manifests/{tag}")))
+                    .header("content-type", OCI_MANIFEST)
+                    .body(manifest.clone()),
+            )?;
+            if response.status().as_u16() == 201 || response.status().is_success() {
+                return self.drain(response, &what);
+            }
+            let status = response.status().as_u16();
+            let mut response = response;
+            let body = read_to_vec(response.body_mut(), MAX_ERROR_BODY, &what).unwrap_or_default();
+            let racing = error_codes(&body).iter().any(|c| c == "MANIFEST_BLOB_UNKNOWN");
+            if racing && attempt < BLOB_UNKNOWN_RETRIES.len() {
+                self.transport.sleep(BLOB_UNKNOWN_RETRIES[attempt]);
+                attempt += 1;
+                continue;
+            }
+            return Err(error_from_response(status, &body, &what));
         }
     }
 
@@ -347,5 +382,88 @@ impl<T: Transport> RegistryClient<T> {
                 None => return Ok(tags),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scripted::{Answer, Scripted};
+
+    fn client(answers: Vec<Answer>) -> RegistryClient<Scripted> {
+        RegistryClient::new(Scripted::new(answers), "http://r:5000".into(), "team/repo".into())
+    }
+
+    fn page(tags: &[&str]) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({ "name": "team/repo", "tags": tags })).unwrap()
+    }
+
+    #[test]
+    fn tag_pages_are_followed_through_link() {
+        // Relative and absolute links, an opaque cursor (ECR), and a last
+        // page without Link.
+        let c = client(vec![
+            Answer::new(200, &page(&["a", "b"])).header("link", r#"</v2/team/repo/tags/list?n=2&last=b>; rel="next""#),
+            Answer::new(200, &page(&["c", "d"])).header("link", r#"<http://r:5000/v2/team/repo/tags/list?next_token=opaque%3D%3D>; rel="next""#),
+            Answer::new(200, &page(&["e"])),
+        ]);
+        assert_eq!(c.list_tags().unwrap(), ["a", "b", "c", "d", "e"]);
+        let asked: Vec<_> = c.transport().asked.borrow().iter().map(|a| a.uri.clone()).collect();
+        assert_eq!(asked, [
+            "http://r:5000/v2/team/repo/tags/list?n=1000",
+            "http://r:5000/v2/team/repo/tags/list?n=2&last=b",
+            "http://r:5000/v2/team/repo/tags/list?next_token=opaque%3D%3D",
+        ]);
+    }
+
+    #[test]
+    fn tag_listing_edge_cases() {
+        assert!(client(vec![Answer::new(404, br#"{"errors":[{"code":"NAME_UNKNOWN"}]}"#)]).list_tags().unwrap().is_empty());
+        assert!(client(vec![Answer::new(200, br#"{"name":"team/repo","tags":null}"#)]).list_tags().unwrap().is_empty());
+        let looping = client(vec![
+            Answer::new(200, &page(&["a"])).header("link", r#"</v2/team/repo/tags/list?n=1000>; rel="next""#),
+        ]);
+        assert!(matches!(looping.list_tags(), Err(StoreError::Registry { .. })), "a Link back to the first page");
+        let broken_second_page = client(vec![
+            Answer::new(200, &page(&["a"])).header("link", r#"</v2/team/repo/tags/list?last=a>; rel="next""#),
+            Answer::new(500, b"oops"),
+        ]);
+        assert!(broken_second_page.list_tags().is_err(), "a failed page fails the listing, never a short list");
+        assert!(client(vec![Answer::new(200, b"<html>")]).list_tags().is_err());
+        assert!(matches!(client(vec![Answer::new(401, b"")]).list_tags(), Err(StoreError::Unauthorized(_))));
+    }
+
+    #[test]
+    fn locations_are_resolved_or_refused() {
+        let c = client(vec![]);
+        assert_eq!(c.resolve("/v2/team/repo/blobs/uploads/u?_state=x").unwrap(), "http://r:5000/v2/team/repo/blobs/uploads/u?_state=x");
+        assert_eq!(c.resolve("https://cdn.example/blob?sig=1").unwrap(), "https://cdn.example/blob?sig=1");
+        for odd in ["uploads/u", "//evil/x", "ftp://x/y", ""] {
+            assert!(c.resolve(odd).is_err(), "{odd}");
+        }
+    }
+
+    #[test]
+    fn manifest_put_rides_out_a_concurrent_blob_commit() {
+        let racing = br#"{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content"},{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry"}]}"#;
+        let c = client(vec![Answer::new(400, racing), Answer::new(400, racing), Answer::new(201, b"")]);
+        c.put_manifest("lock-x", b"{}".to_vec()).unwrap();
+        assert_eq!(c.transport().asked.borrow().len(), 3);
+        let always = client((0..5).map(|_| Answer::new(400, racing)).collect());
+        assert!(matches!(always.put_manifest("t", b"{}".to_vec()), Err(StoreError::Registry { status: 400, .. })));
+        let invalid = client(vec![Answer::new(400, br#"{"errors":[{"code":"MANIFEST_INVALID","message":"no"}]}"#)]);
+        assert!(invalid.put_manifest("t", b"{}".to_vec()).is_err());
+        assert_eq!(invalid.transport().asked.borrow().len(), 1, "other refusals are not retried");
+    }
+
+    #[test]
+    fn mount_answers() {
+        let c = client(vec![Answer::new(201, b""), Answer::new(202, b"").header("location", "/v2/team/repo/blobs/uploads/s1")]);
+        assert!(matches!(c.mount_or_start("sha256:aa").unwrap(), Mount::Exists));
+        match c.mount_or_start("sha256:bb").unwrap() {
+            Mount::Upload(url) => assert_eq!(url, "http://r:5000/v2/team/repo/blobs/uploads/s1"),
+            Mount::Exists => panic!("202 opens an upload"),
+        }
+        assert_eq!(c.transport().asked.borrow()[0].uri, "http://r:5000/v2/team/repo/blobs/uploads/?mount=sha256:aa&from=team/repo");
     }
 }

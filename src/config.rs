@@ -283,12 +283,13 @@ mod tests {
         assert_eq!(c.base_url(), "http://h");
         assert_eq!(c.prefix.as_deref(), Some("host_1"));
 
+        let long_prefix = "x".repeat(41);
         let bad = [
             (vec![("use_tls", "maybe")], "must be true or false"),
             (vec![("bogus", "1")], "unknown option 'bogus'"),
             (vec![("use_tls", "true"), ("use_tls", "false")], "given twice"),
             (vec![("repository_prefix", "a.b")], "repository_prefix"),
-            (vec![("repository_prefix", &"x".repeat(41))], "repository_prefix"),
+            (vec![("repository_prefix", long_prefix.as_str())], "repository_prefix"),
             (vec![("media_type", "nonsense")], "type/subtype"),
         ];
         for (extra, needle) in bad {

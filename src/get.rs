@@ -107,3 +107,73 @@ impl<B: ResponseBody> GetReader<B> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! A scripted transport stands in for registries that behave in ways
+    //! distribution does not: ignoring `Range`, truncating, corrupting.
+    use super::*;
+    use crate::digest::sha256_digest;
+    use crate::scripted::{Answer, Scripted};
+
+    fn object() -> (Vec<u8>, BlobRef) {
+        let bytes: Vec<u8> = (0..100u8).collect();
+        let blob = BlobRef { digest: sha256_digest(&bytes), size: 100 };
+        (bytes, blob)
+    }
+
+    fn read(status: u16, headers: Vec<(&'static str, String)>, body: Vec<u8>, blob: &BlobRef, range: Option<ByteRange>) -> (Result<Vec<u8>, StoreError>, Vec<Option<String>>) {
+        let transport = Scripted::new([Answer { status, headers, body }]);
+        let client = RegistryClient::new(transport, "http://r".into(), "repo".into());
+        let result = GetReader::open(&client, blob, range, "obj").and_then(GetReader::read_all);
+        let ranges = client.transport().asked.borrow().iter().map(|a| a.range.clone()).collect();
+        (result, ranges)
+    }
+
+    #[test]
+    fn a_200_to_a_ranged_read_is_cut_exactly() {
+        let (bytes, blob) = object();
+        for (offset, length) in [(0, 10), (45, 10), (90, 10), (99, 1)] {
+            let r = ByteRange { offset, length };
+            let (got, ranges) = read(200, vec![], bytes.clone(), &blob, Some(r));
+            assert_eq!(got.unwrap(), bytes[offset as usize..(offset + length as u64) as usize]);
+            assert_eq!(ranges, vec![Some(r.header())], "the range was asked for");
+        }
+    }
+
+    #[test]
+    fn a_206_is_checked_and_delivered() {
+        let (bytes, blob) = object();
+        let r = ByteRange { offset: 20, length: 5 };
+        let cr = vec![("content-range", "bytes 20-24/100".to_string())];
+        let (got, _) = read(206, cr, bytes[20..25].to_vec(), &blob, Some(r));
+        assert_eq!(got.unwrap(), &bytes[20..25]);
+        let wrong = vec![("content-range", "bytes 21-25/100".to_string())];
+        let (got, _) = read(206, wrong, bytes[21..26].to_vec(), &blob, Some(r));
+        assert!(matches!(got, Err(StoreError::Integrity(_))));
+    }
+
+    #[test]
+    fn whole_reads_are_verified() {
+        let (bytes, blob) = object();
+        assert_eq!(read(200, vec![], bytes.clone(), &blob, None).0.unwrap(), bytes);
+        let mut corrupt = bytes.clone();
+        corrupt[50] ^= 1;
+        assert!(matches!(read(200, vec![], corrupt, &blob, None).0, Err(StoreError::Integrity(m)) if m.contains("do not match")));
+        let truncated = bytes[..60].to_vec();
+        assert!(matches!(read(200, vec![], truncated, &blob, None).0, Err(StoreError::Integrity(m)) if m.contains("early")));
+        let cr = vec![("content-range", "bytes 0-99/100".to_string())];
+        assert!(matches!(read(206, cr, bytes, &blob, None).0, Err(StoreError::Integrity(_))));
+    }
+
+    #[test]
+    fn ranges_past_the_end_fail_before_any_request() {
+        let (bytes, blob) = object();
+        let (got, ranges) = read(200, vec![], bytes, &blob, Some(ByteRange { offset: 95, length: 10 }));
+        assert!(matches!(got, Err(StoreError::InvalidArgument(_))));
+        assert!(ranges.is_empty());
+        let (got, ranges) = read(200, vec![], vec![], &blob, Some(ByteRange { offset: 100, length: 0 }));
+        assert_eq!(got.unwrap(), Vec::<u8>::new());
+        assert!(ranges.is_empty());
+    }
+}

@@ -19,6 +19,8 @@ pub mod put;
 pub mod range;
 pub mod registry_error;
 pub mod resource;
+#[cfg(test)]
+mod scripted;
 pub mod store;
 pub mod transport;
 

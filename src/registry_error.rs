@@ -22,6 +22,13 @@ struct ErrorEntry {
     message: String,
 }
 
+/// Every error code of an OCI error body (registries may send several).
+pub fn error_codes(body: &[u8]) -> Vec<String> {
+    serde_json::from_slice::<ErrorBody>(body)
+        .map(|b| b.errors.into_iter().map(|e| e.code).collect())
+        .unwrap_or_default()
+}
+
 /// The first `(code, message)` of an OCI error body, if it is one.
 pub fn parse_error_body(body: &[u8]) -> Option<(String, String)> {
     let parsed: ErrorBody = serde_json::from_slice(body).ok()?;
@@ -74,6 +81,15 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(error_from_response(500, b"oops", "x"), StoreError::Registry { status: 500, .. }));
+    }
+
+    #[test]
+    fn all_codes_are_read() {
+        // What distribution 2.8 answers a manifest PUT while another client
+        // commits the same layer blob.
+        let body = br#"{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content"},{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"sha256:ab"}]}"#;
+        assert_eq!(error_codes(body), ["DIGEST_INVALID", "MANIFEST_BLOB_UNKNOWN"]);
+        assert!(error_codes(b"<html>").is_empty());
     }
 
     #[test]

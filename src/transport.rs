@@ -23,11 +23,16 @@ pub trait Transport {
     type Body: ResponseBody;
     type Upload: Upload<Body = Self::Body>;
 
-    /// Sends a request with a body known in full (possibly empty).
-    fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Self::Body>, StoreError>;
+    /// Sends a request with a body known in full (possibly empty). Taken by
+    /// reference so that a failed attempt can be sent again without a copy.
+    fn send(&self, request: &http::Request<Vec<u8>>) -> Result<http::Response<Self::Body>, StoreError>;
 
     /// Sends a request whose body follows through the returned `Upload`.
     fn start(&self, request: http::Request<()>) -> Result<Self::Upload, StoreError>;
+
+    /// Waits before a retry. Timing belongs to the edge, so protocol logic
+    /// and its tests never sleep.
+    fn sleep(&self, _duration: std::time::Duration) {}
 }
 
 /// Reads a whole body, refusing more than `cap` bytes (a manifest or an

@@ -41,8 +41,8 @@ pub struct WasiUpload {
 
 /// What a request is, for messages: method and path, never the query
 /// (upload URLs carry session state) nor any header.
-fn describe(parts: &http::request::Parts) -> String {
-    format!("{} {}{}", parts.method, parts.uri.authority().map(|a| a.as_str()).unwrap_or(""), parts.uri.path())
+fn describe(method: &http::Method, uri: &http::Uri) -> String {
+    format!("{method} {}{}", uri.authority().map(|a| a.as_str()).unwrap_or(""), uri.path())
 }
 
 fn transport_error(what: &str, detail: impl std::fmt::Debug) -> StoreError {
@@ -56,15 +56,15 @@ fn error_code(what: &str, code: ErrorCode) -> StoreError {
     }
 }
 
-fn build(parts: &http::request::Parts, what: &str) -> Result<OutgoingRequest, StoreError> {
+fn build(method: &http::Method, uri: &http::Uri, headers: &http::HeaderMap, what: &str) -> Result<OutgoingRequest, StoreError> {
     let fields = Fields::new();
-    for (name, value) in parts.headers.iter() {
+    for (name, value) in headers.iter() {
         fields
             .append(name.as_str(), value.as_bytes())
             .map_err(|e| transport_error(what, format!("header {name}: {e:?}")))?;
     }
     let request = OutgoingRequest::new(fields);
-    let method = match parts.method.as_str() {
+    let method = match method.as_str() {
         "GET" => Method::Get,
         "HEAD" => Method::Head,
         "POST" => Method::Post,
@@ -73,16 +73,16 @@ fn build(parts: &http::request::Parts, what: &str) -> Result<OutgoingRequest, St
         "DELETE" => Method::Delete,
         other => Method::Other(other.to_string()),
     };
-    let scheme = match parts.uri.scheme_str() {
+    let scheme = match uri.scheme_str() {
         Some("http") => Scheme::Http,
         Some("https") => Scheme::Https,
         other => return Err(transport_error(what, format!("unsupported scheme {other:?}"))),
     };
-    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     request.set_method(&method).map_err(|()| transport_error(what, "method refused"))?;
     request.set_scheme(Some(&scheme)).map_err(|()| transport_error(what, "scheme refused"))?;
     request
-        .set_authority(parts.uri.authority().map(|a| a.as_str()))
+        .set_authority(uri.authority().map(|a| a.as_str()))
         .map_err(|()| transport_error(what, "authority refused"))?;
     request.set_path_with_query(Some(path)).map_err(|()| transport_error(what, "path refused"))?;
     Ok(request)
@@ -147,15 +147,15 @@ impl Transport for WasiTransport {
     type Body = WasiBody;
     type Upload = WasiUpload;
 
-    fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<WasiBody>, StoreError> {
-        let (parts, bytes) = request.into_parts();
-        let what = describe(&parts);
-        let request = build(&parts, &what)?;
+    fn send(&self, request: &http::Request<Vec<u8>>) -> Result<http::Response<WasiBody>, StoreError> {
+        let what = describe(request.method(), request.uri());
+        let bytes = request.body();
+        let request = build(request.method(), request.uri(), request.headers(), &what)?;
         let body = request.body().map_err(|()| transport_error(&what, "body already taken"))?;
         let future = outgoing_handler::handle(request, Some(options())).map_err(|c| error_code(&what, c))?;
         if !bytes.is_empty() {
             let stream = body.write().map_err(|()| transport_error(&what, "body stream already taken"))?;
-            write_all(&stream, &bytes, &what)?;
+            write_all(&stream, bytes, &what)?;
             flush(&stream, &what)?;
         }
         OutgoingBody::finish(body, None).map_err(|c| error_code(&what, c))?;
@@ -163,13 +163,17 @@ impl Transport for WasiTransport {
     }
 
     fn start(&self, request: http::Request<()>) -> Result<WasiUpload, StoreError> {
-        let (parts, ()) = request.into_parts();
-        let what = describe(&parts);
-        let request = build(&parts, &what)?;
+        let what = describe(request.method(), request.uri());
+        let request = build(request.method(), request.uri(), request.headers(), &what)?;
         let body = request.body().map_err(|()| transport_error(&what, "body already taken"))?;
         let future = outgoing_handler::handle(request, Some(options())).map_err(|c| error_code(&what, c))?;
         let stream = body.write().map_err(|()| transport_error(&what, "body stream already taken"))?;
         Ok(WasiUpload { stream: Some(stream), body: Some(body), future, what })
+    }
+
+    fn sleep(&self, duration: std::time::Duration) {
+        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        wasi::clocks::monotonic_clock::subscribe_duration(nanos).block();
     }
 }
 

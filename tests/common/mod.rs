@@ -1,0 +1,18 @@
+//! Support shared by the integration tests: a real registry to talk to, and
+//! an independent OCI client (skopeo) to check what the store wrote.
+//!
+//! Each test file that needs it says `mod common;`. A file rarely uses all of
+//! this module, hence the allowances below (each test file compiles its own
+//! copy, and dead code is judged per copy).
+#![allow(dead_code)]
+
+pub mod http;
+pub mod registry;
+pub mod skopeo;
+
+// Shortcuts for the common names; a file that uses only some of them would
+// otherwise warn about the rest.
+#[allow(unused_imports)]
+pub use registry::{unique_repo, Registry, RegistryOptions};
+#[allow(unused_imports)]
+pub use skopeo::skopeo_inspect_raw;

@@ -1,0 +1,394 @@
+//! A real `docker-registry` (distribution 2.8, Debian's package) on a free
+//! loopback port, with its own temporary directory.
+//!
+//! Tests run against the reference registry rather than a mock: a test that
+//! cannot get its registry panics, it never passes without one.
+//!
+//! Design decisions:
+//! - The port is found by binding `127.0.0.1:0` and handing the number to the
+//!   registry. Another process can take it in between, so a start whose
+//!   registry dies with "address already in use" is retried on a new port.
+//! - Every registry answers with a header carrying a random nonce (the config's
+//!   `http.headers`). The readiness probe checks it, so a registry that lost the
+//!   port race is never mistaken for the one that won it.
+//! - The probe speaks HTTP/1.1 by hand (`super::http`): the harness needs no
+//!   HTTP client crate, and the requests it makes are tiny.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::{self, File};
+use std::io;
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use super::http::{http_request, http_send, RawResponse};
+
+/// Overrides the registry binary (a path or a name looked up in `PATH`).
+pub const REGISTRY_BIN_ENV: &str = "KLOSET_TEST_REGISTRY_BIN";
+const DEFAULT_REGISTRY_BIN: &str = "docker-registry";
+
+/// How long a started registry has to answer `GET /v2/` with 200.
+const READY_TIMEOUT: Duration = Duration::from_secs(15);
+const PROBE_INTERVAL: Duration = Duration::from_millis(25);
+/// Starts tried before giving up on port races.
+const PORT_ATTEMPTS: usize = 8;
+/// Lines of the registry's log quoted in a start-up panic.
+const LOG_TAIL_LINES: usize = 30;
+
+/// The response header whose value identifies one registry instance.
+const NONCE_HEADER: &str = "x-kloset-test-registry";
+
+/// How a test registry is configured.
+#[derive(Debug, Clone)]
+pub struct RegistryOptions {
+    /// `storage.delete.enabled`: whether `DELETE` of manifests and blobs is
+    /// allowed. When off, distribution answers 405 `UNSUPPORTED`, as several
+    /// public registries do.
+    pub delete_enabled: bool,
+}
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        RegistryOptions {
+            delete_enabled: true,
+        }
+    }
+}
+
+/// A running registry. Dropping it kills the process, waits for it, then
+/// removes its temporary directory.
+pub struct Registry {
+    child: Child,
+    port: u16,
+    root: PathBuf,
+    // Dropped after `Drop::drop` has reaped the process, so nothing is still
+    // writing into the directory when it is removed.
+    dir: TempDir,
+}
+
+impl Registry {
+    /// Starts a registry, or panics saying why it could not: the binary is
+    /// missing, the process exited early (its log's tail is quoted), or
+    /// `/v2/` did not answer 200 within 15 seconds.
+    pub fn start(opts: RegistryOptions) -> Registry {
+        Self::start_with_binary(&registry_binary(), opts)
+    }
+
+    /// As [`Registry::start`], with an explicit binary. The harness's own tests
+    /// use it to check the failure paths without touching the environment,
+    /// which other tests in the process share.
+    pub fn start_with_binary(bin: &OsStr, opts: RegistryOptions) -> Registry {
+        let dir = tempfile::Builder::new()
+            .prefix("kloset-test-registry-")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("test registry: cannot create a temporary directory: {e}"));
+        let root = dir.path().join("storage");
+        fs::create_dir(&root)
+            .unwrap_or_else(|e| panic!("test registry: cannot create {}: {e}", root.display()));
+        let config_path = dir.path().join("config.yml");
+        let log_path = dir.path().join("registry.log");
+
+        for attempt in 1..=PORT_ATTEMPTS {
+            let port = free_loopback_port();
+            let nonce = random_hex(16);
+            let config = render_config(&root, port, &random_hex(32), &nonce, &opts);
+            fs::write(&config_path, config).unwrap_or_else(|e| {
+                panic!("test registry: cannot write {}: {e}", config_path.display())
+            });
+
+            let mut child = spawn(bin, &config_path, &log_path);
+            match wait_ready(&mut child, port, &nonce) {
+                Ok(()) => {
+                    return Registry {
+                        child,
+                        port,
+                        root,
+                        dir,
+                    }
+                }
+                Err(StartFailure::Exited(status)) => {
+                    let log = read_log(&log_path);
+                    if log.contains("address already in use") && attempt < PORT_ATTEMPTS {
+                        continue; // lost the port to another process: pick another
+                    }
+                    panic!(
+                        "test registry: `{} serve {}` exited early ({status}) on port {port}; \
+                         last lines of its log:\n{}",
+                        bin.to_string_lossy(),
+                        config_path.display(),
+                        tail(&log, LOG_TAIL_LINES),
+                    );
+                }
+                Err(StartFailure::NotReady(last)) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "test registry: GET http://127.0.0.1:{port}/v2/ did not answer 200 \
+                         within {READY_TIMEOUT:?} (last probe: {last}); \
+                         last lines of its log:\n{}",
+                        tail(&read_log(&log_path), LOG_TAIL_LINES),
+                    );
+                }
+            }
+        }
+        unreachable!("the last attempt either returns or panics")
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn authority(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The store location of a repository in this registry:
+    /// `oci://127.0.0.1:PORT/<repo>`.
+    pub fn location(&self, repo: &str) -> String {
+        format!("oci://{}/{repo}", self.authority())
+    }
+
+    /// A store configuration for a repository in this registry, which speaks
+    /// plain HTTP.
+    pub fn config(&self, repo: &str) -> Vec<(String, String)> {
+        vec![
+            ("location".to_string(), self.location(repo)),
+            ("use_tls".to_string(), "false".to_string()),
+        ]
+    }
+
+    /// The registry's storage root (`storage.filesystem.rootdirectory`);
+    /// distribution keeps its data under `docker/registry/v2/` in it.
+    pub fn root_dir(&self) -> &Path {
+        &self.root
+    }
+
+    /// The temporary directory holding the config, the log and the storage root.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Sends `METHOD PATH` with no body and returns the status code. Panics
+    /// on an I/O error: the registry is expected to be up.
+    pub fn status_of(&self, method: &str, path: &str) -> u16 {
+        self.send(method, path, &[], &[]).status
+    }
+
+    /// Sends a request (see [`http_send`]) to this registry. Panics on an I/O
+    /// error: the registry is expected to be up.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> RawResponse {
+        http_send(self.port, method, path, headers, body).unwrap_or_else(|e| {
+            panic!(
+                "test registry: {method} {path} on {}: {e}",
+                self.authority()
+            )
+        })
+    }
+}
+
+/// When set to a directory, each registry's log is copied there when the
+/// registry stops (its temporary directory goes away), to debug a failure.
+pub const KEEP_LOGS_ENV: &str = "KLOSET_TEST_KEEP_REGISTRY_LOGS";
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(keep) = std::env::var_os(KEEP_LOGS_ENV) {
+            let target = Path::new(&keep).join(format!("registry-{}.log", self.port));
+            let _ = std::fs::copy(self.dir.path().join("registry.log"), target);
+        }
+    }
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("authority", &self.authority())
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The registry binary [`Registry::start`] runs: `$KLOSET_TEST_REGISTRY_BIN`
+/// when set, else `docker-registry` from `PATH`.
+pub fn registry_binary() -> OsString {
+    std::env::var_os(REGISTRY_BIN_ENV)
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| OsString::from(DEFAULT_REGISTRY_BIN))
+}
+
+/// A fresh repository name, `<prefix>-<16 hex digits>`, so that tests sharing
+/// one registry never collide. The prefix is lowercased; it panics if it then
+/// is not a valid start of a repository name (letters, digits, and `.`, `_`,
+/// `-`, `/` inside).
+pub fn unique_repo(prefix: &str) -> String {
+    let prefix = prefix.to_ascii_lowercase();
+    let valid = prefix
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/".contains(c));
+    assert!(
+        valid,
+        "unique_repo: {prefix:?} cannot start a repository name"
+    );
+    format!("{prefix}-{}", random_hex(8))
+}
+
+enum StartFailure {
+    /// The process ended before answering.
+    Exited(std::process::ExitStatus),
+    /// Still running but not answering 200 in time; says what the last probe saw.
+    NotReady(String),
+}
+
+fn wait_ready(child: &mut Child, port: u16, nonce: &str) -> Result<(), StartFailure> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        if let Some(status) = child
+            .try_wait()
+            .expect("test registry: cannot poll the process")
+        {
+            return Err(StartFailure::Exited(status));
+        }
+        let seen = match http_request(port, "GET", "/v2/") {
+            // Someone else's server on this port: ours will fail to bind and
+            // exit, and the caller retries on another port.
+            Ok(resp) if resp.header(NONCE_HEADER) != Some(nonce) => {
+                format!("HTTP {} from another server", resp.status)
+            }
+            Ok(resp) if resp.status == 200 => {
+                // Reap a process that answered then died at once, rather than
+                // hand out a registry that is gone.
+                if let Some(status) = child
+                    .try_wait()
+                    .expect("test registry: cannot poll the process")
+                {
+                    return Err(StartFailure::Exited(status));
+                }
+                return Ok(());
+            }
+            Ok(resp) => format!("HTTP {}", resp.status),
+            Err(e) => e.to_string(),
+        };
+        if Instant::now() >= deadline {
+            return Err(StartFailure::NotReady(seen));
+        }
+        thread::sleep(PROBE_INTERVAL);
+    }
+}
+
+fn spawn(bin: &OsStr, config: &Path, log_path: &Path) -> Child {
+    let log = File::create(log_path)
+        .unwrap_or_else(|e| panic!("test registry: cannot create {}: {e}", log_path.display()));
+    let log_err = log
+        .try_clone()
+        .unwrap_or_else(|e| panic!("test registry: cannot share the log file: {e}"));
+    let mut cmd = Command::new(bin);
+    cmd.arg("serve")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err);
+    // distribution reads `REGISTRY_<SECTION>_<KEY>` variables as overrides of
+    // its config file: keep the environment from changing the test setup.
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("REGISTRY_") {
+            cmd.env_remove(key);
+        }
+    }
+    let mut tries = 0;
+    loop {
+        match cmd.spawn() {
+            // A script written a moment ago (the harness's own tests use one)
+            // can be briefly "busy" while another test thread forks with its
+            // write descriptor still open; that passes once the fork execs.
+            Err(e) if e.kind() == io::ErrorKind::ExecutableFileBusy && tries < 20 => {
+                tries += 1;
+                thread::sleep(Duration::from_millis(10));
+            }
+            result => break result,
+        }
+    }
+    .unwrap_or_else(|e| {
+        if e.kind() == io::ErrorKind::NotFound {
+            panic!(
+                "test registry: binary `{}` not found: install Debian's docker-registry package \
+                 (scripts/setup does) or set {REGISTRY_BIN_ENV} to its path",
+                bin.to_string_lossy()
+            )
+        }
+        panic!("test registry: cannot run `{}`: {e}", bin.to_string_lossy())
+    })
+}
+
+/// A port that was free a moment ago. The listener is closed on return so the
+/// registry can bind it; see the module docs for the race this leaves.
+fn free_loopback_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("test registry: cannot bind a loopback port: {e}"))
+}
+
+fn render_config(
+    root: &Path,
+    port: u16,
+    secret: &str,
+    nonce: &str,
+    opts: &RegistryOptions,
+) -> String {
+    // A JSON string is a valid YAML double-quoted scalar: it escapes whatever
+    // the temporary path holds.
+    let root = serde_json::to_string(&root.to_string_lossy()).expect("a string serializes");
+    format!(
+        "version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: {root}
+  delete:
+    enabled: {delete}
+  maintenance:
+    uploadpurging:
+      enabled: false
+http:
+  addr: 127.0.0.1:{port}
+  secret: {secret}
+  headers:
+    X-Kloset-Test-Registry: [\"{nonce}\"]
+",
+        delete = opts.delete_enabled,
+    )
+}
+
+fn read_log(path: &Path) -> String {
+    fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_else(|e| format!("(cannot read {}: {e})", path.display()))
+}
+
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(n);
+    if lines.is_empty() {
+        return "(empty)".to_string();
+    }
+    lines[start..].join("\n")
+}
+
+fn random_hex(bytes: usize) -> String {
+    let raw: Vec<u8> = (0..bytes).map(|_| rand::random::<u8>()).collect();
+    hex::encode(raw)
+}

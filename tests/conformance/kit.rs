@@ -1,0 +1,151 @@
+//! Fixtures: the component, a registry per test, keys and data.
+
+use crate::common::{unique_repo, Registry, RegistryOptions};
+use kloset_host::{Mac, Plugin, StoreHandle};
+use sha2::{Digest, Sha256};
+use std::io::{self, Read};
+use std::sync::OnceLock;
+
+/// The component, compiled once per test binary. Fails loudly when it was
+/// not built: the README's test command builds it first.
+pub fn plugin() -> &'static Plugin {
+    static PLUGIN: OnceLock<Plugin> = OnceLock::new();
+    PLUGIN.get_or_init(|| {
+        let path = Plugin::default_path();
+        Plugin::load(&path).unwrap_or_else(|e| {
+            panic!(
+                "cannot load the component at {}: {e}\n\
+                 build it first: cargo build --target wasm32-wasip2 --release",
+                path.display()
+            )
+        })
+    })
+}
+
+/// A fresh registry and repository for one test.
+pub struct Env {
+    pub registry: Registry,
+    pub repo: String,
+    pub deletes: bool,
+}
+
+impl Env {
+    pub fn new(deletes: bool) -> Env {
+        let registry = Registry::start(RegistryOptions { delete_enabled: deletes });
+        Env { registry, repo: unique_repo("conformance"), deletes }
+    }
+
+    pub fn config(&self) -> Vec<(String, String)> {
+        self.registry.config(&self.repo)
+    }
+
+    pub fn config_with(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut config = self.config();
+        config.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        config
+    }
+
+    /// A new handle on this test's repository (its own instances and caches).
+    pub fn handle(&self) -> StoreHandle {
+        StoreHandle::new(plugin(), &self.config()).expect("a valid configuration")
+    }
+
+    /// A handle on a freshly created repository.
+    pub fn created(&self) -> StoreHandle {
+        let handle = self.handle();
+        handle.create(b"kloset configuration bytes").expect("create");
+        handle
+    }
+
+    /// The repository's tags, read straight from the registry.
+    pub fn tags(&self) -> Vec<String> {
+        let response = self.registry.send("GET", &format!("/v2/{}/tags/list", self.repo), &[], &[]);
+        assert_eq!(response.status, 200, "tags/list");
+        let value: serde_json::Value = serde_json::from_slice(&response.body).expect("tag list JSON");
+        value["tags"].as_array().map(|a| a.iter().map(|t| t.as_str().unwrap().to_string()).collect()).unwrap_or_default()
+    }
+}
+
+/// A MAC derived from a number.
+pub fn mac(seed: u64) -> Mac {
+    Sha256::digest(seed.to_le_bytes()).into()
+}
+
+/// Deterministic pseudo-random bytes (splitmix64): distinct per seed, cheap
+/// enough for hundreds of MiB.
+pub struct Pattern {
+    state: u64,
+    remaining: u64,
+    spare: Vec<u8>,
+}
+
+impl Pattern {
+    pub fn new(len: u64, seed: u64) -> Pattern {
+        Pattern { state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ len, remaining: len, spare: Vec::new() }
+    }
+
+    fn next(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+impl Read for Pattern {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = (buf.len() as u64).min(self.remaining) as usize;
+        let mut filled = 0;
+        while filled < n {
+            if self.spare.is_empty() {
+                self.spare = self.next().to_le_bytes().to_vec();
+            }
+            let take = self.spare.len().min(n - filled);
+            buf[filled..filled + take].copy_from_slice(&self.spare[..take]);
+            self.spare.drain(..take);
+            filled += take;
+        }
+        self.remaining -= n as u64;
+        Ok(n)
+    }
+}
+
+pub fn bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len);
+    Pattern::new(len as u64, seed).read_to_end(&mut out).unwrap();
+    out
+}
+
+/// sha256 of everything a reader yields.
+pub fn sha256_of(mut reader: impl Read) -> io::Result<[u8; 32]> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hasher.finalize().into());
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+/// Yields `data` up to `fail_after` bytes, then an I/O error: a caller's
+/// input failing in the middle of a put.
+pub struct FailingReader<R> {
+    pub inner: R,
+    pub fail_after: u64,
+    pub given: u64,
+}
+
+impl<R: Read> Read for FailingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.given >= self.fail_after {
+            return Err(io::Error::other("the source disk went away"));
+        }
+        let room = (self.fail_after - self.given).min(buf.len() as u64) as usize;
+        let n = self.inner.read(&mut buf[..room])?;
+        self.given += n as u64;
+        Ok(n)
+    }
+}

@@ -1,0 +1,50 @@
+//! The Kloset store contract (FIELD-NOTES section 1), checked through the
+//! wasmtime host against a real registry (Debian's docker-registry). Every
+//! check runs twice: against a registry that honours DELETE and against one
+//! with deletes disabled (distribution's default, like GHCR and Docker Hub),
+//! where the store records deletions as tombstone tags.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod kit;
+
+mod concurrency;
+mod contract;
+mod errors;
+mod large;
+mod layout;
+mod requests;
+
+/// Generates one test per check and per registry kind.
+macro_rules! suite {
+    ($($module:ident :: $check:ident),* $(,)?) => {
+        mod with_deletes {
+            $( #[test] fn $check() { crate::$module::$check(&crate::kit::Env::new(true)); } )*
+        }
+        mod without_deletes {
+            $( #[test] fn $check() { crate::$module::$check(&crate::kit::Env::new(false)); } )*
+        }
+    };
+}
+
+suite!(
+    contract::create_and_open,
+    contract::every_kind_round_trips_in_its_own_key_space,
+    contract::put_overwrites,
+    contract::get_of_a_missing_object_fails_at_call_time,
+    contract::delete_takes_effect_and_is_idempotent,
+    contract::put_after_delete_revives_the_key,
+    contract::size_is_the_sum_of_live_objects,
+    contract::closed_store_refuses_calls,
+    large::ranges_of_a_72_mib_packfile_are_exact,
+    large::a_256_mib_object_streams_in_bounded_memory,
+    large::a_failing_writer_leaves_no_object,
+    concurrency::sixteen_concurrent_puts_then_sixty_four_ranged_gets,
+    requests::requests_per_operation,
+    requests::list_follows_pagination,
+    layout::skopeo_sees_valid_oci_artifacts,
+    layout::prefixes_keep_stores_apart,
+    layout::a_corrupted_blob_is_an_integrity_error,
+    errors::bad_configurations_are_refused_up_front,
+);

@@ -1,0 +1,91 @@
+//! Few requests per operation, counted by the host at its wasi:http egress.
+//! On a registry without DELETE a put costs one more request: a HEAD of the
+//! key's deletion marker, so that a put after a delete revives the key.
+
+use crate::kit::{bytes, mac, Env};
+use kloset_host::{Resource, StoreHandle};
+use std::sync::Arc;
+
+fn count(store: &StoreHandle, op: impl FnOnce()) -> u64 {
+    let before = store.requests();
+    op();
+    store.requests() - before
+}
+
+pub fn requests_per_operation(env: &Env) {
+    let store = env.created();
+    let marker_check = u64::from(!env.deletes);
+    let small = bytes(1000, 1);
+
+    let n = count(&store, || {
+        store.put_bytes(Resource::State, &mac(1), &small).unwrap();
+    });
+    assert!(n <= 3 + marker_check, "a small put took {n} requests");
+    let n = count(&store, || {
+        store.put_bytes(Resource::Packfile, &mac(2), &small).unwrap();
+    });
+    assert!(n <= 2 + marker_check, "a put of a blob the registry has took {n} requests (no re-upload)");
+    let n = count(&store, || {
+        store.put_bytes(Resource::Packfile, &mac(3), &bytes(9 << 20, 3)).unwrap();
+    });
+    assert!(n <= 4 + marker_check, "a streamed put took {n} requests (POST, PATCH, PUT, manifest)");
+
+    let n = count(&store, || drop(store.get(Resource::State, &mac(1), Some((10, 100))).unwrap()));
+    assert_eq!(n, 1, "a ranged get of an object this instance wrote");
+    let n = count(&store, || drop(store.get(Resource::Packfile, &mac(3), None).unwrap()));
+    assert_eq!(n, 1, "a whole get of an object this instance wrote");
+
+    let fresh = env.handle();
+    fresh.open().unwrap();
+    let n = count(&fresh, || drop(fresh.get(Resource::Packfile, &mac(3), Some((0, 10))).unwrap()));
+    assert_eq!(n, 2, "first read of an unseen object: manifest, then blob");
+    let n = count(&fresh, || drop(fresh.get(Resource::Packfile, &mac(3), Some((10, 10))).unwrap()));
+    assert_eq!(n, 1, "a ranged get of an object seen before");
+    let n = count(&fresh, || {
+        fresh.put_bytes(Resource::Lock, &mac(4), b"lock").unwrap();
+    });
+    assert!(n <= 3 + marker_check, "first put after open took {n} (open already knows the empty config)");
+    let n = count(&fresh, || drop(fresh.get(Resource::Lock, &mac(4), Some((0, 2))).unwrap()));
+    assert_eq!(n, 2, "locks change under the same MAC: never served from the cache");
+
+    let n = count(&store, || store.delete(Resource::State, &mac(1)).unwrap());
+    assert!(n <= 2, "a delete took {n} requests");
+    let n = count(&store, || drop(store.list(Resource::Packfile).unwrap()));
+    assert_eq!(n, 1, "a list of a few tags");
+}
+
+pub fn list_follows_pagination(env: &Env) {
+    let store = Arc::new(env.created());
+    // 1100 locks, from four threads at once, sharing one blob: concurrent
+    // uploads of one digest race inside distribution (a manifest PUT can be
+    // refused as MANIFEST_BLOB_UNKNOWN while the blob is committed), which the
+    // store must ride out.
+    const KEYS: u64 = 1100;
+    let workers: Vec<_> = (0..4u64)
+        .map(|w| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                for i in (w..KEYS).step_by(4) {
+                    store.put_bytes(Resource::Lock, &mac(i), b"same lock body").unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    let before = store.requests();
+    let mut listed = store.list(Resource::Lock).unwrap();
+    // distribution 2.8 ignores `n` and sends every tag at once; registries
+    // that page (and follow `Link`) are covered by the client's unit tests.
+    let pages = store.requests() - before;
+    let tags = env.tags().len() as u64;
+    assert!(tags > 1000, "{tags} tags");
+    assert!((1..=tags.div_ceil(1000)).contains(&pages), "{pages} requests for {tags} tags");
+    listed.sort();
+    let mut want: Vec<_> = (0..KEYS).map(mac).collect();
+    want.sort();
+    assert_eq!(listed.len(), want.len());
+    assert!(listed == want, "every key exactly once");
+    assert!(store.list(Resource::State).unwrap().is_empty());
+}
