@@ -21,8 +21,12 @@ pub const TAG_PAGE_SIZE: usize = 1000;
 /// Waits before resending a request whose connection broke.
 const CONNECTION_RETRIES: [Duration; 2] = [Duration::from_millis(10), Duration::from_millis(200)];
 /// Waits before re-PUTting a manifest refused for a blob still being committed.
-const BLOB_UNKNOWN_RETRIES: [Duration; 4] =
-    [Duration::from_millis(50), Duration::from_millis(100), Duration::from_millis(200), Duration::from_millis(400)];
+const BLOB_UNKNOWN_RETRIES: [Duration; 4] = [
+    Duration::from_millis(50),
+    Duration::from_millis(100),
+    Duration::from_millis(200),
+    Duration::from_millis(400),
+];
 /// Blob GETs may redirect to a CDN or object storage; follow a few hops.
 const MAX_REDIRECTS: usize = 5;
 
@@ -48,7 +52,11 @@ struct TagPage {
 
 impl<T: Transport> RegistryClient<T> {
     pub fn new(transport: T, base: String, repository: String) -> Self {
-        RegistryClient { transport, base, repository }
+        RegistryClient {
+            transport,
+            base,
+            repository,
+        }
     }
 
     pub fn transport(&self) -> &T {
@@ -84,8 +92,12 @@ impl<T: Transport> RegistryClient<T> {
     /// reset) is retried on a fresh one: every such request of ours is safe
     /// to repeat (an upload session that already completed answers the
     /// repeat with an error, never with a second blob).
-    fn send(&self, request: http::Result<Request<Vec<u8>>>) -> Result<Response<T::Body>, StoreError> {
-        let request = request.map_err(|e| StoreError::InvalidArgument(format!("cannot build request: {e}")))?;
+    fn send(
+        &self,
+        request: http::Result<Request<Vec<u8>>>,
+    ) -> Result<Response<T::Body>, StoreError> {
+        let request = request
+            .map_err(|e| StoreError::InvalidArgument(format!("cannot build request: {e}")))?;
         let mut attempt = 0;
         loop {
             match self.transport.send(&request) {
@@ -122,7 +134,10 @@ impl<T: Transport> RegistryClient<T> {
     /// `GET /v2/`: is the registry there and speaking the API?
     pub fn ping(&self) -> Result<(), StoreError> {
         let what = "GET /v2/";
-        let response = self.send(self.request(Method::GET, &format!("{}/v2/", self.base)).body(Vec::new()))?;
+        let response = self.send(
+            self.request(Method::GET, &format!("{}/v2/", self.base))
+                .body(Vec::new()),
+        )?;
         if response.status().is_success() {
             self.drain(response, what)
         } else {
@@ -173,8 +188,11 @@ impl<T: Transport> RegistryClient<T> {
                 // The registry names the digest of what it sent; a mismatch
                 // means the bytes were damaged on the way.
                 if let Some(claimed) = header(&response, "docker-content-digest") {
-                    if is_sha256_digest(claimed) && crate::digest::sha256_digest(&bytes) != claimed {
-                        return Err(StoreError::Integrity(format!("{what}: body does not match its digest")));
+                    if is_sha256_digest(claimed) && crate::digest::sha256_digest(&bytes) != claimed
+                    {
+                        return Err(StoreError::Integrity(format!(
+                            "{what}: body does not match its digest"
+                        )));
                     }
                 }
                 Ok(Some(bytes))
@@ -206,7 +224,9 @@ impl<T: Transport> RegistryClient<T> {
             let status = response.status().as_u16();
             let mut response = response;
             let body = read_to_vec(response.body_mut(), MAX_ERROR_BODY, &what).unwrap_or_default();
-            let racing = error_codes(&body).iter().any(|c| c == "MANIFEST_BLOB_UNKNOWN");
+            let racing = error_codes(&body)
+                .iter()
+                .any(|c| c == "MANIFEST_BLOB_UNKNOWN");
             if racing && attempt < BLOB_UNKNOWN_RETRIES.len() {
                 self.transport.sleep(BLOB_UNKNOWN_RETRIES[attempt]);
                 attempt += 1;
@@ -221,7 +241,10 @@ impl<T: Transport> RegistryClient<T> {
     /// allow deletion (405, or `UNSUPPORTED`; distribution's default).
     pub fn delete_manifest(&self, digest: &str) -> Result<bool, StoreError> {
         let what = format!("DELETE manifest {digest}");
-        let response = self.send(self.request(Method::DELETE, &self.url(&format!("manifests/{digest}"))).body(Vec::new()))?;
+        let response = self.send(
+            self.request(Method::DELETE, &self.url(&format!("manifests/{digest}")))
+                .body(Vec::new()),
+        )?;
         match response.status().as_u16() {
             200..=299 | 404 => {
                 self.drain(response, &what)?;
@@ -240,8 +263,15 @@ impl<T: Transport> RegistryClient<T> {
     /// repository").
     pub fn mount_or_start(&self, digest: &str) -> Result<Mount, StoreError> {
         let what = format!("POST blob upload (mount {digest})");
-        let url = self.url(&format!("blobs/uploads/?mount={digest}&from={}", self.repository));
-        let response = self.send(self.request(Method::POST, &url).header("content-length", "0").body(Vec::new()))?;
+        let url = self.url(&format!(
+            "blobs/uploads/?mount={digest}&from={}",
+            self.repository
+        ));
+        let response = self.send(
+            self.request(Method::POST, &url)
+                .header("content-length", "0")
+                .body(Vec::new()),
+        )?;
         match response.status().as_u16() {
             201 => {
                 self.drain(response, &what)?;
@@ -260,7 +290,9 @@ impl<T: Transport> RegistryClient<T> {
     pub fn start_upload(&self) -> Result<String, StoreError> {
         let what = "POST blob upload";
         let response = self.send(
-            self.request(Method::POST, &self.url("blobs/uploads/")).header("content-length", "0").body(Vec::new()),
+            self.request(Method::POST, &self.url("blobs/uploads/"))
+                .header("content-length", "0")
+                .body(Vec::new()),
         )?;
         if response.status().as_u16() == 202 {
             let location = self.location_of(&response, what)?;
@@ -272,7 +304,12 @@ impl<T: Transport> RegistryClient<T> {
     }
 
     /// Finishes an upload session with `body` as its (last) content.
-    pub fn complete_upload(&self, session: &str, digest: &str, body: Vec<u8>) -> Result<(), StoreError> {
+    pub fn complete_upload(
+        &self,
+        session: &str,
+        digest: &str,
+        body: Vec<u8>,
+    ) -> Result<(), StoreError> {
         let what = format!("PUT blob {digest}");
         let separator = if session.contains('?') { '&' } else { '?' };
         let url = format!("{session}{separator}digest={digest}");
@@ -322,7 +359,11 @@ impl<T: Transport> RegistryClient<T> {
 
     /// GETs a blob (or a range of it), following redirects. Returns the
     /// successful answer (200 or 206) for the caller to read.
-    pub fn get_blob(&self, digest: &str, range: Option<ByteRange>) -> Result<Response<T::Body>, StoreError> {
+    pub fn get_blob(
+        &self,
+        digest: &str,
+        range: Option<ByteRange>,
+    ) -> Result<Response<T::Body>, StoreError> {
         let what = format!("GET blob {digest}");
         let mut url = self.url(&format!("blobs/{digest}"));
         for _ in 0..=MAX_REDIRECTS {
@@ -340,7 +381,9 @@ impl<T: Transport> RegistryClient<T> {
                 _ => return Err(self.fail(response, &what)),
             }
         }
-        Err(StoreError::Transport(format!("{what}: more than {MAX_REDIRECTS} redirects")))
+        Err(StoreError::Transport(format!(
+            "{what}: more than {MAX_REDIRECTS} redirects"
+        )))
     }
 
     /// Every tag of the repository, following `Link` pagination. A missing
@@ -369,13 +412,20 @@ impl<T: Transport> RegistryClient<T> {
                 }
                 _ => return Err(self.fail(response, what)),
             }
-            let next = next_link(response.headers().get_all("link").iter().filter_map(|v| v.to_str().ok()));
+            let next = next_link(
+                response
+                    .headers()
+                    .get_all("link")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok()),
+            );
             let body = read_to_vec(response.body_mut(), MAX_TAG_PAGE, what)?;
-            let page: TagPage = serde_json::from_slice(&body).map_err(|e| StoreError::Registry {
-                status: 200,
-                code: String::new(),
-                message: format!("unreadable tag list: {e}"),
-            })?;
+            let page: TagPage =
+                serde_json::from_slice(&body).map_err(|e| StoreError::Registry {
+                    status: 200,
+                    code: String::new(),
+                    message: format!("unreadable tag list: {e}"),
+                })?;
             tags.extend(page.tags.unwrap_or_default());
             match next {
                 Some(link) => url = self.resolve(&link)?,
@@ -391,7 +441,11 @@ mod tests {
     use crate::scripted::{Answer, Scripted};
 
     fn client(answers: Vec<Answer>) -> RegistryClient<Scripted> {
-        RegistryClient::new(Scripted::new(answers), "http://r:5000".into(), "team/repo".into())
+        RegistryClient::new(
+            Scripted::new(answers),
+            "http://r:5000".into(),
+            "team/repo".into(),
+        )
     }
 
     fn page(tags: &[&str]) -> Vec<u8> {
@@ -403,41 +457,85 @@ mod tests {
         // Relative and absolute links, an opaque cursor (ECR), and a last
         // page without Link.
         let c = client(vec![
-            Answer::new(200, &page(&["a", "b"])).header("link", r#"</v2/team/repo/tags/list?n=2&last=b>; rel="next""#),
-            Answer::new(200, &page(&["c", "d"])).header("link", r#"<http://r:5000/v2/team/repo/tags/list?next_token=opaque%3D%3D>; rel="next""#),
+            Answer::new(200, &page(&["a", "b"])).header(
+                "link",
+                r#"</v2/team/repo/tags/list?n=2&last=b>; rel="next""#,
+            ),
+            Answer::new(200, &page(&["c", "d"])).header(
+                "link",
+                r#"<http://r:5000/v2/team/repo/tags/list?next_token=opaque%3D%3D>; rel="next""#,
+            ),
             Answer::new(200, &page(&["e"])),
         ]);
         assert_eq!(c.list_tags().unwrap(), ["a", "b", "c", "d", "e"]);
-        let asked: Vec<_> = c.transport().asked.borrow().iter().map(|a| a.uri.clone()).collect();
-        assert_eq!(asked, [
-            "http://r:5000/v2/team/repo/tags/list?n=1000",
-            "http://r:5000/v2/team/repo/tags/list?n=2&last=b",
-            "http://r:5000/v2/team/repo/tags/list?next_token=opaque%3D%3D",
-        ]);
+        let asked: Vec<_> = c
+            .transport()
+            .asked
+            .borrow()
+            .iter()
+            .map(|a| a.uri.clone())
+            .collect();
+        assert_eq!(
+            asked,
+            [
+                "http://r:5000/v2/team/repo/tags/list?n=1000",
+                "http://r:5000/v2/team/repo/tags/list?n=2&last=b",
+                "http://r:5000/v2/team/repo/tags/list?next_token=opaque%3D%3D",
+            ]
+        );
     }
 
     #[test]
     fn tag_listing_edge_cases() {
-        assert!(client(vec![Answer::new(404, br#"{"errors":[{"code":"NAME_UNKNOWN"}]}"#)]).list_tags().unwrap().is_empty());
-        assert!(client(vec![Answer::new(200, br#"{"name":"team/repo","tags":null}"#)]).list_tags().unwrap().is_empty());
-        let looping = client(vec![
-            Answer::new(200, &page(&["a"])).header("link", r#"</v2/team/repo/tags/list?n=1000>; rel="next""#),
-        ]);
-        assert!(matches!(looping.list_tags(), Err(StoreError::Registry { .. })), "a Link back to the first page");
+        assert!(client(vec![Answer::new(
+            404,
+            br#"{"errors":[{"code":"NAME_UNKNOWN"}]}"#
+        )])
+        .list_tags()
+        .unwrap()
+        .is_empty());
+        assert!(client(vec![Answer::new(
+            200,
+            br#"{"name":"team/repo","tags":null}"#
+        )])
+        .list_tags()
+        .unwrap()
+        .is_empty());
+        let looping = client(vec![Answer::new(200, &page(&["a"]))
+            .header("link", r#"</v2/team/repo/tags/list?n=1000>; rel="next""#)]);
+        assert!(
+            matches!(looping.list_tags(), Err(StoreError::Registry { .. })),
+            "a Link back to the first page"
+        );
         let broken_second_page = client(vec![
-            Answer::new(200, &page(&["a"])).header("link", r#"</v2/team/repo/tags/list?last=a>; rel="next""#),
+            Answer::new(200, &page(&["a"]))
+                .header("link", r#"</v2/team/repo/tags/list?last=a>; rel="next""#),
             Answer::new(500, b"oops"),
         ]);
-        assert!(broken_second_page.list_tags().is_err(), "a failed page fails the listing, never a short list");
-        assert!(client(vec![Answer::new(200, b"<html>")]).list_tags().is_err());
-        assert!(matches!(client(vec![Answer::new(401, b"")]).list_tags(), Err(StoreError::Unauthorized(_))));
+        assert!(
+            broken_second_page.list_tags().is_err(),
+            "a failed page fails the listing, never a short list"
+        );
+        assert!(client(vec![Answer::new(200, b"<html>")])
+            .list_tags()
+            .is_err());
+        assert!(matches!(
+            client(vec![Answer::new(401, b"")]).list_tags(),
+            Err(StoreError::Unauthorized(_))
+        ));
     }
 
     #[test]
     fn locations_are_resolved_or_refused() {
         let c = client(vec![]);
-        assert_eq!(c.resolve("/v2/team/repo/blobs/uploads/u?_state=x").unwrap(), "http://r:5000/v2/team/repo/blobs/uploads/u?_state=x");
-        assert_eq!(c.resolve("https://cdn.example/blob?sig=1").unwrap(), "https://cdn.example/blob?sig=1");
+        assert_eq!(
+            c.resolve("/v2/team/repo/blobs/uploads/u?_state=x").unwrap(),
+            "http://r:5000/v2/team/repo/blobs/uploads/u?_state=x"
+        );
+        assert_eq!(
+            c.resolve("https://cdn.example/blob?sig=1").unwrap(),
+            "https://cdn.example/blob?sig=1"
+        );
         for odd in ["uploads/u", "//evil/x", "ftp://x/y", ""] {
             assert!(c.resolve(odd).is_err(), "{odd}");
         }
@@ -446,24 +544,47 @@ mod tests {
     #[test]
     fn manifest_put_rides_out_a_concurrent_blob_commit() {
         let racing = br#"{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content"},{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry"}]}"#;
-        let c = client(vec![Answer::new(400, racing), Answer::new(400, racing), Answer::new(201, b"")]);
+        let c = client(vec![
+            Answer::new(400, racing),
+            Answer::new(400, racing),
+            Answer::new(201, b""),
+        ]);
         c.put_manifest("lock-x", b"{}".to_vec()).unwrap();
         assert_eq!(c.transport().asked.borrow().len(), 3);
         let always = client((0..5).map(|_| Answer::new(400, racing)).collect());
-        assert!(matches!(always.put_manifest("t", b"{}".to_vec()), Err(StoreError::Registry { status: 400, .. })));
-        let invalid = client(vec![Answer::new(400, br#"{"errors":[{"code":"MANIFEST_INVALID","message":"no"}]}"#)]);
+        assert!(matches!(
+            always.put_manifest("t", b"{}".to_vec()),
+            Err(StoreError::Registry { status: 400, .. })
+        ));
+        let invalid = client(vec![Answer::new(
+            400,
+            br#"{"errors":[{"code":"MANIFEST_INVALID","message":"no"}]}"#,
+        )]);
         assert!(invalid.put_manifest("t", b"{}".to_vec()).is_err());
-        assert_eq!(invalid.transport().asked.borrow().len(), 1, "other refusals are not retried");
+        assert_eq!(
+            invalid.transport().asked.borrow().len(),
+            1,
+            "other refusals are not retried"
+        );
     }
 
     #[test]
     fn mount_answers() {
-        let c = client(vec![Answer::new(201, b""), Answer::new(202, b"").header("location", "/v2/team/repo/blobs/uploads/s1")]);
-        assert!(matches!(c.mount_or_start("sha256:aa").unwrap(), Mount::Exists));
+        let c = client(vec![
+            Answer::new(201, b""),
+            Answer::new(202, b"").header("location", "/v2/team/repo/blobs/uploads/s1"),
+        ]);
+        assert!(matches!(
+            c.mount_or_start("sha256:aa").unwrap(),
+            Mount::Exists
+        ));
         match c.mount_or_start("sha256:bb").unwrap() {
             Mount::Upload(url) => assert_eq!(url, "http://r:5000/v2/team/repo/blobs/uploads/s1"),
             Mount::Exists => panic!("202 opens an upload"),
         }
-        assert_eq!(c.transport().asked.borrow()[0].uri, "http://r:5000/v2/team/repo/blobs/uploads/?mount=sha256:aa&from=team/repo");
+        assert_eq!(
+            c.transport().asked.borrow()[0].uri,
+            "http://r:5000/v2/team/repo/blobs/uploads/?mount=sha256:aa&from=team/repo"
+        );
     }
 }

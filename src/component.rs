@@ -48,9 +48,15 @@ fn to_wit(error: StoreError) -> wit::Error {
         StoreError::Integrity(m) => wit::Error::Integrity(m),
         StoreError::RateLimited(m) => wit::Error::RateLimited(m),
         StoreError::Transport(m) => wit::Error::Transport(m),
-        StoreError::Registry { status, code, message } => {
-            wit::Error::Registry(wit::RegistryFailure { status, code, message })
-        }
+        StoreError::Registry {
+            status,
+            code,
+            message,
+        } => wit::Error::Registry(wit::RegistryFailure {
+            status,
+            code,
+            message,
+        }),
     }
 }
 
@@ -118,9 +124,17 @@ impl GuestStore for StoreResource {
         Ok(Writer::new(WriterResource(RefCell::new(session))))
     }
 
-    fn get(&self, resource: wit::Resource, key: Vec<u8>, range: Option<wit::ByteRange>) -> Result<Reader, wit::Error> {
+    fn get(
+        &self,
+        resource: wit::Resource,
+        key: Vec<u8>,
+        range: Option<wit::ByteRange>,
+    ) -> Result<Reader, wit::Error> {
         let mac = Mac::from_slice(&key).map_err(to_wit)?;
-        let range = range.map(|r| ByteRange { offset: r.offset, length: r.length });
+        let range = range.map(|r| ByteRange {
+            offset: r.offset,
+            length: r.length,
+        });
         let reader = self.0.get(kind(resource), &mac, range).map_err(to_wit)?;
         Ok(Reader::new(ReaderResource(RefCell::new(reader))))
     }
@@ -148,6 +162,9 @@ impl GuestWriter for WriterResource {
 
 impl GuestReader for ReaderResource {
     fn read(&self, max: u32) -> Result<Vec<u8>, wit::Error> {
-        self.0.borrow_mut().read(max.min(MAX_READ) as usize).map_err(to_wit)
+        self.0
+            .borrow_mut()
+            .read(max.min(MAX_READ) as usize)
+            .map_err(to_wit)
     }
 }

@@ -43,7 +43,12 @@ impl StoreConfig {
             }
             seen.push(key);
         }
-        let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let get = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
 
         let location = get("location").ok_or_else(|| invalid("missing 'location'".into()))?;
         let (registry, repository) = parse_location(location)?;
@@ -56,7 +61,13 @@ impl StoreConfig {
             None => DEFAULT_MEDIA_TYPE.to_string(),
             Some(v) => parse_media_type(v)?,
         };
-        Ok(StoreConfig { use_tls, registry, repository, prefix, media_type })
+        Ok(StoreConfig {
+            use_tls,
+            registry,
+            repository,
+            prefix,
+            media_type,
+        })
     }
 
     /// `https://host:port` or `http://host:port`.
@@ -77,16 +88,18 @@ fn invalid(message: String) -> StoreError {
 
 /// Splits `oci://HOST[:PORT]/REPO[/...]` into its authority and repository.
 pub fn parse_location(location: &str) -> Result<(String, String), StoreError> {
-    let rest = location.strip_prefix("oci://").ok_or_else(|| {
-        invalid(format!("location '{location}' must start with oci://"))
-    })?;
+    let rest = location
+        .strip_prefix("oci://")
+        .ok_or_else(|| invalid(format!("location '{location}' must start with oci://")))?;
     if rest.contains(['?', '#', '@']) || rest.chars().any(char::is_whitespace) {
         return Err(invalid(format!(
             "location '{location}' may not hold credentials, a query, a fragment or spaces"
         )));
     }
     let (authority, repository) = rest.split_once('/').ok_or_else(|| {
-        invalid(format!("location '{location}' names no repository (oci://HOST[:PORT]/REPOSITORY)"))
+        invalid(format!(
+            "location '{location}' names no repository (oci://HOST[:PORT]/REPOSITORY)"
+        ))
     })?;
     let authority = parse_authority(authority, location)?;
     let repository = repository.trim_end_matches('/');
@@ -99,7 +112,11 @@ fn parse_authority(authority: &str, location: &str) -> Result<String, StoreError
         let (addr, after) = v6
             .split_once(']')
             .ok_or_else(|| invalid(format!("location '{location}': unclosed '[' in host")))?;
-        if addr.is_empty() || !addr.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.') {
+        if addr.is_empty()
+            || !addr
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+        {
             return Err(invalid(format!("location '{location}': bad IPv6 address")));
         }
         let port = match after {
@@ -124,7 +141,9 @@ fn parse_authority(authority: &str, location: &str) -> Result<String, StoreError
                     && !label.ends_with('-')
             });
         if !labels_ok {
-            return Err(invalid(format!("location '{location}': bad registry host '{host}'")));
+            return Err(invalid(format!(
+                "location '{location}': bad registry host '{host}'"
+            )));
         }
         (host.to_ascii_lowercase(), port)
     };
@@ -141,10 +160,14 @@ fn parse_authority(authority: &str, location: &str) -> Result<String, StoreError
 /// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*` joined by `/`.
 fn validate_repository(repository: &str, location: &str) -> Result<(), StoreError> {
     if repository.is_empty() {
-        return Err(invalid(format!("location '{location}' names no repository")));
+        return Err(invalid(format!(
+            "location '{location}' names no repository"
+        )));
     }
     if repository.len() > 255 {
-        return Err(invalid(format!("location '{location}': repository name over 255 characters")));
+        return Err(invalid(format!(
+            "location '{location}': repository name over 255 characters"
+        )));
     }
     for component in repository.split('/') {
         if !valid_component(component) {
@@ -187,7 +210,9 @@ fn parse_bool(key: &str, value: &str) -> Result<bool, StoreError> {
     match value.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),
         "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(invalid(format!("option '{key}' must be true or false, got '{value}'"))),
+        _ => Err(invalid(format!(
+            "option '{key}' must be true or false, got '{value}'"
+        ))),
     }
 }
 
@@ -196,7 +221,9 @@ fn parse_bool(key: &str, value: &str) -> Result<bool, StoreError> {
 fn parse_prefix(value: &str) -> Result<String, StoreError> {
     let ok = !value.is_empty()
         && value.len() <= MAX_PREFIX_LEN
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         && !value.starts_with('-');
     if ok {
         Ok(value.to_string())
@@ -214,11 +241,14 @@ fn parse_media_type(value: &str) -> Result<String, StoreError> {
         !s.is_empty()
             && s.len() <= 100
             && s.as_bytes()[0].is_ascii_alphanumeric()
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || "!#$&^_.+-".contains(c))
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$&^_.+-".contains(c))
     };
     match value.split_once('/') {
         Some((t, s)) if name_ok(t) && name_ok(s) => Ok(value.to_string()),
-        _ => Err(invalid(format!("option 'media_type' must look like type/subtype, got '{value}'"))),
+        _ => Err(invalid(format!(
+            "option 'media_type' must look like type/subtype, got '{value}'"
+        ))),
     }
 }
 
@@ -227,7 +257,10 @@ mod tests {
     use super::*;
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<StoreConfig, StoreError> {
-        let pairs: Vec<_> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let pairs: Vec<_> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         StoreConfig::parse(&pairs)
     }
 
@@ -236,12 +269,24 @@ mod tests {
         let cases = [
             ("oci://ghcr.io/acme/backups", "ghcr.io", "acme/backups"),
             ("oci://127.0.0.1:5000/demo", "127.0.0.1:5000", "demo"),
-            ("oci://Registry.Example.COM/a/b/c/", "registry.example.com", "a/b/c"),
-            ("oci://[::1]:5000/x.y_z__w-v--u", "[::1]:5000", "x.y_z__w-v--u"),
+            (
+                "oci://Registry.Example.COM/a/b/c/",
+                "registry.example.com",
+                "a/b/c",
+            ),
+            (
+                "oci://[::1]:5000/x.y_z__w-v--u",
+                "[::1]:5000",
+                "x.y_z__w-v--u",
+            ),
         ];
         for (location, registry, repository) in cases {
             let (r, p) = parse_location(location).unwrap_or_else(|e| panic!("{location}: {e}"));
-            assert_eq!((r.as_str(), p.as_str()), (registry, repository), "{location}");
+            assert_eq!(
+                (r.as_str(), p.as_str()),
+                (registry, repository),
+                "{location}"
+            );
         }
     }
 
@@ -287,9 +332,15 @@ mod tests {
         let bad = [
             (vec![("use_tls", "maybe")], "must be true or false"),
             (vec![("bogus", "1")], "unknown option 'bogus'"),
-            (vec![("use_tls", "true"), ("use_tls", "false")], "given twice"),
+            (
+                vec![("use_tls", "true"), ("use_tls", "false")],
+                "given twice",
+            ),
             (vec![("repository_prefix", "a.b")], "repository_prefix"),
-            (vec![("repository_prefix", long_prefix.as_str())], "repository_prefix"),
+            (
+                vec![("repository_prefix", long_prefix.as_str())],
+                "repository_prefix",
+            ),
             (vec![("media_type", "nonsense")], "type/subtype"),
         ];
         for (extra, needle) in bad {
@@ -300,6 +351,8 @@ mod tests {
                 other => panic!("expected invalid-config containing {needle}, got {other:?}"),
             }
         }
-        assert!(matches!(cfg(&[("use_tls", "true")]), Err(StoreError::InvalidConfig(m)) if m.contains("missing 'location'")));
+        assert!(
+            matches!(cfg(&[("use_tls", "true")]), Err(StoreError::InvalidConfig(m)) if m.contains("missing 'location'"))
+        );
     }
 }

@@ -35,17 +35,32 @@ impl<B: ResponseBody> GetReader<B> {
         if let Some(r) = range {
             r.check_within(blob.size)?;
             if r.length == 0 {
-                return Ok(GetReader { body: None, skip: 0, remaining: 0, verify: None, what: what.into() });
+                return Ok(GetReader {
+                    body: None,
+                    skip: 0,
+                    remaining: 0,
+                    verify: None,
+                    what: what.into(),
+                });
             }
         }
         let response = client.get_blob(&blob.digest, range)?;
         let status = response.status().as_u16();
         let slice = match range {
             Some(r) => plan_slice(r, status, header(&response, "content-range"), blob.size)?,
-            None if status == 200 => Slice { skip: 0, take: blob.size },
-            None => return Err(StoreError::Integrity(format!("{what}: status {status} to a whole read"))),
+            None if status == 200 => Slice {
+                skip: 0,
+                take: blob.size,
+            },
+            None => {
+                return Err(StoreError::Integrity(format!(
+                    "{what}: status {status} to a whole read"
+                )))
+            }
         };
-        let verify = range.is_none().then(|| (StreamingDigest::default(), blob.digest.clone()));
+        let verify = range
+            .is_none()
+            .then(|| (StreamingDigest::default(), blob.digest.clone()));
         Ok(GetReader {
             body: Some(response.into_body()),
             skip: slice.skip,
@@ -67,9 +82,14 @@ impl<B: ResponseBody> GetReader<B> {
             self.what,
             self.remaining + self.skip
         ));
-        let body = self.body.as_mut().expect("a reader with bytes to give has a body");
+        let body = self
+            .body
+            .as_mut()
+            .expect("a reader with bytes to give has a body");
         while self.skip > 0 {
-            let chunk = body.read_chunk(self.skip.min(1 << 20) as usize)?.ok_or_else(|| short.clone())?;
+            let chunk = body
+                .read_chunk(self.skip.min(1 << 20) as usize)?
+                .ok_or_else(|| short.clone())?;
             self.skip -= chunk.len() as u64;
         }
         let want = (max.max(1) as u64).min(self.remaining) as usize;
@@ -87,10 +107,12 @@ impl<B: ResponseBody> GetReader<B> {
     fn finish(&mut self) -> Result<(), StoreError> {
         self.body = None;
         match self.verify.take() {
-            Some((digest, expected)) if digest.clone().finish() != expected => Err(StoreError::Integrity(format!(
-                "{}: the bytes read do not match digest {expected}",
-                self.what
-            ))),
+            Some((digest, expected)) if digest.clone().finish() != expected => {
+                Err(StoreError::Integrity(format!(
+                    "{}: the bytes read do not match digest {expected}",
+                    self.what
+                )))
+            }
             _ => Ok(()),
         }
     }
@@ -118,15 +140,34 @@ mod tests {
 
     fn object() -> (Vec<u8>, BlobRef) {
         let bytes: Vec<u8> = (0..100u8).collect();
-        let blob = BlobRef { digest: sha256_digest(&bytes), size: 100 };
+        let blob = BlobRef {
+            digest: sha256_digest(&bytes),
+            size: 100,
+        };
         (bytes, blob)
     }
 
-    fn read(status: u16, headers: Vec<(&'static str, String)>, body: Vec<u8>, blob: &BlobRef, range: Option<ByteRange>) -> (Result<Vec<u8>, StoreError>, Vec<Option<String>>) {
-        let transport = Scripted::new([Answer { status, headers, body }]);
+    fn read(
+        status: u16,
+        headers: Vec<(&'static str, String)>,
+        body: Vec<u8>,
+        blob: &BlobRef,
+        range: Option<ByteRange>,
+    ) -> (Result<Vec<u8>, StoreError>, Vec<Option<String>>) {
+        let transport = Scripted::new([Answer {
+            status,
+            headers,
+            body,
+        }]);
         let client = RegistryClient::new(transport, "http://r".into(), "repo".into());
         let result = GetReader::open(&client, blob, range, "obj").and_then(GetReader::read_all);
-        let ranges = client.transport().asked.borrow().iter().map(|a| a.range.clone()).collect();
+        let ranges = client
+            .transport()
+            .asked
+            .borrow()
+            .iter()
+            .map(|a| a.range.clone())
+            .collect();
         (result, ranges)
     }
 
@@ -136,7 +177,10 @@ mod tests {
         for (offset, length) in [(0, 10), (45, 10), (90, 10), (99, 1)] {
             let r = ByteRange { offset, length };
             let (got, ranges) = read(200, vec![], bytes.clone(), &blob, Some(r));
-            assert_eq!(got.unwrap(), bytes[offset as usize..(offset + length as u64) as usize]);
+            assert_eq!(
+                got.unwrap(),
+                bytes[offset as usize..(offset + length as u64) as usize]
+            );
             assert_eq!(ranges, vec![Some(r.header())], "the range was asked for");
         }
     }
@@ -144,7 +188,10 @@ mod tests {
     #[test]
     fn a_206_is_checked_and_delivered() {
         let (bytes, blob) = object();
-        let r = ByteRange { offset: 20, length: 5 };
+        let r = ByteRange {
+            offset: 20,
+            length: 5,
+        };
         let cr = vec![("content-range", "bytes 20-24/100".to_string())];
         let (got, _) = read(206, cr, bytes[20..25].to_vec(), &blob, Some(r));
         assert_eq!(got.unwrap(), &bytes[20..25]);
@@ -156,23 +203,51 @@ mod tests {
     #[test]
     fn whole_reads_are_verified() {
         let (bytes, blob) = object();
-        assert_eq!(read(200, vec![], bytes.clone(), &blob, None).0.unwrap(), bytes);
+        assert_eq!(
+            read(200, vec![], bytes.clone(), &blob, None).0.unwrap(),
+            bytes
+        );
         let mut corrupt = bytes.clone();
         corrupt[50] ^= 1;
-        assert!(matches!(read(200, vec![], corrupt, &blob, None).0, Err(StoreError::Integrity(m)) if m.contains("do not match")));
+        assert!(
+            matches!(read(200, vec![], corrupt, &blob, None).0, Err(StoreError::Integrity(m)) if m.contains("do not match"))
+        );
         let truncated = bytes[..60].to_vec();
-        assert!(matches!(read(200, vec![], truncated, &blob, None).0, Err(StoreError::Integrity(m)) if m.contains("early")));
+        assert!(
+            matches!(read(200, vec![], truncated, &blob, None).0, Err(StoreError::Integrity(m)) if m.contains("early"))
+        );
         let cr = vec![("content-range", "bytes 0-99/100".to_string())];
-        assert!(matches!(read(206, cr, bytes, &blob, None).0, Err(StoreError::Integrity(_))));
+        assert!(matches!(
+            read(206, cr, bytes, &blob, None).0,
+            Err(StoreError::Integrity(_))
+        ));
     }
 
     #[test]
     fn ranges_past_the_end_fail_before_any_request() {
         let (bytes, blob) = object();
-        let (got, ranges) = read(200, vec![], bytes, &blob, Some(ByteRange { offset: 95, length: 10 }));
+        let (got, ranges) = read(
+            200,
+            vec![],
+            bytes,
+            &blob,
+            Some(ByteRange {
+                offset: 95,
+                length: 10,
+            }),
+        );
         assert!(matches!(got, Err(StoreError::InvalidArgument(_))));
         assert!(ranges.is_empty());
-        let (got, ranges) = read(200, vec![], vec![], &blob, Some(ByteRange { offset: 100, length: 0 }));
+        let (got, ranges) = read(
+            200,
+            vec![],
+            vec![],
+            &blob,
+            Some(ByteRange {
+                offset: 100,
+                length: 0,
+            }),
+        );
         assert_eq!(got.unwrap(), Vec::<u8>::new());
         assert!(ranges.is_empty());
     }

@@ -53,7 +53,12 @@ impl Layout {
     }
 
     pub fn tag(&self, kind: Resource, mac: &Mac, role: TagRole) -> String {
-        self.prefixed(&format!("{}-{}{}", kind.name(), mac.to_hex(), role.suffix()))
+        self.prefixed(&format!(
+            "{}-{}{}",
+            kind.name(),
+            mac.to_hex(),
+            role.suffix()
+        ))
     }
 
     pub fn object_tag(&self, kind: Resource, mac: &Mac) -> String {
@@ -102,7 +107,11 @@ pub struct Listing {
     pub undecided: Vec<Mac>,
 }
 
-pub fn classify<'a>(layout: &Layout, tags: impl IntoIterator<Item = &'a str>, kind: Resource) -> Listing {
+pub fn classify<'a>(
+    layout: &Layout,
+    tags: impl IntoIterator<Item = &'a str>,
+    kind: Resource,
+) -> Listing {
     #[derive(Default)]
     struct Seen {
         object: bool,
@@ -173,9 +182,19 @@ mod tests {
         let t = prefixed.object_tag(Resource::Packfile, &mac(1));
         assert_eq!(plain.parse(&t), None);
         assert_eq!(other.parse(&t), None);
-        assert_eq!(prefixed.parse(&plain.object_tag(Resource::Packfile, &mac(1))), None);
-        for foreign in ["latest", "config", "config.probe", "packfile-xyz", &format!("packfile-{}", "A".repeat(64)),
-                        &format!("packfile_{}", "a".repeat(64)), &format!("packfile-{}.x", "a".repeat(64))] {
+        assert_eq!(
+            prefixed.parse(&plain.object_tag(Resource::Packfile, &mac(1))),
+            None
+        );
+        for foreign in [
+            "latest",
+            "config",
+            "config.probe",
+            "packfile-xyz",
+            &format!("packfile-{}", "A".repeat(64)),
+            &format!("packfile_{}", "a".repeat(64)),
+            &format!("packfile-{}.x", "a".repeat(64)),
+        ] {
             assert_eq!(plain.parse(foreign), None, "{foreign}");
         }
     }
@@ -193,15 +212,24 @@ mod tests {
         let k = Resource::Lock;
         let t = |b, role| l.tag(k, &mac(b), role);
         let tags = vec![
-            t(1, TagRole::Object),                                    // live
-            t(2, TagRole::Object), t(2, TagRole::Deleted),            // deleted
-            t(3, TagRole::Object), t(3, TagRole::Deleted), t(3, TagRole::Revived), // undecided
-            t(4, TagRole::Deleted),                                   // marker without object: nothing
-            t(5, TagRole::Revived),                                   // likewise
-            l.object_tag(Resource::State, &mac(6)),                   // other kind
+            t(1, TagRole::Object), // live
+            t(2, TagRole::Object),
+            t(2, TagRole::Deleted), // deleted
+            t(3, TagRole::Object),
+            t(3, TagRole::Deleted),
+            t(3, TagRole::Revived),                 // undecided
+            t(4, TagRole::Deleted),                 // marker without object: nothing
+            t(5, TagRole::Revived),                 // likewise
+            l.object_tag(Resource::State, &mac(6)), // other kind
             "latest".to_string(),
         ];
         let listing = classify(&l, tags.iter().map(String::as_str), k);
-        assert_eq!(listing, Listing { live: vec![mac(1)], undecided: vec![mac(3)] });
+        assert_eq!(
+            listing,
+            Listing {
+                live: vec![mac(1)],
+                undecided: vec![mac(3)]
+            }
+        );
     }
 }

@@ -7,12 +7,22 @@ pub fn next_link<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<String
         // One header may hold several comma-separated links.
         for link in split_links(value) {
             let link = link.trim();
-            let Some(rest) = link.strip_prefix('<') else { continue };
-            let Some((target, params)) = rest.split_once('>') else { continue };
+            let Some(rest) = link.strip_prefix('<') else {
+                continue;
+            };
+            let Some((target, params)) = rest.split_once('>') else {
+                continue;
+            };
             let is_next = params.split(';').any(|param| {
-                let Some((name, val)) = param.trim().split_once('=') else { return false };
+                let Some((name, val)) = param.trim().split_once('=') else {
+                    return false;
+                };
                 name.trim().eq_ignore_ascii_case("rel")
-                    && val.trim().trim_matches('"').split_whitespace().any(|r| r.eq_ignore_ascii_case("next"))
+                    && val
+                        .trim()
+                        .trim_matches('"')
+                        .split_whitespace()
+                        .any(|r| r.eq_ignore_ascii_case("next"))
             });
             if is_next && !target.is_empty() {
                 return Some(target.to_string());
@@ -49,8 +59,14 @@ mod tests {
     #[test]
     fn cases() {
         let cases: &[(&[&str], Option<&str>)] = &[
-            (&[r#"</v2/r/tags/list?last=b&n=2>; rel="next""#], Some("/v2/r/tags/list?last=b&n=2")),
-            (&[r#"<https://h/v2/r/tags/list?n=2&last=opaque%2C1>; rel=next"#], Some("https://h/v2/r/tags/list?n=2&last=opaque%2C1")),
+            (
+                &[r#"</v2/r/tags/list?last=b&n=2>; rel="next""#],
+                Some("/v2/r/tags/list?last=b&n=2"),
+            ),
+            (
+                &[r#"<https://h/v2/r/tags/list?n=2&last=opaque%2C1>; rel=next"#],
+                Some("https://h/v2/r/tags/list?n=2&last=opaque%2C1"),
+            ),
             (&[r#"</a,b>; rel="prev", </c>; rel="next""#], Some("/c")),
             (&[r#"</x>; rel="prev""#, r#"</y>; REL="Next""#], Some("/y")),
             (&[r#"</x>; rel="prev""#], None),
@@ -59,7 +75,11 @@ mod tests {
             (&[], None),
         ];
         for (values, want) in cases {
-            assert_eq!(next_link(values.iter().copied()).as_deref(), *want, "{values:?}");
+            assert_eq!(
+                next_link(values.iter().copied()).as_deref(),
+                *want,
+                "{values:?}"
+            );
         }
     }
 }

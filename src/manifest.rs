@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 /// OCI image spec 1.1, "Guidance for an Empty Descriptor".
 pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
-pub const EMPTY_DIGEST: &str = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+pub const EMPTY_DIGEST: &str =
+    "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
 pub const EMPTY_CONTENT: &[u8] = b"{}";
 /// Registries commonly cap manifests at 4 MiB; ours are under 1 KiB, so a
 /// larger answer is not ours and is refused before parsing.
@@ -80,7 +81,11 @@ struct Descriptor {
 }
 
 fn empty_descriptor() -> Descriptor {
-    Descriptor { media_type: EMPTY_MEDIA_TYPE.into(), digest: EMPTY_DIGEST.into(), size: 2 }
+    Descriptor {
+        media_type: EMPTY_MEDIA_TYPE.into(),
+        digest: EMPTY_DIGEST.into(),
+        size: 2,
+    }
 }
 
 fn build(artifact_type: String, layer: Descriptor, annotations: &[(&str, &str)]) -> Vec<u8> {
@@ -90,7 +95,10 @@ fn build(artifact_type: String, layer: Descriptor, annotations: &[(&str, &str)])
         artifact_type: Some(artifact_type),
         config: empty_descriptor(),
         layers: vec![layer],
-        annotations: annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        annotations: annotations
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
     };
     serde_json::to_vec(&manifest).expect("a manifest always serializes")
 }
@@ -98,34 +106,73 @@ fn build(artifact_type: String, layer: Descriptor, annotations: &[(&str, &str)])
 /// The manifest of a stored object: its one layer is the object's bytes.
 pub fn object_manifest(media_type: &str, kind: Resource, mac: &Mac, blob: &BlobRef) -> Vec<u8> {
     let artifact = format!("{media_type}.{}", kind.name());
-    let layer = Descriptor { media_type: artifact.clone(), digest: blob.digest.clone(), size: blob.size };
-    build(artifact, layer, &[(ROLE, "object"), (RESOURCE, kind.name()), (MAC, &mac.to_hex())])
+    let layer = Descriptor {
+        media_type: artifact.clone(),
+        digest: blob.digest.clone(),
+        size: blob.size,
+    };
+    build(
+        artifact,
+        layer,
+        &[
+            (ROLE, "object"),
+            (RESOURCE, kind.name()),
+            (MAC, &mac.to_hex()),
+        ],
+    )
 }
 
 /// A tombstone (at the object tag and the `.d` marker) or a revival marker.
 pub fn marker_manifest(media_type: &str, kind: Resource, mac: &Mac, revived: bool) -> Vec<u8> {
     let role = if revived { "revived" } else { "tombstone" };
     let artifact = format!("{media_type}.{role}");
-    build(artifact, empty_descriptor(), &[(ROLE, role), (RESOURCE, kind.name()), (MAC, &mac.to_hex())])
+    build(
+        artifact,
+        empty_descriptor(),
+        &[(ROLE, role), (RESOURCE, kind.name()), (MAC, &mac.to_hex())],
+    )
 }
 
-pub fn config_manifest(media_type: &str, prefix: Option<&str>, blob: &BlobRef, deletion: Deletion) -> Vec<u8> {
+pub fn config_manifest(
+    media_type: &str,
+    prefix: Option<&str>,
+    blob: &BlobRef,
+    deletion: Deletion,
+) -> Vec<u8> {
     let artifact = format!("{media_type}.config");
-    let layer = Descriptor { media_type: artifact.clone(), digest: blob.digest.clone(), size: blob.size };
-    build(artifact, layer, &[(ROLE, "config"), (PREFIX, prefix.unwrap_or("")), (DELETION, deletion.name())])
+    let layer = Descriptor {
+        media_type: artifact.clone(),
+        digest: blob.digest.clone(),
+        size: blob.size,
+    };
+    build(
+        artifact,
+        layer,
+        &[
+            (ROLE, "config"),
+            (PREFIX, prefix.unwrap_or("")),
+            (DELETION, deletion.name()),
+        ],
+    )
 }
 
 /// A throwaway manifest `create` tags and deletes to learn whether DELETE works.
 pub fn probe_manifest(media_type: &str, prefix: Option<&str>) -> Vec<u8> {
-    build(format!("{media_type}.probe"), empty_descriptor(), &[(ROLE, "probe"), (PREFIX, prefix.unwrap_or(""))])
+    build(
+        format!("{media_type}.probe"),
+        empty_descriptor(),
+        &[(ROLE, "probe"), (PREFIX, prefix.unwrap_or(""))],
+    )
 }
 
 fn parse(bytes: &[u8], what: &str) -> Result<Manifest, StoreError> {
-    let not_ours = |why: &str| StoreError::Integrity(format!("{what} holds no Kloset manifest: {why}"));
+    let not_ours =
+        |why: &str| StoreError::Integrity(format!("{what} holds no Kloset manifest: {why}"));
     if bytes.len() > MAX_MANIFEST_BYTES {
         return Err(not_ours("manifest too large"));
     }
-    let m: Manifest = serde_json::from_slice(bytes).map_err(|e| not_ours(&format!("unreadable JSON ({e})")))?;
+    let m: Manifest =
+        serde_json::from_slice(bytes).map_err(|e| not_ours(&format!("unreadable JSON ({e})")))?;
     if m.schema_version != 2 || (m.media_type != OCI_MANIFEST && !m.media_type.is_empty()) {
         return Err(not_ours("not an OCI image manifest"));
     }
@@ -137,20 +184,32 @@ fn parse(bytes: &[u8], what: &str) -> Result<Manifest, StoreError> {
 
 /// Reads the manifest found at an object tag, checking it is the one for
 /// this key (a registry or a neighbour could have put anything there).
-pub fn parse_object(bytes: &[u8], kind: Resource, mac: &Mac, tag: &str) -> Result<ObjectEntry, StoreError> {
+pub fn parse_object(
+    bytes: &[u8],
+    kind: Resource,
+    mac: &Mac,
+    tag: &str,
+) -> Result<ObjectEntry, StoreError> {
     let what = format!("tag {tag}");
     let m = parse(bytes, &what)?;
     let ann = |k: &str| m.annotations.get(k).map(String::as_str);
     if ann(RESOURCE) != Some(kind.name()) || ann(MAC) != Some(mac.to_hex().as_str()) {
-        return Err(StoreError::Integrity(format!("{what} holds a manifest for another key")));
+        return Err(StoreError::Integrity(format!(
+            "{what} holds a manifest for another key"
+        )));
     }
     match ann(ROLE) {
         Some("object") => {
             let layer = &m.layers[0];
-            Ok(ObjectEntry::Object(BlobRef { digest: layer.digest.clone(), size: layer.size }))
+            Ok(ObjectEntry::Object(BlobRef {
+                digest: layer.digest.clone(),
+                size: layer.size,
+            }))
         }
         Some("tombstone") => Ok(ObjectEntry::Tombstone),
-        other => Err(StoreError::Integrity(format!("{what} holds a manifest of role {other:?}"))),
+        other => Err(StoreError::Integrity(format!(
+            "{what} holds a manifest of role {other:?}"
+        ))),
     }
 }
 
@@ -158,14 +217,22 @@ pub fn parse_config(bytes: &[u8], tag: &str) -> Result<(BlobRef, Deletion), Stor
     let what = format!("tag {tag}");
     let m = parse(bytes, &what)?;
     if m.annotations.get(ROLE).map(String::as_str) != Some("config") {
-        return Err(StoreError::Integrity(format!("{what} holds no Kloset configuration")));
+        return Err(StoreError::Integrity(format!(
+            "{what} holds no Kloset configuration"
+        )));
     }
     let deletion = match m.annotations.get(DELETION).map(String::as_str) {
         Some("tombstone") => Deletion::Tombstone,
         _ => Deletion::Registry,
     };
     let layer = &m.layers[0];
-    Ok((BlobRef { digest: layer.digest.clone(), size: layer.size }, deletion))
+    Ok((
+        BlobRef {
+            digest: layer.digest.clone(),
+            size: layer.size,
+        },
+        deletion,
+    ))
 }
 
 #[cfg(test)]
@@ -176,7 +243,10 @@ mod tests {
     const MT: &str = "application/vnd.plakar.kloset.v1";
 
     fn blob() -> BlobRef {
-        BlobRef { digest: sha256_digest(b"data"), size: 4 }
+        BlobRef {
+            digest: sha256_digest(b"data"),
+            size: 4,
+        }
     }
 
     #[test]
@@ -210,11 +280,23 @@ mod tests {
     fn parse_checks_the_key() {
         let mac = Mac([7; 32]);
         let bytes = object_manifest(MT, Resource::State, &mac, &blob());
-        assert_eq!(parse_object(&bytes, Resource::State, &mac, "t").unwrap(), ObjectEntry::Object(blob()));
-        assert!(matches!(parse_object(&bytes, Resource::Lock, &mac, "t"), Err(StoreError::Integrity(_))));
-        assert!(matches!(parse_object(&bytes, Resource::State, &Mac([8; 32]), "t"), Err(StoreError::Integrity(_))));
+        assert_eq!(
+            parse_object(&bytes, Resource::State, &mac, "t").unwrap(),
+            ObjectEntry::Object(blob())
+        );
+        assert!(matches!(
+            parse_object(&bytes, Resource::Lock, &mac, "t"),
+            Err(StoreError::Integrity(_))
+        ));
+        assert!(matches!(
+            parse_object(&bytes, Resource::State, &Mac([8; 32]), "t"),
+            Err(StoreError::Integrity(_))
+        ));
         let tomb = marker_manifest(MT, Resource::State, &mac, false);
-        assert_eq!(parse_object(&tomb, Resource::State, &mac, "t").unwrap(), ObjectEntry::Tombstone);
+        assert_eq!(
+            parse_object(&tomb, Resource::State, &mac, "t").unwrap(),
+            ObjectEntry::Tombstone
+        );
         let revived = marker_manifest(MT, Resource::State, &mac, true);
         assert!(parse_object(&revived, Resource::State, &mac, "t").is_err());
     }
@@ -224,8 +306,16 @@ mod tests {
         let mac = Mac([7; 32]);
         let docker_image = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"a/b","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[{"mediaType":"a/b","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2}]}"#;
         let huge = vec![b' '; MAX_MANIFEST_BYTES + 1];
-        for bad in [&b"{"[..], &br#"{"schemaVersion":1}"#[..], &docker_image[..], &huge[..]] {
-            assert!(matches!(parse_object(bad, Resource::State, &mac, "t"), Err(StoreError::Integrity(_))));
+        for bad in [
+            &b"{"[..],
+            &br#"{"schemaVersion":1}"#[..],
+            &docker_image[..],
+            &huge[..],
+        ] {
+            assert!(matches!(
+                parse_object(bad, Resource::State, &mac, "t"),
+                Err(StoreError::Integrity(_))
+            ));
         }
     }
 

@@ -33,7 +33,13 @@ enum Stage<U> {
 
 impl<T: Transport> PutSession<T> {
     pub(crate) fn new(store: Rc<OciStore<T>>, kind: Resource, mac: Mac) -> Self {
-        PutSession { store, kind, mac, digest: StreamingDigest::default(), stage: Stage::Buffering(Vec::new()) }
+        PutSession {
+            store,
+            kind,
+            mac,
+            digest: StreamingDigest::default(),
+            stage: Stage::Buffering(Vec::new()),
+        }
     }
 
     pub fn write(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
@@ -55,7 +61,10 @@ impl<T: Transport> PutSession<T> {
                 let client = &self.store.client;
                 let session = client.start_upload()?;
                 // Park the session first so a failure below still cancels it.
-                self.stage = Stage::Streaming { session: session.clone(), upload: client.start_patch(&session)? };
+                self.stage = Stage::Streaming {
+                    session: session.clone(),
+                    upload: client.start_patch(&session)?,
+                };
                 if let Stage::Streaming { upload, .. } = &mut self.stage {
                     upload.write(&buffered)?;
                     upload.write(chunk)?;
@@ -63,7 +72,9 @@ impl<T: Transport> PutSession<T> {
             }
             Stage::Streaming { upload, .. } => upload.write(chunk)?,
             Stage::Finished | Stage::Failed => {
-                return Err(StoreError::InvalidArgument("this writer is finished or failed".into()))
+                return Err(StoreError::InvalidArgument(
+                    "this writer is finished or failed".into(),
+                ))
             }
         }
         self.digest.update(chunk);
@@ -81,7 +92,10 @@ impl<T: Transport> PutSession<T> {
 
     fn finish_inner(&mut self) -> Result<u64, StoreError> {
         self.store.check_open()?;
-        let blob = BlobRef { digest: self.digest.clone().finish(), size: self.digest.length() };
+        let blob = BlobRef {
+            digest: self.digest.clone().finish(),
+            size: self.digest.length(),
+        };
         match std::mem::replace(&mut self.stage, Stage::Failed) {
             Stage::Buffering(buffer) => {
                 self.store.ensure_empty_config()?;
@@ -98,7 +112,9 @@ impl<T: Transport> PutSession<T> {
                 }
             }
             Stage::Finished | Stage::Failed => {
-                return Err(StoreError::InvalidArgument("this writer is finished or failed".into()))
+                return Err(StoreError::InvalidArgument(
+                    "this writer is finished or failed".into(),
+                ))
             }
         }
         let size = blob.size;

@@ -14,7 +14,11 @@ pub struct ByteRange {
 impl ByteRange {
     /// The `Range` request header value (inclusive end, RFC 9110).
     pub fn header(&self) -> String {
-        format!("bytes={}-{}", self.offset, self.offset + u64::from(self.length) - 1)
+        format!(
+            "bytes={}-{}",
+            self.offset,
+            self.offset + u64::from(self.length) - 1
+        )
     }
 
     /// Refuses ranges that do not lie inside an object of `size` bytes.
@@ -45,22 +49,29 @@ pub fn plan_slice(
     content_range: Option<&str>,
     size: u64,
 ) -> Result<Slice, StoreError> {
-    let whole = Slice { skip: range.offset, take: u64::from(range.length) };
+    let whole = Slice {
+        skip: range.offset,
+        take: u64::from(range.length),
+    };
     match status {
         200 => Ok(whole),
         206 => {
-            let cr = content_range.ok_or_else(|| {
-                StoreError::Integrity("206 answer without Content-Range".into())
-            })?;
-            let (start, end) = parse_content_range(cr).ok_or_else(|| {
-                StoreError::Integrity(format!("unreadable Content-Range '{cr}'"))
-            })?;
+            let cr = content_range
+                .ok_or_else(|| StoreError::Integrity("206 answer without Content-Range".into()))?;
+            let (start, end) = parse_content_range(cr)
+                .ok_or_else(|| StoreError::Integrity(format!("unreadable Content-Range '{cr}'")))?;
             let want_end = range.offset + u64::from(range.length) - 1;
             if start == range.offset && end == want_end {
-                Ok(Slice { skip: 0, take: u64::from(range.length) })
+                Ok(Slice {
+                    skip: 0,
+                    take: u64::from(range.length),
+                })
             } else if start <= range.offset && end >= want_end && end < size {
                 // A wider range than asked (allowed by RFC 9110): cut it.
-                Ok(Slice { skip: range.offset - start, take: u64::from(range.length) })
+                Ok(Slice {
+                    skip: range.offset - start,
+                    take: u64::from(range.length),
+                })
             } else {
                 Err(StoreError::Integrity(format!(
                     "asked for bytes {}-{want_end}, registry sent {start}-{end}",
@@ -68,7 +79,9 @@ pub fn plan_slice(
                 )))
             }
         }
-        other => Err(StoreError::Integrity(format!("unexpected status {other} to a ranged read"))),
+        other => Err(StoreError::Integrity(format!(
+            "unexpected status {other} to a ranged read"
+        ))),
     }
 }
 
@@ -85,32 +98,68 @@ fn parse_content_range(value: &str) -> Option<(u64, u64)> {
 mod tests {
     use super::*;
 
-    const R: ByteRange = ByteRange { offset: 10, length: 5 };
+    const R: ByteRange = ByteRange {
+        offset: 10,
+        length: 5,
+    };
 
     #[test]
     fn header_is_inclusive() {
         assert_eq!(R.header(), "bytes=10-14");
-        assert_eq!(ByteRange { offset: 0, length: 1 }.header(), "bytes=0-0");
+        assert_eq!(
+            ByteRange {
+                offset: 0,
+                length: 1
+            }
+            .header(),
+            "bytes=0-0"
+        );
     }
 
     #[test]
     fn bounds() {
         assert!(R.check_within(15).is_ok());
-        assert!(matches!(R.check_within(14), Err(StoreError::InvalidArgument(_))));
-        let huge = ByteRange { offset: u64::MAX, length: 1 };
+        assert!(matches!(
+            R.check_within(14),
+            Err(StoreError::InvalidArgument(_))
+        ));
+        let huge = ByteRange {
+            offset: u64::MAX,
+            length: 1,
+        };
         assert!(huge.check_within(u64::MAX).is_err());
     }
 
     #[test]
     fn slices() {
         let ok = |s, t| Ok(Slice { skip: s, take: t });
-        assert_eq!(plan_slice(R, 200, None, 100), ok(10, 5), "200: whole blob, cut it");
+        assert_eq!(
+            plan_slice(R, 200, None, 100),
+            ok(10, 5),
+            "200: whole blob, cut it"
+        );
         assert_eq!(plan_slice(R, 206, Some("bytes 10-14/100"), 100), ok(0, 5));
         assert_eq!(plan_slice(R, 206, Some("bytes 10-14/*"), 100), ok(0, 5));
-        assert_eq!(plan_slice(R, 206, Some("bytes 8-20/100"), 100), ok(2, 5), "wider range");
-        for bad in [None, Some("bytes 11-14/100"), Some("bytes 10-13/100"), Some("items 10-14/100"), Some("bytes x-y/1")] {
-            assert!(matches!(plan_slice(R, 206, bad, 100), Err(StoreError::Integrity(_))), "{bad:?}");
+        assert_eq!(
+            plan_slice(R, 206, Some("bytes 8-20/100"), 100),
+            ok(2, 5),
+            "wider range"
+        );
+        for bad in [
+            None,
+            Some("bytes 11-14/100"),
+            Some("bytes 10-13/100"),
+            Some("items 10-14/100"),
+            Some("bytes x-y/1"),
+        ] {
+            assert!(
+                matches!(plan_slice(R, 206, bad, 100), Err(StoreError::Integrity(_))),
+                "{bad:?}"
+            );
         }
-        assert!(matches!(plan_slice(R, 204, None, 100), Err(StoreError::Integrity(_))));
+        assert!(matches!(
+            plan_slice(R, 204, None, 100),
+            Err(StoreError::Integrity(_))
+        ));
     }
 }

@@ -37,7 +37,10 @@ pub fn parse_error_body(body: &[u8]) -> Option<(String, String)> {
 }
 
 fn shorten(text: &str) -> String {
-    let clean: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let clean: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     match clean.char_indices().nth(MAX_MESSAGE) {
         Some((cut, _)) => format!("{}...", &clean[..cut]),
         None => clean,
@@ -48,14 +51,22 @@ fn shorten(text: &str) -> String {
 /// ("PUT manifest lock-ab12..."), so the message names the object.
 pub fn error_from_response(status: u16, body: &[u8], what: &str) -> StoreError {
     let (code, message) = parse_error_body(body).unwrap_or_default();
-    let detail = if message.is_empty() { format!("{what}: HTTP {status}") } else { format!("{what}: {message}") };
+    let detail = if message.is_empty() {
+        format!("{what}: HTTP {status}")
+    } else {
+        format!("{what}: {message}")
+    };
     match (status, code.as_str()) {
         (401, _) | (_, "UNAUTHORIZED") => StoreError::Unauthorized(detail),
         (403, _) | (_, "DENIED") => StoreError::Denied(detail),
         (429, _) | (_, "TOOMANYREQUESTS") => StoreError::RateLimited(detail),
         (405, _) | (_, "UNSUPPORTED") => StoreError::Unsupported(detail),
         (404, _) => StoreError::NotFound(detail),
-        _ => StoreError::Registry { status, code, message: detail },
+        _ => StoreError::Registry {
+            status,
+            code,
+            message: detail,
+        },
     }
 }
 
@@ -66,21 +77,43 @@ mod tests {
     #[test]
     fn maps_status_and_codes() {
         let body = br#"{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}"#;
-        assert!(matches!(error_from_response(403, body, "PUT x"), StoreError::Denied(m) if m.contains("requested access")));
-        assert!(matches!(error_from_response(401, b"", "GET x"), StoreError::Unauthorized(m) if m == "GET x: HTTP 401"));
-        assert!(matches!(error_from_response(429, b"<html>", "GET x"), StoreError::RateLimited(_)));
-        let unsupported = br#"{"errors":[{"code":"UNSUPPORTED","message":"The operation is unsupported."}]}"#;
-        assert!(matches!(error_from_response(405, unsupported, "DELETE"), StoreError::Unsupported(_)));
-        assert!(matches!(error_from_response(400, unsupported, "DELETE"), StoreError::Unsupported(_)));
-        let invalid = br#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid","detail":{}}]}"#;
+        assert!(
+            matches!(error_from_response(403, body, "PUT x"), StoreError::Denied(m) if m.contains("requested access"))
+        );
+        assert!(
+            matches!(error_from_response(401, b"", "GET x"), StoreError::Unauthorized(m) if m == "GET x: HTTP 401")
+        );
+        assert!(matches!(
+            error_from_response(429, b"<html>", "GET x"),
+            StoreError::RateLimited(_)
+        ));
+        let unsupported =
+            br#"{"errors":[{"code":"UNSUPPORTED","message":"The operation is unsupported."}]}"#;
+        assert!(matches!(
+            error_from_response(405, unsupported, "DELETE"),
+            StoreError::Unsupported(_)
+        ));
+        assert!(matches!(
+            error_from_response(400, unsupported, "DELETE"),
+            StoreError::Unsupported(_)
+        ));
+        let invalid =
+            br#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid","detail":{}}]}"#;
         match error_from_response(400, invalid, "PUT manifest t") {
-            StoreError::Registry { status, code, message } => {
+            StoreError::Registry {
+                status,
+                code,
+                message,
+            } => {
                 assert_eq!((status, code.as_str()), (400, "MANIFEST_INVALID"));
                 assert!(message.contains("manifest invalid"));
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(error_from_response(500, b"oops", "x"), StoreError::Registry { status: 500, .. }));
+        assert!(matches!(
+            error_from_response(500, b"oops", "x"),
+            StoreError::Registry { status: 500, .. }
+        ));
     }
 
     #[test]
@@ -88,13 +121,19 @@ mod tests {
         // What distribution 2.8 answers a manifest PUT while another client
         // commits the same layer blob.
         let body = br#"{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content"},{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"sha256:ab"}]}"#;
-        assert_eq!(error_codes(body), ["DIGEST_INVALID", "MANIFEST_BLOB_UNKNOWN"]);
+        assert_eq!(
+            error_codes(body),
+            ["DIGEST_INVALID", "MANIFEST_BLOB_UNKNOWN"]
+        );
         assert!(error_codes(b"<html>").is_empty());
     }
 
     #[test]
     fn long_or_odd_messages_are_tamed() {
-        let long = format!(r#"{{"errors":[{{"code":"X","message":"{}\n"}}]}}"#, "a".repeat(1000));
+        let long = format!(
+            r#"{{"errors":[{{"code":"X","message":"{}\n"}}]}}"#,
+            "a".repeat(1000)
+        );
         let (_, m) = parse_error_body(long.as_bytes()).unwrap();
         assert!(m.len() <= MAX_MESSAGE + 3 && m.ends_with("..."));
         assert_eq!(parse_error_body(b"not json"), None);

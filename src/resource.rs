@@ -107,7 +107,10 @@ mod tests {
     fn mac_hex_is_strict() {
         let hex64 = "ab".repeat(32);
         assert_eq!(Mac::from_hex(&hex64).unwrap().to_hex(), hex64);
-        assert!(Mac::from_hex(&"AB".repeat(32)).is_none(), "uppercase is not a tag form");
+        assert!(
+            Mac::from_hex(&"AB".repeat(32)).is_none(),
+            "uppercase is not a tag form"
+        );
         assert!(Mac::from_hex(&"ab".repeat(31)).is_none());
         assert!(Mac::from_hex(&format!("{}zz", "ab".repeat(31))).is_none());
     }
@@ -115,6 +118,9 @@ mod tests {
     #[test]
     fn mac_from_slice_checks_length() {
         assert!(Mac::from_slice(&[0; 32]).is_ok());
-        assert!(matches!(Mac::from_slice(&[0; 31]), Err(StoreError::InvalidArgument(_))));
+        assert!(matches!(
+            Mac::from_slice(&[0; 31]),
+            Err(StoreError::InvalidArgument(_))
+        ));
     }
 }

@@ -42,7 +42,11 @@ pub struct Answer {
 
 impl Answer {
     pub fn new(status: u16, body: &[u8]) -> Answer {
-        Answer { status, headers: Vec::new(), body: body.to_vec() }
+        Answer {
+            status,
+            headers: Vec::new(),
+            body: body.to_vec(),
+        }
     }
 
     pub fn header(mut self, name: &'static str, value: &str) -> Answer {
@@ -67,7 +71,10 @@ pub struct Scripted {
 
 impl Scripted {
     pub fn new(answers: impl IntoIterator<Item = Answer>) -> Scripted {
-        Scripted { answers: RefCell::new(answers.into_iter().collect()), asked: RefCell::default() }
+        Scripted {
+            answers: RefCell::new(answers.into_iter().collect()),
+            asked: RefCell::default(),
+        }
     }
 }
 
@@ -79,9 +86,16 @@ impl Transport for Scripted {
         self.asked.borrow_mut().push(Asked {
             method: request.method().to_string(),
             uri: request.uri().to_string(),
-            range: request.headers().get("range").map(|v| v.to_str().unwrap().to_string()),
+            range: request
+                .headers()
+                .get("range")
+                .map(|v| v.to_str().unwrap().to_string()),
         });
-        let answer = self.answers.borrow_mut().pop_front().expect("the script has an answer for every request");
+        let answer = self
+            .answers
+            .borrow_mut()
+            .pop_front()
+            .expect("the script has an answer for every request");
         let mut builder = http::Response::builder().status(answer.status);
         for (name, value) in &answer.headers {
             builder = builder.header(*name, value);

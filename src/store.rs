@@ -8,8 +8,8 @@ use crate::error::StoreError;
 use crate::get::GetReader;
 use crate::layout::{classify, Layout, TagRole};
 use crate::manifest::{
-    config_manifest, marker_manifest, object_manifest, parse_config, parse_object, probe_manifest, BlobRef, Deletion,
-    ObjectEntry, EMPTY_CONTENT,
+    config_manifest, marker_manifest, object_manifest, parse_config, parse_object, probe_manifest,
+    BlobRef, Deletion, ObjectEntry, EMPTY_CONTENT,
 };
 use crate::put::PutSession;
 use crate::range::ByteRange;
@@ -46,7 +46,12 @@ impl<T: Transport> OciStore<T> {
     pub fn new(config: StoreConfig, transport: T) -> Rc<Self> {
         let client = RegistryClient::new(transport, config.base_url(), config.repository.clone());
         let layout = Layout::new(config.prefix.clone());
-        Rc::new(OciStore { client, config, layout, state: RefCell::default() })
+        Rc::new(OciStore {
+            client,
+            config,
+            layout,
+            state: RefCell::default(),
+        })
     }
 
     pub(crate) fn check_open(&self) -> Result<(), StoreError> {
@@ -86,7 +91,10 @@ impl<T: Transport> OciStore<T> {
         let blob = self.push_blob(config.to_vec())?;
         let deletion = self.probe_deletion()?;
         let prefix = self.config.prefix.as_deref();
-        self.client.put_manifest(&tag, config_manifest(&self.config.media_type, prefix, &blob, deletion))?;
+        self.client.put_manifest(
+            &tag,
+            config_manifest(&self.config.media_type, prefix, &blob, deletion),
+        )?;
         let mut state = self.state.borrow_mut();
         state.deletion = Some(deletion);
         state.config_blob = Some(blob);
@@ -99,7 +107,11 @@ impl<T: Transport> OciStore<T> {
         let probe = probe_manifest(&self.config.media_type, self.config.prefix.as_deref());
         let digest = sha256_digest(&probe);
         self.client.put_manifest(&self.layout.probe_tag(), probe)?;
-        Ok(if self.client.delete_manifest(&digest)? { Deletion::Registry } else { Deletion::Tombstone })
+        Ok(if self.client.delete_manifest(&digest)? {
+            Deletion::Registry
+        } else {
+            Deletion::Tombstone
+        })
     }
 
     pub fn open(&self) -> Result<Vec<u8>, StoreError> {
@@ -151,7 +163,10 @@ impl<T: Transport> OciStore<T> {
     /// Uploads a blob held in memory, unless the repository has it already:
     /// at most two requests (mount-or-start, then one PUT).
     pub(crate) fn push_blob(&self, bytes: Vec<u8>) -> Result<BlobRef, StoreError> {
-        let blob = BlobRef { digest: sha256_digest(&bytes), size: bytes.len() as u64 };
+        let blob = BlobRef {
+            digest: sha256_digest(&bytes),
+            size: bytes.len() as u64,
+        };
         if let Mount::Upload(session) = self.client.mount_or_start(&blob.digest)? {
             self.client.complete_upload(&session, &blob.digest, bytes)?;
         }
@@ -160,18 +175,29 @@ impl<T: Transport> OciStore<T> {
 
     /// Makes an uploaded blob visible as the object `kind`/`mac`: the last
     /// step of a put, so a failed put never shows.
-    pub(crate) fn commit_object(&self, kind: Resource, mac: &Mac, blob: BlobRef) -> Result<(), StoreError> {
+    pub(crate) fn commit_object(
+        &self,
+        kind: Resource,
+        mac: &Mac,
+        blob: BlobRef,
+    ) -> Result<(), StoreError> {
         self.ensure_empty_config()?;
         if self.deletion_mode()? == Deletion::Tombstone {
             // A key deleted before keeps its `.d` marker forever; a `.r`
             // marker tells `list` to look at the object tag instead.
-            if self.client.head_manifest(&self.layout.tag(kind, mac, TagRole::Deleted))?.is_some() {
+            if self
+                .client
+                .head_manifest(&self.layout.tag(kind, mac, TagRole::Deleted))?
+                .is_some()
+            {
                 let revived = marker_manifest(&self.config.media_type, kind, mac, true);
-                self.client.put_manifest(&self.layout.tag(kind, mac, TagRole::Revived), revived)?;
+                self.client
+                    .put_manifest(&self.layout.tag(kind, mac, TagRole::Revived), revived)?;
             }
         }
         let manifest = object_manifest(&self.config.media_type, kind, mac, &blob);
-        self.client.put_manifest(&self.layout.object_tag(kind, mac), manifest)?;
+        self.client
+            .put_manifest(&self.layout.object_tag(kind, mac), manifest)?;
         let mut state = self.state.borrow_mut();
         if kind.is_immutable() {
             state.blobs.insert((kind, *mac), blob);
@@ -183,7 +209,12 @@ impl<T: Transport> OciStore<T> {
 
     /// The blob behind an object: from the cache for immutable kinds, else
     /// from its manifest. A missing or deleted object is `not-found`.
-    pub(crate) fn blob_for(&self, kind: Resource, mac: &Mac, use_cache: bool) -> Result<BlobRef, StoreError> {
+    pub(crate) fn blob_for(
+        &self,
+        kind: Resource,
+        mac: &Mac,
+        use_cache: bool,
+    ) -> Result<BlobRef, StoreError> {
         if use_cache && kind.is_immutable() {
             if let Some(blob) = self.state.borrow().blobs.get(&(kind, *mac)) {
                 return Ok(blob.clone());
@@ -195,7 +226,10 @@ impl<T: Transport> OciStore<T> {
         match parse_object(&bytes, kind, mac, &tag)? {
             ObjectEntry::Object(blob) => {
                 if kind.is_immutable() {
-                    self.state.borrow_mut().blobs.insert((kind, *mac), blob.clone());
+                    self.state
+                        .borrow_mut()
+                        .blobs
+                        .insert((kind, *mac), blob.clone());
                 }
                 Ok(blob)
             }
@@ -215,7 +249,12 @@ impl<T: Transport> OciStore<T> {
         Ok(PutSession::new(Rc::clone(self), kind, mac))
     }
 
-    pub fn get(&self, kind: Resource, mac: &Mac, range: Option<ByteRange>) -> Result<GetReader<T::Body>, StoreError> {
+    pub fn get(
+        &self,
+        kind: Resource,
+        mac: &Mac,
+        range: Option<ByteRange>,
+    ) -> Result<GetReader<T::Body>, StoreError> {
         self.check_open()?;
         let what = format!("{kind} {mac}");
         let blob = self.blob_for(kind, mac, true)?;
@@ -256,7 +295,10 @@ impl<T: Transport> OciStore<T> {
         if self.state.borrow().deletion == Some(Deletion::Tombstone) {
             return self.delete_by_tombstone(kind, mac);
         }
-        let Some(digest) = self.client.head_manifest(&self.layout.object_tag(kind, mac))? else {
+        let Some(digest) = self
+            .client
+            .head_manifest(&self.layout.object_tag(kind, mac))?
+        else {
             return Ok(()); // already gone: deletes are idempotent
         };
         if self.client.delete_manifest(&digest)? {
@@ -273,15 +315,20 @@ impl<T: Transport> OciStore<T> {
     /// delete leaves a consistent state.
     fn delete_by_tombstone(&self, kind: Resource, mac: &Mac) -> Result<(), StoreError> {
         let tombstone = marker_manifest(&self.config.media_type, kind, mac, false);
-        self.client.put_manifest(&self.layout.tag(kind, mac, TagRole::Deleted), tombstone.clone())?;
-        self.client.put_manifest(&self.layout.object_tag(kind, mac), tombstone)
+        self.client.put_manifest(
+            &self.layout.tag(kind, mac, TagRole::Deleted),
+            tombstone.clone(),
+        )?;
+        self.client
+            .put_manifest(&self.layout.object_tag(kind, mac), tombstone)
     }
 
     fn switch_to_tombstones(&self) -> Result<(), StoreError> {
         let (blob, _) = self.read_config_manifest()?;
         let prefix = self.config.prefix.as_deref();
         let manifest = config_manifest(&self.config.media_type, prefix, &blob, Deletion::Tombstone);
-        self.client.put_manifest(&self.layout.config_tag(), manifest)?;
+        self.client
+            .put_manifest(&self.layout.config_tag(), manifest)?;
         self.state.borrow_mut().deletion = Some(Deletion::Tombstone);
         Ok(())
     }

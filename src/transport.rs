@@ -25,7 +25,10 @@ pub trait Transport {
 
     /// Sends a request with a body known in full (possibly empty). Taken by
     /// reference so that a failed attempt can be sent again without a copy.
-    fn send(&self, request: &http::Request<Vec<u8>>) -> Result<http::Response<Self::Body>, StoreError>;
+    fn send(
+        &self,
+        request: &http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Self::Body>, StoreError>;
 
     /// Sends a request whose body follows through the returned `Upload`.
     fn start(&self, request: http::Request<()>) -> Result<Self::Upload, StoreError>;
@@ -37,11 +40,17 @@ pub trait Transport {
 
 /// Reads a whole body, refusing more than `cap` bytes (a manifest or an
 /// error document is small; a huge one is a broken or hostile answer).
-pub fn read_to_vec(body: &mut impl ResponseBody, cap: usize, what: &str) -> Result<Vec<u8>, StoreError> {
+pub fn read_to_vec(
+    body: &mut impl ResponseBody,
+    cap: usize,
+    what: &str,
+) -> Result<Vec<u8>, StoreError> {
     let mut out = Vec::new();
     while let Some(chunk) = body.read_chunk(64 * 1024)? {
         if out.len() + chunk.len() > cap {
-            return Err(StoreError::Integrity(format!("{what}: answer larger than {cap} bytes")));
+            return Err(StoreError::Integrity(format!(
+                "{what}: answer larger than {cap} bytes"
+            )));
         }
         out.extend_from_slice(&chunk);
     }

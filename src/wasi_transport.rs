@@ -11,8 +11,8 @@ use crate::error::StoreError;
 use crate::transport::{ResponseBody, Transport, Upload};
 use wasi::http::outgoing_handler;
 use wasi::http::types::{
-    ErrorCode, Fields, FutureIncomingResponse, IncomingBody, IncomingResponse, Method, OutgoingBody,
-    OutgoingRequest, RequestOptions, Scheme,
+    ErrorCode, Fields, FutureIncomingResponse, IncomingBody, IncomingResponse, Method,
+    OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
 };
 use wasi::io::streams::{InputStream, OutputStream, StreamError};
 
@@ -42,7 +42,11 @@ pub struct WasiUpload {
 /// What a request is, for messages: method and path, never the query
 /// (upload URLs carry session state) nor any header.
 fn describe(method: &http::Method, uri: &http::Uri) -> String {
-    format!("{method} {}{}", uri.authority().map(|a| a.as_str()).unwrap_or(""), uri.path())
+    format!(
+        "{method} {}{}",
+        uri.authority().map(|a| a.as_str()).unwrap_or(""),
+        uri.path()
+    )
 }
 
 fn transport_error(what: &str, detail: impl std::fmt::Debug) -> StoreError {
@@ -51,12 +55,19 @@ fn transport_error(what: &str, detail: impl std::fmt::Debug) -> StoreError {
 
 fn error_code(what: &str, code: ErrorCode) -> StoreError {
     match code {
-        ErrorCode::HttpRequestDenied => StoreError::Transport(format!("{what}: the host denied this request")),
+        ErrorCode::HttpRequestDenied => {
+            StoreError::Transport(format!("{what}: the host denied this request"))
+        }
         other => transport_error(what, other),
     }
 }
 
-fn build(method: &http::Method, uri: &http::Uri, headers: &http::HeaderMap, what: &str) -> Result<OutgoingRequest, StoreError> {
+fn build(
+    method: &http::Method,
+    uri: &http::Uri,
+    headers: &http::HeaderMap,
+    what: &str,
+) -> Result<OutgoingRequest, StoreError> {
     let fields = Fields::new();
     for (name, value) in headers.iter() {
         fields
@@ -76,15 +87,26 @@ fn build(method: &http::Method, uri: &http::Uri, headers: &http::HeaderMap, what
     let scheme = match uri.scheme_str() {
         Some("http") => Scheme::Http,
         Some("https") => Scheme::Https,
-        other => return Err(transport_error(what, format!("unsupported scheme {other:?}"))),
+        other => {
+            return Err(transport_error(
+                what,
+                format!("unsupported scheme {other:?}"),
+            ))
+        }
     };
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    request.set_method(&method).map_err(|()| transport_error(what, "method refused"))?;
-    request.set_scheme(Some(&scheme)).map_err(|()| transport_error(what, "scheme refused"))?;
+    request
+        .set_method(&method)
+        .map_err(|()| transport_error(what, "method refused"))?;
+    request
+        .set_scheme(Some(&scheme))
+        .map_err(|()| transport_error(what, "scheme refused"))?;
     request
         .set_authority(uri.authority().map(|a| a.as_str()))
         .map_err(|()| transport_error(what, "authority refused"))?;
-    request.set_path_with_query(Some(path)).map_err(|()| transport_error(what, "path refused"))?;
+    request
+        .set_path_with_query(Some(path))
+        .map_err(|()| transport_error(what, "path refused"))?;
     Ok(request)
 }
 
@@ -106,7 +128,9 @@ fn write_all(stream: &OutputStream, mut bytes: &[u8], what: &str) -> Result<(), 
             continue;
         }
         let n = bytes.len().min(permit as usize);
-        stream.write(&bytes[..n]).map_err(|e| stream_error(what, e))?;
+        stream
+            .write(&bytes[..n])
+            .map_err(|e| stream_error(what, e))?;
         bytes = &bytes[n..];
     }
     Ok(())
@@ -122,11 +146,16 @@ fn flush(stream: &OutputStream, what: &str) -> Result<(), StoreError> {
 fn stream_error(what: &str, error: StreamError) -> StoreError {
     match error {
         StreamError::Closed => StoreError::Transport(format!("{what}: connection closed")),
-        StreamError::LastOperationFailed(e) => StoreError::Transport(format!("{what}: {}", e.to_debug_string())),
+        StreamError::LastOperationFailed(e) => {
+            StoreError::Transport(format!("{what}: {}", e.to_debug_string()))
+        }
     }
 }
 
-fn wait(future: &FutureIncomingResponse, what: &str) -> Result<http::Response<WasiBody>, StoreError> {
+fn wait(
+    future: &FutureIncomingResponse,
+    what: &str,
+) -> Result<http::Response<WasiBody>, StoreError> {
     future.subscribe().block();
     let response = match future.get() {
         Some(Ok(Ok(response))) => response,
@@ -137,24 +166,42 @@ fn wait(future: &FutureIncomingResponse, what: &str) -> Result<http::Response<Wa
     for (name, value) in response.headers().entries() {
         builder = builder.header(name, value);
     }
-    let body = response.consume().map_err(|()| transport_error(what, "body already taken"))?;
-    let stream = body.stream().map_err(|()| transport_error(what, "body stream already taken"))?;
-    let body = WasiBody { stream: Some(stream), _body: Some(body), _response: response };
-    builder.body(body).map_err(|e| transport_error(what, format!("bad response head: {e}")))
+    let body = response
+        .consume()
+        .map_err(|()| transport_error(what, "body already taken"))?;
+    let stream = body
+        .stream()
+        .map_err(|()| transport_error(what, "body stream already taken"))?;
+    let body = WasiBody {
+        stream: Some(stream),
+        _body: Some(body),
+        _response: response,
+    };
+    builder
+        .body(body)
+        .map_err(|e| transport_error(what, format!("bad response head: {e}")))
 }
 
 impl Transport for WasiTransport {
     type Body = WasiBody;
     type Upload = WasiUpload;
 
-    fn send(&self, request: &http::Request<Vec<u8>>) -> Result<http::Response<WasiBody>, StoreError> {
+    fn send(
+        &self,
+        request: &http::Request<Vec<u8>>,
+    ) -> Result<http::Response<WasiBody>, StoreError> {
         let what = describe(request.method(), request.uri());
         let bytes = request.body();
         let request = build(request.method(), request.uri(), request.headers(), &what)?;
-        let body = request.body().map_err(|()| transport_error(&what, "body already taken"))?;
-        let future = outgoing_handler::handle(request, Some(options())).map_err(|c| error_code(&what, c))?;
+        let body = request
+            .body()
+            .map_err(|()| transport_error(&what, "body already taken"))?;
+        let future =
+            outgoing_handler::handle(request, Some(options())).map_err(|c| error_code(&what, c))?;
         if !bytes.is_empty() {
-            let stream = body.write().map_err(|()| transport_error(&what, "body stream already taken"))?;
+            let stream = body
+                .write()
+                .map_err(|()| transport_error(&what, "body stream already taken"))?;
             write_all(&stream, bytes, &what)?;
             flush(&stream, &what)?;
         }
@@ -165,10 +212,20 @@ impl Transport for WasiTransport {
     fn start(&self, request: http::Request<()>) -> Result<WasiUpload, StoreError> {
         let what = describe(request.method(), request.uri());
         let request = build(request.method(), request.uri(), request.headers(), &what)?;
-        let body = request.body().map_err(|()| transport_error(&what, "body already taken"))?;
-        let future = outgoing_handler::handle(request, Some(options())).map_err(|c| error_code(&what, c))?;
-        let stream = body.write().map_err(|()| transport_error(&what, "body stream already taken"))?;
-        Ok(WasiUpload { stream: Some(stream), body: Some(body), future, what })
+        let body = request
+            .body()
+            .map_err(|()| transport_error(&what, "body already taken"))?;
+        let future =
+            outgoing_handler::handle(request, Some(options())).map_err(|c| error_code(&what, c))?;
+        let stream = body
+            .write()
+            .map_err(|()| transport_error(&what, "body stream already taken"))?;
+        Ok(WasiUpload {
+            stream: Some(stream),
+            body: Some(body),
+            future,
+            what,
+        })
     }
 
     fn sleep(&self, duration: std::time::Duration) {
@@ -181,7 +238,10 @@ impl Upload for WasiUpload {
     type Body = WasiBody;
 
     fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
-        let stream = self.stream.as_ref().expect("an unfinished upload has its stream");
+        let stream = self
+            .stream
+            .as_ref()
+            .expect("an unfinished upload has its stream");
         write_all(stream, bytes, &self.what)
     }
 
@@ -197,7 +257,9 @@ impl Upload for WasiUpload {
 
 impl ResponseBody for WasiBody {
     fn read_chunk(&mut self, max: usize) -> Result<Option<Vec<u8>>, StoreError> {
-        let Some(stream) = &self.stream else { return Ok(None) };
+        let Some(stream) = &self.stream else {
+            return Ok(None);
+        };
         loop {
             match stream.blocking_read(max as u64) {
                 Ok(bytes) if bytes.is_empty() => continue,

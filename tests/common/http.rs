@@ -84,9 +84,16 @@ fn parse_head(raw: &[u8]) -> io::Result<RawResponse> {
         .filter_map(|line| line.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    let mut response = RawResponse { status, headers, body: Vec::new() };
+    let mut response = RawResponse {
+        status,
+        headers,
+        body: Vec::new(),
+    };
     let rest = &raw[end + 4..];
-    response.body = if response.header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+    response.body = if response
+        .header("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
         dechunk(rest).ok_or_else(|| invalid("malformed chunked body"))?
     } else {
         rest.to_vec()

@@ -8,17 +8,24 @@ use std::sync::Arc;
 pub fn sixteen_concurrent_puts_then_sixty_four_ranged_gets(env: &Env) {
     let store = Arc::new(env.created());
     // Sixteen objects, a few past the buffering threshold.
-    let sizes: Vec<usize> = (0..16).map(|i| if i % 5 == 0 { 9 << 20 } else { 256 << 10 }).collect();
+    let sizes: Vec<usize> = (0..16)
+        .map(|i| if i % 5 == 0 { 9 << 20 } else { 256 << 10 })
+        .collect();
     let threads: Vec<_> = sizes
         .iter()
         .enumerate()
         .map(|(i, &size)| {
             let store = Arc::clone(&store);
-            std::thread::spawn(move || store.put_bytes(Resource::Packfile, &mac(i as u64), &bytes(size, i as u64)))
+            std::thread::spawn(move || {
+                store.put_bytes(Resource::Packfile, &mac(i as u64), &bytes(size, i as u64))
+            })
         })
         .collect();
     for (i, t) in threads.into_iter().enumerate() {
-        assert_eq!(t.join().unwrap().unwrap_or_else(|e| panic!("put {i}: {e}")), sizes[i] as u64);
+        assert_eq!(
+            t.join().unwrap().unwrap_or_else(|e| panic!("put {i}: {e}")),
+            sizes[i] as u64
+        );
     }
     let mut listed = store.list(Resource::Packfile).unwrap();
     listed.sort();
@@ -35,8 +42,13 @@ pub fn sixteen_concurrent_puts_then_sixty_four_ranged_gets(env: &Env) {
             std::thread::spawn(move || {
                 let length = 4096 + (i * 7919 % 1024) as u32 * 512;
                 let offset = (i * 2_654_435_761) % (data.len() as u64 - u64::from(length));
-                let got = store.get(Resource::Packfile, &big, Some((offset, length))).unwrap();
-                assert!(got[..] == data[offset as usize..offset as usize + length as usize], "range {offset}+{length}");
+                let got = store
+                    .get(Resource::Packfile, &big, Some((offset, length)))
+                    .unwrap();
+                assert!(
+                    got[..] == data[offset as usize..offset as usize + length as usize],
+                    "range {offset}+{length}"
+                );
                 // And one small object, whole.
                 let j = i % 16;
                 let small = store.get(Resource::Packfile, &mac(j), None).unwrap();

@@ -4,7 +4,10 @@ use crate::kit::{plugin, Env};
 use kloset_host::{StoreError, StoreHandle};
 
 fn config(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 pub fn bad_configurations_are_refused_up_front(env: &Env) {
@@ -13,8 +16,14 @@ pub fn bad_configurations_are_refused_up_front(env: &Env) {
         (&[("location", "oci://host")], "names no repository"),
         (&[("location", "oci://host/UPPER")], "lowercase"),
         (&[("location", "oci://host:70000/x")], "bad port"),
-        (&[("location", "oci://h/x"), ("use_tls", "perhaps")], "use_tls"),
-        (&[("location", "oci://h/x"), ("colour", "blue")], "unknown option 'colour'"),
+        (
+            &[("location", "oci://h/x"), ("use_tls", "perhaps")],
+            "use_tls",
+        ),
+        (
+            &[("location", "oci://h/x"), ("colour", "blue")],
+            "unknown option 'colour'",
+        ),
         (&[("use_tls", "false")], "location"),
     ];
     for (pairs, needle) in cases {
@@ -27,16 +36,40 @@ pub fn bad_configurations_are_refused_up_front(env: &Env) {
     let missing_ca = env.config_with(&[("tls_ca_file", "/nonexistent/ca.pem")]);
     match StoreHandle::new(plugin(), &missing_ca) {
         Err(StoreError::InvalidConfig(m)) => assert!(m.contains("/nonexistent/ca.pem"), "{m}"),
-        other => panic!("expected invalid-config for a missing CA file, got {:?}", other.err()),
+        other => panic!(
+            "expected invalid-config for a missing CA file, got {:?}",
+            other.err()
+        ),
     }
 
     // A registry that is not there: a closed loopback port.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let gone = StoreHandle::new(plugin(), &config(&[("location", &format!("oci://127.0.0.1:{port}/x")), ("use_tls", "false")])).unwrap();
-    assert!(matches!(gone.ping(), Err(StoreError::Transport(_))), "ping of a closed port");
-    assert!(matches!(gone.open(), Err(StoreError::Transport(_))), "open of a closed port");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let gone = StoreHandle::new(
+        plugin(),
+        &config(&[
+            ("location", &format!("oci://127.0.0.1:{port}/x")),
+            ("use_tls", "false"),
+        ]),
+    )
+    .unwrap();
+    assert!(
+        matches!(gone.ping(), Err(StoreError::Transport(_))),
+        "ping of a closed port"
+    );
+    assert!(
+        matches!(gone.open(), Err(StoreError::Transport(_))),
+        "open of a closed port"
+    );
 
     // Plain HTTP spoken to by an https client fails as transport, not a hang.
-    let tls = StoreHandle::new(plugin(), &config(&[("location", &env.registry.location("x"))])).unwrap();
+    let tls = StoreHandle::new(
+        plugin(),
+        &config(&[("location", &env.registry.location("x"))]),
+    )
+    .unwrap();
     assert!(matches!(tls.ping(), Err(StoreError::Transport(_))));
 }

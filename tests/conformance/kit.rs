@@ -31,8 +31,14 @@ pub struct Env {
 
 impl Env {
     pub fn new(deletes: bool) -> Env {
-        let registry = Registry::start(RegistryOptions { delete_enabled: deletes });
-        Env { registry, repo: unique_repo("conformance"), deletes }
+        let registry = Registry::start(RegistryOptions {
+            delete_enabled: deletes,
+        });
+        Env {
+            registry,
+            repo: unique_repo("conformance"),
+            deletes,
+        }
     }
 
     pub fn config(&self) -> Vec<(String, String)> {
@@ -53,16 +59,24 @@ impl Env {
     /// A handle on a freshly created repository.
     pub fn created(&self) -> StoreHandle {
         let handle = self.handle();
-        handle.create(b"kloset configuration bytes").expect("create");
+        handle
+            .create(b"kloset configuration bytes")
+            .expect("create");
         handle
     }
 
     /// The repository's tags, read straight from the registry.
     pub fn tags(&self) -> Vec<String> {
-        let response = self.registry.send("GET", &format!("/v2/{}/tags/list", self.repo), &[], &[]);
+        let response = self
+            .registry
+            .send("GET", &format!("/v2/{}/tags/list", self.repo), &[], &[]);
         assert_eq!(response.status, 200, "tags/list");
-        let value: serde_json::Value = serde_json::from_slice(&response.body).expect("tag list JSON");
-        value["tags"].as_array().map(|a| a.iter().map(|t| t.as_str().unwrap().to_string()).collect()).unwrap_or_default()
+        let value: serde_json::Value =
+            serde_json::from_slice(&response.body).expect("tag list JSON");
+        value["tags"]
+            .as_array()
+            .map(|a| a.iter().map(|t| t.as_str().unwrap().to_string()).collect())
+            .unwrap_or_default()
     }
 }
 
@@ -81,7 +95,11 @@ pub struct Pattern {
 
 impl Pattern {
     pub fn new(len: u64, seed: u64) -> Pattern {
-        Pattern { state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ len, remaining: len, spare: Vec::new() }
+        Pattern {
+            state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ len,
+            remaining: len,
+            spare: Vec::new(),
+        }
     }
 
     fn next(&mut self) -> u64 {
@@ -113,7 +131,9 @@ impl Read for Pattern {
 
 pub fn bytes(len: usize, seed: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(len);
-    Pattern::new(len as u64, seed).read_to_end(&mut out).unwrap();
+    Pattern::new(len as u64, seed)
+        .read_to_end(&mut out)
+        .unwrap();
     out
 }
 

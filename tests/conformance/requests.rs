@@ -22,31 +22,69 @@ pub fn requests_per_operation(env: &Env) {
     });
     assert!(n <= 3 + marker_check, "a small put took {n} requests");
     let n = count(&store, || {
-        store.put_bytes(Resource::Packfile, &mac(2), &small).unwrap();
+        store
+            .put_bytes(Resource::Packfile, &mac(2), &small)
+            .unwrap();
     });
-    assert!(n <= 2 + marker_check, "a put of a blob the registry has took {n} requests (no re-upload)");
+    assert!(
+        n <= 2 + marker_check,
+        "a put of a blob the registry has took {n} requests (no re-upload)"
+    );
     let n = count(&store, || {
-        store.put_bytes(Resource::Packfile, &mac(3), &bytes(9 << 20, 3)).unwrap();
+        store
+            .put_bytes(Resource::Packfile, &mac(3), &bytes(9 << 20, 3))
+            .unwrap();
     });
-    assert!(n <= 4 + marker_check, "a streamed put took {n} requests (POST, PATCH, PUT, manifest)");
+    assert!(
+        n <= 4 + marker_check,
+        "a streamed put took {n} requests (POST, PATCH, PUT, manifest)"
+    );
 
-    let n = count(&store, || drop(store.get(Resource::State, &mac(1), Some((10, 100))).unwrap()));
+    let n = count(&store, || {
+        drop(
+            store
+                .get(Resource::State, &mac(1), Some((10, 100)))
+                .unwrap(),
+        )
+    });
     assert_eq!(n, 1, "a ranged get of an object this instance wrote");
-    let n = count(&store, || drop(store.get(Resource::Packfile, &mac(3), None).unwrap()));
+    let n = count(&store, || {
+        drop(store.get(Resource::Packfile, &mac(3), None).unwrap())
+    });
     assert_eq!(n, 1, "a whole get of an object this instance wrote");
 
     let fresh = env.handle();
     fresh.open().unwrap();
-    let n = count(&fresh, || drop(fresh.get(Resource::Packfile, &mac(3), Some((0, 10))).unwrap()));
+    let n = count(&fresh, || {
+        drop(
+            fresh
+                .get(Resource::Packfile, &mac(3), Some((0, 10)))
+                .unwrap(),
+        )
+    });
     assert_eq!(n, 2, "first read of an unseen object: manifest, then blob");
-    let n = count(&fresh, || drop(fresh.get(Resource::Packfile, &mac(3), Some((10, 10))).unwrap()));
+    let n = count(&fresh, || {
+        drop(
+            fresh
+                .get(Resource::Packfile, &mac(3), Some((10, 10)))
+                .unwrap(),
+        )
+    });
     assert_eq!(n, 1, "a ranged get of an object seen before");
     let n = count(&fresh, || {
         fresh.put_bytes(Resource::Lock, &mac(4), b"lock").unwrap();
     });
-    assert!(n <= 3 + marker_check, "first put after open took {n} (open already knows the empty config)");
-    let n = count(&fresh, || drop(fresh.get(Resource::Lock, &mac(4), Some((0, 2))).unwrap()));
-    assert_eq!(n, 2, "locks change under the same MAC: never served from the cache");
+    assert!(
+        n <= 3 + marker_check,
+        "first put after open took {n} (open already knows the empty config)"
+    );
+    let n = count(&fresh, || {
+        drop(fresh.get(Resource::Lock, &mac(4), Some((0, 2))).unwrap())
+    });
+    assert_eq!(
+        n, 2,
+        "locks change under the same MAC: never served from the cache"
+    );
 
     let n = count(&store, || store.delete(Resource::State, &mac(1)).unwrap());
     assert!(n <= 2, "a delete took {n} requests");
@@ -66,7 +104,9 @@ pub fn list_follows_pagination(env: &Env) {
             let store = Arc::clone(&store);
             std::thread::spawn(move || {
                 for i in (w..KEYS).step_by(4) {
-                    store.put_bytes(Resource::Lock, &mac(i), b"same lock body").unwrap();
+                    store
+                        .put_bytes(Resource::Lock, &mac(i), b"same lock body")
+                        .unwrap();
                 }
             })
         })
@@ -81,7 +121,10 @@ pub fn list_follows_pagination(env: &Env) {
     let pages = store.requests() - before;
     let tags = env.tags().len() as u64;
     assert!(tags > 1000, "{tags} tags");
-    assert!((1..=tags.div_ceil(1000)).contains(&pages), "{pages} requests for {tags} tags");
+    assert!(
+        (1..=tags.div_ceil(1000)).contains(&pages),
+        "{pages} requests for {tags} tags"
+    );
     listed.sort();
     let mut want: Vec<_> = (0..KEYS).map(mac).collect();
     want.sort();

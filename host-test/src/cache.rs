@@ -1,0 +1,99 @@
+//! On-disk cache of compiled components.
+//!
+//! Compiling the component takes from a tenth of a second (release host) to
+//! seconds (debug host); deserializing a cached compilation takes
+//! milliseconds. Entries are keyed by the wasm bytes, the wasmtime version
+//! and the engine's compatibility hash, so a stale entry is never looked up;
+//! one that fails to load anyway is recompiled and replaced.
+
+use std::fs;
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+use wasmtime::Engine;
+
+use crate::error::one_line;
+use crate::HostError;
+
+/// Overrides the cache directory.
+pub const CACHE_ENV: &str = "KLOSET_HOST_CACHE";
+
+/// The wasmtime the host is pinned to (Cargo.toml); part of the key.
+const WASMTIME_VERSION: &str = "48.0.8";
+
+/// Compiles `wasm`, or loads its compilation from the cache.
+pub fn load_or_compile(engine: &Engine, wasm: &[u8]) -> Result<Component, HostError> {
+    let Some(dir) = cache_dir() else {
+        return compile(engine, wasm);
+    };
+    let path = dir.join(format!("{}.cwasm", cache_key(engine, wasm)));
+    if path.is_file() {
+        // SAFETY: the file was written by `store` below from
+        // `Component::serialize` of this same engine configuration (the key
+        // says so) and is only ever replaced by rename, never changed in place.
+        if let Ok(component) = unsafe { Component::deserialize_file(engine, &path) } {
+            return Ok(component);
+        }
+    }
+    let component = compile(engine, wasm)?;
+    // A cache that cannot be written only costs time on the next load.
+    let _ = store(&dir, &path, &component);
+    Ok(component)
+}
+
+fn compile(engine: &Engine, wasm: &[u8]) -> Result<Component, HostError> {
+    Component::new(engine, wasm).map_err(|e| HostError::Compile(one_line(&e)))
+}
+
+/// `$KLOSET_HOST_CACHE`, else the user's cache directory + `kloset-host`.
+fn cache_dir() -> Option<PathBuf> {
+    match std::env::var_os(CACHE_ENV) {
+        Some(dir) if !dir.is_empty() => Some(PathBuf::from(dir)),
+        _ => directories::BaseDirs::new().map(|base| base.cache_dir().join("kloset-host")),
+    }
+}
+
+fn cache_key(engine: &Engine, wasm: &[u8]) -> String {
+    let mut compat = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut compat);
+    let mut digest = Sha256::new();
+    digest.update(wasm);
+    digest.update(WASMTIME_VERSION.as_bytes());
+    digest.update(compat.finish().to_le_bytes());
+    digest
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Writes the compilation next to its final name, then renames it into
+/// place, so a concurrent loader sees either no file or a whole one.
+fn store(dir: &Path, path: &Path, component: &Component) -> Result<(), HostError> {
+    let io = |context: &str| {
+        let context = format!("{context} {}", dir.display());
+        move |source| HostError::Io { context, source }
+    };
+    let bytes = component
+        .serialize()
+        .map_err(|e| HostError::Compile(one_line(&e)))?;
+    fs::create_dir_all(dir).map_err(io("creating cache directory"))?;
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let temp = dir.join(format!(".{}.{nonce}.tmp", std::process::id()));
+    let written = fs::File::create(&temp)
+        .and_then(|mut file| {
+            file.write_all(&bytes)?;
+            file.sync_all()
+        })
+        .and_then(|()| fs::rename(&temp, path));
+    if written.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    written.map_err(io("writing compiled component to"))
+}

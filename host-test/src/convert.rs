@@ -1,0 +1,101 @@
+//! Conversions between the host's types and the generated WIT types.
+
+use crate::bindings::{ByteRange, WitError, WitResource};
+use crate::{HostError, Mac, Resource, StoreError};
+
+impl From<Resource> for WitResource {
+    fn from(kind: Resource) -> Self {
+        match kind {
+            Resource::Packfile => WitResource::Packfile,
+            Resource::State => WitResource::State,
+            Resource::Lock => WitResource::Lock,
+            Resource::EccPackfile => WitResource::EccPackfile,
+            Resource::EccState => WitResource::EccState,
+        }
+    }
+}
+
+impl From<WitResource> for Resource {
+    fn from(kind: WitResource) -> Self {
+        match kind {
+            WitResource::Packfile => Resource::Packfile,
+            WitResource::State => Resource::State,
+            WitResource::Lock => Resource::Lock,
+            WitResource::EccPackfile => Resource::EccPackfile,
+            WitResource::EccState => Resource::EccState,
+        }
+    }
+}
+
+impl From<WitError> for StoreError {
+    fn from(err: WitError) -> Self {
+        match err {
+            WitError::NotFound(m) => StoreError::NotFound(m),
+            WitError::AlreadyExists(m) => StoreError::AlreadyExists(m),
+            WitError::InvalidConfig(m) => StoreError::InvalidConfig(m),
+            WitError::InvalidArgument(m) => StoreError::InvalidArgument(m),
+            WitError::Unauthorized(m) => StoreError::Unauthorized(m),
+            WitError::Denied(m) => StoreError::Denied(m),
+            WitError::Unsupported(m) => StoreError::Unsupported(m),
+            WitError::Integrity(m) => StoreError::Integrity(m),
+            WitError::RateLimited(m) => StoreError::RateLimited(m),
+            WitError::Transport(m) => StoreError::Transport(m),
+            WitError::Registry(failure) => StoreError::Registry {
+                status: failure.status,
+                code: failure.code,
+                message: failure.message,
+            },
+        }
+    }
+}
+
+/// A host range `(offset, length)` as the WIT record.
+pub fn byte_range(range: Option<(u64, u32)>) -> Option<ByteRange> {
+    range.map(|(offset, length)| ByteRange { offset, length })
+}
+
+/// A key the component listed; anything but 32 bytes breaks the contract.
+pub fn mac_from_wit(key: Vec<u8>) -> Result<Mac, StoreError> {
+    let len = key.len();
+    Mac::try_from(key).map_err(|_| {
+        StoreError::Host(HostError::Contract(format!(
+            "listed a key of {len} bytes, not 32"
+        )))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::exports::kloset::store::types::RegistryFailure;
+
+    #[test]
+    fn resources_round_trip() {
+        for kind in Resource::ALL {
+            assert_eq!(Resource::from(WitResource::from(kind)), kind);
+        }
+    }
+
+    #[test]
+    fn registry_failures_keep_their_fields() {
+        let err = StoreError::from(WitError::Registry(RegistryFailure {
+            status: 418,
+            code: "TEAPOT".into(),
+            message: "short and stout".into(),
+        }));
+        assert!(matches!(
+            err,
+            StoreError::Registry { status: 418, ref code, ref message }
+                if code == "TEAPOT" && message == "short and stout"
+        ));
+    }
+
+    #[test]
+    fn keys_must_be_32_bytes() {
+        assert_eq!(mac_from_wit(vec![7; 32]).unwrap(), [7; 32]);
+        assert!(matches!(
+            mac_from_wit(vec![7; 31]),
+            Err(StoreError::Host(HostError::Contract(_)))
+        ));
+    }
+}

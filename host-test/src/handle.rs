@@ -1,0 +1,264 @@
+//! The public face of a configured store: one method per WIT function, each
+//! run on an instance from the handle's pool.
+
+use std::io::Read;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crate::allow_list::AllowList;
+use crate::convert::{byte_range, mac_from_wit};
+use crate::egress::Egress;
+use crate::instance::Recipe;
+use crate::pool::{Lease, Pool};
+use crate::reader::{store_error_from_io, ObjectReader};
+use crate::{config, tls, Mac, Plugin, Resource, StoreError};
+
+/// Bytes handed to the component per `writer.write` call.
+const WRITE_CHUNK: usize = 1 << 20;
+
+/// Most `get` reserves up front for a ranged read.
+const MAX_PREALLOC: usize = 64 << 20;
+
+/// A configured store, usable from many threads at once.
+pub struct StoreHandle {
+    pool: Arc<Pool>,
+    requests: Arc<AtomicU64>,
+    peak: Arc<AtomicUsize>,
+}
+
+// Configuration values may hold credentials: never print them.
+impl std::fmt::Debug for StoreHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreHandle")
+            .field("requests", &self.requests())
+            .finish_non_exhaustive()
+    }
+}
+
+impl StoreHandle {
+    /// Configures a store. Host keys (`tls_ca_file`) are consumed here; the
+    /// rest goes to the component's constructor, called once right away so a
+    /// bad configuration fails here.
+    pub fn new(plugin: &Plugin, config: &[(String, String)]) -> Result<StoreHandle, StoreError> {
+        let (host, guest_config) = config::split(config);
+        let tls = tls::client_config(host.tls_ca_file.as_deref())?;
+        let mut allow = AllowList::new();
+        if let Some(authority) = &host.registry_authority {
+            // An authority that does not parse admits nothing; the
+            // component's constructor reports the bad location.
+            let _ = allow.allow(authority);
+        }
+        let requests = Arc::new(AtomicU64::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let egress = wasmtime_wasi::runtime::with_ambient_tokio_runtime(|| {
+            Egress::new(tls, allow, requests.clone())
+        });
+        let pool = Pool::new(Recipe {
+            plugin: plugin.clone(),
+            egress,
+            peak: peak.clone(),
+            config: guest_config,
+        });
+        drop(pool.acquire()?);
+        Ok(StoreHandle {
+            pool,
+            requests,
+            peak,
+        })
+    }
+
+    fn lease(&self) -> Result<Lease, StoreError> {
+        self.pool.acquire()
+    }
+
+    pub fn create(&self, config: &[u8]) -> Result<(), StoreError> {
+        self.lease()?.try_call(|i| {
+            let (api, store, res) = i.parts();
+            api.store().call_create(store, res, config)
+        })
+    }
+
+    pub fn open(&self) -> Result<Vec<u8>, StoreError> {
+        self.lease()?.try_call(|i| {
+            let (api, store, res) = i.parts();
+            api.store().call_open(store, res)
+        })
+    }
+
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.lease()?.try_call(|i| {
+            let (api, store, res) = i.parts();
+            api.store().call_ping(store, res)
+        })
+    }
+
+    pub fn origin(&self) -> Result<String, StoreError> {
+        self.lease()?.call(|i| {
+            let (api, store, res) = i.parts();
+            api.store().call_origin(store, res)
+        })
+    }
+
+    pub fn store_type(&self) -> Result<String, StoreError> {
+        self.lease()?.call(|i| {
+            let (api, store, res) = i.parts();
+            api.store().call_type(store, res)
+        })
+    }
+
+    pub fn root(&self) -> Result<String, StoreError> {
+        self.lease()?.call(|i| {
+            let (api, store, res) = i.parts();
+            api.store().call_root(store, res)
+        })
+    }
+
+    pub fn flags(&self) -> Result<u32, StoreError> {
+        self.lease()?.call(|i| {
+            let (api, store, res) = i.parts();
+            api.store().call_flags(store, res)
+        })
+    }
+
+    pub fn mode(&self) -> Result<u32, StoreError> {
+        self.lease()?.try_call(|i| {
+            let (api, store, res) = i.parts();
+            api.store().call_mode(store, res)
+        })
+    }
+
+    pub fn size(&self) -> Result<u64, StoreError> {
+        self.lease()?.try_call(|i| {
+            let (api, store, res) = i.parts();
+            api.store().call_size(store, res)
+        })
+    }
+
+    pub fn list(&self, kind: Resource) -> Result<Vec<Mac>, StoreError> {
+        let keys = self.lease()?.try_call(|i| {
+            let (api, store, res) = i.parts();
+            api.store().call_list(store, res, kind.into())
+        })?;
+        keys.into_iter().map(mac_from_wit).collect()
+    }
+
+    /// Streams `data` into the component in 1 MiB chunks and returns the
+    /// bytes stored. If `data` fails, the writer is dropped without `finish`
+    /// (the component abandons the object) and [`StoreError::Input`] returned.
+    pub fn put(&self, kind: Resource, mac: &Mac, data: impl Read) -> Result<u64, StoreError> {
+        let mut lease = self.lease()?;
+        let writer = lease.try_call(|i| {
+            let (api, store, res) = i.parts();
+            api.store().call_put(store, res, kind.into(), &mac.to_vec())
+        })?;
+        let written = write_all(&mut lease, writer, data);
+        if lease.is_poisoned() {
+            return written;
+        }
+        let dropped = lease.call(|i| writer.resource_drop(i.parts().1));
+        let written = written?;
+        dropped.map(|()| written)
+    }
+
+    pub fn put_bytes(&self, kind: Resource, mac: &Mac, data: &[u8]) -> Result<u64, StoreError> {
+        self.put(kind, mac, data)
+    }
+
+    /// Opens an object (or `(offset, length)` of it) for reading.
+    pub fn get_reader(
+        &self,
+        kind: Resource,
+        mac: &Mac,
+        range: Option<(u64, u32)>,
+    ) -> Result<ObjectReader, StoreError> {
+        let mut lease = self.lease()?;
+        let reader = lease.try_call(|i| {
+            let (api, store, res) = i.parts();
+            api.store()
+                .call_get(store, res, kind.into(), &mac.to_vec(), byte_range(range))
+        })?;
+        Ok(ObjectReader::new(lease, reader))
+    }
+
+    /// Reads an object (or a range of it) whole.
+    pub fn get(
+        &self,
+        kind: Resource,
+        mac: &Mac,
+        range: Option<(u64, u32)>,
+    ) -> Result<Vec<u8>, StoreError> {
+        let mut reader = self.get_reader(kind, mac, range)?;
+        // Sized for the range, but not blindly: a range may run past the end.
+        let expected = range.map_or(0, |(_, len)| len as usize).min(MAX_PREALLOC);
+        let mut bytes = Vec::with_capacity(expected);
+        reader
+            .read_to_end(&mut bytes)
+            .map_err(store_error_from_io)?;
+        Ok(bytes)
+    }
+
+    pub fn delete(&self, kind: Resource, mac: &Mac) -> Result<(), StoreError> {
+        self.lease()?.try_call(|i| {
+            let (api, store, res) = i.parts();
+            api.store()
+                .call_delete(store, res, kind.into(), &mac.to_vec())
+        })
+    }
+
+    /// Calls `close` on every instance of the handle (those in use when they
+    /// next come back into use). Later calls get the component's answer for
+    /// a closed store.
+    pub fn close(&self) -> Result<(), StoreError> {
+        self.pool.close_all()
+    }
+
+    /// HTTP requests sent so far by all instances of this handle.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// The largest linear memory, in bytes, any instance of this handle
+    /// reached.
+    pub fn peak_guest_memory(&self) -> usize {
+        self.peak.load(Ordering::Relaxed)
+    }
+}
+
+/// Feeds the writer until `data` ends, then finishes it.
+fn write_all(
+    lease: &mut Lease,
+    writer: wasmtime::component::ResourceAny,
+    mut data: impl Read,
+) -> Result<u64, StoreError> {
+    let mut chunk = vec![0u8; WRITE_CHUNK];
+    loop {
+        let filled = fill(&mut data, &mut chunk).map_err(|e| StoreError::Input(e.to_string()))?;
+        if filled > 0 {
+            lease.try_call(|i| {
+                let (api, store, _) = i.parts();
+                api.writer().call_write(store, writer, &chunk[..filled])
+            })?;
+        }
+        if filled < chunk.len() {
+            break;
+        }
+    }
+    lease.try_call(|i| {
+        let (api, store, _) = i.parts();
+        api.writer().call_finish(store, writer)
+    })
+}
+
+/// Reads until `buf` is full or `data` ends; returns the bytes read.
+fn fill(data: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match data.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}

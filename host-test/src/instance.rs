@@ -1,0 +1,81 @@
+//! One component instance with its constructed `store` resource.
+
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+
+use wasmtime::component::ResourceAny;
+use wasmtime::Store;
+
+use crate::bindings::{KlosetStore, StoreApi};
+use crate::egress::Egress;
+use crate::error::one_line;
+use crate::state::State;
+use crate::{HostError, Plugin, StoreError};
+
+/// A component instance and the `store` resource built in it.
+pub struct Instance {
+    store: Store<State>,
+    bindings: KlosetStore,
+    resource: ResourceAny,
+    /// `close` was called on the resource.
+    pub(crate) closed: bool,
+    /// A call trapped: the instance may not be entered again.
+    pub(crate) poisoned: bool,
+}
+
+/// What every per-instance ingredient of a handle needs to build one.
+pub struct Recipe {
+    pub plugin: Plugin,
+    pub egress: Egress,
+    pub peak: Arc<AtomicUsize>,
+    /// The component's part of the configuration (host keys removed).
+    pub config: Vec<(String, String)>,
+}
+
+impl Recipe {
+    /// Instantiates the component and calls the `store` constructor.
+    pub fn build(&self) -> Result<Instance, StoreError> {
+        let state = State::new(self.egress.clone(), self.peak.clone());
+        let mut store = Store::new(self.plugin.engine(), state);
+        store.limiter(|state| &mut state.memory);
+        let bindings = self
+            .plugin
+            .pre()
+            .instantiate(&mut store)
+            .map_err(|e| HostError::Instantiate(one_line(&e)))?;
+        let resource = bindings
+            .kloset_store_store()
+            .store()
+            .call_constructor(&mut store, &self.config)
+            .map_err(|e| HostError::Trap(one_line(&e)))??;
+        Ok(Instance {
+            store,
+            bindings,
+            resource,
+            closed: false,
+            poisoned: false,
+        })
+    }
+}
+
+impl Instance {
+    /// The exported API, the wasmtime store and the `store` resource, borrowed
+    /// apart so a call can use all three.
+    pub fn parts(&mut self) -> (&StoreApi, &mut Store<State>, ResourceAny) {
+        (
+            self.bindings.kloset_store_store(),
+            &mut self.store,
+            self.resource,
+        )
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        // Run the guest's destructor when the instance can still be entered;
+        // the wasmtime store frees everything else either way.
+        if !self.poisoned {
+            let _ = self.resource.resource_drop(&mut self.store);
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! A wasmtime host for the `kloset-store` component (WIT world
+//! `kloset:store/kloset-store`): load it once ([`Plugin`]), configure a store
+//! ([`StoreHandle`]), call it from as many threads as needed.
+//!
+//! Design decisions:
+//! - Each handle keeps a pool of component instances: a component instance
+//!   is single-threaded, while the Kloset engine puts and reads in parallel.
+//! - The component's HTTP goes through the host's own `send_request` hook
+//!   (the `egress` module): one pooled client per handle (wasmtime's default opens a
+//!   connection per request), extra CA certificates, an allow-list limited
+//!   to the registry, and timeouts so a stalled registry fails.
+//! - Compiled code is cached on disk, keyed by the wasm's digest: a debug
+//!   host compiles the component in seconds, loads the cache in milliseconds.
+
+mod allow_list;
+mod bindings;
+mod cache;
+mod config;
+mod convert;
+mod egress;
+mod egress_error;
+mod error;
+mod handle;
+mod instance;
+mod mac;
+mod plugin;
+mod pool;
+mod reader;
+mod resource;
+mod response_body;
+mod state;
+mod store_error;
+mod timeouts;
+mod tls;
+
+pub use allow_list::{AllowList, BadAuthority};
+pub use cache::CACHE_ENV;
+pub use config::TLS_CA_FILE;
+pub use error::HostError;
+pub use handle::StoreHandle;
+pub use mac::{mac_to_hex, parse_mac, Mac, MacParseError};
+pub use plugin::{Plugin, COMPONENT_ENV};
+pub use pool::MAX_INSTANCES;
+pub use reader::{store_error_from_io, ObjectReader};
+pub use resource::{Resource, UnknownResource};
+pub use store_error::StoreError;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The handle is shared between threads; a reader may move to another.
+    #[test]
+    fn thread_safety_of_the_public_types() {
+        fn shared<T: Send + Sync>() {}
+        fn movable<T: Send>() {}
+        shared::<Plugin>();
+        shared::<StoreHandle>();
+        movable::<ObjectReader>();
+        shared::<StoreError>();
+    }
+}

@@ -1,0 +1,102 @@
+//! `kloset-host`: drives a kloset-store component from the command line.
+//!
+//! Output is for scripts: raw bytes for `open` and `get`, one value per line
+//! otherwise. A failure prints exactly one line, `kloset-host: <error>`, on
+//! stderr and exits with 1; usage errors exit with 2 (clap's convention).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use kloset_host::{parse_mac, Mac, MacParseError, Resource};
+
+mod commands;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kloset-host",
+    version,
+    about = "Drive a Kloset store component"
+)]
+struct Cli {
+    /// The component (.wasm). Default: $KLOSET_COMPONENT, else kloset_oci.wasm
+    /// beside this program, else the workspace's release build.
+    #[arg(long, value_name = "PATH")]
+    component: Option<PathBuf>,
+
+    /// Where the repository lives: oci://HOST[:PORT]/REPOSITORY
+    #[arg(long, value_name = "LOCATION")]
+    store: String,
+
+    /// A store option (repeatable), e.g. -o use_tls=false
+    #[arg(short = 'o', long = "option", value_name = "KEY=VALUE", value_parser = parse_option)]
+    options: Vec<(String, String)>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Make a new repository holding the configuration read from FILE (`-`:
+    /// stdin); without FILE, a small generated one.
+    Create { file: Option<PathBuf> },
+    /// Print the repository's configuration bytes.
+    Open,
+    /// Check that the registry answers.
+    Ping,
+    /// Print origin, type, root, flags, mode and size.
+    Info,
+    /// List the MACs of one resource kind, one per line.
+    Ls { resource: Resource },
+    /// Store an object read from FILE (default and `-`: stdin); prints the
+    /// bytes stored.
+    Put {
+        resource: Resource,
+        #[arg(value_parser = parse_mac_arg)]
+        mac: Mac,
+        file: Option<PathBuf>,
+    },
+    /// Write an object, or a range of it, to stdout.
+    Get {
+        resource: Resource,
+        #[arg(value_parser = parse_mac_arg)]
+        mac: Mac,
+        /// First byte of the range (needs --length).
+        #[arg(long, requires = "length")]
+        offset: Option<u64>,
+        /// Bytes in the range (needs --offset).
+        #[arg(long, requires = "offset")]
+        length: Option<u32>,
+    },
+    /// Remove an object.
+    Rm {
+        resource: Resource,
+        #[arg(value_parser = parse_mac_arg)]
+        mac: Mac,
+    },
+}
+
+fn parse_option(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {text:?}")),
+    }
+}
+
+fn parse_mac_arg(text: &str) -> Result<Mac, MacParseError> {
+    parse_mac(text)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // One line, whatever the error's text holds.
+            let text = err.to_string().replace(['\n', '\r'], " ");
+            eprintln!("kloset-host: {text}");
+            ExitCode::FAILURE
+        }
+    }
+}

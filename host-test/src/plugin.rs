@@ -1,0 +1,89 @@
+//! Loading a component: compile (or fetch from the cache), link WASI and
+//! wasi:http, and pre-instantiate once so instances are cheap.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use wasmtime::component::Linker;
+use wasmtime::{Config, Engine};
+
+use crate::bindings::KlosetStorePre;
+use crate::error::one_line;
+use crate::state::State;
+use crate::{cache, HostError};
+
+/// Names the component to load when no path is given.
+pub const COMPONENT_ENV: &str = "KLOSET_COMPONENT";
+
+/// The file name of the component as cargo builds it.
+const COMPONENT_FILE: &str = "kloset_oci.wasm";
+
+/// A compiled, linked component, ready to instantiate. Clones share it.
+#[derive(Clone)]
+pub struct Plugin {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    pre: KlosetStorePre<State>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin").finish_non_exhaustive()
+    }
+}
+
+impl Plugin {
+    /// Loads a component file.
+    pub fn load(path: &Path) -> Result<Plugin, HostError> {
+        let wasm = std::fs::read(path).map_err(|source| HostError::Load {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::load_bytes(&wasm)
+    }
+
+    /// Loads a component from its bytes.
+    pub fn load_bytes(wasm: &[u8]) -> Result<Plugin, HostError> {
+        let engine = Engine::new(&Config::new()).map_err(|e| HostError::Config(one_line(&e)))?;
+        let component = cache::load_or_compile(&engine, wasm)?;
+
+        let mut linker = Linker::<State>::new(&engine);
+        let instantiate = |e: wasmtime::Error| HostError::Instantiate(one_line(&e));
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(instantiate)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker).map_err(instantiate)?;
+        let pre = linker.instantiate_pre(&component).map_err(instantiate)?;
+        let pre = KlosetStorePre::new(pre).map_err(instantiate)?;
+        Ok(Plugin {
+            inner: Arc::new(Inner { engine, pre }),
+        })
+    }
+
+    /// `$KLOSET_COMPONENT`, else `kloset_oci.wasm` next to the running
+    /// executable, else the workspace's release build of the component.
+    pub fn default_path() -> PathBuf {
+        if let Some(path) = std::env::var_os(COMPONENT_ENV).filter(|p| !p.is_empty()) {
+            return PathBuf::from(path);
+        }
+        let beside_exe = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(|dir| dir.join(COMPONENT_FILE)))
+            .filter(|path| path.is_file());
+        beside_exe.unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../target/wasm32-wasip2/release/kloset_oci.wasm"
+            ))
+        })
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    pub(crate) fn pre(&self) -> &KlosetStorePre<State> {
+        &self.inner.pre
+    }
+}

@@ -1,0 +1,190 @@
+//! A pool of component instances, so one handle serves many threads.
+//!
+//! Idle instances are kept LIFO: a lone caller always gets the same instance
+//! back, with whatever the component cached in it. At most [`MAX_INSTANCES`]
+//! exist at once; further callers wait for one to come back.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use crate::bindings::WitError;
+use crate::error::one_line;
+use crate::instance::{Instance, Recipe};
+use crate::{HostError, StoreError};
+
+/// The Kloset engine reads up to 64 ranges in parallel while browsing.
+pub const MAX_INSTANCES: usize = 64;
+
+pub struct Pool {
+    slots: Mutex<Slots>,
+    returned: Condvar,
+    recipe: Recipe,
+}
+
+struct Slots {
+    idle: Vec<Instance>,
+    live: usize,
+    /// `close` was called on the handle: every instance gets closed before use.
+    closed: bool,
+}
+
+impl Pool {
+    pub fn new(recipe: Recipe) -> Arc<Pool> {
+        Arc::new(Pool {
+            slots: Mutex::new(Slots {
+                idle: Vec::new(),
+                live: 0,
+                closed: false,
+            }),
+            returned: Condvar::new(),
+            recipe,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Slots> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// An instance for one operation: an idle one, a new one while under the
+    /// cap, else the next one returned. After `close_all`, the instance is
+    /// closed first so every instance of a closed handle behaves alike.
+    pub fn acquire(self: &Arc<Self>) -> Result<Lease, StoreError> {
+        let (mut lease, closed) = self.acquire_raw()?;
+        if closed && !lease.instance().closed {
+            let _ = lease.close();
+        }
+        Ok(lease)
+    }
+
+    fn acquire_raw(self: &Arc<Self>) -> Result<(Lease, bool), StoreError> {
+        let mut slots = self.lock();
+        loop {
+            if let Some(instance) = slots.idle.pop() {
+                return Ok((Lease::new(self.clone(), instance), slots.closed));
+            }
+            if slots.live < MAX_INSTANCES {
+                slots.live += 1;
+                let closed = slots.closed;
+                drop(slots);
+                return match self.recipe.build() {
+                    Ok(instance) => Ok((Lease::new(self.clone(), instance), closed)),
+                    Err(err) => {
+                        self.forget_one();
+                        Err(err)
+                    }
+                };
+            }
+            slots = self.returned.wait(slots).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Closes every idle instance (at least one) and marks the pool closed;
+    /// instances in use are closed when next acquired. Returns the first
+    /// error a `close` gave.
+    pub fn close_all(self: &Arc<Self>) -> Result<(), StoreError> {
+        let idle = {
+            let mut slots = self.lock();
+            slots.closed = true;
+            std::mem::take(&mut slots.idle)
+        };
+        let mut leases: Vec<Lease> = idle
+            .into_iter()
+            .map(|i| Lease::new(self.clone(), i))
+            .collect();
+        if leases.is_empty() {
+            leases.push(self.acquire_raw()?.0);
+        }
+        let mut first_error = None;
+        for lease in &mut leases {
+            if lease.instance().closed {
+                continue;
+            }
+            if let Err(err) = lease.close() {
+                first_error.get_or_insert(err);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn give_back(&self, instance: Instance) {
+        self.lock().idle.push(instance);
+        self.returned.notify_one();
+    }
+
+    fn forget_one(&self) {
+        self.lock().live -= 1;
+        self.returned.notify_one();
+    }
+}
+
+/// An instance on loan; goes back to the pool on drop, unless it trapped.
+pub struct Lease {
+    pool: Arc<Pool>,
+    instance: Option<Instance>,
+}
+
+impl Lease {
+    fn new(pool: Arc<Pool>, instance: Instance) -> Self {
+        Lease {
+            pool,
+            instance: Some(instance),
+        }
+    }
+
+    pub fn instance(&mut self) -> &mut Instance {
+        self.instance
+            .as_mut()
+            .expect("a lease holds its instance until dropped")
+    }
+
+    /// Whether a call trapped; the instance is then discarded on drop.
+    pub fn is_poisoned(&self) -> bool {
+        self.instance.as_ref().is_none_or(|i| i.poisoned)
+    }
+
+    /// Runs one call into the instance. A trap poisons the instance and
+    /// becomes [`HostError::Trap`].
+    pub fn call<T>(
+        &mut self,
+        f: impl FnOnce(&mut Instance) -> wasmtime::Result<T>,
+    ) -> Result<T, StoreError> {
+        let instance = self.instance();
+        if instance.poisoned {
+            return Err(HostError::Trap("instance trapped earlier".into()).into());
+        }
+        f(instance).map_err(|trap| {
+            instance.poisoned = true;
+            StoreError::Host(HostError::Trap(one_line(&trap)))
+        })
+    }
+
+    /// [`Lease::call`] for functions returning `result<T, error>`.
+    pub fn try_call<T>(
+        &mut self,
+        f: impl FnOnce(&mut Instance) -> wasmtime::Result<Result<T, WitError>>,
+    ) -> Result<T, StoreError> {
+        self.call(f)?.map_err(StoreError::from)
+    }
+
+    fn close(&mut self) -> Result<(), StoreError> {
+        let result = self.try_call(|i| {
+            let (api, store, resource) = i.parts();
+            api.store().call_close(store, resource)
+        });
+        self.instance().closed = true;
+        result
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let Some(instance) = self.instance.take() else {
+            return;
+        };
+        if instance.poisoned {
+            drop(instance);
+            self.pool.forget_one();
+        } else {
+            self.pool.give_back(instance);
+        }
+    }
+}

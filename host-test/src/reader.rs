@@ -1,0 +1,155 @@
+//! Streaming an object out of the component.
+
+use std::io::{self, Read};
+
+use wasmtime::component::ResourceAny;
+
+use crate::pool::Lease;
+use crate::{HostError, StoreError};
+
+/// Bytes asked of the component per `reader.read` call.
+pub(crate) const READ_CHUNK: u32 = 1 << 20;
+
+/// An object (or a range of it) being read. Holds one instance of the
+/// handle's pool until dropped.
+///
+/// Errors are `io::Error`s wrapping a [`StoreError`]; get it back with
+/// [`store_error_from_io`] (or `into_inner` and `downcast`). An object read
+/// whole is verified by the component as it ends, so read to the end.
+pub struct ObjectReader {
+    lease: Lease,
+    reader: Option<ResourceAny>,
+    chunk: Vec<u8>,
+    pos: usize,
+    state: ReadState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadState {
+    Open,
+    Done,
+    Failed,
+}
+
+impl std::fmt::Debug for ObjectReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectReader")
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ObjectReader {
+    pub(crate) fn new(lease: Lease, reader: ResourceAny) -> Self {
+        ObjectReader {
+            lease,
+            reader: Some(reader),
+            chunk: Vec::new(),
+            pos: 0,
+            state: ReadState::Open,
+        }
+    }
+
+    /// Fetches the next chunk; `Ok(false)` at the end.
+    fn refill(&mut self) -> Result<bool, StoreError> {
+        let reader = self.reader.expect("an open reader holds its resource");
+        let chunk = self.lease.try_call(|i| {
+            let (api, store, _) = i.parts();
+            api.reader().call_read(store, reader, READ_CHUNK)
+        })?;
+        if chunk.is_empty() {
+            return Ok(false);
+        }
+        self.chunk = chunk;
+        self.pos = 0;
+        Ok(true)
+    }
+}
+
+impl Read for ObjectReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.pos == self.chunk.len() {
+            match self.state {
+                ReadState::Done => return Ok(0),
+                // Never let a retry look like a clean end of the object.
+                ReadState::Failed => {
+                    return Err(io::Error::other("the object reader failed earlier"));
+                }
+                ReadState::Open => match self.refill() {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        self.state = ReadState::Done;
+                        return Ok(0);
+                    }
+                    Err(err) => {
+                        self.state = ReadState::Failed;
+                        return Err(io_error(err));
+                    }
+                },
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.pos);
+        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+impl Drop for ObjectReader {
+    fn drop(&mut self) {
+        // Drop the guest's reader before the instance goes back to the pool.
+        if let Some(reader) = self.reader.take() {
+            if !self.lease.is_poisoned() {
+                let _ = self.lease.call(|i| reader.resource_drop(i.parts().1));
+            }
+        }
+    }
+}
+
+fn io_error(err: StoreError) -> io::Error {
+    let kind = match &err {
+        StoreError::NotFound(_) => io::ErrorKind::NotFound,
+        StoreError::Integrity(_) => io::ErrorKind::InvalidData,
+        StoreError::InvalidArgument(_) => io::ErrorKind::InvalidInput,
+        StoreError::Unauthorized(_) | StoreError::Denied(_) => io::ErrorKind::PermissionDenied,
+        _ => io::ErrorKind::Other,
+    };
+    io::Error::new(kind, err)
+}
+
+/// Recovers the [`StoreError`] inside an error of an [`ObjectReader`]; other
+/// I/O errors become [`HostError::Io`].
+pub fn store_error_from_io(err: io::Error) -> StoreError {
+    if err.get_ref().is_some_and(|inner| inner.is::<StoreError>()) {
+        let inner = err.into_inner().expect("checked above");
+        return *inner.downcast::<StoreError>().expect("checked above");
+    }
+    StoreError::Host(HostError::Io {
+        context: "reading an object".into(),
+        source: err,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_errors_survive_the_io_round_trip() {
+        let io = io_error(StoreError::Integrity("digest mismatch".into()));
+        assert_eq!(io.kind(), io::ErrorKind::InvalidData);
+        match store_error_from_io(io) {
+            StoreError::Integrity(msg) => assert_eq!(msg, "digest mismatch"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn foreign_io_errors_become_host_errors() {
+        let err = store_error_from_io(io::Error::from(io::ErrorKind::BrokenPipe));
+        assert!(matches!(err, StoreError::Host(HostError::Io { .. })));
+    }
+}

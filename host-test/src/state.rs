@@ -1,0 +1,88 @@
+//! The per-instance host state: WASI, wasi:http and the memory recorder.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::egress::Egress;
+
+/// Set to anything to let the component's stderr (panic messages, debug
+/// prints) through; off by default so the CLI keeps its one-line errors.
+const GUEST_STDERR_ENV: &str = "KLOSET_HOST_GUEST_STDERR";
+
+/// What one component instance's `Store` holds.
+pub struct State {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    egress: Egress,
+    pub(crate) memory: MemoryPeak,
+}
+
+impl State {
+    pub fn new(egress: Egress, peak: Arc<AtomicUsize>) -> Self {
+        // No preopens, no environment, no sockets: the component's only way
+        // out is wasi:http through the egress hook.
+        let mut wasi = WasiCtx::builder();
+        if std::env::var_os(GUEST_STDERR_ENV).is_some() {
+            wasi.inherit_stderr();
+        }
+        State {
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            egress,
+            memory: MemoryPeak { peak },
+        }
+    }
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for State {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.egress,
+        }
+    }
+}
+
+/// Records the largest linear memory any instance of a handle asked for.
+/// It limits nothing: it exists so tests can check that streaming keeps the
+/// guest's memory bounded.
+pub struct MemoryPeak {
+    peak: Arc<AtomicUsize>,
+}
+
+impl wasmtime::ResourceLimiter for MemoryPeak {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.peak.fetch_max(desired, Ordering::Relaxed);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(true)
+    }
+}

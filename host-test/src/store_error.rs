@@ -1,0 +1,98 @@
+//! The host's mirror of the WIT `error` variant, plus the failures that only
+//! the host can see (the caller's input broke, the component trapped).
+
+use crate::HostError;
+
+/// Why a store call failed. `Display` is one line; no case ever holds a secret
+/// (the component promises that for its messages, the host for its own).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The object, or the repository (for `open`), does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// `create` found a repository already there.
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
+    /// The store configuration is wrong.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    /// A call's argument is wrong.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// The registry wants credentials, or refused the ones given.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// The credentials lack the right for this operation.
+    #[error("denied: {0}")]
+    Denied(String),
+    /// The registry does not support something the store needs.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// Bytes read back do not match their digest or announced length.
+    #[error("integrity: {0}")]
+    Integrity(String),
+    /// The registry asked to slow down.
+    #[error("rate limited: {0}")]
+    RateLimited(String),
+    /// The registry could not be reached or the exchange broke off.
+    #[error("transport: {0}")]
+    Transport(String),
+    /// Any other refusal from the registry.
+    #[error("registry answered {status}{}: {message}", code_suffix(code))]
+    Registry {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// The caller's reader failed during `put`; the object was abandoned.
+    #[error("input: {0}")]
+    Input(String),
+    /// The host failed (trap, load, ...).
+    #[error(transparent)]
+    Host(#[from] HostError),
+}
+
+fn code_suffix(code: &str) -> String {
+    if code.is_empty() {
+        String::new()
+    } else {
+        format!(" {code}")
+    }
+}
+
+impl StoreError {
+    /// Whether this is the component saying the thing is not there.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, StoreError::NotFound(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_display_is_one_line_with_or_without_code() {
+        let with = StoreError::Registry {
+            status: 400,
+            code: "MANIFEST_INVALID".into(),
+            message: "bad".into(),
+        };
+        assert_eq!(
+            with.to_string(),
+            "registry answered 400 MANIFEST_INVALID: bad"
+        );
+        let without = StoreError::Registry {
+            status: 502,
+            code: String::new(),
+            message: "gateway".into(),
+        };
+        assert_eq!(without.to_string(), "registry answered 502: gateway");
+    }
+
+    #[test]
+    fn host_errors_display_transparently() {
+        let err = StoreError::from(HostError::Trap("wasm trap: unreachable".into()));
+        assert_eq!(err.to_string(), "component trapped: wasm trap: unreachable");
+    }
+}
