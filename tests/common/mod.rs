@@ -6,7 +6,9 @@
 //! copy, and dead code is judged per copy).
 #![allow(dead_code)]
 
+pub mod fake;
 pub mod http;
+pub mod proxy;
 pub mod registry;
 pub mod skopeo;
 
