@@ -2,12 +2,15 @@
 //! `Transport`. URLs, headers and status handling follow the OCI distribution
 //! spec v1.1 ("Pulling", "Pushing", "Content discovery", "Content management").
 
+use crate::auth::challenge::{parse_challenges, Challenge};
+use crate::auth::{is_insufficient_scope, Authenticator, Prepared};
 use crate::digest::is_sha256_digest;
 use crate::error::StoreError;
 use crate::link::next_link;
 use crate::manifest::{MAX_MANIFEST_BYTES, OCI_MANIFEST};
 use crate::range::ByteRange;
 use crate::registry_error::{error_codes, error_from_response};
+use crate::retry::{decide, Next};
 use crate::transport::{header, read_to_vec, Transport, Upload};
 use http::{Method, Request, Response};
 use serde::Deserialize;
@@ -18,8 +21,6 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 const MAX_TAG_PAGE: usize = 16 << 20;
 /// Tags asked for per page: ECR refuses n > 1000.
 pub const TAG_PAGE_SIZE: usize = 1000;
-/// Waits before resending a request whose connection broke.
-const CONNECTION_RETRIES: [Duration; 2] = [Duration::from_millis(10), Duration::from_millis(200)];
 /// Waits before re-PUTting a manifest refused for a blob still being committed.
 const BLOB_UNKNOWN_RETRIES: [Duration; 4] = [
     Duration::from_millis(50),
@@ -34,6 +35,7 @@ pub struct RegistryClient<T> {
     transport: T,
     base: String,
     repository: String,
+    auth: Authenticator,
 }
 
 /// What a mount attempt (`POST ...?mount=<digest>&from=<repo>`) found.
@@ -51,11 +53,12 @@ struct TagPage {
 }
 
 impl<T: Transport> RegistryClient<T> {
-    pub fn new(transport: T, base: String, repository: String) -> Self {
+    pub fn new(transport: T, base: String, repository: String, auth: Authenticator) -> Self {
         RegistryClient {
             transport,
             base,
             repository,
+            auth,
         }
     }
 
@@ -87,34 +90,112 @@ impl<T: Transport> RegistryClient<T> {
         Request::builder().method(method).uri(url)
     }
 
-    /// Sends a request whose body is in memory. A connection that breaks
-    /// before an answer arrives (a pooled connection the registry closed, a
-    /// reset) is retried on a fresh one: every such request of ours is safe
-    /// to repeat (an upload session that already completed answers the
-    /// repeat with an error, never with a second blob).
+    /// Sends a request whose body is in memory, with credentials, carrying
+    /// out `retry::decide`: a connection that breaks before an answer arrives
+    /// is retried (every request of ours is safe to repeat: an upload session
+    /// that already completed answers a repeat with an error, never with a
+    /// second blob), and a 401 is answered once by logging in as its
+    /// challenge asks.
     fn send(
         &self,
         request: http::Result<Request<Vec<u8>>>,
     ) -> Result<Response<T::Body>, StoreError> {
-        let request = request
+        let mut request = request
             .map_err(|e| StoreError::InvalidArgument(format!("cannot build request: {e}")))?;
-        let mut attempt = 0;
+        let (mut failures, mut reauthenticated) = (0, false);
         loop {
-            match self.transport.send(&request) {
-                Err(StoreError::Transport(_)) if attempt < CONNECTION_RETRIES.len() => {
-                    self.transport.sleep(CONNECTION_RETRIES[attempt]);
-                    attempt += 1;
+            let (method, uri) = (request.method().clone(), request.uri().clone());
+            self.authorize(&method, &uri, request.headers_mut())?;
+            let outcome = self.transport.send(&request);
+            let status = match &outcome {
+                Ok(response) => Some(response.status().as_u16()),
+                Err(StoreError::Transport(_)) => None,
+                Err(_) => return outcome,
+            };
+            match decide(failures, reauthenticated, status) {
+                Next::Done => return outcome,
+                Next::RetryAfter(wait) => {
+                    self.transport.sleep(wait);
+                    failures += 1;
                 }
-                other => return other,
+                Next::Reauthenticate => {
+                    let response = outcome?;
+                    if !self.auth.challenged(&challenges_of(&response), &method) {
+                        return Ok(response);
+                    }
+                    let _ = self.drain(response, "401 answer");
+                    reauthenticated = true;
+                }
             }
         }
+    }
+
+    /// Sends without credentials, retrying broken connections (token requests).
+    fn send_plain(&self, request: &Request<Vec<u8>>) -> Result<Response<T::Body>, StoreError> {
+        let mut failures = 0;
+        loop {
+            let outcome = self.transport.send(request);
+            let status = match &outcome {
+                Ok(response) => Some(response.status().as_u16()),
+                Err(StoreError::Transport(_)) => None,
+                Err(_) => return outcome,
+            };
+            match decide(failures, true, status) {
+                Next::RetryAfter(wait) => {
+                    self.transport.sleep(wait);
+                    failures += 1;
+                }
+                _ => return outcome,
+            }
+        }
+    }
+
+    /// Puts the right `Authorization` on a request, fetching a token first
+    /// when one is needed.
+    fn authorize(
+        &self,
+        method: &Method,
+        uri: &http::Uri,
+        headers: &mut http::HeaderMap,
+    ) -> Result<(), StoreError> {
+        // A token fetch, a retry by GET instead of POST, one with a
+        // narrower scope: a few rounds at most.
+        for _ in 0..4 {
+            match self
+                .auth
+                .prepare(method, uri, headers, self.transport.now())?
+            {
+                Prepared::Ready => return Ok(()),
+                Prepared::FetchToken(token_request) => {
+                    let what = "token request";
+                    let mut response = self.send_plain(&token_request)?;
+                    let status = response.status().as_u16();
+                    let body = read_to_vec(response.body_mut(), MAX_ERROR_BODY, what)?;
+                    if !self
+                        .auth
+                        .token_answer(status, &body, self.transport.now())?
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(StoreError::Unauthorized(
+            "no usable token could be obtained".into(),
+        ))
     }
 
     /// Reads an error answer into a `StoreError`.
     fn fail(&self, mut response: Response<T::Body>, what: &str) -> StoreError {
         let status = response.status().as_u16();
+        let insufficient = status == 401 && is_insufficient_scope(&challenges_of(&response));
         let body = read_to_vec(response.body_mut(), MAX_ERROR_BODY, what).unwrap_or_default();
-        error_from_response(status, &body, what)
+        match error_from_response(status, &body, what) {
+            // Logged in, but the token lacks the right: the token server
+            // granted less than asked.
+            StoreError::Unauthorized(message) if insufficient => StoreError::Denied(message),
+            other => other,
+        }
     }
 
     /// Drains a small successful body so the connection can be reused.
@@ -329,11 +410,13 @@ impl<T: Transport> RegistryClient<T> {
     /// Starts a streamed PATCH of an upload session (no Content-Range: the
     /// whole blob in one request, as `docker push` sends it).
     pub fn start_patch(&self, session: &str) -> Result<T::Upload, StoreError> {
-        let request = self
+        let mut request = self
             .request(Method::PATCH, session)
             .header("content-type", "application/octet-stream")
             .body(())
             .map_err(|e| StoreError::InvalidArgument(format!("cannot build request: {e}")))?;
+        let uri = request.uri().clone();
+        self.authorize(&Method::PATCH, &uri, request.headers_mut())?;
         self.transport.start(request)
     }
 
@@ -435,16 +518,33 @@ impl<T: Transport> RegistryClient<T> {
     }
 }
 
+fn challenges_of<B>(response: &Response<B>) -> Vec<Challenge> {
+    parse_challenges(
+        response
+            .headers()
+            .get_all("www-authenticate")
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::credentials::Credentials;
     use crate::scripted::{Answer, Scripted};
 
     fn client(answers: Vec<Answer>) -> RegistryClient<Scripted> {
+        client_as(answers, Credentials::Anonymous)
+    }
+
+    fn client_as(answers: Vec<Answer>, credentials: Credentials) -> RegistryClient<Scripted> {
+        let auth = Authenticator::new("r:5000", "team/repo", credentials);
         RegistryClient::new(
             Scripted::new(answers),
             "http://r:5000".into(),
             "team/repo".into(),
+            auth,
         )
     }
 
@@ -586,5 +686,83 @@ mod tests {
             c.transport().asked.borrow()[0].uri,
             "http://r:5000/v2/team/repo/blobs/uploads/?mount=sha256:aa&from=team/repo"
         );
+    }
+
+    const CHALLENGE: &str =
+        r#"Bearer realm="http://r:5000/token",service="r:5000",scope="repository:team/repo:pull""#;
+
+    #[test]
+    fn a_401_leads_to_a_token_and_one_resend() {
+        let c = client_as(
+            vec![
+                Answer::new(401, b"").header("www-authenticate", CHALLENGE),
+                Answer::new(200, br#"{"token":"T","expires_in":300}"#),
+                Answer::new(200, &page(&["a"])),
+                Answer::new(200, &page(&["b"])),
+            ],
+            Credentials::Basic {
+                username: "u".into(),
+                password: "p".into(),
+            },
+        );
+        assert_eq!(c.list_tags().unwrap(), ["a"]);
+        assert_eq!(
+            c.list_tags().unwrap(),
+            ["b"],
+            "the cached token serves the next request directly"
+        );
+        let asked = c.transport().asked.borrow();
+        assert_eq!(asked.len(), 4);
+        assert!(asked[1].uri.starts_with("http://r:5000/token?service=r%3A5000&scope=repository%3Ateam%2Frepo%3Apull%2Cpush%2Cdelete"));
+    }
+
+    #[test]
+    fn auth_failures_are_typed() {
+        // A token that lacks a right: denied, after one fresh try.
+        let scope = format!("{CHALLENGE},error=\"insufficient_scope\"");
+        let denied = client(vec![
+            Answer::new(401, b"").header("www-authenticate", CHALLENGE),
+            Answer::new(200, br#"{"token":"T"}"#),
+            Answer::new(401, b"").header("www-authenticate", &scope),
+            Answer::new(200, br#"{"token":"T2"}"#),
+            Answer::new(
+                401,
+                br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#,
+            )
+            .header("www-authenticate", &scope),
+        ]);
+        assert!(matches!(denied.list_tags(), Err(StoreError::Denied(_))));
+        // The token server refuses the credentials.
+        let refused = client_as(
+            vec![
+                Answer::new(401, b"").header("www-authenticate", CHALLENGE),
+                Answer::new(401, b""),
+                Answer::new(401, b""),
+            ],
+            Credentials::Basic {
+                username: "u".into(),
+                password: "wrong".into(),
+            },
+        );
+        match refused.list_tags() {
+            Err(StoreError::Unauthorized(m)) => assert!(!m.contains("wrong"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        // Basic auth with bad credentials: unauthorized, with one retry only.
+        let basic = client_as(
+            vec![
+                Answer::new(401, b"").header("www-authenticate", r#"Basic realm="x""#),
+                Answer::new(401, b"").header("www-authenticate", r#"Basic realm="x""#),
+            ],
+            Credentials::Basic {
+                username: "u".into(),
+                password: "p".into(),
+            },
+        );
+        assert!(matches!(
+            basic.list_tags(),
+            Err(StoreError::Unauthorized(_))
+        ));
+        assert_eq!(basic.transport().asked.borrow().len(), 2);
     }
 }

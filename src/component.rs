@@ -72,7 +72,10 @@ fn kind(resource: wit::Resource) -> Resource {
 
 impl GuestStore for StoreResource {
     fn new(config: Vec<(String, String)>) -> Result<StoreResource, wit::Error> {
-        let config = crate::config::StoreConfig::parse(&config).map_err(to_wit)?;
+        // Credentials the options lack come from the environment the host
+        // gives the component (OCI_REGISTRY_USERNAME and friends).
+        let env = |name: &str| std::env::var(name).ok();
+        let config = crate::config::StoreConfig::parse_with_env(&config, &env).map_err(to_wit)?;
         Ok(StoreResource(OciStore::new(config, WasiTransport)))
     }
 

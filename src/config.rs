@@ -1,6 +1,7 @@
 //! The store configuration: `location` and options, validated up front so a
 //! mistake is reported before any request is made.
 
+use crate::auth::credentials::Credentials;
 use crate::error::StoreError;
 
 /// The artifact media type family used when `media_type` is not given.
@@ -8,7 +9,21 @@ pub const DEFAULT_MEDIA_TYPE: &str = "application/vnd.plakar.kloset.v1";
 
 /// Keys the component understands. Host-level keys (TLS files and the like)
 /// are consumed by the host and never reach the component.
-const KNOWN_OPTIONS: [&str; 4] = ["location", "use_tls", "repository_prefix", "media_type"];
+const KNOWN_OPTIONS: [&str; 7] = [
+    "location",
+    "use_tls",
+    "repository_prefix",
+    "media_type",
+    "username",
+    "password",
+    "token",
+];
+
+/// Read when none of the `username`, `password` and `token` options is
+/// given (the options win, as a whole: they are never mixed with these).
+pub const ENV_USERNAME: &str = "OCI_REGISTRY_USERNAME";
+pub const ENV_PASSWORD: &str = "OCI_REGISTRY_PASSWORD";
+pub const ENV_TOKEN: &str = "OCI_REGISTRY_TOKEN";
 
 /// Longest `repository_prefix`: the longest tag we write is
 /// `PREFIX.ecc-packfile-<64 hex>.d`, and tags are capped at 128 characters.
@@ -26,10 +41,20 @@ pub struct StoreConfig {
     pub prefix: Option<String>,
     /// The artifact media type family (see `manifest`).
     pub media_type: String,
+    /// What to log in with (its `Debug` hides secrets).
+    pub credentials: Credentials,
 }
 
 impl StoreConfig {
     pub fn parse(pairs: &[(String, String)]) -> Result<StoreConfig, StoreError> {
+        Self::parse_with_env(pairs, &|_| None)
+    }
+
+    /// Like `parse`, with `env` looked up for credentials the options lack.
+    pub fn parse_with_env(
+        pairs: &[(String, String)],
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<StoreConfig, StoreError> {
         let mut seen: Vec<&str> = Vec::new();
         for (key, _) in pairs {
             if !KNOWN_OPTIONS.contains(&key.as_str()) {
@@ -61,12 +86,21 @@ impl StoreConfig {
             None => DEFAULT_MEDIA_TYPE.to_string(),
             Some(v) => parse_media_type(v)?,
         };
+        let given = |k: &str| get(k).map(str::to_string);
+        let (username, password, token) =
+            match (given("username"), given("password"), given("token")) {
+                (None, None, None) => (env(ENV_USERNAME), env(ENV_PASSWORD), env(ENV_TOKEN)),
+                options => options,
+            };
+        let credentials =
+            Credentials::from_settings(username.as_deref(), password.as_deref(), token.as_deref())?;
         Ok(StoreConfig {
             use_tls,
             registry,
             repository,
             prefix,
             media_type,
+            credentials,
         })
     }
 

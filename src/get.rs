@@ -159,7 +159,12 @@ mod tests {
             headers,
             body,
         }]);
-        let client = RegistryClient::new(transport, "http://r".into(), "repo".into());
+        let auth = crate::auth::Authenticator::new(
+            "r",
+            "repo",
+            crate::auth::credentials::Credentials::Anonymous,
+        );
+        let client = RegistryClient::new(transport, "http://r".into(), "repo".into(), auth);
         let result = GetReader::open(&client, blob, range, "obj").and_then(GetReader::read_all);
         let ranges = client
             .transport()

@@ -7,6 +7,7 @@
 //! `wasi_transport` (sends requests through wasi:http) and `component` (the
 //! WIT export glue).
 
+pub mod auth;
 pub mod client;
 pub mod config;
 pub mod digest;
@@ -19,6 +20,7 @@ pub mod put;
 pub mod range;
 pub mod registry_error;
 pub mod resource;
+pub mod retry;
 #[cfg(test)]
 mod scripted;
 pub mod store;

@@ -1,6 +1,7 @@
 //! The Kloset store contract over an OCI registry (see the README's "Registry
 //! layout"): create/open, list, delete, size, and what put and get share.
 
+use crate::auth::Authenticator;
 use crate::client::{Mount, RegistryClient};
 use crate::config::StoreConfig;
 use crate::digest::sha256_digest;
@@ -44,7 +45,17 @@ struct State {
 
 impl<T: Transport> OciStore<T> {
     pub fn new(config: StoreConfig, transport: T) -> Rc<Self> {
-        let client = RegistryClient::new(transport, config.base_url(), config.repository.clone());
+        let auth = Authenticator::new(
+            &config.registry,
+            &config.repository,
+            config.credentials.clone(),
+        );
+        let client = RegistryClient::new(
+            transport,
+            config.base_url(),
+            config.repository.clone(),
+            auth,
+        );
         let layout = Layout::new(config.prefix.clone());
         Rc::new(OciStore {
             client,

@@ -36,6 +36,11 @@ pub trait Transport {
     /// Waits before a retry. Timing belongs to the edge, so protocol logic
     /// and its tests never sleep.
     fn sleep(&self, _duration: std::time::Duration) {}
+
+    /// A monotonic clock, for token lifetimes.
+    fn now(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
 }
 
 /// Reads a whole body, refusing more than `cap` bytes (a manifest or an

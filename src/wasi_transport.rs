@@ -232,6 +232,10 @@ impl Transport for WasiTransport {
         let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
         wasi::clocks::monotonic_clock::subscribe_duration(nanos).block();
     }
+
+    fn now(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(wasi::clocks::monotonic_clock::now())
+    }
 }
 
 impl Upload for WasiUpload {

@@ -1,0 +1,437 @@
+//! Logging in to a registry, the way Docker clients do: learn the scheme
+//! from the first 401 challenge, then send Basic credentials, or fetch and
+//! cache Bearer tokens. `Authorization` only ever goes to the registry's own
+//! authority; a token realm elsewhere gets Basic credentials only over https.
+
+pub mod challenge;
+pub mod credentials;
+pub mod token;
+
+use crate::error::StoreError;
+use challenge::Challenge;
+use credentials::Credentials;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::time::Duration;
+use token::{token_request, Flow, Token, TokenEndpoint};
+
+/// Asked of the token server first: every right the store may use, so one
+/// token serves every operation (servers grant what they can). A server that
+/// refuses such a request is then asked per operation.
+const ALL_ACTIONS: &str = "pull,push,delete";
+
+/// What must happen before a request can go out.
+pub enum Prepared {
+    Ready,
+    /// Send this token request first, then hand its answer to `token_answer`.
+    FetchToken(Box<http::Request<Vec<u8>>>),
+}
+
+pub struct Authenticator {
+    registry: String,
+    repository: String,
+    credentials: Credentials,
+    state: RefCell<State>,
+}
+
+#[derive(Default)]
+struct State {
+    scheme: Scheme,
+    /// Tokens by the actions they were asked for, with their expiry.
+    tokens: HashMap<String, (String, Duration)>,
+    flow: Option<Flow>,
+    /// The token server refused the all-actions scope: ask per operation.
+    narrow: bool,
+    /// The token request in flight: (actions, flow).
+    pending: Option<(String, Flow)>,
+}
+
+#[derive(Default, Clone)]
+enum Scheme {
+    #[default]
+    Unknown,
+    Basic,
+    Bearer(TokenEndpoint),
+}
+
+/// The actions a request needs (distribution's access records).
+fn actions_for(method: &http::Method) -> &'static str {
+    match method.as_str() {
+        "GET" | "HEAD" => "pull",
+        "DELETE" => "delete",
+        _ => "pull,push",
+    }
+}
+
+fn authority_of(uri: &http::Uri) -> String {
+    uri.authority()
+        .map(|a| a.as_str().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+impl Authenticator {
+    pub fn new(registry: &str, repository: &str, credentials: Credentials) -> Self {
+        let flow = matches!(credentials, Credentials::IdentityToken(_)).then_some(Flow::Post);
+        Authenticator {
+            registry: registry.to_ascii_lowercase(),
+            repository: repository.to_string(),
+            credentials,
+            state: RefCell::new(State {
+                flow,
+                ..State::default()
+            }),
+        }
+    }
+
+    fn is_registry(&self, uri: &http::Uri) -> bool {
+        authority_of(uri) == self.registry
+    }
+
+    fn actions(&self, method: &http::Method) -> String {
+        if self.state.borrow().narrow {
+            actions_for(method).to_string()
+        } else {
+            ALL_ACTIONS.to_string()
+        }
+    }
+
+    /// Sets the `Authorization` header for a request (removing any other),
+    /// or says which token to fetch first.
+    pub fn prepare(
+        &self,
+        method: &http::Method,
+        uri: &http::Uri,
+        headers: &mut http::HeaderMap,
+        now: Duration,
+    ) -> Result<Prepared, StoreError> {
+        headers.remove(http::header::AUTHORIZATION);
+        if !self.is_registry(uri) {
+            return Ok(Prepared::Ready);
+        }
+        let scheme = self.state.borrow().scheme.clone();
+        let value = match (&self.credentials, scheme) {
+            (Credentials::Bearer(token), _) => Some(format!("Bearer {token}")),
+            (_, Scheme::Unknown) => None,
+            (creds, Scheme::Basic) => creds.basic_header(),
+            (_, Scheme::Bearer(endpoint)) => {
+                let actions = self.actions(method);
+                let mut state = self.state.borrow_mut();
+                match state.tokens.get(&actions) {
+                    Some((token, expires)) if now < *expires => Some(format!("Bearer {token}")),
+                    _ => {
+                        let flow = state.flow.unwrap_or(Flow::Get);
+                        state.pending = Some((actions.clone(), flow));
+                        let scope = format!("repository:{}:{actions}", self.repository);
+                        let request = token_request(
+                            &endpoint,
+                            &scope,
+                            &self.credentials,
+                            flow,
+                            self.may_see_basic(&endpoint),
+                        )
+                        .map_err(|e| {
+                            StoreError::InvalidConfig(format!("unusable token realm: {e}"))
+                        })?;
+                        return Ok(Prepared::FetchToken(Box::new(request)));
+                    }
+                }
+            }
+        };
+        if let Some(value) = value {
+            let value = http::HeaderValue::from_str(&value).map_err(|_| {
+                StoreError::InvalidConfig(
+                    "credentials hold characters a header cannot carry".into(),
+                )
+            })?;
+            headers.insert(http::header::AUTHORIZATION, value);
+        }
+        Ok(Prepared::Ready)
+    }
+
+    /// Basic credentials go to the registry's own host, or over https.
+    fn may_see_basic(&self, endpoint: &TokenEndpoint) -> bool {
+        match endpoint.realm.parse::<http::Uri>() {
+            Ok(uri) => uri.scheme_str() == Some("https") || self.is_registry(&uri),
+            Err(_) => false,
+        }
+    }
+
+    /// Takes the token server's answer to the last `FetchToken`. `Ok(true)`
+    /// when the request should be prepared again (a token was stored, or
+    /// another way of asking is worth a try).
+    pub fn token_answer(
+        &self,
+        status: u16,
+        body: &[u8],
+        now: Duration,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state.borrow_mut();
+        let Some((actions, flow)) = state.pending.take() else {
+            return Ok(false);
+        };
+        match status {
+            200..=299 => {
+                let Token { value, lifetime } = token::parse_token_answer(body)?;
+                // Renew a little before the server's deadline.
+                let margin = (lifetime / 10).min(Duration::from_secs(30));
+                state
+                    .tokens
+                    .insert(actions, (value, now + lifetime - margin));
+                Ok(true)
+            }
+            // OAuth2 POST unsupported by this server: ask with GET.
+            404 | 405 if flow == Flow::Post => {
+                state.flow = Some(Flow::Get);
+                Ok(true)
+            }
+            401 | 403 if !state.narrow && actions == ALL_ACTIONS => {
+                state.narrow = true;
+                Ok(true)
+            }
+            _ => Err(StoreError::Unauthorized(format!(
+                "the token server refused the credentials (HTTP {status})"
+            ))),
+        }
+    }
+
+    /// Learns from a 401's challenges. `true` when sending again may now
+    /// succeed (a new scheme, or a token to renew).
+    pub fn challenged(&self, challenges: &[Challenge], method: &http::Method) -> bool {
+        if matches!(self.credentials, Credentials::Bearer(_)) {
+            return false; // a static token is all we have
+        }
+        let bearer = challenges
+            .iter()
+            .find(|c| c.scheme == "bearer" && c.param("realm").is_some());
+        let mut state = self.state.borrow_mut();
+        if let Some(c) = bearer {
+            let endpoint = TokenEndpoint {
+                realm: c.param("realm").unwrap_or_default().to_string(),
+                service: c.param("service").map(str::to_string),
+            };
+            state.scheme = Scheme::Bearer(endpoint);
+            let actions = if state.narrow {
+                actions_for(method).to_string()
+            } else {
+                ALL_ACTIONS.to_string()
+            };
+            state.tokens.remove(&actions);
+            return true;
+        }
+        if challenges.iter().any(|c| c.scheme == "basic")
+            && matches!(self.credentials, Credentials::Basic { .. })
+        {
+            let first_time = !matches!(state.scheme, Scheme::Basic);
+            state.scheme = Scheme::Basic;
+            return first_time;
+        }
+        false
+    }
+}
+
+/// Whether a 401's challenges say the credentials were fine but lacked a
+/// right (RFC 6750 `insufficient_scope`): that is `denied`, not `unauthorized`.
+pub fn is_insufficient_scope(challenges: &[Challenge]) -> bool {
+    challenges
+        .iter()
+        .any(|c| c.param("error") == Some("insufficient_scope"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use challenge::parse_challenges;
+
+    fn uri(s: &str) -> http::Uri {
+        s.parse().unwrap()
+    }
+
+    fn prepare(
+        a: &Authenticator,
+        method: &str,
+        url: &str,
+        now: u64,
+    ) -> (Option<String>, Option<http::Request<Vec<u8>>>) {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("authorization", "stale".parse().unwrap());
+        match a
+            .prepare(
+                &method.parse().unwrap(),
+                &uri(url),
+                &mut headers,
+                Duration::from_secs(now),
+            )
+            .unwrap()
+        {
+            Prepared::Ready => (
+                headers
+                    .get("authorization")
+                    .map(|v| v.to_str().unwrap().to_string()),
+                None,
+            ),
+            Prepared::FetchToken(r) => (None, Some(*r)),
+        }
+    }
+
+    const BEARER: &str =
+        r#"Bearer realm="http://reg:5000/token",service="reg:5000",scope="repository:r:pull""#;
+
+    #[test]
+    fn bearer_flow_caches_and_renews_tokens() {
+        let creds = Credentials::Basic {
+            username: "u".into(),
+            password: "p".into(),
+        };
+        let a = Authenticator::new("reg:5000", "r", creds);
+        let (header, fetch) = prepare(&a, "GET", "http://reg:5000/v2/r/tags/list", 0);
+        assert!(
+            header.is_none() && fetch.is_none(),
+            "nothing known: no header"
+        );
+        assert!(a.challenged(&parse_challenges([BEARER]), &http::Method::GET));
+        let (_, fetch) = prepare(&a, "GET", "http://reg:5000/v2/r/tags/list", 0);
+        let fetch = fetch.expect("a token to fetch");
+        assert_eq!(
+            fetch.uri().to_string(),
+            "http://reg:5000/token?service=reg%3A5000&scope=repository%3Ar%3Apull%2Cpush%2Cdelete"
+        );
+        assert!(
+            fetch.headers().contains_key("authorization"),
+            "the registry's own realm gets Basic credentials"
+        );
+        assert!(a
+            .token_answer(200, br#"{"token":"T1","expires_in":100}"#, Duration::ZERO)
+            .unwrap());
+        assert_eq!(
+            prepare(&a, "PUT", "http://reg:5000/v2/r/manifests/x", 50)
+                .0
+                .as_deref(),
+            Some("Bearer T1")
+        );
+        // Expired (with the renewal margin): fetch again.
+        assert!(prepare(&a, "GET", "http://reg:5000/v2/r/tags/list", 95)
+            .1
+            .is_some());
+        // Never to another host.
+        let (header, fetch) = prepare(&a, "GET", "https://cdn.example/blob", 50);
+        assert!(header.is_none() && fetch.is_none(), "never to another host");
+    }
+
+    #[test]
+    fn realms_elsewhere_get_basic_only_over_https() {
+        let creds = Credentials::Basic {
+            username: "u".into(),
+            password: "p".into(),
+        };
+        for (realm, basic) in [
+            ("http://auth.other:80/token", false),
+            ("https://auth.other/token", true),
+            ("http://REG:5000/t", true),
+        ] {
+            let a = Authenticator::new("reg:5000", "r", creds.clone());
+            a.challenged(
+                &parse_challenges([format!(r#"Bearer realm="{realm}""#).as_str()]),
+                &http::Method::GET,
+            );
+            let fetch = prepare(&a, "GET", "http://reg:5000/v2/", 0).1.unwrap();
+            assert_eq!(
+                fetch.headers().contains_key("authorization"),
+                basic,
+                "{realm}"
+            );
+        }
+    }
+
+    #[test]
+    fn refused_wide_scope_narrows_then_fails() {
+        let a = Authenticator::new("reg:5000", "r", Credentials::Anonymous);
+        a.challenged(&parse_challenges([BEARER]), &http::Method::DELETE);
+        prepare(&a, "DELETE", "http://reg:5000/v2/r/manifests/d", 0)
+            .1
+            .unwrap();
+        assert!(
+            a.token_answer(401, b"", Duration::ZERO).unwrap(),
+            "retry with a narrower scope"
+        );
+        let fetch = prepare(&a, "DELETE", "http://reg:5000/v2/r/manifests/d", 0)
+            .1
+            .unwrap();
+        assert!(
+            fetch
+                .uri()
+                .to_string()
+                .ends_with("scope=repository%3Ar%3Adelete"),
+            "{}",
+            fetch.uri()
+        );
+        assert!(matches!(
+            a.token_answer(401, b"", Duration::ZERO),
+            Err(StoreError::Unauthorized(_))
+        ));
+    }
+
+    #[test]
+    fn identity_tokens_post_then_fall_back_to_get() {
+        let a = Authenticator::new(
+            "reg:5000",
+            "r",
+            Credentials::IdentityToken("refresh".into()),
+        );
+        a.challenged(&parse_challenges([BEARER]), &http::Method::GET);
+        let fetch = prepare(&a, "GET", "http://reg:5000/v2/", 0).1.unwrap();
+        assert_eq!(fetch.method(), "POST");
+        assert!(a.token_answer(404, b"", Duration::ZERO).unwrap());
+        assert_eq!(
+            prepare(&a, "GET", "http://reg:5000/v2/", 0)
+                .1
+                .unwrap()
+                .method(),
+            "GET"
+        );
+    }
+
+    #[test]
+    fn basic_and_static_tokens() {
+        let a = Authenticator::new(
+            "reg:5000",
+            "r",
+            Credentials::Basic {
+                username: "u".into(),
+                password: "p".into(),
+            },
+        );
+        assert!(a.challenged(
+            &parse_challenges([r#"Basic realm="Registry""#]),
+            &http::Method::GET
+        ));
+        assert_eq!(
+            prepare(&a, "GET", "http://reg:5000/v2/", 0).0.as_deref(),
+            Some("Basic dTpw")
+        );
+        assert!(
+            !a.challenged(
+                &parse_challenges([r#"Basic realm="Registry""#]),
+                &http::Method::GET
+            ),
+            "same credentials again: no point"
+        );
+        let anon = Authenticator::new("reg:5000", "r", Credentials::Anonymous);
+        assert!(!anon.challenged(
+            &parse_challenges([r#"Basic realm="Registry""#]),
+            &http::Method::GET
+        ));
+        let st = Authenticator::new("reg:5000", "r", Credentials::Bearer("tok".into()));
+        assert_eq!(
+            prepare(&st, "GET", "http://reg:5000/v2/", 0).0.as_deref(),
+            Some("Bearer tok")
+        );
+        assert!(!st.challenged(&parse_challenges([BEARER]), &http::Method::GET));
+    }
+
+    #[test]
+    fn insufficient_scope_is_recognised() {
+        let c = parse_challenges([r#"Bearer realm="r",error="insufficient_scope""#]);
+        assert!(is_insufficient_scope(&c));
+        assert!(!is_insufficient_scope(&parse_challenges([BEARER])));
+    }
+}
