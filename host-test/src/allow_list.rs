@@ -12,6 +12,19 @@ use http::uri::{Authority, Scheme, Uri};
 struct Entry {
     host: String,
     port: Option<u16>,
+    admission: Admission,
+}
+
+/// Why an authority is on the list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// The store's own registry.
+    Registry,
+    /// A token realm the registry's `WWW-Authenticate` named.
+    TokenRealm,
+    /// A host the registry redirected to (a CDN, object storage): reached
+    /// only by requests that carry no credentials.
+    RedirectTarget,
 }
 
 /// The set of authorities the component may send requests to.
@@ -34,6 +47,10 @@ impl AllowList {
     /// Admits `host[:port]` (an IPv6 host in brackets). Later issues add token
     /// realms and redirect targets through here.
     pub fn allow(&mut self, authority: &str) -> Result<(), BadAuthority> {
+        self.admit(authority, Admission::Registry)
+    }
+
+    fn admit(&mut self, authority: &str, admission: Admission) -> Result<(), BadAuthority> {
         let parsed: Authority = authority
             .parse()
             .map_err(|_| BadAuthority(authority.to_string()))?;
@@ -48,6 +65,7 @@ impl AllowList {
         let entry = Entry {
             host: parsed.host().to_ascii_lowercase(),
             port: parsed.port_u16(),
+            admission,
         };
         if !self.entries.contains(&entry) {
             self.entries.push(entry);
@@ -55,24 +73,92 @@ impl AllowList {
         Ok(())
     }
 
-    /// Whether a request to `uri` may be sent. Only http and https qualify.
-    pub fn permits(&self, uri: &Uri) -> bool {
+    /// Learns from the registry's answer to a request it admitted as the
+    /// registry: the token realm its challenge names, the host it redirects
+    /// to. Answers from realms and redirect targets teach nothing, so a
+    /// chain of hosts cannot widen the list.
+    pub fn learn_from_answer(&mut self, request: &Uri, status: u16, headers: &http::HeaderMap) {
+        if self.admission(request) != Some(Admission::Registry) {
+            return;
+        }
+        for value in headers
+            .get_all(http::header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+        {
+            if let Some(authority) = realm_of(value).and_then(|realm| absolute_authority(&realm)) {
+                let _ = self.admit(&authority, Admission::TokenRealm);
+            }
+        }
+        if (300..400).contains(&status) {
+            let location = headers
+                .get(http::header::LOCATION)
+                .and_then(|v| v.to_str().ok());
+            if let Some(authority) = location.and_then(absolute_authority) {
+                let _ = self.admit(&authority, Admission::RedirectTarget);
+            }
+        }
+    }
+
+    /// Why `uri` may be reached, if it may (the registry's own entry first).
+    pub fn admission(&self, uri: &Uri) -> Option<Admission> {
         let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
-            return false;
+            return None;
         };
         let default_port = if *scheme == Scheme::HTTPS {
             443
         } else if *scheme == Scheme::HTTP {
             80
         } else {
-            return false;
+            return None;
         };
         let host = authority.host();
         let port = authority.port_u16().unwrap_or(default_port);
-        self.entries.iter().any(|entry| {
-            entry.host.eq_ignore_ascii_case(host) && entry.port.unwrap_or(default_port) == port
-        })
+        self.entries
+            .iter()
+            .filter(|entry| {
+                entry.host.eq_ignore_ascii_case(host) && entry.port.unwrap_or(default_port) == port
+            })
+            .map(|entry| entry.admission)
+            .min_by_key(|a| *a as u8)
     }
+
+    /// Whether a request may go out: redirect targets only without
+    /// credentials, so `Authorization` never leaves for another host.
+    pub fn permits_request(&self, uri: &Uri, carries_credentials: bool) -> bool {
+        match self.admission(uri) {
+            Some(Admission::Registry | Admission::TokenRealm) => true,
+            Some(Admission::RedirectTarget) => !carries_credentials,
+            None => false,
+        }
+    }
+
+    /// Whether a request to `uri` may be sent. Only http and https qualify.
+    pub fn permits(&self, uri: &Uri) -> bool {
+        self.admission(uri).is_some()
+    }
+}
+
+/// The `realm` parameter of a `WWW-Authenticate` value, quoted or bare.
+fn realm_of(value: &str) -> Option<String> {
+    let lower = value.to_ascii_lowercase();
+    let start = lower.find("realm")?;
+    let rest = value[start + "realm".len()..]
+        .trim_start()
+        .strip_prefix('=')?
+        .trim_start();
+    let realm = match rest.strip_prefix('"') {
+        Some(quoted) => quoted.split('"').next()?,
+        None => rest.split([',', ' ']).next()?,
+    };
+    Some(realm.to_string())
+}
+
+/// `host[:port]` of an absolute http(s) URL; `None` for relative ones.
+fn absolute_authority(url: &str) -> Option<String> {
+    let uri: Uri = url.parse().ok()?;
+    matches!(uri.scheme_str(), Some("http" | "https")).then_some(())?;
+    uri.authority().map(|a| a.as_str().to_string())
 }
 
 #[cfg(test)]
@@ -186,5 +272,64 @@ mod tests {
         ] {
             assert!(list.allow(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn learns_realms_and_redirect_targets_from_the_registry_only() {
+        let mut list = list(&["reg:5000"]);
+        let registry: Uri = "http://reg:5000/v2/r/blobs/x".parse().unwrap();
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "www-authenticate",
+            r#"Bearer realm="https://auth.example/token",service="reg""#
+                .parse()
+                .unwrap(),
+        );
+        list.learn_from_answer(&registry, 401, &headers);
+        let realm: Uri = "https://auth.example/token?scope=x".parse().unwrap();
+        assert_eq!(list.admission(&realm), Some(Admission::TokenRealm));
+        assert!(
+            list.permits_request(&realm, true),
+            "a realm may get Basic credentials (the component sends them only over https)"
+        );
+
+        let mut redirect = http::HeaderMap::new();
+        redirect.insert(
+            "location",
+            "http://cdn.example:8080/blob?sig=1".parse().unwrap(),
+        );
+        list.learn_from_answer(&registry, 307, &redirect);
+        let cdn: Uri = "http://cdn.example:8080/blob?sig=1".parse().unwrap();
+        assert!(list.permits_request(&cdn, false));
+        assert!(!list.permits_request(&cdn, true), "never with credentials");
+
+        // What a realm or a CDN says teaches nothing.
+        let mut onward = http::HeaderMap::new();
+        onward.insert("location", "http://evil.example/x".parse().unwrap());
+        list.learn_from_answer(&cdn, 302, &onward);
+        assert!(!list.permits(&"http://evil.example/x".parse().unwrap()));
+        // A relative Location stays on the registry.
+        let mut relative = http::HeaderMap::new();
+        relative.insert("location", "/v2/r/blobs/y".parse().unwrap());
+        list.learn_from_answer(&registry, 307, &relative);
+        assert_eq!(list.entries.len(), 3);
+        // The registry itself keeps its own admission even if redirected to.
+        let mut itself = http::HeaderMap::new();
+        itself.insert("location", "http://reg:5000/elsewhere".parse().unwrap());
+        list.learn_from_answer(&registry, 307, &itself);
+        assert!(list.permits_request(&registry, true));
+    }
+
+    #[test]
+    fn realm_parameter() {
+        assert_eq!(
+            realm_of(r#"Bearer realm="https://a/t",service="s""#).as_deref(),
+            Some("https://a/t")
+        );
+        assert_eq!(
+            realm_of("Bearer service=s, Realm=http://b/t").as_deref(),
+            Some("http://b/t")
+        );
+        assert_eq!(realm_of("Basic"), None);
     }
 }

@@ -84,14 +84,16 @@ impl Shared {
         request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
     ) -> Result<http::Response<WasiBody>, Error> {
+        let carries_credentials = request.headers().contains_key(http::header::AUTHORIZATION);
         let permitted = self
             .allow
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .permits(request.uri());
+            .permits_request(request.uri(), carries_credentials);
         if !permitted {
             return Err(Error::HttpRequestDenied);
         }
+        let uri = request.uri().clone();
         self.requests.fetch_add(1, Ordering::Relaxed);
 
         let limits = Timeouts::from_options(options);
@@ -100,6 +102,12 @@ impl Shared {
         let request = http::Request::from_parts(parts, body);
         let pending = async { self.client.request(request).await.map_err(client_error) };
         let response = timeouts::await_head(pending, &watch, &limits).await?;
+        // The registry's challenges name its token realm, its redirects the
+        // hosts that serve its blobs: admit those for what follows.
+        self.allow
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .learn_from_answer(&uri, response.status().as_u16(), response.headers());
         Ok(response
             .map(|incoming| ResponseBody::new(incoming, limits.between_bytes).boxed_unsync()))
     }

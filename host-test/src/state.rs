@@ -13,6 +13,13 @@ use crate::egress::Egress;
 /// prints) through; off by default so the CLI keeps its one-line errors.
 const GUEST_STDERR_ENV: &str = "KLOSET_HOST_GUEST_STDERR";
 
+/// Environment variables passed through to the component.
+pub const CREDENTIAL_ENV: [&str; 3] = [
+    "OCI_REGISTRY_USERNAME",
+    "OCI_REGISTRY_PASSWORD",
+    "OCI_REGISTRY_TOKEN",
+];
+
 /// What one component instance's `Store` holds.
 pub struct State {
     wasi: WasiCtx,
@@ -24,11 +31,19 @@ pub struct State {
 
 impl State {
     pub fn new(egress: Egress, peak: Arc<AtomicUsize>) -> Self {
-        // No preopens, no environment, no sockets: the component's only way
-        // out is wasi:http through the egress hook.
+        // No preopens, no sockets: the component's only way out is
+        // wasi:http through the egress hook.
         let mut wasi = WasiCtx::builder();
         if std::env::var_os(GUEST_STDERR_ENV).is_some() {
             wasi.inherit_stderr();
+        }
+        // The component reads credentials from these when the store
+        // configuration has none; nothing else of the host's environment
+        // is visible to it.
+        for name in CREDENTIAL_ENV {
+            if let Ok(value) = std::env::var(name) {
+                wasi.env(name, value);
+            }
         }
         State {
             wasi: wasi.build(),
