@@ -67,6 +67,7 @@ fn two_registries_get_distinct_ports() {
 fn delete_disabled_answers_405() {
     let registry = Registry::start(RegistryOptions {
         delete_enabled: false,
+        ..Default::default()
     });
 
     let path = format!("/v2/x/manifests/{}", random_digest());
@@ -77,6 +78,7 @@ fn delete_disabled_answers_405() {
 fn delete_enabled_answers_404_for_a_missing_manifest() {
     let registry = Registry::start(RegistryOptions {
         delete_enabled: true,
+        ..Default::default()
     });
 
     let path = format!("/v2/x/manifests/{}", random_digest());

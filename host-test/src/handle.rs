@@ -36,12 +36,12 @@ impl std::fmt::Debug for StoreHandle {
 }
 
 impl StoreHandle {
-    /// Configures a store. Host keys (`tls_ca_file`) are consumed here; the
-    /// rest goes to the component's constructor, called once right away so a
-    /// bad configuration fails here.
+    /// Configures a store. Host keys (`tls_ca_file`, `tls_insecure_no_verify`)
+    /// are consumed here; the rest goes to the component's constructor, called
+    /// once right away so a bad configuration fails here.
     pub fn new(plugin: &Plugin, config: &[(String, String)]) -> Result<StoreHandle, StoreError> {
-        let (host, guest_config) = config::split(config);
-        let tls = tls::client_config(host.tls_ca_file.as_deref())?;
+        let (host, guest_config) = config::split(config)?;
+        let tls = tls::client_config(&host)?;
         let mut allow = AllowList::new();
         if let Some(authority) = &host.registry_authority {
             // An authority that does not parse admits nothing; the

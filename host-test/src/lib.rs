@@ -17,6 +17,7 @@ mod bindings;
 mod cache;
 mod config;
 mod convert;
+mod docker_config;
 mod egress;
 mod egress_error;
 mod error;

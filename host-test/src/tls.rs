@@ -1,15 +1,32 @@
 //! The TLS client configuration of the egress: which certificate authorities
-//! the host trusts for the registry.
+//! the host trusts, and the registry-only insecure mode.
 //!
 //! wasmtime's default sender trusts only the bundled webpki roots; registries
 //! inside companies sit behind private CAs, so the system's store and an
 //! optional PEM file (`tls_ca_file`) are trusted too.
+//!
+//! `tls_insecure_no_verify=true` is for registries with self-signed or
+//! otherwise unverifiable certificates. It does not turn verification off for
+//! the client as a whole: one client serves every request of a store handle,
+//! including those to token realms on other hosts, which keep being verified.
+//! Only a handshake whose server name is the registry's host skips the
+//! certificate checks (on any port: a server name carries none). Even then the
+//! handshake's signature is checked against the presented certificate, so the
+//! peer must hold that certificate's key.
 
-use crate::StoreError;
-use rustls::pki_types::CertificateDer;
-use rustls::{ClientConfig, RootCertStore};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{
+    ClientConfig, DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme,
+};
+
+use crate::config::{HostConfig, TLS_CA_FILE};
+use crate::{HostError, StoreError};
 
 /// webpki roots plus the system's, loaded once per process: reading the
 /// system store parses a few hundred files.
@@ -28,10 +45,11 @@ fn base_roots() -> &'static RootCertStore {
 }
 
 /// Reads every certificate of a PEM file. A missing or unreadable file, or one
-/// without certificates, is a configuration error naming the path.
+/// without certificates, is a configuration error naming the path (never the
+/// file's contents).
 pub fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, StoreError> {
     let invalid =
-        |why: String| StoreError::InvalidConfig(format!("tls_ca_file {}: {why}", path.display()));
+        |why: String| StoreError::InvalidConfig(format!("{TLS_CA_FILE} {}: {why}", path.display()));
     let bytes = std::fs::read(path).map_err(|e| invalid(e.to_string()))?;
     let certs = rustls_pemfile::certs(&mut bytes.as_slice())
         .collect::<Result<Vec<_>, _>>()
@@ -42,15 +60,16 @@ pub fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, Store
     Ok(certs)
 }
 
-/// Builds the client configuration: the base roots, plus the
-/// CA file's certificates when one is given.
-pub fn client_config(extra_ca: Option<&Path>) -> Result<ClientConfig, StoreError> {
+/// Builds the client configuration of a store handle: the base roots plus
+/// the CA file's certificates when one is given, and the registry-only
+/// insecure mode when asked for.
+pub fn client_config(host: &HostConfig) -> Result<ClientConfig, StoreError> {
     let mut roots = base_roots().clone();
-    if let Some(path) = extra_ca {
+    if let Some(path) = &host.tls_ca_file {
         for cert in read_pem_certs(path)? {
             roots.add(cert).map_err(|e| {
                 StoreError::InvalidConfig(format!(
-                    "tls_ca_file {}: unusable certificate: {e}",
+                    "{TLS_CA_FILE} {}: unusable certificate: {e}",
                     path.display()
                 ))
             })?;
@@ -59,42 +78,241 @@ pub fn client_config(extra_ca: Option<&Path>) -> Result<ClientConfig, StoreError
     // Name the provider explicitly: rustls only picks one on its own when
     // exactly one is compiled in, which another crate could change.
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| StoreError::Host(crate::HostError::Config(format!("TLS set-up: {e}"))))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .map_err(|e| setup_error(&e))?;
+    let insecure_for = host
+        .tls_insecure_no_verify
+        .then(|| host.registry_authority.as_deref().and_then(server_name))
+        .flatten();
+    let config = match insecure_for {
+        Some(registry) => {
+            let verifier = SkipRegistryVerification::new(registry, Arc::new(roots), &provider)?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(verifier))
+                .with_no_client_auth()
+        }
+        // Without a usable location there is no registry to exempt; the
+        // component's constructor reports the location.
+        None => builder.with_root_certificates(roots).with_no_client_auth(),
+    };
     // No ALPN here: hyper-rustls refuses a preset list and, HTTP/1.1 only,
     // leaves it empty.
     Ok(config)
 }
 
+fn setup_error(err: &dyn std::fmt::Display) -> StoreError {
+    StoreError::Host(HostError::Config(format!("TLS set-up: {err}")))
+}
+
+/// The name a TLS handshake with `host[:port]` is made for, as hyper-rustls
+/// derives it from a request's URI: the host, IPv6 brackets removed.
+fn server_name(authority: &str) -> Option<ServerName<'static>> {
+    let authority: http::uri::Authority = authority.parse().ok()?;
+    let host = authority.host();
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    ServerName::try_from(host).ok().map(|n| n.to_owned())
+}
+
+/// Accepts any certificate for the registry's host; verifies every other
+/// server with webpki against the handle's roots.
+#[derive(Debug)]
+struct SkipRegistryVerification {
+    registry: ServerName<'static>,
+    webpki: Arc<WebPkiServerVerifier>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl SkipRegistryVerification {
+    fn new(
+        registry: ServerName<'static>,
+        roots: Arc<RootCertStore>,
+        provider: &Arc<CryptoProvider>,
+    ) -> Result<Self, StoreError> {
+        let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+            .build()
+            .map_err(|e| setup_error(&e))?;
+        Ok(SkipRegistryVerification {
+            registry,
+            webpki,
+            algorithms: provider.signature_verification_algorithms,
+        })
+    }
+}
+
+impl ServerCertVerifier for SkipRegistryVerification {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        // DNS names compare without regard to ASCII case.
+        if *server_name == self.registry {
+            return Ok(ServerCertVerified::assertion());
+        }
+        self.webpki
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    // The handshake signatures are verified for every server, the registry
+    // included: they prove the peer holds the certificate's key.
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+
+    fn root_hint_subjects(&self) -> Option<&[DistinguishedName]> {
+        self.webpki.root_hint_subjects()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
+
+    fn host(ca: Option<&str>, insecure: bool, authority: Option<&str>) -> HostConfig {
+        HostConfig {
+            tls_ca_file: ca.map(PathBuf::from),
+            tls_insecure_no_verify: insecure,
+            registry_authority: authority.map(str::to_string),
+        }
+    }
+
+    fn verifier(authority: &str) -> SkipRegistryVerification {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let roots = Arc::new(base_roots().clone());
+        SkipRegistryVerification::new(server_name(authority).unwrap(), roots, &provider).unwrap()
+    }
+
+    fn check(v: &SkipRegistryVerification, name: &str, cert: &[u8]) -> Result<(), rustls::Error> {
+        let name = ServerName::try_from(name).unwrap();
+        v.verify_server_cert(
+            &CertificateDer::from(cert),
+            &[],
+            &name,
+            &[],
+            UnixTime::now(),
+        )
+        .map(|_| ())
+    }
 
     #[test]
     fn missing_ca_file_is_invalid_config_naming_the_path() {
-        let err = client_config(Some(Path::new("/nonexistent/ca.pem"))).unwrap_err();
+        let err = client_config(&host(Some("/nonexistent/ca.pem"), false, None)).unwrap_err();
         match err {
-            StoreError::InvalidConfig(msg) => assert!(msg.contains("/nonexistent/ca.pem"), "{msg}"),
+            StoreError::InvalidConfig(msg) => {
+                assert!(msg.contains("/nonexistent/ca.pem"), "{msg}");
+                assert!(msg.contains("tls_ca_file"), "{msg}");
+            }
             other => panic!("unexpected {other:?}"),
         }
     }
 
     #[test]
-    fn file_without_certificates_is_invalid_config() {
+    fn file_without_certificates_is_invalid_config_without_its_contents() {
         let dir = std::env::temp_dir().join(format!("kloset-host-tls-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("empty.pem");
-        std::fs::write(&path, "not a certificate\n").unwrap();
-        let err = client_config(Some(&path)).unwrap_err();
+        std::fs::write(&path, "s3cret-not-a-certificate\n").unwrap();
+        let err = client_config(&host(path.to_str(), false, None)).unwrap_err();
         std::fs::remove_dir_all(&dir).unwrap();
-        assert!(matches!(err, StoreError::InvalidConfig(_)), "{err:?}");
+        match err {
+            StoreError::InvalidConfig(msg) => assert!(!msg.contains("s3cret"), "{msg}"),
+            other => panic!("unexpected {other:?}"),
+        }
     }
 
     #[test]
-    fn no_extra_file_builds() {
-        client_config(None).unwrap();
+    fn configurations_build() {
+        for (ca, insecure, authority) in [
+            (None, false, None),
+            (None, false, Some("ghcr.io")),
+            (None, true, Some("127.0.0.1:5000")),
+            (None, true, Some("[::1]:5000")),
+            (None, true, Some("Registry.Example")),
+            // No usable location: nothing to exempt, plain verification.
+            (None, true, None),
+            (None, true, Some("bad host:x")),
+        ] {
+            client_config(&host(ca, insecure, authority))
+                .unwrap_or_else(|e| panic!("{insecure} {authority:?}: {e}"));
+        }
+    }
+
+    #[test]
+    fn server_name_table() {
+        let cases = [
+            ("127.0.0.1:5000", Some("127.0.0.1")),
+            ("[::1]:5000", Some("::1")),
+            ("ghcr.io", Some("ghcr.io")),
+            ("ghcr.io:443", Some("ghcr.io")),
+            ("bad host", None),
+            ("", None),
+        ];
+        for (authority, want) in cases {
+            let want = want.map(|w| ServerName::try_from(w).unwrap().to_owned());
+            assert_eq!(server_name(authority), want, "{authority:?}");
+        }
+    }
+
+    #[test]
+    fn the_registry_host_skips_certificate_checks() {
+        let v = verifier("Registry.Example:5000");
+        // Not even a parsable certificate: nothing about it is looked at.
+        check(&v, "registry.example", b"not a certificate").unwrap();
+        check(&v, "REGISTRY.example", b"not a certificate").unwrap();
+    }
+
+    #[test]
+    fn other_hosts_are_still_verified() {
+        let v = verifier("registry.example:5000");
+        for name in ["auth.example", "registry.example.evil", "127.0.0.1"] {
+            let err = check(&v, name, b"not a certificate").unwrap_err();
+            assert!(
+                matches!(err, rustls::Error::InvalidCertificate(_)),
+                "{name}: {err:?}"
+            );
+        }
+        let v = verifier("127.0.0.1:5000");
+        check(&v, "127.0.0.1", b"x").unwrap();
+        assert!(check(&v, "127.0.0.2", b"x").is_err());
+        assert!(check(&v, "localhost", b"x").is_err());
+    }
+
+    #[test]
+    fn signature_schemes_are_the_providers() {
+        let v = verifier("registry.example");
+        let provider = rustls::crypto::ring::default_provider();
+        assert_eq!(
+            v.supported_verify_schemes(),
+            provider
+                .signature_verification_algorithms
+                .supported_schemes()
+        );
     }
 }

@@ -1,15 +1,19 @@
 //! A minimal HTTP/1.1 client over `std::net::TcpStream`, written by hand so
-//! the harness needs no HTTP client crate. For the tiny requests that probe a
-//! test server or set up a test: one request per connection, no body kept.
+//! the harness needs no HTTP client crate, optionally inside TLS (rustls, which
+//! the host already builds). For the tiny requests that probe a test server or
+//! set up a test: one request per connection.
 
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::Duration;
+
+use rustls::pki_types::ServerName;
 
 /// Connect, read and write timeout of one request.
 const IO_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The status and headers of a response; the body is not kept.
+/// The status, headers and body of a response.
 #[derive(Debug)]
 pub struct RawResponse {
     pub status: u16,
@@ -28,14 +32,36 @@ impl RawResponse {
     }
 }
 
+/// How requests reach the server: plain HTTP, or HTTPS with a TLS client
+/// configuration (its roots decide which servers are trusted).
+#[derive(Clone)]
+pub enum Transport {
+    Plain,
+    Tls(Arc<rustls::ClientConfig>),
+}
+
+impl Transport {
+    /// `http` or `https`.
+    pub fn scheme(&self) -> &'static str {
+        match self {
+            Transport::Plain => "http",
+            Transport::Tls(_) => "https",
+        }
+    }
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.scheme())
+    }
+}
+
 /// One HTTP/1.1 request with no body to `127.0.0.1:port`, written by hand.
 pub fn http_request(port: u16, method: &str, path: &str) -> io::Result<RawResponse> {
     http_send(port, method, path, &[], &[])
 }
 
-/// One HTTP/1.1 request to `127.0.0.1:port` with extra headers and a body,
-/// written by hand. `Connection: close` lets the response be read to the end
-/// of the stream. Meant for small requests that set up or probe a test.
+/// One plain HTTP/1.1 request to `127.0.0.1:port`; see [`send`].
 pub fn http_send(
     port: u16,
     method: &str,
@@ -43,10 +69,59 @@ pub fn http_send(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> io::Result<RawResponse> {
+    send(&Transport::Plain, port, method, path, headers, body)
+}
+
+/// One HTTP/1.1 request to `127.0.0.1:port` with extra headers and a body,
+/// written by hand. `Connection: close` lets the response be read to the end
+/// of the stream. Meant for small requests that set up or probe a test.
+///
+/// Over TLS the certificate must be valid for `127.0.0.1`; a refused
+/// handshake is an `io::Error` whose text is rustls's reason.
+pub fn send(
+    transport: &Transport,
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> io::Result<RawResponse> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let mut stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
+    let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
     stream.set_read_timeout(Some(IO_TIMEOUT))?;
     stream.set_write_timeout(Some(IO_TIMEOUT))?;
+    match transport {
+        Transport::Plain => exchange(stream, port, method, path, headers, body),
+        Transport::Tls(config) => {
+            let name = ServerName::IpAddress(Ipv4Addr::LOCALHOST.into());
+            let conn =
+                rustls::ClientConnection::new(config.clone(), name).map_err(io::Error::other)?;
+            // The handshake runs on the first write; its failure is that
+            // write's error.
+            exchange(
+                rustls::StreamOwned::new(conn, stream),
+                port,
+                method,
+                path,
+                headers,
+                body,
+            )
+        }
+    }
+}
+
+/// Writes the request and reads the response to the end of the stream.
+/// Over TLS the end must be the server's `close_notify` (Go's server sends
+/// it); a bare TCP close is rustls's `UnexpectedEof`, left as an error so a
+/// cut-off response is never taken for a whole one.
+fn exchange(
+    mut stream: impl Read + Write,
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> io::Result<RawResponse> {
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\n\
          Connection: close\r\n",

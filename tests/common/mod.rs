@@ -11,10 +11,13 @@ pub mod http;
 pub mod proxy;
 pub mod registry;
 pub mod skopeo;
+pub mod tls;
 
 // Shortcuts for the common names; a file that uses only some of them would
 // otherwise warn about the rest.
 #[allow(unused_imports)]
-pub use registry::{unique_repo, Registry, RegistryOptions};
+pub use registry::{unique_repo, Registry, RegistryOptions, TlsFiles};
 #[allow(unused_imports)]
 pub use skopeo::skopeo_inspect_raw;
+#[allow(unused_imports)]
+pub use tls::TestPki;

@@ -12,7 +12,9 @@
 //!   `http.headers`). The readiness probe checks it, so a registry that lost the
 //!   port race is never mistaken for the one that won it.
 //! - The probe speaks HTTP/1.1 by hand (`super::http`): the harness needs no
-//!   HTTP client crate, and the requests it makes are tiny.
+//!   HTTP client crate, and the requests it makes are tiny. A TLS registry is
+//!   probed over TLS trusting only the test CA, so a start also proves the
+//!   certificate is served and valid for `127.0.0.1`.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
@@ -25,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use super::http::{http_request, http_send, RawResponse};
+use super::http::{send, RawResponse, Transport};
 
 /// Overrides the registry binary (a path or a name looked up in `PATH`).
 pub const REGISTRY_BIN_ENV: &str = "KLOSET_TEST_REGISTRY_BIN";
@@ -49,14 +51,29 @@ pub struct RegistryOptions {
     /// allowed. When off, distribution answers 405 `UNSUPPORTED`, as several
     /// public registries do.
     pub delete_enabled: bool,
+    /// Serve HTTPS with these files (`http.tls`) instead of plain HTTP.
+    pub tls: Option<TlsFiles>,
 }
 
 impl Default for RegistryOptions {
     fn default() -> Self {
         RegistryOptions {
             delete_enabled: true,
+            tls: None,
         }
     }
+}
+
+/// What a registry serving TLS needs (see `super::tls::TestPki::server_files`).
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The server certificate (PEM), valid for `127.0.0.1`.
+    pub certificate: PathBuf,
+    /// Its private key (PEM).
+    pub key: PathBuf,
+    /// The CA certificate (PEM) the harness trusts when it talks to the
+    /// registry itself (readiness probe, [`Registry::send`]).
+    pub ca: PathBuf,
 }
 
 /// A running registry. Dropping it kills the process, waits for it, then
@@ -64,6 +81,7 @@ impl Default for RegistryOptions {
 pub struct Registry {
     child: Child,
     port: u16,
+    transport: Transport,
     root: PathBuf,
     // Dropped after `Drop::drop` has reaped the process, so nothing is still
     // writing into the directory when it is removed.
@@ -73,7 +91,8 @@ pub struct Registry {
 impl Registry {
     /// Starts a registry, or panics saying why it could not: the binary is
     /// missing, the process exited early (its log's tail is quoted), or
-    /// `/v2/` did not answer 200 within 15 seconds.
+    /// `/v2/` did not answer 200 within 15 seconds (over TLS: with a
+    /// certificate the test CA vouches for).
     pub fn start(opts: RegistryOptions) -> Registry {
         Self::start_with_binary(&registry_binary(), opts)
     }
@@ -91,6 +110,10 @@ impl Registry {
             .unwrap_or_else(|e| panic!("test registry: cannot create {}: {e}", root.display()));
         let config_path = dir.path().join("config.yml");
         let log_path = dir.path().join("registry.log");
+        let transport = match &opts.tls {
+            None => Transport::Plain,
+            Some(files) => Transport::Tls(super::tls::client_config_trusting(&files.ca)),
+        };
 
         for attempt in 1..=PORT_ATTEMPTS {
             let port = free_loopback_port();
@@ -101,11 +124,12 @@ impl Registry {
             });
 
             let mut child = spawn(bin, &config_path, &log_path);
-            match wait_ready(&mut child, port, &nonce) {
+            match wait_ready(&mut child, &transport, port, &nonce) {
                 Ok(()) => {
                     return Registry {
                         child,
                         port,
+                        transport,
                         root,
                         dir,
                     }
@@ -127,9 +151,10 @@ impl Registry {
                     let _ = child.kill();
                     let _ = child.wait();
                     panic!(
-                        "test registry: GET http://127.0.0.1:{port}/v2/ did not answer 200 \
+                        "test registry: GET {}://127.0.0.1:{port}/v2/ did not answer 200 \
                          within {READY_TIMEOUT:?} (last probe: {last}); \
                          last lines of its log:\n{}",
+                        transport.scheme(),
                         tail(&read_log(&log_path), LOG_TAIL_LINES),
                     );
                 }
@@ -144,18 +169,25 @@ impl Registry {
     }
 
     /// The store location of a repository in this registry:
-    /// `oci://127.0.0.1:PORT/<repo>`.
+    /// `oci://127.0.0.1:PORT/<repo>`, whether it serves TLS or not.
     pub fn location(&self, repo: &str) -> String {
         format!("oci://{}/{repo}", self.authority())
     }
 
-    /// A store configuration for a repository in this registry, which speaks
-    /// plain HTTP.
+    /// Whether the registry serves HTTPS (started with `RegistryOptions::tls`).
+    pub fn is_tls(&self) -> bool {
+        matches!(self.transport, Transport::Tls(_))
+    }
+
+    /// A store configuration for a repository in this registry: the location,
+    /// plus `use_tls=false` when the registry speaks plain HTTP. For a TLS
+    /// registry the caller adds how the host is to trust it.
     pub fn config(&self, repo: &str) -> Vec<(String, String)> {
-        vec![
-            ("location".to_string(), self.location(repo)),
-            ("use_tls".to_string(), "false".to_string()),
-        ]
+        let mut config = vec![("location".to_string(), self.location(repo))];
+        if !self.is_tls() {
+            config.push(("use_tls".to_string(), "false".to_string()));
+        }
+        config
     }
 
     /// The registry's storage root (`storage.filesystem.rootdirectory`);
@@ -175,8 +207,9 @@ impl Registry {
         self.send(method, path, &[], &[]).status
     }
 
-    /// Sends a request (see [`http_send`]) to this registry. Panics on an I/O
-    /// error: the registry is expected to be up.
+    /// Sends a request (see [`send`]) to this registry, over TLS trusting
+    /// the test CA when it serves TLS. Panics on an I/O error: the registry
+    /// is expected to be up.
     pub fn send(
         &self,
         method: &str,
@@ -184,7 +217,7 @@ impl Registry {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> RawResponse {
-        http_send(self.port, method, path, headers, body).unwrap_or_else(|e| {
+        send(&self.transport, self.port, method, path, headers, body).unwrap_or_else(|e| {
             panic!(
                 "test registry: {method} {path} on {}: {e}",
                 self.authority()
@@ -212,6 +245,7 @@ impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Registry")
             .field("authority", &self.authority())
+            .field("transport", &self.transport)
             .field("root", &self.root)
             .finish_non_exhaustive()
     }
@@ -252,7 +286,12 @@ enum StartFailure {
     NotReady(String),
 }
 
-fn wait_ready(child: &mut Child, port: u16, nonce: &str) -> Result<(), StartFailure> {
+fn wait_ready(
+    child: &mut Child,
+    transport: &Transport,
+    port: u16,
+    nonce: &str,
+) -> Result<(), StartFailure> {
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
         if let Some(status) = child
@@ -261,7 +300,7 @@ fn wait_ready(child: &mut Child, port: u16, nonce: &str) -> Result<(), StartFail
         {
             return Err(StartFailure::Exited(status));
         }
-        let seen = match http_request(port, "GET", "/v2/") {
+        let seen = match send(transport, port, "GET", "/v2/", &[], &[]) {
             // Someone else's server on this port: ours will fail to bind and
             // exit, and the caller retries on another port.
             Ok(resp) if resp.header(NONCE_HEADER) != Some(nonce) => {
@@ -350,7 +389,16 @@ fn render_config(
 ) -> String {
     // A JSON string is a valid YAML double-quoted scalar: it escapes whatever
     // the temporary path holds.
-    let root = serde_json::to_string(&root.to_string_lossy()).expect("a string serializes");
+    let quote = |path: &Path| serde_json::to_string(&path.to_string_lossy()).expect("a string");
+    let root = quote(root);
+    let tls = match &opts.tls {
+        None => String::new(),
+        Some(files) => format!(
+            "  tls:\n    certificate: {}\n    key: {}\n",
+            quote(&files.certificate),
+            quote(&files.key)
+        ),
+    };
     format!(
         "version: 0.1
 log:
@@ -368,7 +416,7 @@ http:
   secret: {secret}
   headers:
     X-Kloset-Test-Registry: [\"{nonce}\"]
-",
+{tls}",
         delete = opts.delete_enabled,
     )
 }

@@ -33,6 +33,7 @@ impl Env {
     pub fn new(deletes: bool) -> Env {
         let registry = Registry::start(RegistryOptions {
             delete_enabled: deletes,
+            ..Default::default()
         });
         Env {
             registry,
