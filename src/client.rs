@@ -10,8 +10,8 @@ use crate::link::next_link;
 use crate::manifest::{MAX_MANIFEST_BYTES, OCI_MANIFEST};
 use crate::range::ByteRange;
 use crate::registry_error::{error_codes, error_from_response};
-use crate::retry::{decide, Next};
-use crate::transport::{header, read_to_vec, Transport, Upload};
+use crate::retry::{decide, Next, Outcome};
+use crate::transport::{header, read_to_vec, SendFailure, Transport, Upload};
 use http::{Method, Request, Response};
 use serde::Deserialize;
 use std::time::Duration;
@@ -107,19 +107,14 @@ impl<T: Transport> RegistryClient<T> {
             let (method, uri) = (request.method().clone(), request.uri().clone());
             self.authorize(&method, &uri, request.headers_mut())?;
             let outcome = self.transport.send(&request);
-            let status = match &outcome {
-                Ok(response) => Some(response.status().as_u16()),
-                Err(StoreError::Transport(_)) => None,
-                Err(_) => return outcome,
-            };
-            match decide(failures, reauthenticated, status) {
-                Next::Done => return outcome,
+            match decide(failures, reauthenticated, outcome_of(&outcome)) {
+                Next::Done => return outcome.map_err(|f| f.error),
                 Next::RetryAfter(wait) => {
                     self.transport.sleep(wait);
                     failures += 1;
                 }
                 Next::Reauthenticate => {
-                    let response = outcome?;
+                    let response = outcome.map_err(|f| f.error)?;
                     if !self.auth.challenged(&challenges_of(&response), &method) {
                         return Ok(response);
                     }
@@ -135,17 +130,12 @@ impl<T: Transport> RegistryClient<T> {
         let mut failures = 0;
         loop {
             let outcome = self.transport.send(request);
-            let status = match &outcome {
-                Ok(response) => Some(response.status().as_u16()),
-                Err(StoreError::Transport(_)) => None,
-                Err(_) => return outcome,
-            };
-            match decide(failures, true, status) {
+            match decide(failures, true, outcome_of(&outcome)) {
                 Next::RetryAfter(wait) => {
                     self.transport.sleep(wait);
                     failures += 1;
                 }
-                _ => return outcome,
+                _ => return outcome.map_err(|f| f.error),
             }
         }
     }
@@ -515,6 +505,15 @@ impl<T: Transport> RegistryClient<T> {
                 None => return Ok(tags),
             }
         }
+    }
+}
+
+fn outcome_of<B>(outcome: &Result<Response<B>, SendFailure>) -> Outcome {
+    match outcome {
+        Ok(response) => Outcome::Answer(response.status().as_u16()),
+        Err(failure) => Outcome::NoAnswer {
+            retryable: failure.retryable,
+        },
     }
 }
 

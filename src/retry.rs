@@ -8,6 +8,16 @@ use std::time::Duration;
 pub const CONNECTION_RETRIES: [Duration; 2] =
     [Duration::from_millis(10), Duration::from_millis(200)];
 
+/// What an attempt came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Answer(u16),
+    /// No answer; `retryable` as the transport judged it.
+    NoAnswer {
+        retryable: bool,
+    },
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
     /// Hand the outcome to the caller.
@@ -18,13 +28,12 @@ pub enum Next {
     Reauthenticate,
 }
 
-/// `outcome` is the answer's status, or `None` when no answer came.
-pub fn decide(connection_failures: usize, reauthenticated: bool, outcome: Option<u16>) -> Next {
+pub fn decide(connection_failures: usize, reauthenticated: bool, outcome: Outcome) -> Next {
     match outcome {
-        None if connection_failures < CONNECTION_RETRIES.len() => {
+        Outcome::NoAnswer { retryable: true } if connection_failures < CONNECTION_RETRIES.len() => {
             Next::RetryAfter(CONNECTION_RETRIES[connection_failures])
         }
-        Some(401) if !reauthenticated => Next::Reauthenticate,
+        Outcome::Answer(401) if !reauthenticated => Next::Reauthenticate,
         _ => Next::Done,
     }
 }
@@ -35,23 +44,34 @@ mod tests {
 
     #[test]
     fn decisions() {
+        let broken = Outcome::NoAnswer { retryable: true };
         assert_eq!(
-            decide(0, false, None),
+            decide(0, false, broken),
             Next::RetryAfter(CONNECTION_RETRIES[0])
         );
         assert_eq!(
-            decide(1, false, None),
+            decide(1, false, broken),
             Next::RetryAfter(CONNECTION_RETRIES[1])
         );
-        assert_eq!(decide(2, false, None), Next::Done, "bounded");
-        assert_eq!(decide(0, false, Some(401)), Next::Reauthenticate);
+        assert_eq!(decide(2, false, broken), Next::Done, "bounded");
+        let refused = Outcome::NoAnswer { retryable: false };
         assert_eq!(
-            decide(0, true, Some(401)),
+            decide(0, false, refused),
+            Next::Done,
+            "an untrusted certificate is final"
+        );
+        assert_eq!(decide(0, false, Outcome::Answer(401)), Next::Reauthenticate);
+        assert_eq!(
+            decide(0, true, Outcome::Answer(401)),
             Next::Done,
             "one re-authentication per request"
         );
         for status in [200, 201, 206, 404, 403, 500] {
-            assert_eq!(decide(0, false, Some(status)), Next::Done, "{status}");
+            assert_eq!(
+                decide(0, false, Outcome::Answer(status)),
+                Next::Done,
+                "{status}"
+            );
         }
     }
 }

@@ -4,7 +4,7 @@
 //! corrupting bodies).
 
 use crate::error::StoreError;
-use crate::transport::{ResponseBody, Transport, Upload};
+use crate::transport::{ResponseBody, SendFailure, Transport, Upload};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 
@@ -82,7 +82,10 @@ impl Transport for Scripted {
     type Body = Chunks;
     type Upload = NoUpload;
 
-    fn send(&self, request: &http::Request<Vec<u8>>) -> Result<http::Response<Chunks>, StoreError> {
+    fn send(
+        &self,
+        request: &http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Chunks>, SendFailure> {
         self.asked.borrow_mut().push(Asked {
             method: request.method().to_string(),
             uri: request.uri().to_string(),

@@ -4,6 +4,24 @@
 
 use crate::error::StoreError;
 
+/// A request that got no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendFailure {
+    /// Whether sending again may work: a broken or refused connection may,
+    /// a certificate the host does not trust or a denied host never will.
+    pub retryable: bool,
+    pub error: StoreError,
+}
+
+impl From<StoreError> for SendFailure {
+    fn from(error: StoreError) -> Self {
+        SendFailure {
+            retryable: false,
+            error,
+        }
+    }
+}
+
 /// A response body read in chunks.
 pub trait ResponseBody {
     /// Up to `max` bytes; `None` once the body has ended.
@@ -28,7 +46,7 @@ pub trait Transport {
     fn send(
         &self,
         request: &http::Request<Vec<u8>>,
-    ) -> Result<http::Response<Self::Body>, StoreError>;
+    ) -> Result<http::Response<Self::Body>, SendFailure>;
 
     /// Sends a request whose body follows through the returned `Upload`.
     fn start(&self, request: http::Request<()>) -> Result<Self::Upload, StoreError>;

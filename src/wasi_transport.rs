@@ -8,7 +8,7 @@
 //! `closed` from that final flush as success once every byte was written.
 
 use crate::error::StoreError;
-use crate::transport::{ResponseBody, Transport, Upload};
+use crate::transport::{ResponseBody, SendFailure, Transport, Upload};
 use wasi::http::outgoing_handler;
 use wasi::http::types::{
     ErrorCode, Fields, FutureIncomingResponse, IncomingBody, IncomingResponse, Method,
@@ -59,6 +59,29 @@ fn error_code(what: &str, code: ErrorCode) -> StoreError {
             StoreError::Transport(format!("{what}: the host denied this request"))
         }
         other => transport_error(what, other),
+    }
+}
+
+/// Whether a request that failed with `code` may succeed if sent again:
+/// not when the host refused it, the name does not resolve, or TLS failed
+/// (an untrusted certificate stays untrusted).
+fn retryable(code: &ErrorCode) -> bool {
+    !matches!(
+        code,
+        ErrorCode::HttpRequestDenied
+            | ErrorCode::HttpRequestUriInvalid
+            | ErrorCode::DnsError(_)
+            | ErrorCode::TlsProtocolError
+            | ErrorCode::TlsCertificateError
+            | ErrorCode::TlsAlertReceived(_)
+            | ErrorCode::ConfigurationError
+    )
+}
+
+fn failure(what: &str, code: ErrorCode) -> SendFailure {
+    SendFailure {
+        retryable: retryable(&code),
+        error: error_code(what, code),
     }
 }
 
@@ -155,12 +178,12 @@ fn stream_error(what: &str, error: StreamError) -> StoreError {
 fn wait(
     future: &FutureIncomingResponse,
     what: &str,
-) -> Result<http::Response<WasiBody>, StoreError> {
+) -> Result<http::Response<WasiBody>, SendFailure> {
     future.subscribe().block();
     let response = match future.get() {
         Some(Ok(Ok(response))) => response,
-        Some(Ok(Err(code))) => return Err(error_code(what, code)),
-        Some(Err(())) | None => return Err(transport_error(what, "response already taken")),
+        Some(Ok(Err(code))) => return Err(failure(what, code)),
+        Some(Err(())) | None => return Err(transport_error(what, "response already taken").into()),
     };
     let mut builder = http::Response::builder().status(response.status());
     for (name, value) in response.headers().entries() {
@@ -177,9 +200,9 @@ fn wait(
         _body: Some(body),
         _response: response,
     };
-    builder
+    Ok(builder
         .body(body)
-        .map_err(|e| transport_error(what, format!("bad response head: {e}")))
+        .map_err(|e| transport_error(what, format!("bad response head: {e}")))?)
 }
 
 impl Transport for WasiTransport {
@@ -189,7 +212,7 @@ impl Transport for WasiTransport {
     fn send(
         &self,
         request: &http::Request<Vec<u8>>,
-    ) -> Result<http::Response<WasiBody>, StoreError> {
+    ) -> Result<http::Response<WasiBody>, SendFailure> {
         let what = describe(request.method(), request.uri());
         let bytes = request.body();
         let request = build(request.method(), request.uri(), request.headers(), &what)?;
@@ -197,15 +220,20 @@ impl Transport for WasiTransport {
             .body()
             .map_err(|()| transport_error(&what, "body already taken"))?;
         let future =
-            outgoing_handler::handle(request, Some(options())).map_err(|c| error_code(&what, c))?;
+            outgoing_handler::handle(request, Some(options())).map_err(|c| failure(&what, c))?;
         if !bytes.is_empty() {
             let stream = body
                 .write()
                 .map_err(|()| transport_error(&what, "body stream already taken"))?;
-            write_all(&stream, bytes, &what)?;
-            flush(&stream, &what)?;
+            // A write that fails means the connection broke under us.
+            let broken = |error| SendFailure {
+                retryable: true,
+                error,
+            };
+            write_all(&stream, bytes, &what).map_err(broken)?;
+            flush(&stream, &what).map_err(broken)?;
         }
-        OutgoingBody::finish(body, None).map_err(|c| error_code(&what, c))?;
+        OutgoingBody::finish(body, None).map_err(|c| failure(&what, c))?;
         wait(&future, &what)
     }
 
@@ -255,7 +283,7 @@ impl Upload for WasiUpload {
         }
         let body = self.body.take().expect("an unfinished upload has its body");
         OutgoingBody::finish(body, None).map_err(|c| error_code(&self.what, c))?;
-        wait(&self.future, &self.what)
+        wait(&self.future, &self.what).map_err(|f| f.error)
     }
 }
 

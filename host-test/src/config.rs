@@ -13,12 +13,16 @@ pub const TLS_CA_FILE: &str = "tls_ca_file";
 /// (and only the registry's: see [`crate::tls`]).
 pub const TLS_INSECURE_NO_VERIFY: &str = "tls_insecure_no_verify";
 
+/// The option naming the directory of a Docker `config.json` to take
+/// credentials from (default: `$DOCKER_CONFIG`, else `~/.docker`).
+pub const DOCKER_CONFIG: &str = "docker_config";
+
 /// The option holding `oci://HOST[:PORT]/REPOSITORY`.
 pub const LOCATION: &str = "location";
 
 /// Keys the host consumes and never passes to the component, which rejects
 /// options it does not know.
-const HOST_KEYS: &[&str] = &[TLS_CA_FILE, TLS_INSECURE_NO_VERIFY];
+const HOST_KEYS: &[&str] = &[TLS_CA_FILE, TLS_INSECURE_NO_VERIFY, DOCKER_CONFIG];
 
 /// What the host takes from the configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -29,6 +33,8 @@ pub struct HostConfig {
     pub tls_insecure_no_verify: bool,
     /// The registry's `host[:port]`, taken from `location`, if it has one.
     pub registry_authority: Option<String>,
+    /// Where Docker's `config.json` is, when not the default place.
+    pub docker_config: Option<PathBuf>,
 }
 
 /// Separates host keys from the component's configuration. Order and every
@@ -60,6 +66,7 @@ pub fn split(
         match host_key {
             TLS_CA_FILE => host.tls_ca_file = Some(PathBuf::from(value)),
             TLS_INSECURE_NO_VERIFY => host.tls_insecure_no_verify = parse_flag(host_key, value)?,
+            DOCKER_CONFIG => host.docker_config = Some(PathBuf::from(value)),
             _ => unreachable!("every host key is handled"),
         }
     }

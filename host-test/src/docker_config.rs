@@ -71,6 +71,38 @@ struct HelperAnswer {
     secret: String,
 }
 
+/// Store options that carry credentials of the store's own.
+const CREDENTIAL_OPTIONS: [&str; 3] = ["username", "password", "token"];
+
+/// Adds the Docker login for the store's registry to the component's
+/// configuration, when the store has no credentials of its own: none of the
+/// credential options, none of the `OCI_REGISTRY_*` variables.
+pub fn add_login(
+    host: &crate::config::HostConfig,
+    guest: &mut Vec<(String, String)>,
+    environment_has_credentials: bool,
+) -> Result<(), crate::StoreError> {
+    let has_own = guest
+        .iter()
+        .any(|(k, _)| CREDENTIAL_OPTIONS.contains(&k.as_str()));
+    let Some(registry) = &host.registry_authority else {
+        return Ok(());
+    };
+    if has_own || environment_has_credentials {
+        return Ok(());
+    }
+    let Some(dir) = host.docker_config.clone().or_else(default_dir) else {
+        return Ok(());
+    };
+    let login =
+        login_for(&dir, registry).map_err(|e| crate::StoreError::InvalidConfig(e.to_string()))?;
+    if let Some(Login { username, password }) = login {
+        guest.push(("username".into(), username));
+        guest.push(("password".into(), password));
+    }
+    Ok(())
+}
+
 /// The directory holding `config.json`: `$DOCKER_CONFIG`, else `~/.docker`.
 pub fn default_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("DOCKER_CONFIG") {

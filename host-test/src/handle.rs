@@ -11,7 +11,7 @@ use crate::egress::Egress;
 use crate::instance::Recipe;
 use crate::pool::{Lease, Pool};
 use crate::reader::{store_error_from_io, ObjectReader};
-use crate::{config, tls, Mac, Plugin, Resource, StoreError};
+use crate::{config, docker_config, tls, Mac, Plugin, Resource, StoreError};
 
 /// Bytes handed to the component per `writer.write` call.
 const WRITE_CHUNK: usize = 1 << 20;
@@ -36,11 +36,17 @@ impl std::fmt::Debug for StoreHandle {
 }
 
 impl StoreHandle {
-    /// Configures a store. Host keys (`tls_ca_file`, `tls_insecure_no_verify`)
-    /// are consumed here; the rest goes to the component's constructor, called
-    /// once right away so a bad configuration fails here.
+    /// Configures a store. Host keys (`tls_ca_file`, `tls_insecure_no_verify`,
+    /// `docker_config`) are consumed here; when the store has no credentials
+    /// of its own, the Docker login for its registry is added; the rest goes
+    /// to the component's constructor, called once right away so a bad
+    /// configuration fails here.
     pub fn new(plugin: &Plugin, config: &[(String, String)]) -> Result<StoreHandle, StoreError> {
-        let (host, guest_config) = config::split(config)?;
+        let (host, mut guest_config) = config::split(config)?;
+        let environment_has_credentials = crate::state::CREDENTIAL_ENV
+            .iter()
+            .any(|name| std::env::var_os(name).is_some());
+        docker_config::add_login(&host, &mut guest_config, environment_has_credentials)?;
         let tls = tls::client_config(&host)?;
         let mut allow = AllowList::new();
         if let Some(authority) = &host.registry_authority {
