@@ -200,6 +200,7 @@ mod tests {
             tls_ca_file: ca.map(PathBuf::from),
             tls_insecure_no_verify: insecure,
             registry_authority: authority.map(str::to_string),
+            docker_config: None,
         }
     }
 

@@ -6,18 +6,24 @@
 //! copy, and dead code is judged per copy).
 #![allow(dead_code)]
 
+pub mod auth;
 pub mod fake;
 pub mod http;
 pub mod proxy;
 pub mod registry;
 pub mod skopeo;
 pub mod tls;
+pub mod token_server;
 
 // Shortcuts for the common names; a file that uses only some of them would
 // otherwise warn about the rest.
+#[allow(unused_imports)]
+pub use auth::{RegistryAuth, TokenAuth, TokenUser};
 #[allow(unused_imports)]
 pub use registry::{unique_repo, Registry, RegistryOptions, TlsFiles};
 #[allow(unused_imports)]
 pub use skopeo::skopeo_inspect_raw;
 #[allow(unused_imports)]
 pub use tls::TestPki;
+#[allow(unused_imports)]
+pub use token_server::TokenServer;

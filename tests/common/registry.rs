@@ -15,6 +15,15 @@
 //!   HTTP client crate, and the requests it makes are tiny. A TLS registry is
 //!   probed over TLS trusting only the test CA, so a start also proves the
 //!   certificate is served and valid for `127.0.0.1`.
+//! - A registry that authenticates ([`RegistryAuth`]) is probed with
+//!   credentials and must answer 200: an htpasswd registry with its first
+//!   user's (with no users: a 401 `Basic` challenge is the readiness
+//!   sign), a token registry with a token the harness signs itself, so a
+//!   start also proves the registry trusts the token server's key. Probes
+//!   never go through the token server, so its request log holds only the
+//!   tests' requests.
+//! - A token registry's token server is started first, on its own port
+//!   (bound and kept, so it never races), and lives as long as the registry.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
@@ -27,7 +36,11 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+use super::auth::{
+    basic_authorization, bearer_authorization, write_htpasswd, KeyRef, RegistryAuth,
+};
 use super::http::{send, RawResponse, Transport};
+use super::token_server::TokenServer;
 
 /// Overrides the registry binary (a path or a name looked up in `PATH`).
 pub const REGISTRY_BIN_ENV: &str = "KLOSET_TEST_REGISTRY_BIN";
@@ -53,6 +66,8 @@ pub struct RegistryOptions {
     pub delete_enabled: bool,
     /// Serve HTTPS with these files (`http.tls`) instead of plain HTTP.
     pub tls: Option<TlsFiles>,
+    /// How clients must authenticate (`auth`); none by default.
+    pub auth: RegistryAuth,
 }
 
 impl Default for RegistryOptions {
@@ -60,6 +75,7 @@ impl Default for RegistryOptions {
         RegistryOptions {
             delete_enabled: true,
             tls: None,
+            auth: RegistryAuth::None,
         }
     }
 }
@@ -77,12 +93,14 @@ pub struct TlsFiles {
 }
 
 /// A running registry. Dropping it kills the process, waits for it, then
-/// removes its temporary directory.
+/// removes its temporary directory and stops its token server, if any.
 pub struct Registry {
     child: Child,
     port: u16,
     transport: Transport,
     root: PathBuf,
+    auth: RegistryAuth,
+    token_server: Option<TokenServer>,
     // Dropped after `Drop::drop` has reaped the process, so nothing is still
     // writing into the directory when it is removed.
     dir: TempDir,
@@ -92,7 +110,9 @@ impl Registry {
     /// Starts a registry, or panics saying why it could not: the binary is
     /// missing, the process exited early (its log's tail is quoted), or
     /// `/v2/` did not answer 200 within 15 seconds (over TLS: with a
-    /// certificate the test CA vouches for).
+    /// certificate the test CA vouches for; with authentication: to the
+    /// probe's credentials, see the module docs). A token registry's token
+    /// server starts first.
     pub fn start(opts: RegistryOptions) -> Registry {
         Self::start_with_binary(&registry_binary(), opts)
     }
@@ -114,23 +134,27 @@ impl Registry {
             None => Transport::Plain,
             Some(files) => Transport::Tls(super::tls::client_config_trusting(&files.ca)),
         };
+        let (auth_config, token_server, probe) = prepare_auth(&opts.auth, dir.path());
 
         for attempt in 1..=PORT_ATTEMPTS {
             let port = free_loopback_port();
             let nonce = random_hex(16);
-            let config = render_config(&root, port, &random_hex(32), &nonce, &opts);
+            let config = render_config(&root, port, &random_hex(32), &nonce, &opts, &auth_config);
             fs::write(&config_path, config).unwrap_or_else(|e| {
                 panic!("test registry: cannot write {}: {e}", config_path.display())
             });
 
             let mut child = spawn(bin, &config_path, &log_path);
-            match wait_ready(&mut child, &transport, port, &nonce) {
+            let next_probe = || probe.request(token_server.as_ref());
+            match wait_ready(&mut child, &transport, port, &nonce, &next_probe) {
                 Ok(()) => {
                     return Registry {
                         child,
                         port,
                         transport,
                         root,
+                        auth: opts.auth,
+                        token_server,
                         dir,
                     }
                 }
@@ -151,10 +175,11 @@ impl Registry {
                     let _ = child.kill();
                     let _ = child.wait();
                     panic!(
-                        "test registry: GET {}://127.0.0.1:{port}/v2/ did not answer 200 \
-                         within {READY_TIMEOUT:?} (last probe: {last}); \
+                        "test registry: GET {}://127.0.0.1:{port}/v2/ ({}) did not answer \
+                         as expected within {READY_TIMEOUT:?} (last probe: {last}); \
                          last lines of its log:\n{}",
                         transport.scheme(),
+                        probe.describe(),
                         tail(&read_log(&log_path), LOG_TAIL_LINES),
                     );
                 }
@@ -181,13 +206,26 @@ impl Registry {
 
     /// A store configuration for a repository in this registry: the location,
     /// plus `use_tls=false` when the registry speaks plain HTTP. For a TLS
-    /// registry the caller adds how the host is to trust it.
+    /// registry the caller adds how the host is to trust it; for a registry
+    /// that authenticates, the credentials (`username`/`password`, `token`):
+    /// this never holds any.
     pub fn config(&self, repo: &str) -> Vec<(String, String)> {
         let mut config = vec![("location".to_string(), self.location(repo))];
         if !self.is_tls() {
             config.push(("use_tls".to_string(), "false".to_string()));
         }
         config
+    }
+
+    /// How clients must authenticate, as started.
+    pub fn auth(&self) -> &RegistryAuth {
+        &self.auth
+    }
+
+    /// The token server of a token-auth registry (its realm, recorded
+    /// requests, signing key); `None` for other registries.
+    pub fn token_server(&self) -> Option<&TokenServer> {
+        self.token_server.as_ref()
     }
 
     /// The registry's storage root (`storage.filesystem.rootdirectory`);
@@ -247,6 +285,7 @@ impl std::fmt::Debug for Registry {
             .field("authority", &self.authority())
             .field("transport", &self.transport)
             .field("root", &self.root)
+            .field("auth", &self.auth)
             .finish_non_exhaustive()
     }
 }
@@ -279,6 +318,105 @@ pub fn unique_repo(prefix: &str) -> String {
     format!("{prefix}-{}", random_hex(8))
 }
 
+/// How the readiness probe authenticates, and what it waits for.
+enum Probe {
+    /// No authentication: 200 without credentials.
+    Open,
+    /// htpasswd: 200 with this `Authorization: Basic` value.
+    Basic(String),
+    /// htpasswd without users: a 401 with a `Basic` challenge.
+    BasicChallenge,
+    /// Token auth: 200 with a token the harness signs with the token
+    /// server's key, with the server's claims but for `exp`.
+    Token,
+}
+
+/// One probe: its `Authorization` value, and whether the answer is readiness.
+struct ProbeRequest {
+    authorization: Option<String>,
+    challenge: bool,
+}
+
+impl ProbeRequest {
+    fn accepts(&self, response: &RawResponse) -> bool {
+        if self.challenge {
+            response.status == 401
+                && response
+                    .header("www-authenticate")
+                    .is_some_and(|c| c.starts_with("Basic "))
+        } else {
+            response.status == 200
+        }
+    }
+}
+
+impl Probe {
+    fn request(&self, token_server: Option<&TokenServer>) -> ProbeRequest {
+        let authorization = match self {
+            Probe::Open | Probe::BasicChallenge => None,
+            Probe::Basic(value) => Some(value.clone()),
+            Probe::Token => {
+                let server = token_server.expect("a token registry has a token server");
+                // Valid for a minute whatever the configured lifetime (even 0).
+                let mut claims = server.claims("kloset-test-readiness-probe", &[]);
+                claims["exp"] = serde_json::json!(super::auth::unix_now() as i64 + 60);
+                Some(bearer_authorization(&server.sign(&claims, KeyRef::X5c)))
+            }
+        };
+        ProbeRequest {
+            authorization,
+            challenge: matches!(self, Probe::BasicChallenge),
+        }
+    }
+
+    fn describe(&self) -> &'static str {
+        match self {
+            Probe::Open => "no credentials, expecting 200",
+            Probe::Basic(_) => "the first htpasswd user's credentials, expecting 200",
+            Probe::BasicChallenge => "no credentials, expecting a 401 Basic challenge",
+            Probe::Token => "a token signed with the token server's key, expecting 200",
+        }
+    }
+}
+
+/// The `auth` section of the registry's config, the token server (started
+/// here) of a token registry, and how to probe the registry. Writes an
+/// htpasswd registry's user file into `dir`.
+fn prepare_auth(auth: &RegistryAuth, dir: &Path) -> (String, Option<TokenServer>, Probe) {
+    let quote = |text: &str| serde_json::to_string(text).expect("a string");
+    match auth {
+        RegistryAuth::None => (String::new(), None, Probe::Open),
+        RegistryAuth::Htpasswd { users } => {
+            let path = dir.join("htpasswd");
+            // distribution 2.8 would otherwise invent a user `docker` with a
+            // random password (logged) when the file is missing: always write it.
+            write_htpasswd(&path, users);
+            let config = format!(
+                "auth:\n  htpasswd:\n    realm: {}\n    path: {}\n",
+                quote(super::auth::HTPASSWD_REALM),
+                quote(&path.to_string_lossy())
+            );
+            let probe = match users.first() {
+                Some((user, password)) => Probe::Basic(basic_authorization(user, password)),
+                None => Probe::BasicChallenge,
+            };
+            (config, None, probe)
+        }
+        RegistryAuth::Token(settings) => {
+            let server = TokenServer::start(settings.clone());
+            let config = format!(
+                "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    \
+                 rootcertbundle: {}\n",
+                quote(&server.realm()),
+                quote(server.service()),
+                quote(server.issuer()),
+                quote(&server.certificate_pem().to_string_lossy())
+            );
+            (config, Some(server), Probe::Token)
+        }
+    }
+}
+
 enum StartFailure {
     /// The process ended before answering.
     Exited(std::process::ExitStatus),
@@ -291,6 +429,7 @@ fn wait_ready(
     transport: &Transport,
     port: u16,
     nonce: &str,
+    probe: &dyn Fn() -> ProbeRequest,
 ) -> Result<(), StartFailure> {
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
@@ -300,13 +439,18 @@ fn wait_ready(
         {
             return Err(StartFailure::Exited(status));
         }
-        let seen = match send(transport, port, "GET", "/v2/", &[], &[]) {
+        let request = probe();
+        let headers: Vec<(&str, &str)> = match &request.authorization {
+            Some(value) => vec![("Authorization", value)],
+            None => Vec::new(),
+        };
+        let seen = match send(transport, port, "GET", "/v2/", &headers, &[]) {
             // Someone else's server on this port: ours will fail to bind and
             // exit, and the caller retries on another port.
             Ok(resp) if resp.header(NONCE_HEADER) != Some(nonce) => {
                 format!("HTTP {} from another server", resp.status)
             }
-            Ok(resp) if resp.status == 200 => {
+            Ok(resp) if request.accepts(&resp) => {
                 // Reap a process that answered then died at once, rather than
                 // hand out a registry that is gone.
                 if let Some(status) = child
@@ -386,6 +530,7 @@ fn render_config(
     secret: &str,
     nonce: &str,
     opts: &RegistryOptions,
+    auth: &str,
 ) -> String {
     // A JSON string is a valid YAML double-quoted scalar: it escapes whatever
     // the temporary path holds.
@@ -416,7 +561,7 @@ http:
   secret: {secret}
   headers:
     X-Kloset-Test-Registry: [\"{nonce}\"]
-{tls}",
+{tls}{auth}",
         delete = opts.delete_enabled,
     )
 }
