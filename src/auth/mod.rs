@@ -148,12 +148,19 @@ impl Authenticator {
         Ok(Prepared::Ready)
     }
 
-    /// Basic credentials go to the registry's own host, or over https.
+    /// Basic credentials go to a realm on the registry's own host (any
+    /// port: the same machine), or to any realm over https.
     fn may_see_basic(&self, endpoint: &TokenEndpoint) -> bool {
-        match endpoint.realm.parse::<http::Uri>() {
-            Ok(uri) => uri.scheme_str() == Some("https") || self.is_registry(&uri),
-            Err(_) => false,
-        }
+        let Ok(uri) = endpoint.realm.parse::<http::Uri>() else {
+            return false;
+        };
+        let registry_host = self
+            .registry
+            .parse::<http::uri::Authority>()
+            .map(|a| a.host().to_string());
+        let same_host =
+            matches!((uri.host(), registry_host), (Some(h), Ok(r)) if h.eq_ignore_ascii_case(&r));
+        uri.scheme_str() == Some("https") || same_host
     }
 
     /// Takes the token server's answer to the last `FetchToken`. `Ok(true)`
@@ -318,7 +325,7 @@ mod tests {
     }
 
     #[test]
-    fn realms_elsewhere_get_basic_only_over_https() {
+    fn realms_on_other_hosts_get_basic_only_over_https() {
         let creds = Credentials::Basic {
             username: "u".into(),
             password: "p".into(),
@@ -327,6 +334,7 @@ mod tests {
             ("http://auth.other:80/token", false),
             ("https://auth.other/token", true),
             ("http://REG:5000/t", true),
+            ("http://reg:6000/token", true),
         ] {
             let a = Authenticator::new("reg:5000", "r", creds.clone());
             a.challenged(

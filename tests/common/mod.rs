@@ -22,7 +22,7 @@ pub use auth::{RegistryAuth, TokenAuth, TokenUser};
 #[allow(unused_imports)]
 pub use registry::{unique_repo, Registry, RegistryOptions, TlsFiles};
 #[allow(unused_imports)]
-pub use skopeo::skopeo_inspect_raw;
+pub use skopeo::{skopeo_inspect_raw, skopeo_inspect_raw_as};
 #[allow(unused_imports)]
 pub use tls::TestPki;
 #[allow(unused_imports)]

@@ -8,8 +8,19 @@ use std::process::{Command, Stdio};
 /// returns its output (the raw manifest) as JSON. Panics with skopeo's stderr
 /// if it fails. `reference` is `HOST:PORT/REPO:TAG` or `HOST:PORT/REPO@DIGEST`.
 pub fn skopeo_inspect_raw(reference: &str) -> serde_json::Value {
-    let output = Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false"])
+    skopeo_inspect_raw_as(reference, None)
+}
+
+/// [`skopeo_inspect_raw`] logged in with `user:password` (skopeo does the
+/// Basic or token flow itself).
+pub fn skopeo_inspect_raw_as(reference: &str, creds: Option<&str>) -> serde_json::Value {
+    let mut command = Command::new("skopeo");
+    command.args(["inspect", "--raw", "--tls-verify=false"]);
+    match creds {
+        Some(creds) => command.arg(format!("--creds={creds}")),
+        None => command.arg("--no-creds"),
+    };
+    let output = command
         .arg(format!("docker://{reference}"))
         .stdin(Stdio::null())
         .output()

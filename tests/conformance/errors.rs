@@ -33,7 +33,9 @@ pub fn bad_configurations_are_refused_up_front(env: &Env) {
             Ok(_) => panic!("{pairs:?}: accepted"),
         }
     }
-    let missing_ca = env.config_with(&[("tls_ca_file", "/nonexistent/ca.pem")]);
+    // The registry's own configuration, without the flavour's CA file.
+    let mut missing_ca = env.registry.config(&env.repo);
+    missing_ca.push(("tls_ca_file".to_string(), "/nonexistent/ca.pem".to_string()));
     match StoreHandle::new(plugin(), &missing_ca) {
         Err(StoreError::InvalidConfig(m)) => assert!(m.contains("/nonexistent/ca.pem"), "{m}"),
         other => panic!(

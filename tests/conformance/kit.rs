@@ -1,6 +1,8 @@
 //! Fixtures: the component, a registry per test, keys and data.
 
-use crate::common::{unique_repo, Registry, RegistryOptions};
+use crate::common::auth::{basic_authorization, bearer_authorization};
+use crate::common::tls::TestPki;
+use crate::common::{unique_repo, Registry, RegistryAuth, RegistryOptions, TokenAuth, TokenUser};
 use kloset_host::{Mac, Plugin, StoreHandle};
 use sha2::{Digest, Sha256};
 use std::io::{self, Read};
@@ -22,28 +24,101 @@ pub fn plugin() -> &'static Plugin {
     })
 }
 
+/// The kinds of registry every check runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// Anonymous, plain HTTP, with or without DELETE.
+    Plain { deletes: bool },
+    /// htpasswd Basic auth.
+    Basic,
+    /// Token auth, with the test token server.
+    Token,
+    /// TLS under a CA made by the test (the store trusts it by `tls_ca_file`).
+    Tls,
+}
+
+const USER: &str = "kloset";
+const PASSWORD: &str = "correct horse battery staple";
+
 /// A fresh registry and repository for one test.
 pub struct Env {
     pub registry: Registry,
     pub repo: String,
     pub deletes: bool,
+    pub flavor: Flavor,
+    /// Options the flavour adds to every store: credentials, the CA file.
+    extra: Vec<(String, String)>,
+    /// Keeps the CA and certificate files alive while the registry runs.
+    _pki: Option<TestPki>,
 }
 
 impl Env {
-    pub fn new(deletes: bool) -> Env {
-        let registry = Registry::start(RegistryOptions {
-            delete_enabled: deletes,
-            ..Default::default()
-        });
+    pub fn new(flavor: Flavor) -> Env {
+        let repo = unique_repo("conformance");
+        let mut options = RegistryOptions::default();
+        let mut extra = Vec::new();
+        let mut pki = None;
+        match flavor {
+            Flavor::Plain { deletes } => options.delete_enabled = deletes,
+            Flavor::Basic => options.auth = RegistryAuth::htpasswd(&[(USER, PASSWORD)]),
+            Flavor::Token => {
+                options.auth = RegistryAuth::Token(TokenAuth::with_users(vec![TokenUser::new(
+                    USER,
+                    PASSWORD,
+                    &["*"],
+                )]))
+            }
+            Flavor::Tls => {
+                let made = TestPki::new();
+                options.tls = Some(made.server_files());
+                extra.push((
+                    "tls_ca_file".to_string(),
+                    made.ca_pem().display().to_string(),
+                ));
+                pki = Some(made);
+            }
+        }
+        if matches!(flavor, Flavor::Basic | Flavor::Token) {
+            extra.push(("username".to_string(), USER.to_string()));
+            extra.push(("password".to_string(), PASSWORD.to_string()));
+        }
+        let deletes = options.delete_enabled;
         Env {
-            registry,
-            repo: unique_repo("conformance"),
+            registry: Registry::start(options),
+            repo,
             deletes,
+            flavor,
+            extra,
+            _pki: pki,
         }
     }
 
     pub fn config(&self) -> Vec<(String, String)> {
-        self.registry.config(&self.repo)
+        let mut config = self.registry.config(&self.repo);
+        config.extend(self.extra.iter().cloned());
+        config
+    }
+
+    /// `Authorization` for raw requests to this test's registry, if it wants one.
+    fn raw_authorization(&self) -> Option<String> {
+        match self.flavor {
+            Flavor::Basic => Some(basic_authorization(USER, PASSWORD)),
+            Flavor::Token => {
+                let server = self
+                    .registry
+                    .token_server()
+                    .expect("a token registry has its token server");
+                Some(bearer_authorization(
+                    &server.mint(USER, &[(self.repo.as_str(), &["pull"])]),
+                ))
+            }
+            Flavor::Plain { .. } | Flavor::Tls => None,
+        }
+    }
+
+    /// skopeo's `--creds`, for registries that want them.
+    pub fn skopeo_creds(&self) -> Option<String> {
+        matches!(self.flavor, Flavor::Basic | Flavor::Token).then(|| format!("{USER}:{PASSWORD}"))
     }
 
     pub fn config_with(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -68,9 +143,17 @@ impl Env {
 
     /// The repository's tags, read straight from the registry.
     pub fn tags(&self) -> Vec<String> {
-        let response = self
-            .registry
-            .send("GET", &format!("/v2/{}/tags/list", self.repo), &[], &[]);
+        let authorization = self.raw_authorization();
+        let headers: Vec<(&str, &str)> = authorization
+            .iter()
+            .map(|a| ("authorization", a.as_str()))
+            .collect();
+        let response = self.registry.send(
+            "GET",
+            &format!("/v2/{}/tags/list", self.repo),
+            &headers,
+            &[],
+        );
         assert_eq!(response.status, 200, "tags/list");
         let value: serde_json::Value =
             serde_json::from_slice(&response.body).expect("tag list JSON");

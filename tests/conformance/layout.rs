@@ -1,6 +1,6 @@
 //! What the store leaves in the registry, seen by other tools.
 
-use crate::common::skopeo_inspect_raw;
+use crate::common::skopeo_inspect_raw_as;
 use crate::contract::hex;
 use crate::kit::{bytes, mac, plugin, Env};
 use kloset_host::{Resource, StoreError, StoreHandle};
@@ -10,6 +10,7 @@ const EMPTY_DIGEST: &str =
     "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
 
 pub fn skopeo_sees_valid_oci_artifacts(env: &Env) {
+    let creds = env.skopeo_creds();
     let store = env.created();
     let data = bytes(4321, 5);
     store.put_bytes(Resource::EccState, &mac(5), &data).unwrap();
@@ -19,7 +20,7 @@ pub fn skopeo_sees_valid_oci_artifacts(env: &Env) {
         env.repo,
         hex(&mac(5))
     );
-    let m = skopeo_inspect_raw(&reference);
+    let m = skopeo_inspect_raw_as(&reference, creds.as_deref());
     assert_eq!(m["schemaVersion"], 2);
     assert_eq!(m["mediaType"], "application/vnd.oci.image.manifest.v1+json");
     assert_eq!(
@@ -40,7 +41,10 @@ pub fn skopeo_sees_valid_oci_artifacts(env: &Env) {
     assert_eq!(m["annotations"]["io.plakar.kloset.resource"], "ecc-state");
     assert_eq!(m["annotations"]["io.plakar.kloset.mac"], hex(&mac(5)));
 
-    let config = skopeo_inspect_raw(&format!("{}/{}:config", env.registry.authority(), env.repo));
+    let config = skopeo_inspect_raw_as(
+        &format!("{}/{}:config", env.registry.authority(), env.repo),
+        creds.as_deref(),
+    );
     assert_eq!(
         config["artifactType"],
         "application/vnd.plakar.kloset.v1.config"
@@ -53,7 +57,7 @@ pub fn skopeo_sees_valid_oci_artifacts(env: &Env) {
 
     if !env.deletes {
         store.delete(Resource::EccState, &mac(5)).unwrap();
-        let tomb = skopeo_inspect_raw(&reference);
+        let tomb = skopeo_inspect_raw_as(&reference, creds.as_deref());
         assert_eq!(
             tomb["artifactType"],
             "application/vnd.plakar.kloset.v1.tombstone"
@@ -72,12 +76,15 @@ pub fn skopeo_sees_valid_oci_artifacts(env: &Env) {
     .unwrap();
     custom.create(b"c").unwrap();
     custom.put_bytes(Resource::Lock, &mac(6), b"l").unwrap();
-    let m = skopeo_inspect_raw(&format!(
-        "{}/{}:m.lock-{}",
-        env.registry.authority(),
-        env.repo,
-        hex(&mac(6))
-    ));
+    let m = skopeo_inspect_raw_as(
+        &format!(
+            "{}/{}:m.lock-{}",
+            env.registry.authority(),
+            env.repo,
+            hex(&mac(6))
+        ),
+        creds.as_deref(),
+    );
     assert_eq!(m["artifactType"], "application/vnd.example.backup.lock");
 }
 

@@ -1,8 +1,10 @@
 //! The Kloset store contract (FIELD-NOTES section 1), checked through the
 //! wasmtime host against a real registry (Debian's docker-registry). Every
-//! check runs twice: against a registry that honours DELETE and against one
-//! with deletes disabled (distribution's default, like GHCR and Docker Hub),
-//! where the store records deletions as tombstone tags.
+//! check runs five times: against a registry that honours DELETE, one with
+//! deletes disabled (distribution's default, like GHCR and Docker Hub, where
+//! the store records deletions as tombstone tags), one with htpasswd Basic
+//! auth, one with token auth (a token server made by the tests), and one
+//! serving TLS under a CA made by the tests.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -16,14 +18,18 @@ mod large;
 mod layout;
 mod requests;
 
-/// Generates one test per check and per registry kind.
+/// Generates one test per check and per registry flavour.
 macro_rules! suite {
     ($($module:ident :: $check:ident),* $(,)?) => {
-        mod with_deletes {
-            $( #[test] fn $check() { crate::$module::$check(&crate::kit::Env::new(true)); } )*
-        }
-        mod without_deletes {
-            $( #[test] fn $check() { crate::$module::$check(&crate::kit::Env::new(false)); } )*
+        suite!(@flavour with_deletes, crate::kit::Flavor::Plain { deletes: true }, $($module::$check),*);
+        suite!(@flavour without_deletes, crate::kit::Flavor::Plain { deletes: false }, $($module::$check),*);
+        suite!(@flavour basic_auth, crate::kit::Flavor::Basic, $($module::$check),*);
+        suite!(@flavour token_auth, crate::kit::Flavor::Token, $($module::$check),*);
+        suite!(@flavour tls, crate::kit::Flavor::Tls, $($module::$check),*);
+    };
+    (@flavour $name:ident, $flavour:expr, $($module:ident :: $check:ident),*) => {
+        mod $name {
+            $( #[test] fn $check() { crate::$module::$check(&crate::kit::Env::new($flavour)); } )*
         }
     };
 }
