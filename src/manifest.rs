@@ -80,6 +80,15 @@ struct Descriptor {
     size: u64,
 }
 
+/// The descriptor of a blob, as a layer of type `media_type`.
+fn blob_descriptor(media_type: String, blob: &BlobRef) -> Descriptor {
+    Descriptor {
+        media_type,
+        digest: blob.digest.clone(),
+        size: blob.size,
+    }
+}
+
 fn empty_descriptor() -> Descriptor {
     Descriptor {
         media_type: EMPTY_MEDIA_TYPE.into(),
@@ -106,11 +115,7 @@ fn build(artifact_type: String, layer: Descriptor, annotations: &[(&str, &str)])
 /// The manifest of a stored object: its one layer is the object's bytes.
 pub fn object_manifest(media_type: &str, kind: Resource, mac: &Mac, blob: &BlobRef) -> Vec<u8> {
     let artifact = format!("{media_type}.{}", kind.name());
-    let layer = Descriptor {
-        media_type: artifact.clone(),
-        digest: blob.digest.clone(),
-        size: blob.size,
-    };
+    let layer = blob_descriptor(artifact.clone(), blob);
     build(
         artifact,
         layer,
@@ -140,11 +145,7 @@ pub fn config_manifest(
     deletion: Deletion,
 ) -> Vec<u8> {
     let artifact = format!("{media_type}.config");
-    let layer = Descriptor {
-        media_type: artifact.clone(),
-        digest: blob.digest.clone(),
-        size: blob.size,
-    };
+    let layer = blob_descriptor(artifact.clone(), blob);
     build(
         artifact,
         layer,

@@ -477,27 +477,5 @@ pub fn base32(bytes: &[u8]) -> String {
 
 /// Runs `openssl ARGS...` in `dir`, panicking unless it succeeds.
 fn openssl(dir: &Path, args: &[&str]) {
-    let output = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        // A user's OPENSSL_CONF would add its own default extensions.
-        .env_remove("OPENSSL_CONF")
-        .output()
-        .unwrap_or_else(|e| {
-            if e.kind() == io::ErrorKind::NotFound {
-                panic!(
-                    "token key: the `openssl` command is not found: \
-                     install Debian's openssl package (apt-get install -y openssl)"
-                )
-            }
-            panic!("token key: cannot run openssl: {e}")
-        });
-    if !output.status.success() {
-        panic!(
-            "token key: `openssl {}` failed ({}):\n{}",
-            args.join(" "),
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+    super::openssl::run(dir, args, "token key");
 }

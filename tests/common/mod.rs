@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod fake;
 pub mod http;
+pub mod openssl;
 pub mod proxy;
 pub mod registry;
 pub mod skopeo;

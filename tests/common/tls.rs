@@ -13,9 +13,7 @@
 //!   PKI that rustls would refuse fails here, with that reason, rather than
 //!   as a puzzling handshake error in some test.
 
-use std::io;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use rustls::client::danger::ServerCertVerifier;
@@ -191,29 +189,7 @@ impl TestPki {
     /// Runs `openssl ARGS...` in the directory (file names in `args` are
     /// relative to it), panicking unless it succeeds.
     fn openssl(&self, args: &[&str]) {
-        let output = Command::new("openssl")
-            .args(args)
-            .current_dir(self.dir.path())
-            // A user's OPENSSL_CONF would add its own default extensions.
-            .env_remove("OPENSSL_CONF")
-            .output()
-            .unwrap_or_else(|e| {
-                if e.kind() == io::ErrorKind::NotFound {
-                    panic!(
-                        "test PKI: the `openssl` command is not found: \
-                         install Debian's openssl package (apt-get install -y openssl)"
-                    )
-                }
-                panic!("test PKI: cannot run openssl: {e}")
-            });
-        if !output.status.success() {
-            panic!(
-                "test PKI: `openssl {}` failed ({}):\n{}",
-                args.join(" "),
-                output.status,
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
+        super::openssl::run(self.dir.path(), args, "test PKI");
     }
 }
 
