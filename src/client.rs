@@ -10,7 +10,7 @@ use crate::link::next_link;
 use crate::manifest::{MAX_MANIFEST_BYTES, OCI_MANIFEST};
 use crate::range::ByteRange;
 use crate::registry_error::{error_codes, error_from_response};
-use crate::retry::{decide, Next, Outcome};
+use crate::retry::{decide, parse_retry_after, Next, Outcome, DEFAULT_POLICY};
 use crate::transport::{header, read_to_vec, SendFailure, Transport, Upload};
 use http::{Method, Request, Response};
 use serde::Deserialize;
@@ -107,9 +107,19 @@ impl<T: Transport> RegistryClient<T> {
             let (method, uri) = (request.method().clone(), request.uri().clone());
             self.authorize(&method, &uri, request.headers_mut())?;
             let outcome = self.transport.send(&request);
-            match decide(failures, reauthenticated, outcome_of(&outcome)) {
+            let jitter = self.transport.random();
+            match decide(
+                &DEFAULT_POLICY,
+                failures,
+                reauthenticated,
+                outcome_of(&outcome),
+                jitter,
+            ) {
                 Next::Done => return outcome.map_err(|f| f.error),
                 Next::RetryAfter(wait) => {
+                    if let Ok(response) = outcome {
+                        let _ = self.drain(response, "answer to retry");
+                    }
                     self.transport.sleep(wait);
                     failures += 1;
                 }
@@ -130,8 +140,18 @@ impl<T: Transport> RegistryClient<T> {
         let mut failures = 0;
         loop {
             let outcome = self.transport.send(request);
-            match decide(failures, true, outcome_of(&outcome)) {
+            let jitter = self.transport.random();
+            match decide(
+                &DEFAULT_POLICY,
+                failures,
+                true,
+                outcome_of(&outcome),
+                jitter,
+            ) {
                 Next::RetryAfter(wait) => {
+                    if let Ok(response) = outcome {
+                        let _ = self.drain(response, "answer to retry");
+                    }
                     self.transport.sleep(wait);
                     failures += 1;
                 }
@@ -510,7 +530,10 @@ impl<T: Transport> RegistryClient<T> {
 
 fn outcome_of<B>(outcome: &Result<Response<B>, SendFailure>) -> Outcome {
     match outcome {
-        Ok(response) => Outcome::Answer(response.status().as_u16()),
+        Ok(response) => Outcome::Answer {
+            status: response.status().as_u16(),
+            retry_after: header(response, "retry-after").and_then(parse_retry_after),
+        },
         Err(failure) => Outcome::NoAnswer {
             retryable: failure.retryable,
         },
@@ -606,11 +629,10 @@ mod tests {
             matches!(looping.list_tags(), Err(StoreError::Registry { .. })),
             "a Link back to the first page"
         );
-        let broken_second_page = client(vec![
-            Answer::new(200, &page(&["a"]))
-                .header("link", r#"</v2/team/repo/tags/list?last=a>; rel="next""#),
-            Answer::new(500, b"oops"),
-        ]);
+        let mut answers = vec![Answer::new(200, &page(&["a"]))
+            .header("link", r#"</v2/team/repo/tags/list?last=a>; rel="next""#)];
+        answers.extend((0..=DEFAULT_POLICY.retries).map(|_| Answer::new(500, b"oops")));
+        let broken_second_page = client(answers);
         assert!(
             broken_second_page.list_tags().is_err(),
             "a failed page fails the listing, never a short list"
@@ -763,5 +785,40 @@ mod tests {
             Err(StoreError::Unauthorized(_))
         ));
         assert_eq!(basic.transport().asked.borrow().len(), 2);
+    }
+
+    #[test]
+    fn transient_answers_are_retried_and_bounded() {
+        // 503 then 429 with Retry-After, then the answer.
+        let c = client(vec![
+            Answer::new(503, b"busy"),
+            Answer::new(429, b"").header("retry-after", "2"),
+            Answer::new(200, &page(&["a"])),
+        ]);
+        assert_eq!(c.list_tags().unwrap(), ["a"]);
+        let slept = c.transport().slept.borrow().clone();
+        assert_eq!(slept.len(), 2);
+        assert_eq!(slept[1], Duration::from_secs(2), "Retry-After honoured");
+        // Always 500: the last answer's error, after the policy's retries.
+        let failing = client(
+            (0..=DEFAULT_POLICY.retries)
+                .map(|_| Answer::new(500, b""))
+                .collect(),
+        );
+        assert!(matches!(
+            failing.list_tags(),
+            Err(StoreError::Registry { status: 500, .. })
+        ));
+        assert_eq!(
+            failing.transport().asked.borrow().len(),
+            DEFAULT_POLICY.retries + 1
+        );
+        // A Retry-After past the bound: rate-limited at once.
+        let patient = client(vec![Answer::new(429, b"").header("retry-after", "3600")]);
+        assert!(matches!(
+            patient.list_tags(),
+            Err(StoreError::RateLimited(_))
+        ));
+        assert!(patient.transport().slept.borrow().is_empty());
     }
 }

@@ -3,19 +3,36 @@
 
 use std::time::Duration;
 
-/// Waits before resending a request whose connection broke before an
-/// answer arrived (a pooled connection the registry had closed, a reset).
-pub const CONNECTION_RETRIES: [Duration; 2] =
-    [Duration::from_millis(10), Duration::from_millis(200)];
+/// How hard to try. Registries drop connections, answer 5xx while they
+/// restart or scale, and 429 when a client goes too fast (Docker Hub, GHCR).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Retries after the first attempt.
+    pub retries: usize,
+    /// The first back-off; it doubles each time, up to `cap`.
+    pub base: Duration,
+    pub cap: Duration,
+    /// A `Retry-After` longer than this fails at once (`rate-limited`)
+    /// rather than stalling a backup.
+    pub max_retry_after: Duration,
+}
+
+pub const DEFAULT_POLICY: Policy = Policy {
+    retries: 4,
+    base: Duration::from_millis(100),
+    cap: Duration::from_secs(5),
+    max_retry_after: Duration::from_secs(30),
+};
 
 /// What an attempt came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    Answer(u16),
-    /// No answer; `retryable` as the transport judged it.
-    NoAnswer {
-        retryable: bool,
+    Answer {
+        status: u16,
+        retry_after: Option<Duration>,
     },
+    /// No answer; `retryable` as the transport judged it.
+    NoAnswer { retryable: bool },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,50 +45,145 @@ pub enum Next {
     Reauthenticate,
 }
 
-pub fn decide(connection_failures: usize, reauthenticated: bool, outcome: Outcome) -> Next {
+/// Statuses worth another try: the registry (or a proxy before it) is
+/// overloaded, restarting or rate-limiting.
+fn transient(status: u16) -> bool {
+    matches!(status, 429 | 500 | 502 | 503 | 504)
+}
+
+/// `failures`: retries made so far; `jitter`: any random number, spreading
+/// clients that failed together so they do not retry together.
+pub fn decide(
+    policy: &Policy,
+    failures: usize,
+    reauthenticated: bool,
+    outcome: Outcome,
+    jitter: u64,
+) -> Next {
+    let retries_left = failures < policy.retries;
     match outcome {
-        Outcome::NoAnswer { retryable: true } if connection_failures < CONNECTION_RETRIES.len() => {
-            Next::RetryAfter(CONNECTION_RETRIES[connection_failures])
+        Outcome::NoAnswer { retryable: true } if retries_left => {
+            Next::RetryAfter(backoff(policy, failures, jitter))
         }
-        Outcome::Answer(401) if !reauthenticated => Next::Reauthenticate,
+        Outcome::Answer {
+            status,
+            retry_after,
+        } if transient(status) && retries_left => match retry_after {
+            Some(wait) if wait > policy.max_retry_after => Next::Done,
+            Some(wait) => Next::RetryAfter(wait),
+            None => Next::RetryAfter(backoff(policy, failures, jitter)),
+        },
+        Outcome::Answer { status: 401, .. } if !reauthenticated => Next::Reauthenticate,
         _ => Next::Done,
     }
+}
+
+/// Exponential back-off with "equal jitter": half fixed, half random.
+fn backoff(policy: &Policy, failures: usize, jitter: u64) -> Duration {
+    let exp = policy
+        .base
+        .saturating_mul(1u32 << failures.min(16))
+        .min(policy.cap);
+    let half = exp / 2;
+    let spread = u64::try_from(half.as_micros()).unwrap_or(u64::MAX).max(1);
+    half + Duration::from_micros(jitter % spread)
+}
+
+/// `Retry-After` as delta-seconds. The HTTP-date form is read as "no hint"
+/// (the guest has no trustworthy wall clock), so the back-off applies.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const P: Policy = DEFAULT_POLICY;
+
+    fn answer(status: u16) -> Outcome {
+        Outcome::Answer {
+            status,
+            retry_after: None,
+        }
+    }
+
     #[test]
-    fn decisions() {
+    fn connections_and_transient_statuses_are_retried_with_growing_waits() {
         let broken = Outcome::NoAnswer { retryable: true };
+        let mut last = Duration::ZERO;
+        for failures in 0..P.retries {
+            let Next::RetryAfter(wait) = decide(&P, failures, false, broken, 0) else {
+                panic!("retry {failures}")
+            };
+            assert!(wait >= last, "waits grow");
+            assert!(wait <= P.cap);
+            last = wait;
+        }
         assert_eq!(
-            decide(0, false, broken),
-            Next::RetryAfter(CONNECTION_RETRIES[0])
-        );
-        assert_eq!(
-            decide(1, false, broken),
-            Next::RetryAfter(CONNECTION_RETRIES[1])
-        );
-        assert_eq!(decide(2, false, broken), Next::Done, "bounded");
-        let refused = Outcome::NoAnswer { retryable: false };
-        assert_eq!(
-            decide(0, false, refused),
+            decide(&P, P.retries, false, broken, 0),
             Next::Done,
-            "an untrusted certificate is final"
+            "bounded"
         );
-        assert_eq!(decide(0, false, Outcome::Answer(401)), Next::Reauthenticate);
-        assert_eq!(
-            decide(0, true, Outcome::Answer(401)),
-            Next::Done,
-            "one re-authentication per request"
-        );
-        for status in [200, 201, 206, 404, 403, 500] {
+        for status in [429, 500, 502, 503, 504] {
+            assert!(
+                matches!(decide(&P, 0, false, answer(status), 7), Next::RetryAfter(_)),
+                "{status}"
+            );
             assert_eq!(
-                decide(0, false, Outcome::Answer(status)),
+                decide(&P, P.retries, false, answer(status), 7),
+                Next::Done,
+                "{status} bounded"
+            );
+        }
+    }
+
+    #[test]
+    fn final_answers_are_not_retried() {
+        assert_eq!(
+            decide(&P, 0, false, Outcome::NoAnswer { retryable: false }, 0),
+            Next::Done,
+            "an untrusted certificate"
+        );
+        for status in [200, 201, 206, 400, 403, 404, 405, 416, 501] {
+            assert_eq!(
+                decide(&P, 0, false, answer(status), 0),
                 Next::Done,
                 "{status}"
             );
         }
+        assert_eq!(decide(&P, 0, false, answer(401), 0), Next::Reauthenticate);
+        assert_eq!(
+            decide(&P, 0, true, answer(401), 0),
+            Next::Done,
+            "one re-authentication per request"
+        );
+    }
+
+    #[test]
+    fn retry_after_is_honoured_within_its_bound() {
+        let hinted = |s| Outcome::Answer {
+            status: 429,
+            retry_after: Some(Duration::from_secs(s)),
+        };
+        assert_eq!(
+            decide(&P, 0, false, hinted(3), 0),
+            Next::RetryAfter(Duration::from_secs(3))
+        );
+        assert_eq!(
+            decide(&P, 0, false, hinted(3600), 0),
+            Next::Done,
+            "an hour is not waited out"
+        );
+        assert_eq!(parse_retry_after(" 12 "), Some(Duration::from_secs(12)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
+
+    #[test]
+    fn jitter_spreads_within_the_window() {
+        let waits: Vec<_> = (0..50).map(|j| backoff(&P, 3, j * 7919)).collect();
+        let exp = P.base * 8;
+        assert!(waits.iter().all(|w| *w >= exp / 2 && *w <= exp));
+        assert!(waits.iter().any(|w| *w != waits[0]), "not all the same");
     }
 }

@@ -67,13 +67,15 @@ pub struct Asked {
 pub struct Scripted {
     answers: RefCell<VecDeque<Answer>>,
     pub asked: RefCell<Vec<Asked>>,
+    /// Every wait the client asked for, instead of sleeping.
+    pub slept: RefCell<Vec<std::time::Duration>>,
 }
 
 impl Scripted {
     pub fn new(answers: impl IntoIterator<Item = Answer>) -> Scripted {
         Scripted {
             answers: RefCell::new(answers.into_iter().collect()),
-            asked: RefCell::default(),
+            ..Scripted::default()
         }
     }
 }
@@ -108,5 +110,9 @@ impl Transport for Scripted {
 
     fn start(&self, _: http::Request<()>) -> Result<NoUpload, StoreError> {
         unreachable!("scripted tests do not stream uploads")
+    }
+
+    fn sleep(&self, duration: std::time::Duration) {
+        self.slept.borrow_mut().push(duration);
     }
 }

@@ -55,6 +55,11 @@ pub trait Transport {
     /// and its tests never sleep.
     fn sleep(&self, _duration: std::time::Duration) {}
 
+    /// A random number, to spread retries of clients that failed together.
+    fn random(&self) -> u64 {
+        0
+    }
+
     /// A monotonic clock, for token lifetimes.
     fn now(&self) -> std::time::Duration {
         std::time::Duration::ZERO

@@ -261,6 +261,10 @@ impl Transport for WasiTransport {
         wasi::clocks::monotonic_clock::subscribe_duration(nanos).block();
     }
 
+    fn random(&self) -> u64 {
+        wasi::random::random::get_random_u64()
+    }
+
     fn now(&self) -> std::time::Duration {
         std::time::Duration::from_nanos(wasi::clocks::monotonic_clock::now())
     }
