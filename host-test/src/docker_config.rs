@@ -228,9 +228,14 @@ fn run_helper(helper: &str, server: &str) -> Result<Option<Login>, DockerConfigE
         .spawn()
         .map_err(|e| fail(format!("cannot run it: {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(server.as_bytes())
-            .map_err(|e| fail(format!("cannot write to it: {e}")))?;
+        // A helper may answer without reading its input (a "not found"
+        // answer, say): then its exit status and output decide, not the
+        // broken pipe.
+        match stdin.write_all(server.as_bytes()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            Err(e) => return Err(fail(format!("cannot write to it: {e}"))),
+        }
     }
     let output = child
         .wait_with_output()
