@@ -248,3 +248,57 @@ fn identity_tokens_use_the_oauth2_form() {
     );
     assert!(matches!(bad.create(b"c"), Err(StoreError::Unauthorized(_))));
 }
+
+/// Yields `total` bytes slowly, so a streamed upload outlives a token.
+struct Slow {
+    left: usize,
+    pause: Duration,
+}
+
+impl std::io::Read for Slow {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        std::thread::sleep(self.pause);
+        let n = buf.len().min(self.left).min(1 << 20);
+        buf[..n].fill(0x5a);
+        self.left -= n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_token_that_expires_during_a_streamed_upload_is_renewed() {
+    let mut auth = writer_and_reader();
+    auth.lifetime = Duration::from_secs(2);
+    let registry = token_registry(auth);
+    let writer = as_user(WRITER);
+    let s = store(&registry, &unique_repo("upload"), &with(&writer));
+    s.create(b"c").unwrap();
+    let before = registry.token_server().unwrap().requests().len();
+    // 12 MiB (past the buffering threshold: one streamed PATCH) over about
+    // 3.6 s, longer than the token lives: the PUT that completes the upload
+    // and the manifest PUT need a new one.
+    let size = 12 << 20;
+    let written = s
+        .put(
+            Resource::Packfile,
+            &[9; 32],
+            Slow {
+                left: size,
+                pause: Duration::from_millis(300),
+            },
+        )
+        .unwrap();
+    assert_eq!(written, size as u64);
+    assert_eq!(
+        s.get(Resource::Packfile, &[9; 32], Some((size as u64 - 4, 4)))
+            .unwrap(),
+        [0x5a; 4]
+    );
+    assert!(
+        registry.token_server().unwrap().requests().len() > before,
+        "the token was renewed during the upload"
+    );
+}
