@@ -3,27 +3,19 @@
 
 mod common;
 
+use common::component::plugin;
+
 use common::{unique_repo, Registry, RegistryAuth, RegistryOptions, TokenAuth, TokenUser};
-use kloset_host::{Plugin, Resource, StoreError, StoreHandle};
+use kloset_host::{Resource, StoreError, StoreHandle};
 use std::time::Duration;
 
 const WRITER: (&str, &str) = ("writer", "writer-pass-123");
 const READER: (&str, &str) = ("reader", "reader-pass-456");
 
-fn plugin() -> Plugin {
-    let path = Plugin::default_path();
-    Plugin::load(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot load {}: {e}; build it with cargo build --target wasm32-wasip2 --release",
-            path.display()
-        )
-    })
-}
-
 fn store(registry: &Registry, repo: &str, extra: &[(&str, &str)]) -> StoreHandle {
     let mut config = registry.config(repo);
     config.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    StoreHandle::new(&plugin(), &config).expect("a valid configuration")
+    StoreHandle::new(plugin(), &config).expect("a valid configuration")
 }
 
 fn as_user((name, password): (&str, &str)) -> [(&'static str, String); 2] {

@@ -20,12 +20,13 @@
 
 mod common;
 
+use common::component::plugin;
+
 use std::ffi::OsString;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 use std::thread;
 use std::time::Duration;
 
@@ -55,21 +56,6 @@ const CREDENTIAL_ENV: [&str; 3] = [
 ];
 
 // ---------------------------------------------------------------- helpers
-
-/// The component, compiled once per test binary.
-fn plugin() -> &'static Plugin {
-    static PLUGIN: OnceLock<Plugin> = OnceLock::new();
-    PLUGIN.get_or_init(|| {
-        let path = Plugin::default_path();
-        Plugin::load(&path).unwrap_or_else(|e| {
-            panic!(
-                "cannot load the component at {}: {e}\n\
-                 build it first: cargo build --target wasm32-wasip2 --release",
-                path.display()
-            )
-        })
-    })
-}
 
 /// A plain-HTTP registry with one htpasswd user, alice.
 fn htpasswd_registry() -> Registry {

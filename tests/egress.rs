@@ -4,22 +4,14 @@
 
 mod common;
 
+use common::component::plugin;
+
 use common::fake::{FakeServer, Reply};
 use common::proxy::CountingProxy;
 use common::{unique_repo, Registry, RegistryOptions};
 use kloset_host::{Plugin, Resource, StoreError, StoreHandle};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
-
-fn plugin() -> Plugin {
-    let path = Plugin::default_path();
-    Plugin::load(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot load {}: {e}; build it with cargo build --target wasm32-wasip2 --release",
-            path.display()
-        )
-    })
-}
 
 fn store_at(plugin: &Plugin, authority: &str, repo: &str) -> StoreHandle {
     let config = [
@@ -46,7 +38,7 @@ fn connections_are_reused_across_requests_and_instances() {
             .unwrap(),
     );
     let plugin = plugin();
-    let store = Arc::new(store_at(&plugin, &proxy.authority(), &unique_repo("pool")));
+    let store = Arc::new(store_at(plugin, &proxy.authority(), &unique_repo("pool")));
     store.create(b"config").unwrap();
     for i in 0..30u8 {
         store
@@ -125,7 +117,7 @@ fn redirects_within_the_registry_are_followed() {
     let registry = fake_registry(b"redirected bytes", || {
         Reply::new(307, "").header("location", "/elsewhere/blob")
     });
-    let store = store_at(&plugin(), &registry.authority(), "r");
+    let store = store_at(plugin(), &registry.authority(), "r");
     assert_eq!(
         store.get(Resource::Packfile, &mac(1), None).unwrap(),
         b"redirected bytes"
@@ -149,7 +141,7 @@ fn a_redirect_to_another_host_is_followed_without_credentials() {
         ("use_tls".to_string(), "false".to_string()),
         ("token".to_string(), "s3cret-token".to_string()),
     ];
-    let store = StoreHandle::new(&plugin(), &config).unwrap();
+    let store = StoreHandle::new(plugin(), &config).unwrap();
     assert_eq!(
         store.get(Resource::Packfile, &mac(1), None).unwrap(),
         b"redirected bytes"
@@ -186,7 +178,7 @@ fn hosts_the_registry_never_named_are_refused() {
             Reply::new(404, "")
         }
     });
-    let store = store_at(&plugin(), &registry.authority(), "r");
+    let store = store_at(plugin(), &registry.authority(), "r");
     match store.create(b"config") {
         Err(StoreError::Transport(message)) => assert!(message.contains("denied"), "{message}"),
         other => panic!("expected the host to deny the other host, got {other:?}"),

@@ -8,30 +8,16 @@
 
 mod common;
 
+use common::component::plugin;
+
 use std::path::Path;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::http::{http_request, send, Transport};
 use common::tls::client_config_trusting;
 use common::{unique_repo, Registry, RegistryOptions, TestPki};
-use kloset_host::{Mac, Plugin, Resource, StoreError, StoreHandle};
+use kloset_host::{Mac, Resource, StoreError, StoreHandle};
 use rand::RngCore;
-
-/// The component, compiled once per test binary.
-fn plugin() -> &'static Plugin {
-    static PLUGIN: OnceLock<Plugin> = OnceLock::new();
-    PLUGIN.get_or_init(|| {
-        let path = Plugin::default_path();
-        Plugin::load(&path).unwrap_or_else(|e| {
-            panic!(
-                "cannot load the component at {}: {e}\n\
-                 build it first: cargo build --target wasm32-wasip2 --release",
-                path.display()
-            )
-        })
-    })
-}
 
 /// A TLS registry with certificates from a fresh test PKI. The PKI is
 /// returned too: the tests point the host at its CA files.

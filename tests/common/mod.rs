@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod auth;
+pub mod component;
 pub mod fake;
 pub mod http;
 pub mod openssl;

@@ -1,28 +1,12 @@
 //! Fixtures: the component, a registry per test, keys and data.
 
 use crate::common::auth::{basic_authorization, bearer_authorization};
+pub use crate::common::component::plugin;
 use crate::common::tls::TestPki;
 use crate::common::{unique_repo, Registry, RegistryAuth, RegistryOptions, TokenAuth, TokenUser};
-use kloset_host::{Mac, Plugin, StoreHandle};
+use kloset_host::{Mac, StoreHandle};
 use sha2::{Digest, Sha256};
 use std::io::{self, Read};
-use std::sync::OnceLock;
-
-/// The component, compiled once per test binary. Fails loudly when it was
-/// not built: the README's test command builds it first.
-pub fn plugin() -> &'static Plugin {
-    static PLUGIN: OnceLock<Plugin> = OnceLock::new();
-    PLUGIN.get_or_init(|| {
-        let path = Plugin::default_path();
-        Plugin::load(&path).unwrap_or_else(|e| {
-            panic!(
-                "cannot load the component at {}: {e}\n\
-                 build it first: cargo build --target wasm32-wasip2 --release",
-                path.display()
-            )
-        })
-    })
-}
 
 /// The kinds of registry every check runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,20 @@
+//! The component under test, loaded once per test binary.
+
+use kloset_host::Plugin;
+use std::sync::OnceLock;
+
+/// The built component, compiled once. Fails loudly when it was not built:
+/// the README's test command builds it first.
+pub fn plugin() -> &'static Plugin {
+    static PLUGIN: OnceLock<Plugin> = OnceLock::new();
+    PLUGIN.get_or_init(|| {
+        let path = Plugin::default_path();
+        Plugin::load(&path).unwrap_or_else(|e| {
+            panic!(
+                "cannot load the component at {}: {e}\n\
+                 build it first: cargo build --target wasm32-wasip2 --release",
+                path.display()
+            )
+        })
+    })
+}
