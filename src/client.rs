@@ -411,9 +411,33 @@ impl<T: Transport> RegistryClient<T> {
                 .body(body),
         )?;
         if response.status().as_u16() == 201 || response.status().is_success() {
-            self.drain(response, &what)
-        } else {
-            Err(self.fail(response, &what))
+            return self.drain(response, &what);
+        }
+        // The answer to an attempt that completed the upload can be lost;
+        // the resent PUT then finds the session closed (404
+        // BLOB_UPLOAD_UNKNOWN). If the blob is there, the upload did happen.
+        if response.status().as_u16() == 404 {
+            let error = self.fail(response, &what);
+            return if self.blob_exists(digest)? {
+                Ok(())
+            } else {
+                Err(error)
+            };
+        }
+        Err(self.fail(response, &what))
+    }
+
+    /// `HEAD /v2/<name>/blobs/<digest>`: whether the repository has the blob.
+    pub fn blob_exists(&self, digest: &str) -> Result<bool, StoreError> {
+        let what = format!("HEAD blob {digest}");
+        let response = self.send(
+            self.request(Method::HEAD, &self.url(&format!("blobs/{digest}")))
+                .body(Vec::new()),
+        )?;
+        match response.status().as_u16() {
+            200 => self.drain(response, &what).map(|()| true),
+            404 => self.drain(response, &what).map(|()| false),
+            _ => Err(self.fail(response, &what)),
         }
     }
 
@@ -820,5 +844,25 @@ mod tests {
             Err(StoreError::RateLimited(_))
         ));
         assert!(patient.transport().slept.borrow().is_empty());
+    }
+
+    #[test]
+    fn a_completed_upload_whose_answer_was_lost_counts_as_done() {
+        let unknown = br#"{"errors":[{"code":"BLOB_UPLOAD_UNKNOWN","message":"blob upload unknown to registry"}]}"#;
+        let c = client(vec![Answer::new(404, unknown), Answer::new(200, b"")]);
+        c.complete_upload(
+            "http://r:5000/v2/team/repo/blobs/uploads/s",
+            "sha256:aa",
+            b"x".to_vec(),
+        )
+        .unwrap();
+        assert_eq!(c.transport().asked.borrow()[1].method, "HEAD");
+        let really_lost = client(vec![Answer::new(404, unknown), Answer::new(404, b"")]);
+        let result = really_lost.complete_upload(
+            "http://r:5000/v2/team/repo/blobs/uploads/s",
+            "sha256:aa",
+            b"x".to_vec(),
+        );
+        assert!(matches!(result, Err(StoreError::NotFound(_))));
     }
 }

@@ -170,7 +170,11 @@ fn stream_error(what: &str, error: StreamError) -> StoreError {
     match error {
         StreamError::Closed => StoreError::Transport(format!("{what}: connection closed")),
         StreamError::LastOperationFailed(e) => {
-            StoreError::Transport(format!("{what}: {}", e.to_debug_string()))
+            // The host's debug text can carry a whole backtrace: keep its
+            // first line.
+            let detail = e.to_debug_string();
+            let first = detail.lines().next().unwrap_or("stream error").to_string();
+            StoreError::Transport(format!("{what}: {first}"))
         }
     }
 }

@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod component;
 pub mod fake;
+pub mod faults;
 pub mod http;
 pub mod openssl;
 pub mod proxy;

@@ -90,7 +90,10 @@ pub fn a_256_mib_object_streams_in_bounded_memory(env: &Env) {
     std::io::Read::read_to_end(&mut all, &mut last).unwrap();
     assert_eq!(tail, last);
     let peak = store.peak_guest_memory();
-    println!("guest linear memory peak for a 256 MiB object: {:.1} MiB", peak as f64 / (1 << 20) as f64);
+    println!(
+        "guest linear memory peak for a 256 MiB object: {:.1} MiB",
+        peak as f64 / (1 << 20) as f64
+    );
     assert!(peak > 0, "the host records guest memory");
     assert!(
         peak < GUEST_MEMORY_BOUND,

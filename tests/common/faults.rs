@@ -1,0 +1,615 @@
+//! A fault-injecting HTTP/1.1 proxy in front of a test registry: what a real
+//! registry does on a bad day (5xx, 429, dropped connections, short or
+//! corrupted bodies) and what distribution never does (ignore `Range`, page
+//! tags with opaque cursors), on demand.
+//!
+//! Design decisions:
+//! - It parses HTTP/1.1 because faults act on whole requests and responses.
+//!   Request bodies (`Content-Length` or chunked: the component streams
+//!   manifest PUTs and large PATCHes chunked) are buffered, then forwarded
+//!   with `Content-Length` over a fresh upstream connection per request
+//!   (`Connection: close`), so the upstream side needs no keep-alive logic.
+//!   Client connections are kept alive: the host pools them.
+//! - `Location` headers naming the registry's authority are rewritten to the
+//!   proxy's, so the store keeps talking through the proxy.
+//! - A schedule (`Fn(&RequestInfo, n) -> Fault`, n counting requests from 0)
+//!   decides per request; [`seeded`] builds a reproducible random one.
+
+use std::collections::HashMap;
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+/// What the proxy does to one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Forward it and relay the answer unchanged.
+    None,
+    /// Answer this status itself (with `Retry-After: secs` when given),
+    /// without forwarding.
+    Status(u16, Option<u64>),
+    /// Forward it, then close the client connection without answering.
+    ResetBeforeResponse,
+    /// Forward it, send the head with the real `Content-Length`, then only
+    /// this many bytes of the body, and close.
+    TruncateBody(usize),
+    /// Forward it and flip every bit of the body's middle byte.
+    CorruptByte,
+    /// Strip `Range` before forwarding: the registry answers 200, whole.
+    IgnoreRange,
+    /// Answer a `GET .../tags/list` itself from the registry's full list,
+    /// this many tags per page, the next page named by an opaque cursor.
+    PageTags(usize),
+}
+
+impl Fault {
+    fn is_none(&self) -> bool {
+        *self == Fault::None
+    }
+}
+
+/// The request a schedule decides on.
+#[derive(Debug, Clone)]
+pub struct RequestInfo {
+    pub method: String,
+    /// The request target: path and query.
+    pub target: String,
+    /// Names lowercased.
+    pub headers: Vec<(String, String)>,
+    /// Whether the client sent its body chunked (a streamed upload).
+    pub chunked: bool,
+    pub body_len: usize,
+}
+
+impl RequestInfo {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn path(&self) -> &str {
+        self.target.split('?').next().unwrap_or("")
+    }
+
+    pub fn is_blob_get(&self) -> bool {
+        self.method == "GET" && self.path().contains("/blobs/sha256:")
+    }
+
+    pub fn is_manifest_put(&self) -> bool {
+        self.method == "PUT" && self.path().contains("/manifests/")
+    }
+
+    pub fn is_tag_list(&self) -> bool {
+        self.method == "GET" && self.path().ends_with("/tags/list")
+    }
+
+    /// A streamed upload, which the store does not retry.
+    pub fn is_patch(&self) -> bool {
+        self.method == "PATCH"
+    }
+}
+
+pub type Schedule = dyn Fn(&RequestInfo, usize) -> Fault + Send + Sync;
+
+/// One request as the proxy handled it.
+#[derive(Debug, Clone)]
+pub struct Handled {
+    pub n: usize,
+    pub method: String,
+    pub target: String,
+    pub fault: Fault,
+}
+
+#[derive(Default)]
+struct Shared {
+    requests: AtomicUsize,
+    faults: AtomicUsize,
+    tag_pages: AtomicUsize,
+    log: Mutex<Vec<Handled>>,
+}
+
+pub struct FaultProxy {
+    port: u16,
+    upstream: String,
+    shared: Arc<Shared>,
+    schedule: Arc<RwLock<Arc<Schedule>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl FaultProxy {
+    /// Listens on a free loopback port and forwards to `upstream`
+    /// (`127.0.0.1:PORT`), applying no fault until [`FaultProxy::set`].
+    pub fn start(upstream: &str) -> FaultProxy {
+        let listener =
+            TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("fault proxy: bind a loopback port");
+        let port = listener.local_addr().unwrap().port();
+        let proxy = FaultProxy {
+            port,
+            upstream: upstream.to_string(),
+            shared: Arc::new(Shared::default()),
+            schedule: Arc::new(RwLock::new(Arc::new(|_: &RequestInfo, _| Fault::None))),
+            stop: Arc::new(AtomicBool::new(false)),
+        };
+        let conn = Conn {
+            upstream: proxy.upstream.clone(),
+            authority: proxy.authority(),
+            shared: proxy.shared.clone(),
+            schedule: proxy.schedule.clone(),
+        };
+        let stop = proxy.stop.clone();
+        thread::spawn(move || {
+            for client in listener.incoming() {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(client) = client else { continue };
+                let conn = conn.clone();
+                thread::spawn(move || conn.serve(client));
+            }
+        });
+        proxy
+    }
+
+    pub fn authority(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Replaces the schedule.
+    pub fn set(&self, schedule: impl Fn(&RequestInfo, usize) -> Fault + Send + Sync + 'static) {
+        *self.schedule.write().unwrap() = Arc::new(schedule);
+    }
+
+    /// No more faults.
+    pub fn clear(&self) {
+        self.set(|_, _| Fault::None);
+    }
+
+    /// Requests received so far.
+    pub fn requests(&self) -> usize {
+        self.shared.requests.load(Ordering::SeqCst)
+    }
+
+    /// Faults applied so far (requests whose fault was not `None`).
+    pub fn faults(&self) -> usize {
+        self.shared.faults.load(Ordering::SeqCst)
+    }
+
+    /// Tag pages the proxy answered itself (`PageTags`).
+    pub fn tag_pages(&self) -> usize {
+        self.shared.tag_pages.load(Ordering::SeqCst)
+    }
+
+    /// Every request handled, in order of arrival.
+    pub fn log(&self) -> Vec<Handled> {
+        self.shared.log.lock().unwrap().clone()
+    }
+
+    /// Faults applied, by kind (`Status(503, None)` and so on, as `Debug`).
+    pub fn fault_counts(&self) -> HashMap<String, usize> {
+        let mut counts = HashMap::new();
+        for h in self.log().into_iter().filter(|h| !h.fault.is_none()) {
+            *counts.entry(format!("{:?}", h.fault)).or_insert(0) += 1;
+        }
+        counts
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _: io::Result<TcpStream> = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port));
+    }
+}
+
+/// Faults the first attempt of every request the filter admits: a request
+/// is faulted unless the previous one with the same method and target was.
+pub fn first_attempts(
+    fault: Fault,
+    admit: impl Fn(&RequestInfo) -> bool + Send + Sync + 'static,
+) -> impl Fn(&RequestInfo, usize) -> Fault + Send + Sync + 'static {
+    let last_faulted = Mutex::new(HashMap::<String, bool>::new());
+    move |req, _| {
+        if !admit(req) {
+            return Fault::None;
+        }
+        let mut seen = last_faulted.lock().unwrap();
+        let key = format!("{} {}", req.method, req.target);
+        let faulted = seen.entry(key).or_insert(false);
+        *faulted = !*faulted;
+        if *faulted {
+            fault.clone()
+        } else {
+            Fault::None
+        }
+    }
+}
+
+/// A reproducible random schedule: each admitted request is faulted with
+/// probability `rate`, with one of `choices`, decided from `seed` and the
+/// request's number alone.
+pub fn seeded(
+    seed: u64,
+    rate: f64,
+    choices: Vec<Fault>,
+    admit: impl Fn(&RequestInfo) -> bool + Send + Sync + 'static,
+) -> impl Fn(&RequestInfo, usize) -> Fault + Send + Sync + 'static {
+    move |req, n| {
+        if !admit(req) || choices.is_empty() {
+            return Fault::None;
+        }
+        let draw = splitmix64(seed ^ splitmix64(n as u64));
+        let unit = (draw >> 11) as f64 / (1u64 << 53) as f64;
+        if unit < rate {
+            choices[(splitmix64(draw) % choices.len() as u64) as usize].clone()
+        } else {
+            Fault::None
+        }
+    }
+}
+
+pub fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[derive(Clone)]
+struct Conn {
+    upstream: String,
+    authority: String,
+    shared: Arc<Shared>,
+    schedule: Arc<RwLock<Arc<Schedule>>>,
+}
+
+struct Message {
+    /// The request or status line.
+    start: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    chunked: bool,
+}
+
+impl Message {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl Conn {
+    /// Serves one client connection until it closes or a fault closes it.
+    fn serve(&self, client: TcpStream) {
+        let Ok(write_half) = client.try_clone() else {
+            return;
+        };
+        let mut reader = BufReader::new(client);
+        let mut writer = write_half;
+        while let Ok(Some(request)) = read_message(&mut reader, false) {
+            let keep = self.handle(request, &mut writer).unwrap_or(false);
+            if !keep {
+                break;
+            }
+        }
+        let _ = writer.shutdown(Shutdown::Both);
+    }
+
+    /// Handles one request; `Ok(true)` when the connection stays open.
+    fn handle(&self, request: Message, client: &mut TcpStream) -> io::Result<bool> {
+        let mut parts = request.start.splitn(3, ' ');
+        let method = parts.next().unwrap_or("").to_string();
+        let target = parts.next().unwrap_or("").to_string();
+        let info = RequestInfo {
+            method: method.clone(),
+            target: target.clone(),
+            headers: request
+                .headers
+                .iter()
+                .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
+                .collect(),
+            chunked: request.chunked,
+            body_len: request.body.len(),
+        };
+        let n = self.shared.requests.fetch_add(1, Ordering::SeqCst);
+        let schedule = self.schedule.read().unwrap().clone();
+        let fault = schedule(&info, n);
+        if !fault.is_none() {
+            self.shared.faults.fetch_add(1, Ordering::SeqCst);
+        }
+        self.shared.log.lock().unwrap().push(Handled {
+            n,
+            method: method.clone(),
+            target: target.clone(),
+            fault: fault.clone(),
+        });
+        let client_closes = request
+            .header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+
+        match fault {
+            Fault::Status(status, retry_after) => {
+                let body =
+                    format!(r#"{{"errors":[{{"code":"UNKNOWN","message":"injected {status}"}}]}}"#);
+                let mut headers = vec![("Content-Type".to_string(), "application/json".into())];
+                if let Some(secs) = retry_after {
+                    headers.push(("Retry-After".into(), secs.to_string()));
+                }
+                let response = Message {
+                    start: format!("HTTP/1.1 {status} {}", reason(status)),
+                    headers,
+                    body: body.into_bytes(),
+                    chunked: false,
+                };
+                write_response(client, &response, false, None)?;
+                return Ok(!client_closes);
+            }
+            Fault::PageTags(per_page) if info.is_tag_list() => {
+                let response = self.page_tags(&info, per_page)?;
+                write_response(client, &response, false, None)?;
+                return Ok(!client_closes);
+            }
+            _ => {}
+        }
+
+        let mut request = request;
+        if fault == Fault::IgnoreRange {
+            request
+                .headers
+                .retain(|(n, _)| !n.eq_ignore_ascii_case("range"));
+        }
+        let mut response = self.forward(&request)?;
+        if fault == Fault::ResetBeforeResponse {
+            return Ok(false);
+        }
+        for (name, value) in response.headers.iter_mut() {
+            if name.eq_ignore_ascii_case("location") {
+                *value = value.replace(&self.upstream, &self.authority);
+            }
+        }
+        if fault == Fault::CorruptByte && !response.body.is_empty() {
+            let middle = response.body.len() / 2;
+            response.body[middle] ^= 0xff;
+        }
+        let truncate = match fault {
+            Fault::TruncateBody(keep) => Some(keep),
+            _ => None,
+        };
+        write_response(client, &response, method == "HEAD", truncate)?;
+        Ok(truncate.is_none() && !client_closes)
+    }
+
+    /// Sends the request upstream on a connection of its own.
+    fn forward(&self, request: &Message) -> io::Result<Message> {
+        let mut upstream = TcpStream::connect(&self.upstream)?;
+        let mut head = format!("{}\r\n", request.start);
+        for (name, value) in &request.headers {
+            if is_hop_by_hop(name) {
+                continue;
+            }
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str(&format!(
+            "Content-Length: {}\r\nConnection: close\r\n\r\n",
+            request.body.len()
+        ));
+        upstream.write_all(head.as_bytes())?;
+        upstream.write_all(&request.body)?;
+        upstream.flush()?;
+        let head_request = request.start.starts_with("HEAD ");
+        let mut reader = BufReader::new(upstream);
+        read_message(&mut reader, head_request)?
+            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "upstream closed"))
+    }
+
+    /// One page of the registry's full tag list, from the cursor in the
+    /// request (none: the first page).
+    fn page_tags(&self, info: &RequestInfo, per_page: usize) -> io::Result<Message> {
+        let path = info.path().to_string();
+        let everything = Message {
+            start: format!("GET {path} HTTP/1.1"),
+            headers: vec![("Host".into(), self.upstream.clone())],
+            body: Vec::new(),
+            chunked: false,
+        };
+        let full = self.forward(&everything)?;
+        if !full.start.contains(" 200 ") {
+            return Ok(full);
+        }
+        let doc: serde_json::Value = serde_json::from_slice(&full.body)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let tags: Vec<String> = doc["tags"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let start = query_param(&info.target, "cursor")
+            .and_then(|c| URL_SAFE_NO_PAD.decode(c).ok())
+            .and_then(|raw| String::from_utf8(raw).ok())
+            .and_then(|s| s.strip_prefix("page-from:")?.parse::<usize>().ok())
+            .unwrap_or(0)
+            .min(tags.len());
+        let end = (start + per_page.max(1)).min(tags.len());
+        let page = serde_json::json!({"name": doc["name"], "tags": tags[start..end]});
+        let mut headers = vec![("Content-Type".to_string(), "application/json".into())];
+        if end < tags.len() {
+            let cursor = URL_SAFE_NO_PAD.encode(format!("page-from:{end}"));
+            headers.push((
+                "Link".into(),
+                format!("<{path}?n={per_page}&cursor={cursor}>; rel=\"next\""),
+            ));
+        }
+        self.shared.tag_pages.fetch_add(1, Ordering::SeqCst);
+        Ok(Message {
+            start: "HTTP/1.1 200 OK".into(),
+            headers,
+            body: serde_json::to_vec(&page).unwrap(),
+            chunked: false,
+        })
+    }
+}
+
+fn query_param<'a>(target: &'a str, name: &str) -> Option<&'a str> {
+    let query = target.split_once('?')?.1;
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+}
+
+fn is_hop_by_hop(name: &str) -> bool {
+    [
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+        "te",
+        "trailer",
+    ]
+    .iter()
+    .any(|h| name.eq_ignore_ascii_case(h))
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Injected",
+    }
+}
+
+/// Writes a response with a `Content-Length` body. For a HEAD answer the
+/// upstream's `Content-Length` is kept and no body sent; with `truncate`,
+/// only that many body bytes follow the full-length head.
+fn write_response(
+    client: &mut TcpStream,
+    response: &Message,
+    head_request: bool,
+    truncate: Option<usize>,
+) -> io::Result<()> {
+    let mut head = format!("{}\r\n", response.start);
+    for (name, value) in &response.headers {
+        let keep_length = head_request && name.eq_ignore_ascii_case("content-length");
+        if is_hop_by_hop(name) && !keep_length {
+            continue;
+        }
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    let bodiless = head_request || no_body_status(&response.start);
+    if !bodiless {
+        head.push_str(&format!("Content-Length: {}\r\n", response.body.len()));
+    }
+    head.push_str("\r\n");
+    client.write_all(head.as_bytes())?;
+    if !bodiless {
+        let end = truncate.unwrap_or(usize::MAX).min(response.body.len());
+        client.write_all(&response.body[..end])?;
+    }
+    client.flush()
+}
+
+fn status_of(start: &str) -> u16 {
+    start
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+fn no_body_status(start: &str) -> bool {
+    let status = status_of(start);
+    (100..200).contains(&status) || status == 204 || status == 304
+}
+
+/// Reads one message: `Ok(None)` at a clean end of stream before any byte.
+/// `head_request`: it answers a HEAD, so no body follows whatever it says.
+fn read_message(reader: &mut impl BufRead, head_request: bool) -> io::Result<Option<Message>> {
+    let mut start = String::new();
+    if reader.read_line(&mut start)? == 0 {
+        return Ok(None);
+    }
+    let start = start.trim_end().to_string();
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "head cut"));
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            headers.push((name.trim().to_string(), value.trim().to_string()));
+        }
+    }
+    let mut message = Message {
+        start,
+        headers,
+        body: Vec::new(),
+        chunked: false,
+    };
+    let is_response = message.start.starts_with("HTTP/");
+    if is_response && (head_request || no_body_status(&message.start)) {
+        return Ok(Some(message));
+    }
+    let chunked = message
+        .header("transfer-encoding")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    if chunked {
+        message.chunked = true;
+        message.body = read_chunked(reader)?;
+    } else if let Some(length) = message.header("content-length") {
+        let length: usize = length
+            .parse()
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad content-length"))?;
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body)?;
+        message.body = body;
+    } else if is_response {
+        // Neither: the body runs to the end of the (Connection: close) stream.
+        reader.read_to_end(&mut message.body)?;
+    }
+    Ok(Some(message))
+}
+
+fn read_chunked(reader: &mut impl BufRead) -> io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "chunk cut"));
+        }
+        let size = line.trim().split(';').next().unwrap_or("");
+        let size = usize::from_str_radix(size, 16)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad chunk size"))?;
+        if size == 0 {
+            // Trailers, up to the empty line.
+            loop {
+                let mut trailer = String::new();
+                if reader.read_line(&mut trailer)? == 0 || trailer.trim().is_empty() {
+                    return Ok(body);
+                }
+            }
+        }
+        let at = body.len();
+        body.resize(at + size, 0);
+        reader.read_exact(&mut body[at..])?;
+        let mut crlf = [0u8; 2];
+        reader.read_exact(&mut crlf)?;
+    }
+}
