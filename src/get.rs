@@ -77,11 +77,10 @@ impl<B: ResponseBody> GetReader<B> {
         if self.remaining == 0 {
             return self.finish().map(|()| Vec::new());
         }
-        let short = StoreError::Integrity(format!(
-            "{}: body ended {} bytes early",
-            self.what,
-            self.remaining + self.skip
-        ));
+        // Built only when the body does end early: this is the hot path of
+        // ranged reads.
+        let (what, missing) = (&self.what, self.remaining + self.skip);
+        let short = || StoreError::Integrity(format!("{what}: body ended {missing} bytes early"));
         let body = self
             .body
             .as_mut()
@@ -89,11 +88,11 @@ impl<B: ResponseBody> GetReader<B> {
         while self.skip > 0 {
             let chunk = body
                 .read_chunk(self.skip.min(1 << 20) as usize)?
-                .ok_or_else(|| short.clone())?;
+                .ok_or_else(short)?;
             self.skip -= chunk.len() as u64;
         }
         let want = (max.max(1) as u64).min(self.remaining) as usize;
-        let chunk = body.read_chunk(want)?.ok_or(short)?;
+        let chunk = body.read_chunk(want)?.ok_or_else(short)?;
         self.remaining -= chunk.len() as u64;
         if let Some((digest, _)) = &mut self.verify {
             digest.update(&chunk);
