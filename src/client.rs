@@ -10,7 +10,7 @@ use crate::link::next_link;
 use crate::manifest::{MAX_MANIFEST_BYTES, OCI_MANIFEST};
 use crate::range::ByteRange;
 use crate::registry_error::{error_codes, error_from_response};
-use crate::retry::{decide, parse_retry_after, Next, Outcome, DEFAULT_POLICY};
+use crate::retry::{decide, parse_retry_after, Next, Outcome, Policy, DEFAULT_POLICY};
 use crate::transport::{header, read_to_vec, SendFailure, Transport, Upload};
 use http::{Method, Request, Response};
 use serde::Deserialize;
@@ -36,6 +36,7 @@ pub struct RegistryClient<T> {
     base: String,
     repository: String,
     auth: Authenticator,
+    policy: Policy,
 }
 
 /// What a mount attempt (`POST ...?mount=<digest>&from=<repo>`) found.
@@ -59,7 +60,14 @@ impl<T: Transport> RegistryClient<T> {
             base,
             repository,
             auth,
+            policy: DEFAULT_POLICY,
         }
+    }
+
+    /// Retries as `policy` says instead of the default.
+    pub fn with_policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
     }
 
     pub fn transport(&self) -> &T {
@@ -103,17 +111,20 @@ impl<T: Transport> RegistryClient<T> {
         let mut request = request
             .map_err(|e| StoreError::InvalidArgument(format!("cannot build request: {e}")))?;
         let (mut failures, mut reauthenticated) = (0, false);
+        let started = self.transport.now();
         loop {
             let (method, uri) = (request.method().clone(), request.uri().clone());
             self.authorize(&method, &uri, request.headers_mut())?;
             let outcome = self.transport.send(&request);
             let jitter = self.transport.random();
+            let spent = self.transport.now().saturating_sub(started);
             match decide(
-                &DEFAULT_POLICY,
+                &self.policy,
                 failures,
                 reauthenticated,
                 outcome_of(&outcome),
                 jitter,
+                spent,
             ) {
                 Next::Done => return outcome.map_err(|f| f.error),
                 Next::RetryAfter(wait) => {
@@ -138,15 +149,18 @@ impl<T: Transport> RegistryClient<T> {
     /// Sends without credentials, retrying broken connections (token requests).
     fn send_plain(&self, request: &Request<Vec<u8>>) -> Result<Response<T::Body>, StoreError> {
         let mut failures = 0;
+        let started = self.transport.now();
         loop {
             let outcome = self.transport.send(request);
             let jitter = self.transport.random();
+            let spent = self.transport.now().saturating_sub(started);
             match decide(
-                &DEFAULT_POLICY,
+                &self.policy,
                 failures,
                 true,
                 outcome_of(&outcome),
                 jitter,
+                spent,
             ) {
                 Next::RetryAfter(wait) => {
                     if let Ok(response) = outcome {

@@ -3,13 +3,14 @@
 
 use crate::auth::credentials::Credentials;
 use crate::error::StoreError;
+use crate::retry::{Policy, DEFAULT_POLICY};
 
 /// The artifact media type family used when `media_type` is not given.
 pub const DEFAULT_MEDIA_TYPE: &str = "application/vnd.plakar.kloset.v1";
 
 /// Keys the component understands. Host-level keys (TLS files and the like)
 /// are consumed by the host and never reach the component.
-const KNOWN_OPTIONS: [&str; 7] = [
+const KNOWN_OPTIONS: [&str; 9] = [
     "location",
     "use_tls",
     "repository_prefix",
@@ -17,6 +18,8 @@ const KNOWN_OPTIONS: [&str; 7] = [
     "username",
     "password",
     "token",
+    "retries",
+    "retry_budget",
 ];
 
 /// Read when none of the `username`, `password` and `token` options is
@@ -43,6 +46,8 @@ pub struct StoreConfig {
     pub media_type: String,
     /// What to log in with (its `Debug` hides secrets).
     pub credentials: Credentials,
+    /// How hard to try (options `retries` and `retry_budget`, in seconds).
+    pub retry: Policy,
 }
 
 impl StoreConfig {
@@ -94,6 +99,14 @@ impl StoreConfig {
             };
         let credentials =
             Credentials::from_settings(username.as_deref(), password.as_deref(), token.as_deref())?;
+        let mut retry = DEFAULT_POLICY;
+        if let Some(v) = get("retries") {
+            retry.retries = parse_number("retries", v, 0, 20)? as usize;
+        }
+        if let Some(v) = get("retry_budget") {
+            retry.budget =
+                std::time::Duration::from_secs(parse_number("retry_budget", v, 1, 3600)?);
+        }
         Ok(StoreConfig {
             use_tls,
             registry,
@@ -101,6 +114,7 @@ impl StoreConfig {
             prefix,
             media_type,
             credentials,
+            retry,
         })
     }
 
@@ -238,6 +252,16 @@ fn valid_component(component: &str) -> bool {
         }
     }
     true
+}
+
+/// A whole number in `[min, max]`.
+fn parse_number(key: &str, value: &str, min: u64, max: u64) -> Result<u64, StoreError> {
+    match value.trim().parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(invalid(format!(
+            "option '{key}' must be a whole number from {min} to {max}, got '{value}'"
+        ))),
+    }
 }
 
 fn parse_bool(key: &str, value: &str) -> Result<bool, StoreError> {
@@ -388,5 +412,27 @@ mod tests {
         assert!(
             matches!(cfg(&[("use_tls", "true")]), Err(StoreError::InvalidConfig(m)) if m.contains("missing 'location'"))
         );
+    }
+
+    #[test]
+    fn retry_options() {
+        let base = ("location", "oci://h/r");
+        let c = cfg(&[base]).unwrap();
+        assert_eq!(c.retry, DEFAULT_POLICY);
+        let c = cfg(&[base, ("retries", "0"), ("retry_budget", "15")]).unwrap();
+        assert_eq!(c.retry.retries, 0);
+        assert_eq!(c.retry.budget, std::time::Duration::from_secs(15));
+        for (key, bad) in [
+            ("retries", "21"),
+            ("retries", "-1"),
+            ("retries", "many"),
+            ("retry_budget", "0"),
+            ("retry_budget", "3601"),
+        ] {
+            match cfg(&[base, (key, bad)]) {
+                Err(StoreError::InvalidConfig(m)) => assert!(m.contains(key), "{m}"),
+                other => panic!("{key}={bad}: {other:?}"),
+            }
+        }
     }
 }

@@ -15,6 +15,9 @@ pub struct Policy {
     /// A `Retry-After` longer than this fails at once (`rate-limited`)
     /// rather than stalling a backup.
     pub max_retry_after: Duration,
+    /// The most one request may spend, its retries and waits included: no
+    /// retry starts that would end past it.
+    pub budget: Duration,
 }
 
 pub const DEFAULT_POLICY: Policy = Policy {
@@ -22,6 +25,7 @@ pub const DEFAULT_POLICY: Policy = Policy {
     base: Duration::from_millis(100),
     cap: Duration::from_secs(5),
     max_retry_after: Duration::from_secs(30),
+    budget: Duration::from_secs(120),
 };
 
 /// What an attempt came to.
@@ -52,29 +56,34 @@ fn transient(status: u16) -> bool {
 }
 
 /// `failures`: retries made so far; `jitter`: any random number, spreading
-/// clients that failed together so they do not retry together.
+/// clients that failed together so they do not retry together; `spent`:
+/// time since the request's first attempt began.
 pub fn decide(
     policy: &Policy,
     failures: usize,
     reauthenticated: bool,
     outcome: Outcome,
     jitter: u64,
+    spent: Duration,
 ) -> Next {
     let retries_left = failures < policy.retries;
-    match outcome {
-        Outcome::NoAnswer { retryable: true } if retries_left => {
-            Next::RetryAfter(backoff(policy, failures, jitter))
-        }
+    let wait = match outcome {
+        Outcome::NoAnswer { retryable: true } if retries_left => backoff(policy, failures, jitter),
         Outcome::Answer {
             status,
             retry_after,
         } if transient(status) && retries_left => match retry_after {
-            Some(wait) if wait > policy.max_retry_after => Next::Done,
-            Some(wait) => Next::RetryAfter(wait),
-            None => Next::RetryAfter(backoff(policy, failures, jitter)),
+            Some(wait) if wait > policy.max_retry_after => return Next::Done,
+            Some(wait) => wait,
+            None => backoff(policy, failures, jitter),
         },
-        Outcome::Answer { status: 401, .. } if !reauthenticated => Next::Reauthenticate,
-        _ => Next::Done,
+        Outcome::Answer { status: 401, .. } if !reauthenticated => return Next::Reauthenticate,
+        _ => return Next::Done,
+    };
+    if spent + wait > policy.budget {
+        Next::Done
+    } else {
+        Next::RetryAfter(wait)
     }
 }
 
@@ -101,6 +110,18 @@ mod tests {
 
     const P: Policy = DEFAULT_POLICY;
 
+    /// A decision early in a request's life, well within its budget.
+    fn d(failures: usize, reauthenticated: bool, outcome: Outcome, jitter: u64) -> Next {
+        decide(
+            &P,
+            failures,
+            reauthenticated,
+            outcome,
+            jitter,
+            Duration::ZERO,
+        )
+    }
+
     fn answer(status: u16) -> Outcome {
         Outcome::Answer {
             status,
@@ -113,25 +134,21 @@ mod tests {
         let broken = Outcome::NoAnswer { retryable: true };
         let mut last = Duration::ZERO;
         for failures in 0..P.retries {
-            let Next::RetryAfter(wait) = decide(&P, failures, false, broken, 0) else {
+            let Next::RetryAfter(wait) = d(failures, false, broken, 0) else {
                 panic!("retry {failures}")
             };
             assert!(wait >= last, "waits grow");
             assert!(wait <= P.cap);
             last = wait;
         }
-        assert_eq!(
-            decide(&P, P.retries, false, broken, 0),
-            Next::Done,
-            "bounded"
-        );
+        assert_eq!(d(P.retries, false, broken, 0), Next::Done, "bounded");
         for status in [429, 500, 502, 503, 504] {
             assert!(
-                matches!(decide(&P, 0, false, answer(status), 7), Next::RetryAfter(_)),
+                matches!(d(0, false, answer(status), 7), Next::RetryAfter(_)),
                 "{status}"
             );
             assert_eq!(
-                decide(&P, P.retries, false, answer(status), 7),
+                d(P.retries, false, answer(status), 7),
                 Next::Done,
                 "{status} bounded"
             );
@@ -141,20 +158,16 @@ mod tests {
     #[test]
     fn final_answers_are_not_retried() {
         assert_eq!(
-            decide(&P, 0, false, Outcome::NoAnswer { retryable: false }, 0),
+            d(0, false, Outcome::NoAnswer { retryable: false }, 0),
             Next::Done,
             "an untrusted certificate"
         );
         for status in [200, 201, 206, 400, 403, 404, 405, 416, 501] {
-            assert_eq!(
-                decide(&P, 0, false, answer(status), 0),
-                Next::Done,
-                "{status}"
-            );
+            assert_eq!(d(0, false, answer(status), 0), Next::Done, "{status}");
         }
-        assert_eq!(decide(&P, 0, false, answer(401), 0), Next::Reauthenticate);
+        assert_eq!(d(0, false, answer(401), 0), Next::Reauthenticate);
         assert_eq!(
-            decide(&P, 0, true, answer(401), 0),
+            d(0, true, answer(401), 0),
             Next::Done,
             "one re-authentication per request"
         );
@@ -167,11 +180,11 @@ mod tests {
             retry_after: Some(Duration::from_secs(s)),
         };
         assert_eq!(
-            decide(&P, 0, false, hinted(3), 0),
+            d(0, false, hinted(3), 0),
             Next::RetryAfter(Duration::from_secs(3))
         );
         assert_eq!(
-            decide(&P, 0, false, hinted(3600), 0),
+            d(0, false, hinted(3600), 0),
             Next::Done,
             "an hour is not waited out"
         );
@@ -185,5 +198,34 @@ mod tests {
         let exp = P.base * 8;
         assert!(waits.iter().all(|w| *w >= exp / 2 && *w <= exp));
         assert!(waits.iter().any(|w| *w != waits[0]), "not all the same");
+    }
+
+    #[test]
+    fn no_retry_starts_past_the_budget() {
+        let busy = Outcome::Answer {
+            status: 503,
+            retry_after: Some(Duration::from_secs(10)),
+        };
+        assert_eq!(
+            decide(&P, 0, false, busy, 0, Duration::from_secs(100)),
+            Next::RetryAfter(Duration::from_secs(10))
+        );
+        assert_eq!(
+            decide(&P, 0, false, busy, 0, Duration::from_secs(115)),
+            Next::Done,
+            "would end past 120 s"
+        );
+        let none = Policy { retries: 0, ..P };
+        assert_eq!(
+            decide(
+                &none,
+                0,
+                false,
+                Outcome::NoAnswer { retryable: true },
+                0,
+                Duration::ZERO
+            ),
+            Next::Done
+        );
     }
 }

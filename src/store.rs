@@ -55,7 +55,8 @@ impl<T: Transport> OciStore<T> {
             config.base_url(),
             config.repository.clone(),
             auth,
-        );
+        )
+        .with_policy(config.retry);
         let layout = Layout::new(config.prefix.clone());
         Rc::new(OciStore {
             client,

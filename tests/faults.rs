@@ -26,15 +26,21 @@ struct Setup {
 }
 
 fn setup(name: &str) -> Setup {
+    setup_with(name, &[])
+}
+
+/// A setup whose store gets `extra` options too.
+fn setup_with(name: &str, extra: &[(&str, &str)]) -> Setup {
     let registry = Registry::start(RegistryOptions::default());
     let proxy = FaultProxy::start(&registry.authority());
-    let config = [
+    let mut config = vec![
         (
             "location".to_string(),
             format!("oci://{}/{}", proxy.authority(), unique_repo(name)),
         ),
         ("use_tls".to_string(), "false".to_string()),
     ];
+    config.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let store = StoreHandle::new(plugin(), &config).expect("valid configuration");
     Setup {
         store,
@@ -628,4 +634,38 @@ fn a_seeded_soak_keeps_every_object_consistent() {
         );
     }
     assert!(faults > 0, "the soak injected no fault");
+}
+
+#[test]
+fn the_retry_options_bound_the_retries() {
+    // retries=0: one 503 is final.
+    let s = setup_with("fault-retries", &[("retries", "0")]);
+    s.store.create(b"config").unwrap();
+    s.proxy.set(|_, _| Fault::Status(503, None));
+    let before = s.proxy.requests();
+    match s.store.list(Resource::State) {
+        Err(StoreError::Registry { status: 503, .. }) => {}
+        other => panic!("expected the 503, got {other:?}"),
+    }
+    assert_eq!(s.proxy.requests() - before, 1, "no retry");
+
+    // retry_budget=1 with Retry-After: 2: no retry would end in budget.
+    let s = setup_with("fault-budget", &[("retry_budget", "1")]);
+    s.store.create(b"config").unwrap();
+    s.proxy.set(|_, _| Fault::Status(503, Some(2)));
+    let before = s.proxy.requests();
+    let started = std::time::Instant::now();
+    assert!(matches!(
+        s.store.list(Resource::State),
+        Err(StoreError::Registry { status: 503, .. })
+    ));
+    assert_eq!(
+        s.proxy.requests() - before,
+        1,
+        "the wait would overrun the budget"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "it did not wait"
+    );
 }
