@@ -2,7 +2,8 @@
 //! (redirect a blob to another host, answer oddly). Each request goes to a
 //! handler; every request seen is recorded with its headers.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use super::wire::{read_message, write_reply};
+use std::io::BufReader;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -86,92 +87,30 @@ impl FakeServer {
 fn serve(stream: TcpStream, handler: &Handler, log: &Mutex<Vec<Seen>>) {
     let mut writer = stream.try_clone().unwrap();
     let mut reader = BufReader::new(stream);
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut parts = line.split_whitespace();
-        let (method, path) = (
-            parts.next().unwrap_or("").to_string(),
-            parts.next().unwrap_or("").to_string(),
-        );
-        let mut headers = Vec::new();
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((n, v)) = h.split_once(':') {
-                headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
-            }
-        }
+    while let Ok(Some(request)) = read_message(&mut reader, false) {
         let seen = Seen {
-            method,
-            path,
-            headers,
+            method: request.method().to_string(),
+            path: request.target().to_string(),
+            headers: request
+                .headers
+                .iter()
+                .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
+                .collect(),
         };
-        if !skip_body(&mut reader, &seen) {
-            return;
-        }
         log.lock().unwrap().push(seen.clone());
         let reply = handler(&seen);
-        let mut head = format!(
-            "HTTP/1.1 {} X\r\nContent-Length: {}\r\n",
+        let head_request = seen.method == "HEAD";
+        if write_reply(
+            &mut writer,
             reply.status,
-            reply.body.len()
-        );
-        for (n, v) in &reply.headers {
-            head.push_str(&format!("{n}: {v}\r\n"));
-        }
-        head.push_str("\r\n");
-        let body: &[u8] = if seen.method == "HEAD" {
-            &[]
-        } else {
-            &reply.body
-        };
-        if writer
-            .write_all(head.as_bytes())
-            .and_then(|()| writer.write_all(body))
-            .is_err()
+            "X",
+            &reply.headers,
+            &reply.body,
+            head_request,
+        )
+        .is_err()
         {
             return;
         }
     }
-}
-
-/// Reads and drops a request body (Content-Length or chunked).
-fn skip_body(reader: &mut BufReader<TcpStream>, seen: &Seen) -> bool {
-    if let Some(len) = seen
-        .header("content-length")
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        return std::io::copy(&mut reader.by_ref().take(len), &mut std::io::sink()).is_ok();
-    }
-    if seen
-        .header("transfer-encoding")
-        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
-    {
-        loop {
-            let mut size = String::new();
-            if reader.read_line(&mut size).unwrap_or(0) == 0 {
-                return false;
-            }
-            let Ok(n) = u64::from_str_radix(size.trim().split(';').next().unwrap_or(""), 16) else {
-                return false;
-            };
-            // The chunk and its CRLF (for the last chunk: the final CRLF).
-            if std::io::copy(&mut reader.by_ref().take(n + 2), &mut std::io::sink()).is_err() {
-                return false;
-            }
-            if n == 0 {
-                return true;
-            }
-        }
-    }
-    true
 }

@@ -15,8 +15,9 @@
 //! - A schedule (`Fn(&RequestInfo, n) -> Fault`, n counting requests from 0)
 //!   decides per request; [`seeded`] builds a reproducible random one.
 
+use super::wire::{no_body_status, read_message, Message};
 use std::collections::HashMap;
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufReader, Write};
 use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -270,23 +271,6 @@ struct Conn {
     schedule: Arc<RwLock<Arc<Schedule>>>,
 }
 
-struct Message {
-    /// The request or status line.
-    start: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-    chunked: bool,
-}
-
-impl Message {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
 impl Conn {
     /// Serves one client connection until it closes or a fault closes it.
     fn serve(&self, client: TcpStream) {
@@ -520,96 +504,4 @@ fn write_response(
         client.write_all(&response.body[..end])?;
     }
     client.flush()
-}
-
-fn status_of(start: &str) -> u16 {
-    start
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
-}
-
-fn no_body_status(start: &str) -> bool {
-    let status = status_of(start);
-    (100..200).contains(&status) || status == 204 || status == 304
-}
-
-/// Reads one message: `Ok(None)` at a clean end of stream before any byte.
-/// `head_request`: it answers a HEAD, so no body follows whatever it says.
-fn read_message(reader: &mut impl BufRead, head_request: bool) -> io::Result<Option<Message>> {
-    let mut start = String::new();
-    if reader.read_line(&mut start)? == 0 {
-        return Ok(None);
-    }
-    let start = start.trim_end().to_string();
-    let mut headers = Vec::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "head cut"));
-        }
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            headers.push((name.trim().to_string(), value.trim().to_string()));
-        }
-    }
-    let mut message = Message {
-        start,
-        headers,
-        body: Vec::new(),
-        chunked: false,
-    };
-    let is_response = message.start.starts_with("HTTP/");
-    if is_response && (head_request || no_body_status(&message.start)) {
-        return Ok(Some(message));
-    }
-    let chunked = message
-        .header("transfer-encoding")
-        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-    if chunked {
-        message.chunked = true;
-        message.body = read_chunked(reader)?;
-    } else if let Some(length) = message.header("content-length") {
-        let length: usize = length
-            .parse()
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad content-length"))?;
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body)?;
-        message.body = body;
-    } else if is_response {
-        // Neither: the body runs to the end of the (Connection: close) stream.
-        reader.read_to_end(&mut message.body)?;
-    }
-    Ok(Some(message))
-}
-
-fn read_chunked(reader: &mut impl BufRead) -> io::Result<Vec<u8>> {
-    let mut body = Vec::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "chunk cut"));
-        }
-        let size = line.trim().split(';').next().unwrap_or("");
-        let size = usize::from_str_radix(size, 16)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad chunk size"))?;
-        if size == 0 {
-            // Trailers, up to the empty line.
-            loop {
-                let mut trailer = String::new();
-                if reader.read_line(&mut trailer)? == 0 || trailer.trim().is_empty() {
-                    return Ok(body);
-                }
-            }
-        }
-        let at = body.len();
-        body.resize(at + size, 0);
-        reader.read_exact(&mut body[at..])?;
-        let mut crlf = [0u8; 2];
-        reader.read_exact(&mut crlf)?;
-    }
 }

@@ -17,6 +17,7 @@ pub mod registry;
 pub mod skopeo;
 pub mod tls;
 pub mod token_server;
+pub mod wire;
 
 // Shortcuts for the common names; a file that uses only some of them would
 // otherwise warn about the rest.

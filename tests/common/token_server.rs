@@ -21,7 +21,7 @@
 //! Every request is recorded ([`TokenServer::requests`]) without its secrets.
 //! Connections are kept alive (HTTP/1.1), as a pooling client expects.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufReader};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,6 +37,7 @@ use super::auth::{
     basic_authorization, rfc3339, unix_now, KeyRef, SigningKey, TokenAuth, TokenUser, TOKEN_ISSUER,
 };
 use super::http::{http_send, RawResponse};
+use super::wire::{read_message, write_reply};
 
 /// How long an idle kept-alive connection is held open.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -617,42 +618,27 @@ fn serve_connection(stream: TcpStream, shared: &Shared, stop: &AtomicBool) {
         return;
     };
     let mut reader = BufReader::new(stream);
-    loop {
-        let request = match read_request(&mut reader) {
-            Ok(Some(request)) => request,
-            Ok(None) | Err(_) => return,
-        };
+    while let Ok(Some(request)) = read_request(&mut reader) {
         let reply = shared.handle(&request);
         let close = stop.load(Ordering::SeqCst)
             || request
                 .header("connection")
                 .is_some_and(|v| v.eq_ignore_ascii_case("close"));
-        let mut head = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
+        let mut headers = vec![("Content-Type".to_string(), reply.content_type.to_string())];
+        headers.extend(reply.headers.iter().cloned());
+        if close {
+            headers.push(("Connection".to_string(), "close".to_string()));
+        }
+        let head_request = request.method == "HEAD";
+        let written = write_reply(
+            &mut writer,
             reply.status,
             reason(reply.status),
-            reply.content_type,
-            reply.body.len()
+            &headers,
+            &reply.body,
+            head_request,
         );
-        for (name, value) in &reply.headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        if close {
-            head.push_str("Connection: close\r\n");
-        }
-        head.push_str("\r\n");
-        let body: &[u8] = if request.method == "HEAD" {
-            &[]
-        } else {
-            &reply.body
-        };
-        if writer
-            .write_all(head.as_bytes())
-            .and_then(|()| writer.write_all(body))
-            .and_then(|()| writer.flush())
-            .is_err()
-            || close
-        {
+        if written.is_err() || close {
             return;
         }
     }
@@ -660,62 +646,12 @@ fn serve_connection(stream: TcpStream, shared: &Shared, stop: &AtomicBool) {
 
 /// Reads one request; `None` when the client closed the connection first.
 fn read_request(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Request>> {
-    let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_string());
-    let mut line = String::new();
-    if reader.read_line(&mut line)? == 0 {
-        return Ok(None);
-    }
-    let mut parts = line.split_whitespace();
-    let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
-        return Err(invalid("bad request line"));
-    };
-    let (method, target) = (method.to_string(), target.to_string());
-    let mut headers = Vec::new();
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header)? == 0 {
-            return Err(invalid("connection closed in the headers"));
-        }
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':') {
-            headers.push((name.trim().to_string(), value.trim().to_string()));
-        }
-    }
-    let mut request = Request {
-        method,
-        target,
-        headers,
-        body: Vec::new(),
-    };
-    if let Some(length) = request.header("content-length") {
-        let length: u64 = length.parse().map_err(|_| invalid("bad Content-Length"))?;
-        reader
-            .by_ref()
-            .take(length)
-            .read_to_end(&mut request.body)?;
-    } else if request
-        .header("transfer-encoding")
-        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
-    {
-        loop {
-            let mut size = String::new();
-            reader.read_line(&mut size)?;
-            let size = u64::from_str_radix(size.trim().split(';').next().unwrap_or(""), 16)
-                .map_err(|_| invalid("bad chunk size"))?;
-            let mut chunk = Vec::new();
-            reader.by_ref().take(size).read_to_end(&mut chunk)?;
-            request.body.extend_from_slice(&chunk);
-            let mut crlf = String::new();
-            reader.read_line(&mut crlf)?; // after the chunk, or the end of the trailers
-            if size == 0 {
-                break;
-            }
-        }
-    }
-    Ok(Some(request))
+    Ok(read_message(reader, false)?.map(|message| Request {
+        method: message.method().to_string(),
+        target: message.target().to_string(),
+        headers: message.headers,
+        body: message.body,
+    }))
 }
 
 fn reason(status: u16) -> &'static str {
