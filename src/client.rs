@@ -102,24 +102,36 @@ impl<T: Transport> RegistryClient<T> {
         Request::builder().method(method).uri(url)
     }
 
-    /// Sends a request whose body is in memory, with credentials, carrying
-    /// out `retry::decide`: a connection that breaks before an answer arrives
-    /// is retried (every request of ours is safe to repeat: an upload session
-    /// that already completed answers a repeat with an error, never with a
-    /// second blob), and a 401 is answered once by logging in as its
-    /// challenge asks.
+    /// Sends a request whose body is in memory, with credentials.
     fn send(
         &self,
         request: http::Result<Request<Vec<u8>>>,
     ) -> Result<Response<T::Body>, StoreError> {
         let mut request = request
             .map_err(|e| StoreError::InvalidArgument(format!("cannot build request: {e}")))?;
-        let (mut failures, mut reauthenticated) = (0, false);
+        self.exchange(&mut request, true)
+    }
+
+    /// Sends a request and carries out `retry::decide` on each outcome: a
+    /// connection that breaks before an answer arrives, or a 429/5xx answer,
+    /// is retried (every request of ours is safe to repeat: an upload session
+    /// that already completed answers a repeat with an error, which
+    /// `complete_upload` resolves), and, `with_credentials`, a 401 is
+    /// answered once by logging in as its challenge asks. Token requests go
+    /// without credentials: a 401 to them is final.
+    fn exchange(
+        &self,
+        request: &mut Request<Vec<u8>>,
+        with_credentials: bool,
+    ) -> Result<Response<T::Body>, StoreError> {
+        let (mut failures, mut reauthenticated) = (0, !with_credentials);
         let started = self.transport.now();
         loop {
             let (method, uri) = (request.method().clone(), request.uri().clone());
-            self.authorize(&method, &uri, request.headers_mut())?;
-            let outcome = self.transport.send(&request);
+            if with_credentials {
+                self.authorize(&method, &uri, request.headers_mut())?;
+            }
+            let outcome = self.transport.send(request);
             let jitter = self.transport.random();
             let spent = self.transport.now().saturating_sub(started);
             match decide(
@@ -150,34 +162,6 @@ impl<T: Transport> RegistryClient<T> {
         }
     }
 
-    /// Sends without credentials, retrying broken connections (token requests).
-    fn send_plain(&self, request: &Request<Vec<u8>>) -> Result<Response<T::Body>, StoreError> {
-        let mut failures = 0;
-        let started = self.transport.now();
-        loop {
-            let outcome = self.transport.send(request);
-            let jitter = self.transport.random();
-            let spent = self.transport.now().saturating_sub(started);
-            match decide(
-                &self.policy,
-                failures,
-                true,
-                outcome_of(&outcome),
-                jitter,
-                spent,
-            ) {
-                Next::RetryAfter(wait) => {
-                    if let Ok(response) = outcome {
-                        let _ = self.drain(response, "answer to retry");
-                    }
-                    self.transport.sleep(wait);
-                    failures += 1;
-                }
-                _ => return outcome.map_err(|f| f.error),
-            }
-        }
-    }
-
     /// Puts the right `Authorization` on a request, fetching a token first
     /// when one is needed.
     fn authorize(
@@ -194,9 +178,9 @@ impl<T: Transport> RegistryClient<T> {
                 .prepare(method, uri, headers, self.transport.now())?
             {
                 Prepared::Ready => return Ok(()),
-                Prepared::FetchToken(token_request) => {
+                Prepared::FetchToken(mut token_request) => {
                     let what = "token request";
-                    let mut response = self.send_plain(&token_request)?;
+                    let mut response = self.exchange(&mut token_request, false)?;
                     let status = response.status().as_u16();
                     let body = read_to_vec(response.body_mut(), MAX_ERROR_BODY, what)?;
                     if !self
