@@ -78,6 +78,10 @@ impl<T: Transport> RegistryClient<T> {
         &self.transport
     }
 
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}/v2/{}/{}", self.base, self.repository, path)
     }
@@ -124,6 +128,18 @@ impl<T: Transport> RegistryClient<T> {
         request: &mut Request<Vec<u8>>,
         with_credentials: bool,
     ) -> Result<Response<T::Body>, StoreError> {
+        self.attempts(request, with_credentials, &self.policy)
+            .map_err(|f| f.error)
+    }
+
+    /// `exchange` under another policy, keeping whether a failure without
+    /// an answer may be worth another try.
+    fn attempts(
+        &self,
+        request: &mut Request<Vec<u8>>,
+        with_credentials: bool,
+        policy: &Policy,
+    ) -> Result<Response<T::Body>, SendFailure> {
         let (mut failures, mut reauthenticated) = (0, !with_credentials);
         let started = self.transport.now();
         loop {
@@ -135,14 +151,14 @@ impl<T: Transport> RegistryClient<T> {
             let jitter = self.transport.random();
             let spent = self.transport.now().saturating_sub(started);
             match decide(
-                &self.policy,
+                policy,
                 failures,
                 reauthenticated,
                 outcome_of(&outcome),
                 jitter,
                 spent,
             ) {
-                Next::Done => return outcome.map_err(|f| f.error),
+                Next::Done => return outcome,
                 Next::RetryAfter(wait) => {
                     if let Ok(response) = outcome {
                         let _ = self.drain(response, "answer to retry");
@@ -151,7 +167,7 @@ impl<T: Transport> RegistryClient<T> {
                     failures += 1;
                 }
                 Next::Reauthenticate => {
-                    let response = outcome.map_err(|f| f.error)?;
+                    let response = outcome?;
                     if !self.auth.challenged(&challenges_of(&response), &method) {
                         return Ok(response);
                     }
@@ -381,8 +397,8 @@ impl<T: Transport> RegistryClient<T> {
         }
     }
 
-    /// Opens an upload session; returns its URL.
-    pub fn start_upload(&self) -> Result<String, StoreError> {
+    /// Opens an upload session.
+    pub fn start_upload(&self) -> Result<UploadSession, StoreError> {
         let what = "POST blob upload";
         let response = self.send(
             self.request(Method::POST, &self.url("blobs/uploads/"))
@@ -390,12 +406,90 @@ impl<T: Transport> RegistryClient<T> {
                 .body(Vec::new()),
         )?;
         if response.status().as_u16() == 202 {
-            let location = self.location_of(&response, what)?;
+            let url = self.location_of(&response, what)?;
+            // OCI distribution spec v1.1, "Pushing a blob in chunks": every
+            // chunk but the last must be at least this long.
+            let min_chunk = header(&response, "oci-chunk-min-length")
+                .and_then(|v| v.trim().parse::<u64>().ok());
             self.drain(response, what)?;
-            Ok(location)
+            Ok(UploadSession { url, min_chunk })
         } else {
             Err(self.fail(response, what))
         }
+    }
+
+    /// PATCHes one chunk, `bytes` starting at `start`, in a single attempt:
+    /// resending blindly could append twice, so a failure is for the caller
+    /// to resolve by asking the session (`upload_status`).
+    /// `bytes` is lent to the request and handed back, for a resend.
+    pub fn patch_chunk(
+        &self,
+        url: &str,
+        start: u64,
+        bytes: &mut Vec<u8>,
+    ) -> Result<ChunkAccepted, ChunkFailed> {
+        let what = "PATCH blob chunk";
+        let end = start + bytes.len() as u64 - 1;
+        let length = bytes.len().to_string();
+        let mut request = self
+            .request(Method::PATCH, url)
+            .header("content-type", "application/octet-stream")
+            // No "bytes " prefix: the distribution spec's own form.
+            .header("content-range", format!("{start}-{end}"))
+            .header("content-length", length)
+            .body(std::mem::take(bytes))
+            .map_err(|e| ChunkFailed::fatal(StoreError::InvalidArgument(e.to_string())))?;
+        let single = Policy {
+            retries: 0,
+            ..self.policy
+        };
+        let outcome = self.attempts(&mut request, true, &single);
+        *bytes = std::mem::take(request.body_mut());
+        let retry = outcome_of(&outcome);
+        let response = outcome.map_err(|f| ChunkFailed {
+            error: f.error,
+            retry,
+        })?;
+        if response.status().as_u16() == 202 || response.status().is_success() {
+            let url = self
+                .location_of(&response, what)
+                .map_err(ChunkFailed::fatal)?;
+            let received = header(&response, "range").and_then(parse_received);
+            self.drain(response, what).map_err(ChunkFailed::fatal)?;
+            Ok(ChunkAccepted { url, received })
+        } else {
+            Err(ChunkFailed {
+                error: upload_hint(self.fail(response, what)),
+                retry,
+            })
+        }
+    }
+
+    /// `GET <session>`: how many bytes the registry holds, and the URL to
+    /// continue at (OCI distribution spec v1.1, "Resuming an upload").
+    pub fn upload_status(&self, url: &str) -> Result<UploadStatus, StoreError> {
+        let what = "GET blob upload status";
+        let response = self.send(self.request(Method::GET, url).body(Vec::new()))?;
+        if !(response.status().as_u16() == 204 || response.status().is_success()) {
+            return Err(self.fail(response, what));
+        }
+        let received = match header(&response, "range") {
+            Some(range) => parse_received(range).ok_or_else(|| StoreError::Registry {
+                status: response.status().as_u16(),
+                code: String::new(),
+                message: format!("{what}: unreadable Range '{range}'"),
+            })?,
+            None => 0,
+        };
+        let next = match header(&response, "location") {
+            Some(location) => self.resolve(location)?,
+            None => url.to_string(),
+        };
+        self.drain(response, what)?;
+        Ok(UploadStatus {
+            url: next,
+            received,
+        })
     }
 
     /// Finishes an upload session with `body` as its (last) content.
@@ -467,7 +561,7 @@ impl<T: Transport> RegistryClient<T> {
             self.drain(response, what)?;
             Ok(location)
         } else {
-            Err(self.fail(response, what))
+            Err(upload_hint(self.fail(response, what)))
         }
     }
 
@@ -553,6 +647,89 @@ impl<T: Transport> RegistryClient<T> {
                 None => return Ok(tags),
             }
         }
+    }
+}
+
+/// An upload session just opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadSession {
+    pub url: String,
+    /// `OCI-Chunk-Min-Length`, when the registry sets one.
+    pub min_chunk: Option<u64>,
+}
+
+/// A chunk the registry took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkAccepted {
+    /// Where the next request of the session goes.
+    pub url: String,
+    /// Bytes the registry says it holds (its `Range`), when it says.
+    pub received: Option<u64>,
+}
+
+/// A chunk that may or may not have arrived.
+#[derive(Debug)]
+pub struct ChunkFailed {
+    pub error: StoreError,
+    /// What the attempt came to, for `retry::decide`.
+    pub retry: Outcome,
+}
+
+impl ChunkFailed {
+    /// A failure no retry mends.
+    fn fatal(error: StoreError) -> Self {
+        ChunkFailed {
+            error,
+            retry: Outcome::NoAnswer { retryable: false },
+        }
+    }
+}
+
+/// Where a session stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadStatus {
+    pub url: String,
+    pub received: u64,
+}
+
+/// Bytes held, from an upload `Range: 0-<last>` (inclusive, no unit). An
+/// empty session is reported as `0-0` by distribution, the same as one
+/// byte: read as none, the safe side (a wrong guess fails the digest check
+/// at commit, it never stores wrong bytes).
+pub fn parse_received(range: &str) -> Option<u64> {
+    let range = range.trim();
+    let range = range.strip_prefix("bytes=").unwrap_or(range);
+    let (first, last) = range.split_once('-')?;
+    if first.trim() != "0" {
+        return None;
+    }
+    match last.trim().parse::<u64>().ok()? {
+        0 => Some(0),
+        last => last.checked_add(1),
+    }
+}
+
+/// A 413 to a PATCH means a body cap between us and the registry, a 405 or
+/// `UNSUPPORTED` a registry without PATCH uploads (Google Artifact Registry
+/// takes no chunks): say which options get round them.
+fn upload_hint(error: StoreError) -> StoreError {
+    match error {
+        StoreError::Unsupported(message) => StoreError::Unsupported(format!(
+            "{message} (the registry takes no PATCH uploads: use upload_mode=monolithic)"
+        )),
+        StoreError::Registry {
+            status: 413,
+            code,
+            message,
+        } => StoreError::Registry {
+            status: 413,
+            code,
+            message: format!(
+                "{message} (the registry or a proxy before it caps request bodies: \
+                 use upload_mode=chunked with a chunk_size under the cap)"
+            ),
+        },
+        other => other,
     }
 }
 

@@ -76,7 +76,9 @@ impl GuestStore for StoreResource {
         // gives the component (OCI_REGISTRY_USERNAME and friends).
         let env = |name: &str| std::env::var(name).ok();
         let config = crate::config::StoreConfig::parse_with_env(&config, &env).map_err(to_wit)?;
-        Ok(StoreResource(OciStore::new(config, WasiTransport)))
+        let (connect, first_byte, between_bytes) = config.timeouts();
+        let transport = WasiTransport::new(connect, first_byte, between_bytes);
+        Ok(StoreResource(OciStore::new(config, transport)))
     }
 
     fn create(&self, config: Vec<u8>) -> Result<(), wit::Error> {

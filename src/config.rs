@@ -4,13 +4,14 @@
 use crate::auth::credentials::Credentials;
 use crate::error::StoreError;
 use crate::retry::{Policy, DEFAULT_POLICY};
+use std::time::Duration;
 
 /// The artifact media type family used when `media_type` is not given.
 pub const DEFAULT_MEDIA_TYPE: &str = "application/vnd.plakar.kloset.v1";
 
 /// Keys the component understands. Host-level keys (TLS files and the like)
 /// are consumed by the host and never reach the component.
-const KNOWN_OPTIONS: [&str; 9] = [
+const KNOWN_OPTIONS: [&str; 12] = [
     "location",
     "use_tls",
     "repository_prefix",
@@ -20,6 +21,9 @@ const KNOWN_OPTIONS: [&str; 9] = [
     "token",
     "retries",
     "retry_budget",
+    "timeout",
+    "upload_mode",
+    "chunk_size",
 ];
 
 /// Read when none of the `username`, `password` and `token` options is
@@ -27,6 +31,32 @@ const KNOWN_OPTIONS: [&str; 9] = [
 pub const ENV_USERNAME: &str = "OCI_REGISTRY_USERNAME";
 pub const ENV_PASSWORD: &str = "OCI_REGISTRY_PASSWORD";
 pub const ENV_TOKEN: &str = "OCI_REGISTRY_TOKEN";
+
+/// How objects past the buffering limit travel to the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadMode {
+    /// One PATCH with the body streamed and no `Content-Range`, as `docker
+    /// push` sends it: the fewest requests, bounded memory; a connection
+    /// that breaks mid-body fails the put (nothing becomes visible).
+    Stream,
+    /// PATCHes of `chunk_size` bytes with `Content-Range`, each resumable:
+    /// for registries or proxies that cap request bodies (GHCR: 4 MiB).
+    Chunked { chunk_size: usize },
+    /// The whole object in memory, then one PUT with its digest: for
+    /// registries without PATCH uploads. Memory grows with the object.
+    Monolithic,
+}
+
+/// Default chunk for `upload_mode=chunked`.
+pub const DEFAULT_CHUNK_SIZE: usize = 8 << 20;
+/// Chunk sizes accepted: below 64 KiB requests dominate; above 256 MiB the
+/// guest would hold more than four packfiles' worth.
+const MIN_CHUNK_SIZE: u64 = 64 << 10;
+const MAX_CHUNK_SIZE: u64 = 256 << 20;
+/// Default per-request timeout (first byte of an answer, and between bytes).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+/// Connecting never waits longer than this, whatever `timeout` says.
+pub const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Longest `repository_prefix`: the longest tag we write is
 /// `PREFIX.ecc-packfile-<64 hex>.d`, and tags are capped at 128 characters.
@@ -48,6 +78,10 @@ pub struct StoreConfig {
     pub credentials: Credentials,
     /// How hard to try (options `retries` and `retry_budget`, in seconds).
     pub retry: Policy,
+    /// How long a request may wait for the registry (option `timeout`).
+    pub timeout: Duration,
+    /// Options `upload_mode` and `chunk_size`.
+    pub upload: UploadMode,
 }
 
 impl StoreConfig {
@@ -104,9 +138,13 @@ impl StoreConfig {
             retry.retries = parse_number("retries", v, 0, 20)? as usize;
         }
         if let Some(v) = get("retry_budget") {
-            retry.budget =
-                std::time::Duration::from_secs(parse_number("retry_budget", v, 1, 3600)?);
+            retry.budget = Duration::from_secs(parse_number("retry_budget", v, 1, 3600)?);
         }
+        let timeout = match get("timeout") {
+            None => DEFAULT_TIMEOUT,
+            Some(v) => Duration::from_secs(parse_number("timeout", v, 1, 3600)?),
+        };
+        let upload = parse_upload_mode(get("upload_mode"), get("chunk_size"))?;
         Ok(StoreConfig {
             use_tls,
             registry,
@@ -115,7 +153,15 @@ impl StoreConfig {
             media_type,
             credentials,
             retry,
+            timeout,
+            upload,
         })
+    }
+
+    /// Connect, first-byte and between-bytes timeouts of every request.
+    pub fn timeouts(&self) -> (Duration, Duration, Duration) {
+        let connect = self.timeout.min(MAX_CONNECT_TIMEOUT);
+        (connect, self.timeout, self.timeout)
     }
 
     /// `https://host:port` or `http://host:port`.
@@ -252,6 +298,62 @@ fn valid_component(component: &str) -> bool {
         }
     }
     true
+}
+
+/// `upload_mode` is `stream` (the default), `chunked` or `monolithic`;
+/// `chunk_size` alone implies `chunked`, and makes no sense with the others.
+fn parse_upload_mode(
+    mode: Option<&str>,
+    chunk_size: Option<&str>,
+) -> Result<UploadMode, StoreError> {
+    let size = chunk_size
+        .map(|v| parse_size("chunk_size", v, MIN_CHUNK_SIZE, MAX_CHUNK_SIZE))
+        .transpose()?;
+    match (mode.map(str::trim), size) {
+        (None | Some("stream"), None) => Ok(UploadMode::Stream),
+        (None | Some("chunked"), Some(n)) => Ok(UploadMode::Chunked {
+            chunk_size: n as usize,
+        }),
+        (Some("chunked"), None) => Ok(UploadMode::Chunked {
+            chunk_size: DEFAULT_CHUNK_SIZE,
+        }),
+        (Some("monolithic"), None) => Ok(UploadMode::Monolithic),
+        (Some(m @ ("stream" | "monolithic")), Some(_)) => Err(invalid(format!(
+            "option 'chunk_size' applies to upload_mode=chunked, not '{m}'"
+        ))),
+        (Some(other), _) => Err(invalid(format!(
+            "option 'upload_mode' is '{other}'; expected stream, chunked or monolithic"
+        ))),
+    }
+}
+
+/// A byte count in `[min, max]`: plain bytes, or with a binary suffix
+/// (`K`/`KiB`, `M`/`MiB`, `G`/`GiB`, any case), as in `4MiB`.
+fn parse_size(key: &str, value: &str, min: u64, max: u64) -> Result<u64, StoreError> {
+    let v = value.trim();
+    let digits = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (number, unit) = v.split_at(digits);
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kib" => 10,
+        "m" | "mib" => 20,
+        "g" | "gib" => 30,
+        _ => u32::MAX,
+    };
+    let bytes = number
+        .parse::<u64>()
+        .ok()
+        .filter(|_| shift != u32::MAX)
+        .and_then(|n| n.checked_mul(1u64.checked_shl(shift)?));
+    match bytes {
+        Some(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(invalid(format!(
+            "option '{key}' is '{value}'; expected a size from {} KiB to {} MiB, \
+             such as 4MiB or 4194304",
+            min >> 10,
+            max >> 20
+        ))),
+    }
 }
 
 /// A whole number in `[min, max]`.
@@ -432,6 +534,82 @@ mod tests {
             match cfg(&[base, (key, bad)]) {
                 Err(StoreError::InvalidConfig(m)) => assert!(m.contains(key), "{m}"),
                 other => panic!("{key}={bad}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn timeout_and_upload_options() {
+        let base = ("location", "oci://r.example/a");
+        let c = cfg(&[base]).unwrap();
+        assert_eq!(c.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(c.upload, UploadMode::Stream);
+        let c = cfg(&[base, ("timeout", "5")]).unwrap();
+        assert_eq!(
+            c.timeouts(),
+            (
+                Duration::from_secs(5),
+                Duration::from_secs(5),
+                Duration::from_secs(5)
+            )
+        );
+        let c = cfg(&[base, ("timeout", "600")]).unwrap();
+        assert_eq!(c.timeouts().0, MAX_CONNECT_TIMEOUT);
+
+        let cases: [(&[(&str, &str)], UploadMode); 6] = [
+            (&[("upload_mode", "stream")], UploadMode::Stream),
+            (&[("upload_mode", "monolithic")], UploadMode::Monolithic),
+            (
+                &[("upload_mode", "chunked")],
+                UploadMode::Chunked {
+                    chunk_size: DEFAULT_CHUNK_SIZE,
+                },
+            ),
+            (
+                &[("chunk_size", "4MiB")],
+                UploadMode::Chunked {
+                    chunk_size: 4 << 20,
+                },
+            ),
+            (
+                &[("upload_mode", "chunked"), ("chunk_size", "65536")],
+                UploadMode::Chunked { chunk_size: 65536 },
+            ),
+            (
+                &[("chunk_size", "512k")],
+                UploadMode::Chunked {
+                    chunk_size: 512 << 10,
+                },
+            ),
+        ];
+        for (options, expected) in cases {
+            let mut pairs = vec![base];
+            pairs.extend_from_slice(options);
+            assert_eq!(cfg(&pairs).unwrap().upload, expected, "{options:?}");
+        }
+
+        for (options, needle) in [
+            (&[("timeout", "0")][..], "timeout"),
+            (&[("timeout", "3601")], "timeout"),
+            (&[("upload_mode", "resumable")], "upload_mode"),
+            (&[("chunk_size", "1k")], "chunk_size"),
+            (&[("chunk_size", "1GiB")], "chunk_size"),
+            (&[("chunk_size", "4 parsecs")], "chunk_size"),
+            (&[("chunk_size", "99999999999999999999M")], "chunk_size"),
+            (
+                &[("upload_mode", "stream"), ("chunk_size", "4M")],
+                "chunk_size",
+            ),
+            (
+                &[("upload_mode", "monolithic"), ("chunk_size", "4M")],
+                "chunk_size",
+            ),
+        ] {
+            let mut pairs = vec![base];
+            pairs.extend_from_slice(options);
+            match cfg(&pairs) {
+                Err(StoreError::InvalidConfig(m)) => assert!(m.contains(needle), "{m}"),
+                other => panic!("{options:?}: {other:?}"),
             }
         }
     }

@@ -157,6 +157,7 @@ mod tests {
             status,
             headers,
             body,
+            broken: false,
         }]);
         let auth = crate::auth::Authenticator::new(
             "r",

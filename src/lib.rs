@@ -8,6 +8,7 @@
 //! WIT export glue).
 
 pub mod auth;
+pub mod chunked;
 pub mod client;
 pub mod config;
 pub mod digest;

@@ -1,9 +1,13 @@
 //! One object being stored. Small objects are buffered and sent in one PUT
 //! whose digest is known up front (and skipped when the registry already has
-//! the blob); past `BUFFER_LIMIT` the object is streamed in one PATCH while
-//! its digest is computed, so guest memory stays bounded whatever the size.
-//! The object becomes visible only when its manifest is PUT, the last step.
+//! the blob). Past `BUFFER_LIMIT` the object travels as `upload_mode` says:
+//! streamed in one PATCH while its digest is computed (the default), in
+//! resumable chunks (`chunked`), or buffered whole for one PUT
+//! (`monolithic`). The object becomes visible only when its manifest is PUT,
+//! the last step.
 
+use crate::chunked::ChunkedUpload;
+use crate::config::UploadMode;
 use crate::digest::StreamingDigest;
 use crate::error::StoreError;
 use crate::manifest::BlobRef;
@@ -27,6 +31,7 @@ pub struct PutSession<T: Transport> {
 enum Stage<U> {
     Buffering(Vec<u8>),
     Streaming { session: String, upload: U },
+    Chunking(ChunkedUpload),
     Finished,
     Failed,
 }
@@ -50,27 +55,42 @@ impl<T: Transport> PutSession<T> {
         result
     }
 
+    /// What is buffered for one PUT: small objects, or all of them in
+    /// monolithic mode. Chunked mode sends anything over one chunk in chunks,
+    /// so that no request body exceeds the chunk size.
+    fn buffer_limit(&self) -> usize {
+        match self.store.config.upload {
+            UploadMode::Stream => BUFFER_LIMIT,
+            UploadMode::Chunked { chunk_size } => BUFFER_LIMIT.min(chunk_size),
+            UploadMode::Monolithic => usize::MAX,
+        }
+    }
+
     fn write_inner(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
         self.store.check_open()?;
+        let limit = self.buffer_limit();
+        let client = &self.store.client;
         match &mut self.stage {
-            Stage::Buffering(buffer) if buffer.len() + chunk.len() <= BUFFER_LIMIT => {
+            Stage::Buffering(buffer) if buffer.len().saturating_add(chunk.len()) <= limit => {
                 buffer.extend_from_slice(chunk);
             }
             Stage::Buffering(buffer) => {
                 let buffered = std::mem::take(buffer);
-                let client = &self.store.client;
-                let session = client.start_upload()?;
-                // Park the session first so a failure below still cancels it.
-                self.stage = Stage::Streaming {
-                    session: session.clone(),
-                    upload: client.start_patch(&session)?,
-                };
-                if let Stage::Streaming { upload, .. } = &mut self.stage {
-                    upload.write(&buffered)?;
-                    upload.write(chunk)?;
+                self.stage = self.start_upload()?;
+                match &mut self.stage {
+                    Stage::Streaming { upload, .. } => {
+                        upload.write(&buffered)?;
+                        upload.write(chunk)?;
+                    }
+                    Stage::Chunking(upload) => {
+                        upload.write(client, &buffered)?;
+                        upload.write(client, chunk)?;
+                    }
+                    _ => unreachable!("start_upload starts a PATCH"),
                 }
             }
             Stage::Streaming { upload, .. } => upload.write(chunk)?,
+            Stage::Chunking(upload) => upload.write(client, chunk)?,
             Stage::Finished | Stage::Failed => {
                 return Err(StoreError::InvalidArgument(
                     "this writer is finished or failed".into(),
@@ -79,6 +99,27 @@ impl<T: Transport> PutSession<T> {
         }
         self.digest.update(chunk);
         Ok(())
+    }
+
+    /// Opens the session an object past the buffer goes through. Once it is
+    /// in `self.stage`, a failure cancels it.
+    fn start_upload(&self) -> Result<Stage<T::Upload>, StoreError> {
+        let client = &self.store.client;
+        match self.store.config.upload {
+            UploadMode::Chunked { chunk_size } => {
+                ChunkedUpload::start(client, chunk_size).map(Stage::Chunking)
+            }
+            UploadMode::Stream | UploadMode::Monolithic => {
+                let session = client.start_upload()?.url;
+                match client.start_patch(&session) {
+                    Ok(upload) => Ok(Stage::Streaming { session, upload }),
+                    Err(e) => {
+                        client.cancel_upload(&session);
+                        Err(e)
+                    }
+                }
+            }
+        }
     }
 
     /// Completes the upload and makes the object visible; returns its size.
@@ -111,6 +152,13 @@ impl<T: Transport> PutSession<T> {
                     return Err(e);
                 }
             }
+            Stage::Chunking(upload) => {
+                let session = upload.url().to_string();
+                if let Err(e) = upload.finish(&self.store.client, &blob.digest) {
+                    self.store.client.cancel_upload(&session);
+                    return Err(e);
+                }
+            }
             Stage::Finished | Stage::Failed => {
                 return Err(StoreError::InvalidArgument(
                     "this writer is finished or failed".into(),
@@ -131,6 +179,7 @@ impl<T: Transport> PutSession<T> {
                 drop(upload);
                 self.store.client.cancel_upload(&session);
             }
+            Stage::Chunking(upload) => self.store.client.cancel_upload(upload.url()),
             Stage::Finished => self.stage = Stage::Finished,
             Stage::Buffering(_) | Stage::Failed => {}
         }

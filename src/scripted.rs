@@ -38,6 +38,8 @@ pub struct Answer {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
     pub body: Vec<u8>,
+    /// No answer at all: the connection broke (a retryable failure).
+    pub broken: bool,
 }
 
 impl Answer {
@@ -46,6 +48,15 @@ impl Answer {
             status,
             headers: Vec::new(),
             body: body.to_vec(),
+            broken: false,
+        }
+    }
+
+    /// The connection breaks before an answer arrives.
+    pub fn broken() -> Answer {
+        Answer {
+            broken: true,
+            ..Answer::new(0, b"")
         }
     }
 
@@ -61,6 +72,8 @@ pub struct Asked {
     pub method: String,
     pub uri: String,
     pub range: Option<String>,
+    pub content_range: Option<String>,
+    pub body: Vec<u8>,
 }
 
 #[derive(Default)]
@@ -88,19 +101,30 @@ impl Transport for Scripted {
         &self,
         request: &http::Request<Vec<u8>>,
     ) -> Result<http::Response<Chunks>, SendFailure> {
+        let header = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_string())
+        };
         self.asked.borrow_mut().push(Asked {
             method: request.method().to_string(),
             uri: request.uri().to_string(),
-            range: request
-                .headers()
-                .get("range")
-                .map(|v| v.to_str().unwrap().to_string()),
+            range: header("range"),
+            content_range: header("content-range"),
+            body: request.body().clone(),
         });
         let answer = self
             .answers
             .borrow_mut()
             .pop_front()
             .expect("the script has an answer for every request");
+        if answer.broken {
+            return Err(SendFailure {
+                retryable: true,
+                error: StoreError::Transport("scripted: connection reset".into()),
+            });
+        }
         let mut builder = http::Response::builder().status(answer.status);
         for (name, value) in &answer.headers {
             builder = builder.header(*name, value);

@@ -9,6 +9,7 @@
 
 use crate::error::StoreError;
 use crate::transport::{ResponseBody, SendFailure, Transport, Upload};
+use std::time::Duration;
 use wasi::http::outgoing_handler;
 use wasi::http::types::{
     ErrorCode, Fields, FutureIncomingResponse, IncomingBody, IncomingResponse, Method,
@@ -16,12 +17,31 @@ use wasi::http::types::{
 };
 use wasi::io::streams::{InputStream, OutputStream, StreamError};
 
-const SECOND_NS: u64 = 1_000_000_000;
-const CONNECT_TIMEOUT: u64 = 30 * SECOND_NS;
-const FIRST_BYTE_TIMEOUT: u64 = 120 * SECOND_NS;
-const BETWEEN_BYTES_TIMEOUT: u64 = 120 * SECOND_NS;
+/// Sends through wasi:http with the store's timeouts (option `timeout`).
+pub struct WasiTransport {
+    /// Connect, first-byte and between-bytes timeouts, in nanoseconds.
+    timeouts: [u64; 3],
+}
 
-pub struct WasiTransport;
+impl WasiTransport {
+    pub fn new(connect: Duration, first_byte: Duration, between_bytes: Duration) -> Self {
+        let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        WasiTransport {
+            timeouts: [ns(connect), ns(first_byte), ns(between_bytes)],
+        }
+    }
+
+    /// Timeouts so that a stalled registry fails instead of hanging. Hosts
+    /// that refuse to set them (some do) keep their own.
+    fn options(&self) -> RequestOptions {
+        let [connect, first_byte, between_bytes] = self.timeouts;
+        let options = RequestOptions::new();
+        let _ = options.set_connect_timeout(Some(connect));
+        let _ = options.set_first_byte_timeout(Some(first_byte));
+        let _ = options.set_between_bytes_timeout(Some(between_bytes));
+        options
+    }
+}
 
 /// A response body. Fields drop in order: the stream before its body, the
 /// body before its response, as wasi:http requires of child resources.
@@ -133,16 +153,6 @@ fn build(
     Ok(request)
 }
 
-/// Timeouts so that a stalled registry fails instead of hanging. Hosts that
-/// refuse to set them (some do) keep their own.
-fn options() -> RequestOptions {
-    let options = RequestOptions::new();
-    let _ = options.set_connect_timeout(Some(CONNECT_TIMEOUT));
-    let _ = options.set_first_byte_timeout(Some(FIRST_BYTE_TIMEOUT));
-    let _ = options.set_between_bytes_timeout(Some(BETWEEN_BYTES_TIMEOUT));
-    options
-}
-
 fn write_all(stream: &OutputStream, mut bytes: &[u8], what: &str) -> Result<(), StoreError> {
     while !bytes.is_empty() {
         let permit = stream.check_write().map_err(|e| stream_error(what, e))?;
@@ -223,8 +233,8 @@ impl Transport for WasiTransport {
         let body = request
             .body()
             .map_err(|()| transport_error(&what, "body already taken"))?;
-        let future =
-            outgoing_handler::handle(request, Some(options())).map_err(|c| failure(&what, c))?;
+        let future = outgoing_handler::handle(request, Some(self.options()))
+            .map_err(|c| failure(&what, c))?;
         if !bytes.is_empty() {
             let stream = body
                 .write()
@@ -247,8 +257,8 @@ impl Transport for WasiTransport {
         let body = request
             .body()
             .map_err(|()| transport_error(&what, "body already taken"))?;
-        let future =
-            outgoing_handler::handle(request, Some(options())).map_err(|c| error_code(&what, c))?;
+        let future = outgoing_handler::handle(request, Some(self.options()))
+            .map_err(|c| error_code(&what, c))?;
         let stream = body
             .write()
             .map_err(|()| transport_error(&what, "body stream already taken"))?;
