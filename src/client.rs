@@ -493,6 +493,10 @@ impl<T: Transport> RegistryClient<T> {
     }
 
     /// Finishes an upload session with `body` as its (last) content.
+    ///
+    /// A PUT whose answer is lost may have completed the upload: before
+    /// sending its body again (up to a whole object in monolithic mode), a
+    /// HEAD of the blob tells whether it did.
     pub fn complete_upload(
         &self,
         session: &str,
@@ -502,27 +506,71 @@ impl<T: Transport> RegistryClient<T> {
         let what = format!("PUT blob {digest}");
         let separator = if session.contains('?') { '&' } else { '?' };
         let url = format!("{session}{separator}digest={digest}");
-        let response = self.send(
-            self.request(Method::PUT, &url)
-                .header("content-type", "application/octet-stream")
-                .header("content-length", body.len().to_string())
-                .body(body),
-        )?;
-        if response.status().as_u16() == 201 || response.status().is_success() {
-            return self.drain(response, &what);
+        let length = body.len().to_string();
+        let mut request = self
+            .request(Method::PUT, &url)
+            .header("content-type", "application/octet-stream")
+            .header("content-length", length)
+            .body(body)
+            .map_err(|e| StoreError::InvalidArgument(format!("cannot build request: {e}")))?;
+        let single = Policy {
+            retries: 0,
+            ..self.policy
+        };
+        let started = self.transport.now();
+        let mut failures = 0;
+        loop {
+            let outcome = self.attempts(&mut request, true, &single);
+            let spent = self.transport.now().saturating_sub(started);
+            let next = decide(
+                &self.policy,
+                failures,
+                true,
+                outcome_of(&outcome),
+                self.transport.random(),
+                spent,
+            );
+            match (outcome, next) {
+                (outcome, Next::RetryAfter(wait)) => {
+                    let unanswered = outcome.is_err();
+                    if let Ok(response) = outcome {
+                        let _ = self.drain(response, "answer to retry");
+                    }
+                    self.transport.sleep(wait);
+                    failures += 1;
+                    if unanswered && self.blob_exists(digest)? {
+                        return Ok(());
+                    }
+                }
+                (Err(failure), _) => return Err(failure.error),
+                (Ok(response), _) => return self.upload_completed(response, digest, &what),
+            }
         }
-        // The answer to an attempt that completed the upload can be lost;
-        // the resent PUT then finds the session closed (404
-        // BLOB_UPLOAD_UNKNOWN). If the blob is there, the upload did happen.
+    }
+
+    /// Reads the answer to an upload's closing PUT.
+    fn upload_completed(
+        &self,
+        response: Response<T::Body>,
+        digest: &str,
+        what: &str,
+    ) -> Result<(), StoreError> {
+        if response.status().as_u16() == 201 || response.status().is_success() {
+            return self.drain(response, what);
+        }
+        // The answer to an attempt that completed the upload can be lost
+        // while the blob HEAD fails too; the resent PUT then finds the
+        // session closed (404 BLOB_UPLOAD_UNKNOWN). If the blob is there,
+        // the upload did happen.
         if response.status().as_u16() == 404 {
-            let error = self.fail(response, &what);
+            let error = self.fail(response, what);
             return if self.blob_exists(digest)? {
                 Ok(())
             } else {
                 Err(error)
             };
         }
-        Err(self.fail(response, &what))
+        Err(self.fail(response, what))
     }
 
     /// `HEAD /v2/<name>/blobs/<digest>`: whether the repository has the blob.
@@ -1033,6 +1081,33 @@ mod tests {
             Err(StoreError::RateLimited(_))
         ));
         assert!(patient.transport().slept.borrow().is_empty());
+    }
+
+    #[test]
+    fn a_put_whose_answer_is_lost_is_not_resent_when_the_blob_is_there() {
+        let session = "http://r:5000/v2/team/repo/blobs/uploads/s";
+        let c = client(vec![Answer::broken(), Answer::new(200, b"")]);
+        c.complete_upload(session, "sha256:aa", vec![9; 1000])
+            .unwrap();
+        let methods: Vec<_> = c
+            .transport()
+            .asked
+            .borrow()
+            .iter()
+            .map(|a| a.method.clone())
+            .collect();
+        assert_eq!(methods, ["PUT", "HEAD"]);
+
+        let c = client(vec![
+            Answer::broken(),
+            Answer::new(404, b""),
+            Answer::new(201, b""),
+        ]);
+        c.complete_upload(session, "sha256:aa", vec![9; 1000])
+            .unwrap();
+        let asked = c.transport().asked.borrow();
+        assert_eq!(asked.len(), 3);
+        assert_eq!(asked[2].body.len(), 1000, "the body is sent whole again");
     }
 
     #[test]

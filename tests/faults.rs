@@ -7,73 +7,27 @@
 
 mod common;
 
-use common::component::plugin;
-
 use common::faults::{first_attempts, seeded, splitmix64, Fault, FaultProxy, RequestInfo};
-use common::{unique_repo, Registry, RegistryOptions};
+use common::proxied::{bytes, listed, not_found, Mac, Proxied};
 use kloset_host::{Resource, StoreError, StoreHandle};
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-type Mac = [u8; 32];
-
-/// A registry, the proxy in front of it, and a store talking through it.
-struct Setup {
-    // Field order: the store goes first, the registry last.
-    store: StoreHandle,
-    proxy: FaultProxy,
-    _registry: Registry,
-}
+type Setup = Proxied;
 
 fn setup(name: &str) -> Setup {
-    setup_with(name, &[])
+    Proxied::start(name, &[])
 }
 
 /// A setup whose store gets `extra` options too.
 fn setup_with(name: &str, extra: &[(&str, &str)]) -> Setup {
-    let registry = Registry::start(RegistryOptions::default());
-    let proxy = FaultProxy::start(&registry.authority());
-    let mut config = vec![
-        (
-            "location".to_string(),
-            format!("oci://{}/{}", proxy.authority(), unique_repo(name)),
-        ),
-        ("use_tls".to_string(), "false".to_string()),
-    ];
-    config.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let store = StoreHandle::new(plugin(), &config).expect("valid configuration");
-    Setup {
-        store,
-        proxy,
-        _registry: registry,
-    }
+    Proxied::start(name, extra)
 }
 
 fn mac(n: u8) -> Mac {
     let mut m = [n; 32];
     m[0] = 0xa5; // distinct from other files' keys, for reading logs
     m
-}
-
-/// Reproducible bytes that differ from one seed to the next.
-fn bytes(seed: u64, len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| splitmix64(seed.wrapping_mul(1_000_003) ^ i as u64) as u8)
-        .collect()
-}
-
-fn listed(store: &StoreHandle, kind: Resource) -> BTreeSet<Mac> {
-    let keys = store.list(kind).expect("list");
-    let set: BTreeSet<Mac> = keys.iter().copied().collect();
-    assert_eq!(set.len(), keys.len(), "a key listed twice: {keys:?}");
-    set
-}
-
-fn not_found(result: Result<Vec<u8>, StoreError>) {
-    match result {
-        Err(StoreError::NotFound(_)) => {}
-        other => panic!("expected not-found, got {:?}", other.map(|b| b.len())),
-    }
 }
 
 /// Create, puts of every size class up to 8 MiB (buffered), an overwrite,

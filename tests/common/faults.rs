@@ -44,9 +44,57 @@ pub enum Fault {
     /// Strip `Range` before forwarding: the registry answers 200, whole.
     IgnoreRange,
     /// Answer a `GET .../tags/list` itself from the registry's full list,
-    /// this many tags per page, the next page named by an opaque cursor.
+    /// this many tags per page, the next page named by an opaque cursor, in
+    /// reverse order (ECR's order is not lexical either).
     PageTags(usize),
+    /// Close the connection without forwarding or answering: the request
+    /// is lost on its way, as when a connection breaks mid-body.
+    DropRequest,
+    /// Hold the connection open and say nothing: a stalled registry.
+    Stall,
+    /// Forward it, send the head and this many body bytes, then go silent.
+    StallBody(usize),
+    /// Answer 413 itself when the request body is longer than this (a
+    /// registry or proxy capping bodies: GHCR caps chunks at 4 MiB);
+    /// forward it otherwise.
+    RefuseBodyOver(usize),
+    /// Answer this itself, whatever was asked: a broken or hostile
+    /// registry.
+    Reply(Arc<Canned>),
+    /// Forward it and add this header to the answer.
+    AddHeader(&'static str, String),
 }
+
+/// A whole answer of the proxy's own.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Canned {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Canned {
+    pub fn new(status: u16, headers: &[(&str, &str)], body: impl Into<Vec<u8>>) -> Fault {
+        Fault::Reply(Arc::new(Canned {
+            status,
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            body: body.into(),
+        }))
+    }
+}
+
+impl std::fmt::Debug for Canned {
+    // Bodies can be megabytes: name their size only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} with {} bytes", self.status, self.body.len())
+    }
+}
+
+/// How long a stalled connection is held before the proxy gives up on it.
+const STALL: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Fault {
     fn is_none(&self) -> bool {
@@ -105,6 +153,8 @@ pub struct Handled {
     pub n: usize,
     pub method: String,
     pub target: String,
+    pub content_range: Option<String>,
+    pub body_len: usize,
     pub fault: Fault,
 }
 
@@ -314,6 +364,8 @@ impl Conn {
             n,
             method: method.clone(),
             target: target.clone(),
+            content_range: info.header("content-range").map(String::from),
+            body_len: info.body_len,
             fault: fault.clone(),
         });
         let client_closes = request
@@ -342,6 +394,36 @@ impl Conn {
                 write_response(client, &response, false, None)?;
                 return Ok(!client_closes);
             }
+            Fault::DropRequest => return Ok(false),
+            Fault::Stall => {
+                thread::sleep(STALL);
+                return Ok(false);
+            }
+            Fault::RefuseBodyOver(limit) if info.body_len > limit => {
+                let body = format!(
+                    r#"{{"errors":[{{"code":"SIZE_INVALID","message":"body over {limit} bytes"}}]}}"#
+                );
+                let response = Message {
+                    start: "HTTP/1.1 413 Payload Too Large".into(),
+                    headers: vec![("Content-Type".into(), "application/json".into())],
+                    body: body.into_bytes(),
+                    chunked: false,
+                };
+                write_response(client, &response, false, None)?;
+                // Like most servers refusing a body: no more on this
+                // connection.
+                return Ok(false);
+            }
+            Fault::Reply(canned) => {
+                let response = Message {
+                    start: format!("HTTP/1.1 {} {}", canned.status, reason(canned.status)),
+                    headers: canned.headers.clone(),
+                    body: canned.body.clone(),
+                    chunked: false,
+                };
+                write_response(client, &response, method == "HEAD", None)?;
+                return Ok(!client_closes);
+            }
             _ => {}
         }
 
@@ -360,15 +442,21 @@ impl Conn {
                 *value = value.replace(&self.upstream, &self.authority);
             }
         }
+        if let Fault::AddHeader(name, value) = &fault {
+            response.headers.push((name.to_string(), value.clone()));
+        }
         if fault == Fault::CorruptByte && !response.body.is_empty() {
             let middle = response.body.len() / 2;
             response.body[middle] ^= 0xff;
         }
         let truncate = match fault {
-            Fault::TruncateBody(keep) => Some(keep),
+            Fault::TruncateBody(keep) | Fault::StallBody(keep) => Some(keep),
             _ => None,
         };
         write_response(client, &response, method == "HEAD", truncate)?;
+        if matches!(fault, Fault::StallBody(_)) {
+            thread::sleep(STALL);
+        }
         Ok(truncate.is_none() && !client_closes)
     }
 
@@ -387,8 +475,11 @@ impl Conn {
             request.body.len()
         ));
         upstream.write_all(head.as_bytes())?;
-        upstream.write_all(&request.body)?;
-        upstream.flush()?;
+        // The registry may answer (404 to a closed upload session, say) and
+        // close before it has read the body: read its answer all the same.
+        let _ = upstream
+            .write_all(&request.body)
+            .and_then(|()| upstream.flush());
         let head_request = request.start.starts_with("HEAD ");
         let mut reader = BufReader::new(upstream);
         read_message(&mut reader, head_request)?
@@ -419,6 +510,7 @@ impl Conn {
                     .collect()
             })
             .unwrap_or_default();
+        let tags: Vec<String> = tags.into_iter().rev().collect();
         let start = query_param(&info.target, "cursor")
             .and_then(|c| URL_SAFE_NO_PAD.decode(c).ok())
             .and_then(|raw| String::from_utf8(raw).ok())
@@ -467,6 +559,10 @@ fn is_hop_by_hop(name: &str) -> bool {
 
 fn reason(status: u16) -> &'static str {
     match status {
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        413 => "Payload Too Large",
         429 => "Too Many Requests",
         500 => "Internal Server Error",
         502 => "Bad Gateway",

@@ -12,6 +12,7 @@ pub mod fake;
 pub mod faults;
 pub mod http;
 pub mod openssl;
+pub mod proxied;
 pub mod proxy;
 pub mod registry;
 pub mod skopeo;
