@@ -292,7 +292,22 @@ impl Upload for WasiUpload {
             .stream
             .as_ref()
             .expect("an unfinished upload has its stream");
-        write_all(stream, bytes, &self.what)
+        write_all(stream, bytes, &self.what).map_err(|broken| {
+            // The body stream only says it closed. The request's own fate
+            // is the better error: the host denied it, the connection was
+            // refused, or the server answered (a 413, say) before taking the
+            // whole body. It is settled by now, or within the timeouts.
+            self.future.subscribe().block();
+            match self.future.get() {
+                Some(Ok(Err(code))) => error_code(&self.what, code),
+                Some(Ok(Ok(response))) => crate::registry_error::error_from_response(
+                    response.status(),
+                    b"",
+                    &format!("{} (answered before the whole body was sent)", self.what),
+                ),
+                _ => broken,
+            }
+        })
     }
 
     fn finish(mut self) -> Result<http::Response<WasiBody>, StoreError> {

@@ -73,8 +73,9 @@ pub struct Canned {
     pub body: Vec<u8>,
 }
 
-impl Canned {
-    pub fn new(status: u16, headers: &[(&str, &str)], body: impl Into<Vec<u8>>) -> Fault {
+impl Fault {
+    /// `Reply` with this status, headers and body.
+    pub fn reply(status: u16, headers: &[(&str, &str)], body: impl Into<Vec<u8>>) -> Fault {
         Fault::Reply(Arc::new(Canned {
             status,
             headers: headers

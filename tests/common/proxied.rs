@@ -13,6 +13,8 @@ pub type Mac = [u8; 32];
 pub struct Proxied {
     // Field order: the store goes first, the registry last.
     pub store: StoreHandle,
+    /// The store's repository.
+    pub repository: String,
     pub proxy: FaultProxy,
     pub registry: Registry,
 }
@@ -22,12 +24,20 @@ impl Proxied {
     pub fn start(name: &str, extra: &[(&str, &str)]) -> Proxied {
         let registry = Registry::start(RegistryOptions::default());
         let proxy = FaultProxy::start(&registry.authority());
-        let store = store_via(&proxy, &unique_repo(name), extra);
+        let repository = unique_repo(name);
+        let store = store_via(&proxy, &repository, extra);
         Proxied {
             store,
+            repository,
             proxy,
             registry,
         }
+    }
+
+    /// A new handle on the same repository (with nothing cached), with
+    /// `extra` options.
+    pub fn reopen(&self, extra: &[(&str, &str)]) -> StoreHandle {
+        store_via(&self.proxy, &self.repository, extra)
     }
 
     /// Another store on the same proxy, in its own repository.
