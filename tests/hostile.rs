@@ -245,7 +245,9 @@ fn concurrent_callers_come_through_faults_together() {
         0x5eed_cafe,
         0.15,
         vec![
+            Fault::Status(502, None),
             Fault::Status(503, None),
+            Fault::Status(504, None),
             Fault::Status(429, None),
             Fault::ResetBeforeResponse,
             Fault::DropRequest,
