@@ -153,10 +153,13 @@ fn run_host(host: &str, mut command: Command, repo_prefix: &str) {
         "{host}: the script must report every core case as passed, in order\n{transcript}"
     );
     assert!(
-        report.summary.as_deref().is_some_and(|s| s.starts_with(&format!(
-            "summary: {n} of {n} cases passed",
-            n = CASES.len()
-        ))),
+        report
+            .summary
+            .as_deref()
+            .is_some_and(|s| s.starts_with(&format!(
+                "summary: {n} of {n} cases passed",
+                n = CASES.len()
+            ))),
         "{host}: no summary line\n{transcript}"
     );
     assert!(
