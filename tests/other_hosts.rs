@@ -75,7 +75,8 @@ fn jco_in_node_passes_the_core_cases() {
                 .join("node_modules/@bytecodealliance/preview2-shim/package.json")
                 .is_file(),
         "jco and preview2-shim are not installed in {}\ninstall them: bash scripts/setup \
-         (or: cd tests/hosts/js && npm ci)",
+         (or: cd tests/hosts/js && npm ci, or npm install --no-save where npm ci refuses \
+         the lock file)",
         js.display()
     );
     let mut command = Command::new("node");
