@@ -1,0 +1,271 @@
+//! The same component in hosts other than ours: Node.js through jco
+//! (`tests/hosts/js`) and Python through the `wasmtime` package
+//! (`tests/hosts/python`). Each test starts a real registry, runs one host's
+//! script against its own repository there, and checks that the script ran
+//! every core conformance case and each one passed, then that the registry
+//! really holds what the script wrote.
+//!
+//! The scripts' dependencies are installed by `scripts/setup` (`npm ci` or
+//! its fallback in `tests/hosts/js`, a virtual environment with
+//! `tests/hosts/python/requirements.txt`). A missing one fails the test with
+//! the command that installs it.
+
+mod common;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{unique_repo, Registry, RegistryOptions};
+use kloset_host::Plugin;
+
+/// The cases every host script runs, in order (`CASES` in
+/// tests/hosts/python/cases.py, `cases` in tests/hosts/js/cases.mjs).
+const CASES: &[&str] = &[
+    "invalid-config",
+    "open-before-create-is-not-found",
+    "create",
+    "open-returns-the-config",
+    "ping-and-identity",
+    "put-small",
+    "put-large-streamed",
+    "list-per-kind",
+    "get-whole",
+    "get-range",
+    "put-overwrites",
+    "get-missing-is-not-found",
+    "delete",
+    "invalid-argument",
+    "close",
+];
+
+/// A script that has not finished by then is killed and the test fails:
+/// wasmtime-py moves `list<u8>` a byte at a time, so its run takes about
+/// 30 s here; a hang must not stall the suite.
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(300);
+
+fn hosts_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hosts")
+}
+
+/// The built component, or a panic saying how to build it.
+fn component() -> PathBuf {
+    let path = Plugin::default_path();
+    assert!(
+        path.is_file(),
+        "no component at {}\nbuild it first: cargo build --target wasm32-wasip2 --release",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn jco_in_node_passes_the_core_cases() {
+    let js = hosts_dir().join("js");
+    require(
+        Command::new("node").arg("--version"),
+        "Node.js is missing: bash scripts/setup (or apt-get install -y nodejs npm)",
+    );
+    assert!(
+        js.join("node_modules/@bytecodealliance/jco/package.json")
+            .is_file()
+            && js
+                .join("node_modules/@bytecodealliance/preview2-shim/package.json")
+                .is_file(),
+        "jco and preview2-shim are not installed in {}\ninstall them: bash scripts/setup \
+         (or: cd tests/hosts/js && npm ci, or npm install --no-save where npm ci refuses \
+         the lock file)",
+        js.display()
+    );
+    let mut command = Command::new("node");
+    command.arg(js.join("run.mjs"));
+    run_host("jco", command, "host-js");
+}
+
+#[test]
+fn wasmtime_py_passes_the_core_cases() {
+    let python_dir = hosts_dir().join("python");
+    let python = python_interpreter(&python_dir);
+    require(
+        Command::new(&python).args(["-c", "import wasmtime"]),
+        &format!(
+            "the wasmtime package is not importable by {}\ninstall it: bash scripts/setup \
+             (or: python3 -m venv tests/hosts/python/.venv && \
+             tests/hosts/python/.venv/bin/pip install -r tests/hosts/python/requirements.txt)",
+            python.display()
+        ),
+    );
+    let mut command = Command::new(&python);
+    command.arg(python_dir.join("run.py"));
+    run_host("wasmtime-py", command, "host-python");
+}
+
+/// `$KLOSET_TEST_PYTHON`, else the virtual environment `scripts/setup`
+/// makes, else `python3` from `PATH`.
+fn python_interpreter(python_dir: &Path) -> PathBuf {
+    if let Some(path) = std::env::var_os("KLOSET_TEST_PYTHON").filter(|p| !p.is_empty()) {
+        return PathBuf::from(path);
+    }
+    let venv = python_dir.join(".venv/bin/python");
+    if venv.is_file() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
+/// Runs `command` and panics with `hint` unless it exits 0.
+fn require(command: &mut Command, hint: &str) {
+    let ok = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "{hint}");
+}
+
+/// Runs one host's script against a fresh registry and checks its report.
+fn run_host(host: &str, mut command: Command, repo_prefix: &str) {
+    let registry = Registry::start(RegistryOptions::default());
+    let repo = unique_repo(repo_prefix);
+    command.arg(registry.location(&repo));
+    for (key, value) in registry.config(&repo).into_iter().skip(1) {
+        command.arg(format!("{key}={value}"));
+    }
+    command.env("KLOSET_COMPONENT", component());
+
+    let started = Instant::now();
+    let (status, stdout, stderr) = run_with_timeout(command, SCRIPT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{host}: cannot run the script: {e}"));
+    let took = started.elapsed();
+    let transcript = format!("--- stdout\n{stdout}--- stderr\n{stderr}");
+    println!("{host}: script ran in {took:.2?}\n{transcript}");
+
+    let report = Report::parse(&stdout);
+    assert!(
+        report.failed.is_empty(),
+        "{host}: failed cases {:?}\n{transcript}",
+        report.failed
+    );
+    assert_eq!(
+        report.passed, CASES,
+        "{host}: the script must report every core case as passed, in order\n{transcript}"
+    );
+    assert!(
+        report
+            .summary
+            .as_deref()
+            .is_some_and(|s| s.starts_with(&format!(
+                "summary: {n} of {n} cases passed",
+                n = CASES.len()
+            ))),
+        "{host}: no summary line\n{transcript}"
+    );
+    assert!(
+        status.success(),
+        "{host}: the script exited with {status}\n{transcript}"
+    );
+
+    // What the script left must really be in this registry: the config tag
+    // and the objects it did not delete.
+    let response = registry.send("GET", &format!("/v2/{repo}/tags/list"), &[], &[]);
+    assert_eq!(response.status, 200, "{host}: tags/list of {repo}");
+    let listing: serde_json::Value =
+        serde_json::from_slice(&response.body).expect("tags/list JSON");
+    let tags = listing["tags"].as_array().map(Vec::len).unwrap_or(0);
+    assert!(
+        tags >= 10,
+        "{host}: the registry holds only {tags} tags in {repo}: {listing}"
+    );
+}
+
+/// What a host script printed: `ok   NAME (MS ms)`, `FAIL NAME: why`, and
+/// one `summary: ...` line.
+#[derive(Debug, Default)]
+struct Report {
+    passed: Vec<String>,
+    failed: Vec<String>,
+    summary: Option<String>,
+}
+
+impl Report {
+    fn parse(stdout: &str) -> Report {
+        let mut report = Report::default();
+        for line in stdout.lines() {
+            if let Some(rest) = line.strip_prefix("ok   ") {
+                let name = rest.split(" (").next().unwrap_or(rest);
+                report.passed.push(name.to_string());
+            } else if let Some(rest) = line.strip_prefix("FAIL ") {
+                report.failed.push(rest.to_string());
+            } else if line.starts_with("summary: ") {
+                report.summary = Some(line.to_string());
+            }
+        }
+        report
+    }
+}
+
+/// Runs a command to its end, or kills it after `limit`; returns its exit
+/// status and its output as text.
+fn run_with_timeout(
+    mut command: Command,
+    limit: Duration,
+) -> std::io::Result<(ExitStatus, String, String)> {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    // Read both pipes on their own threads, so a chatty script never blocks
+    // on a full pipe while we wait for it.
+    let stdout = drain(child.stdout.take().expect("piped stdout"));
+    let stderr = drain(child.stderr.take().expect("piped stderr"));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            kill(&mut child);
+            panic!(
+                "the script did not finish within {limit:?}; its output so far:\n{}",
+                stdout.join().unwrap_or_default()
+            );
+        }
+        thread::sleep(Duration::from_millis(50));
+    };
+    Ok((
+        status,
+        stdout.join().unwrap_or_default(),
+        stderr.join().unwrap_or_default(),
+    ))
+}
+
+fn drain(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+fn kill(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn reports_are_parsed_line_by_line() {
+    let report = Report::parse(
+        "host: x\nok   create (12 ms)\nFAIL delete: not-found: gone\nok   close (0 ms)\n\
+         summary: 2 of 3 cases passed in 20 ms\n",
+    );
+    assert_eq!(report.passed, ["create", "close"]);
+    assert_eq!(report.failed, ["delete: not-found: gone"]);
+    assert_eq!(
+        report.summary.as_deref(),
+        Some("summary: 2 of 3 cases passed in 20 ms")
+    );
+}
