@@ -395,13 +395,7 @@ mod tests {
             Answer::new(201, b""),
         ]);
         upload(&c, &data, 100).unwrap();
-        let methods: Vec<_> = c
-            .transport()
-            .asked
-            .borrow()
-            .iter()
-            .map(|a| a.method.clone())
-            .collect();
+        let methods = c.transport().methods();
         assert_eq!(
             methods,
             ["POST", "PATCH", "GET", "DELETE", "POST", "PATCH", "PUT"]

@@ -1089,13 +1089,7 @@ mod tests {
         let c = client(vec![Answer::broken(), Answer::new(200, b"")]);
         c.complete_upload(session, "sha256:aa", vec![9; 1000])
             .unwrap();
-        let methods: Vec<_> = c
-            .transport()
-            .asked
-            .borrow()
-            .iter()
-            .map(|a| a.method.clone())
-            .collect();
+        let methods = c.transport().methods();
         assert_eq!(methods, ["PUT", "HEAD"]);
 
         let c = client(vec![

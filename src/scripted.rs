@@ -93,6 +93,17 @@ impl Scripted {
     }
 }
 
+impl Scripted {
+    /// The methods asked, in order.
+    pub fn methods(&self) -> Vec<String> {
+        self.asked
+            .borrow()
+            .iter()
+            .map(|a| a.method.clone())
+            .collect()
+    }
+}
+
 impl Transport for Scripted {
     type Body = Chunks;
     type Upload = NoUpload;
