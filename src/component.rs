@@ -16,7 +16,9 @@ wit_bindgen::generate!({
     world: "kloset-store",
 });
 
-use exports::kloset::store::store::{Guest, GuestReader, GuestStore, GuestWriter, Reader, Writer};
+use exports::kloset::store::store::{
+    Guest, GuestReader, GuestStore, GuestWriter, Reader, Store, Writer,
+};
 use exports::kloset::store::types as wit;
 
 /// Largest chunk a single `reader.read` hands out, whatever the caller asks.
@@ -71,14 +73,14 @@ fn kind(resource: wit::Resource) -> Resource {
 }
 
 impl GuestStore for StoreResource {
-    fn new(config: Vec<(String, String)>) -> Result<StoreResource, wit::Error> {
+    fn from_config(config: Vec<(String, String)>) -> Result<Store, wit::Error> {
         // Credentials the options lack come from the environment the host
         // gives the component (OCI_REGISTRY_USERNAME and friends).
         let env = |name: &str| std::env::var(name).ok();
         let config = crate::config::StoreConfig::parse_with_env(&config, &env).map_err(to_wit)?;
         let (connect, first_byte, between_bytes) = config.timeouts();
         let transport = WasiTransport::new(connect, first_byte, between_bytes);
-        Ok(StoreResource(OciStore::new(config, transport)))
+        Ok(Store::new(StoreResource(OciStore::new(config, transport))))
     }
 
     fn create(&self, config: Vec<u8>) -> Result<(), wit::Error> {

@@ -87,7 +87,7 @@ fn parse_flag(key: &str, value: &str) -> Result<bool, StoreError> {
 }
 
 /// `oci://HOST[:PORT]/REPO...` -> `HOST[:PORT]`. Anything else gives `None`
-/// and is left for the component's constructor to reject.
+/// and is left for the component's `from-config` to reject.
 pub fn location_authority(location: &str) -> Option<String> {
     const PREFIX: &str = "oci://";
     let head = location.get(..PREFIX.len())?;

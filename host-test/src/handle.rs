@@ -39,7 +39,7 @@ impl StoreHandle {
     /// Configures a store. Host keys (`tls_ca_file`, `tls_insecure_no_verify`,
     /// `docker_config`) are consumed here; when the store has no credentials
     /// of its own, the Docker login for its registry is added; the rest goes
-    /// to the component's constructor, called once right away so a bad
+    /// to the component's `from-config`, called once right away so a bad
     /// configuration fails here.
     pub fn new(plugin: &Plugin, config: &[(String, String)]) -> Result<StoreHandle, StoreError> {
         let (host, mut guest_config) = config::split(config)?;
@@ -51,7 +51,7 @@ impl StoreHandle {
         let mut allow = AllowList::new();
         if let Some(authority) = &host.registry_authority {
             // An authority that does not parse admits nothing; the
-            // component's constructor reports the bad location.
+            // component's `from-config` reports the bad location.
             let _ = allow.allow(authority);
         }
         let requests = Arc::new(AtomicU64::new(0));

@@ -33,7 +33,7 @@ pub struct Recipe {
 }
 
 impl Recipe {
-    /// Instantiates the component and calls the `store` constructor.
+    /// Instantiates the component and builds its `store` (`from-config`).
     pub fn build(&self) -> Result<Instance, StoreError> {
         let state = State::new(self.egress.clone(), self.peak.clone());
         let mut store = Store::new(self.plugin.engine(), state);
@@ -46,7 +46,7 @@ impl Recipe {
         let resource = bindings
             .kloset_store_store()
             .store()
-            .call_constructor(&mut store, &self.config)
+            .call_from_config(&mut store, &self.config)
             .map_err(|e| HostError::Trap(one_line(&e)))??;
         Ok(Instance {
             store,

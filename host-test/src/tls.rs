@@ -94,7 +94,7 @@ pub fn client_config(host: &HostConfig) -> Result<ClientConfig, StoreError> {
                 .with_no_client_auth()
         }
         // Without a usable location there is no registry to exempt; the
-        // component's constructor reports the location.
+        // component's `from-config` reports the location.
         None => builder.with_root_certificates(roots).with_no_client_auth(),
     };
     // No ALPN here: hyper-rustls refuses a preset list and, HTTP/1.1 only,

@@ -112,7 +112,7 @@ async function main() {
 function makeHost(module) {
   const { Store } = module.store;
   return {
-    open: (config) => call(() => new Store(config)),
+    open: (config) => call(() => Store.fromConfig(config)),
     call,
   };
 }

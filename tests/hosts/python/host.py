@@ -69,7 +69,7 @@ class Host:
         return checked(self.func(name)(self.store, *args))
 
     def open(self, config):
-        return self.call("[constructor]store", list(config))
+        return self.call("[static]store.from-config", list(config))
 
     def drop(self, resource):
         resource.drop(self.store)
