@@ -93,7 +93,10 @@ impl<T: Transport> RegistryClient<T> {
             Err(StoreError::Registry {
                 status: 0,
                 code: String::new(),
-                message: format!("registry sent an unusable location '{location}'"),
+                message: format!(
+                    "registry sent an unusable location '{}'",
+                    crate::registry_error::excerpt(location, 200)
+                ),
             })
         }
     }
