@@ -26,7 +26,7 @@
 use http::{HeaderMap, Method, Request, Response, Uri};
 use kloset_oci::auth::challenge::{parse_challenges, Challenge};
 use kloset_oci::auth::credentials::Credentials;
-use kloset_oci::auth::token::parse_token_answer;
+use kloset_oci::auth::token::{parse_token_answer, MAX_LIFETIME};
 use kloset_oci::auth::{Authenticator, Prepared};
 use kloset_oci::client::RegistryClient;
 use kloset_oci::config::{parse_location, StoreConfig};
@@ -372,7 +372,11 @@ pub fn manifest(data: &[u8]) {
     for kind in Resource::ALL {
         match parse_object(data, kind, &SEED_MAC, "t") {
             Ok(entry) => {
-                let v: serde_json::Value = serde_json::from_slice(data).unwrap();
+                // serde skips unknown fields without checking their text, so
+                // `Value` may refuse what the manifest reader took.
+                let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else {
+                    continue;
+                };
                 let ann = &v["annotations"];
                 assert_eq!(ann["io.plakar.kloset.resource"], kind.name());
                 assert_eq!(ann["io.plakar.kloset.mac"], SEED_MAC.to_hex());
@@ -395,8 +399,9 @@ pub fn manifest(data: &[u8]) {
     match parse_config(data, "config") {
         Ok((blob, _)) => {
             assert!(is_sha256_digest(&blob.digest));
-            let v: serde_json::Value = serde_json::from_slice(data).unwrap();
-            assert_eq!(v["annotations"]["io.plakar.kloset.role"], "config");
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) {
+                assert_eq!(v["annotations"]["io.plakar.kloset.role"], "config");
+            }
         }
         Err(error) => {
             assert!(matches!(error, StoreError::Integrity(_)), "{error:?}");
@@ -539,7 +544,10 @@ pub fn token_response(data: &[u8]) {
                     v["token"] == token.value.as_str() || v["access_token"] == token.value.as_str()
                 );
             }
-            assert!(token.lifetime > Duration::ZERO, "{token:?}");
+            assert!(
+                token.lifetime > Duration::ZERO && token.lifetime <= MAX_LIFETIME,
+                "{token:?}"
+            );
         }
         Err(error) => {
             assert!(matches!(error, StoreError::Unauthorized(_)), "{error:?}");
@@ -699,20 +707,18 @@ pub fn tag_list(data: &[u8]) {
     }
     match outcome {
         Ok(tags) => {
-            let served: Vec<String> = pages
-                .iter()
-                .flat_map(|p| {
-                    let v: serde_json::Value = serde_json::from_slice(&p.answer).unwrap();
-                    match &v["tags"] {
-                        serde_json::Value::Array(tags) => tags
-                            .iter()
-                            .map(|t| t.as_str().unwrap().to_string())
-                            .collect(),
-                        _ => Vec::new(),
-                    }
-                })
-                .collect();
-            assert_eq!(tags, served);
+            // The pages as `Value` reads them (it may refuse text in fields
+            // the client skips: then there is nothing to compare).
+            let served: Option<Vec<String>> = pages.iter().try_fold(Vec::new(), |mut all, p| {
+                let v: serde_json::Value = serde_json::from_slice(&p.answer).ok()?;
+                if let serde_json::Value::Array(tags) = &v["tags"] {
+                    all.extend(tags.iter().map(|t| t.as_str().unwrap().to_string()));
+                }
+                Some(all)
+            });
+            if let Some(served) = served {
+                assert_eq!(tags, served);
+            }
         }
         Err(error) => {
             assert_tame(&error);

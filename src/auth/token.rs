@@ -10,6 +10,10 @@ use std::time::Duration;
 const CLIENT_ID: &str = "kloset-oci";
 /// Lifetime assumed when the answer gives none (distribution's token spec).
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(60);
+/// Longest lifetime believed: a day. Asking again daily costs nothing, and
+/// the expiry is computed as `now + lifetime`, which a huge `expires_in`
+/// would overflow.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 /// Where and for what to ask for a token (from a Bearer challenge).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +61,7 @@ pub fn parse_token_answer(body: &[u8]) -> Result<Token, StoreError> {
     let lifetime = answer
         .expires_in
         .filter(|s| *s > 0)
-        .map(Duration::from_secs)
+        .map(|s| Duration::from_secs(s).min(MAX_LIFETIME))
         .unwrap_or(DEFAULT_LIFETIME);
     Ok(Token { value, lifetime })
 }
@@ -167,6 +171,14 @@ mod tests {
                 .unwrap()
                 .value,
             "c"
+        );
+        // A corpus seed of the `token_response` fuzz target: the expiry
+        // `now + lifetime` overflowed and panicked.
+        assert_eq!(
+            parse_token_answer(br#"{"token":"a","expires_in":18446744073709551615}"#)
+                .unwrap()
+                .lifetime,
+            MAX_LIFETIME
         );
         // The last two found by fuzzing (`token_response`): such a token
         // was stored and then failed as "credentials" at the next request.
