@@ -27,7 +27,7 @@ struct ErrorEntry {
 
 /// Every error code of an OCI error body (registries may send several).
 pub fn error_codes(body: &[u8]) -> Vec<String> {
-    serde_json::from_slice::<ErrorBody>(body)
+    crate::json::from_object::<ErrorBody>(body)
         .map(|b| b.errors.into_iter().map(|e| e.code).collect())
         .unwrap_or_default()
 }
@@ -35,7 +35,7 @@ pub fn error_codes(body: &[u8]) -> Vec<String> {
 /// The first `(code, message)` of an OCI error body, if it is one, both
 /// cut and cleaned of control characters: they end up in error messages.
 pub fn parse_error_body(body: &[u8]) -> Option<(String, String)> {
-    let parsed: ErrorBody = serde_json::from_slice(body).ok()?;
+    let parsed: ErrorBody = crate::json::from_object(body).ok()?;
     let first = parsed.errors.into_iter().next()?;
     Some((
         excerpt(&first.code, MAX_CODE),

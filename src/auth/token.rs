@@ -40,7 +40,7 @@ struct Answer {
 
 /// Reads a token server's answer; `token` and `access_token` are synonyms.
 pub fn parse_token_answer(body: &[u8]) -> Result<Token, StoreError> {
-    let answer: Answer = serde_json::from_slice(body).map_err(|_| {
+    let answer: Answer = crate::json::from_object(body).map_err(|_| {
         StoreError::Unauthorized("the token server's answer is not a token document".into())
     })?;
     let value = answer
