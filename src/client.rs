@@ -97,7 +97,10 @@ impl<T: Transport> RegistryClient<T> {
             Err(StoreError::Registry {
                 status: 0,
                 code: String::new(),
-                message: format!("registry sent an unusable location '{location}'"),
+                message: format!(
+                    "registry sent an unusable location '{}'",
+                    crate::registry_error::excerpt(location, 200)
+                ),
             })
         }
     }
@@ -684,10 +687,13 @@ impl<T: Transport> RegistryClient<T> {
             );
             let body = read_to_vec(response.body_mut(), MAX_TAG_PAGE, what)?;
             let page: TagPage =
-                serde_json::from_slice(&body).map_err(|e| StoreError::Registry {
+                crate::json::from_object(&body).map_err(|e| StoreError::Registry {
                     status: 200,
                     code: String::new(),
-                    message: format!("unreadable tag list: {e}"),
+                    message: format!(
+                        "unreadable tag list: {}",
+                        crate::registry_error::excerpt(&e.to_string(), 200)
+                    ),
                 })?;
             tags.extend(page.tags.unwrap_or_default());
             match next {

@@ -206,13 +206,10 @@ fn parse_authority(authority: &str, location: &str) -> Result<String, StoreError
         let (addr, after) = v6
             .split_once(']')
             .ok_or_else(|| invalid(format!("location '{location}': unclosed '[' in host")))?;
-        if addr.is_empty()
-            || !addr
-                .chars()
-                .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
-        {
+        // Canonical (lowercase, compressed) so it compares as the host does.
+        let Ok(addr) = addr.parse::<std::net::Ipv6Addr>() else {
             return Err(invalid(format!("location '{location}': bad IPv6 address")));
-        }
+        };
         let port = match after {
             "" => None,
             p => Some(p.strip_prefix(':').ok_or_else(|| {
@@ -439,6 +436,9 @@ mod tests {
                 "[::1]:5000",
                 "x.y_z__w-v--u",
             ),
+            // Found by fuzzing (`location`): IPv6 kept its case and any
+            // hex-and-colons junk.
+            ("oci://[0:0::ABCD]:5000/x", "[::abcd]:5000", "x"),
         ];
         for (location, registry, repository) in cases {
             let (r, p) = parse_location(location).unwrap_or_else(|e| panic!("{location}: {e}"));
@@ -468,6 +468,7 @@ mod tests {
             ("oci://user:pw@host/x", "may not hold credentials"),
             ("oci://host/x?tag=1", "may not hold credentials"),
             ("oci://[::1/x", "unclosed"),
+            ("oci://[:C0]/x", "bad IPv6"),
         ];
         for (location, needle) in cases {
             match parse_location(location) {

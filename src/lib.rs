@@ -14,6 +14,7 @@ pub mod config;
 pub mod digest;
 pub mod error;
 pub mod get;
+pub mod json;
 pub mod layout;
 pub mod link;
 pub mod manifest;

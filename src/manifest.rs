@@ -5,6 +5,7 @@
 
 use crate::digest::is_sha256_digest;
 use crate::error::StoreError;
+use crate::registry_error::excerpt;
 use crate::resource::{Mac, Resource};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -172,8 +173,14 @@ fn parse(bytes: &[u8], what: &str) -> Result<Manifest, StoreError> {
     if bytes.len() > MAX_MANIFEST_BYTES {
         return Err(not_ours("manifest too large"));
     }
-    let m: Manifest =
-        serde_json::from_slice(bytes).map_err(|e| not_ours(&format!("unreadable JSON ({e})")))?;
+    // serde_json's message quotes the offending value, which can be most
+    // of the manifest: quote an excerpt.
+    let m: Manifest = crate::json::from_object(bytes).map_err(|e| {
+        not_ours(&format!(
+            "unreadable JSON ({})",
+            excerpt(&e.to_string(), 200)
+        ))
+    })?;
     if m.schema_version != 2 || (m.media_type != OCI_MANIFEST && !m.media_type.is_empty()) {
         return Err(not_ours("not an OCI image manifest"));
     }
@@ -317,6 +324,17 @@ mod tests {
                 parse_object(bad, Resource::State, &mac, "t"),
                 Err(StoreError::Integrity(_))
             ));
+        }
+    }
+
+    #[test]
+    fn unreadable_manifests_are_not_quoted_whole() {
+        // Found by fuzzing (`manifest`): a long string where a number
+        // belongs went whole into the error.
+        let body = format!(r#"{{"schemaVersion":"{}"}}"#, "x".repeat(100_000));
+        match parse_object(body.as_bytes(), Resource::State, &Mac([7; 32]), "t") {
+            Err(StoreError::Integrity(m)) => assert!(m.len() < 400, "{} bytes", m.len()),
+            other => panic!("{other:?}"),
         }
     }
 

@@ -3,6 +3,7 @@
 //! whole blob, which we then cut ourselves.
 
 use crate::error::StoreError;
+use crate::registry_error::excerpt;
 
 /// A requested byte range: `[offset, offset + length)`, `length > 0`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,8 +59,12 @@ pub fn plan_slice(
         206 => {
             let cr = content_range
                 .ok_or_else(|| StoreError::Integrity("206 answer without Content-Range".into()))?;
-            let (start, end) = parse_content_range(cr)
-                .ok_or_else(|| StoreError::Integrity(format!("unreadable Content-Range '{cr}'")))?;
+            let (start, end) = parse_content_range(cr, size).ok_or_else(|| {
+                StoreError::Integrity(format!(
+                    "unusable Content-Range '{}' for a {size}-byte blob",
+                    excerpt(cr, 64)
+                ))
+            })?;
             let want_end = range.offset + u64::from(range.length) - 1;
             if start == range.offset && end == want_end {
                 Ok(Slice {
@@ -85,13 +90,29 @@ pub fn plan_slice(
     }
 }
 
-/// `bytes START-END/TOTAL` (TOTAL may be `*`) -> (START, END).
-fn parse_content_range(value: &str) -> Option<(u64, u64)> {
+/// `bytes START-END/TOTAL` (RFC 9110 section 14.4) -> (START, END). TOTAL
+/// is `*` (unknown) or must be the blob's size: a span of an object of
+/// another size is no part of this blob, and a ranged read has no digest
+/// to catch it later.
+fn parse_content_range(value: &str, size: u64) -> Option<(u64, u64)> {
     let spec = value.trim().strip_prefix("bytes")?.trim_start();
-    let (span, _total) = spec.split_once('/')?;
+    let (span, total) = spec.split_once('/')?;
     let (start, end) = span.split_once('-')?;
-    let (start, end) = (start.trim().parse().ok()?, end.trim().parse().ok()?);
+    let (start, end) = (number(start)?, number(end)?);
+    if total.trim() != "*" && number(total)? != size {
+        return None;
+    }
     (start <= end).then_some((start, end))
+}
+
+/// Digits only: `u64::from_str` also takes a leading `+`, which no
+/// Content-Range holds.
+fn number(text: &str) -> Option<u64> {
+    let text = text.trim();
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
 }
 
 #[cfg(test)]
@@ -151,11 +172,23 @@ mod tests {
             Some("bytes 10-13/100"),
             Some("items 10-14/100"),
             Some("bytes x-y/1"),
+            // Found by fuzzing (`content_range`): the total was never read,
+            // so a span of some other object passed.
+            Some("bytes 10-14/50"),
+            Some("bytes 10-14/100x"),
+            Some("bytes +10-14/100"),
         ] {
             assert!(
                 matches!(plan_slice(R, 206, bad, 100), Err(StoreError::Integrity(_))),
                 "{bad:?}"
             );
+        }
+        let long = format!("bytes \u{1}{}", "9".repeat(10_000));
+        match plan_slice(R, 206, Some(&long), 100) {
+            Err(StoreError::Integrity(m)) => {
+                assert!(m.len() < 200 && !m.contains('\u{1}'), "{m}")
+            }
+            other => panic!("{other:?}"),
         }
         assert!(matches!(
             plan_slice(R, 204, None, 100),

@@ -7,6 +7,9 @@ use serde::Deserialize;
 
 /// Longest registry message we carry into an error.
 const MAX_MESSAGE: usize = 300;
+/// Longest error code we carry: the spec's are under 25 characters, so a
+/// longer one is junk, cut like a message.
+const MAX_CODE: usize = 40;
 
 #[derive(Deserialize)]
 struct ErrorBody {
@@ -24,24 +27,31 @@ struct ErrorEntry {
 
 /// Every error code of an OCI error body (registries may send several).
 pub fn error_codes(body: &[u8]) -> Vec<String> {
-    serde_json::from_slice::<ErrorBody>(body)
+    crate::json::from_object::<ErrorBody>(body)
         .map(|b| b.errors.into_iter().map(|e| e.code).collect())
         .unwrap_or_default()
 }
 
-/// The first `(code, message)` of an OCI error body, if it is one.
+/// The first `(code, message)` of an OCI error body, if it is one, both
+/// cut and cleaned of control characters: they end up in error messages.
 pub fn parse_error_body(body: &[u8]) -> Option<(String, String)> {
-    let parsed: ErrorBody = serde_json::from_slice(body).ok()?;
+    let parsed: ErrorBody = crate::json::from_object(body).ok()?;
     let first = parsed.errors.into_iter().next()?;
-    Some((first.code, shorten(&first.message)))
+    Some((
+        excerpt(&first.code, MAX_CODE),
+        excerpt(&first.message, MAX_MESSAGE),
+    ))
 }
 
-fn shorten(text: &str) -> String {
+/// Registry-sent text as an error message may quote it: control
+/// characters blanked (messages reach logs and terminals), cut after
+/// `max_chars` characters.
+pub fn excerpt(text: &str, max_chars: usize) -> String {
     let clean: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
-    match clean.char_indices().nth(MAX_MESSAGE) {
+    match clean.char_indices().nth(max_chars) {
         Some((cut, _)) => format!("{}...", &clean[..cut]),
         None => clean,
     }
@@ -138,5 +148,30 @@ mod tests {
         assert!(m.len() <= MAX_MESSAGE + 3 && m.ends_with("..."));
         assert_eq!(parse_error_body(b"not json"), None);
         assert_eq!(parse_error_body(br#"{"errors":[]}"#), None);
+    }
+
+    #[test]
+    fn excerpts_are_clean_and_short() {
+        assert_eq!(excerpt("a\tb", 10), "a b");
+        assert_eq!(excerpt("ééééé", 3), "ééé...");
+        assert_eq!(excerpt("abc", 3), "abc");
+    }
+
+    #[test]
+    fn odd_codes_are_tamed_too() {
+        // Found by fuzzing (`error_body`): the code went into the error as
+        // sent, control characters and any length.
+        let body = format!(
+            r#"{{"errors":[{{"code":"BAD\u007f\n{}","message":"m"}}]}}"#,
+            "X".repeat(5000)
+        );
+        let error = error_from_response(400, body.as_bytes(), "GET x");
+        let shown = error.to_string();
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert!(shown.len() < 200, "{} bytes", shown.len());
+        match error {
+            StoreError::Registry { code, .. } => assert!(code.starts_with("BAD  XXX")),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -10,6 +10,10 @@ use std::time::Duration;
 const CLIENT_ID: &str = "kloset-oci";
 /// Lifetime assumed when the answer gives none (distribution's token spec).
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(60);
+/// Longest lifetime believed: a day. Asking again daily costs nothing, and
+/// the expiry is computed as `now + lifetime`, which a huge `expires_in`
+/// would overflow.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 /// Where and for what to ask for a token (from a Bearer challenge).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +40,7 @@ struct Answer {
 
 /// Reads a token server's answer; `token` and `access_token` are synonyms.
 pub fn parse_token_answer(body: &[u8]) -> Result<Token, StoreError> {
-    let answer: Answer = serde_json::from_slice(body).map_err(|_| {
+    let answer: Answer = crate::json::from_object(body).map_err(|_| {
         StoreError::Unauthorized("the token server's answer is not a token document".into())
     })?;
     let value = answer
@@ -46,10 +50,18 @@ pub fn parse_token_answer(body: &[u8]) -> Result<Token, StoreError> {
         .ok_or_else(|| {
             StoreError::Unauthorized("the token server's answer holds no token".into())
         })?;
+    // It goes into `Authorization: Bearer <token>` (RFC 6750 b64token is
+    // narrower still): one no header can carry is the server's fault, not a
+    // credentials problem found later when the header is built.
+    if !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(StoreError::Unauthorized(
+            "the token server's answer holds a token no header can carry".into(),
+        ));
+    }
     let lifetime = answer
         .expires_in
         .filter(|s| *s > 0)
-        .map(Duration::from_secs)
+        .map(|s| Duration::from_secs(s).min(MAX_LIFETIME))
         .unwrap_or(DEFAULT_LIFETIME);
     Ok(Token { value, lifetime })
 }
@@ -63,15 +75,19 @@ pub enum Flow {
     Post,
 }
 
-/// Builds the token request. `send_basic` says whether this realm may see
-/// the user's Basic credentials (the registry's own host, or https).
+/// Builds the token request. `may_see_secrets` says whether this realm may
+/// see the user's secrets (the registry's own host, or https). One that may
+/// not is asked the way an anonymous client asks, by GET without
+/// credentials, even in the OAuth2 flow: its form would carry the password
+/// or refresh token in the clear to another host.
 pub fn token_request(
     endpoint: &TokenEndpoint,
     scope: &str,
     credentials: &Credentials,
     flow: Flow,
-    send_basic: bool,
+    may_see_secrets: bool,
 ) -> http::Result<http::Request<Vec<u8>>> {
+    let flow = if may_see_secrets { flow } else { Flow::Get };
     match flow {
         Flow::Get => {
             let mut query = form_urlencoded::Serializer::new(String::new());
@@ -86,7 +102,7 @@ pub fn token_request(
             };
             let url = format!("{}{separator}{}", endpoint.realm, query.finish());
             let mut builder = http::Request::builder().method("GET").uri(url);
-            if send_basic {
+            if may_see_secrets {
                 if let Some(basic) = credentials.basic_header() {
                     builder = builder.header("authorization", basic);
                 }
@@ -156,7 +172,23 @@ mod tests {
                 .value,
             "c"
         );
-        for bad in [&br#"{}"#[..], b"<html>", br#"{"token":""}"#] {
+        // A corpus seed of the `token_response` fuzz target: the expiry
+        // `now + lifetime` overflowed and panicked.
+        assert_eq!(
+            parse_token_answer(br#"{"token":"a","expires_in":18446744073709551615}"#)
+                .unwrap()
+                .lifetime,
+            MAX_LIFETIME
+        );
+        // The last two found by fuzzing (`token_response`): such a token
+        // was stored and then failed as "credentials" at the next request.
+        for bad in [
+            &br#"{}"#[..],
+            b"<html>",
+            br#"{"token":""}"#,
+            br#"{"token":"ab\u007fcd"}"#,
+            br#"{"access_token":"a b"}"#,
+        ] {
             assert!(matches!(
                 parse_token_answer(bad),
                 Err(StoreError::Unauthorized(_))
@@ -208,5 +240,31 @@ mod tests {
             "grant_type=refresh_token&refresh_token=rt&service=registry.example%3A5000&client_id=kloset-oci&scope=repository%3Ar%3Apull"
         );
         assert!(r.headers().get("authorization").is_none());
+    }
+
+    #[test]
+    fn realms_that_may_not_see_secrets_get_none_in_any_flow() {
+        // Found by fuzzing (`www_authenticate`): the OAuth2 form went to a
+        // plain-http realm on another host with the refresh token or the
+        // password in its body.
+        let realm = TokenEndpoint {
+            realm: "http://auth.other.example/token".into(),
+            service: None,
+        };
+        for creds in [
+            Credentials::IdentityToken("rt-secret".into()),
+            Credentials::Basic {
+                username: "u".into(),
+                password: "pw-secret".into(),
+            },
+        ] {
+            let r = token_request(&realm, "repository:r:pull", &creds, Flow::Post, false).unwrap();
+            assert_eq!(r.method(), "GET");
+            assert_eq!(
+                r.uri().to_string(),
+                "http://auth.other.example/token?scope=repository%3Ar%3Apull"
+            );
+            assert!(r.headers().get("authorization").is_none() && r.body().is_empty());
+        }
     }
 }
