@@ -127,7 +127,12 @@ fn run(args: &Args) -> Result<(), BenchError> {
     };
 
     progress("sha256 in the guest and natively");
-    let sha256 = startup::sha256_speed(&sha_component, &params)?;
+    let mut guest_sha = startup::GuestSha256::load(&sha_component)?;
+    let mut sha256 = startup::sha256_speed(&mut guest_sha, &params)?;
+    progress(&format!(
+        "sha256: guest {:.0} MiB/s, native {:.0} MiB/s",
+        sha256.guest_mib_per_s, sha256.native_mib_per_s
+    ));
     progress("start-up, cold and cached");
     let startup_config = vec![
         (
@@ -150,7 +155,9 @@ fn run(args: &Args) -> Result<(), BenchError> {
     let mut rows = Vec::new();
     if wanted(Workload::Large) {
         progress("large puts, whole gets, ranged gets");
-        rows.extend(bench.large_objects()?);
+        let (large, beside) = bench.large_objects(&mut guest_sha)?;
+        rows.extend(large);
+        sha256.guest_mib_per_s_beside_large = Some(beside);
     }
     if wanted(Workload::Locks) {
         progress("lock cycles");

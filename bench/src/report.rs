@@ -189,7 +189,12 @@ pub fn goals(
         let goal = match row.workload.as_str() {
             CONCURRENT_PUT | CONCURRENT_RANGED => continue,
             PUT | WHOLE_GET => {
-                let floor = b.min(sha.guest_mib_per_s);
+                // The guest's hashing timed beside these very puts and gets
+                // when there is such a figure: it saw the same load.
+                let guest = sha
+                    .guest_mib_per_s_beside_large
+                    .unwrap_or(sha.guest_mib_per_s);
+                let floor = b.min(guest);
                 at_least(
                     format!("{}: component / min(baseline, guest sha256)", row.workload),
                     c / floor.max(1e-12),
@@ -314,9 +319,15 @@ pub fn table(report: &Report) -> String {
         ));
     }
     out.push_str(&format!(
-        "- sha256: guest {:.0} MiB/s, native {:.0} MiB/s\n",
-        report.sha256.guest_mib_per_s, report.sha256.native_mib_per_s
+        "- sha256: guest {:.0} MiB/s (best of {}), native {:.0} MiB/s",
+        report.sha256.guest_mib_per_s, report.params.sha256_runs, report.sha256.native_mib_per_s
     ));
+    if let Some(beside) = report.sha256.guest_mib_per_s_beside_large {
+        out.push_str(&format!(
+            "; guest {beside:.0} MiB/s timed between the large puts and gets"
+        ));
+    }
+    out.push('\n');
     out.push_str(&format!(
         "- start-up: cold (compile) {:.0} ms; cached {:.2} ms (load {:.2} ms + instantiate {:.2} ms)\n\n",
         report.startup.cold_ms,
