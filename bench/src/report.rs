@@ -285,12 +285,10 @@ pub fn table(report: &Report) -> String {
         } else {
             row.workload.clone()
         };
-        let name = if row.object_bytes > 0 && row.object_bytes < 1 << 20 {
-            format!(
-                "{} ({} KiB objects)",
-                row.workload,
-                row.object_bytes.div_ceil(1024)
-            )
+        let name = if row.object_bytes > 0 && row.object_bytes < 1 << 10 {
+            format!("{} ({} B objects)", row.workload, row.object_bytes)
+        } else if row.object_bytes > 0 && row.object_bytes < 1 << 20 {
+            format!("{} ({} KiB objects)", row.workload, row.object_bytes >> 10)
         } else {
             name
         };

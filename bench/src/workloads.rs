@@ -90,7 +90,7 @@ fn ranges(count: usize, object: usize, seed: u64) -> Vec<(u64, u32)> {
 
 /// Which path goes first in round `i`: each in turn.
 fn order(i: usize) -> [usize; 2] {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         [0, 1]
     } else {
         [1, 0]
@@ -183,11 +183,11 @@ impl Bench<'_> {
         }
 
         let mut gets: [Samples; 2] = Default::default();
-        for i in 0..p.large_count {
+        for (i, both) in keys[0].iter().zip(&keys[1]).enumerate() {
             for at in order(i) {
+                let key = *[both.0, both.1][at];
                 let before = pair.requests();
-                let got =
-                    gets[at].time(|| callers[at].get(Resource::Packfile, &keys[at][i], None))?;
+                let got = gets[at].time(|| callers[at].get(Resource::Packfile, &key, None))?;
                 gets[at].requests += pair.requests() - before;
                 gets[at].bytes += got.len() as u64;
                 stamp(&mut data, i as u64, at);
