@@ -26,7 +26,16 @@ const WASMTIME_VERSION: &str = "48.0.8";
 
 /// Compiles `wasm`, or loads its compilation from the cache.
 pub fn load_or_compile(engine: &Engine, wasm: &[u8]) -> Result<Component, HostError> {
-    let Some(dir) = cache_dir() else {
+    load_or_compile_in(engine, wasm, cache_dir().as_deref())
+}
+
+/// Like [`load_or_compile`], with the cache in `dir`; `None` always compiles.
+pub fn load_or_compile_in(
+    engine: &Engine,
+    wasm: &[u8],
+    dir: Option<&Path>,
+) -> Result<Component, HostError> {
+    let Some(dir) = dir else {
         return compile(engine, wasm);
     };
     let path = dir.join(format!("{}.cwasm", cache_key(engine, wasm)));
@@ -40,7 +49,7 @@ pub fn load_or_compile(engine: &Engine, wasm: &[u8]) -> Result<Component, HostEr
     }
     let component = compile(engine, wasm)?;
     // A cache that cannot be written only costs time on the next load.
-    let _ = store(&dir, &path, &component);
+    let _ = store(dir, &path, &component);
     Ok(component)
 }
 

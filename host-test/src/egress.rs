@@ -78,6 +78,18 @@ impl Egress {
     }
 }
 
+impl Egress {
+    /// Sends one request as the component's would be sent: through the
+    /// allow-list, counted, under `options`' timeouts, over the shared pool.
+    pub(crate) async fn send(
+        &self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+    ) -> Result<http::Response<WasiBody>, Error> {
+        self.shared.send(request, options).await
+    }
+}
+
 impl Shared {
     async fn send(
         &self,

@@ -223,6 +223,13 @@ impl StoreHandle {
         self.requests.load(Ordering::Relaxed)
     }
 
+    /// The egress this handle's instances send through (pool, allow-list,
+    /// timeouts, request counter), for native code that must make the same
+    /// requests the same way: the benchmark's baseline.
+    pub fn egress_client(&self) -> crate::EgressClient {
+        crate::EgressClient::new(self.pool.egress().clone())
+    }
+
     /// The largest linear memory, in bytes, any instance of this handle
     /// reached.
     pub fn peak_guest_memory(&self) -> usize {

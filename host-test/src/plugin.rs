@@ -47,14 +47,39 @@ impl Plugin {
 
     /// Loads a component from its bytes.
     pub fn load_bytes(wasm: &[u8]) -> Result<Plugin, HostError> {
-        let engine = Engine::new(&Config::new()).map_err(|e| HostError::Config(one_line(&e)))?;
+        let engine = Self::engine_for_components()?;
         let component = cache::load_or_compile(&engine, wasm)?;
+        Self::link(engine, &component)
+    }
 
+    /// Loads a component from its bytes with its compilation cached in
+    /// `cache_dir` instead of the default place; `None` compiles it afresh
+    /// (the benchmark times both: cold and cached start-up).
+    pub fn load_bytes_cached_in(
+        wasm: &[u8],
+        cache_dir: Option<&Path>,
+    ) -> Result<Plugin, HostError> {
+        let engine = Self::engine_for_components()?;
+        let component = cache::load_or_compile_in(&engine, wasm, cache_dir)?;
+        Self::link(engine, &component)
+    }
+
+    /// The engine configuration every component of this host is compiled
+    /// for (the bench compiles its own guests with it, to compare like with
+    /// like).
+    pub fn engine_for_components() -> Result<Engine, HostError> {
+        Engine::new(&Config::new()).map_err(|e| HostError::Config(one_line(&e)))
+    }
+
+    fn link(
+        engine: Engine,
+        component: &wasmtime::component::Component,
+    ) -> Result<Plugin, HostError> {
         let mut linker = Linker::<State>::new(&engine);
         let instantiate = |e: wasmtime::Error| HostError::Instantiate(one_line(&e));
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(instantiate)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker).map_err(instantiate)?;
-        let pre = linker.instantiate_pre(&component).map_err(instantiate)?;
+        let pre = linker.instantiate_pre(component).map_err(instantiate)?;
         let pre = KlosetStorePre::new(pre).map_err(instantiate)?;
         Ok(Plugin {
             inner: Arc::new(Inner { engine, pre }),

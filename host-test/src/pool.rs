@@ -105,6 +105,11 @@ impl Pool {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// The egress every instance of this pool sends through.
+    pub fn egress(&self) -> &crate::egress::Egress {
+        &self.recipe.egress
+    }
+
     fn give_back(&self, instance: Instance) {
         self.lock().idle.push(instance);
         self.returned.notify_one();

@@ -1,0 +1,209 @@
+//! `kloset-bench`: measures the kloset-store component against a native
+//! baseline in one run, against a real local registry, and prints a table
+//! (Markdown) and optionally writes JSON. See the README's "Performance".
+//!
+//! Design decisions:
+//! - The baseline is the component's own protocol crate (`kloset-oci`)
+//!   compiled natively, sending through the egress of the component's own
+//!   store handle (`native`): same requests, same connection pool, same
+//!   request counter; only wasm against native differs, hashing included.
+//! - Paths run one after the other, never at once, so the shared request
+//!   counter's deltas belong to one path; single-caller workloads alternate
+//!   the paths op by op so background load falls on both.
+//! - sha256 speed in wasm comes from a separate bench-only component
+//!   (`bench/sha256-guest`) built like the store component: the store's
+//!   world gets no benchmarking export.
+
+mod measure;
+mod native;
+mod params;
+mod paths;
+mod registry;
+mod report;
+mod startup;
+mod workloads;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use kloset_host::Plugin;
+
+use crate::params::Params;
+use crate::registry::LocalRegistry;
+use crate::report::Report;
+use crate::workloads::Bench;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("setup: {0}")]
+    Setup(String),
+    #[error("store: {0}")]
+    Store(String),
+    #[error("check failed: {0}")]
+    Check(String),
+}
+
+/// Benchmarks the kloset-store component against a native baseline.
+#[derive(Parser, Debug)]
+#[command(name = "kloset-bench")]
+struct Args {
+    /// Small sizes and counts: checks that everything runs (CI), measures little.
+    #[arg(long)]
+    short: bool,
+    /// Also write the results as JSON to this file.
+    #[arg(long, value_name = "PATH")]
+    json: Option<PathBuf>,
+    /// Use this registry (HOST:PORT, plain HTTP, no authentication, deletes
+    /// enabled) instead of starting a docker-registry.
+    #[arg(long, value_name = "HOST:PORT")]
+    registry: Option<String>,
+    /// The store component (default: as kloset-host finds it).
+    #[arg(long, value_name = "PATH")]
+    component: Option<PathBuf>,
+    /// The sha256 bench component.
+    #[arg(long, value_name = "PATH")]
+    sha256_component: Option<PathBuf>,
+    /// Run only these workloads (comma-separated), e.g. to profile one.
+    #[arg(long, value_delimiter = ',', value_name = "WORKLOADS")]
+    only: Vec<Workload>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Workload {
+    /// Large puts, whole verified gets, ranged gets.
+    Large,
+    Locks,
+    List,
+    ConcurrentPut,
+    ConcurrentRanged,
+}
+
+fn default_sha256_component() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../target/wasm32-wasip2/release/kloset_bench_sha256.wasm"
+    ))
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kloset-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<(), BenchError> {
+    let params = if args.short {
+        Params::short()
+    } else {
+        Params::full()
+    };
+    let component = args.component.clone().unwrap_or_else(Plugin::default_path);
+    let sha_component = args
+        .sha256_component
+        .clone()
+        .unwrap_or_else(default_sha256_component);
+    let component_bytes = std::fs::metadata(&component)
+        .map_err(|e| BenchError::Setup(format!("{}: {e}", component.display())))?
+        .len();
+
+    let local;
+    let authority = match &args.registry {
+        Some(authority) => authority.clone(),
+        None => {
+            local = LocalRegistry::start()
+                .map_err(|e| BenchError::Setup(format!("starting docker-registry: {e}")))?;
+            local.authority()
+        }
+    };
+    let registry = match &args.registry {
+        Some(a) => format!("{a} (given)"),
+        None => format!("docker-registry at {authority} (started by the bench)"),
+    };
+
+    progress("sha256 in the guest and natively");
+    let mut guest_sha = startup::GuestSha256::load(&sha_component)?;
+    let mut sha256 = startup::sha256_speed(&mut guest_sha, &params)?;
+    progress(&format!(
+        "sha256: guest {:.0} MiB/s, native {:.0} MiB/s",
+        sha256.guest_mib_per_s, sha256.native_mib_per_s
+    ));
+    progress("start-up, cold and cached");
+    let startup_config = vec![
+        (
+            "location".to_string(),
+            format!("oci://{authority}/kloset-bench/startup"),
+        ),
+        ("use_tls".to_string(), "false".to_string()),
+    ];
+    let startup = startup::startup(&component, &startup_config, &params)?;
+
+    let plugin = Plugin::load(&component)
+        .map_err(|e| BenchError::Setup(format!("{}: {e}", component.display())))?;
+    let bench = Bench {
+        plugin: &plugin,
+        authority,
+        params: params.clone(),
+        run_id: format!("{:08x}", rand::random::<u32>()),
+    };
+    let wanted = |w: Workload| args.only.is_empty() || args.only.contains(&w);
+    let mut rows = Vec::new();
+    if wanted(Workload::Large) {
+        progress("large puts, whole gets, ranged gets");
+        let (large, beside) = bench.large_objects(&mut guest_sha)?;
+        rows.extend(large);
+        sha256.guest_mib_per_s_beside_large = Some(beside);
+    }
+    if wanted(Workload::Locks) {
+        progress("lock cycles");
+        rows.push(bench.lock_cycles()?);
+    }
+    if wanted(Workload::List) {
+        progress("list");
+        rows.push(bench.list()?);
+    }
+    if wanted(Workload::ConcurrentPut) {
+        progress("concurrent puts");
+        rows.extend(bench.concurrent_puts()?);
+    }
+    if wanted(Workload::ConcurrentRanged) {
+        progress("concurrent ranged gets");
+        rows.extend(bench.concurrent_ranged_gets()?);
+    }
+
+    let speedups = report::speedups(&rows, 1, 4);
+    let goals = report::goals(&rows, &speedups, &sha256, &startup);
+    let report = Report {
+        mode: if args.short { "short" } else { "full" }.into(),
+        host_build: if cfg!(debug_assertions) {
+            "dev profile".into()
+        } else {
+            "release profile".into()
+        },
+        registry,
+        component: component.display().to_string(),
+        component_bytes,
+        params,
+        rows,
+        speedups,
+        sha256,
+        startup,
+        goals,
+    };
+    println!("{}", report::table(&report));
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&report).expect("the report serializes");
+        std::fs::write(path, json + "\n")
+            .map_err(|e| BenchError::Setup(format!("writing {}: {e}", path.display())))?;
+    }
+    Ok(())
+}
+
+fn progress(what: &str) {
+    eprintln!("kloset-bench: {what}");
+}
