@@ -160,8 +160,7 @@ impl StoreConfig {
 
     /// Connect, first-byte and between-bytes timeouts of every request.
     pub fn timeouts(&self) -> (Duration, Duration, Duration) {
-        let connect = self.timeout.min(MAX_CONNECT_TIMEOUT);
-        (connect, self.timeout, self.timeout)
+        timeouts_for(self.timeout)
     }
 
     /// `https://host:port` or `http://host:port`.
@@ -174,6 +173,15 @@ impl StoreConfig {
     pub fn location(&self) -> String {
         format!("oci://{}/{}", self.registry, self.repository)
     }
+}
+
+/// The timeouts of a store with the default `timeout`.
+pub fn default_timeouts() -> (Duration, Duration, Duration) {
+    timeouts_for(DEFAULT_TIMEOUT)
+}
+
+fn timeouts_for(timeout: Duration) -> (Duration, Duration, Duration) {
+    (timeout.min(MAX_CONNECT_TIMEOUT), timeout, timeout)
 }
 
 fn invalid(message: String) -> StoreError {

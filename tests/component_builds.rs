@@ -156,7 +156,10 @@ fn cargo_component_default_build_exports_the_same_world() {
     let target = cargo_component_build(&[], "cargo-component-p1");
     let adapted = target.join("wasm32-wasip1/release/kloset_oci.wasm");
     let exports = |world: Vec<String>| -> Vec<String> {
-        world.into_iter().filter(|l| l.starts_with("export ")).collect()
+        world
+            .into_iter()
+            .filter(|l| l.starts_with("export "))
+            .collect()
     };
     let plain = world_of(&plain_build());
     let p1 = world_of(&adapted);

@@ -20,7 +20,7 @@
 
 mod common;
 
-use common::component::plugin;
+use common::component::{cli_binary, plugin};
 
 use std::ffi::OsString;
 use std::fs;
@@ -490,23 +490,6 @@ fn credential_helpers_are_asked_first_and_their_answers_used() {
 }
 
 // ---------------------------------------------------------------- the CLI
-
-/// The `kloset-host` binary of this build: tests run from
-/// `<target>/debug/deps/`, the binary is `<target>/debug/kloset-host`.
-fn cli_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's own path");
-    let debug = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("tests run from <target>/debug/deps/");
-    let bin = debug.join(format!("kloset-host{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.is_file(),
-        "{} is missing: build it with cargo build -p kloset-host",
-        bin.display()
-    );
-    bin
-}
 
 /// A TLS registry with alice as its htpasswd user, and its PKI.
 fn tls_htpasswd_registry() -> (TestPki, Registry) {

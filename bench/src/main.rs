@@ -5,7 +5,7 @@
 //! Design decisions:
 //! - The baseline is the component's own protocol crate (`kloset-oci`)
 //!   compiled natively, sending through the egress of the component's own
-//!   store handle (`native`): same requests, same connection pool, same
+//!   store handle (`kloset_host::NativeTransport`): same requests, same connection pool, same
 //!   request counter; only wasm against native differs, hashing included.
 //! - Paths run one after the other, never at once, so the shared request
 //!   counter's deltas belong to one path; single-caller workloads alternate
@@ -15,7 +15,6 @@
 //!   world gets no benchmarking export.
 
 mod measure;
-mod native;
 mod params;
 mod paths;
 mod registry;

@@ -10,8 +10,8 @@ use kloset_oci::config::StoreConfig;
 use kloset_oci::range::ByteRange;
 use kloset_oci::OciStore;
 
-use crate::native::NativeTransport;
 use crate::BenchError;
+use kloset_host::NativeTransport;
 
 /// Bytes handed over per write, and asked for per read: what
 /// `StoreHandle::put` and `ObjectReader` use across the component boundary.

@@ -58,7 +58,7 @@ fn compile(engine: &Engine, wasm: &[u8]) -> Result<Component, HostError> {
 }
 
 /// `$KLOSET_HOST_CACHE`, else the user's cache directory + `kloset-host`.
-fn cache_dir() -> Option<PathBuf> {
+pub(crate) fn cache_dir() -> Option<PathBuf> {
     match std::env::var_os(CACHE_ENV) {
         Some(dir) if !dir.is_empty() => Some(PathBuf::from(dir)),
         _ => directories::BaseDirs::new().map(|base| base.cache_dir().join("kloset-host")),
@@ -82,13 +82,24 @@ fn cache_key(engine: &Engine, wasm: &[u8]) -> String {
 /// Writes the compilation next to its final name, then renames it into
 /// place, so a concurrent loader sees either no file or a whole one.
 fn store(dir: &Path, path: &Path, component: &Component) -> Result<(), HostError> {
+    let bytes = component
+        .serialize()
+        .map_err(|e| HostError::Compile(one_line(&e)))?;
+    write_atomically(dir, path, &bytes, "writing compiled component to")
+}
+
+/// Writes `bytes` to `path` in `dir` through a temporary file and a rename:
+/// a reader sees no file or a whole one, never a part.
+pub(crate) fn write_atomically(
+    dir: &Path,
+    path: &Path,
+    bytes: &[u8],
+    what: &str,
+) -> Result<(), HostError> {
     let io = |context: &str| {
         let context = format!("{context} {}", dir.display());
         move |source| HostError::Io { context, source }
     };
-    let bytes = component
-        .serialize()
-        .map_err(|e| HostError::Compile(one_line(&e)))?;
     fs::create_dir_all(dir).map_err(io("creating cache directory"))?;
     let nonce = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -97,12 +108,12 @@ fn store(dir: &Path, path: &Path, component: &Component) -> Result<(), HostError
     let temp = dir.join(format!(".{}.{nonce}.tmp", std::process::id()));
     let written = fs::File::create(&temp)
         .and_then(|mut file| {
-            file.write_all(&bytes)?;
+            file.write_all(bytes)?;
             file.sync_all()
         })
         .and_then(|()| fs::rename(&temp, path));
     if written.is_err() {
         let _ = fs::remove_file(&temp);
     }
-    written.map_err(io("writing compiled component to"))
+    written.map_err(io(what))
 }

@@ -2,8 +2,9 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use kloset_host::artifact::{self, ArtifactError, Reference};
 use kloset_host::{mac_to_hex, store_error_from_io, HostError, Plugin, StoreError, StoreHandle};
 
 use crate::{Cli, Command};
@@ -15,6 +16,12 @@ pub enum CliError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Host(#[from] HostError),
+    #[error(transparent)]
+    Artifact(#[from] ArtifactError),
+    #[error("--store is required for this command")]
+    NoStore,
+    #[error("publish takes the component from a file; '{0}' is not one")]
+    NotAFile(String),
     #[error("{what}: {source}")]
     Io { what: String, source: io::Error },
 }
@@ -25,12 +32,31 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> CliError {
 }
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
-    let path = cli.component.unwrap_or_else(Plugin::default_path);
-    let plugin = Plugin::load(&path)?;
-    let mut config = vec![("location".to_string(), cli.store)];
+    let mut out = io::stdout().lock();
+    if let Command::Publish { reference } = &cli.command {
+        let reference = Reference::parse(reference).map_err(ArtifactError::from)?;
+        let path = match &cli.component {
+            Some(path) if !artifact::looks_like_reference(path) => PathBuf::from(path),
+            Some(other) => return Err(CliError::NotAFile(other.clone())),
+            None => Plugin::default_path(),
+        };
+        let wasm = std::fs::read(&path).map_err(io_err(format!("reading {}", path.display())))?;
+        let pinned = artifact::publish(&reference, &cli.options, &wasm)?;
+        writeln!(out, "{pinned}").map_err(io_err("writing to stdout"))?;
+        return Ok(());
+    }
+
+    let plugin = match &cli.component {
+        Some(value) if artifact::looks_like_reference(value) => {
+            let reference = Reference::parse(value).map_err(ArtifactError::from)?;
+            artifact::load(&reference, &cli.component_options)?.0
+        }
+        Some(path) => Plugin::load(Path::new(path))?,
+        None => Plugin::load(&Plugin::default_path())?,
+    };
+    let mut config = vec![("location".to_string(), cli.store.ok_or(CliError::NoStore)?)];
     config.extend(cli.options);
     let store = StoreHandle::new(&plugin, &config)?;
-    let mut out = io::stdout().lock();
 
     match cli.command {
         Command::Create { file } => {
@@ -93,6 +119,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             copy(&mut reader, &mut out)?;
         }
         Command::Rm { resource, mac } => store.delete(resource, &mac)?,
+        Command::Publish { .. } => unreachable!("handled above"),
     }
     out.flush().map_err(io_err("writing to stdout"))
 }
@@ -126,59 +153,10 @@ fn read_input(path: &Path) -> Result<Vec<u8>, CliError> {
 
 /// A one-line JSON configuration naming the tool and the creation time.
 fn generated_config() -> Vec<u8> {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
     format!(
         "{{\"tool\":\"kloset-host\",\"version\":\"{}\",\"created\":\"{}\"}}\n",
         env!("CARGO_PKG_VERSION"),
-        rfc3339_utc(secs)
+        kloset_host::rfc3339_now()
     )
     .into_bytes()
-}
-
-/// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ`, without a date crate:
-/// days to a civil date in the proleptic Gregorian calendar, by 400-year eras.
-fn rfc3339_utc(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let shifted = days + 719_468; // days from 0000-03-01 to 1970-01-01
-    let era = shifted.div_euclid(146_097);
-    let day_of_era = shifted.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153; // March = 0
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::rfc3339_utc;
-
-    #[test]
-    fn formats_known_instants() {
-        let cases = [
-            (0, "1970-01-01T00:00:00Z"),
-            (951_782_400, "2000-02-29T00:00:00Z"),
-            (1_709_164_799, "2024-02-28T23:59:59Z"),
-            (4_102_444_800, "2100-01-01T00:00:00Z"),
-        ];
-        for (secs, want) in cases {
-            assert_eq!(rfc3339_utc(secs), want);
-        }
-    }
 }

@@ -13,6 +13,7 @@
 //!   host compiles the component in seconds, loads the cache in milliseconds.
 
 mod allow_list;
+pub mod artifact;
 mod bindings;
 mod cache;
 mod config;
@@ -25,11 +26,13 @@ mod error;
 mod handle;
 mod instance;
 mod mac;
+mod native_transport;
 mod plugin;
 mod pool;
 mod reader;
 mod resource;
 mod response_body;
+mod rfc3339;
 mod state;
 mod store_error;
 mod timeouts;
@@ -42,10 +45,12 @@ pub use egress_client::EgressClient;
 pub use error::HostError;
 pub use handle::StoreHandle;
 pub use mac::{mac_to_hex, parse_mac, Mac, MacParseError};
+pub use native_transport::{NativeBody, NativeTransport, NativeUpload};
 pub use plugin::{Plugin, COMPONENT_ENV};
 pub use pool::MAX_INSTANCES;
 pub use reader::{store_error_from_io, ObjectReader};
 pub use resource::{Resource, UnknownResource};
+pub use rfc3339::{rfc3339_now, rfc3339_utc};
 pub use store_error::StoreError;
 
 #[cfg(test)]

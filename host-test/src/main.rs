@@ -19,17 +19,26 @@ mod commands;
     about = "Drive a Kloset store component"
 )]
 struct Cli {
-    /// The component (.wasm). Default: $KLOSET_COMPONENT, else kloset_oci.wasm
+    /// The component: a .wasm file, or an OCI reference
+    /// (HOST[:PORT]/REPOSITORY[:TAG][@sha256:DIGEST]) to pull it from, verified
+    /// and cached by digest. Default: $KLOSET_COMPONENT, else kloset_oci.wasm
     /// beside this program, else the workspace's release build.
-    #[arg(long, value_name = "PATH")]
-    component: Option<PathBuf>,
+    #[arg(long, value_name = "PATH|REFERENCE")]
+    component: Option<String>,
 
-    /// Where the repository lives: oci://HOST[:PORT]/REPOSITORY
+    /// An option for the registry the component is pulled from (repeatable),
+    /// as for a store: use_tls, username, password, token, tls_ca_file...
+    #[arg(long = "component-option", value_name = "KEY=VALUE", value_parser = parse_option)]
+    component_options: Vec<(String, String)>,
+
+    /// Where the repository lives: oci://HOST[:PORT]/REPOSITORY (every command
+    /// but publish)
     #[arg(long, value_name = "LOCATION")]
-    store: String,
+    store: Option<String>,
 
-    /// A store option (repeatable), e.g. -o use_tls=false
-    #[arg(short = 'o', long = "option", value_name = "KEY=VALUE", value_parser = parse_option)]
+    /// A store option (repeatable), e.g. -o use_tls=false; for publish, an
+    /// option of the registry published to
+    #[arg(short = 'o', long = "option", value_name = "KEY=VALUE", value_parser = parse_option, global = true)]
     options: Vec<(String, String)>,
 
     #[command(subcommand)]
@@ -75,6 +84,10 @@ enum Command {
         #[arg(value_parser = parse_mac_arg)]
         mac: Mac,
     },
+    /// Push the component (--component, a file) to a registry as a Wasm OCI
+    /// artifact at REFERENCE (HOST[:PORT]/REPOSITORY[:TAG], tag `latest` by
+    /// default); prints the reference pinned to its digest.
+    Publish { reference: String },
 }
 
 fn parse_option(text: &str) -> Result<(String, String), String> {

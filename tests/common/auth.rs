@@ -420,26 +420,9 @@ pub fn unix_now() -> f64 {
         .as_secs_f64()
 }
 
-/// RFC 3339 UTC (`2006-01-02T15:04:05Z`) of Unix seconds.
+/// RFC 3339 UTC (`2006-01-02T15:04:05Z`) of Unix seconds: the host's own.
 pub fn rfc3339(unix_seconds: i64) -> String {
-    let days = unix_seconds.div_euclid(86_400);
-    let secs = unix_seconds.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    kloset_host::rfc3339_utc(u64::try_from(unix_seconds).expect("a time after 1970"))
 }
 
 /// libtrust's key ID (`keyIDFromCryptoKey`): the SHA-256 of the DER

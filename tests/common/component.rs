@@ -18,3 +18,20 @@ pub fn plugin() -> &'static Plugin {
         })
     })
 }
+
+/// The `kloset-host` binary of this build: tests run from
+/// `<target>/debug/deps/`, the binary is `<target>/debug/kloset-host`.
+pub fn cli_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let debug = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("tests run from <target>/debug/deps/");
+    let bin = debug.join(format!("kloset-host{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it with cargo build -p kloset-host",
+        bin.display()
+    );
+    bin
+}

@@ -1,10 +1,10 @@
-//! The native baseline's transport: kloset-oci's `Transport` over the very
-//! egress a `StoreHandle` gives its component instances (one pooled HTTP/1.1
-//! client, allow-list, timeouts, request counter), driven on the same
-//! wasmtime-wasi runtime. The protocol code above it is the component's own
-//! (`kloset_oci::OciStore`), compiled natively; so the two paths make the
-//! same requests over the same connections and differ only in wasm against
-//! native code, hashing included.
+//! kloset-oci's `Transport`, natively, over a host egress (one pooled
+//! HTTP/1.1 client, allow-list, timeouts, request counter), driven on the
+//! wasmtime-wasi runtime the component's requests run on. Two users: the
+//! benchmark's native baseline, over the very egress a `StoreHandle` gives
+//! its component instances (so both paths make the same requests over the
+//! same connections and differ only in wasm against native code), and the
+//! host's own registry client for publishing and pulling the component.
 //!
 //! It mirrors `src/wasi_transport.rs` where that matters to speed: request
 //! bodies go out as `Bytes` in the chunks the caller writes, through a
@@ -17,19 +17,15 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body::Frame;
 use http_body_util::{BodyExt, Full};
-use kloset_host::EgressClient;
+use hyper::body::Frame;
 use kloset_oci::transport::{ResponseBody, SendFailure, Transport, Upload};
 use kloset_oci::StoreError;
+
+use crate::EgressClient;
 use tokio::sync::mpsc;
 use wasmtime_wasi::runtime::{in_tokio, spawn, AbortOnDropJoinHandle};
 use wasmtime_wasi_http::{Error as ErrorCode, RequestOptions, WasiBody};
-
-/// The timeouts `src/wasi_transport.rs` asks for.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(120);
-const BETWEEN_BYTES_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Body chunks in flight between the writer and the client: wasi-http's
 /// channel holds `buffer_chunks + 1` and the host's egress asks for 2.
@@ -40,13 +36,32 @@ type Answer = Result<http::Response<WasiBody>, ErrorCode>;
 pub struct NativeTransport {
     egress: EgressClient,
     started: Instant,
+    options: RequestOptions,
 }
 
 impl NativeTransport {
+    /// A transport with the component's default timeouts.
     pub fn new(egress: EgressClient) -> Self {
+        let (connect, first_byte, between_bytes) = kloset_oci::config::default_timeouts();
+        Self::with_timeouts(egress, connect, first_byte, between_bytes)
+    }
+
+    /// A transport with these connect, first-byte and between-bytes timeouts
+    /// (the store option `timeout`, as `StoreConfig::timeouts` gives them).
+    pub fn with_timeouts(
+        egress: EgressClient,
+        connect: Duration,
+        first_byte: Duration,
+        between_bytes: Duration,
+    ) -> Self {
         NativeTransport {
             egress,
             started: Instant::now(),
+            options: RequestOptions {
+                connect_timeout: Some(connect),
+                first_byte_timeout: Some(first_byte),
+                between_bytes_timeout: Some(between_bytes),
+            },
         }
     }
 
@@ -54,15 +69,8 @@ impl NativeTransport {
     /// `handle` does (it spawns the hook's future there).
     fn dispatch(&self, request: http::Request<WasiBody>) -> AbortOnDropJoinHandle<Answer> {
         let egress = self.egress.clone();
-        spawn(async move { egress.send(request, Some(options())).await })
-    }
-}
-
-fn options() -> RequestOptions {
-    RequestOptions {
-        connect_timeout: Some(CONNECT_TIMEOUT),
-        first_byte_timeout: Some(FIRST_BYTE_TIMEOUT),
-        between_bytes_timeout: Some(BETWEEN_BYTES_TIMEOUT),
+        let options = self.options;
+        spawn(async move { egress.send(request, Some(options)).await })
     }
 }
 
@@ -151,7 +159,11 @@ impl Transport for NativeTransport {
     }
 
     fn random(&self) -> u64 {
-        rand::random()
+        // A fresh randomly keyed hasher per call: jitter needs no more.
+        use std::hash::{BuildHasher, Hasher};
+        std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish()
     }
 
     fn now(&self) -> Duration {
@@ -164,7 +176,7 @@ struct ChannelBody {
     receiver: mpsc::Receiver<Bytes>,
 }
 
-impl http_body::Body for ChannelBody {
+impl hyper::body::Body for ChannelBody {
     type Data = Bytes;
     type Error = ErrorCode;
 

@@ -1,0 +1,104 @@
+//! Pulled components on disk, by digest: `components/<hex>.wasm` holds a
+//! component layer, `manifests/<hex>` the layer digest a manifest names. A
+//! reference pinned by digest whose manifest and layer are here loads with
+//! no request at all; every file read back is checked against its digest,
+//! so a damaged cache is refetched, never loaded.
+
+use std::fs;
+use std::path::PathBuf;
+
+use super::layout::sha256_digest;
+use super::reference::is_sha256_digest;
+use super::registry::Resolved;
+use crate::cache::write_atomically;
+
+pub struct ComponentCache {
+    /// `None`: no cache directory; every pull downloads.
+    dir: Option<PathBuf>,
+}
+
+impl ComponentCache {
+    /// Under the host's cache directory (`$KLOSET_HOST_CACHE`, else the
+    /// user's cache directory), beside the compiled components.
+    pub fn open() -> ComponentCache {
+        ComponentCache {
+            dir: crate::cache::cache_dir().map(|d| d.join("artifacts")),
+        }
+    }
+
+    fn path(&self, kind: &str, digest: &str, suffix: &str) -> Option<PathBuf> {
+        let hex = digest
+            .strip_prefix("sha256:")
+            .filter(|_| is_sha256_digest(digest))?;
+        Some(self.dir.as_ref()?.join(kind).join(format!("{hex}{suffix}")))
+    }
+
+    /// The component a pinned manifest names, if both are here and whole.
+    pub fn by_manifest(&self, manifest_digest: &str) -> Option<Vec<u8>> {
+        let layer = fs::read_to_string(self.path("manifests", manifest_digest, "")?).ok()?;
+        self.component(layer.trim())
+    }
+
+    /// A component layer, if it is here and matches its digest.
+    pub fn component(&self, layer_digest: &str) -> Option<Vec<u8>> {
+        let bytes = fs::read(self.path("components", layer_digest, ".wasm")?).ok()?;
+        (sha256_digest(&bytes) == layer_digest).then_some(bytes)
+    }
+
+    /// Keeps a verified component and what its manifest names. A cache that
+    /// cannot be written costs a download next time, nothing else.
+    pub fn keep(&self, resolved: &Resolved, wasm: &[u8]) {
+        let (Some(component), Some(manifest)) = (
+            self.path("components", &resolved.layer.digest, ".wasm"),
+            self.path("manifests", &resolved.manifest_digest, ""),
+        ) else {
+            return;
+        };
+        let write = |path: &PathBuf, bytes: &[u8]| {
+            if let Some(dir) = path.parent() {
+                let _ = write_atomically(dir, path, bytes, "caching a pulled component in");
+            }
+        };
+        if !component.is_file() {
+            write(&component, wasm);
+        }
+        write(&manifest, resolved.layer.digest.as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::artifact::layout::{Descriptor, LAYER_MEDIA_TYPE};
+
+    fn cache_in(dir: &std::path::Path) -> ComponentCache {
+        ComponentCache {
+            dir: Some(dir.to_path_buf()),
+        }
+    }
+
+    #[test]
+    fn kept_components_come_back_by_manifest_and_damage_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = cache_in(dir.path());
+        let wasm = b"\0asm pretend component".to_vec();
+        let resolved = Resolved {
+            manifest_digest: sha256_digest(b"manifest"),
+            layer: Descriptor::of(LAYER_MEDIA_TYPE, &wasm),
+        };
+        assert!(cache.by_manifest(&resolved.manifest_digest).is_none());
+        cache.keep(&resolved, &wasm);
+        assert_eq!(
+            cache.by_manifest(&resolved.manifest_digest),
+            Some(wasm.clone())
+        );
+        assert_eq!(cache.component(&resolved.layer.digest), Some(wasm));
+
+        let file = cache
+            .path("components", &resolved.layer.digest, ".wasm")
+            .unwrap();
+        fs::write(&file, b"\0asm tampered").unwrap();
+        assert!(cache.by_manifest(&resolved.manifest_digest).is_none());
+        assert!(cache.component("sha256:not-hex").is_none());
+    }
+}

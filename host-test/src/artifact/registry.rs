@@ -1,0 +1,186 @@
+//! Publishing and pulling the component over the host's own egress, with the
+//! component's own protocol crate (`kloset_oci::client::RegistryClient`,
+//! compiled natively): the same options, credentials (options, the
+//! `OCI_REGISTRY_*` variables, Docker logins), TLS roots, retries and
+//! timeouts as a store's.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use kloset_oci::auth::Authenticator;
+use kloset_oci::client::{Mount, RegistryClient};
+use kloset_oci::config::StoreConfig;
+use kloset_oci::transport::read_to_vec;
+
+use super::error::ArtifactError;
+use super::layout::{self, Descriptor, Interfaces, CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE};
+use super::reference::{Reference, DEFAULT_TAG};
+use crate::allow_list::AllowList;
+use crate::egress::Egress;
+use crate::{config, docker_config, tls, EgressClient, NativeTransport};
+
+/// The largest component accepted from a registry.
+const MAX_COMPONENT: u64 = 512 << 20;
+
+/// A manifest found at a reference: its digest and the component layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub manifest_digest: String,
+    pub layer: Descriptor,
+}
+
+/// One repository of one registry, for components.
+pub struct ArtifactRegistry {
+    client: RegistryClient<NativeTransport>,
+    reference: Reference,
+}
+
+impl ArtifactRegistry {
+    /// `options` are a store's (`use_tls`, `username`, `password`, `token`,
+    /// `retries`, `retry_budget`, `timeout`, and the host's `tls_ca_file`,
+    /// `tls_insecure_no_verify`, `docker_config`), without `location`.
+    pub fn connect(
+        reference: &Reference,
+        options: &[(String, String)],
+    ) -> Result<ArtifactRegistry, ArtifactError> {
+        if options.iter().any(|(k, _)| k == "location") {
+            return Err(crate::StoreError::InvalidConfig(
+                "the reference names the registry: no 'location' option".into(),
+            )
+            .into());
+        }
+        let mut pairs = vec![(
+            "location".to_string(),
+            format!("oci://{}/{}", reference.registry, reference.repository),
+        )];
+        pairs.extend_from_slice(options);
+        let (host, mut guest) = config::split(&pairs)?;
+        let environment_has_credentials = crate::state::CREDENTIAL_ENV
+            .iter()
+            .any(|name| std::env::var_os(name).is_some());
+        docker_config::add_login(&host, &mut guest, environment_has_credentials)?;
+        let env = |name: &str| std::env::var(name).ok();
+        let settings = StoreConfig::parse_with_env(&guest, &env)?;
+
+        let tls = tls::client_config(&host)?;
+        let mut allow = AllowList::new();
+        allow.allow(&settings.registry).map_err(|e| {
+            crate::StoreError::InvalidConfig(format!("registry '{}': {e}", settings.registry))
+        })?;
+        let egress = wasmtime_wasi::runtime::with_ambient_tokio_runtime(|| {
+            Egress::new(tls, allow, Arc::new(AtomicU64::new(0)))
+        });
+        let (connect, first_byte, between_bytes) = settings.timeouts();
+        let transport = NativeTransport::with_timeouts(
+            EgressClient::new(egress),
+            connect,
+            first_byte,
+            between_bytes,
+        );
+        let auth = Authenticator::new(
+            &settings.registry,
+            &settings.repository,
+            settings.credentials.clone(),
+        );
+        let client = RegistryClient::new(
+            transport,
+            settings.base_url(),
+            settings.repository.clone(),
+            auth,
+        )
+        .with_policy(settings.retry);
+        Ok(ArtifactRegistry {
+            client,
+            reference: reference.clone(),
+        })
+    }
+
+    /// Pushes `wasm` (its config blob, then the component, then the
+    /// manifest, so the tag never names missing blobs) and tags it. Returns
+    /// the manifest's digest.
+    pub fn publish(
+        &self,
+        wasm: &[u8],
+        interfaces: &Interfaces,
+        created: &str,
+    ) -> Result<String, ArtifactError> {
+        if self.reference.digest.is_some() {
+            return Err(crate::StoreError::InvalidArgument(format!(
+                "{}: publish to a tag; a digest is what publishing gives back",
+                self.reference
+            ))
+            .into());
+        }
+        let config = layout::config_blob(wasm, interfaces, created);
+        let config_descriptor = Descriptor::of(CONFIG_MEDIA_TYPE, &config);
+        let layer = Descriptor::of(LAYER_MEDIA_TYPE, wasm);
+        self.push_blob(&config_descriptor.digest, config)?;
+        self.push_blob(&layer.digest, wasm.to_vec())?;
+        let manifest = layout::manifest(&config_descriptor, &layer);
+        let digest = layout::sha256_digest(&manifest);
+        let tag = self.reference.tag.as_deref().unwrap_or(DEFAULT_TAG);
+        self.client.put_manifest(tag, manifest)?;
+        Ok(digest)
+    }
+
+    fn push_blob(&self, digest: &str, bytes: Vec<u8>) -> Result<(), ArtifactError> {
+        match self.client.mount_or_start(digest)? {
+            Mount::Exists => Ok(()),
+            Mount::Upload(session) => Ok(self.client.complete_upload(&session, digest, bytes)?),
+        }
+    }
+
+    /// The manifest at the reference: checked against a pinned digest, and
+    /// that it holds one component.
+    pub fn resolve(&self) -> Result<Resolved, ArtifactError> {
+        let reference = self.reference.to_string();
+        let manifest = self
+            .client
+            .get_manifest(self.reference.manifest_reference())?
+            .ok_or_else(|| ArtifactError::NotFound {
+                reference: reference.clone(),
+            })?;
+        let manifest_digest = layout::sha256_digest(&manifest);
+        if let Some(pinned) = &self.reference.digest {
+            if &manifest_digest != pinned {
+                return Err(ArtifactError::Integrity {
+                    reference,
+                    what: format!("the registry sent a manifest of digest {manifest_digest}"),
+                });
+            }
+        }
+        let layer =
+            layout::component_layer(&manifest).map_err(|source| ArtifactError::NotAComponent {
+                reference: reference.clone(),
+                source,
+            })?;
+        Ok(Resolved {
+            manifest_digest,
+            layer,
+        })
+    }
+
+    /// The component's bytes, checked against the layer's size and digest.
+    pub fn fetch(&self, layer: &Descriptor) -> Result<Vec<u8>, ArtifactError> {
+        let reference = self.reference.to_string();
+        if layer.size > MAX_COMPONENT {
+            return Err(ArtifactError::NotAComponent {
+                reference,
+                source: layout::NotAComponent(format!(
+                    "a layer of {} bytes, over the {MAX_COMPONENT} accepted",
+                    layer.size
+                )),
+            });
+        }
+        let mut response = self.client.get_blob(&layer.digest, None)?;
+        let cap = layer.size as usize;
+        let bytes = read_to_vec(response.body_mut(), cap, "GET component layer")?;
+        if bytes.len() as u64 != layer.size || layout::sha256_digest(&bytes) != layer.digest {
+            return Err(ArtifactError::Integrity {
+                reference,
+                what: format!("the component's bytes do not match {}", layer.digest),
+            });
+        }
+        Ok(bytes)
+    }
+}
