@@ -545,7 +545,8 @@ fn a_seeded_soak_keeps_every_object_consistent() {
     }
     let faults = s.proxy.faults();
     println!(
-        "soak: {faults} faults injected over {} requests ({} counted by the host): {:?}",
+        "soak: {faults} faults injected, so {faults} retries, over {} requests \
+         ({} counted by the host): {:?}",
         s.proxy.requests(),
         s.store.requests(),
         s.proxy.fault_counts()
