@@ -11,26 +11,17 @@
 //! The tools come from `scripts/setup`; a missing one fails with its
 //! install command.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use kloset_host::Plugin;
+use common::component::component_file;
 
 const CARGO_COMPONENT_VERSION: &str = "0.21.1";
 
 fn workspace() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The plain build the README's test command makes first.
-fn plain_build() -> PathBuf {
-    let path = Plugin::default_path();
-    assert!(
-        path.is_file(),
-        "no component at {}\nbuild it first: cargo build --target wasm32-wasip2 --release",
-        path.display()
-    );
-    path
 }
 
 /// A tool on PATH or in cargo's bin directory, or a panic naming how to
@@ -139,7 +130,7 @@ fn readme_world() -> Vec<String> {
 
 #[test]
 fn cargo_component_builds_the_same_bytes_for_wasm32_wasip2() {
-    let plain = std::fs::read(plain_build()).unwrap();
+    let plain = std::fs::read(component_file()).unwrap();
     let target = cargo_component_build(&["--target", "wasm32-wasip2"], "cargo-component");
     let built = std::fs::read(target.join("wasm32-wasip2/release/kloset_oci.wasm"))
         .expect("cargo component wrote the wasip2 component");
@@ -161,7 +152,7 @@ fn cargo_component_default_build_exports_the_same_world() {
             .filter(|l| l.starts_with("export "))
             .collect()
     };
-    let plain = world_of(&plain_build());
+    let plain = world_of(&component_file());
     let p1 = world_of(&adapted);
     assert_eq!(exports(p1.clone()), exports(plain));
     // The preview 1 adapter brings its own imports (files, the wall clock),
@@ -171,7 +162,7 @@ fn cargo_component_default_build_exports_the_same_world() {
 
 #[test]
 fn the_component_declares_exactly_the_world_the_readme_lists() {
-    let declared = world_of(&plain_build());
+    let declared = world_of(&component_file());
     let listed = readme_world();
     assert_eq!(
         declared, listed,

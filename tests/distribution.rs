@@ -10,10 +10,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::component::cli_binary;
+use common::component::{cli_binary, component_file};
 use common::faults::{Fault, FaultProxy};
 use common::{unique_repo, Registry, RegistryAuth, RegistryOptions};
-use kloset_host::Plugin;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
@@ -24,16 +23,6 @@ fn sha256(bytes: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect();
     format!("sha256:{hex}")
-}
-
-fn component_path() -> PathBuf {
-    let path = Plugin::default_path();
-    assert!(
-        path.is_file(),
-        "no component at {}\nbuild it first: cargo build --target wasm32-wasip2 --release",
-        path.display()
-    );
-    path
 }
 
 /// `kloset-host` with its own component cache and an empty HOME (no Docker
@@ -84,7 +73,7 @@ impl Host {
     }
 
     fn publish(&self, reference: &str, extra: &[&str]) -> String {
-        let component = component_path();
+        let component = component_file();
         let mut args = vec![
             "--component",
             component.to_str().unwrap(),
@@ -145,7 +134,7 @@ fn published_components_are_wasm_oci_artifacts() {
     let host = Host::new();
     let repo = unique_repo("plugins");
     let pinned = host.publish(&format!("{}/{repo}:v1", registry.authority()), &[]);
-    let wasm = std::fs::read(component_path()).unwrap();
+    let wasm = std::fs::read(component_file()).unwrap();
 
     let manifest = registry.send(
         "GET",
@@ -297,7 +286,7 @@ fn credentials_are_used_as_for_stores() {
     let host = Host::new();
     let err = host.fails(&[
         "--component",
-        component_path().to_str().unwrap(),
+        component_file().to_str().unwrap(),
         "publish",
         &tagged,
         "-o",
@@ -380,7 +369,7 @@ fn wkg_pulls_what_we_publish_byte_identical() {
         &registry,
         &["pull", "-o", pulled.to_str().unwrap(), &reference],
     );
-    let ours = std::fs::read(component_path()).unwrap();
+    let ours = std::fs::read(component_file()).unwrap();
     assert!(
         std::fs::read(&pulled).unwrap() == ours,
         "wkg pulled other bytes"
@@ -393,7 +382,7 @@ fn our_host_runs_what_wkg_pushes() {
     let reference = format!("{}/{}:v1", registry.authority(), unique_repo("plugins"));
     run_wkg(
         &registry,
-        &["push", &reference, component_path().to_str().unwrap()],
+        &["push", &reference, component_file().to_str().unwrap()],
     );
     let host = Host::new();
     host.use_store(&reference, &location(&registry, "by-wkg"), &[]);

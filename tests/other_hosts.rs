@@ -18,8 +18,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::component::component_file;
 use common::{unique_repo, Registry, RegistryOptions};
-use kloset_host::Plugin;
 
 /// The cases every host script runs, in order (`CASES` in
 /// tests/hosts/python/cases.py, `cases` in tests/hosts/js/cases.mjs).
@@ -48,17 +48,6 @@ const SCRIPT_TIMEOUT: Duration = Duration::from_secs(300);
 
 fn hosts_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hosts")
-}
-
-/// The built component, or a panic saying how to build it.
-fn component() -> PathBuf {
-    let path = Plugin::default_path();
-    assert!(
-        path.is_file(),
-        "no component at {}\nbuild it first: cargo build --target wasm32-wasip2 --release",
-        path.display()
-    );
-    path
 }
 
 #[test]
@@ -134,7 +123,7 @@ fn run_host(host: &str, mut command: Command, repo_prefix: &str) {
     for (key, value) in registry.config(&repo).into_iter().skip(1) {
         command.arg(format!("{key}={value}"));
     }
-    command.env("KLOSET_COMPONENT", component());
+    command.env("KLOSET_COMPONENT", component_file());
 
     let started = Instant::now();
     let (status, stdout, stderr) = run_with_timeout(command, SCRIPT_TIMEOUT)

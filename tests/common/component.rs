@@ -3,6 +3,17 @@
 use kloset_host::Plugin;
 use std::sync::OnceLock;
 
+/// The built component's file, or a panic saying how to build it.
+pub fn component_file() -> std::path::PathBuf {
+    let path = Plugin::default_path();
+    assert!(
+        path.is_file(),
+        "no component at {}\nbuild it first: cargo build --target wasm32-wasip2 --release",
+        path.display()
+    );
+    path
+}
+
 /// The built component, compiled once. Fails loudly when it was not built:
 /// the README's test command builds it first.
 pub fn plugin() -> &'static Plugin {
