@@ -321,20 +321,33 @@ impl Upload for WasiUpload {
 }
 
 impl ResponseBody for WasiBody {
+    /// Fills up to `max` bytes from as many body frames as it takes, or to
+    /// the end of the body. A frame is what one socket read gave the host
+    /// (often 16 to 64 KiB); handing frames out one by one would cost the
+    /// host a `reader.read` call, with its boundary crossing, per frame.
     fn read_chunk(&mut self, max: usize) -> Result<Option<Vec<u8>>, StoreError> {
-        let Some(stream) = &self.stream else {
-            return Ok(None);
-        };
-        loop {
-            match stream.blocking_read(max as u64) {
+        let mut filled: Option<Vec<u8>> = None;
+        while let Some(stream) = &self.stream {
+            let have = filled.as_ref().map_or(0, Vec::len);
+            if have >= max {
+                break;
+            }
+            match stream.blocking_read((max - have) as u64) {
                 Ok(bytes) if bytes.is_empty() => continue,
-                Ok(bytes) => return Ok(Some(bytes)),
-                Err(StreamError::Closed) => {
-                    self.stream = None;
-                    return Ok(None);
-                }
+                Ok(bytes) => match &mut filled {
+                    None => filled = Some(bytes),
+                    Some(out) => {
+                        // Grown once to `max`, not by doubling per frame.
+                        out.reserve_exact(max - have);
+                        out.extend_from_slice(&bytes);
+                    }
+                },
+                // A failed stream is closed for good: bytes gathered before
+                // are dropped with the error, never handed out.
+                Err(StreamError::Closed) => self.stream = None,
                 Err(e) => return Err(stream_error("reading a response body", e)),
             }
         }
+        Ok(filled)
     }
 }

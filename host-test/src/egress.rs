@@ -5,11 +5,15 @@
 //! authorities outside the allow-list, applies timeouts and counts requests.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
 use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, SizeHint};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -33,6 +37,15 @@ const POOL_IDLE: Duration = Duration::from_secs(50);
 /// Request body chunks wasi-http may buffer between the guest and the client.
 /// Two let the guest hash the next MiB while the client writes the last one.
 const BODY_BUFFER_CHUNKS: usize = 2;
+
+/// Response bodies larger than this (or of unknown length) are read ahead
+/// of the guest; smaller ones, such as ranged reads and manifests, are not
+/// worth a task each.
+const READ_AHEAD_MIN_BYTES: u64 = 1 << 20;
+
+/// Frames (one socket read each, at most about 400 KiB in hyper) read ahead
+/// of the guest per response.
+const READ_AHEAD_FRAMES: usize = 8;
 
 /// The egress of one store handle; cheap to clone, shared by its instances.
 #[derive(Clone)]
@@ -120,8 +133,67 @@ impl Shared {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .learn_from_answer(&uri, response.status().as_u16(), response.headers());
-        Ok(response
-            .map(|incoming| ResponseBody::new(incoming, limits.between_bytes).boxed_unsync()))
+        Ok(response.map(|incoming| {
+            let body = ResponseBody::new(incoming, limits.between_bytes);
+            if body.size_hint().exact().unwrap_or(u64::MAX) > READ_AHEAD_MIN_BYTES {
+                ReadAhead::spawn(body).boxed_unsync()
+            } else {
+                body.boxed_unsync()
+            }
+        }))
+    }
+}
+
+/// A response body read by a task of its own, up to [`READ_AHEAD_FRAMES`]
+/// ahead of the guest.
+///
+/// hyper reads a body from the socket only as it is asked for frames, and
+/// the guest asks only between its own work: while it hashes a MiB of a
+/// whole read, the registry could send no more than the socket buffers
+/// hold. Reading ahead lets the transfer go on meanwhile, on another core.
+/// The between-bytes timeout still applies to the network: the task polls
+/// the body only while it has room, so a guest that reads late is not
+/// timed out.
+struct ReadAhead {
+    frames: tokio::sync::mpsc::Receiver<Result<Frame<Bytes>, Error>>,
+    size: SizeHint,
+}
+
+impl ReadAhead {
+    fn spawn(mut body: ResponseBody) -> Self {
+        let size = body.size_hint();
+        let (sender, frames) = tokio::sync::mpsc::channel(READ_AHEAD_FRAMES);
+        tokio::spawn(async move {
+            loop {
+                // Stop as soon as the guest drops the body, rather than at
+                // the next frame (which a stalled registry may never send).
+                let frame = tokio::select! {
+                    frame = body.frame() => frame,
+                    () = sender.closed() => return,
+                };
+                let Some(frame) = frame else { return };
+                if sender.send(frame).await.is_err() {
+                    return;
+                }
+            }
+        });
+        ReadAhead { frames, size }
+    }
+}
+
+impl Body for ReadAhead {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        self.frames.poll_recv(cx)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.size
     }
 }
 
