@@ -141,8 +141,9 @@ pub fn classify<'a>(
             (true, true, true) => listing.undecided.push(mac),
         }
     }
-    listing.live.sort();
-    listing.undecided.sort();
+    // Keys are unique, so an unstable sort gives the same order, cheaper.
+    listing.live.sort_unstable();
+    listing.undecided.sort_unstable();
     listing
 }
 
