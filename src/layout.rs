@@ -16,7 +16,6 @@
 //! Tag grammar (distribution spec): `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
 
 use crate::resource::{Mac, Resource};
-use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TagRole {
@@ -112,38 +111,31 @@ pub fn classify<'a>(
     tags: impl IntoIterator<Item = &'a str>,
     kind: Resource,
 ) -> Listing {
-    #[derive(Default)]
-    struct Seen {
-        object: bool,
-        deleted: bool,
-        revived: bool,
-    }
-    let mut keys: HashMap<Mac, Seen> = HashMap::new();
-    for tag in tags {
-        if let Some((k, mac, role)) = layout.parse(tag) {
-            if k != kind {
-                continue;
-            }
-            let seen = keys.entry(mac).or_default();
-            match role {
-                TagRole::Object => seen.object = true,
-                TagRole::Deleted => seen.deleted = true,
-                TagRole::Revived => seen.revived = true,
-            }
-        }
-    }
+    // Sorting the (key, role) pairs groups each key's tags together and
+    // leaves the keys in order: cheaper than a map then a sort (lists of
+    // 10,000 objects are Kloset's, and this runs in wasm).
+    let mut found: Vec<(Mac, TagRole)> = tags
+        .into_iter()
+        .filter_map(|tag| layout.parse(tag))
+        .filter(|(k, _, _)| *k == kind)
+        .map(|(_, mac, role)| (mac, role))
+        .collect();
+    found.sort_unstable_by_key(|(mac, _)| *mac);
     let mut listing = Listing::default();
-    for (mac, seen) in keys {
-        match (seen.object, seen.deleted, seen.revived) {
+    for group in found.chunk_by(|a, b| a.0 == b.0) {
+        let has = |role: TagRole| group.iter().any(|(_, r)| *r == role);
+        let mac = group[0].0;
+        match (
+            has(TagRole::Object),
+            has(TagRole::Deleted),
+            has(TagRole::Revived),
+        ) {
             (false, _, _) => {}
             (true, false, _) => listing.live.push(mac),
             (true, true, false) => {}
             (true, true, true) => listing.undecided.push(mac),
         }
     }
-    // Keys are unique, so an unstable sort gives the same order, cheaper.
-    listing.live.sort_unstable();
-    listing.undecided.sort_unstable();
     listing
 }
 
