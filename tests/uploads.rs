@@ -25,6 +25,18 @@ fn is_chunk(r: &RequestInfo) -> bool {
     r.method == "PATCH"
 }
 
+/// Faults the `n`th chunk PATCH (from 0) and nothing else.
+fn nth_chunk(n: usize, fault: Fault) -> impl Fn(&RequestInfo, usize) -> Fault + Send + Sync {
+    let seen = AtomicUsize::new(0);
+    move |r, _| {
+        if is_chunk(r) && seen.fetch_add(1, Ordering::SeqCst) == n {
+            fault.clone()
+        } else {
+            Fault::None
+        }
+    }
+}
+
 /// Puts `data` as packfile `key` and reads it back whole and in a range.
 fn put_and_verify(store: &StoreHandle, key: Mac, data: &[u8]) {
     store
@@ -116,14 +128,7 @@ fn chunks_lost_on_their_way_are_resent_after_asking_the_session() {
 fn a_lost_answer_to_the_first_chunk_restarts_the_upload() {
     let p = Proxied::start("up-restart", &[("chunk_size", "1MiB")]);
     p.store.create(b"config").expect("create");
-    let seen = AtomicUsize::new(0);
-    p.proxy.set(move |r, _| {
-        if is_chunk(r) && seen.fetch_add(1, Ordering::SeqCst) == 0 {
-            Fault::ResetBeforeResponse
-        } else {
-            Fault::None
-        }
-    });
+    p.proxy.set(nth_chunk(0, Fault::ResetBeforeResponse));
     let data = bytes(4, 3 * MIB + 1);
     put_and_verify(&p.store, mac(4), &data);
     let sessions = p
@@ -141,14 +146,7 @@ fn a_lost_answer_to_the_first_chunk_restarts_the_upload() {
 fn a_lost_answer_to_a_later_chunk_fails_the_put_and_stores_nothing() {
     let p = Proxied::start("up-later", &[("chunk_size", "1MiB")]);
     p.store.create(b"config").expect("create");
-    let seen = AtomicUsize::new(0);
-    p.proxy.set(move |r, _| {
-        if is_chunk(r) && seen.fetch_add(1, Ordering::SeqCst) == 1 {
-            Fault::ResetBeforeResponse
-        } else {
-            Fault::None
-        }
-    });
+    p.proxy.set(nth_chunk(1, Fault::ResetBeforeResponse));
     let data = bytes(5, 3 * MIB + 1);
     match p.store.put_bytes(Resource::Packfile, &mac(5), &data) {
         // distribution 2.8 cancels a session asked with stale state: the
