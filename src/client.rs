@@ -68,6 +68,23 @@ impl<T: Transport> RegistryClient<T> {
         }
     }
 
+    /// The client a store configuration describes: its registry and
+    /// repository, credentials and retry policy.
+    pub fn for_store(transport: T, config: &crate::config::StoreConfig) -> Self {
+        let auth = Authenticator::new(
+            &config.registry,
+            &config.repository,
+            config.credentials.clone(),
+        );
+        RegistryClient::new(
+            transport,
+            config.base_url(),
+            config.repository.clone(),
+            auth,
+        )
+        .with_policy(config.retry)
+    }
+
     /// Retries as `policy` says instead of the default.
     pub fn with_policy(mut self, policy: Policy) -> Self {
         self.policy = policy;

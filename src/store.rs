@@ -1,7 +1,6 @@
 //! The Kloset store contract over an OCI registry (see the README's "Registry
 //! layout"): create/open, list, delete, size, and what put and get share.
 
-use crate::auth::Authenticator;
 use crate::client::{Mount, RegistryClient};
 use crate::config::StoreConfig;
 use crate::digest::sha256_digest;
@@ -45,18 +44,7 @@ struct State {
 
 impl<T: Transport> OciStore<T> {
     pub fn new(config: StoreConfig, transport: T) -> Rc<Self> {
-        let auth = Authenticator::new(
-            &config.registry,
-            &config.repository,
-            config.credentials.clone(),
-        );
-        let client = RegistryClient::new(
-            transport,
-            config.base_url(),
-            config.repository.clone(),
-            auth,
-        )
-        .with_policy(config.retry);
+        let client = RegistryClient::for_store(transport, &config);
         let layout = Layout::new(config.prefix.clone());
         Rc::new(OciStore {
             client,

@@ -5,13 +5,12 @@ use std::io::Read;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crate::allow_list::AllowList;
 use crate::convert::{byte_range, mac_from_wit};
-use crate::egress::Egress;
 use crate::instance::Recipe;
 use crate::pool::{Lease, Pool};
 use crate::reader::{store_error_from_io, ObjectReader};
-use crate::{config, docker_config, tls, Mac, Plugin, Resource, StoreError};
+use crate::registry_egress::registry_egress;
+use crate::{Mac, Plugin, Resource, StoreError};
 
 /// Bytes handed to the component per `writer.write` call.
 const WRITE_CHUNK: usize = 1 << 20;
@@ -42,23 +41,9 @@ impl StoreHandle {
     /// to the component's `from-config`, called once right away so a bad
     /// configuration fails here.
     pub fn new(plugin: &Plugin, config: &[(String, String)]) -> Result<StoreHandle, StoreError> {
-        let (host, mut guest_config) = config::split(config)?;
-        let environment_has_credentials = crate::state::CREDENTIAL_ENV
-            .iter()
-            .any(|name| std::env::var_os(name).is_some());
-        docker_config::add_login(&host, &mut guest_config, environment_has_credentials)?;
-        let tls = tls::client_config(&host)?;
-        let mut allow = AllowList::new();
-        if let Some(authority) = &host.registry_authority {
-            // An authority that does not parse admits nothing; the
-            // component's `from-config` reports the bad location.
-            let _ = allow.allow(authority);
-        }
         let requests = Arc::new(AtomicU64::new(0));
         let peak = Arc::new(AtomicUsize::new(0));
-        let egress = wasmtime_wasi::runtime::with_ambient_tokio_runtime(|| {
-            Egress::new(tls, allow, requests.clone())
-        });
+        let (egress, guest_config) = registry_egress(config, requests.clone())?;
         let pool = Pool::new(Recipe {
             plugin: plugin.clone(),
             egress,

@@ -30,6 +30,7 @@ mod native_transport;
 mod plugin;
 mod pool;
 mod reader;
+mod registry_egress;
 mod resource;
 mod response_body;
 mod rfc3339;

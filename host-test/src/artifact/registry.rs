@@ -7,7 +7,6 @@
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use kloset_oci::auth::Authenticator;
 use kloset_oci::client::{Mount, RegistryClient};
 use kloset_oci::config::StoreConfig;
 use kloset_oci::transport::read_to_vec;
@@ -15,9 +14,8 @@ use kloset_oci::transport::read_to_vec;
 use super::error::ArtifactError;
 use super::layout::{self, Descriptor, Interfaces, CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE};
 use super::reference::{Reference, DEFAULT_TAG};
-use crate::allow_list::AllowList;
-use crate::egress::Egress;
-use crate::{config, docker_config, tls, EgressClient, NativeTransport};
+use crate::registry_egress::registry_egress;
+use crate::{EgressClient, NativeTransport};
 
 /// The largest component accepted from a registry.
 const MAX_COMPONENT: u64 = 512 << 20;
@@ -54,22 +52,9 @@ impl ArtifactRegistry {
             format!("oci://{}/{}", reference.registry, reference.repository),
         )];
         pairs.extend_from_slice(options);
-        let (host, mut guest) = config::split(&pairs)?;
-        let environment_has_credentials = crate::state::CREDENTIAL_ENV
-            .iter()
-            .any(|name| std::env::var_os(name).is_some());
-        docker_config::add_login(&host, &mut guest, environment_has_credentials)?;
+        let (egress, guest) = registry_egress(&pairs, Arc::new(AtomicU64::new(0)))?;
         let env = |name: &str| std::env::var(name).ok();
         let settings = StoreConfig::parse_with_env(&guest, &env)?;
-
-        let tls = tls::client_config(&host)?;
-        let mut allow = AllowList::new();
-        allow.allow(&settings.registry).map_err(|e| {
-            crate::StoreError::InvalidConfig(format!("registry '{}': {e}", settings.registry))
-        })?;
-        let egress = wasmtime_wasi::runtime::with_ambient_tokio_runtime(|| {
-            Egress::new(tls, allow, Arc::new(AtomicU64::new(0)))
-        });
         let (connect, first_byte, between_bytes) = settings.timeouts();
         let transport = NativeTransport::with_timeouts(
             EgressClient::new(egress),
@@ -77,18 +62,7 @@ impl ArtifactRegistry {
             first_byte,
             between_bytes,
         );
-        let auth = Authenticator::new(
-            &settings.registry,
-            &settings.repository,
-            settings.credentials.clone(),
-        );
-        let client = RegistryClient::new(
-            transport,
-            settings.base_url(),
-            settings.repository.clone(),
-            auth,
-        )
-        .with_policy(settings.retry);
+        let client = RegistryClient::for_store(transport, &settings);
         Ok(ArtifactRegistry {
             client,
             reference: reference.clone(),
