@@ -1,0 +1,3 @@
+module go.omarpolo.com/ttlmap
+
+go 1.21
