@@ -11,7 +11,7 @@ pub const DEFAULT_MEDIA_TYPE: &str = "application/vnd.plakar.kloset.v1";
 
 /// Keys the component understands. Host-level keys (TLS files and the like)
 /// are consumed by the host and never reach the component.
-const KNOWN_OPTIONS: [&str; 12] = [
+pub const KNOWN_OPTIONS: [&str; 12] = [
     "location",
     "use_tls",
     "repository_prefix",
@@ -64,7 +64,8 @@ const MAX_PREFIX_LEN: usize = 40;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreConfig {
-    /// `https` unless `use_tls=false`.
+    /// `https` unless `use_tls=false`, or unless the registry is on this
+    /// machine (loopback) and `use_tls` is not given.
     pub use_tls: bool,
     /// `host[:port]` exactly as written in the location (lowercased host).
     pub registry: String,
@@ -116,8 +117,12 @@ impl StoreConfig {
 
         let location = get("location").ok_or_else(|| invalid("missing 'location'".into()))?;
         let (registry, repository) = parse_location(location)?;
+        // Plain HTTP by default for a registry on this machine, as Docker
+        // (insecure-registries includes 127.0.0.0/8) and crane do, so the
+        // usual local `registry:2` on localhost:5000 works as it is; every
+        // other host gets https unless told otherwise.
         let use_tls = match get("use_tls") {
-            None => true,
+            None => !is_loopback_authority(&registry),
             Some(v) => parse_bool("use_tls", v)?,
         };
         let prefix = get("repository_prefix").map(parse_prefix).transpose()?;
@@ -207,6 +212,23 @@ pub fn parse_location(location: &str) -> Result<(String, String), StoreError> {
     let repository = repository.trim_end_matches('/');
     validate_repository(repository, location)?;
     Ok((authority, repository.to_string()))
+}
+
+/// Whether `host[:port]` (as [`parse_location`] returns it) names this
+/// machine: `localhost`, an address in 127.0.0.0/8, or `[::1]`.
+pub fn is_loopback_authority(authority: &str) -> bool {
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        return v6
+            .split_once(']')
+            .and_then(|(addr, _)| addr.parse::<std::net::Ipv6Addr>().ok())
+            .is_some_and(|addr| addr.is_loopback());
+    } else {
+        authority.rsplit_once(':').map_or(authority, |(host, _)| host)
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|addr| addr.is_loopback())
 }
 
 fn parse_authority(authority: &str, location: &str) -> Result<String, StoreError> {
@@ -622,4 +644,33 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn loopback_registries_default_to_plain_http_and_others_to_https() {
+        let cases = [
+            ("oci://localhost:5000/a", false),
+            ("oci://LOCALHOST/a", false),
+            ("oci://127.0.0.1:5000/a", false),
+            ("oci://127.1.2.3/a", false),
+            ("oci://[::1]:5000/a", false),
+            ("oci://[0:0::1]/a", false),
+            ("oci://ghcr.io/a", true),
+            ("oci://10.0.0.1:5000/a", true),
+            ("oci://localhost.example.com/a", true),
+            ("oci://128.0.0.1/a", true),
+            ("oci://[::2]/a", true),
+        ];
+        for (location, tls) in cases {
+            let pairs = vec![("location".to_string(), location.to_string())];
+            let config = StoreConfig::parse(&pairs).unwrap();
+            assert_eq!(config.use_tls, tls, "{location}");
+        }
+        // An explicit use_tls always wins.
+        let pairs = vec![
+            ("location".to_string(), "oci://localhost:5000/a".to_string()),
+            ("use_tls".to_string(), "true".to_string()),
+        ];
+        assert!(StoreConfig::parse(&pairs).unwrap().use_tls);
+    }
+
 }

@@ -168,7 +168,9 @@ fn the_harness_talks_to_a_tls_registry_over_tls() {
 #[test]
 fn without_a_ca_file_the_registry_certificate_is_refused() {
     let (_pki, registry) = tls_registry();
-    assert_certificate_refused(&config(&registry, &[]));
+    // use_tls=true: a loopback registry is otherwise spoken to in plain
+    // HTTP when no TLS option is given.
+    assert_certificate_refused(&config(&registry, &[("use_tls", "true")]));
     assert_certificate_refused(&config(&registry, &[("tls_insecure_no_verify", "false")]));
 }
 

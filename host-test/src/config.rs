@@ -22,7 +22,7 @@ pub const LOCATION: &str = "location";
 
 /// Keys the host consumes and never passes to the component, which rejects
 /// options it does not know.
-const HOST_KEYS: &[&str] = &[TLS_CA_FILE, TLS_INSECURE_NO_VERIFY, DOCKER_CONFIG];
+pub const HOST_KEYS: &[&str] = &[TLS_CA_FILE, TLS_INSECURE_NO_VERIFY, DOCKER_CONFIG];
 
 /// What the host takes from the configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -69,6 +69,13 @@ pub fn split(
             DOCKER_CONFIG => host.docker_config = Some(PathBuf::from(value)),
             _ => unreachable!("every host key is handled"),
         }
+    }
+    // A TLS option says the registry speaks TLS: without this, the
+    // component's default of plain HTTP for loopback registries would
+    // ignore it. An explicit `use_tls` still wins.
+    let tls_option_given = seen.contains(&TLS_CA_FILE) || seen.contains(&TLS_INSECURE_NO_VERIFY);
+    if tls_option_given && !guest.iter().any(|(key, _)| key == "use_tls") {
+        guest.push(("use_tls".to_string(), "true".to_string()));
     }
     Ok((host, guest))
 }
@@ -134,6 +141,21 @@ mod tests {
     }
 
     #[test]
+    fn a_tls_option_asks_the_component_for_tls_unless_use_tls_is_given() {
+        for key in [TLS_CA_FILE, TLS_INSECURE_NO_VERIFY] {
+            let value = if key == TLS_CA_FILE { "/ca.pem" } else { "false" };
+            let (_, guest) = split(&pairs(&[("location", "oci://localhost:5000/a"), (key, value)])).unwrap();
+            assert_eq!(
+                guest,
+                pairs(&[("location", "oci://localhost:5000/a"), ("use_tls", "true")]),
+                "{key}"
+            );
+        }
+        let (_, guest) = split(&pairs(&[("location", "oci://localhost/a")])).unwrap();
+        assert_eq!(guest, pairs(&[("location", "oci://localhost/a")]));
+    }
+
+    #[test]
     fn without_host_keys_nothing_is_trusted_extra_and_verification_is_on() {
         let (host, guest) = split(&pairs(&[("location", "oci://ghcr.io/a/b")])).unwrap();
         assert_eq!(host.tls_ca_file, None);
@@ -163,7 +185,11 @@ mod tests {
             match (got, want) {
                 (Ok((host, guest)), Some(flag)) => {
                     assert_eq!(host.tls_insecure_no_verify, *flag, "{value:?}");
-                    assert_eq!(guest, pairs(&[("location", "oci://h/r")]), "{value:?}");
+                    assert_eq!(
+                        guest,
+                        pairs(&[("location", "oci://h/r"), ("use_tls", "true")]),
+                        "{value:?}"
+                    );
                 }
                 (Err(StoreError::InvalidConfig(msg)), None) => {
                     assert!(msg.contains("tls_insecure_no_verify"), "{value:?}: {msg}");

@@ -41,7 +41,7 @@ mod tls;
 
 pub use allow_list::{AllowList, BadAuthority};
 pub use cache::CACHE_ENV;
-pub use config::TLS_CA_FILE;
+pub use config::{HOST_KEYS, TLS_CA_FILE};
 pub use egress_client::EgressClient;
 pub use error::HostError;
 pub use handle::StoreHandle;
