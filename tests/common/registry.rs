@@ -68,6 +68,9 @@ pub struct RegistryOptions {
     pub tls: Option<TlsFiles>,
     /// How clients must authenticate (`auth`); none by default.
     pub auth: RegistryAuth,
+    /// Listen on this loopback port instead of a free one (a test in a
+    /// network namespace of its own can have the README's `localhost:5000`).
+    pub port: Option<u16>,
 }
 
 impl Default for RegistryOptions {
@@ -76,6 +79,7 @@ impl Default for RegistryOptions {
             delete_enabled: true,
             tls: None,
             auth: RegistryAuth::None,
+            port: None,
         }
     }
 }
@@ -137,7 +141,7 @@ impl Registry {
         let (auth_config, token_server, probe) = prepare_auth(&opts.auth, dir.path());
 
         for attempt in 1..=PORT_ATTEMPTS {
-            let port = free_loopback_port();
+            let port = opts.port.unwrap_or_else(free_loopback_port);
             let nonce = random_hex(16);
             let config = render_config(&root, port, &random_hex(32), &nonce, &opts, &auth_config);
             fs::write(&config_path, config).unwrap_or_else(|e| {
@@ -160,7 +164,10 @@ impl Registry {
                 }
                 Err(StartFailure::Exited(status)) => {
                     let log = read_log(&log_path);
-                    if log.contains("address already in use") && attempt < PORT_ATTEMPTS {
+                    if log.contains("address already in use")
+                        && attempt < PORT_ATTEMPTS
+                        && opts.port.is_none()
+                    {
                         continue; // lost the port to another process: pick another
                     }
                     panic!(

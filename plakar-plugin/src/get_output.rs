@@ -1,0 +1,73 @@
+//! An object reader as the stream of Get replies.
+//!
+//! A blocking task reads the object and sends replies of up to
+//! [`REPLY_CHUNK`] bytes into a bounded channel that tonic streams out. Each
+//! reply stays far below the 4 MiB message limit of plakar's gRPC client.
+//! An object read whole is verified by the component as its end is read, so
+//! the task always reads to the end; the verdict becomes the stream's last
+//! item (an error status) when it fails.
+
+use std::io::Read;
+
+use bytes::Bytes;
+use kloset_host::{store_error_from_io, ObjectReader};
+use tokio::sync::mpsc;
+use tonic::Status;
+
+use crate::proto::GetResponse;
+
+/// Bytes per Get reply: plakar's own servers send 1 MiB chunks.
+pub const REPLY_CHUNK: usize = 1 << 20;
+
+/// Replies queued ahead of the client.
+const REPLIES_IN_FLIGHT: usize = 4;
+
+/// The receiving end of the replies, for `ReceiverStream`.
+pub type Replies = mpsc::Receiver<Result<GetResponse, Status>>;
+
+/// Starts reading `reader` on a blocking thread; `describe` turns a read
+/// failure into the stream's closing status.
+pub fn stream_object(
+    mut reader: ObjectReader,
+    describe: impl FnOnce(kloset_host::StoreError) -> Status + Send + 'static,
+) -> Replies {
+    let (tx, rx) = mpsc::channel(REPLIES_IN_FLIGHT);
+    tokio::task::spawn_blocking(move || {
+        let mut buf = vec![0u8; REPLY_CHUNK];
+        loop {
+            match fill(&mut reader, &mut buf) {
+                Ok(0) => return,
+                Ok(n) => {
+                    let reply = GetResponse {
+                        chunk: Bytes::copy_from_slice(&buf[..n]),
+                    };
+                    // The client went away: stop reading (dropping the
+                    // reader gives its instance back to the pool).
+                    if tx.blocking_send(Ok(reply)).is_err() {
+                        return;
+                    }
+                }
+                Err(err) => {
+                    let _ = tx.blocking_send(Err(describe(store_error_from_io(err))));
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// Reads until `buf` is full or the object ends. Bytes read before a
+/// failure are dropped with it: the failure ends the stream anyway.
+fn fill(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}

@@ -1,0 +1,72 @@
+//! A Plakar storage plugin for the kloset-oci component.
+//!
+//! Plakar starts a storage plugin as a child process and speaks gRPC to it
+//! (HTTP/2 with prior knowledge, no TLS) over the child's stdin and stdout:
+//! service `store.Store` of `proto/store.proto`. This crate is that process:
+//! each RPC becomes a call on a [`kloset_host::StoreHandle`], whose pool of
+//! component instances serves plakar's concurrent Put and Get streams.
+//!
+//! Layers, outermost first:
+//! - `stdio`: fd 0 and fd 1 as one async connection, and the end-of-input
+//!   signal that stops the server;
+//! - `service`: the gRPC methods, thin: decode, run the blocking store call
+//!   off the async threads, encode;
+//! - `put_input` / `get_output`: the bridges between gRPC streams and the
+//!   handle's blocking `Read`-based put and get;
+//! - `status`: store errors as gRPC statuses whose message says everything,
+//!   since plakar prints the message and drops the code.
+
+pub mod get_output;
+pub mod proto;
+pub mod put_input;
+pub mod resource;
+pub mod service;
+pub mod status;
+pub mod stdio;
+
+pub use service::StoreService;
+
+/// The package's files agree with the code: the schema describes exactly
+/// the options the component and the host take, and the manifest names the
+/// executable this crate builds and the component file the host looks for.
+#[cfg(test)]
+mod package_tests {
+    const SCHEMA: &str = include_str!("../package/options.schema.json");
+    const MANIFEST: &str = include_str!("../package/manifest.yaml");
+
+    #[test]
+    fn the_schema_describes_every_option_and_no_other() {
+        let schema: serde_json::Value = serde_json::from_str(SCHEMA).expect("the schema is JSON");
+        let properties = schema["properties"].as_object().expect("properties");
+        let mut described: Vec<&str> = properties.keys().map(String::as_str).collect();
+        let mut known: Vec<&str> = kloset_oci::config::KNOWN_OPTIONS
+            .iter()
+            .chain(kloset_host::HOST_KEYS)
+            .copied()
+            .collect();
+        described.sort_unstable();
+        known.sort_unstable();
+        known.dedup();
+        assert_eq!(described, known);
+        for (name, property) in properties {
+            let text = property["description"].as_str().unwrap_or_default();
+            assert!(text.len() > 20, "option {name} is not described");
+        }
+        assert_eq!(schema["required"], serde_json::json!(["location"]));
+        assert_eq!(schema["additionalProperties"], serde_json::json!(false));
+    }
+
+    #[test]
+    fn the_manifest_names_the_files_the_package_ships() {
+        let lines: Vec<&str> = MANIFEST.lines().map(str::trim).collect();
+        for wanted in [
+            "- type: storage",
+            "- oci",
+            "executable: kloset-oci-plakar",
+            "validator: options.schema.json",
+            "- kloset_oci.wasm",
+        ] {
+            assert!(lines.contains(&wanted), "manifest.yaml lacks `{wanted}`");
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! `kloset-oci-plakar`: the executable plakar starts for `oci://` stores.
+//!
+//! It serves `store.Store` over stdin/stdout until plakar closes stdin.
+//! stdout carries nothing but gRPC frames; diagnostics go to stderr, which
+//! is plakar's.
+
+use std::process::ExitCode;
+
+use kloset_oci_plakar::proto::store_server::StoreServer;
+use kloset_oci_plakar::stdio::StdioConnection;
+use kloset_oci_plakar::StoreService;
+use tonic::transport::Server;
+
+/// HTTP/2 flow-control windows: the defaults (64 KiB) made 64 MiB Puts
+/// slow and uneven here; these steadied them (see FIELD-NOTES §8).
+const STREAM_WINDOW: u32 = 8 << 20;
+const CONNECTION_WINDOW: u32 = 16 << 20;
+
+/// Largest request message accepted: plakar sends 1 MiB chunks; this leaves
+/// room for a client that sends larger ones, within grpc-go's own 4 MiB.
+const MAX_REQUEST: usize = 4 << 20;
+
+fn main() -> ExitCode {
+    if std::env::args().len() > 1 {
+        eprintln!(
+            "kloset-oci-plakar {}: a Plakar storage plugin; plakar starts it and speaks gRPC on its stdin/stdout. It takes no arguments.",
+            env!("CARGO_PKG_VERSION")
+        );
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("kloset-oci-plakar: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let served = runtime.block_on(serve());
+    // Blocking store calls still running belong to a client that has gone.
+    runtime.shutdown_background();
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kloset-oci-plakar: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve() -> Result<(), Box<dyn std::error::Error>> {
+    let (connection, mut ended) = StdioConnection::take()?;
+    // One connection, then a stream that never ends: ending it would stop
+    // the server at once (tonic stops accepting and drops the connection).
+    let incoming = tokio_stream::StreamExt::chain(
+        tokio_stream::once(Ok::<_, std::io::Error>(connection)),
+        tokio_stream::pending(),
+    );
+    let service = StoreServer::new(StoreService::new(None)).max_decoding_message_size(MAX_REQUEST);
+    Server::builder()
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .add_service(service)
+        .serve_with_incoming_shutdown(incoming, async move {
+            let _ = ended.wait_for(|ended| *ended).await;
+        })
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,321 @@
+//! The `store.Store` gRPC service over a [`StoreHandle`].
+//!
+//! Every method is thin: check the request, run the store call on a
+//! blocking thread (the handle drives wasmtime synchronously), and turn the
+//! answer or the error into the reply. The handle's instance pool lets
+//! plakar's concurrent Put and Get streams run in parallel.
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use kloset_host::{Plugin, StoreError, StoreHandle};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::get_output::stream_object;
+use crate::proto::store_server::Store;
+use crate::proto::*;
+use crate::put_input::{self, Piece};
+use crate::resource::{mac_from_wire, resource_from_wire};
+use crate::status::{not_initialised, one_line, store_status};
+
+/// The protocol this plugin serves; plakar names it in `InitRequest.proto`.
+pub const PROTOCOL: &str = "oci";
+
+/// The service. `Init` builds the store; every other call uses it.
+pub struct StoreService {
+    component: Option<PathBuf>,
+    opened: RwLock<Option<Opened>>,
+}
+
+/// A store built by `Init`.
+#[derive(Clone)]
+struct Opened {
+    store: Arc<StoreHandle>,
+    /// The location without credentials, for messages.
+    location: String,
+}
+
+impl StoreService {
+    /// A service loading the component from `component`, or from the
+    /// host's default place (`$KLOSET_COMPONENT`, else `kloset_oci.wasm`
+    /// beside this executable, which is where the Plakar package puts it).
+    pub fn new(component: Option<PathBuf>) -> StoreService {
+        StoreService {
+            component,
+            opened: RwLock::new(None),
+        }
+    }
+
+    fn opened(&self) -> Result<Opened, Status> {
+        self.opened
+            .read()
+            .expect("no thread panics holding the lock")
+            .clone()
+            .ok_or_else(not_initialised)
+    }
+}
+
+/// Runs a blocking store call off the async threads.
+async fn blocking<T: Send + 'static>(call: impl FnOnce() -> T + Send + 'static) -> Result<T, Status> {
+    tokio::task::spawn_blocking(call)
+        .await
+        .map_err(|e| Status::internal(format!("the store call failed inside the plugin: {e}")))
+}
+
+/// `oci://user:secret@host/repo` shown as `oci://host/repo`: messages never
+/// carry credentials, even ones a user wrote into the location.
+pub fn shown_location(location: &str) -> String {
+    let Some((scheme, rest)) = location.split_once("://") else {
+        return location.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    format!("{scheme}://{host}{path}")
+}
+
+#[tonic::async_trait]
+impl Store for StoreService {
+    async fn init(&self, request: Request<InitRequest>) -> Result<Response<InitResponse>, Status> {
+        let InitRequest { proto, config } = request.into_inner();
+        if proto != PROTOCOL {
+            return Err(Status::invalid_argument(format!(
+                "this plugin serves the '{PROTOCOL}' protocol, not '{}'",
+                one_line(&proto)
+            )));
+        }
+        // A map has no order; sorted, the same options give the same store.
+        let mut pairs: Vec<(String, String)> = config.into_iter().collect();
+        pairs.sort();
+        let raw_location = pairs
+            .iter()
+            .find(|(key, _)| key == "location")
+            .map(|(_, value)| value.clone())
+            .unwrap_or_default();
+        let location = if raw_location.is_empty() {
+            "oci://(no location)".to_string()
+        } else {
+            shown_location(&raw_location)
+        };
+        let component = self.component.clone();
+        let shown = location.clone();
+        let (store, reply) = blocking(move || -> Result<_, Status> {
+            let path = component.unwrap_or_else(Plugin::default_path);
+            let plugin = Plugin::load(&path).map_err(|e| {
+                Status::failed_precondition(one_line(&format!(
+                    "cannot load the kloset-oci component: {e}"
+                )))
+            })?;
+            // A location holding credentials is refused by the store; its
+            // message must not quote them back (plakar prints it).
+            let failed = |e: StoreError| {
+                let status = store_status("init", &shown, &e);
+                if raw_location.is_empty() || !status.message().contains(&raw_location) {
+                    return status;
+                }
+                Status::new(status.code(), status.message().replace(&raw_location, &shown))
+            };
+            let store = StoreHandle::new(&plugin, &pairs).map_err(failed)?;
+            let reply = InitResponse {
+                origin: store.origin().map_err(failed)?,
+                r#type: store.store_type().map_err(failed)?,
+                root: store.root().map_err(failed)?,
+                flags: store.flags().map_err(failed)?,
+            };
+            Ok((store, reply))
+        })
+        .await??;
+        *self.opened.write().expect("no thread panics holding the lock") = Some(Opened {
+            store: Arc::new(store),
+            location,
+        });
+        Ok(Response::new(reply))
+    }
+
+    async fn create(
+        &self,
+        request: Request<CreateRequest>,
+    ) -> Result<Response<CreateResponse>, Status> {
+        let Opened { store, location } = self.opened()?;
+        let config = request.into_inner().config;
+        blocking(move || store.create(&config))
+            .await?
+            .map_err(|e| store_status("create", &location, &e))?;
+        Ok(Response::new(CreateResponse {}))
+    }
+
+    async fn open(&self, _: Request<OpenRequest>) -> Result<Response<OpenResponse>, Status> {
+        let Opened { store, location } = self.opened()?;
+        let config = blocking(move || store.open())
+            .await?
+            .map_err(|e| store_status("open", &location, &e))?;
+        Ok(Response::new(OpenResponse {
+            config: config.into(),
+        }))
+    }
+
+    async fn ping(&self, _: Request<PingRequest>) -> Result<Response<PingResponse>, Status> {
+        let Opened { store, location } = self.opened()?;
+        blocking(move || store.ping())
+            .await?
+            .map_err(|e| store_status("ping", &location, &e))?;
+        Ok(Response::new(PingResponse {}))
+    }
+
+    async fn mode(&self, _: Request<ModeRequest>) -> Result<Response<ModeResponse>, Status> {
+        let Opened { store, location } = self.opened()?;
+        let mode = blocking(move || store.mode())
+            .await?
+            .map_err(|e| store_status("mode", &location, &e))?;
+        Ok(Response::new(ModeResponse { mode: mode as i32 }))
+    }
+
+    async fn size(&self, _: Request<SizeRequest>) -> Result<Response<SizeResponse>, Status> {
+        let Opened { store, location } = self.opened()?;
+        let size = blocking(move || store.size())
+            .await?
+            .map_err(|e| store_status("size", &location, &e))?;
+        Ok(Response::new(SizeResponse {
+            size: i64::try_from(size).unwrap_or(i64::MAX),
+        }))
+    }
+
+    async fn list(&self, request: Request<ListRequest>) -> Result<Response<ListResponse>, Status> {
+        let Opened { store, location } = self.opened()?;
+        let kind = resource_from_wire(request.into_inner().r#type)?;
+        let macs = blocking(move || store.list(kind))
+            .await?
+            .map_err(|e| store_status(&format!("list {kind}s of"), &location, &e))?;
+        Ok(Response::new(ListResponse {
+            macs: macs.iter().map(|mac| mac.to_vec().into()).collect(),
+        }))
+    }
+
+    async fn put(
+        &self,
+        request: Request<Streaming<PutRequest>>,
+    ) -> Result<Response<PutResponse>, Status> {
+        let Opened { store, location } = self.opened()?;
+        let mut stream = request.into_inner();
+        let first = stream
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("a Put stream must start with the object's MAC and type"))?;
+        let named = resource_from_wire(first.r#type).and_then(|kind| Ok((kind, mac_from_wire(&first.mac)?)));
+        let (kind, mac) = match named {
+            Ok(named) => named,
+            Err(status) => {
+                drain(&mut stream).await;
+                return Err(status);
+            }
+        };
+        let (tx, reader) = put_input::channel();
+        let job = tokio::task::spawn_blocking(move || store.put(kind, &mac, reader));
+
+        // Forward the chunks (the first message may carry one too). A send
+        // fails once the store stopped reading: it failed, and its error is
+        // the answer.
+        let mut pending = Some(first.chunk).filter(|chunk| !chunk.is_empty());
+        loop {
+            let piece = match pending.take() {
+                Some(chunk) => Piece::Chunk(chunk),
+                None => match stream.message().await {
+                    Ok(Some(message)) if message.chunk.is_empty() => continue,
+                    Ok(Some(message)) => Piece::Chunk(message.chunk),
+                    Ok(None) => {
+                        // hyper reads a client's RST_STREAM (CANCEL) as the
+                        // end of the request body too, and drops this
+                        // handler on its next Pending. Yield once before
+                        // declaring the object complete: a cancelled Put is
+                        // dropped here, and the store abandons the object.
+                        tokio::task::yield_now().await;
+                        Piece::End
+                    }
+                    Err(status) => Piece::Broken(format!("the Put stream broke: {}", status.message())),
+                },
+            };
+            let last = !matches!(piece, Piece::Chunk(_));
+            if tx.send(piece).await.is_err() || last {
+                break;
+            }
+        }
+        drop(tx);
+        let result = job
+            .await
+            .map_err(|e| Status::internal(format!("the store call failed inside the plugin: {e}")))?;
+        // Plakar shows "failed to send chunk: EOF" instead of our message if
+        // we answer before its stream is read to the end.
+        drain(&mut stream).await;
+        let hex: String = mac.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        let written = result.map_err(|e| store_status(&format!("put {kind} {hex}… to"), &location, &e))?;
+        Ok(Response::new(PutResponse {
+            bytes_written: i64::try_from(written).unwrap_or(i64::MAX),
+        }))
+    }
+
+    type GetStream = ReceiverStream<Result<GetResponse, Status>>;
+
+    async fn get(&self, request: Request<GetRequest>) -> Result<Response<Self::GetStream>, Status> {
+        let Opened { store, location } = self.opened()?;
+        let GetRequest { mac, r#type, range } = request.into_inner();
+        let kind = resource_from_wire(r#type)?;
+        let mac = mac_from_wire(&mac)?;
+        let range = range.map(|r| (r.offset, r.length));
+        let hex: String = mac.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        let operation = format!("get {kind} {hex}… from");
+        let reader = blocking(move || store.get_reader(kind, &mac, range))
+            .await?
+            .map_err(|e| store_status(&operation, &location, &e))?;
+        let replies = stream_object(reader, move |e| store_status(&operation, &location, &e));
+        Ok(Response::new(ReceiverStream::new(replies)))
+    }
+
+    async fn delete(
+        &self,
+        request: Request<DeleteRequest>,
+    ) -> Result<Response<DeleteResponse>, Status> {
+        let Opened { store, location } = self.opened()?;
+        let DeleteRequest { mac, r#type } = request.into_inner();
+        let kind = resource_from_wire(r#type)?;
+        let mac = mac_from_wire(&mac)?;
+        let hex: String = mac.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        blocking(move || store.delete(kind, &mac))
+            .await?
+            .map_err(|e| store_status(&format!("delete {kind} {hex}… from"), &location, &e))?;
+        Ok(Response::new(DeleteResponse {}))
+    }
+
+    async fn close(&self, _: Request<CloseRequest>) -> Result<Response<CloseResponse>, Status> {
+        let Opened { store, location } = self.opened()?;
+        blocking(move || store.close())
+            .await?
+            .map_err(|e| store_status("close", &location, &e))?;
+        Ok(Response::new(CloseResponse {}))
+    }
+}
+
+/// Reads a request stream to its end, ignoring what it holds.
+async fn drain(stream: &mut Streaming<PutRequest>) {
+    while let Ok(Some(_)) = stream.message().await {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shown_locations_never_hold_credentials() {
+        let cases = [
+            ("oci://user:secret@host:5000/a/b", "oci://host:5000/a/b"),
+            ("oci://tok@host/a", "oci://host/a"),
+            ("oci://a@b@host/r", "oci://host/r"),
+            ("oci://host/repo", "oci://host/repo"),
+            ("oci://host", "oci://host"),
+            ("no-scheme", "no-scheme"),
+        ];
+        for (given, shown) in cases {
+            assert_eq!(shown_location(given), shown, "{given}");
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! Support for the plugin's tests: the plugin over its pipes, the plakar
+//! CLI in a throwaway home, generated trees, network isolation.
+
+pub mod grpc;
+pub mod netns;
+pub mod plakar;
+pub mod tree;
