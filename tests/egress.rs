@@ -193,3 +193,69 @@ fn hosts_the_registry_never_named_are_refused() {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// A registry that wants a bearer token from `realm` (a token URL), then
+/// sends every upload session to `upload` (a URL on the realm's host).
+fn realm_registry(realm: String, upload: String) -> FakeServer {
+    FakeServer::start(move |req| {
+        if req.header("authorization") != Some("Bearer granted") {
+            let challenge = format!(r#"Bearer realm="{realm}",service="reg""#);
+            return Reply::new(401, "").header("www-authenticate", &challenge);
+        }
+        if req.method == "POST" && req.path.starts_with("/v2/r/blobs/uploads/") {
+            Reply::new(202, "").header("location", &upload)
+        } else {
+            Reply::new(404, "")
+        }
+    })
+}
+
+/// A token server that grants `granted` to anyone, and accepts anything
+/// else sent to it (so a request that should never come shows).
+fn token_listener(ip: std::net::IpAddr) -> FakeServer {
+    FakeServer::start_on(ip, |req| {
+        if req.path.starts_with("/token") {
+            Reply::new(200, r#"{"token":"granted"}"#).header("content-type", "application/json")
+        } else {
+            Reply::new(202, "")
+        }
+    })
+}
+
+#[test]
+fn a_token_realm_on_the_registrys_host_gets_token_requests_only() {
+    let listener = token_listener([127, 0, 0, 1].into());
+    let realm = format!("http://{}/token", listener.authority());
+    let upload = format!("http://{}/upload", listener.authority());
+    let registry = realm_registry(realm, upload);
+    let store = store_at(plugin(), &registry.authority(), "r");
+    let result = store.put_bytes(Resource::Packfile, &mac(1), b"object");
+    assert!(result.is_err(), "an upload to the realm's host went through");
+    let seen = listener.seen();
+    assert!(!seen.is_empty(), "the realm was never asked for a token");
+    for request in &seen {
+        assert!(
+            request.method == "GET" && request.path.starts_with("/token?"),
+            "the realm's host got a request other than a token request: {} {}",
+            request.method,
+            request.path
+        );
+    }
+}
+
+#[test]
+fn a_token_realm_on_another_loopback_host_sees_no_request() {
+    let listener = token_listener([127, 0, 0, 2].into());
+    let realm = format!("http://{}/token", listener.authority());
+    let upload = format!("http://{}/upload", listener.authority());
+    let registry = realm_registry(realm, upload);
+    let store = store_at(plugin(), &registry.authority(), "r");
+    assert!(store.put_bytes(Resource::Packfile, &mac(1), b"object").is_err());
+    let seen: Vec<_> = listener
+        .seen()
+        .into_iter()
+        .map(|s| format!("{} {}", s.method, s.path))
+        .collect();
+    assert!(seen.is_empty(), "127.0.0.2 was reached: {seen:?}");
+    assert!(!registry.seen().is_empty(), "the registry was never asked");
+}
