@@ -18,6 +18,7 @@ mod allow_list;
 pub mod artifact;
 mod bindings;
 mod cache;
+mod cache_dir;
 mod config;
 mod config_values;
 mod convert;

@@ -25,6 +25,9 @@ const MAX_COMPONENT: u64 = 512 << 20;
 pub struct Resolved {
     pub manifest_digest: String,
     pub layer: Descriptor,
+    /// The manifest itself, kept in the cache so a pinned reference is
+    /// re-verified from it (its digest, then the layer it names).
+    pub manifest: Vec<u8>,
 }
 
 /// One repository of one registry, for components.
@@ -136,6 +139,7 @@ impl ArtifactRegistry {
         Ok(Resolved {
             manifest_digest,
             layer,
+            manifest,
         })
     }
 
