@@ -95,6 +95,7 @@ impl Egress {
     }
 
     /// The latest requests refused (at most 32), oldest first.
+    #[cfg(test)]
     pub(crate) fn refusals(&self) -> Vec<Refusal> {
         self.shared
             .refusals
