@@ -268,7 +268,10 @@ fn a_config_json_of_the_wrong_shape_is_refused_without_quoting_it() {
     ];
     match StoreHandle::new(plugin(), &config) {
         Err(StoreError::InvalidConfig(msg)) => {
-            assert!(msg.contains("config.json") && msg.contains("line 1"), "{msg}");
+            assert!(
+                msg.contains("config.json") && msg.contains("line 1"),
+                "{msg}"
+            );
             assert!(!msg.contains("hunter2"), "{msg}");
         }
         other => panic!("expected invalid-config, got {other:?}"),
@@ -710,7 +713,10 @@ fn the_cli_reads_the_password_from_stdin() {
     let cli = Cli::new(
         &registry,
         &pki,
-        &[("docker_config", path_str(empty.path())), ("username", USER)],
+        &[
+            ("docker_config", path_str(empty.path())),
+            ("username", USER),
+        ],
     );
     let stdin = format!("{PASSWORD}\n");
     let create = cli.run_with_stdin(&["--password-stdin", "create"], stdin.as_bytes());
@@ -720,7 +726,11 @@ fn the_cli_reads_the_password_from_stdin() {
         String::from_utf8_lossy(&create.stderr)
     );
     let opened = cli.run_with_stdin(&["--password-stdin", "open"], stdin.as_bytes());
-    assert!(opened.status.success(), "{}", String::from_utf8_lossy(&opened.stderr));
+    assert!(
+        opened.status.success(),
+        "{}",
+        String::from_utf8_lossy(&opened.stderr)
+    );
     assert!(opened.stdout.starts_with(b"{\"tool\":\"kloset-host\""));
 
     // A wrong one is refused like any other, and not quoted.
@@ -731,9 +741,15 @@ fn the_cli_reads_the_password_from_stdin() {
 
     // Standard input cannot carry both the password and the object.
     let mac = mac_to_hex(&rand::random::<Mac>());
-    let put = cli.run_with_stdin(&["--password-stdin", "put", "packfile", &mac], stdin.as_bytes());
+    let put = cli.run_with_stdin(
+        &["--password-stdin", "put", "packfile", &mac],
+        stdin.as_bytes(),
+    );
     let stderr = String::from_utf8_lossy(&put.stderr);
-    assert!(stderr.starts_with("kloset-host: --password-stdin"), "{stderr}");
+    assert!(
+        stderr.starts_with("kloset-host: --password-stdin"),
+        "{stderr}"
+    );
 }
 
 #[test]

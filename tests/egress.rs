@@ -230,7 +230,10 @@ fn a_token_realm_on_the_registrys_host_gets_token_requests_only() {
     let registry = realm_registry(realm, upload);
     let store = store_at(plugin(), &registry.authority(), "r");
     let result = store.put_bytes(Resource::Packfile, &mac(1), b"object");
-    assert!(result.is_err(), "an upload to the realm's host went through");
+    assert!(
+        result.is_err(),
+        "an upload to the realm's host went through"
+    );
     let seen = listener.seen();
     assert!(!seen.is_empty(), "the realm was never asked for a token");
     for request in &seen {
@@ -250,7 +253,9 @@ fn a_token_realm_on_another_loopback_host_sees_no_request() {
     let upload = format!("http://{}/upload", listener.authority());
     let registry = realm_registry(realm, upload);
     let store = store_at(plugin(), &registry.authority(), "r");
-    assert!(store.put_bytes(Resource::Packfile, &mac(1), b"object").is_err());
+    assert!(store
+        .put_bytes(Resource::Packfile, &mac(1), b"object")
+        .is_err());
     let seen: Vec<_> = listener
         .seen()
         .into_iter()
@@ -276,7 +281,9 @@ fn an_instance_past_max_guest_memory_fails_its_call_and_is_discarded() {
     let registry = Registry::start(RegistryOptions::default());
     // What an instance needs to create a store and put a small object.
     let probe = limited_store(&registry, &[]);
-    probe.put_bytes(Resource::State, &mac(1), &[1; 1000]).unwrap();
+    probe
+        .put_bytes(Resource::State, &mac(1), &[1; 1000])
+        .unwrap();
     let baseline = probe.peak_guest_memory();
     let limit = baseline + (2 << 20);
     let store = limited_store(&registry, &[("max_guest_memory", &limit.to_string())]);
@@ -288,17 +295,28 @@ fn an_instance_past_max_guest_memory_fails_its_call_and_is_discarded() {
         }
         other => panic!("expected the memory limit, got {other:?}"),
     }
-    assert_eq!(store.instances(), (0, 0), "the instance went back to the pool");
+    assert_eq!(
+        store.instances(),
+        (0, 0),
+        "the instance went back to the pool"
+    );
     // A fresh instance serves the next call.
-    store.put_bytes(Resource::State, &mac(3), &[3; 1000]).unwrap();
-    assert_eq!(store.get(Resource::State, &mac(3), None).unwrap(), [3; 1000]);
+    store
+        .put_bytes(Resource::State, &mac(3), &[3; 1000])
+        .unwrap();
+    assert_eq!(
+        store.get(Resource::State, &mac(3), None).unwrap(),
+        [3; 1000]
+    );
 }
 
 #[test]
 fn a_call_waits_for_a_free_instance_until_instance_wait_then_fails() {
     let registry = Registry::start(RegistryOptions::default());
     let store = limited_store(&registry, &[("max_instances", "1"), ("instance_wait", "1")]);
-    store.put_bytes(Resource::State, &mac(1), &[1; 100]).unwrap();
+    store
+        .put_bytes(Resource::State, &mac(1), &[1; 100])
+        .unwrap();
     let held = store.get_reader(Resource::State, &mac(1), None).unwrap();
     let started = std::time::Instant::now();
     match store.ping() {
@@ -306,7 +324,10 @@ fn a_call_waits_for_a_free_instance_until_instance_wait_then_fails() {
         other => panic!("expected the pool to time out, got {other:?}"),
     }
     let waited = started.elapsed();
-    assert!(waited >= std::time::Duration::from_millis(900), "{waited:?}");
+    assert!(
+        waited >= std::time::Duration::from_millis(900),
+        "{waited:?}"
+    );
     assert!(waited < std::time::Duration::from_secs(10), "{waited:?}");
     drop(held);
     store.ping().expect("the instance is free again");
@@ -339,8 +360,13 @@ fn a_put_whose_reader_panics_discards_its_instance() {
         (0, 0),
         "an instance with a live writer went back to the pool"
     );
-    assert!(store.get(Resource::Packfile, &mac(1), None).unwrap_err().is_not_found());
-    store.put_bytes(Resource::Packfile, &mac(1), b"after").unwrap();
+    assert!(store
+        .get(Resource::Packfile, &mac(1), None)
+        .unwrap_err()
+        .is_not_found());
+    store
+        .put_bytes(Resource::Packfile, &mac(1), b"after")
+        .unwrap();
 }
 
 #[test]
@@ -354,7 +380,9 @@ fn a_whole_get_holds_no_more_than_max_get_size() {
         other => panic!("expected too-large, got {:?}", other.map(|b| b.len())),
     }
     assert_eq!(
-        store.get(Resource::Packfile, &mac(1), Some((100, 1000))).unwrap(),
+        store
+            .get(Resource::Packfile, &mac(1), Some((100, 1000)))
+            .unwrap(),
         data[100..1100]
     );
     let mut streamed = Vec::new();
@@ -391,5 +419,9 @@ fn a_damaged_compiled_component_is_recompiled_and_the_store_works() {
     store.create(b"config").unwrap();
     store.put_bytes(Resource::State, &mac(1), b"works").unwrap();
     assert_eq!(store.get(Resource::State, &mac(1), None).unwrap(), b"works");
-    assert_ne!(std::fs::read(&entry).unwrap(), bytes, "the damaged entry was kept");
+    assert_ne!(
+        std::fs::read(&entry).unwrap(),
+        bytes,
+        "the damaged entry was kept"
+    );
 }

@@ -90,7 +90,9 @@ pub enum Refusal {
     NotATokenRequest(String),
     #[error("{0} was named by a redirect: only the redirected GET may go there")]
     NotTheRedirectedGet(String),
-    #[error("credentials may go only to the registry and, with a token request, its realm; not to {0}")]
+    #[error(
+        "credentials may go only to the registry and, with a token request, its realm; not to {0}"
+    )]
     Credentials(String),
     #[error("{0} resolves to an address that is not public, and is not the registry's host")]
     PrivateAddress(String),
@@ -222,7 +224,11 @@ impl AllowList {
     }
 
     fn is_registry(&self, place: &Place) -> bool {
-        let default_port = if place.scheme == Scheme::HTTPS { 443 } else { 80 };
+        let default_port = if place.scheme == Scheme::HTTPS {
+            443
+        } else {
+            80
+        };
         self.registries.iter().any(|entry| {
             entry.host.eq_ignore_ascii_case(&place.host)
                 && entry.port.unwrap_or(default_port) == place.port

@@ -54,22 +54,87 @@ fn with_redirect(registry: &str, target: &str) -> AllowList {
 #[test]
 fn registry_table() {
     let cases: &[(&str, &[&str], &str, bool)] = &[
-        ("same host, default https port", &["ghcr.io"], "https://ghcr.io/v2/", true),
-        ("explicit default port", &["ghcr.io"], "https://ghcr.io:443/v2/", true),
-        ("default http port", &["ghcr.io"], "http://ghcr.io/v2/", true),
-        ("other port refused", &["ghcr.io"], "https://ghcr.io:8443/v2/", false),
-        ("case-insensitive", &["GHCR.io"], "https://ghcr.IO/v2/", true),
-        ("explicit port", &["127.0.0.1:5000"], "http://127.0.0.1:5000/v2/", true),
-        ("explicit port, none in uri", &["127.0.0.1:5000"], "http://127.0.0.1/v2/", false),
-        ("entry 443 admits bare https", &["r.example:443"], "https://r.example/x", true),
-        ("entry 443 refuses bare http", &["r.example:443"], "http://r.example/x", false),
-        ("other host refused", &["ghcr.io"], "https://evil.example/v2/", false),
-        ("suffix is not a match", &["ghcr.io"], "https://xghcr.io/v2/", false),
+        (
+            "same host, default https port",
+            &["ghcr.io"],
+            "https://ghcr.io/v2/",
+            true,
+        ),
+        (
+            "explicit default port",
+            &["ghcr.io"],
+            "https://ghcr.io:443/v2/",
+            true,
+        ),
+        (
+            "default http port",
+            &["ghcr.io"],
+            "http://ghcr.io/v2/",
+            true,
+        ),
+        (
+            "other port refused",
+            &["ghcr.io"],
+            "https://ghcr.io:8443/v2/",
+            false,
+        ),
+        (
+            "case-insensitive",
+            &["GHCR.io"],
+            "https://ghcr.IO/v2/",
+            true,
+        ),
+        (
+            "explicit port",
+            &["127.0.0.1:5000"],
+            "http://127.0.0.1:5000/v2/",
+            true,
+        ),
+        (
+            "explicit port, none in uri",
+            &["127.0.0.1:5000"],
+            "http://127.0.0.1/v2/",
+            false,
+        ),
+        (
+            "entry 443 admits bare https",
+            &["r.example:443"],
+            "https://r.example/x",
+            true,
+        ),
+        (
+            "entry 443 refuses bare http",
+            &["r.example:443"],
+            "http://r.example/x",
+            false,
+        ),
+        (
+            "other host refused",
+            &["ghcr.io"],
+            "https://evil.example/v2/",
+            false,
+        ),
+        (
+            "suffix is not a match",
+            &["ghcr.io"],
+            "https://xghcr.io/v2/",
+            false,
+        ),
         ("ipv6", &["[::1]:5000"], "http://[::1]:5000/v2/", true),
         ("empty list", &[], "https://ghcr.io/", false),
         ("relative uri refused", &["ghcr.io"], "/v2/", false),
-        ("other scheme refused", &["ghcr.io"], "ftp://ghcr.io/v2/", false),
-        ("user info refused", &["ghcr.io"], "https://u@ghcr.io/v2/", false),
+        (
+            "other scheme refused",
+            &["ghcr.io"],
+            "ftp://ghcr.io/v2/",
+            false,
+        ),
+        (
+            "user info refused",
+            &["ghcr.io"],
+            "https://u@ghcr.io/v2/",
+            false,
+        ),
     ];
     for (name, entries, uri, want) in cases {
         let req = request("PUT", uri, &[("authorization", "Basic x")]);
@@ -81,7 +146,15 @@ fn registry_table() {
 #[test]
 fn bad_authorities_are_refused() {
     let mut list = AllowList::new();
-    for bad in ["", "a b", "user@host", "host:port", "host:", "host:99999", "http://host"] {
+    for bad in [
+        "",
+        "a b",
+        "user@host",
+        "host:port",
+        "host:",
+        "host:99999",
+        "http://host",
+    ] {
         assert!(list.allow(bad).is_err(), "{bad:?}");
     }
 }
@@ -125,7 +198,11 @@ fn a_realm_is_admitted_for_token_requests_only() {
         ),
         (
             "POST that is no form",
-            request("POST", "https://auth.example/token", &[("content-type", "application/json")]),
+            request(
+                "POST",
+                "https://auth.example/token",
+                &[("content-type", "application/json")],
+            ),
             Err(Refusal::NotATokenRequest("auth.example:443".into())),
         ),
         (
@@ -170,7 +247,11 @@ fn a_redirect_target_is_admitted_for_its_one_credential_free_get() {
     let refused: &[(&str, http::Request<()>, Refusal)] = &[
         (
             "with credentials",
-            request("GET", "https://cdn.example/blob?sig=1", &[("authorization", "Bearer t")]),
+            request(
+                "GET",
+                "https://cdn.example/blob?sig=1",
+                &[("authorization", "Bearer t")],
+            ),
             Refusal::Credentials("cdn.example:443".into()),
         ),
         (
@@ -259,26 +340,42 @@ fn private_hosts_are_named_only_on_the_registrys_own_host() {
     for (registry, realm, want) in cases {
         let list = with_realm(registry, realm);
         let token = get(&format!("{realm}?scope=s"));
-        assert_eq!(admission(&list, &token).is_ok(), want, "realm {realm} of {registry}");
+        assert_eq!(
+            admission(&list, &token).is_ok(),
+            want,
+            "realm {realm} of {registry}"
+        );
         let list = with_redirect(registry, realm);
-        assert_eq!(admission(&list, &get(realm)).is_ok(), want, "redirect {realm} of {registry}");
+        assert_eq!(
+            admission(&list, &get(realm)).is_ok(),
+            want,
+            "redirect {realm} of {registry}"
+        );
     }
 }
 
 #[test]
 fn names_of_other_hosts_are_resolved_before_use() {
     let list = with_realm("reg.example", "https://auth.example/token");
-    let admitted = list.check(&get("https://auth.example/token?scope=s")).unwrap();
+    let admitted = list
+        .check(&get("https://auth.example/token?scope=s"))
+        .unwrap();
     assert_eq!(admitted.resolve, Some(("auth.example".to_string(), 443)));
     let list = with_realm("127.0.0.1:5000", "http://127.0.0.1:5001/token");
-    let admitted = list.check(&get("http://127.0.0.1:5001/token?scope=s")).unwrap();
+    let admitted = list
+        .check(&get("http://127.0.0.1:5001/token?scope=s"))
+        .unwrap();
     assert_eq!(admitted.resolve, None, "an address needs no lookup");
 }
 
 #[test]
 fn credentials_never_go_to_an_unknown_host() {
     let list = list(&["reg:5000"]);
-    let req = request("GET", "http://other:5000/v2/", &[("authorization", "Bearer t")]);
+    let req = request(
+        "GET",
+        "http://other:5000/v2/",
+        &[("authorization", "Bearer t")],
+    );
     assert_eq!(
         admission(&list, &req),
         Err(Refusal::Credentials("other:5000".into()))
@@ -291,23 +388,38 @@ fn grants_are_bounded() {
     let asked: Uri = "http://reg:5000/v2/r/blobs/sha256:ab".parse().unwrap();
     for n in 0..MAX_REDIRECTS + 10 {
         let mut headers = HeaderMap::new();
-        headers.insert("location", format!("https://cdn.example/{n}").parse().unwrap());
+        headers.insert(
+            "location",
+            format!("https://cdn.example/{n}").parse().unwrap(),
+        );
         list.learn_from_answer(&Method::GET, &asked, 307, &headers);
     }
     assert_eq!(list.redirects.len(), MAX_REDIRECTS);
-    assert!(admission(&list, &get("https://cdn.example/0")).is_err(), "oldest forgotten");
+    assert!(
+        admission(&list, &get("https://cdn.example/0")).is_err(),
+        "oldest forgotten"
+    );
     let last = format!("https://cdn.example/{}", MAX_REDIRECTS + 9);
     assert!(admission(&list, &get(&last)).is_ok());
 }
 
 #[test]
 fn realm_parameters() {
-    assert_eq!(realms_of(r#"Bearer realm="https://a/t",service="s""#), ["https://a/t"]);
-    assert_eq!(realms_of("Bearer service=s, Realm=http://b/t"), ["http://b/t"]);
+    assert_eq!(
+        realms_of(r#"Bearer realm="https://a/t",service="s""#),
+        ["https://a/t"]
+    );
+    assert_eq!(
+        realms_of("Bearer service=s, Realm=http://b/t"),
+        ["http://b/t"]
+    );
     assert_eq!(
         realms_of(r#"Basic realm="Registry", Bearer realm="https://a/t""#),
         ["Registry", "https://a/t"]
     );
-    assert_eq!(realms_of(r#"Bearer xrealm="https://a/t""#), Vec::<String>::new());
+    assert_eq!(
+        realms_of(r#"Bearer xrealm="https://a/t""#),
+        Vec::<String>::new()
+    );
     assert!(realms_of("Basic").is_empty());
 }

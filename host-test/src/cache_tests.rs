@@ -46,7 +46,11 @@ fn an_entry_round_trips_and_a_damaged_one_is_recompiled_not_run() {
     fs::write(&entry, &damaged).unwrap();
     assert!(verified(&damaged).is_none());
     load_or_compile_in(&engine, &wasm(), Some(dir.path())).unwrap();
-    assert_eq!(fs::read(&entry).unwrap(), whole, "the entry was not rewritten");
+    assert_eq!(
+        fs::read(&entry).unwrap(),
+        whole,
+        "the entry was not rewritten"
+    );
 
     // An entry of the old format (bare serialized bytes) is replaced too.
     fs::write(&entry, &whole[MAGIC.len() + 32..]).unwrap();
@@ -60,5 +64,8 @@ fn a_cache_directory_others_can_write_is_not_used() {
     let dir = tempfile::tempdir().unwrap();
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
     load_or_compile_in(&engine, &wasm(), Some(dir.path())).unwrap();
-    assert!(entries(dir.path()).is_empty(), "compiled code was cached there");
+    assert!(
+        entries(dir.path()).is_empty(),
+        "compiled code was cached there"
+    );
 }

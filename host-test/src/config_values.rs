@@ -26,7 +26,10 @@ pub fn size(key: &str, value: &str, min: u64, max: u64) -> Result<u64, StoreErro
         _ => return Err(bad()),
     };
     let bytes = number.checked_mul(unit).ok_or_else(bad)?;
-    (min..=max).contains(&bytes).then_some(bytes).ok_or_else(bad)
+    (min..=max)
+        .contains(&bytes)
+        .then_some(bytes)
+        .ok_or_else(bad)
 }
 
 /// A whole number within `min..=max` (seconds, counts).
@@ -53,7 +56,17 @@ mod tests {
         assert_eq!(ok("64K"), 64 << 10);
         assert_eq!(ok("2MiB"), 2 << 20);
         assert_eq!(ok("1G"), 1 << 30);
-        for bad in ["", "0", "1T", "-1", "1.5M", " 1M", "99999999999999999999", "8G", "s3cret"] {
+        for bad in [
+            "",
+            "0",
+            "1T",
+            "-1",
+            "1.5M",
+            " 1M",
+            "99999999999999999999",
+            "8G",
+            "s3cret",
+        ] {
             let err = size("k", bad, 1, 4 << 30).unwrap_err().to_string();
             assert!(err.contains("'k'"), "{bad:?}: {err}");
             assert!(!err.contains("s3cret"), "{bad:?}: {err}");

@@ -53,7 +53,11 @@ fn a_helper_that_hangs_is_killed_at_the_time_limit() {
     let path = script(dir.path(), "exec sleep 30");
     let started = Instant::now();
     let err = run(&path, limits(300, 1 << 20)).unwrap_err().to_string();
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(err.contains("did not answer within"), "{err}");
 }
 
@@ -62,8 +66,14 @@ fn a_helper_that_prints_endlessly_is_cut_off() {
     let dir = tempfile::tempdir().unwrap();
     let path = script(dir.path(), "exec yes s3cret-s3cret");
     let started = Instant::now();
-    let err = run(&path, limits(10_000, 64 << 10)).unwrap_err().to_string();
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    let err = run(&path, limits(10_000, 64 << 10))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(err.contains("printed more than 65536 bytes"), "{err}");
     assert!(!err.contains("s3cret"), "{err}");
 }
@@ -74,5 +84,9 @@ fn a_helper_leaving_a_child_behind_with_stdout_does_not_hang_us() {
     let path = script(dir.path(), "sleep 30 &\nexit 0");
     let started = Instant::now();
     assert!(run(&path, limits(300, 1 << 20)).is_err());
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }

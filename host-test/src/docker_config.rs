@@ -339,7 +339,10 @@ mod tests {
             let dir = write_config(text);
             let err = login_for(dir.path(), "r").unwrap_err();
             let shown = format!("{err} {err:?}");
-            assert!(matches!(err, DockerConfigError::Malformed { .. }), "{shown}");
+            assert!(
+                matches!(err, DockerConfigError::Malformed { .. }),
+                "{shown}"
+            );
             assert!(!shown.contains("hunter2"), "{shown}");
             assert!(shown.contains("line 1 column"), "{shown}");
         }
@@ -348,7 +351,8 @@ mod tests {
     #[test]
     fn several_matching_keys_give_the_same_winner_every_time() {
         // Each parse fills a HashMap with its own random order.
-        let auth = |who: &str| base64::engine::general_purpose::STANDARD.encode(format!("{who}:pw"));
+        let auth =
+            |who: &str| base64::engine::general_purpose::STANDARD.encode(format!("{who}:pw"));
         let keys = [
             ("r.example/v1/", "bare-path"),
             ("http://r.example/v1/", "http-path"),
@@ -380,7 +384,13 @@ mod tests {
         .to_string();
         let dir = write_config(&text);
         for _ in 0..30 {
-            assert_eq!(login_for(dir.path(), "r.example").unwrap().unwrap().username, "https-v1");
+            assert_eq!(
+                login_for(dir.path(), "r.example")
+                    .unwrap()
+                    .unwrap()
+                    .username,
+                "https-v1"
+            );
         }
     }
 }

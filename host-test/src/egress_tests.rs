@@ -9,11 +9,14 @@ use http_body_util::{BodyExt, Empty};
 
 use super::*;
 
+/// A canned answer: status and headers.
+type Answer = (u16, Vec<(&'static str, String)>);
+
 /// Canned answers by `METHOD URL`, a 404 otherwise; canned addresses by host.
 /// Records every request that reached it.
 #[derive(Default)]
 struct Canned {
-    answers: HashMap<String, (u16, Vec<(&'static str, String)>)>,
+    answers: HashMap<String, Answer>,
     addresses: HashMap<String, Vec<IpAddr>>,
     seen: Arc<Mutex<Vec<String>>>,
 }
@@ -76,14 +79,21 @@ fn egress(registry: &str, canned: Canned) -> (Egress, Arc<Mutex<Vec<String>>>) {
 
 /// Sends `METHOD URL` with `headers` through the hook; the status, or the
 /// error.
-fn send(egress: &mut Egress, method: &str, url: &str, headers: &[(&str, &str)]) -> Result<u16, Error> {
+fn send(
+    egress: &mut Egress,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> Result<u16, Error> {
     let mut request = http::Request::builder().method(method).uri(url);
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
     let request = request.body(empty()).unwrap();
     let fut = egress.send_request(request, None, Box::new(async { Ok(()) }));
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     runtime
         .block_on(Box::into_pin(fut))
         .map(|(response, _)| response.status().as_u16())
@@ -101,12 +111,24 @@ fn a_realm_on_the_registrys_host_gets_token_requests_and_nothing_else() {
     let canned = Canned::default().answer(
         "GET http://127.0.0.1:5000/v2/",
         401,
-        &[("www-authenticate", &format!(r#"Bearer realm="{realm}",service="reg""#))],
+        &[(
+            "www-authenticate",
+            &format!(r#"Bearer realm="{realm}",service="reg""#),
+        )],
     );
     let (mut egress, seen) = egress(REGISTRY, canned);
-    assert_eq!(send(&mut egress, "GET", "http://127.0.0.1:5000/v2/", &[]).unwrap(), 401);
+    assert_eq!(
+        send(&mut egress, "GET", "http://127.0.0.1:5000/v2/", &[]).unwrap(),
+        401
+    );
     let token = format!("{realm}?service=reg&scope=repository%3Ar%3Apull");
-    assert!(send(&mut egress, "GET", &token, &[("authorization", "Basic YTpi")]).is_ok());
+    assert!(send(
+        &mut egress,
+        "GET",
+        &token,
+        &[("authorization", "Basic YTpi")]
+    )
+    .is_ok());
     let form = [("content-type", "application/x-www-form-urlencoded")];
     assert!(send(&mut egress, "POST", realm, &form).is_ok());
 
@@ -115,7 +137,12 @@ fn a_realm_on_the_registrys_host_gets_token_requests_and_nothing_else() {
     let uploads = "http://127.0.0.1:5001/v2/r/blobs/uploads/";
     assert!(denied(send(&mut egress, "POST", uploads, &bearer)));
     assert!(denied(send(&mut egress, "PATCH", uploads, &[])));
-    assert!(denied(send(&mut egress, "GET", "http://127.0.0.1:5001/v2/r/manifests/x", &[])));
+    assert!(denied(send(
+        &mut egress,
+        "GET",
+        "http://127.0.0.1:5001/v2/r/manifests/x",
+        &[]
+    )));
     assert!(denied(send(&mut egress, "DELETE", &token, &[])));
     assert_eq!(
         seen.lock().unwrap().clone(),
@@ -152,9 +179,17 @@ fn a_realm_on_another_private_host_is_never_reached() {
 #[test]
 fn a_named_host_that_resolves_to_a_private_address_is_refused() {
     let blob = "http://reg.example/v2/r/blobs/sha256:ab";
-    for (ip, reached) in [("93.184.215.14", true), ("10.1.2.3", false), ("127.0.0.1", false)] {
+    for (ip, reached) in [
+        ("93.184.215.14", true),
+        ("10.1.2.3", false),
+        ("127.0.0.1", false),
+    ] {
         let canned = Canned::default()
-            .answer(&format!("GET {blob}"), 307, &[("location", "https://cdn.example/b?sig=1")])
+            .answer(
+                &format!("GET {blob}"),
+                307,
+                &[("location", "https://cdn.example/b?sig=1")],
+            )
             .address("cdn.example", ip);
         let (mut egress, seen) = egress("reg.example", canned);
         assert_eq!(send(&mut egress, "GET", blob, &[]).unwrap(), 307);
@@ -171,9 +206,19 @@ fn a_redirect_target_gets_its_get_without_credentials_only() {
     let canned = Canned::default().answer(&format!("GET {blob}"), 307, &[("location", target)]);
     let (mut egress, seen) = egress(REGISTRY, canned);
     send(&mut egress, "GET", blob, &[]).unwrap();
-    assert!(denied(send(&mut egress, "GET", target, &[("authorization", "Bearer t")])));
+    assert!(denied(send(
+        &mut egress,
+        "GET",
+        target,
+        &[("authorization", "Bearer t")]
+    )));
     assert!(denied(send(&mut egress, "PUT", target, &[])));
-    assert!(denied(send(&mut egress, "GET", "http://127.0.0.1:6000/other", &[])));
+    assert!(denied(send(
+        &mut egress,
+        "GET",
+        "http://127.0.0.1:6000/other",
+        &[]
+    )));
     assert_eq!(send(&mut egress, "GET", target, &[]).unwrap(), 404);
     assert_eq!(seen.lock().unwrap().len(), 2);
 }

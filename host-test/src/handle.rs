@@ -5,11 +5,11 @@ use std::io::Read;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use crate::config::Limits;
 use crate::convert::{byte_range, mac_from_wit};
 use crate::instance::Recipe;
 use crate::pool::{Lease, Pool};
 use crate::reader::{store_error_from_io, ObjectReader};
-use crate::config::Limits;
 use crate::registry_egress::prepare;
 use crate::{HostError, Mac, Plugin, Resource, StoreError};
 

@@ -148,4 +148,3 @@ impl Body for ReadAhead {
         self.size
     }
 }
-

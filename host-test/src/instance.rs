@@ -43,11 +43,9 @@ impl Recipe {
         let state = State::new(self.egress.clone(), self.peak.clone(), self.max_memory);
         let mut store = Store::new(self.plugin.engine(), state);
         store.limiter(|state| &mut state.memory);
-        let bindings = self
-            .plugin
-            .pre()
-            .instantiate(&mut store)
-            .map_err(|e| memory_error(&e).unwrap_or_else(|| HostError::Instantiate(one_line(&e))))?;
+        let bindings = self.plugin.pre().instantiate(&mut store).map_err(|e| {
+            memory_error(&e).unwrap_or_else(|| HostError::Instantiate(one_line(&e)))
+        })?;
         let resource = bindings
             .kloset_store_store()
             .store()

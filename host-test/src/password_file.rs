@@ -17,7 +17,10 @@ pub fn add_password(path: &Path, guest: &mut Vec<(String, String)>) -> Result<()
         ));
     }
     let bad = |why: String| {
-        StoreError::InvalidConfig(format!("option 'password_file' ({}): {why}", path.display()))
+        StoreError::InvalidConfig(format!(
+            "option 'password_file' ({}): {why}",
+            path.display()
+        ))
     };
     let bytes = std::fs::read(path).map_err(|e| bad(format!("cannot read it: {}", e.kind())))?;
     let text = String::from_utf8(bytes).map_err(|_| bad("it is not UTF-8 text".into()))?;
@@ -43,9 +46,18 @@ mod tests {
 
     #[test]
     fn the_first_line_is_the_password() {
-        for content in [&b"s3cret"[..], b"s3cret\n", b"s3cret\r\n", b"s3cret\nignored"] {
+        for content in [
+            &b"s3cret"[..],
+            b"s3cret\n",
+            b"s3cret\r\n",
+            b"s3cret\nignored",
+        ] {
             let guest = read(content).unwrap();
-            assert_eq!(guest[1], ("password".into(), "s3cret".into()), "{content:?}");
+            assert_eq!(
+                guest[1],
+                ("password".into(), "s3cret".into()),
+                "{content:?}"
+            );
         }
     }
 
@@ -53,7 +65,10 @@ mod tests {
     fn problems_name_the_file_not_its_content() {
         for content in [&b""[..], b"\nhunter2", b"\xffhunter2"] {
             let err = read(content).unwrap_err().to_string();
-            assert!(err.contains("password_file") && !err.contains("hunter2"), "{err}");
+            assert!(
+                err.contains("password_file") && !err.contains("hunter2"),
+                "{err}"
+            );
         }
         let mut guest = Vec::new();
         let err = add_password(Path::new("/nonexistent/pw"), &mut guest).unwrap_err();
