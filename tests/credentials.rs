@@ -249,6 +249,63 @@ fn a_broken_config_json_fails_the_configuration_without_quoting_it() {
     }
 }
 
+#[test]
+fn a_config_json_of_the_wrong_shape_is_refused_without_quoting_it() {
+    // serde_json's own messages quote the value they trip on.
+    let dir = empty_dir();
+    fs::write(
+        dir.path().join("config.json"),
+        r#"{"auths": {"127.0.0.1:9": "hunter2-secret"}}"#,
+    )
+    .unwrap();
+    let config = vec![
+        ("location".to_string(), "oci://127.0.0.1:9/repo".to_string()),
+        ("use_tls".to_string(), "false".to_string()),
+        (
+            "docker_config".to_string(),
+            path_str(dir.path()).to_string(),
+        ),
+    ];
+    match StoreHandle::new(plugin(), &config) {
+        Err(StoreError::InvalidConfig(msg)) => {
+            assert!(
+                msg.contains("config.json") && msg.contains("line 1"),
+                "{msg}"
+            );
+            assert!(!msg.contains("hunter2"), "{msg}");
+        }
+        other => panic!("expected invalid-config, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_password_file_logs_in_and_mixes_with_no_password_option() {
+    let registry = htpasswd_registry();
+    let empty = empty_dir();
+    let file = empty.path().join("password");
+    fs::write(&file, format!("{PASSWORD}\n")).unwrap();
+    let config = store_config(
+        &registry,
+        empty.path(),
+        &[("username", USER), ("password_file", path_str(&file))],
+    );
+    exercise(&open_store(&config));
+
+    let both = store_config(
+        &registry,
+        empty.path(),
+        &[
+            ("username", USER),
+            ("password", PASSWORD),
+            ("password_file", path_str(&file)),
+        ],
+    );
+    match StoreHandle::new(plugin(), &both) {
+        Err(StoreError::InvalidConfig(msg)) => assert!(msg.contains("both"), "{msg}"),
+        other => panic!("expected invalid-config, got {other:?}"),
+    }
+}
+
 // ---------------------------------------------------------------- precedence
 
 #[test]
@@ -461,6 +518,19 @@ fn credential_helpers_are_asked_first_and_their_answers_used() {
         "a login was tried, yet neither a helper nor config.json holds one"
     );
 
+    // A configuration the component refuses fails before any helper runs.
+    let dir = docker_config(&json!({ "credsStore": "kloset-test" }));
+    let bad = store_config(&registry, dir.path(), &[("retries", "many")]);
+    match StoreHandle::new(plugin(), &bad) {
+        Err(StoreError::InvalidConfig(msg)) => assert!(msg.contains("retries"), "{msg}"),
+        other => panic!("expected invalid-config, got {other:?}"),
+    }
+    assert_eq!(
+        helper.take_calls(),
+        Vec::<String>::new(),
+        "a helper ran for a configuration that was refused"
+    );
+
     // Username `<token>`: the secret is an identity token, redeemed with the
     // OAuth2 refresh grant (the password is never sent).
     let tokens = token_registry(true);
@@ -533,6 +603,12 @@ impl Cli {
     }
 
     fn run(&self, args: &[&str]) -> Output {
+        self.run_with_stdin(args, b"")
+    }
+
+    /// Runs `args` with `stdin` as standard input.
+    fn run_with_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
+        use std::io::Write as _;
         let mut command = Command::new(&self.bin);
         command
             .arg("--component")
@@ -555,9 +631,22 @@ impl Cli {
         for (name, value) in &self.env {
             command.env(name, value);
         }
-        command
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.bin.display()))
+        let mut child = command
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.bin.display()));
+        let mut input = child.stdin.take().expect("piped stdin");
+        let stdin = stdin.to_vec();
+        let writer = thread::spawn(move || {
+            let _ = input.write_all(&stdin);
+        });
+        let output = child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("cannot wait for {}: {e}", self.bin.display()));
+        let _ = writer.join();
+        output
     }
 
     /// Runs `args`, which must succeed; returns stdout.
@@ -615,6 +704,52 @@ fn the_cli_logs_in_with_config_json() {
         "auths": { registry.authority(): { "auth": docker_auth(USER, PASSWORD) } }
     }));
     Cli::new(&registry, &pki, &[("docker_config", path_str(dir.path()))]).round_trip();
+}
+
+#[test]
+fn the_cli_reads_the_password_from_stdin() {
+    let (pki, registry) = tls_htpasswd_registry();
+    let empty = empty_dir();
+    let cli = Cli::new(
+        &registry,
+        &pki,
+        &[
+            ("docker_config", path_str(empty.path())),
+            ("username", USER),
+        ],
+    );
+    let stdin = format!("{PASSWORD}\n");
+    let create = cli.run_with_stdin(&["--password-stdin", "create"], stdin.as_bytes());
+    assert!(
+        create.status.success(),
+        "{}",
+        String::from_utf8_lossy(&create.stderr)
+    );
+    let opened = cli.run_with_stdin(&["--password-stdin", "open"], stdin.as_bytes());
+    assert!(
+        opened.status.success(),
+        "{}",
+        String::from_utf8_lossy(&opened.stderr)
+    );
+    assert!(opened.stdout.starts_with(b"{\"tool\":\"kloset-host\""));
+
+    // A wrong one is refused like any other, and not quoted.
+    let wrong = cli.run_with_stdin(&["--password-stdin", "open"], WRONG_PASSWORD.as_bytes());
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(stderr.starts_with("kloset-host: unauthorized"), "{stderr}");
+    assert!(!stderr.contains(WRONG_PASSWORD), "{stderr}");
+
+    // Standard input cannot carry both the password and the object.
+    let mac = mac_to_hex(&rand::random::<Mac>());
+    let put = cli.run_with_stdin(
+        &["--password-stdin", "put", "packfile", &mac],
+        stdin.as_bytes(),
+    );
+    let stderr = String::from_utf8_lossy(&put.stderr);
+    assert!(
+        stderr.starts_with("kloset-host: --password-stdin"),
+        "{stderr}"
+    );
 }
 
 #[test]

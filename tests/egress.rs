@@ -9,7 +9,7 @@ use common::component::plugin;
 use common::fake::{FakeServer, Reply};
 use common::proxy::CountingProxy;
 use common::{unique_repo, Registry, RegistryOptions};
-use kloset_host::{Plugin, Resource, StoreError, StoreHandle};
+use kloset_host::{HostError, Plugin, Resource, StoreError, StoreHandle};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
@@ -192,4 +192,236 @@ fn hosts_the_registry_never_named_are_refused() {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A registry that wants a bearer token from `realm` (a token URL), then
+/// sends every upload session to `upload` (a URL on the realm's host).
+fn realm_registry(realm: String, upload: String) -> FakeServer {
+    FakeServer::start(move |req| {
+        if req.header("authorization") != Some("Bearer granted") {
+            let challenge = format!(r#"Bearer realm="{realm}",service="reg""#);
+            return Reply::new(401, "").header("www-authenticate", &challenge);
+        }
+        if req.method == "POST" && req.path.starts_with("/v2/r/blobs/uploads/") {
+            Reply::new(202, "").header("location", &upload)
+        } else {
+            Reply::new(404, "")
+        }
+    })
+}
+
+/// A token server that grants `granted` to anyone, and accepts anything
+/// else sent to it (so a request that should never come shows).
+fn token_listener(ip: std::net::IpAddr) -> FakeServer {
+    FakeServer::start_on(ip, |req| {
+        if req.path.starts_with("/token") {
+            Reply::new(200, r#"{"token":"granted"}"#).header("content-type", "application/json")
+        } else {
+            Reply::new(202, "")
+        }
+    })
+}
+
+#[test]
+fn a_token_realm_on_the_registrys_host_gets_token_requests_only() {
+    let listener = token_listener([127, 0, 0, 1].into());
+    let realm = format!("http://{}/token", listener.authority());
+    let upload = format!("http://{}/upload", listener.authority());
+    let registry = realm_registry(realm, upload);
+    let store = store_at(plugin(), &registry.authority(), "r");
+    let result = store.put_bytes(Resource::Packfile, &mac(1), b"object");
+    assert!(
+        result.is_err(),
+        "an upload to the realm's host went through"
+    );
+    let seen = listener.seen();
+    assert!(!seen.is_empty(), "the realm was never asked for a token");
+    for request in &seen {
+        assert!(
+            request.method == "GET" && request.path.starts_with("/token?"),
+            "the realm's host got a request other than a token request: {} {}",
+            request.method,
+            request.path
+        );
+    }
+}
+
+#[test]
+fn a_token_realm_on_another_loopback_host_sees_no_request() {
+    let listener = token_listener([127, 0, 0, 2].into());
+    let realm = format!("http://{}/token", listener.authority());
+    let upload = format!("http://{}/upload", listener.authority());
+    let registry = realm_registry(realm, upload);
+    let store = store_at(plugin(), &registry.authority(), "r");
+    assert!(store
+        .put_bytes(Resource::Packfile, &mac(1), b"object")
+        .is_err());
+    let seen: Vec<_> = listener
+        .seen()
+        .into_iter()
+        .map(|s| format!("{} {}", s.method, s.path))
+        .collect();
+    assert!(seen.is_empty(), "127.0.0.2 was reached: {seen:?}");
+    assert!(!registry.seen().is_empty(), "the registry was never asked");
+}
+
+// ---------------------------------------------------------------- host limits
+
+/// A store on a fresh repository of `registry`, with the host options `extra`.
+fn limited_store(registry: &Registry, extra: &[(&str, &str)]) -> StoreHandle {
+    let mut config = registry.config(&unique_repo("limits"));
+    config.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let store = StoreHandle::new(plugin(), &config).expect("valid configuration");
+    store.create(b"config").expect("create");
+    store
+}
+
+#[test]
+fn an_instance_past_max_guest_memory_fails_its_call_and_is_discarded() {
+    let registry = Registry::start(RegistryOptions::default());
+    // What an instance needs to create a store and put a small object.
+    let probe = limited_store(&registry, &[]);
+    probe
+        .put_bytes(Resource::State, &mac(1), &[1; 1000])
+        .unwrap();
+    let baseline = probe.peak_guest_memory();
+    let limit = baseline + (2 << 20);
+    let store = limited_store(&registry, &[("max_guest_memory", &limit.to_string())]);
+    // Objects up to 8 MiB are buffered in the guest: 6 MiB needs more.
+    match store.put_bytes(Resource::Packfile, &mac(2), &vec![7; 6 << 20]) {
+        Err(StoreError::Host(HostError::MemoryLimit { limit: l, desired })) => {
+            assert_eq!(l, limit as u64);
+            assert!(desired > l);
+        }
+        other => panic!("expected the memory limit, got {other:?}"),
+    }
+    assert_eq!(
+        store.instances(),
+        (0, 0),
+        "the instance went back to the pool"
+    );
+    // A fresh instance serves the next call.
+    store
+        .put_bytes(Resource::State, &mac(3), &[3; 1000])
+        .unwrap();
+    assert_eq!(
+        store.get(Resource::State, &mac(3), None).unwrap(),
+        [3; 1000]
+    );
+}
+
+#[test]
+fn a_call_waits_for_a_free_instance_until_instance_wait_then_fails() {
+    let registry = Registry::start(RegistryOptions::default());
+    let store = limited_store(&registry, &[("max_instances", "1"), ("instance_wait", "1")]);
+    store
+        .put_bytes(Resource::State, &mac(1), &[1; 100])
+        .unwrap();
+    let held = store.get_reader(Resource::State, &mac(1), None).unwrap();
+    let started = std::time::Instant::now();
+    match store.ping() {
+        Err(StoreError::Host(HostError::PoolTimeout { instances: 1, .. })) => {}
+        other => panic!("expected the pool to time out, got {other:?}"),
+    }
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_millis(900),
+        "{waited:?}"
+    );
+    assert!(waited < std::time::Duration::from_secs(10), "{waited:?}");
+    drop(held);
+    store.ping().expect("the instance is free again");
+}
+
+#[test]
+fn a_put_whose_reader_panics_discards_its_instance() {
+    struct Panicking(usize);
+    impl std::io::Read for Panicking {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0 == 0 {
+                panic!("the caller's reader broke");
+            }
+            let n = buf.len().min(self.0);
+            buf[..n].fill(9);
+            self.0 -= n;
+            Ok(n)
+        }
+    }
+    let registry = Registry::start(RegistryOptions::default());
+    let store = limited_store(&registry, &[]);
+    assert_eq!(store.instances(), (1, 1));
+    // More than one chunk reaches the component before the panic.
+    let put = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        store.put(Resource::Packfile, &mac(1), Panicking(3 << 20))
+    }));
+    assert!(put.is_err(), "the panic reached the caller");
+    assert_eq!(
+        store.instances(),
+        (0, 0),
+        "an instance with a live writer went back to the pool"
+    );
+    assert!(store
+        .get(Resource::Packfile, &mac(1), None)
+        .unwrap_err()
+        .is_not_found());
+    store
+        .put_bytes(Resource::Packfile, &mac(1), b"after")
+        .unwrap();
+}
+
+#[test]
+fn a_whole_get_holds_no_more_than_max_get_size() {
+    let registry = Registry::start(RegistryOptions::default());
+    let store = limited_store(&registry, &[("max_get_size", "1K")]);
+    let data: Vec<u8> = (0..4096u32).map(|i| i as u8).collect();
+    store.put_bytes(Resource::Packfile, &mac(1), &data).unwrap();
+    match store.get(Resource::Packfile, &mac(1), None) {
+        Err(StoreError::Host(HostError::TooLarge { limit: 1024 })) => {}
+        other => panic!("expected too-large, got {:?}", other.map(|b| b.len())),
+    }
+    assert_eq!(
+        store
+            .get(Resource::Packfile, &mac(1), Some((100, 1000)))
+            .unwrap(),
+        data[100..1100]
+    );
+    let mut streamed = Vec::new();
+    std::io::Read::read_to_end(
+        &mut store.get_reader(Resource::Packfile, &mac(1), None).unwrap(),
+        &mut streamed,
+    )
+    .unwrap();
+    assert!(streamed == data, "a stream is not capped");
+}
+
+#[test]
+fn a_damaged_compiled_component_is_recompiled_and_the_store_works() {
+    let wasm = std::fs::read(Plugin::default_path()).expect("the built component");
+    let cache = tempfile::tempdir().unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(cache.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    Plugin::load_bytes_cached_in(&wasm, Some(cache.path())).unwrap();
+    let entry = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .expect("a cache entry");
+    let mut bytes = std::fs::read(&entry).unwrap();
+    let half = bytes.len() / 2;
+    bytes[half..].fill(0);
+    std::fs::write(&entry, &bytes).unwrap();
+
+    let plugin = Plugin::load_bytes_cached_in(&wasm, Some(cache.path())).unwrap();
+    let registry = Registry::start(RegistryOptions::default());
+    let store = StoreHandle::new(&plugin, &registry.config(&unique_repo("cache"))).unwrap();
+    store.create(b"config").unwrap();
+    store.put_bytes(Resource::State, &mac(1), b"works").unwrap();
+    assert_eq!(store.get(Resource::State, &mac(1), None).unwrap(), b"works");
+    assert_ne!(
+        std::fs::read(&entry).unwrap(),
+        bytes,
+        "the damaged entry was kept"
+    );
 }

@@ -1,36 +1,109 @@
-//! Which authorities the component may reach.
+//! What the component may send, and where: admission by purpose.
 //!
-//! The component talks to one registry; anything else it asks for is refused
-//! by the egress hook. Entries are `host[:port]`: an entry without a port
-//! admits the scheme's default port (443 for https, 80 for http), because the
-//! store's `location` does not say which scheme `use_tls` will pick.
+//! The component talks to one registry. Its answers may name two other kinds
+//! of place, and each is admitted only for the request it was named for:
+//!
+//! - a token realm (a `401`'s `WWW-Authenticate: Bearer realm=...`): token
+//!   requests only, that is a `GET` of the realm's path whose query holds
+//!   only token parameters (`service`, `scope`, ...), or a `POST` of a form
+//!   to that path (distribution's token spec and its OAuth2 variant);
+//! - a redirect target (a `3xx` to a blob `GET`): that one URL, by `GET`,
+//!   without `Authorization`.
+//!
+//! Nothing else goes there: no other method, path or query, no upload, no
+//! credentials to a redirect target. Only answers to requests admitted as
+//! the registry teach anything, so no chain of hosts widens the list, and
+//! the grants learnt are bounded in number.
+//!
+//! A named host must be public (see [`crate::address`]) unless it is the
+//! registry's own host: a registry on `127.0.0.1:5000` may use a realm on
+//! `127.0.0.1:5001`, but not one on `127.0.0.2` or `169.254.169.254`. Host
+//! names are resolved by the egress before such a request goes out, and
+//! refused when any address is not public.
+//!
+//! Registry entries are `host[:port]`: one without a port admits the
+//! scheme's default port (443 for https, 80 for http), because the store's
+//! `location` does not say which scheme `use_tls` will pick.
+
+use std::collections::VecDeque;
 
 use http::uri::{Authority, Scheme, Uri};
+use http::{HeaderMap, Method};
 
-/// One admitted authority: a lowercase host and maybe an explicit port.
+use crate::address;
+
+/// Realms kept at once; a registry names one.
+const MAX_REALMS: usize = 8;
+/// Redirect grants kept at once (the oldest goes first): one per blob GET
+/// redirected recently.
+const MAX_REDIRECTS: usize = 256;
+/// The query keys of a token `GET` (distribution's token spec, and Docker's
+/// `account`, `client_id`, `offline_token`).
+const TOKEN_QUERY_KEYS: [&str; 5] = ["service", "scope", "account", "client_id", "offline_token"];
+
+/// An admitted registry authority: a lowercase host and maybe a port.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Entry {
+struct RegistryEntry {
     host: String,
     port: Option<u16>,
-    admission: Admission,
 }
 
-/// Why an authority is on the list.
+/// A place an answer of the registry named: scheme, host, port and path
+/// (and, for a redirect, the exact query).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Place {
+    scheme: Scheme,
+    host: String,
+    port: u16,
+    path: String,
+    query: Option<String>,
+}
+
+/// Why a request may go out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {
-    /// The store's own registry.
+    /// To the store's own registry: anything.
     Registry,
-    /// A token realm the registry's `WWW-Authenticate` named.
-    TokenRealm,
-    /// A host the registry redirected to (a CDN, object storage): reached
-    /// only by requests that carry no credentials.
-    RedirectTarget,
+    /// A token request to a realm the registry's challenge named.
+    TokenRequest,
+    /// The credential-free GET of a URL the registry redirected a blob to.
+    Redirect,
 }
 
-/// The set of authorities the component may send requests to.
+/// A request the egress may send, with the host name to resolve and check
+/// first when it goes to a named host given by name rather than address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admitted {
+    pub admission: Admission,
+    pub resolve: Option<(String, u16)>,
+}
+
+/// Why a request is refused. Names hosts and methods, never a query or a
+/// header value (a query may hold a signature, a header a secret).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("not an absolute http or https URL")]
+    NotHttp,
+    #[error("{0} is not the registry, and no answer of the registry named it")]
+    UnknownHost(String),
+    #[error("{0} is the token realm: only token requests may go there")]
+    NotATokenRequest(String),
+    #[error("{0} was named by a redirect: only the redirected GET may go there")]
+    NotTheRedirectedGet(String),
+    #[error(
+        "credentials may go only to the registry and, with a token request, its realm; not to {0}"
+    )]
+    Credentials(String),
+    #[error("{0} resolves to an address that is not public, and is not the registry's host")]
+    PrivateAddress(String),
+}
+
+/// The set of places the component may send requests to.
 #[derive(Debug, Clone, Default)]
 pub struct AllowList {
-    entries: Vec<Entry>,
+    registries: Vec<RegistryEntry>,
+    realms: VecDeque<Place>,
+    redirects: VecDeque<Place>,
 }
 
 /// An authority that cannot be admitted because it does not parse.
@@ -44,13 +117,9 @@ impl AllowList {
         Self::default()
     }
 
-    /// Admits `host[:port]` (an IPv6 host in brackets). Later issues add token
-    /// realms and redirect targets through here.
+    /// Admits the registry at `host[:port]` (an IPv6 host in brackets) for
+    /// every request.
     pub fn allow(&mut self, authority: &str) -> Result<(), BadAuthority> {
-        self.admit(authority, Admission::Registry)
-    }
-
-    fn admit(&mut self, authority: &str, admission: Admission) -> Result<(), BadAuthority> {
         let parsed: Authority = authority
             .parse()
             .map_err(|_| BadAuthority(authority.to_string()))?;
@@ -62,274 +131,262 @@ impl AllowList {
         {
             return Err(BadAuthority(authority.to_string()));
         }
-        let entry = Entry {
+        let entry = RegistryEntry {
             host: parsed.host().to_ascii_lowercase(),
             port: parsed.port_u16(),
-            admission,
         };
-        if !self.entries.contains(&entry) {
-            self.entries.push(entry);
+        if !self.registries.contains(&entry) {
+            self.registries.push(entry);
         }
         Ok(())
     }
 
+    /// Whether `request` may go out, and why.
+    pub fn check<B>(&self, request: &http::Request<B>) -> Result<Admitted, Refusal> {
+        let place = Place::of(request.uri()).ok_or(Refusal::NotHttp)?;
+        let authority = place.authority();
+        if self.is_registry(&place) {
+            return Ok(Admitted {
+                admission: Admission::Registry,
+                resolve: None,
+            });
+        }
+        let carries_credentials = request.headers().contains_key(http::header::AUTHORIZATION);
+        let redirected_get = request.method() == Method::GET && self.redirects.contains(&place);
+        let admission = if redirected_get {
+            if carries_credentials {
+                return Err(Refusal::Credentials(authority));
+            }
+            Admission::Redirect
+        } else if let Some(realm) = self.realms.iter().find(|r| r.same_origin(&place)) {
+            if !is_token_request(realm, &place, request) {
+                return Err(Refusal::NotATokenRequest(authority));
+            }
+            Admission::TokenRequest
+        } else if carries_credentials {
+            return Err(Refusal::Credentials(authority));
+        } else if self.redirects.iter().any(|r| r.same_origin(&place)) {
+            return Err(Refusal::NotTheRedirectedGet(authority));
+        } else {
+            return Err(Refusal::UnknownHost(authority));
+        };
+        let resolve = (address::literal(&place.host).is_none()
+            && !self.on_registry_host(&place.host))
+        .then(|| (place.host.clone(), place.port));
+        Ok(Admitted { admission, resolve })
+    }
+
     /// Learns from the registry's answer to a request it admitted as the
-    /// registry: the token realm its challenge names, the host it redirects
-    /// to. Answers from realms and redirect targets teach nothing, so a
-    /// chain of hosts cannot widen the list.
-    pub fn learn_from_answer(&mut self, request: &Uri, status: u16, headers: &http::HeaderMap) {
-        if self.admission(request) != Some(Admission::Registry) {
+    /// registry: a `401` names the token realm, a redirect of a blob `GET`
+    /// the URL to fetch it from. Answers from anywhere else teach nothing.
+    pub fn learn_from_answer(
+        &mut self,
+        method: &Method,
+        request: &Uri,
+        status: u16,
+        headers: &HeaderMap,
+    ) {
+        let Some(asked) = Place::of(request) else {
+            return;
+        };
+        if !self.is_registry(&asked) {
             return;
         }
-        for value in headers
-            .get_all(http::header::WWW_AUTHENTICATE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-        {
-            if let Some(authority) = realm_of(value).and_then(|realm| absolute_authority(&realm)) {
-                let _ = self.admit(&authority, Admission::TokenRealm);
+        if status == 401 {
+            let realms: Vec<Place> = headers
+                .get_all(http::header::WWW_AUTHENTICATE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(realms_of)
+                .filter_map(|realm| realm.parse::<Uri>().ok())
+                .filter_map(|uri| Place::of(&uri))
+                .collect();
+            for realm in realms {
+                if self.may_name(&realm) && !self.realms.contains(&realm) {
+                    push_bounded(&mut self.realms, realm, MAX_REALMS);
+                }
             }
         }
-        if (300..400).contains(&status) {
-            let location = headers
+        let redirect = matches!(status, 301 | 302 | 303 | 307 | 308);
+        if redirect && *method == Method::GET && is_blob_path(request.path()) {
+            let target = headers
                 .get(http::header::LOCATION)
-                .and_then(|v| v.to_str().ok());
-            if let Some(authority) = location.and_then(absolute_authority) {
-                let _ = self.admit(&authority, Admission::RedirectTarget);
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| l.parse::<Uri>().ok())
+                .and_then(|uri| Place::of(&uri));
+            // A relative Location stays on the registry: nothing to learn.
+            if let Some(target) = target.filter(|t| self.may_name(t)) {
+                if !self.redirects.contains(&target) {
+                    push_bounded(&mut self.redirects, target, MAX_REDIRECTS);
+                }
             }
         }
     }
 
-    /// Why `uri` may be reached, if it may (the registry's own entry first).
-    pub fn admission(&self, uri: &Uri) -> Option<Admission> {
-        let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
-            return None;
-        };
-        let default_port = if *scheme == Scheme::HTTPS {
+    fn is_registry(&self, place: &Place) -> bool {
+        let default_port = if place.scheme == Scheme::HTTPS {
             443
-        } else if *scheme == Scheme::HTTP {
+        } else {
+            80
+        };
+        self.registries.iter().any(|entry| {
+            entry.host.eq_ignore_ascii_case(&place.host)
+                && entry.port.unwrap_or(default_port) == place.port
+        })
+    }
+
+    fn on_registry_host(&self, host: &str) -> bool {
+        self.registries
+            .iter()
+            .any(|entry| address::same_host(&entry.host, host))
+    }
+
+    /// Whether the registry may send the component to `place`: its own host
+    /// (any port), or a host that is not known to be private.
+    fn may_name(&self, place: &Place) -> bool {
+        if self.is_registry(place) {
+            return false; // already admitted for everything
+        }
+        if self.on_registry_host(&place.host) {
+            return true;
+        }
+        match address::literal(&place.host) {
+            Some(ip) => address::is_public(ip),
+            None => !address::is_local_name(&place.host),
+        }
+    }
+}
+
+impl Place {
+    fn of(uri: &Uri) -> Option<Place> {
+        let scheme = uri.scheme()?.clone();
+        let default_port = if scheme == Scheme::HTTPS {
+            443
+        } else if scheme == Scheme::HTTP {
             80
         } else {
             return None;
         };
-        let host = authority.host();
-        let port = authority.port_u16().unwrap_or(default_port);
-        self.entries
-            .iter()
-            .filter(|entry| {
-                entry.host.eq_ignore_ascii_case(host) && entry.port.unwrap_or(default_port) == port
-            })
-            .map(|entry| entry.admission)
-            .min_by_key(|a| *a as u8)
+        let authority = uri.authority()?;
+        if authority.as_str().contains('@') || authority.host().is_empty() {
+            return None;
+        }
+        Some(Place {
+            scheme,
+            host: authority.host().to_ascii_lowercase(),
+            port: authority.port_u16().unwrap_or(default_port),
+            path: uri.path().to_string(),
+            query: uri.query().map(str::to_string),
+        })
     }
 
-    /// Whether a request may go out: redirect targets only without
-    /// credentials, so `Authorization` never leaves for another host.
-    pub fn permits_request(&self, uri: &Uri, carries_credentials: bool) -> bool {
-        match self.admission(uri) {
-            Some(Admission::Registry | Admission::TokenRealm) => true,
-            Some(Admission::RedirectTarget) => !carries_credentials,
-            None => false,
+    fn same_origin(&self, other: &Place) -> bool {
+        self.scheme == other.scheme && self.host == other.host && self.port == other.port
+    }
+
+    fn authority(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// A token request to `realm`: `GET realm?<realm's query>&<token keys>` or
+/// `POST realm` with a form body.
+fn is_token_request<B>(realm: &Place, place: &Place, request: &http::Request<B>) -> bool {
+    if place.path != realm.path {
+        return false;
+    }
+    let query = place.query.as_deref().unwrap_or("");
+    let own = realm.query.as_deref().unwrap_or("");
+    let added = if own.is_empty() {
+        Some(query)
+    } else {
+        query
+            .strip_prefix(own)
+            .and_then(|rest| rest.strip_prefix('&').or((rest.is_empty()).then_some("")))
+    };
+    let Some(added) = added else {
+        return false;
+    };
+    match *request.method() {
+        Method::GET => {
+            let keys: Vec<String> = form_keys(added);
+            keys.iter().any(|k| k == "scope" || k == "service")
+                && keys.iter().all(|k| TOKEN_QUERY_KEYS.contains(&k.as_str()))
+        }
+        Method::POST => {
+            added.is_empty()
+                && request
+                    .headers()
+                    .get(http::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|t| {
+                        t.to_ascii_lowercase()
+                            .starts_with("application/x-www-form-urlencoded")
+                    })
+        }
+        _ => false,
+    }
+}
+
+/// The keys of an `a=1&b=2` query, percent-decoding left out: token keys
+/// are plain words, so an encoded key is simply not one of them.
+fn form_keys(query: &str) -> Vec<String> {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| pair.split('=').next().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// `/v2/<name>/blobs/<digest>`, not an upload session.
+fn is_blob_path(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix("/v2/") else {
+        return false;
+    };
+    match rest.rsplit_once("/blobs/") {
+        Some((name, digest)) => {
+            !name.is_empty() && !digest.is_empty() && !digest.contains('/') && digest != "uploads"
+        }
+        None => false,
+    }
+}
+
+fn push_bounded(list: &mut VecDeque<Place>, place: Place, max: usize) {
+    if list.len() == max {
+        list.pop_front();
+    }
+    list.push_back(place);
+}
+
+/// Every `realm` parameter of a `WWW-Authenticate` value (one per
+/// challenge), quoted or bare.
+fn realms_of(value: &str) -> Vec<String> {
+    let lower = value.to_ascii_lowercase();
+    let mut realms = Vec::new();
+    let mut from = 0;
+    while let Some(found) = lower[from..].find("realm") {
+        let start = from + found;
+        from = start + "realm".len();
+        // A parameter name starts the value or follows a space or comma.
+        let boundary = start == 0 || matches!(value.as_bytes()[start - 1], b' ' | b',' | b'\t');
+        let Some(rest) = value[from..].trim_start().strip_prefix('=') else {
+            continue;
+        };
+        if !boundary {
+            continue;
+        }
+        let rest = rest.trim_start();
+        let realm = match rest.strip_prefix('"') {
+            Some(quoted) => quoted.split('"').next(),
+            None => rest.split([',', ' ']).next(),
+        };
+        if let Some(realm) = realm.filter(|r| !r.is_empty()) {
+            realms.push(realm.to_string());
         }
     }
-
-    /// Whether a request to `uri` may be sent. Only http and https qualify.
-    pub fn permits(&self, uri: &Uri) -> bool {
-        self.admission(uri).is_some()
-    }
-}
-
-/// The `realm` parameter of a `WWW-Authenticate` value, quoted or bare.
-fn realm_of(value: &str) -> Option<String> {
-    let lower = value.to_ascii_lowercase();
-    let start = lower.find("realm")?;
-    let rest = value[start + "realm".len()..]
-        .trim_start()
-        .strip_prefix('=')?
-        .trim_start();
-    let realm = match rest.strip_prefix('"') {
-        Some(quoted) => quoted.split('"').next()?,
-        None => rest.split([',', ' ']).next()?,
-    };
-    Some(realm.to_string())
-}
-
-/// `host[:port]` of an absolute http(s) URL; `None` for relative ones.
-fn absolute_authority(url: &str) -> Option<String> {
-    let uri: Uri = url.parse().ok()?;
-    matches!(uri.scheme_str(), Some("http" | "https")).then_some(())?;
-    uri.authority().map(|a| a.as_str().to_string())
+    realms
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn list(entries: &[&str]) -> AllowList {
-        let mut list = AllowList::new();
-        for e in entries {
-            list.allow(e).unwrap();
-        }
-        list
-    }
-
-    #[test]
-    fn permits_table() {
-        let cases: &[(&str, &[&str], &str, bool)] = &[
-            (
-                "same host, default https port",
-                &["ghcr.io"],
-                "https://ghcr.io/v2/",
-                true,
-            ),
-            (
-                "explicit default port",
-                &["ghcr.io"],
-                "https://ghcr.io:443/v2/",
-                true,
-            ),
-            (
-                "default http port",
-                &["ghcr.io"],
-                "http://ghcr.io/v2/",
-                true,
-            ),
-            (
-                "other port refused",
-                &["ghcr.io"],
-                "https://ghcr.io:8443/v2/",
-                false,
-            ),
-            (
-                "case-insensitive",
-                &["GHCR.io"],
-                "https://ghcr.IO/v2/",
-                true,
-            ),
-            (
-                "explicit port, both schemes",
-                &["127.0.0.1:5000"],
-                "http://127.0.0.1:5000/v2/",
-                true,
-            ),
-            (
-                "explicit port, no port in uri",
-                &["127.0.0.1:5000"],
-                "http://127.0.0.1/v2/",
-                false,
-            ),
-            (
-                "entry 443 admits bare https",
-                &["r.example:443"],
-                "https://r.example/x",
-                true,
-            ),
-            (
-                "entry 443 refuses bare http",
-                &["r.example:443"],
-                "http://r.example/x",
-                false,
-            ),
-            (
-                "other host refused",
-                &["ghcr.io"],
-                "https://evil.example/v2/",
-                false,
-            ),
-            (
-                "suffix is not a match",
-                &["ghcr.io"],
-                "https://xghcr.io/v2/",
-                false,
-            ),
-            ("ipv6", &["[::1]:5000"], "http://[::1]:5000/v2/", true),
-            ("empty list", &[], "https://ghcr.io/", false),
-            ("relative uri refused", &["ghcr.io"], "/v2/", false),
-            (
-                "second entry",
-                &["a.example", "b.example:9000"],
-                "https://b.example:9000/",
-                true,
-            ),
-        ];
-        for (name, entries, uri, want) in cases {
-            let uri: Uri = uri.parse().unwrap();
-            assert_eq!(list(entries).permits(&uri), *want, "{name}");
-        }
-    }
-
-    #[test]
-    fn bad_authorities_are_refused() {
-        let mut list = AllowList::new();
-        for bad in [
-            "",
-            "a b",
-            "user@host",
-            "host:port",
-            "host:",
-            "host:99999",
-            "http://host",
-        ] {
-            assert!(list.allow(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn learns_realms_and_redirect_targets_from_the_registry_only() {
-        let mut list = list(&["reg:5000"]);
-        let registry: Uri = "http://reg:5000/v2/r/blobs/x".parse().unwrap();
-        let mut headers = http::HeaderMap::new();
-        headers.insert(
-            "www-authenticate",
-            r#"Bearer realm="https://auth.example/token",service="reg""#
-                .parse()
-                .unwrap(),
-        );
-        list.learn_from_answer(&registry, 401, &headers);
-        let realm: Uri = "https://auth.example/token?scope=x".parse().unwrap();
-        assert_eq!(list.admission(&realm), Some(Admission::TokenRealm));
-        assert!(
-            list.permits_request(&realm, true),
-            "a realm may get Basic credentials (the component sends them only over https)"
-        );
-
-        let mut redirect = http::HeaderMap::new();
-        redirect.insert(
-            "location",
-            "http://cdn.example:8080/blob?sig=1".parse().unwrap(),
-        );
-        list.learn_from_answer(&registry, 307, &redirect);
-        let cdn: Uri = "http://cdn.example:8080/blob?sig=1".parse().unwrap();
-        assert!(list.permits_request(&cdn, false));
-        assert!(!list.permits_request(&cdn, true), "never with credentials");
-
-        // What a realm or a CDN says teaches nothing.
-        let mut onward = http::HeaderMap::new();
-        onward.insert("location", "http://evil.example/x".parse().unwrap());
-        list.learn_from_answer(&cdn, 302, &onward);
-        assert!(!list.permits(&"http://evil.example/x".parse().unwrap()));
-        // A relative Location stays on the registry.
-        let mut relative = http::HeaderMap::new();
-        relative.insert("location", "/v2/r/blobs/y".parse().unwrap());
-        list.learn_from_answer(&registry, 307, &relative);
-        assert_eq!(list.entries.len(), 3);
-        // The registry itself keeps its own admission even if redirected to.
-        let mut itself = http::HeaderMap::new();
-        itself.insert("location", "http://reg:5000/elsewhere".parse().unwrap());
-        list.learn_from_answer(&registry, 307, &itself);
-        assert!(list.permits_request(&registry, true));
-    }
-
-    #[test]
-    fn realm_parameter() {
-        assert_eq!(
-            realm_of(r#"Bearer realm="https://a/t",service="s""#).as_deref(),
-            Some("https://a/t")
-        );
-        assert_eq!(
-            realm_of("Bearer service=s, Realm=http://b/t").as_deref(),
-            Some("http://b/t")
-        );
-        assert_eq!(realm_of("Basic"), None);
-    }
-}
+#[path = "allow_list_tests.rs"]
+mod tests;

@@ -3,8 +3,16 @@
 //! Compiling the component takes from a tenth of a second (release host) to
 //! seconds (debug host); deserializing a cached compilation takes
 //! milliseconds. Entries are keyed by the wasm bytes, the wasmtime version
-//! and the engine's compatibility hash, so a stale entry is never looked up;
-//! one that fails to load anyway is recompiled and replaced.
+//! and the engine's compatibility hash, so a stale entry is never looked up.
+//!
+//! wasmtime maps a deserialized entry as machine code and trusts it
+//! (`Component::deserialize` is `unsafe`): a damaged entry (bytes zeroed by
+//! a crash, a full disk) would run, and die of SIGILL or SIGSEGV. So each
+//! entry carries the sha256 of its serialized bytes, checked before they
+//! are handed to wasmtime; one that fails is recompiled and replaced. The
+//! digest guards against damage, not against someone who can write the
+//! cache; that is why a cache directory others can write, or another user
+//! owns, is not used at all ([`crate::cache_dir`]).
 
 use std::fs;
 use std::hash::{Hash, Hasher};
@@ -24,6 +32,10 @@ pub const CACHE_ENV: &str = "KLOSET_HOST_CACHE";
 /// The wasmtime the host is pinned to (Cargo.toml); part of the key.
 const WASMTIME_VERSION: &str = "48.0.8";
 
+/// The start of every entry, then the sha256 of the rest, then the rest
+/// (what `Component::serialize` gave).
+const MAGIC: &[u8] = b"kloset-host compiled component v1\n";
+
 /// Compiles `wasm`, or loads its compilation from the cache.
 pub fn load_or_compile(engine: &Engine, wasm: &[u8]) -> Result<Component, HostError> {
     load_or_compile_in(engine, wasm, cache_dir().as_deref())
@@ -35,15 +47,17 @@ pub fn load_or_compile_in(
     wasm: &[u8],
     dir: Option<&Path>,
 ) -> Result<Component, HostError> {
-    let Some(dir) = dir else {
+    let Some(dir) = dir.filter(|d| crate::cache_dir::trusted(d)) else {
         return compile(engine, wasm);
     };
     let path = dir.join(format!("{}.cwasm", cache_key(engine, wasm)));
-    if path.is_file() {
-        // SAFETY: the file was written by `store` below from
-        // `Component::serialize` of this same engine configuration (the key
-        // says so) and is only ever replaced by rename, never changed in place.
-        if let Ok(component) = unsafe { Component::deserialize_file(engine, &path) } {
+    if let Some(serialized) = fs::read(&path).ok().as_deref().and_then(verified) {
+        // SAFETY: these bytes are, digest for digest, what `store` below
+        // wrote from `Component::serialize` of this same engine
+        // configuration (the key says so), in a directory only this user
+        // can write; they were read into memory before the check, so the
+        // file changing now changes nothing.
+        if let Ok(component) = unsafe { Component::deserialize(engine, serialized) } {
             return Ok(component);
         }
     }
@@ -82,10 +96,21 @@ fn cache_key(engine: &Engine, wasm: &[u8]) -> String {
 /// Writes the compilation next to its final name, then renames it into
 /// place, so a concurrent loader sees either no file or a whole one.
 fn store(dir: &Path, path: &Path, component: &Component) -> Result<(), HostError> {
-    let bytes = component
+    let serialized = component
         .serialize()
         .map_err(|e| HostError::Compile(one_line(&e)))?;
+    let mut bytes = Vec::with_capacity(MAGIC.len() + 32 + serialized.len());
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(&Sha256::digest(&serialized));
+    bytes.extend_from_slice(&serialized);
     write_atomically(dir, path, &bytes, "writing compiled component to")
+}
+
+/// The serialized component in an entry, if the entry is whole.
+fn verified(entry: &[u8]) -> Option<&[u8]> {
+    let rest = entry.strip_prefix(MAGIC)?;
+    let (digest, serialized) = rest.split_at_checked(32)?;
+    (Sha256::digest(serialized).as_slice() == digest).then_some(serialized)
 }
 
 /// Writes `bytes` to `path` in `dir` through a temporary file and a rename:
@@ -117,3 +142,7 @@ pub(crate) fn write_atomically(
     }
     written.map_err(io(what))
 }
+
+#[cfg(test)]
+#[path = "cache_tests.rs"]
+mod tests;

@@ -24,6 +24,8 @@ pub enum CliError {
     NotAFile(String),
     #[error("{what}: {source}")]
     Io { what: String, source: io::Error },
+    #[error("--password-stdin: {0}")]
+    PasswordStdin(&'static str),
 }
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> CliError {
@@ -31,7 +33,11 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> CliError {
     move |source| CliError::Io { what, source }
 }
 
-pub fn run(cli: Cli) -> Result<(), CliError> {
+pub fn run(mut cli: Cli) -> Result<(), CliError> {
+    if cli.password_stdin {
+        let password = password_from_stdin(&cli)?;
+        cli.options.push(("password".to_string(), password));
+    }
     let mut out = io::stdout().lock();
     if let Command::Publish { reference } = &cli.command {
         let reference = Reference::parse(reference).map_err(ArtifactError::from)?;
@@ -122,6 +128,41 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Publish { .. } => unreachable!("handled above"),
     }
     out.flush().map_err(io_err("writing to stdout"))
+}
+
+/// The first line of standard input, for `--password-stdin`. Standard input
+/// cannot also carry an object or a configuration, and the password cannot
+/// come from two places.
+fn password_from_stdin(cli: &Cli) -> Result<String, CliError> {
+    let dash = |file: &Option<PathBuf>| file.as_deref().is_none_or(|p| p == Path::new("-"));
+    let stdin_taken = match &cli.command {
+        Command::Put { file, .. } => dash(file),
+        Command::Create { file: Some(path) } => path == Path::new("-"),
+        _ => false,
+    };
+    if stdin_taken {
+        return Err(CliError::PasswordStdin(
+            "standard input already carries the data; give it as a FILE",
+        ));
+    }
+    if cli
+        .options
+        .iter()
+        .any(|(k, _)| k == "password" || k == "password_file")
+    {
+        return Err(CliError::PasswordStdin(
+            "a password is also given as an option",
+        ));
+    }
+    let mut text = String::new();
+    io::stdin()
+        .read_line(&mut text)
+        .map_err(io_err("reading the password from stdin"))?;
+    let password = text.trim_end_matches(['\n', '\r']);
+    if password.is_empty() {
+        return Err(CliError::PasswordStdin("standard input holds no password"));
+    }
+    Ok(password.to_string())
 }
 
 /// Copies an object to stdout, telling the object's errors from stdout's.

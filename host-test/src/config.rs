@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::config_values as values;
 use crate::StoreError;
 
 /// The option naming a PEM file of extra CA certificates. The host needs it
@@ -17,12 +18,42 @@ pub const TLS_INSECURE_NO_VERIFY: &str = "tls_insecure_no_verify";
 /// credentials from (default: `$DOCKER_CONFIG`, else `~/.docker`).
 pub const DOCKER_CONFIG: &str = "docker_config";
 
+/// The option naming a file holding the password (its first line), so
+/// the password need not be on a command line.
+pub const PASSWORD_FILE: &str = "password_file";
+
+/// The most linear memory one component instance may grow to.
+pub const MAX_GUEST_MEMORY: &str = "max_guest_memory";
+
+/// The most component instances a handle keeps at once.
+pub const MAX_INSTANCES: &str = "max_instances";
+
+/// Seconds a call waits for a free instance before failing.
+pub const INSTANCE_WAIT: &str = "instance_wait";
+
+/// The most bytes a whole-object `get` collects in host memory.
+pub const MAX_GET_SIZE: &str = "max_get_size";
+
 /// The option holding `oci://HOST[:PORT]/REPOSITORY`.
 pub const LOCATION: &str = "location";
 
 /// Keys the host consumes and never passes to the component, which rejects
 /// options it does not know.
-pub const HOST_KEYS: &[&str] = &[TLS_CA_FILE, TLS_INSECURE_NO_VERIFY, DOCKER_CONFIG];
+pub const HOST_KEYS: &[&str] = &[
+    TLS_CA_FILE,
+    TLS_INSECURE_NO_VERIFY,
+    DOCKER_CONFIG,
+    PASSWORD_FILE,
+    MAX_GUEST_MEMORY,
+    MAX_INSTANCES,
+    INSTANCE_WAIT,
+    MAX_GET_SIZE,
+];
+
+/// Defaults of the host's limits (see README, host configuration).
+pub const DEFAULT_MAX_GUEST_MEMORY: u64 = 1 << 30;
+pub const DEFAULT_INSTANCE_WAIT_SECS: u64 = 300;
+pub const DEFAULT_MAX_GET_SIZE: u64 = 1 << 30;
 
 /// What the host takes from the configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,6 +66,34 @@ pub struct HostConfig {
     pub registry_authority: Option<String>,
     /// Where Docker's `config.json` is, when not the default place.
     pub docker_config: Option<PathBuf>,
+    /// A file holding the password.
+    pub password_file: Option<PathBuf>,
+    /// The host's limits on instances and memory.
+    pub limits: Limits,
+}
+
+/// What the host allows a store handle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes of linear memory per instance.
+    pub max_guest_memory: u64,
+    /// Instances at once (1 to [`crate::MAX_INSTANCES`]).
+    pub max_instances: usize,
+    /// How long a call waits for a free instance.
+    pub instance_wait: std::time::Duration,
+    /// Bytes a whole `get` may collect.
+    pub max_get_size: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_guest_memory: DEFAULT_MAX_GUEST_MEMORY,
+            max_instances: crate::MAX_INSTANCES,
+            instance_wait: std::time::Duration::from_secs(DEFAULT_INSTANCE_WAIT_SECS),
+            max_get_size: DEFAULT_MAX_GET_SIZE,
+        }
+    }
 }
 
 /// Separates host keys from the component's configuration. Order and every
@@ -67,6 +126,20 @@ pub fn split(
             TLS_CA_FILE => host.tls_ca_file = Some(PathBuf::from(value)),
             TLS_INSECURE_NO_VERIFY => host.tls_insecure_no_verify = parse_flag(host_key, value)?,
             DOCKER_CONFIG => host.docker_config = Some(PathBuf::from(value)),
+            PASSWORD_FILE => host.password_file = Some(PathBuf::from(value)),
+            // wasm32 memories end at 4 GiB.
+            MAX_GUEST_MEMORY => {
+                host.limits.max_guest_memory = values::size(host_key, value, 1 << 20, 4 << 30)?
+            }
+            MAX_INSTANCES => {
+                host.limits.max_instances =
+                    values::number(host_key, value, 1, crate::MAX_INSTANCES as u64)? as usize
+            }
+            INSTANCE_WAIT => {
+                host.limits.instance_wait =
+                    std::time::Duration::from_secs(values::number(host_key, value, 1, 86_400)?)
+            }
+            MAX_GET_SIZE => host.limits.max_get_size = values::size(host_key, value, 1, u64::MAX)?,
             _ => unreachable!("every host key is handled"),
         }
     }
@@ -209,13 +282,50 @@ mod tests {
     #[test]
     fn a_host_key_given_twice_is_invalid_config() {
         for key in HOST_KEYS {
-            let err = split(&pairs(&[(key, "false"), (key, "false")])).unwrap_err();
+            let value = match *key {
+                TLS_INSECURE_NO_VERIFY => "false",
+                MAX_GUEST_MEMORY => "64M",
+                _ => "1",
+            };
+            let err = split(&pairs(&[(key, value), (key, value)])).unwrap_err();
             match err {
                 StoreError::InvalidConfig(msg) => {
                     assert!(msg.contains(key) && msg.contains("twice"), "{msg}")
                 }
                 other => panic!("{key}: unexpected {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn limits_are_read_and_bad_ones_refused() {
+        let (host, guest) = split(&pairs(&[
+            ("max_guest_memory", "64MiB"),
+            ("max_instances", "2"),
+            ("instance_wait", "5"),
+            ("max_get_size", "1K"),
+        ]))
+        .unwrap();
+        assert!(guest.is_empty());
+        assert_eq!(
+            host.limits,
+            Limits {
+                max_guest_memory: 64 << 20,
+                max_instances: 2,
+                instance_wait: std::time::Duration::from_secs(5),
+                max_get_size: 1024,
+            }
+        );
+        for (key, bad) in [
+            ("max_guest_memory", "5G"),
+            ("max_guest_memory", "1K"),
+            ("max_instances", "0"),
+            ("max_instances", "65"),
+            ("instance_wait", "0"),
+            ("max_get_size", "0"),
+        ] {
+            let err = split(&pairs(&[(key, bad)])).unwrap_err().to_string();
+            assert!(err.contains(key), "{key}={bad}: {err}");
         }
     }
 

@@ -5,12 +5,12 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use base64::Engine as _;
 use serde::Deserialize;
+
+use crate::credential_helper::{run_helper, HelperLimits};
 
 /// Docker Hub's key in `auths` and for helpers.
 const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
@@ -61,14 +61,6 @@ struct AuthEntry {
     password: Option<String>,
     #[serde(default)]
     identitytoken: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct HelperAnswer {
-    #[serde(rename = "Username", default)]
-    username: String,
-    #[serde(rename = "Secret", default)]
-    secret: String,
 }
 
 /// Store options that carry credentials of the store's own.
@@ -128,24 +120,16 @@ pub fn login_for(dir: &Path, registry: &str) -> Result<Option<Login>, DockerConf
     let config: ConfigFile =
         serde_json::from_slice(&text).map_err(|e| DockerConfigError::Malformed {
             path: path.clone(),
-            reason: format!("not a Docker config ({e})"),
+            reason: json_error_reason(&e),
         })?;
     let key = auth_key(registry);
-    let helper = config
-        .cred_helpers
-        .iter()
-        .find(|(k, _)| same_registry(k, &key))
-        .map(|(_, v)| v.clone())
+    let helper = best_match(&config.cred_helpers, &key)
+        .cloned()
         .or_else(|| config.creds_store.clone().filter(|s| !s.is_empty()));
     if let Some(helper) = helper {
-        return run_helper(&helper, &key);
+        return run_helper(&helper, &key, &HelperLimits::default());
     }
-    let Some(entry) = config
-        .auths
-        .iter()
-        .find(|(k, _)| same_registry(k, &key))
-        .map(|(_, v)| v)
-    else {
+    let Some(entry) = best_match(&config.auths, &key) else {
         return Ok(None);
     };
     entry_login(entry).map_err(|reason| DockerConfigError::Malformed { path, reason })
@@ -160,19 +144,55 @@ fn auth_key(registry: &str) -> String {
     }
 }
 
-/// Keys may be written `host`, `https://host` or `https://host/v1/`.
-fn same_registry(key: &str, wanted: &str) -> bool {
+/// The entry of `map` for the registry filed as `wanted`. Keys may be
+/// written `host`, `https://host`, `http://host` or with a path
+/// (`https://host/v1/`); when several name the registry, the first of this
+/// order wins, whatever order the file lists them in: the exact key, then
+/// `https://host`, `http://host`, `https://host/<path>`, `http://host/<path>`,
+/// `host/<path>`, and among keys of one form the lowest in byte order.
+fn best_match<'a, V>(map: &'a HashMap<String, V>, wanted: &str) -> Option<&'a V> {
+    map.iter()
+        .filter_map(|(key, value)| match_rank(key, wanted).map(|rank| (rank, key, value)))
+        .min_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)))
+        .map(|(_, _, value)| value)
+}
+
+/// How closely `key` names the registry filed as `wanted`; `None`: not at all.
+fn match_rank(key: &str, wanted: &str) -> Option<u8> {
     if key == wanted {
-        return true;
+        return Some(0);
     }
-    let strip = |k: &str| {
-        let k = k
-            .strip_prefix("https://")
-            .or_else(|| k.strip_prefix("http://"))
-            .unwrap_or(k);
-        k.split('/').next().unwrap_or(k).to_ascii_lowercase()
+    if wanted == DOCKER_HUB_KEY {
+        return None;
+    }
+    let (scheme_rank, rest) = match (key.strip_prefix("https://"), key.strip_prefix("http://")) {
+        (Some(rest), _) => (1, rest),
+        (None, Some(rest)) => (2, rest),
+        (None, None) => (3, key),
     };
-    wanted != DOCKER_HUB_KEY && strip(key) == strip(wanted)
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if !host.eq_ignore_ascii_case(wanted) {
+        return None;
+    }
+    Some(match (scheme_rank, path.is_empty()) {
+        (3, true) => 0, // `HOST` in another case
+        (rank, true) => rank,
+        (rank, false) => rank + 2,
+    })
+}
+
+/// Where a `config.json` fails to parse, never what it holds there:
+/// serde_json's messages quote the values they trip on, and the file holds
+/// passwords.
+fn json_error_reason(err: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let what = match err.classify() {
+        Category::Io => "cannot be read",
+        Category::Syntax => "is not JSON",
+        Category::Data => "is not a Docker config (a value of the wrong type)",
+        Category::Eof => "ends too early",
+    };
+    format!("{what}, at line {} column {}", err.line(), err.column())
 }
 
 fn entry_login(entry: &AuthEntry) -> Result<Option<Login>, String> {
@@ -203,61 +223,6 @@ fn entry_login(entry: &AuthEntry) -> Result<Option<Login>, String> {
         })),
         _ => Ok(None),
     }
-}
-
-/// Runs `docker-credential-<helper> get`. "Not found" answers (exit status
-/// 1 with `credentials not found` on stdout, as the helpers print it) mean
-/// no login. Nothing a helper prints is ever put in an error.
-fn run_helper(helper: &str, server: &str) -> Result<Option<Login>, DockerConfigError> {
-    let fail = |reason: String| DockerConfigError::Helper {
-        helper: helper.to_string(),
-        reason,
-    };
-    if helper.is_empty()
-        || !helper
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-    {
-        return Err(fail("not a helper name".into()));
-    }
-    let mut child = Command::new(format!("docker-credential-{helper}"))
-        .arg("get")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| fail(format!("cannot run it: {e}")))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A helper may answer without reading its input (a "not found"
-        // answer, say): then its exit status and output decide, not the
-        // broken pipe.
-        match stdin.write_all(server.as_bytes()) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-            Err(e) => return Err(fail(format!("cannot write to it: {e}"))),
-        }
-    }
-    let output = child
-        .wait_with_output()
-        .map_err(|e| fail(format!("cannot read it: {e}")))?;
-    if !output.status.success() {
-        if String::from_utf8_lossy(&output.stdout)
-            .to_ascii_lowercase()
-            .contains("credentials not found")
-        {
-            return Ok(None);
-        }
-        return Err(fail(format!("it failed ({})", output.status)));
-    }
-    let answer: HelperAnswer = serde_json::from_slice(&output.stdout)
-        .map_err(|_| fail("its answer is not a credentials document".into()))?;
-    if answer.secret.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(Login {
-        username: answer.username,
-        password: answer.secret,
-    }))
 }
 
 #[cfg(test)]
@@ -360,5 +325,72 @@ mod tests {
             }
         );
         assert!(!shown.contains("hunter2"));
+    }
+
+    #[test]
+    fn parse_errors_never_quote_the_file() {
+        for text in [
+            r#"{"auths":{"r":{"auth":"c2VjcmV0"}}, "credsStore": ["hunter2-secret"]}"#,
+            r#"{"auths":"hunter2-secret"}"#,
+            r#"{"auths":{"r":{"password":"hunter2-secret","auth":7}}}"#,
+            r#"{"auths":{"r":{"password":"hunter2-secret"}} trailing"#,
+            r#"{"auths":{"r":{"password":"hunter2-secret"#,
+        ] {
+            let dir = write_config(text);
+            let err = login_for(dir.path(), "r").unwrap_err();
+            let shown = format!("{err} {err:?}");
+            assert!(
+                matches!(err, DockerConfigError::Malformed { .. }),
+                "{shown}"
+            );
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(shown.contains("line 1 column"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn several_matching_keys_give_the_same_winner_every_time() {
+        // Each parse fills a HashMap with its own random order.
+        let auth =
+            |who: &str| base64::engine::general_purpose::STANDARD.encode(format!("{who}:pw"));
+        let keys = [
+            ("r.example/v1/", "bare-path"),
+            ("http://r.example/v1/", "http-path"),
+            ("https://r.example/v1/", "https-path"),
+            ("http://r.example", "http"),
+            ("https://r.example", "https"),
+            ("r.example", "exact"),
+        ];
+        // The first n keys, least preferred first: the n-th wins.
+        for n in 1..=keys.len() {
+            let entries: serde_json::Map<String, serde_json::Value> = keys[..n]
+                .iter()
+                .map(|(k, who)| (k.to_string(), serde_json::json!({ "auth": auth(who) })))
+                .collect();
+            let text = serde_json::json!({ "auths": entries }).to_string();
+            let dir = write_config(&text);
+            let want = keys[n - 1].1;
+            for _ in 0..30 {
+                let login = login_for(dir.path(), "r.example").unwrap().unwrap();
+                assert_eq!(login.username, want, "keys {:?}", &keys[..n]);
+            }
+        }
+        // Reversed preference: with only the path forms, https comes first.
+        let text = serde_json::json!({ "auths": {
+            "r.example/v1/": { "auth": auth("bare-path") },
+            "https://r.example/v2/": { "auth": auth("https-v2") },
+            "https://r.example/v1/": { "auth": auth("https-v1") },
+        }})
+        .to_string();
+        let dir = write_config(&text);
+        for _ in 0..30 {
+            assert_eq!(
+                login_for(dir.path(), "r.example")
+                    .unwrap()
+                    .unwrap()
+                    .username,
+                "https-v1"
+            );
+        }
     }
 }

@@ -1,51 +1,55 @@
 //! The component's way out: the wasi:http `send_request` hook.
 //!
-//! One [`Egress`] serves every instance of a store handle. It owns a pooled
-//! HTTP/1.1 client (so instances reuse each other's connections), refuses
-//! authorities outside the allow-list, applies timeouts and counts requests.
+//! One [`Egress`] serves every instance of a store handle. Each request is
+//! checked against the allow-list ([`crate::allow_list`]: the registry for
+//! anything, its token realm for token requests, a redirect target for the
+//! one GET redirected there), counted, and sent over the [`Wire`] (the
+//! pooled client of [`crate::http_wire`], or canned answers in tests); the
+//! registry's answer then teaches the list its realm and redirects.
+//!
+//! A named host given by name is resolved first and refused when any of its
+//! addresses is not public (unless it is the registry's own host). The
+//! client resolves the name again to connect, so a name whose answers
+//! change between the two lookups (DNS rebinding) is not caught; host
+//! addresses and `localhost` names are refused without a lookup.
 
 use std::future::Future;
+use std::io;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
-use std::task::{Context, Poll};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, RwLock};
 
-use bytes::Bytes;
-use http_body_util::BodyExt;
-use hyper::body::{Body, Frame, SizeHint};
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::allow_list::AllowList;
-use crate::egress_error::client_error;
-use crate::response_body::ResponseBody;
-use crate::timeouts::{self, Timeouts, WatchedBody};
+use crate::address;
+use crate::allow_list::{AllowList, Refusal};
+use crate::http_wire::HttpWire;
 
-type HttpsClient = Client<HttpsConnector<HttpConnector>, WatchedBody>;
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
 type SendFuture =
     Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), Error>> + Send>;
-
-/// Idle pooled connections are closed after this; registries and proxies
-/// commonly drop idle keep-alive connections after about a minute.
-const POOL_IDLE: Duration = Duration::from_secs(50);
 
 /// Request body chunks wasi-http may buffer between the guest and the client.
 /// Two let the guest hash the next MiB while the client writes the last one.
 const BODY_BUFFER_CHUNKS: usize = 2;
 
-/// Response bodies larger than this (or of unknown length) are read ahead
-/// of the guest; smaller ones, such as ranged reads and manifests, are not
-/// worth a task each.
-const READ_AHEAD_MIN_BYTES: u64 = 1 << 20;
+/// Refusals remembered for [`Egress::refusals`].
+const MAX_REFUSALS: usize = 32;
 
-/// Frames (one socket read each, at most about 400 KiB in hyper) read ahead
-/// of the guest per response.
-const READ_AHEAD_FRAMES: usize = 8;
+/// Where admitted requests go: the network, or a test's canned answers.
+pub(crate) trait Wire: Send + Sync {
+    fn send(
+        &self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+    ) -> BoxFuture<'_, Result<http::Response<WasiBody>, Error>>;
+
+    /// The addresses of `host`, to check before a request goes to a host
+    /// the registry named.
+    fn resolve(&self, host: &str, port: u16) -> BoxFuture<'_, io::Result<Vec<IpAddr>>>;
+}
 
 /// The egress of one store handle; cheap to clone, shared by its instances.
 #[derive(Clone)]
@@ -54,44 +58,32 @@ pub struct Egress {
 }
 
 struct Shared {
-    client: HttpsClient,
-    /// Behind a lock because the list will grow while requests run: token
+    wire: Box<dyn Wire>,
+    /// Behind a lock because the list grows while requests run: token
     /// realms and redirect targets are learnt from the registry's answers.
     allow: RwLock<AllowList>,
     requests: Arc<AtomicU64>,
+    refusals: Mutex<Vec<Refusal>>,
 }
 
 impl Egress {
     /// Builds the client from a TLS configuration; `requests` counts every
     /// request sent.
     pub fn new(tls: rustls::ClientConfig, allow: AllowList, requests: Arc<AtomicU64>) -> Self {
-        let mut http = HttpConnector::new();
-        // The TLS layer wraps this connector, so it must accept https URIs.
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        // The pool hides connects from the per-request watchdog, which then
-        // allows connect + first-byte; this caps the TCP connect itself.
-        http.set_connect_timeout(Some(timeouts::DEFAULT_CONNECT));
-        let https = HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(POOL_IDLE)
-            .build(https);
+        Self::over(Box::new(HttpWire::new(tls)), allow, requests)
+    }
+
+    pub(crate) fn over(wire: Box<dyn Wire>, allow: AllowList, requests: Arc<AtomicU64>) -> Self {
         Egress {
             shared: Arc::new(Shared {
-                client,
+                wire,
                 allow: RwLock::new(allow),
                 requests,
+                refusals: Mutex::new(Vec::new()),
             }),
         }
     }
-}
 
-impl Egress {
     /// Sends one request as the component's would be sent: through the
     /// allow-list, counted, under `options`' timeouts, over the shared pool.
     pub(crate) async fn send(
@@ -101,6 +93,16 @@ impl Egress {
     ) -> Result<http::Response<WasiBody>, Error> {
         self.shared.send(request, options).await
     }
+
+    /// The latest requests refused (at most 32), oldest first.
+    #[cfg(test)]
+    pub(crate) fn refusals(&self) -> Vec<Refusal> {
+        self.shared
+            .refusals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
 impl Shared {
@@ -109,91 +111,45 @@ impl Shared {
         request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
     ) -> Result<http::Response<WasiBody>, Error> {
-        let carries_credentials = request.headers().contains_key(http::header::AUTHORIZATION);
-        let permitted = self
+        let admitted = self
             .allow
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .permits_request(request.uri(), carries_credentials);
-        if !permitted {
-            return Err(Error::HttpRequestDenied);
+            .check(&request);
+        let admitted = admitted.map_err(|refusal| self.refuse(refusal))?;
+        if let Some((host, port)) = &admitted.resolve {
+            let addresses = self.wire.resolve(host, *port).await.unwrap_or_default();
+            // No address, or any that is not public: this host may be made
+            // to point anywhere, so it is refused rather than half-trusted.
+            if addresses.is_empty() || !addresses.iter().all(|ip| address::is_public(*ip)) {
+                return Err(self.refuse(Refusal::PrivateAddress(format!("{host}:{port}"))));
+            }
         }
+        let method = request.method().clone();
         let uri = request.uri().clone();
         self.requests.fetch_add(1, Ordering::Relaxed);
-
-        let limits = Timeouts::from_options(options);
-        let (parts, body) = request.into_parts();
-        let (body, watch) = timeouts::watch_body(body);
-        let request = http::Request::from_parts(parts, body);
-        let pending = async { self.client.request(request).await.map_err(client_error) };
-        let response = timeouts::await_head(pending, &watch, &limits).await?;
+        let response = self.wire.send(request, options).await?;
         // The registry's challenges name its token realm, its redirects the
-        // hosts that serve its blobs: admit those for what follows.
+        // places that serve its blobs: admit those for what they are for.
         self.allow
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .learn_from_answer(&uri, response.status().as_u16(), response.headers());
-        Ok(response.map(|incoming| {
-            let body = ResponseBody::new(incoming, limits.between_bytes);
-            if body.size_hint().exact().unwrap_or(u64::MAX) > READ_AHEAD_MIN_BYTES {
-                ReadAhead::spawn(body).boxed_unsync()
-            } else {
-                body.boxed_unsync()
-            }
-        }))
-    }
-}
-
-/// A response body read by a task of its own, up to [`READ_AHEAD_FRAMES`]
-/// ahead of the guest.
-///
-/// hyper reads a body from the socket only as it is asked for frames, and
-/// the guest asks only between its own work: while it hashes a MiB of a
-/// whole read, the registry could send no more than the socket buffers
-/// hold. Reading ahead lets the transfer go on meanwhile, on another core.
-/// The between-bytes timeout still applies to the network: the task polls
-/// the body only while it has room, so a guest that reads late is not
-/// timed out.
-struct ReadAhead {
-    frames: tokio::sync::mpsc::Receiver<Result<Frame<Bytes>, Error>>,
-    size: SizeHint,
-}
-
-impl ReadAhead {
-    fn spawn(mut body: ResponseBody) -> Self {
-        let size = body.size_hint();
-        let (sender, frames) = tokio::sync::mpsc::channel(READ_AHEAD_FRAMES);
-        tokio::spawn(async move {
-            loop {
-                // Stop as soon as the guest drops the body, rather than at
-                // the next frame (which a stalled registry may never send).
-                let frame = tokio::select! {
-                    frame = body.frame() => frame,
-                    () = sender.closed() => return,
-                };
-                let Some(frame) = frame else { return };
-                if sender.send(frame).await.is_err() {
-                    return;
-                }
-            }
-        });
-        ReadAhead { frames, size }
-    }
-}
-
-impl Body for ReadAhead {
-    type Data = Bytes;
-    type Error = Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
-        self.frames.poll_recv(cx)
+            .learn_from_answer(
+                &method,
+                &uri,
+                response.status().as_u16(),
+                response.headers(),
+            );
+        Ok(response)
     }
 
-    fn size_hint(&self) -> SizeHint {
-        self.size
+    fn refuse(&self, refusal: Refusal) -> Error {
+        let mut refusals = self.refusals.lock().unwrap_or_else(|e| e.into_inner());
+        if refusals.len() == MAX_REFUSALS {
+            refusals.remove(0);
+        }
+        refusals.push(refusal);
+        Error::HttpRequestDenied
     }
 }
 
@@ -218,3 +174,7 @@ impl WasiHttpHooks for Egress {
         BODY_BUFFER_CHUNKS
     }
 }
+
+#[cfg(test)]
+#[path = "egress_tests.rs"]
+mod tests;

@@ -24,6 +24,16 @@ pub enum HostError {
     /// The component trapped during a call; its instance is discarded.
     #[error("component trapped: {0}")]
     Trap(String),
+    /// An instance asked for more linear memory than `max_guest_memory`
+    /// allows; the call failed and the instance is discarded.
+    #[error("component instance exceeded its memory limit (max_guest_memory = {limit} bytes; it asked for {desired}); the instance is discarded")]
+    MemoryLimit { limit: u64, desired: u64 },
+    /// Every instance stayed busy for `instance_wait`.
+    #[error("no component instance came free within {waited_secs} s (all {instances} busy; see instance_wait, max_instances)")]
+    PoolTimeout { waited_secs: u64, instances: usize },
+    /// A whole `get` would hold more than `max_get_size` bytes.
+    #[error("the object is larger than max_get_size ({limit} bytes); read it with a stream")]
+    TooLarge { limit: u64 },
     /// The component answered something the WIT contract rules out.
     #[error("component broke its contract: {0}")]
     Contract(String),

@@ -5,12 +5,13 @@ use std::io::Read;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use crate::config::Limits;
 use crate::convert::{byte_range, mac_from_wit};
 use crate::instance::Recipe;
 use crate::pool::{Lease, Pool};
 use crate::reader::{store_error_from_io, ObjectReader};
-use crate::registry_egress::registry_egress;
-use crate::{Mac, Plugin, Resource, StoreError};
+use crate::registry_egress::prepare;
+use crate::{HostError, Mac, Plugin, Resource, StoreError};
 
 /// Bytes handed to the component per `writer.write` call.
 const WRITE_CHUNK: usize = 1 << 20;
@@ -23,6 +24,7 @@ pub struct StoreHandle {
     pool: Arc<Pool>,
     requests: Arc<AtomicU64>,
     peak: Arc<AtomicUsize>,
+    limits: Limits,
 }
 
 // Configuration values may hold credentials: never print them.
@@ -36,25 +38,42 @@ impl std::fmt::Debug for StoreHandle {
 
 impl StoreHandle {
     /// Configures a store. Host keys (`tls_ca_file`, `tls_insecure_no_verify`,
-    /// `docker_config`) are consumed here; when the store has no credentials
-    /// of its own, the Docker login for its registry is added; the rest goes
-    /// to the component's `from-config`, called once right away so a bad
-    /// configuration fails here.
+    /// `docker_config`, `password_file` and the limits: README, host
+    /// configuration) are consumed here; the rest goes to the component's
+    /// `from-config`, called right away so a bad configuration fails here.
+    /// Only then, when the store has no credentials of its own, is the
+    /// Docker login for its registry looked up (which may run a credential
+    /// helper) and added.
     pub fn new(plugin: &Plugin, config: &[(String, String)]) -> Result<StoreHandle, StoreError> {
         let requests = Arc::new(AtomicU64::new(0));
         let peak = Arc::new(AtomicUsize::new(0));
-        let (egress, guest_config) = registry_egress(config, requests.clone())?;
-        let pool = Pool::new(Recipe {
-            plugin: plugin.clone(),
-            egress,
-            peak: peak.clone(),
-            config: guest_config,
-        });
-        drop(pool.acquire()?);
+        let mut prepared = prepare(config, requests.clone())?;
+        let limits = prepared.limits;
+        let egress = prepared.egress.clone();
+        let pool = |guest: Vec<(String, String)>| {
+            Pool::new(
+                Recipe {
+                    plugin: plugin.clone(),
+                    egress: egress.clone(),
+                    peak: peak.clone(),
+                    config: guest,
+                    max_memory: limits.max_guest_memory,
+                },
+                limits.max_instances,
+                limits.instance_wait,
+            )
+        };
+        let mut validated = pool(prepared.guest.clone());
+        drop(validated.acquire()?);
+        if prepared.add_docker_login()? {
+            validated = pool(prepared.guest.clone());
+            drop(validated.acquire()?);
+        }
         Ok(StoreHandle {
-            pool,
+            pool: validated,
             requests,
             peak,
+            limits,
         })
     }
 
@@ -142,7 +161,22 @@ impl StoreHandle {
             let (api, store, res) = i.parts();
             api.store().call_put(store, res, kind.into(), &mac.to_vec())
         })?;
-        let written = write_all(&mut lease, writer, data);
+        // A caller's reader that panics leaves an upload session open in the
+        // instance: drop the writer (the component cancels the session),
+        // discard the instance, and let the panic go on.
+        let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            write_all(&mut lease, writer, data)
+        }));
+        let written = match written {
+            Ok(written) => written,
+            Err(panic) => {
+                if !lease.is_poisoned() {
+                    let _ = lease.call(|i| writer.resource_drop(i.parts().1));
+                }
+                lease.discard();
+                std::panic::resume_unwind(panic);
+            }
+        };
         if lease.is_poisoned() {
             return written;
         }
@@ -171,7 +205,11 @@ impl StoreHandle {
         Ok(ObjectReader::new(lease, reader))
     }
 
-    /// Reads an object (or a range of it) whole.
+    /// Reads an object (or a range of it) whole, into host memory: a range
+    /// of at most its length (more is an `integrity` error), an object of
+    /// at most `max_get_size` (1 GiB unless configured; more is
+    /// [`HostError::TooLarge`]). Stream larger ones with
+    /// [`StoreHandle::get_reader`].
     pub fn get(
         &self,
         kind: Resource,
@@ -182,9 +220,18 @@ impl StoreHandle {
         // Sized for the range, but not blindly: a range may run past the end.
         let expected = range.map_or(0, |(_, len)| len as usize).min(MAX_PREALLOC);
         let mut bytes = Vec::with_capacity(expected);
-        reader
-            .read_to_end(&mut bytes)
+        let limit = range.map_or(self.limits.max_get_size, |(_, len)| u64::from(len));
+        let within = reader
+            .read_to_end_within(&mut bytes, limit)
             .map_err(store_error_from_io)?;
+        if !within {
+            return Err(match range {
+                Some((_, len)) => StoreError::Integrity(format!(
+                    "the component returned more than the {len} bytes of the range"
+                )),
+                None => HostError::TooLarge { limit }.into(),
+            });
+        }
         Ok(bytes)
     }
 
@@ -215,8 +262,14 @@ impl StoreHandle {
         crate::EgressClient::new(self.pool.egress().clone())
     }
 
+    /// Component instances of this handle alive now, and how many of them
+    /// are idle in the pool.
+    pub fn instances(&self) -> (usize, usize) {
+        self.pool.counts()
+    }
+
     /// The largest linear memory, in bytes, any instance of this handle
-    /// reached.
+    /// reached (or asked for, when it asked past `max_guest_memory`).
     pub fn peak_guest_memory(&self) -> usize {
         self.peak.load(Ordering::Relaxed)
     }

@@ -9,7 +9,7 @@ use wasmtime::Store;
 use crate::bindings::{KlosetStore, StoreApi};
 use crate::egress::Egress;
 use crate::error::one_line;
-use crate::state::State;
+use crate::state::{MemoryLimitExceeded, State};
 use crate::{HostError, Plugin, StoreError};
 
 /// A component instance and the `store` resource built in it.
@@ -21,6 +21,9 @@ pub struct Instance {
     pub(crate) closed: bool,
     /// A call trapped: the instance may not be entered again.
     pub(crate) poisoned: bool,
+    /// The instance must not be lent again (a caller panicked while it held
+    /// it); it is dropped cleanly when its lease ends.
+    pub(crate) discard: bool,
 }
 
 /// What every per-instance ingredient of a handle needs to build one.
@@ -30,30 +33,31 @@ pub struct Recipe {
     pub peak: Arc<AtomicUsize>,
     /// The component's part of the configuration (host keys removed).
     pub config: Vec<(String, String)>,
+    /// `max_guest_memory`, in bytes.
+    pub max_memory: u64,
 }
 
 impl Recipe {
     /// Instantiates the component and builds its `store` (`from-config`).
     pub fn build(&self) -> Result<Instance, StoreError> {
-        let state = State::new(self.egress.clone(), self.peak.clone());
+        let state = State::new(self.egress.clone(), self.peak.clone(), self.max_memory);
         let mut store = Store::new(self.plugin.engine(), state);
         store.limiter(|state| &mut state.memory);
-        let bindings = self
-            .plugin
-            .pre()
-            .instantiate(&mut store)
-            .map_err(|e| HostError::Instantiate(one_line(&e)))?;
+        let bindings = self.plugin.pre().instantiate(&mut store).map_err(|e| {
+            memory_error(&e).unwrap_or_else(|| HostError::Instantiate(one_line(&e)))
+        })?;
         let resource = bindings
             .kloset_store_store()
             .store()
             .call_from_config(&mut store, &self.config)
-            .map_err(|e| HostError::Trap(one_line(&e)))??;
+            .map_err(|e| memory_error(&e).unwrap_or_else(|| HostError::Trap(one_line(&e))))??;
         Ok(Instance {
             store,
             bindings,
             resource,
             closed: false,
             poisoned: false,
+            discard: false,
         })
     }
 }
@@ -68,6 +72,16 @@ impl Instance {
             self.resource,
         )
     }
+}
+
+/// [`HostError::MemoryLimit`] when `err` is the memory limiter's refusal.
+pub(crate) fn memory_error(err: &wasmtime::Error) -> Option<HostError> {
+    err.chain()
+        .find_map(|e| e.downcast_ref::<MemoryLimitExceeded>())
+        .map(|e| HostError::MemoryLimit {
+            limit: e.limit,
+            desired: e.desired,
+        })
 }
 
 impl Drop for Instance {

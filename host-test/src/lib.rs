@@ -7,26 +7,33 @@
 //!   is single-threaded, while the Kloset engine puts and reads in parallel.
 //! - The component's HTTP goes through the host's own `send_request` hook
 //!   (the `egress` module): one pooled client per handle (wasmtime's default opens a
-//!   connection per request), extra CA certificates, an allow-list limited
-//!   to the registry, and timeouts so a stalled registry fails.
+//!   connection per request), extra CA certificates, an allow-list that
+//!   admits the registry, and its token realm and redirect targets only for
+//!   what they were named for, and timeouts so a stalled registry fails.
 //! - Compiled code is cached on disk, keyed by the wasm's digest: a debug
 //!   host compiles the component in seconds, loads the cache in milliseconds.
 
+mod address;
 mod allow_list;
 pub mod artifact;
 mod bindings;
 mod cache;
+mod cache_dir;
 mod config;
+mod config_values;
 mod convert;
+mod credential_helper;
 mod docker_config;
 mod egress;
 mod egress_client;
 mod egress_error;
 mod error;
 mod handle;
+mod http_wire;
 mod instance;
 mod mac;
 mod native_transport;
+mod password_file;
 mod plugin;
 mod pool;
 mod reader;
@@ -39,7 +46,7 @@ mod store_error;
 mod timeouts;
 mod tls;
 
-pub use allow_list::{AllowList, BadAuthority};
+pub use allow_list::{Admission, Admitted, AllowList, BadAuthority, Refusal};
 pub use cache::CACHE_ENV;
 pub use config::{HOST_KEYS, TLS_CA_FILE};
 pub use egress_client::EgressClient;

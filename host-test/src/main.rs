@@ -41,6 +41,12 @@ struct Cli {
     #[arg(short = 'o', long = "option", value_name = "KEY=VALUE", value_parser = parse_option, global = true)]
     options: Vec<(String, String)>,
 
+    /// Read the store's (or, for publish, the registry's) password from
+    /// standard input, its first line, as `docker login --password-stdin`:
+    /// `-o password=...` shows it to every local user in the process list
+    #[arg(long, global = true)]
+    password_stdin: bool,
+
     #[command(subcommand)]
     command: Command,
 }

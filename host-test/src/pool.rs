@@ -1,14 +1,22 @@
 //! A pool of component instances, so one handle serves many threads.
 //!
 //! Idle instances are kept LIFO: a lone caller always gets the same instance
-//! back, with whatever the component cached in it. At most [`MAX_INSTANCES`]
-//! exist at once; further callers wait for one to come back.
+//! back, with whatever the component cached in it. At most `max_instances`
+//! ([`MAX_INSTANCES`] unless configured) exist at once; further callers wait
+//! for one to come back, up to `instance_wait`, then fail with
+//! [`HostError::PoolTimeout`] (an instance never returned, a caller stuck
+//! holding one, must not hang every other caller for good).
+//!
+//! An instance leaves the pool for good when a call trapped in it (memory
+//! limit included), or when its lease ends during a panic or after
+//! [`Lease::discard`]: its state is then unknown.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use crate::bindings::WitError;
 use crate::error::one_line;
-use crate::instance::{Instance, Recipe};
+use crate::instance::{memory_error, Instance, Recipe};
 use crate::{HostError, StoreError};
 
 /// The Kloset engine reads up to 64 ranges in parallel while browsing.
@@ -18,6 +26,8 @@ pub struct Pool {
     slots: Mutex<Slots>,
     returned: Condvar,
     recipe: Recipe,
+    max: usize,
+    wait: Duration,
 }
 
 struct Slots {
@@ -28,7 +38,7 @@ struct Slots {
 }
 
 impl Pool {
-    pub fn new(recipe: Recipe) -> Arc<Pool> {
+    pub fn new(recipe: Recipe, max: usize, wait: Duration) -> Arc<Pool> {
         Arc::new(Pool {
             slots: Mutex::new(Slots {
                 idle: Vec::new(),
@@ -37,7 +47,15 @@ impl Pool {
             }),
             returned: Condvar::new(),
             recipe,
+            max: max.clamp(1, MAX_INSTANCES),
+            wait,
         })
+    }
+
+    /// Instances alive, and how many of them are idle.
+    pub fn counts(&self) -> (usize, usize) {
+        let slots = self.lock();
+        (slots.live, slots.idle.len())
     }
 
     fn lock(&self) -> MutexGuard<'_, Slots> {
@@ -56,12 +74,13 @@ impl Pool {
     }
 
     fn acquire_raw(self: &Arc<Self>) -> Result<(Lease, bool), StoreError> {
+        let deadline = Instant::now() + self.wait;
         let mut slots = self.lock();
         loop {
             if let Some(instance) = slots.idle.pop() {
                 return Ok((Lease::new(self.clone(), instance), slots.closed));
             }
-            if slots.live < MAX_INSTANCES {
+            if slots.live < self.max {
                 slots.live += 1;
                 let closed = slots.closed;
                 drop(slots);
@@ -73,7 +92,19 @@ impl Pool {
                     }
                 };
             }
-            slots = self.returned.wait(slots).unwrap_or_else(|e| e.into_inner());
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(HostError::PoolTimeout {
+                    waited_secs: self.wait.as_secs(),
+                    instances: self.max,
+                }
+                .into());
+            }
+            slots = self
+                .returned
+                .wait_timeout(slots, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 
@@ -141,6 +172,14 @@ impl Lease {
             .expect("a lease holds its instance until dropped")
     }
 
+    /// Keeps the instance from going back to the pool: it is dropped when
+    /// the lease ends.
+    pub fn discard(&mut self) {
+        if let Some(instance) = self.instance.as_mut() {
+            instance.discard = true;
+        }
+    }
+
     /// Whether a call trapped; the instance is then discarded on drop.
     pub fn is_poisoned(&self) -> bool {
         self.instance.as_ref().is_none_or(|i| i.poisoned)
@@ -158,7 +197,8 @@ impl Lease {
         }
         f(instance).map_err(|trap| {
             instance.poisoned = true;
-            StoreError::Host(HostError::Trap(one_line(&trap)))
+            let error = memory_error(&trap).unwrap_or_else(|| HostError::Trap(one_line(&trap)));
+            StoreError::Host(error)
         })
     }
 
@@ -185,7 +225,9 @@ impl Drop for Lease {
         let Some(instance) = self.instance.take() else {
             return;
         };
-        if instance.poisoned {
+        // A panic while the instance was lent may have left anything in it
+        // (a writer and its upload session, a half-read reader).
+        if instance.poisoned || instance.discard || std::thread::panicking() {
             drop(instance);
             self.pool.forget_one();
         } else {

@@ -64,6 +64,13 @@ impl ObjectReader {
         if chunk.is_empty() {
             return Ok(false);
         }
+        if chunk.len() > READ_CHUNK as usize {
+            return Err(HostError::Contract(format!(
+                "a read of at most {READ_CHUNK} bytes returned {}",
+                chunk.len()
+            ))
+            .into());
+        }
         self.chunk = chunk;
         self.pos = 0;
         Ok(true)
@@ -123,6 +130,33 @@ impl Read for ObjectReader {
             }
             if !self.next_chunk()? {
                 return Ok(buf.len() - start);
+            }
+        }
+    }
+}
+
+impl ObjectReader {
+    /// [`Read::read_to_end`], stopping once `buf` would pass `limit` bytes
+    /// read: `Ok(false)` then, with at most one chunk past the limit read
+    /// and none of it kept.
+    pub(crate) fn read_to_end_within(&mut self, buf: &mut Vec<u8>, limit: u64) -> io::Result<bool> {
+        let start = buf.len();
+        loop {
+            let pending = self.chunk.len() - self.pos;
+            if (buf.len() - start + pending) as u64 > limit {
+                return Ok(false);
+            }
+            if pending > 0 {
+                if buf.is_empty() && self.pos == 0 && buf.capacity() < self.chunk.len() {
+                    *buf = std::mem::take(&mut self.chunk);
+                } else {
+                    buf.extend_from_slice(&self.chunk[self.pos..]);
+                }
+                self.chunk.clear();
+                self.pos = 0;
+            }
+            if !self.next_chunk()? {
+                return Ok(true);
             }
         }
     }

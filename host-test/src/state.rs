@@ -1,4 +1,4 @@
-//! The per-instance host state: WASI, wasi:http and the memory recorder.
+//! The per-instance host state: WASI, wasi:http and the memory limit.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -26,11 +26,11 @@ pub struct State {
     http: WasiHttpCtx,
     table: ResourceTable,
     egress: Egress,
-    pub(crate) memory: MemoryPeak,
+    pub(crate) memory: MemoryLimit,
 }
 
 impl State {
-    pub fn new(egress: Egress, peak: Arc<AtomicUsize>) -> Self {
+    pub fn new(egress: Egress, peak: Arc<AtomicUsize>, max_memory: u64) -> Self {
         // No preopens, no sockets: the component's only way out is
         // wasi:http through the egress hook.
         let mut wasi = WasiCtx::builder();
@@ -50,7 +50,10 @@ impl State {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             egress,
-            memory: MemoryPeak { peak },
+            memory: MemoryLimit {
+                peak,
+                limit: max_memory,
+            },
         }
     }
 }
@@ -74,14 +77,25 @@ impl WasiHttpView for State {
     }
 }
 
-/// Records the largest linear memory any instance of a handle asked for.
-/// It limits nothing: it exists so tests can check that streaming keeps the
-/// guest's memory bounded.
-pub struct MemoryPeak {
+/// Refuses linear memory past `max_guest_memory`, and records the largest
+/// any instance of a handle asked for (tests check that streaming keeps
+/// the guest's memory bounded).
+pub struct MemoryLimit {
     peak: Arc<AtomicUsize>,
+    limit: u64,
 }
 
-impl wasmtime::ResourceLimiter for MemoryPeak {
+/// The trap of an instance that asked for more memory than its limit:
+/// wasmtime makes the `memory.grow` (or the instantiation) fail with it,
+/// and the pool finds it in the call's error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("linear memory of {desired} bytes asked for, past the limit of {limit}")]
+pub struct MemoryLimitExceeded {
+    pub limit: u64,
+    pub desired: u64,
+}
+
+impl wasmtime::ResourceLimiter for MemoryLimit {
     fn memory_growing(
         &mut self,
         _current: usize,
@@ -89,6 +103,16 @@ impl wasmtime::ResourceLimiter for MemoryPeak {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         self.peak.fetch_max(desired, Ordering::Relaxed);
+        if desired as u64 > self.limit {
+            // An error rather than `Ok(false)`: a refused grow would make
+            // the guest's allocator abort with a bare `unreachable`, while
+            // this names the limit.
+            return Err(MemoryLimitExceeded {
+                limit: self.limit,
+                desired: desired as u64,
+            }
+            .into());
+        }
         Ok(true)
     }
 

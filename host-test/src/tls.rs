@@ -201,6 +201,7 @@ mod tests {
             tls_insecure_no_verify: insecure,
             registry_authority: authority.map(str::to_string),
             docker_config: None,
+            ..HostConfig::default()
         }
     }
 

@@ -4,7 +4,7 @@
 
 use super::wire::{read_message, write_reply};
 use std::io::BufReader;
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
@@ -49,14 +49,24 @@ impl Reply {
 type Handler = dyn Fn(&Seen) -> Reply + Send + Sync;
 
 pub struct FakeServer {
+    ip: IpAddr,
     port: u16,
     seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl FakeServer {
     pub fn start(handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> FakeServer {
-        let listener =
-            TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("fake server: bind a loopback port");
+        Self::start_on(IpAddr::V4(Ipv4Addr::LOCALHOST), handler)
+    }
+
+    /// Like [`FakeServer::start`], on another loopback address
+    /// (`127.0.0.2`, say: another host, as far as the store can tell).
+    pub fn start_on(
+        ip: IpAddr,
+        handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
+    ) -> FakeServer {
+        let listener = TcpListener::bind((ip, 0))
+            .unwrap_or_else(|e| panic!("fake server: cannot bind {ip}: {e}"));
         let port = listener.local_addr().unwrap().port();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let handler: Arc<Handler> = Arc::new(handler);
@@ -67,7 +77,7 @@ impl FakeServer {
                 thread::spawn(move || serve(stream, &*handler, &log));
             }
         });
-        FakeServer { port, seen }
+        FakeServer { ip, port, seen }
     }
 
     pub fn port(&self) -> u16 {
@@ -75,7 +85,7 @@ impl FakeServer {
     }
 
     pub fn authority(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.ip, self.port)
     }
 
     pub fn seen(&self) -> Vec<Seen> {

@@ -14,7 +14,7 @@ use kloset_oci::transport::read_to_vec;
 use super::error::ArtifactError;
 use super::layout::{self, Descriptor, Interfaces, CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE};
 use super::reference::{Reference, DEFAULT_TAG};
-use crate::registry_egress::registry_egress;
+use crate::registry_egress::prepare;
 use crate::{EgressClient, NativeTransport};
 
 /// The largest component accepted from a registry.
@@ -25,6 +25,9 @@ const MAX_COMPONENT: u64 = 512 << 20;
 pub struct Resolved {
     pub manifest_digest: String,
     pub layer: Descriptor,
+    /// The manifest itself, kept in the cache so a pinned reference is
+    /// re-verified from it (its digest, then the layer it names).
+    pub manifest: Vec<u8>,
 }
 
 /// One repository of one registry, for components.
@@ -52,9 +55,14 @@ impl ArtifactRegistry {
             format!("oci://{}/{}", reference.registry, reference.repository),
         )];
         pairs.extend_from_slice(options);
-        let (egress, guest) = registry_egress(&pairs, Arc::new(AtomicU64::new(0)))?;
+        let mut prepared = prepare(&pairs, Arc::new(AtomicU64::new(0)))?;
         let env = |name: &str| std::env::var(name).ok();
-        let settings = StoreConfig::parse_with_env(&guest, &env)?;
+        // The options are checked before any credential helper runs.
+        let mut settings = StoreConfig::parse_with_env(&prepared.guest, &env)?;
+        if prepared.add_docker_login()? {
+            settings = StoreConfig::parse_with_env(&prepared.guest, &env)?;
+        }
+        let egress = prepared.egress;
         let (connect, first_byte, between_bytes) = settings.timeouts();
         let transport = NativeTransport::with_timeouts(
             EgressClient::new(egress),
@@ -131,6 +139,7 @@ impl ArtifactRegistry {
         Ok(Resolved {
             manifest_digest,
             layer,
+            manifest,
         })
     }
 

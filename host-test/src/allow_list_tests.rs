@@ -1,0 +1,425 @@
+use super::*;
+
+fn list(entries: &[&str]) -> AllowList {
+    let mut list = AllowList::new();
+    for e in entries {
+        list.allow(e).unwrap();
+    }
+    list
+}
+
+fn request(method: &str, uri: &str, headers: &[(&str, &str)]) -> http::Request<()> {
+    let mut builder = http::Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    builder.body(()).unwrap()
+}
+
+fn get(uri: &str) -> http::Request<()> {
+    request("GET", uri, &[])
+}
+
+fn admission(list: &AllowList, req: &http::Request<()>) -> Result<Admission, Refusal> {
+    list.check(req).map(|a| a.admission)
+}
+
+/// `list` after the registry at `registry` answered a 401 naming `realm`.
+fn with_realm(registry: &str, realm: &str) -> AllowList {
+    let mut list = list(&[registry]);
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "www-authenticate",
+        format!(r#"Bearer realm="{realm}",service="reg""#)
+            .parse()
+            .unwrap(),
+    );
+    let asked: Uri = format!("http://{registry}/v2/").parse().unwrap();
+    list.learn_from_answer(&Method::GET, &asked, 401, &headers);
+    list
+}
+
+/// `list` after the registry redirected a blob GET to `target`.
+fn with_redirect(registry: &str, target: &str) -> AllowList {
+    let mut list = list(&[registry]);
+    let mut headers = HeaderMap::new();
+    headers.insert("location", target.parse().unwrap());
+    let asked: Uri = format!("http://{registry}/v2/r/blobs/sha256:ab")
+        .parse()
+        .unwrap();
+    list.learn_from_answer(&Method::GET, &asked, 307, &headers);
+    list
+}
+
+#[test]
+fn registry_table() {
+    let cases: &[(&str, &[&str], &str, bool)] = &[
+        (
+            "same host, default https port",
+            &["ghcr.io"],
+            "https://ghcr.io/v2/",
+            true,
+        ),
+        (
+            "explicit default port",
+            &["ghcr.io"],
+            "https://ghcr.io:443/v2/",
+            true,
+        ),
+        (
+            "default http port",
+            &["ghcr.io"],
+            "http://ghcr.io/v2/",
+            true,
+        ),
+        (
+            "other port refused",
+            &["ghcr.io"],
+            "https://ghcr.io:8443/v2/",
+            false,
+        ),
+        (
+            "case-insensitive",
+            &["GHCR.io"],
+            "https://ghcr.IO/v2/",
+            true,
+        ),
+        (
+            "explicit port",
+            &["127.0.0.1:5000"],
+            "http://127.0.0.1:5000/v2/",
+            true,
+        ),
+        (
+            "explicit port, none in uri",
+            &["127.0.0.1:5000"],
+            "http://127.0.0.1/v2/",
+            false,
+        ),
+        (
+            "entry 443 admits bare https",
+            &["r.example:443"],
+            "https://r.example/x",
+            true,
+        ),
+        (
+            "entry 443 refuses bare http",
+            &["r.example:443"],
+            "http://r.example/x",
+            false,
+        ),
+        (
+            "other host refused",
+            &["ghcr.io"],
+            "https://evil.example/v2/",
+            false,
+        ),
+        (
+            "suffix is not a match",
+            &["ghcr.io"],
+            "https://xghcr.io/v2/",
+            false,
+        ),
+        ("ipv6", &["[::1]:5000"], "http://[::1]:5000/v2/", true),
+        ("empty list", &[], "https://ghcr.io/", false),
+        ("relative uri refused", &["ghcr.io"], "/v2/", false),
+        (
+            "other scheme refused",
+            &["ghcr.io"],
+            "ftp://ghcr.io/v2/",
+            false,
+        ),
+        (
+            "user info refused",
+            &["ghcr.io"],
+            "https://u@ghcr.io/v2/",
+            false,
+        ),
+    ];
+    for (name, entries, uri, want) in cases {
+        let req = request("PUT", uri, &[("authorization", "Basic x")]);
+        let got = admission(&list(entries), &req);
+        assert_eq!(got == Ok(Admission::Registry), *want, "{name}: {got:?}");
+    }
+}
+
+#[test]
+fn bad_authorities_are_refused() {
+    let mut list = AllowList::new();
+    for bad in [
+        "",
+        "a b",
+        "user@host",
+        "host:port",
+        "host:",
+        "host:99999",
+        "http://host",
+    ] {
+        assert!(list.allow(bad).is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn a_realm_is_admitted_for_token_requests_only() {
+    let list = with_realm("reg:5000", "https://auth.example/token");
+    let cases: &[(&str, http::Request<()>, Result<Admission, Refusal>)] = &[
+        (
+            "GET with the token query and Basic credentials",
+            request(
+                "GET",
+                "https://auth.example/token?service=reg&scope=repository%3Ar%3Apull",
+                &[("authorization", "Basic YTpi")],
+            ),
+            Ok(Admission::TokenRequest),
+        ),
+        (
+            "POST of a form",
+            request(
+                "POST",
+                "https://auth.example/token",
+                &[("content-type", "application/x-www-form-urlencoded")],
+            ),
+            Ok(Admission::TokenRequest),
+        ),
+        (
+            "another path",
+            get("https://auth.example/v2/r/blobs/uploads/?scope=x"),
+            Err(Refusal::NotATokenRequest("auth.example:443".into())),
+        ),
+        (
+            "GET without a token query",
+            get("https://auth.example/token"),
+            Err(Refusal::NotATokenRequest("auth.example:443".into())),
+        ),
+        (
+            "GET with other query keys",
+            get("https://auth.example/token?scope=x&upload=1"),
+            Err(Refusal::NotATokenRequest("auth.example:443".into())),
+        ),
+        (
+            "POST that is no form",
+            request(
+                "POST",
+                "https://auth.example/token",
+                &[("content-type", "application/json")],
+            ),
+            Err(Refusal::NotATokenRequest("auth.example:443".into())),
+        ),
+        (
+            "PUT",
+            request("PUT", "https://auth.example/token?scope=x", &[]),
+            Err(Refusal::NotATokenRequest("auth.example:443".into())),
+        ),
+        (
+            "plain http to an https realm",
+            get("http://auth.example/token?scope=x"),
+            Err(Refusal::UnknownHost("auth.example:80".into())),
+        ),
+        (
+            "another port of the realm's host",
+            get("https://auth.example:8443/token?scope=x"),
+            Err(Refusal::UnknownHost("auth.example:8443".into())),
+        ),
+    ];
+    for (name, req, want) in cases {
+        assert_eq!(&admission(&list, req), want, "{name}");
+    }
+}
+
+#[test]
+fn a_realm_with_its_own_query_keeps_it_first() {
+    let list = with_realm("reg:5000", "https://auth.example/token?x=1");
+    assert_eq!(
+        admission(&list, &get("https://auth.example/token?x=1&scope=s")),
+        Ok(Admission::TokenRequest)
+    );
+    assert!(admission(&list, &get("https://auth.example/token?scope=s")).is_err());
+    assert!(admission(&list, &get("https://auth.example/token?x=2&scope=s")).is_err());
+}
+
+#[test]
+fn a_redirect_target_is_admitted_for_its_one_credential_free_get() {
+    let list = with_redirect("reg:5000", "https://cdn.example/blob?sig=1");
+    assert_eq!(
+        admission(&list, &get("https://cdn.example/blob?sig=1")),
+        Ok(Admission::Redirect)
+    );
+    let refused: &[(&str, http::Request<()>, Refusal)] = &[
+        (
+            "with credentials",
+            request(
+                "GET",
+                "https://cdn.example/blob?sig=1",
+                &[("authorization", "Bearer t")],
+            ),
+            Refusal::Credentials("cdn.example:443".into()),
+        ),
+        (
+            "another URL on that host",
+            get("https://cdn.example/other?sig=1"),
+            Refusal::NotTheRedirectedGet("cdn.example:443".into()),
+        ),
+        (
+            "another query",
+            get("https://cdn.example/blob?sig=2"),
+            Refusal::NotTheRedirectedGet("cdn.example:443".into()),
+        ),
+        (
+            "PUT",
+            request("PUT", "https://cdn.example/blob?sig=1", &[]),
+            Refusal::NotTheRedirectedGet("cdn.example:443".into()),
+        ),
+    ];
+    for (name, req, want) in refused {
+        assert_eq!(admission(&list, req), Err(want.clone()), "{name}");
+    }
+}
+
+#[test]
+fn only_a_blob_gets_redirect_is_learnt() {
+    let mut list = list(&["reg:5000"]);
+    let mut headers = HeaderMap::new();
+    headers.insert("location", "https://cdn.example/x".parse().unwrap());
+    let learnt = |list: &AllowList| admission(list, &get("https://cdn.example/x")).is_ok();
+    for (method, path, status) in [
+        (Method::GET, "/v2/r/manifests/latest", 307),
+        (Method::POST, "/v2/r/blobs/uploads/", 307),
+        (Method::GET, "/v2/r/blobs/uploads/abc", 307),
+        (Method::HEAD, "/v2/r/blobs/sha256:ab", 307),
+        (Method::GET, "/v2/r/blobs/sha256:ab", 202),
+        (Method::GET, "/v2/r/blobs/sha256:ab", 200),
+    ] {
+        let asked: Uri = format!("http://reg:5000{path}").parse().unwrap();
+        list.learn_from_answer(&method, &asked, status, &headers);
+        assert!(!learnt(&list), "{method} {path} {status}");
+    }
+    let asked: Uri = "http://reg:5000/v2/r/blobs/sha256:ab".parse().unwrap();
+    list.learn_from_answer(&Method::GET, &asked, 302, &headers);
+    assert!(learnt(&list));
+}
+
+#[test]
+fn only_the_registrys_401_names_a_realm() {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "www-authenticate",
+        r#"Bearer realm="https://auth.example/token""#.parse().unwrap(),
+    );
+    let token = get("https://auth.example/token?scope=s");
+    let mut list = list(&["reg:5000"]);
+    let asked: Uri = "http://reg:5000/v2/".parse().unwrap();
+    list.learn_from_answer(&Method::GET, &asked, 200, &headers);
+    assert!(admission(&list, &token).is_err(), "not from a 200");
+    // Nor from a realm's or a CDN's answer.
+    let mut list = with_redirect("reg:5000", "https://cdn.example/b");
+    let cdn: Uri = "https://cdn.example/b".parse().unwrap();
+    list.learn_from_answer(&Method::GET, &cdn, 401, &headers);
+    let mut onward = HeaderMap::new();
+    onward.insert("location", "https://evil.example/x".parse().unwrap());
+    list.learn_from_answer(&Method::GET, &cdn, 302, &onward);
+    assert!(admission(&list, &token).is_err());
+    assert!(admission(&list, &get("https://evil.example/x")).is_err());
+}
+
+#[test]
+fn private_hosts_are_named_only_on_the_registrys_own_host() {
+    let cases = [
+        ("127.0.0.1:5000", "http://127.0.0.1:5001/token", true),
+        ("localhost:5000", "http://localhost:5001/token", true),
+        ("127.0.0.1:5000", "http://127.0.0.2:5001/token", false),
+        ("127.0.0.1:5000", "http://localhost:5001/token", false),
+        ("reg.example", "http://127.0.0.1/token", false),
+        ("reg.example", "http://169.254.169.254/token", false),
+        ("reg.example", "http://10.0.0.1/token", false),
+        ("reg.example", "http://[::1]/token", false),
+        ("reg.example", "http://[::ffff:127.0.0.1]/token", false),
+        ("reg.example", "http://sub.localhost/token", false),
+        ("reg.example", "https://auth.example/token", true),
+        ("reg.example", "https://8.8.8.8/token", true),
+    ];
+    for (registry, realm, want) in cases {
+        let list = with_realm(registry, realm);
+        let token = get(&format!("{realm}?scope=s"));
+        assert_eq!(
+            admission(&list, &token).is_ok(),
+            want,
+            "realm {realm} of {registry}"
+        );
+        let list = with_redirect(registry, realm);
+        assert_eq!(
+            admission(&list, &get(realm)).is_ok(),
+            want,
+            "redirect {realm} of {registry}"
+        );
+    }
+}
+
+#[test]
+fn names_of_other_hosts_are_resolved_before_use() {
+    let list = with_realm("reg.example", "https://auth.example/token");
+    let admitted = list
+        .check(&get("https://auth.example/token?scope=s"))
+        .unwrap();
+    assert_eq!(admitted.resolve, Some(("auth.example".to_string(), 443)));
+    let list = with_realm("127.0.0.1:5000", "http://127.0.0.1:5001/token");
+    let admitted = list
+        .check(&get("http://127.0.0.1:5001/token?scope=s"))
+        .unwrap();
+    assert_eq!(admitted.resolve, None, "an address needs no lookup");
+}
+
+#[test]
+fn credentials_never_go_to_an_unknown_host() {
+    let list = list(&["reg:5000"]);
+    let req = request(
+        "GET",
+        "http://other:5000/v2/",
+        &[("authorization", "Bearer t")],
+    );
+    assert_eq!(
+        admission(&list, &req),
+        Err(Refusal::Credentials("other:5000".into()))
+    );
+}
+
+#[test]
+fn grants_are_bounded() {
+    let mut list = list(&["reg:5000"]);
+    let asked: Uri = "http://reg:5000/v2/r/blobs/sha256:ab".parse().unwrap();
+    for n in 0..MAX_REDIRECTS + 10 {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "location",
+            format!("https://cdn.example/{n}").parse().unwrap(),
+        );
+        list.learn_from_answer(&Method::GET, &asked, 307, &headers);
+    }
+    assert_eq!(list.redirects.len(), MAX_REDIRECTS);
+    assert!(
+        admission(&list, &get("https://cdn.example/0")).is_err(),
+        "oldest forgotten"
+    );
+    let last = format!("https://cdn.example/{}", MAX_REDIRECTS + 9);
+    assert!(admission(&list, &get(&last)).is_ok());
+}
+
+#[test]
+fn realm_parameters() {
+    assert_eq!(
+        realms_of(r#"Bearer realm="https://a/t",service="s""#),
+        ["https://a/t"]
+    );
+    assert_eq!(
+        realms_of("Bearer service=s, Realm=http://b/t"),
+        ["http://b/t"]
+    );
+    assert_eq!(
+        realms_of(r#"Basic realm="Registry", Bearer realm="https://a/t""#),
+        ["Registry", "https://a/t"]
+    );
+    assert_eq!(
+        realms_of(r#"Bearer xrealm="https://a/t""#),
+        Vec::<String>::new()
+    );
+    assert!(realms_of("Basic").is_empty());
+}

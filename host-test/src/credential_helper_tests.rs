@@ -1,0 +1,92 @@
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+/// A helper script in `dir` running `body` (sh), recording each run in
+/// `ran`.
+fn script(dir: &Path, body: &str) -> PathBuf {
+    let path = dir.join("docker-credential-fake");
+    let ran = dir.join("ran");
+    let text = format!("#!/bin/sh\necho run >> '{}'\n{body}\n", ran.display());
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+fn limits(timeout_ms: u64, max_output: usize) -> HelperLimits {
+    HelperLimits {
+        timeout: Duration::from_millis(timeout_ms),
+        max_output,
+    }
+}
+
+/// Runs a freshly written script, retrying while another thread's fork
+/// still holds it open for writing (ETXTBSY).
+fn run(path: &Path, limits: HelperLimits) -> Result<Option<Login>, DockerConfigError> {
+    for _ in 0..200 {
+        match run_program(path.as_os_str(), "fake", "reg.example", &limits) {
+            Err(DockerConfigError::Helper { reason, .. }) if reason.contains("Text file busy") => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            other => return other,
+        }
+    }
+    panic!("{} stayed busy", path.display());
+}
+
+#[test]
+fn a_helper_answer_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = script(
+        dir.path(),
+        r#"cat >/dev/null; echo '{"Username":"u","Secret":"s3cret"}'"#,
+    );
+    let login = run(&path, HelperLimits::default()).unwrap().unwrap();
+    assert_eq!(login.username, "u");
+    assert_eq!(login.password, "s3cret");
+}
+
+#[test]
+fn a_helper_that_hangs_is_killed_at_the_time_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = script(dir.path(), "exec sleep 30");
+    let started = Instant::now();
+    let err = run(&path, limits(300, 1 << 20)).unwrap_err().to_string();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(err.contains("did not answer within"), "{err}");
+}
+
+#[test]
+fn a_helper_that_prints_endlessly_is_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = script(dir.path(), "exec yes s3cret-s3cret");
+    let started = Instant::now();
+    let err = run(&path, limits(10_000, 64 << 10))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(err.contains("printed more than 65536 bytes"), "{err}");
+    assert!(!err.contains("s3cret"), "{err}");
+}
+
+#[test]
+fn a_helper_leaving_a_child_behind_with_stdout_does_not_hang_us() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = script(dir.path(), "sleep 30 &\nexit 0");
+    let started = Instant::now();
+    assert!(run(&path, limits(300, 1 << 20)).is_err());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
