@@ -478,7 +478,8 @@ mod tests {
         // Real progress is followed, within the retry option.
         assert!(real_progress(0, MIN_PROGRESS, chunk));
         assert!(!real_progress(0, MIN_PROGRESS - 1, chunk));
-        assert!(real_progress(chunk - 5, chunk - 1, chunk), "all that is left");
+        assert!(real_progress(chunk - 5, chunk, chunk), "all that is left");
+        assert!(!real_progress(chunk - 5, chunk - 1, chunk));
         let c = client(vec![
             opened(),
             took(100 << 10),

@@ -1039,10 +1039,18 @@ mod tests {
             "http://r:5000/v2/team/repo/blobs/uploads/u?_state=x"
         );
         assert_eq!(
-            c.resolve("https://cdn.example/blob?sig=1").unwrap(),
-            "https://cdn.example/blob?sig=1"
+            c.resolve("http://r:5000/v2/team/repo/blobs/uploads/u").unwrap(),
+            "http://r:5000/v2/team/repo/blobs/uploads/u"
         );
-        for odd in ["uploads/u", "//evil/x", "ftp://x/y", ""] {
+        for odd in [
+            "uploads/u",
+            "//evil/x",
+            "ftp://x/y",
+            "",
+            "https://cdn.example/blob?sig=1",
+            "https://r:5000/v2/x",
+            "http://r:5001/v2/x",
+        ] {
             assert!(c.resolve(odd).is_err(), "{odd}");
         }
     }
@@ -1080,6 +1088,78 @@ mod tests {
         let digest_only = br#"{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content"}]}"#;
         let c = client(vec![Answer::new(400, digest_only), Answer::new(201, b"")]);
         c.put_manifest("lock-y", b"{}".to_vec()).unwrap();
+    }
+
+    #[test]
+    fn a_manifest_put_with_a_large_success_body_succeeds() {
+        let c = client(vec![Answer::new(201, &vec![b'x'; 1 << 20])]);
+        c.put_manifest("lock-x", b"{}".to_vec()).unwrap();
+    }
+
+    #[test]
+    fn pages_and_locations_off_the_registry_origin_are_refused_unasked() {
+        for link in [
+            "http://r:5001/v2/team/repo/tags/list?last=a",
+            "https://r:5000/v2/team/repo/tags/list?last=a",
+            "http://evil.example/v2/team/repo/tags/list",
+        ] {
+            let c = client(vec![Answer::new(200, &page(&["a"]))
+                .header("link", &format!("<{link}>; rel=\"next\""))]);
+            assert!(
+                matches!(c.list_tags(), Err(StoreError::Registry { .. })),
+                "{link}"
+            );
+            assert_eq!(c.transport().asked.borrow().len(), 1, "{link} was asked");
+        }
+        let c = client(vec![
+            Answer::new(202, b"").header("location", "http://r:5001/v2/team/repo/blobs/uploads/s")
+        ]);
+        assert!(matches!(c.start_upload(), Err(StoreError::Registry { .. })));
+    }
+
+    #[test]
+    fn a_redirect_targets_401_teaches_no_realm() {
+        let creds = Credentials::Basic {
+            username: "u".into(),
+            password: "p".into(),
+        };
+        let c = client_as(
+            vec![
+                Answer::new(307, b"").header("location", "http://cdn.example/blob"),
+                Answer::new(401, b"").header(
+                    "www-authenticate",
+                    r#"Bearer realm="http://evil.example/token""#,
+                ),
+                Answer::new(200, &page(&["a"])),
+            ],
+            creds,
+        );
+        assert!(matches!(
+            c.get_blob("sha256:aa", None),
+            Err(StoreError::Unauthorized(_))
+        ));
+        // The next registry request goes as before: no token request to
+        // the realm the CDN named.
+        assert_eq!(c.list_tags().unwrap(), ["a"]);
+        let asked = c.transport().asked.borrow();
+        assert_eq!(asked.len(), 3);
+        assert!(asked.iter().all(|a| !a.uri.contains("evil")));
+    }
+
+    #[test]
+    fn tag_listings_are_capped() {
+        let answers = (0..MAX_TAG_PAGES + 1)
+            .map(|n| {
+                Answer::new(200, &page(&["t"])).header(
+                    "link",
+                    &format!("</v2/team/repo/tags/list?page={n}>; rel=\"next\""),
+                )
+            })
+            .collect();
+        match client(answers).list_tags() {
+            Err(StoreError::Registry { message, .. }) => assert!(message.contains("pages")),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
