@@ -452,6 +452,7 @@ fn round_trip(data: &[u8]) {
         &marker_manifest(MEDIA_TYPE, kind, &mac, None, true),
         kind,
         &mac,
+        None,
         "t"
     )
     .is_err());
