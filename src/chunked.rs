@@ -20,6 +20,16 @@ use std::time::Duration;
 
 /// The most a registry may make us hold per chunk (`OCI-Chunk-Min-Length`).
 pub const MAX_CHUNK: u64 = 256 << 20;
+/// The least a short acknowledgement must advance a chunk by (or all that
+/// is left of it): a registry taking a byte at a time would otherwise have
+/// us resend almost the whole chunk once per byte.
+pub const MIN_PROGRESS: usize = 64 << 10;
+
+/// Whether a registry that now holds `at` bytes of a chunk, after holding
+/// `offset`, moved on by a real amount.
+pub fn real_progress(offset: usize, at: usize, len: usize) -> bool {
+    at > offset && at - offset >= MIN_PROGRESS.min(len - offset)
+}
 
 pub struct ChunkedUpload {
     /// Where the session's next request goes (each answer names the next).
@@ -153,9 +163,14 @@ impl ChunkedUpload {
                         return Ok(());
                     }
                     // Took less than it was sent, without an error: go on
-                    // from there, as long as that is progress.
+                    // from there, as long as that is real progress, and
+                    // as often as the retry option allows.
                     match resume_point(held, base, chunk.len()) {
-                        Resume::From(at) if at > offset => {
+                        Resume::From(at)
+                            if real_progress(offset, at, chunk.len())
+                                && failures < client.policy().retries =>
+                        {
+                            failures += 1;
                             offset = at;
                             continue;
                         }
@@ -165,7 +180,7 @@ impl ChunkedUpload {
                                 code: String::new(),
                                 message: format!(
                                     "the registry says it holds {held} bytes after a chunk \
-                                     ending at byte {end}"
+                                     ending at byte {end} (it took too little, or too often)"
                                 ),
                             })
                         }
@@ -251,7 +266,7 @@ mod tests {
             Scripted::new(answers),
             "http://r:5000".into(),
             "team/repo".into(),
-            Authenticator::new("r:5000", "team/repo", Credentials::Anonymous),
+            Authenticator::new("http://r:5000", "team/repo", Credentials::Anonymous),
         )
     }
 
@@ -439,6 +454,40 @@ mod tests {
         }
         // The default policy: four retries, each after asking the session.
         assert_eq!(c.transport().slept.borrow().len(), 4);
+    }
+
+    #[test]
+    fn a_registry_taking_a_byte_at_a_time_fails_the_upload() {
+        // 200 KiB chunks; every PATCH is acknowledged one byte further.
+        let chunk = 200 << 10;
+        let data = vec![6u8; chunk + 10];
+        let mut answers = vec![opened()];
+        answers.extend((1..=3).map(|held| took(held)));
+        let c = client(answers);
+        match upload(&c, &data, chunk) {
+            Err(StoreError::Registry { status: 202, message, .. }) => {
+                assert!(message.contains("too little"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            c.transport().methods(),
+            ["POST", "PATCH"],
+            "not resent for one byte of progress"
+        );
+        // Real progress is followed, within the retry option.
+        assert!(real_progress(0, MIN_PROGRESS, chunk));
+        assert!(!real_progress(0, MIN_PROGRESS - 1, chunk));
+        assert!(real_progress(chunk - 5, chunk, chunk), "all that is left");
+        assert!(!real_progress(chunk - 5, chunk - 1, chunk));
+        let c = client(vec![
+            opened(),
+            took(100 << 10),
+            took(chunk as u64),
+            Answer::new(201, b""),
+        ]);
+        upload(&c, &data, chunk).unwrap();
+        assert_eq!(c.transport().asked.borrow()[2].body.len(), chunk - (100 << 10));
     }
 
     #[test]

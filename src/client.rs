@@ -8,12 +8,13 @@ use crate::digest::is_sha256_digest;
 use crate::error::StoreError;
 use crate::link::next_link;
 use crate::manifest::{MAX_MANIFEST_BYTES, OCI_MANIFEST};
-use crate::range::ByteRange;
+use crate::range::Span;
 use crate::registry_error::{error_codes, error_from_response};
 use crate::retry::{decide, parse_retry_after, Next, Outcome, Policy, DEFAULT_POLICY};
-use crate::transport::{header, read_to_vec, SendFailure, Transport, Upload};
+use crate::transport::{header, read_to_vec, ResponseBody, SendFailure, Transport, Upload};
 use http::{Method, Request, Response};
 use serde::Deserialize;
+use std::cell::Cell;
 use std::time::Duration;
 
 /// Error documents and tag pages are small; cap what we buffer of them.
@@ -34,6 +35,13 @@ const BLOB_UNKNOWN_RETRIES: [Duration; 6] = [
 ];
 /// Blob GETs may redirect to a CDN or object storage; follow a few hops.
 const MAX_REDIRECTS: usize = 5;
+/// A listing follows at most this many `Link` pages and keeps at most this
+/// many tags: a store of ten thousand objects has some tens of thousands
+/// of tags, in tens of pages; an endless chain of pages is a broken or
+/// hostile registry, refused with an error rather than followed until
+/// memory or patience runs out.
+pub const MAX_TAG_PAGES: usize = 5_000;
+pub const MAX_TAGS: usize = 500_000;
 
 pub struct RegistryClient<T> {
     transport: T,
@@ -41,6 +49,26 @@ pub struct RegistryClient<T> {
     repository: String,
     auth: Authenticator,
     policy: Policy,
+    /// How long one operation may take in all (option `deadline`).
+    limit: Duration,
+    /// When the operation under way must end, on the transport's clock.
+    deadline: Cell<Option<Duration>>,
+}
+
+/// Marks one store operation: while it lives, every request, retry and
+/// body read of the client ends by the operation's deadline. Nested
+/// operations keep the outermost deadline.
+pub struct Operation<'a> {
+    deadline: &'a Cell<Option<Duration>>,
+    outermost: bool,
+}
+
+impl Drop for Operation<'_> {
+    fn drop(&mut self) {
+        if self.outermost {
+            self.deadline.set(None);
+        }
+    }
 }
 
 /// What a mount attempt (`POST ...?mount=<digest>&from=<repo>`) found.
@@ -65,14 +93,54 @@ impl<T: Transport> RegistryClient<T> {
             repository,
             auth,
             policy: DEFAULT_POLICY,
+            limit: crate::config::DEFAULT_DEADLINE,
+            deadline: Cell::new(None),
         }
+    }
+
+    /// Ends every operation within `limit` instead of the default.
+    pub fn with_deadline(mut self, limit: Duration) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// Starts an operation (see `Operation`).
+    pub fn operation(&self) -> Operation<'_> {
+        let outermost = self.deadline.get().is_none();
+        if outermost {
+            self.deadline
+                .set(Some(self.transport.now().saturating_add(self.limit)));
+        }
+        Operation {
+            deadline: &self.deadline,
+            outermost,
+        }
+    }
+
+    /// The longest one operation may take (option `deadline`).
+    pub fn limit(&self) -> Duration {
+        self.limit
+    }
+
+    /// Time left before the operation's deadline (`None`: no operation).
+    fn time_left(&self) -> Option<Duration> {
+        self.deadline
+            .get()
+            .map(|at| at.saturating_sub(self.transport.now()))
+    }
+
+    fn past_deadline(&self, what: &str) -> StoreError {
+        StoreError::Transport(format!(
+            "{what}: the operation's deadline of {} s passed (option deadline)",
+            self.limit.as_secs()
+        ))
     }
 
     /// The client a store configuration describes: its registry and
     /// repository, credentials and retry policy.
     pub fn for_store(transport: T, config: &crate::config::StoreConfig) -> Self {
         let auth = Authenticator::new(
-            &config.registry,
+            &config.base_url(),
             &config.repository,
             config.credentials.clone(),
         );
@@ -83,6 +151,7 @@ impl<T: Transport> RegistryClient<T> {
             auth,
         )
         .with_policy(config.retry)
+        .with_deadline(config.deadline)
     }
 
     /// Retries as `policy` says instead of the default.
@@ -104,22 +173,10 @@ impl<T: Transport> RegistryClient<T> {
     }
 
     /// Upload `Location` and `Link` targets may be absolute or relative to
-    /// the registry; a relative one is resolved against the registry's base.
+    /// the registry; either way they must be on its own origin
+    /// (`origin::resolve_on_registry`).
     pub fn resolve(&self, location: &str) -> Result<String, StoreError> {
-        if location.starts_with("https://") || location.starts_with("http://") {
-            Ok(location.to_string())
-        } else if location.starts_with('/') && !location.starts_with("//") {
-            Ok(format!("{}{location}", self.base))
-        } else {
-            Err(StoreError::Registry {
-                status: 0,
-                code: String::new(),
-                message: format!(
-                    "registry sent an unusable location '{}'",
-                    crate::registry_error::excerpt(location, 200)
-                ),
-            })
-        }
+        crate::origin::resolve_on_registry(&self.base, location)
     }
 
     fn request(&self, method: Method, url: &str) -> http::request::Builder {
@@ -162,16 +219,31 @@ impl<T: Transport> RegistryClient<T> {
     ) -> Result<Response<T::Body>, SendFailure> {
         let (mut failures, mut reauthenticated) = (0, !with_credentials);
         let started = self.transport.now();
+        // No retry may end past the operation's deadline either.
+        let policy = match self.time_left() {
+            Some(left) => Policy {
+                budget: policy.budget.min(left),
+                ..*policy
+            },
+            None => *policy,
+        };
         loop {
             let (method, uri) = (request.method().clone(), request.uri().clone());
+            if self.time_left() == Some(Duration::ZERO) {
+                let what = format!("{method} {}", uri.path());
+                return Err(self.past_deadline(&what).into());
+            }
             if with_credentials {
                 self.authorize(&method, &uri, request.headers_mut())?;
             }
-            let outcome = self.transport.send(request);
+            let mut outcome = self.transport.send(request);
+            if let Ok(response) = &mut outcome {
+                response.body_mut().set_deadline(self.deadline.get());
+            }
             let jitter = self.transport.random();
             let spent = self.transport.now().saturating_sub(started);
             match decide(
-                policy,
+                &policy,
                 failures,
                 reauthenticated,
                 outcome_of(&outcome),
@@ -188,7 +260,10 @@ impl<T: Transport> RegistryClient<T> {
                 }
                 Next::Reauthenticate => {
                     let response = outcome?;
-                    if !self.auth.challenged(&challenges_of(&response), &method) {
+                    if !self
+                        .auth
+                        .challenged(&uri, &challenges_of(&response), &method)
+                    {
                         return Ok(response);
                     }
                     let _ = self.drain(response, "401 answer");
@@ -349,8 +424,10 @@ impl<T: Transport> RegistryClient<T> {
                     .header("content-type", OCI_MANIFEST)
                     .body(manifest.clone()),
             )?;
-            if response.status().as_u16() == 201 || response.status().is_success() {
-                return self.drain(response, &what);
+            if response.status().is_success() {
+                // What follows a success is of no use to us, and may be
+                // anything in size: dropped unread (the connection with it).
+                return Ok(());
             }
             let status = response.status().as_u16();
             let mut response = response;
@@ -497,7 +574,10 @@ impl<T: Transport> RegistryClient<T> {
             Some(range) => parse_received(range).ok_or_else(|| StoreError::Registry {
                 status: response.status().as_u16(),
                 code: String::new(),
-                message: format!("{what}: unreadable Range '{range}'"),
+                message: format!(
+                    "{what}: unreadable Range '{}'",
+                    crate::registry_error::excerpt(range, 64)
+                ),
             })?,
             None => 0,
         };
@@ -645,7 +725,7 @@ impl<T: Transport> RegistryClient<T> {
     pub fn get_blob(
         &self,
         digest: &str,
-        range: Option<ByteRange>,
+        range: Option<Span>,
     ) -> Result<Response<T::Body>, StoreError> {
         let what = format!("GET blob {digest}");
         let mut url = self.url(&format!("blobs/{digest}"));
@@ -658,7 +738,18 @@ impl<T: Transport> RegistryClient<T> {
             match response.status().as_u16() {
                 200 | 206 => return Ok(response),
                 301 | 302 | 303 | 307 | 308 => {
-                    url = self.location_of(&response, &what)?;
+                    // Any host may serve a blob (a CDN, object storage):
+                    // requests there carry no credentials (`Authenticator`
+                    // keeps `Authorization` on the registry's origin), and
+                    // never go down to plain http.
+                    let location = header(&response, "location").ok_or_else(|| {
+                        StoreError::Registry {
+                            status: response.status().as_u16(),
+                            code: String::new(),
+                            message: format!("{what}: redirect has no Location"),
+                        }
+                    })?;
+                    url = crate::origin::resolve_redirect(&url, &self.base, location)?;
                     self.drain(response, &what)?;
                 }
                 _ => return Err(self.fail(response, &what)),
@@ -676,6 +767,15 @@ impl<T: Transport> RegistryClient<T> {
         let mut url = self.url(&format!("tags/list?n={TAG_PAGE_SIZE}"));
         let mut visited = std::collections::HashSet::new();
         loop {
+            if visited.len() >= MAX_TAG_PAGES {
+                return Err(StoreError::Registry {
+                    status: 200,
+                    code: String::new(),
+                    message: format!(
+                        "tag list runs past {MAX_TAG_PAGES} pages: the registry's paging is broken"
+                    ),
+                });
+            }
             if !visited.insert(url.clone()) {
                 return Err(StoreError::Registry {
                     status: 200,
@@ -713,6 +813,15 @@ impl<T: Transport> RegistryClient<T> {
                     ),
                 })?;
             tags.extend(page.tags.unwrap_or_default());
+            if tags.len() > MAX_TAGS {
+                return Err(StoreError::Registry {
+                    status: 200,
+                    code: String::new(),
+                    message: format!(
+                        "tag list holds more than {MAX_TAGS} tags, more than a store writes"
+                    ),
+                });
+            }
             match next {
                 Some(link) => url = self.resolve(&link)?,
                 None => return Ok(tags),
@@ -837,7 +946,7 @@ mod tests {
     }
 
     fn client_as(answers: Vec<Answer>, credentials: Credentials) -> RegistryClient<Scripted> {
-        let auth = Authenticator::new("r:5000", "team/repo", credentials);
+        let auth = Authenticator::new("http://r:5000", "team/repo", credentials);
         RegistryClient::new(
             Scripted::new(answers),
             "http://r:5000".into(),
@@ -930,10 +1039,18 @@ mod tests {
             "http://r:5000/v2/team/repo/blobs/uploads/u?_state=x"
         );
         assert_eq!(
-            c.resolve("https://cdn.example/blob?sig=1").unwrap(),
-            "https://cdn.example/blob?sig=1"
+            c.resolve("http://r:5000/v2/team/repo/blobs/uploads/u").unwrap(),
+            "http://r:5000/v2/team/repo/blobs/uploads/u"
         );
-        for odd in ["uploads/u", "//evil/x", "ftp://x/y", ""] {
+        for odd in [
+            "uploads/u",
+            "//evil/x",
+            "ftp://x/y",
+            "",
+            "https://cdn.example/blob?sig=1",
+            "https://r:5000/v2/x",
+            "http://r:5001/v2/x",
+        ] {
             assert!(c.resolve(odd).is_err(), "{odd}");
         }
     }
@@ -971,6 +1088,78 @@ mod tests {
         let digest_only = br#"{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content"}]}"#;
         let c = client(vec![Answer::new(400, digest_only), Answer::new(201, b"")]);
         c.put_manifest("lock-y", b"{}".to_vec()).unwrap();
+    }
+
+    #[test]
+    fn a_manifest_put_with_a_large_success_body_succeeds() {
+        let c = client(vec![Answer::new(201, &vec![b'x'; 1 << 20])]);
+        c.put_manifest("lock-x", b"{}".to_vec()).unwrap();
+    }
+
+    #[test]
+    fn pages_and_locations_off_the_registry_origin_are_refused_unasked() {
+        for link in [
+            "http://r:5001/v2/team/repo/tags/list?last=a",
+            "https://r:5000/v2/team/repo/tags/list?last=a",
+            "http://evil.example/v2/team/repo/tags/list",
+        ] {
+            let c = client(vec![Answer::new(200, &page(&["a"]))
+                .header("link", &format!("<{link}>; rel=\"next\""))]);
+            assert!(
+                matches!(c.list_tags(), Err(StoreError::Registry { .. })),
+                "{link}"
+            );
+            assert_eq!(c.transport().asked.borrow().len(), 1, "{link} was asked");
+        }
+        let c = client(vec![
+            Answer::new(202, b"").header("location", "http://r:5001/v2/team/repo/blobs/uploads/s")
+        ]);
+        assert!(matches!(c.start_upload(), Err(StoreError::Registry { .. })));
+    }
+
+    #[test]
+    fn a_redirect_targets_401_teaches_no_realm() {
+        let creds = Credentials::Basic {
+            username: "u".into(),
+            password: "p".into(),
+        };
+        let c = client_as(
+            vec![
+                Answer::new(307, b"").header("location", "http://cdn.example/blob"),
+                Answer::new(401, b"").header(
+                    "www-authenticate",
+                    r#"Bearer realm="http://evil.example/token""#,
+                ),
+                Answer::new(200, &page(&["a"])),
+            ],
+            creds,
+        );
+        assert!(matches!(
+            c.get_blob("sha256:aa", None),
+            Err(StoreError::Unauthorized(_))
+        ));
+        // The next registry request goes as before: no token request to
+        // the realm the CDN named.
+        assert_eq!(c.list_tags().unwrap(), ["a"]);
+        let asked = c.transport().asked.borrow();
+        assert_eq!(asked.len(), 3);
+        assert!(asked.iter().all(|a| !a.uri.contains("evil")));
+    }
+
+    #[test]
+    fn tag_listings_are_capped() {
+        let answers = (0..MAX_TAG_PAGES + 1)
+            .map(|n| {
+                Answer::new(200, &page(&["t"])).header(
+                    "link",
+                    &format!("</v2/team/repo/tags/list?page={n}>; rel=\"next\""),
+                )
+            })
+            .collect();
+        match client(answers).list_tags() {
+            Err(StoreError::Registry { message, .. }) => assert!(message.contains("pages")),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

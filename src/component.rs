@@ -2,12 +2,12 @@
 //! nothing else.
 
 use crate::error::StoreError;
-use crate::get::GetReader;
+use crate::get::ObjectReader;
 use crate::put::PutSession;
 use crate::range::ByteRange;
 use crate::resource::{Mac, Resource};
 use crate::store::{OciStore, MODE_READ_WRITE};
-use crate::wasi_transport::{WasiBody, WasiTransport};
+use crate::wasi_transport::WasiTransport;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -36,7 +36,7 @@ export!(Component);
 
 struct StoreResource(Rc<OciStore<WasiTransport>>);
 struct WriterResource(RefCell<PutSession<WasiTransport>>);
-struct ReaderResource(RefCell<GetReader<WasiBody>>);
+struct ReaderResource(RefCell<ObjectReader<WasiTransport>>);
 
 fn to_wit(error: StoreError) -> wit::Error {
     match error {

@@ -11,7 +11,7 @@ pub const DEFAULT_MEDIA_TYPE: &str = "application/vnd.plakar.kloset.v1";
 
 /// Keys the component understands. Host-level keys (TLS files and the like)
 /// are consumed by the host and never reach the component.
-pub const KNOWN_OPTIONS: [&str; 12] = [
+pub const KNOWN_OPTIONS: [&str; 13] = [
     "location",
     "use_tls",
     "repository_prefix",
@@ -22,6 +22,7 @@ pub const KNOWN_OPTIONS: [&str; 12] = [
     "retries",
     "retry_budget",
     "timeout",
+    "deadline",
     "upload_mode",
     "chunk_size",
 ];
@@ -55,6 +56,13 @@ const MIN_CHUNK_SIZE: u64 = 64 << 10;
 const MAX_CHUNK_SIZE: u64 = 256 << 20;
 /// Default per-request timeout (first byte of an answer, and between bytes).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+/// Default for option `deadline`: how long one operation (a call of the
+/// store: a list with all its pages, a get's reading, a delete) may take in
+/// all, retries and body reads included. Generous for a 64 MiB packfile on
+/// a slow link; its point is that nothing (a body drip-fed just under
+/// `timeout`, an endless chain of pages, retries) stretches one call
+/// without end.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(600);
 /// Connecting never waits longer than this, whatever `timeout` says.
 pub const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -81,6 +89,8 @@ pub struct StoreConfig {
     pub retry: Policy,
     /// How long a request may wait for the registry (option `timeout`).
     pub timeout: Duration,
+    /// How long one operation may take in all (option `deadline`).
+    pub deadline: Duration,
     /// Options `upload_mode` and `chunk_size`.
     pub upload: UploadMode,
 }
@@ -149,6 +159,12 @@ impl StoreConfig {
             None => DEFAULT_TIMEOUT,
             Some(v) => Duration::from_secs(parse_number("timeout", v, 1, 3600)?),
         };
+        // A deadline shorter than the retry budget would cut retries the
+        // budget allows: by default it is at least the budget.
+        let deadline = match get("deadline") {
+            None => DEFAULT_DEADLINE.max(retry.budget),
+            Some(v) => Duration::from_secs(parse_number("deadline", v, 1, 86_400)?),
+        };
         let upload = parse_upload_mode(get("upload_mode"), get("chunk_size"))?;
         Ok(StoreConfig {
             use_tls,
@@ -159,6 +175,7 @@ impl StoreConfig {
             credentials,
             retry,
             timeout,
+            deadline,
             upload,
         })
     }
@@ -195,12 +212,21 @@ fn invalid(message: String) -> StoreError {
 
 /// Splits `oci://HOST[:PORT]/REPO[/...]` into its authority and repository.
 pub fn parse_location(location: &str) -> Result<(String, String), StoreError> {
+    // `oci://user:password@host/repo`: refused before anything quotes the
+    // location, which would put the password in an error message and logs.
+    if location.contains('@') {
+        return Err(invalid(
+            "location holds user information (user:password@); give credentials as the \
+             username and password options instead"
+                .into(),
+        ));
+    }
     let rest = location
         .strip_prefix("oci://")
         .ok_or_else(|| invalid(format!("location '{location}' must start with oci://")))?;
     if rest.contains(['?', '#', '@']) || rest.chars().any(char::is_whitespace) {
         return Err(invalid(format!(
-            "location '{location}' may not hold credentials, a query, a fragment or spaces"
+            "location '{location}' may not hold a query, a fragment or spaces"
         )));
     }
     let (authority, repository) = rest.split_once('/').ok_or_else(|| {
@@ -495,8 +521,7 @@ mod tests {
             ("oci://host/a//b", "must be lowercase"),
             ("oci://host/a-", "must be lowercase"),
             ("oci://host/a...b", "must be lowercase"),
-            ("oci://user:pw@host/x", "may not hold credentials"),
-            ("oci://host/x?tag=1", "may not hold credentials"),
+            ("oci://host/x?tag=1", "may not hold a query"),
             ("oci://[::1/x", "unclosed"),
             ("oci://[:C0]/x", "bad IPv6"),
         ];
@@ -505,6 +530,46 @@ mod tests {
                 Err(StoreError::InvalidConfig(m)) => assert!(m.contains(needle), "{location}: {m}"),
                 other => panic!("{location}: expected invalid-config, got {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn user_information_in_the_location_is_refused_unquoted() {
+        for location in [
+            "oci://user:s3cret-pw@host/x",
+            "oci://user:s3cret-pw@host:5000/team/x",
+            "s3cret-pw@oci://host/x",
+            "https://user:s3cret-pw@host/x",
+            "oci://host/x@s3cret-pw",
+        ] {
+            match cfg(&[("location", location)]) {
+                Err(StoreError::InvalidConfig(m)) => {
+                    assert!(m.contains("user information"), "{m}");
+                    assert!(!m.contains("s3cret"), "the secret is quoted back: {m}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_deadline_option() {
+        let base = ("location", "oci://h/r");
+        assert_eq!(cfg(&[base]).unwrap().deadline, DEFAULT_DEADLINE);
+        assert_eq!(
+            cfg(&[base, ("retry_budget", "3000")]).unwrap().deadline,
+            Duration::from_secs(3000),
+            "at least the retry budget by default"
+        );
+        assert_eq!(
+            cfg(&[base, ("deadline", "7")]).unwrap().deadline,
+            Duration::from_secs(7)
+        );
+        for bad in ["0", "86401", "x"] {
+            assert!(
+                matches!(cfg(&[base, ("deadline", bad)]), Err(StoreError::InvalidConfig(m)) if m.contains("deadline")),
+                "{bad}"
+            );
         }
     }
 

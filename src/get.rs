@@ -1,20 +1,42 @@
 //! Reading an object back: the whole of it, verified against its digest as
 //! it streams, or one range of it, cut exactly whatever the registry sent.
+//!
+//! A body that breaks mid-way (a connection cut, a truncated answer) is
+//! asked again with `Range` from the byte reached, within the retry
+//! options: a whole read's running digest carries on across the
+//! resumption, a ranged read asks for what is left of its range. The time
+//! spent waiting for body bytes is bounded by the `deadline` option, so a
+//! body drip-fed just under `timeout` cannot stretch a read without end.
 
 use crate::client::RegistryClient;
 use crate::digest::StreamingDigest;
 use crate::error::StoreError;
 use crate::manifest::BlobRef;
-use crate::range::{plan_slice, ByteRange, Slice};
+use crate::range::{plan_slice, ByteRange, Span};
+use crate::retry::{decide, Next, Outcome};
+use crate::store::OciStore;
 use crate::transport::{header, ResponseBody, Transport};
+use std::rc::Rc;
+use std::time::Duration;
 
 pub struct GetReader<B> {
     body: Option<B>,
+    blob: BlobRef,
+    /// The blob offset of the next byte to deliver, and where the read ends
+    /// (exclusive).
+    pos: u64,
+    end: u64,
+    /// Bytes of the current body to discard before `pos`.
     skip: u64,
-    remaining: u64,
-    /// For whole reads: the digest being computed and the one expected.
-    verify: Option<(StreamingDigest, String)>,
+    /// For whole reads: the digest being computed.
+    verify: Option<StreamingDigest>,
     what: String,
+    /// Resumptions in a row that delivered nothing (bounded by the
+    /// `retries` option), and where the last one started.
+    resumes: usize,
+    resumed_at: u64,
+    /// Time spent waiting for body bytes (bounded by the `deadline` option).
+    reading: Duration,
 }
 
 impl<B: ResponseBody> GetReader<B> {
@@ -32,84 +54,194 @@ impl<B: ResponseBody> GetReader<B> {
         range: Option<ByteRange>,
         what: &str,
     ) -> Result<Self, StoreError> {
-        if let Some(r) = range {
-            r.check_within(blob.size)?;
-            if r.length == 0 {
-                return Ok(GetReader {
-                    body: None,
-                    skip: 0,
-                    remaining: 0,
-                    verify: None,
-                    what: what.into(),
-                });
+        let (pos, end) = match range {
+            Some(r) => {
+                r.check_within(blob.size)?;
+                (r.offset, r.offset + u64::from(r.length))
             }
+            None => (0, blob.size),
+        };
+        let mut reader = GetReader {
+            body: None,
+            blob: blob.clone(),
+            pos,
+            end,
+            skip: 0,
+            verify: range.is_none().then(StreamingDigest::default),
+            what: what.into(),
+            resumes: 0,
+            resumed_at: pos,
+            reading: Duration::ZERO,
+        };
+        if range.is_some_and(|r| r.length == 0) {
+            return Ok(reader);
         }
-        let response = client.get_blob(&blob.digest, range)?;
+        reader.request(client, range.map(Span::from))?;
+        Ok(reader)
+    }
+
+    /// Asks for the blob from `pos` (`span`), or all of it (`None`), and
+    /// checks the answer is what was asked.
+    fn request<T: Transport<Body = B>>(
+        &mut self,
+        client: &RegistryClient<T>,
+        span: Option<Span>,
+    ) -> Result<(), StoreError> {
+        let response = client.get_blob(&self.blob.digest, span)?;
         let status = response.status().as_u16();
-        let slice = match range {
-            Some(r) => plan_slice(r, status, header(&response, "content-range"), blob.size)?,
-            None if status == 200 => Slice {
-                skip: 0,
-                take: blob.size,
-            },
-            None => {
+        let length = header(&response, "content-length");
+        let skip = match span {
+            Some(span) => {
+                plan_slice(
+                    span,
+                    status,
+                    header(&response, "content-range"),
+                    length,
+                    self.blob.size,
+                )?
+                .skip
+            }
+            None if status != 200 => {
                 return Err(StoreError::Integrity(format!(
-                    "{what}: status {status} to a whole read"
+                    "{}: status {status} to a whole read",
+                    self.what
                 )))
             }
+            // A length other than the blob's is another blob, or a broken
+            // answer: refused before any byte is handed out.
+            None => match length.map(|l| l.trim().parse::<u64>()) {
+                Some(Ok(n)) if n != self.blob.size => {
+                    return Err(StoreError::Integrity(format!(
+                        "{}: the answer holds {n} bytes, not the blob's {}",
+                        self.what, self.blob.size
+                    )))
+                }
+                _ => 0,
+            },
         };
-        let verify = range
-            .is_none()
-            .then(|| (StreamingDigest::default(), blob.digest.clone()));
-        Ok(GetReader {
-            body: Some(response.into_body()),
-            skip: slice.skip,
-            remaining: slice.take,
-            verify,
-            what: what.into(),
-        })
+        self.body = Some(response.into_body());
+        self.skip = skip;
+        Ok(())
     }
 
     /// Up to `max` bytes; empty at the end. The read that completes a whole
     /// object checks its digest and fails with `integrity` on a mismatch,
     /// withholding the last bytes, so no caller sees a clean end of bad data.
-    pub fn read(&mut self, max: usize) -> Result<Vec<u8>, StoreError> {
-        if self.remaining == 0 {
+    pub fn read<T: Transport<Body = B>>(
+        &mut self,
+        client: &RegistryClient<T>,
+        max: usize,
+    ) -> Result<Vec<u8>, StoreError> {
+        if self.pos == self.end {
             return self.finish().map(|()| Vec::new());
         }
-        // Built only when the body does end early: this is the hot path of
-        // ranged reads.
-        let (what, missing) = (&self.what, self.remaining + self.skip);
-        let short = || StoreError::Integrity(format!("{what}: body ended {missing} bytes early"));
-        let body = self
-            .body
-            .as_mut()
-            .expect("a reader with bytes to give has a body");
-        while self.skip > 0 {
-            let chunk = body
-                .read_chunk(self.skip.min(1 << 20) as usize)?
-                .ok_or_else(short)?;
-            self.skip -= chunk.len() as u64;
-        }
-        let want = (max.max(1) as u64).min(self.remaining) as usize;
-        let chunk = body.read_chunk(want)?.ok_or_else(short)?;
-        self.remaining -= chunk.len() as u64;
-        if let Some((digest, _)) = &mut self.verify {
+        let want = (max.max(1) as u64).min(self.end - self.pos) as usize;
+        let chunk = loop {
+            match self.next_chunk(client, want) {
+                Ok(Some(chunk)) => break chunk,
+                Ok(None) => {
+                    let missing = self.end - self.pos;
+                    let short = StoreError::Integrity(format!(
+                        "{}: body ended {missing} bytes early",
+                        self.what
+                    ));
+                    self.resume(client, short)?;
+                }
+                Err(e @ StoreError::Transport(_)) => self.resume(client, e)?,
+                Err(e) => return Err(e),
+            }
+        };
+        self.pos += chunk.len() as u64;
+        if let Some(digest) = &mut self.verify {
             digest.update(&chunk);
         }
-        if self.remaining == 0 {
+        if self.pos == self.end {
             self.finish()?;
         }
         Ok(chunk)
     }
 
+    /// The next bytes at `pos` from the current body, timing the wait.
+    fn next_chunk<T: Transport<Body = B>>(
+        &mut self,
+        client: &RegistryClient<T>,
+        want: usize,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let clock = client.transport();
+        let began = clock.now();
+        let left = client.limit().saturating_sub(self.reading);
+        let body = self
+            .body
+            .as_mut()
+            .expect("a reader with bytes to give has a body");
+        body.set_deadline(Some(began.saturating_add(left)));
+        let result = (|| {
+            while self.skip > 0 {
+                let Some(chunk) = body.read_chunk(self.skip.min(1 << 20) as usize)? else {
+                    return Ok(None);
+                };
+                self.skip -= chunk.len() as u64;
+            }
+            body.read_chunk(want)
+        })();
+        self.reading += clock.now().saturating_sub(began);
+        result
+    }
+
+    /// After the body broke with `error`: asks again for what is left, or
+    /// gives up with `error` when the retries or the deadline are spent.
+    fn resume<T: Transport<Body = B>>(
+        &mut self,
+        client: &RegistryClient<T>,
+        error: StoreError,
+    ) -> Result<(), StoreError> {
+        self.body = None;
+        // A resumption that got bytes through starts the count afresh: a
+        // long read over a link that breaks every few MiB still ends, and
+        // the deadline bounds it in all.
+        if self.pos > self.resumed_at {
+            self.resumes = 0;
+        }
+        self.resumed_at = self.pos;
+        let policy = client.policy();
+        if self.resumes >= policy.retries || self.reading >= client.limit() {
+            self.verify = None;
+            return Err(error);
+        }
+        let outcome = Outcome::NoAnswer { retryable: true };
+        let spent = self.reading;
+        let budget = crate::retry::Policy {
+            budget: client.limit(),
+            ..*policy
+        };
+        let Next::RetryAfter(wait) = decide(
+            &budget,
+            self.resumes,
+            true,
+            outcome,
+            client.transport().random(),
+            spent,
+        ) else {
+            return Err(error);
+        };
+        client.transport().sleep(wait);
+        self.reading += wait;
+        self.resumes += 1;
+        let _operation = client.operation();
+        let rest = Span {
+            offset: self.pos,
+            length: self.end - self.pos,
+        };
+        self.request(client, Some(rest))
+    }
+
     fn finish(&mut self) -> Result<(), StoreError> {
         self.body = None;
         match self.verify.take() {
-            Some((digest, expected)) if digest.clone().finish() != expected => {
+            Some(digest) if digest.clone().finish() != self.blob.digest => {
                 Err(StoreError::Integrity(format!(
-                    "{}: the bytes read do not match digest {expected}",
-                    self.what
+                    "{}: the bytes read do not match digest {}",
+                    self.what, self.blob.digest
                 )))
             }
             _ => Ok(()),
@@ -117,10 +249,13 @@ impl<B: ResponseBody> GetReader<B> {
     }
 
     /// Reads everything (for small objects such as the configuration).
-    pub fn read_all(mut self) -> Result<Vec<u8>, StoreError> {
+    pub fn read_all<T: Transport<Body = B>>(
+        mut self,
+        client: &RegistryClient<T>,
+    ) -> Result<Vec<u8>, StoreError> {
         let mut out = Vec::new();
         loop {
-            let chunk = self.read(1 << 20)?;
+            let chunk = self.read(client, 1 << 20)?;
             if chunk.is_empty() {
                 return Ok(out);
             }
@@ -129,10 +264,33 @@ impl<B: ResponseBody> GetReader<B> {
     }
 }
 
+/// A reader handed to callers: a `GetReader` with the store whose client
+/// resumes it.
+pub struct ObjectReader<T: Transport> {
+    store: Rc<OciStore<T>>,
+    reader: GetReader<T::Body>,
+}
+
+impl<T: Transport> ObjectReader<T> {
+    pub(crate) fn new(store: Rc<OciStore<T>>, reader: GetReader<T::Body>) -> Self {
+        ObjectReader { store, reader }
+    }
+
+    /// Up to `max` bytes; empty at the end (see `GetReader::read`).
+    pub fn read(&mut self, max: usize) -> Result<Vec<u8>, StoreError> {
+        self.reader.read(&self.store.client, max)
+    }
+
+    pub fn read_all(self) -> Result<Vec<u8>, StoreError> {
+        self.reader.read_all(&self.store.client)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! A scripted transport stands in for registries that behave in ways
-    //! distribution does not: ignoring `Range`, truncating, corrupting.
+    //! distribution does not: ignoring `Range`, truncating, corrupting,
+    //! breaking mid-body.
     use super::*;
     use crate::digest::sha256_digest;
     use crate::scripted::{Answer, Scripted};
@@ -146,26 +304,24 @@ mod tests {
         (bytes, blob)
     }
 
-    fn read(
-        status: u16,
-        headers: Vec<(&'static str, String)>,
-        body: Vec<u8>,
-        blob: &BlobRef,
-        range: Option<ByteRange>,
-    ) -> (Result<Vec<u8>, StoreError>, Vec<Option<String>>) {
-        let transport = Scripted::new([Answer {
-            status,
-            headers,
-            body,
-            broken: false,
-        }]);
+    fn client(answers: Vec<Answer>) -> RegistryClient<Scripted> {
         let auth = crate::auth::Authenticator::new(
-            "r",
+            "http://r",
             "repo",
             crate::auth::credentials::Credentials::Anonymous,
         );
-        let client = RegistryClient::new(transport, "http://r".into(), "repo".into(), auth);
-        let result = GetReader::open(&client, blob, range, "obj").and_then(GetReader::read_all);
+        RegistryClient::new(Scripted::new(answers), "http://r".into(), "repo".into(), auth)
+    }
+
+    /// Reads through `answers`; the result and the `Range` of each request.
+    fn read_through(
+        answers: Vec<Answer>,
+        blob: &BlobRef,
+        range: Option<ByteRange>,
+    ) -> (Result<Vec<u8>, StoreError>, Vec<Option<String>>) {
+        let client = client(answers);
+        let result =
+            GetReader::open(&client, blob, range, "obj").and_then(|r| r.read_all(&client));
         let ranges = client
             .transport()
             .asked
@@ -176,17 +332,56 @@ mod tests {
         (result, ranges)
     }
 
+    fn read(
+        status: u16,
+        headers: Vec<(&'static str, String)>,
+        body: Vec<u8>,
+        blob: &BlobRef,
+        range: Option<ByteRange>,
+    ) -> (Result<Vec<u8>, StoreError>, Vec<Option<String>>) {
+        let mut answer = Answer::new(status, &body);
+        answer.headers = headers;
+        read_through(vec![answer], blob, range)
+    }
+
+    fn length(n: usize) -> Vec<(&'static str, String)> {
+        vec![("content-length", n.to_string())]
+    }
+
     #[test]
     fn a_200_to_a_ranged_read_is_cut_exactly() {
         let (bytes, blob) = object();
-        for (offset, length) in [(0, 10), (45, 10), (90, 10), (99, 1)] {
-            let r = ByteRange { offset, length };
-            let (got, ranges) = read(200, vec![], bytes.clone(), &blob, Some(r));
+        for (offset, length_) in [(0, 10), (45, 10), (90, 10), (99, 1)] {
+            let r = ByteRange {
+                offset,
+                length: length_,
+            };
+            let (got, ranges) = read(200, length(100), bytes.clone(), &blob, Some(r));
             assert_eq!(
                 got.unwrap(),
-                bytes[offset as usize..(offset + length as u64) as usize]
+                bytes[offset as usize..(offset + length_ as u64) as usize]
             );
             assert_eq!(ranges, vec![Some(r.header())], "the range was asked for");
+        }
+    }
+
+    #[test]
+    fn a_200_to_a_ranged_read_must_be_the_whole_blob() {
+        let (bytes, blob) = object();
+        let r = ByteRange {
+            offset: 10,
+            length: 5,
+        };
+        // Longer, shorter, or of unknown length: not this blob.
+        let mut longer = bytes.clone();
+        longer.extend([0u8; 50]);
+        for (headers, body) in [
+            (length(150), longer),
+            (length(60), bytes[..60].to_vec()),
+            (vec![], bytes.clone()),
+        ] {
+            let (got, _) = read(200, headers, body, &blob, Some(r));
+            assert!(matches!(got, Err(StoreError::Integrity(_))), "{got:?}");
         }
     }
 
@@ -217,14 +412,112 @@ mod tests {
         assert!(
             matches!(read(200, vec![], corrupt, &blob, None).0, Err(StoreError::Integrity(m)) if m.contains("do not match"))
         );
-        let truncated = bytes[..60].to_vec();
-        assert!(
-            matches!(read(200, vec![], truncated, &blob, None).0, Err(StoreError::Integrity(m)) if m.contains("early"))
-        );
         let cr = vec![("content-range", "bytes 0-99/100".to_string())];
         assert!(matches!(
-            read(206, cr, bytes, &blob, None).0,
+            read(206, cr, bytes.clone(), &blob, None).0,
             Err(StoreError::Integrity(_))
+        ));
+        // A length other than the blob's: refused before any byte.
+        assert!(matches!(
+            read(200, length(99), bytes[..99].to_vec(), &blob, None).0,
+            Err(StoreError::Integrity(m)) if m.contains("not the blob's")
+        ));
+    }
+
+    #[test]
+    fn a_whole_read_that_breaks_resumes_from_the_byte_reached() {
+        let (bytes, blob) = object();
+        let rest = |from: usize| {
+            Answer::new(206, &bytes[from..])
+                .header("content-range", &format!("bytes {from}-99/100"))
+        };
+        // Cut after 30 bytes, then truncated after 40 more (an early end),
+        // then the rest: the digest carries on across both resumptions.
+        let answers = vec![
+            Answer::new(200, &bytes[..30]).cut(),
+            Answer::new(206, &bytes[30..70]).header("content-range", "bytes 30-99/100"),
+            rest(70),
+        ];
+        let (got, ranges) = read_through(answers, &blob, None);
+        assert_eq!(got.unwrap(), bytes);
+        assert_eq!(
+            ranges,
+            [None, Some("bytes=30-99".into()), Some("bytes=70-99".into())]
+        );
+        // A registry ignoring Range on the resumption: its 200 is cut.
+        let answers = vec![
+            Answer::new(200, &bytes[..30]).cut(),
+            Answer::new(200, &bytes).header("content-length", "100"),
+        ];
+        assert_eq!(read_through(answers, &blob, None).0.unwrap(), bytes);
+        // A resumption that sends other bytes fails the digest.
+        let mut other = bytes.clone();
+        other[80] ^= 1;
+        let answers = vec![
+            Answer::new(200, &bytes[..30]).cut(),
+            Answer::new(206, &other[30..]).header("content-range", "bytes 30-99/100"),
+        ];
+        assert!(matches!(
+            read_through(answers, &blob, None).0,
+            Err(StoreError::Integrity(m)) if m.contains("do not match")
+        ));
+    }
+
+    #[test]
+    fn a_ranged_read_that_breaks_asks_for_the_rest_of_its_range() {
+        let (bytes, blob) = object();
+        let r = ByteRange {
+            offset: 20,
+            length: 50,
+        };
+        let answers = vec![
+            Answer::new(206, &bytes[20..45])
+                .header("content-range", "bytes 20-69/100")
+                .cut(),
+            Answer::new(206, &bytes[45..70]).header("content-range", "bytes 45-69/100"),
+        ];
+        let (got, ranges) = read_through(answers, &blob, Some(r));
+        assert_eq!(got.unwrap(), &bytes[20..70]);
+        assert_eq!(ranges, [Some("bytes=20-69".into()), Some("bytes=45-69".into())]);
+    }
+
+    #[test]
+    fn resumptions_are_bounded_by_the_retry_option() {
+        let (bytes, blob) = object();
+        // Every answer breaks before a byte: the default four resumptions
+        // in a row, then the error.
+        let mut answers = vec![Answer::new(200, &bytes[..10]).cut()];
+        answers.extend((0..4).map(|_| {
+            Answer::new(206, b"")
+                .header("content-range", "bytes 10-99/100")
+                .cut()
+        }));
+        let (got, ranges) = read_through(answers, &blob, None);
+        assert!(matches!(got, Err(StoreError::Transport(_))), "{got:?}");
+        assert_eq!(ranges.len(), 5);
+        // Breaks that each let some bytes through are resumed for as long
+        // as they do: here nine in all.
+        let mut answers = vec![Answer::new(200, &bytes[..10]).cut()];
+        answers.extend((1..10).map(|i| {
+            let from = i * 10;
+            let answer = Answer::new(206, &bytes[from..from + 10])
+                .header("content-range", &format!("bytes {from}-99/100"));
+            if i < 9 {
+                answer.cut()
+            } else {
+                answer
+            }
+        }));
+        assert_eq!(read_through(answers, &blob, None).0.unwrap(), bytes);
+        // A short body that never comes whole: integrity, as before.
+        let answers = (0..5)
+            .map(|_| Answer::new(206, b"").header("content-range", "bytes 60-99/100"))
+            .collect();
+        let mut all = vec![Answer::new(200, &bytes[..60])];
+        all.extend::<Vec<Answer>>(answers);
+        assert!(matches!(
+            read_through(all, &blob, None).0,
+            Err(StoreError::Integrity(m)) if m.contains("early")
         ));
     }
 

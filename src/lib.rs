@@ -18,6 +18,7 @@ pub mod json;
 pub mod layout;
 pub mod link;
 pub mod manifest;
+pub mod origin;
 pub mod put;
 pub mod range;
 pub mod registry_error;

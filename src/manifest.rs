@@ -25,6 +25,7 @@ const RESOURCE: &str = "io.plakar.kloset.resource";
 const MAC: &str = "io.plakar.kloset.mac";
 const DELETION: &str = "io.plakar.kloset.deletion";
 const PREFIX: &str = "io.plakar.kloset.prefix";
+const CREATOR: &str = "io.plakar.kloset.creator";
 
 /// A blob as a descriptor names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,49 +114,81 @@ fn build(artifact_type: String, layer: Descriptor, annotations: &[(&str, &str)])
     serde_json::to_vec(&manifest).expect("a manifest always serializes")
 }
 
+/// The annotations naming a key. Under a `repository_prefix` they name the
+/// prefix too: two stores sharing a repository under different prefixes
+/// may hold one key with the same bytes, and a DELETE by digest of a
+/// manifest they shared would delete the key from both. Unprefixed stores
+/// write no prefix annotation, as before it existed.
+fn key_annotations<'a>(
+    role: &'a str,
+    kind: Resource,
+    mac: &'a str,
+    prefix: Option<&'a str>,
+) -> Vec<(&'a str, &'a str)> {
+    let mut annotations = vec![(ROLE, role), (RESOURCE, kind.name()), (MAC, mac)];
+    if let Some(prefix) = prefix {
+        annotations.push((PREFIX, prefix));
+    }
+    annotations
+}
+
 /// The manifest of a stored object: its one layer is the object's bytes.
-pub fn object_manifest(media_type: &str, kind: Resource, mac: &Mac, blob: &BlobRef) -> Vec<u8> {
+pub fn object_manifest(
+    media_type: &str,
+    kind: Resource,
+    mac: &Mac,
+    prefix: Option<&str>,
+    blob: &BlobRef,
+) -> Vec<u8> {
     let artifact = format!("{media_type}.{}", kind.name());
     let layer = blob_descriptor(artifact.clone(), blob);
+    let mac = mac.to_hex();
     build(
         artifact,
         layer,
-        &[
-            (ROLE, "object"),
-            (RESOURCE, kind.name()),
-            (MAC, &mac.to_hex()),
-        ],
+        &key_annotations("object", kind, &mac, prefix),
     )
 }
 
 /// A tombstone (at the object tag and the `.d` marker) or a revival marker.
-pub fn marker_manifest(media_type: &str, kind: Resource, mac: &Mac, revived: bool) -> Vec<u8> {
+pub fn marker_manifest(
+    media_type: &str,
+    kind: Resource,
+    mac: &Mac,
+    prefix: Option<&str>,
+    revived: bool,
+) -> Vec<u8> {
     let role = if revived { "revived" } else { "tombstone" };
     let artifact = format!("{media_type}.{role}");
+    let mac = mac.to_hex();
     build(
         artifact,
         empty_descriptor(),
-        &[(ROLE, role), (RESOURCE, kind.name()), (MAC, &mac.to_hex())],
+        &key_annotations(role, kind, &mac, prefix),
     )
 }
 
+/// The configuration manifest. `creator` is a random value a `create`
+/// writes, so that reading the tag back tells whether a concurrent
+/// `create` overwrote it.
 pub fn config_manifest(
     media_type: &str,
     prefix: Option<&str>,
     blob: &BlobRef,
     deletion: Deletion,
+    creator: Option<&str>,
 ) -> Vec<u8> {
     let artifact = format!("{media_type}.config");
     let layer = blob_descriptor(artifact.clone(), blob);
-    build(
-        artifact,
-        layer,
-        &[
-            (ROLE, "config"),
-            (PREFIX, prefix.unwrap_or("")),
-            (DELETION, deletion.name()),
-        ],
-    )
+    let mut annotations = vec![
+        (ROLE, "config"),
+        (PREFIX, prefix.unwrap_or("")),
+        (DELETION, deletion.name()),
+    ];
+    if let Some(creator) = creator {
+        annotations.push((CREATOR, creator));
+    }
+    build(artifact, layer, &annotations)
 }
 
 /// A throwaway manifest `create` tags and deletes to learn whether DELETE works.
@@ -191,17 +224,22 @@ fn parse(bytes: &[u8], what: &str) -> Result<Manifest, StoreError> {
 }
 
 /// Reads the manifest found at an object tag, checking it is the one for
-/// this key (a registry or a neighbour could have put anything there).
+/// this key (a registry or a neighbour could have put anything there): its
+/// resource and MAC, and its prefix when it names one (manifests written
+/// before prefixes were annotated name none, and are read as before).
 pub fn parse_object(
     bytes: &[u8],
     kind: Resource,
     mac: &Mac,
+    prefix: Option<&str>,
     tag: &str,
 ) -> Result<ObjectEntry, StoreError> {
     let what = format!("tag {tag}");
     let m = parse(bytes, &what)?;
     let ann = |k: &str| m.annotations.get(k).map(String::as_str);
-    if ann(RESOURCE) != Some(kind.name()) || ann(MAC) != Some(mac.to_hex().as_str()) {
+    let prefix_ok = ann(PREFIX).is_none_or(|p| p == prefix.unwrap_or(""));
+    if ann(RESOURCE) != Some(kind.name()) || ann(MAC) != Some(mac.to_hex().as_str()) || !prefix_ok
+    {
         return Err(StoreError::Integrity(format!(
             "{what} holds a manifest for another key"
         )));
@@ -216,9 +254,21 @@ pub fn parse_object(
         }
         Some("tombstone") => Ok(ObjectEntry::Tombstone),
         other => Err(StoreError::Integrity(format!(
-            "{what} holds a manifest of role {other:?}"
+            "{what} holds a manifest of role {:?}",
+            other.map(|r| excerpt(r, 40))
         ))),
     }
+}
+
+/// Whether a manifest of ours names `prefix` (always, for unprefixed
+/// stores): one that does not was written before prefixes were annotated,
+/// and may be shared with a store under another prefix.
+pub fn names_prefix(bytes: &[u8], prefix: Option<&str>) -> bool {
+    let Some(prefix) = prefix else {
+        return true;
+    };
+    parse(bytes, "manifest")
+        .is_ok_and(|m| m.annotations.get(PREFIX).map(String::as_str) == Some(prefix))
 }
 
 pub fn parse_config(bytes: &[u8], tag: &str) -> Result<(BlobRef, Deletion), StoreError> {
@@ -259,7 +309,7 @@ mod tests {
 
     #[test]
     fn object_manifest_is_an_oci_artifact() {
-        let bytes = object_manifest(MT, Resource::State, &Mac([7; 32]), &blob());
+        let bytes = object_manifest(MT, Resource::State, &Mac([7; 32]), None, &blob());
         let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(v["schemaVersion"], 2);
         assert_eq!(v["mediaType"], OCI_MANIFEST);
@@ -273,13 +323,13 @@ mod tests {
 
     #[test]
     fn keys_never_share_a_manifest() {
-        let a = object_manifest(MT, Resource::State, &Mac([1; 32]), &blob());
-        let b = object_manifest(MT, Resource::Lock, &Mac([1; 32]), &blob());
-        let c = object_manifest(MT, Resource::State, &Mac([2; 32]), &blob());
+        let a = object_manifest(MT, Resource::State, &Mac([1; 32]), None, &blob());
+        let b = object_manifest(MT, Resource::Lock, &Mac([1; 32]), None, &blob());
+        let c = object_manifest(MT, Resource::State, &Mac([2; 32]), None, &blob());
         assert!(a != b && a != c && b != c);
-        let t1 = marker_manifest(MT, Resource::Lock, &Mac([1; 32]), false);
-        let t2 = marker_manifest(MT, Resource::Lock, &Mac([2; 32]), false);
-        let r1 = marker_manifest(MT, Resource::Lock, &Mac([1; 32]), true);
+        let t1 = marker_manifest(MT, Resource::Lock, &Mac([1; 32]), None, false);
+        let t2 = marker_manifest(MT, Resource::Lock, &Mac([2; 32]), None, false);
+        let r1 = marker_manifest(MT, Resource::Lock, &Mac([1; 32]), None, true);
         assert!(t1 != t2 && t1 != r1);
         assert_ne!(probe_manifest(MT, None), probe_manifest(MT, Some("x")));
     }
@@ -287,26 +337,47 @@ mod tests {
     #[test]
     fn parse_checks_the_key() {
         let mac = Mac([7; 32]);
-        let bytes = object_manifest(MT, Resource::State, &mac, &blob());
+        let bytes = object_manifest(MT, Resource::State, &mac, None, &blob());
         assert_eq!(
-            parse_object(&bytes, Resource::State, &mac, "t").unwrap(),
+            parse_object(&bytes, Resource::State, &mac, None, "t").unwrap(),
             ObjectEntry::Object(blob())
         );
         assert!(matches!(
-            parse_object(&bytes, Resource::Lock, &mac, "t"),
+            parse_object(&bytes, Resource::Lock, &mac, None, "t"),
             Err(StoreError::Integrity(_))
         ));
         assert!(matches!(
-            parse_object(&bytes, Resource::State, &Mac([8; 32]), "t"),
+            parse_object(&bytes, Resource::State, &Mac([8; 32]), None, "t"),
             Err(StoreError::Integrity(_))
         ));
-        let tomb = marker_manifest(MT, Resource::State, &mac, false);
+        let tomb = marker_manifest(MT, Resource::State, &mac, None, false);
         assert_eq!(
-            parse_object(&tomb, Resource::State, &mac, "t").unwrap(),
+            parse_object(&tomb, Resource::State, &mac, None, "t").unwrap(),
             ObjectEntry::Tombstone
         );
-        let revived = marker_manifest(MT, Resource::State, &mac, true);
-        assert!(parse_object(&revived, Resource::State, &mac, "t").is_err());
+        let revived = marker_manifest(MT, Resource::State, &mac, None, true);
+        assert!(parse_object(&revived, Resource::State, &mac, None, "t").is_err());
+    }
+
+    #[test]
+    fn prefixes_make_manifests_unique_and_are_checked() {
+        let mac = Mac([7; 32]);
+        let a = object_manifest(MT, Resource::Lock, &mac, Some("a"), &blob());
+        let b = object_manifest(MT, Resource::Lock, &mac, Some("b"), &blob());
+        let none = object_manifest(MT, Resource::Lock, &mac, None, &blob());
+        assert!(a != b && a != none && b != none, "one manifest per prefix");
+        assert!(
+            marker_manifest(MT, Resource::Lock, &mac, Some("a"), false)
+                != marker_manifest(MT, Resource::Lock, &mac, Some("b"), false)
+        );
+        let obj = ObjectEntry::Object(blob());
+        assert_eq!(parse_object(&a, Resource::Lock, &mac, Some("a"), "t").unwrap(), obj);
+        assert!(parse_object(&a, Resource::Lock, &mac, Some("b"), "t").is_err());
+        assert!(parse_object(&a, Resource::Lock, &mac, None, "t").is_err());
+        // Written before prefixes were annotated: still read.
+        assert_eq!(parse_object(&none, Resource::Lock, &mac, Some("a"), "t").unwrap(), obj);
+        assert!(names_prefix(&a, Some("a")) && names_prefix(&none, None));
+        assert!(!names_prefix(&none, Some("a")) && !names_prefix(&b, Some("a")));
     }
 
     #[test]
@@ -321,7 +392,7 @@ mod tests {
             &huge[..],
         ] {
             assert!(matches!(
-                parse_object(bad, Resource::State, &mac, "t"),
+                parse_object(bad, Resource::State, &mac, None, "t"),
                 Err(StoreError::Integrity(_))
             ));
         }
@@ -332,7 +403,7 @@ mod tests {
         // Found by fuzzing (`manifest`): a long string where a number
         // belongs went whole into the error.
         let body = format!(r#"{{"schemaVersion":"{}"}}"#, "x".repeat(100_000));
-        match parse_object(body.as_bytes(), Resource::State, &Mac([7; 32]), "t") {
+        match parse_object(body.as_bytes(), Resource::State, &Mac([7; 32]), None, "t") {
             Err(StoreError::Integrity(m)) => assert!(m.len() < 400, "{} bytes", m.len()),
             other => panic!("{other:?}"),
         }
@@ -341,10 +412,10 @@ mod tests {
     #[test]
     fn config_round_trip() {
         for d in [Deletion::Registry, Deletion::Tombstone] {
-            let bytes = config_manifest(MT, Some("p"), &blob(), d);
+            let bytes = config_manifest(MT, Some("p"), &blob(), d, None);
             assert_eq!(parse_config(&bytes, "config").unwrap(), (blob(), d));
         }
-        let obj = object_manifest(MT, Resource::State, &Mac([7; 32]), &blob());
+        let obj = object_manifest(MT, Resource::State, &Mac([7; 32]), None, &blob());
         assert!(parse_config(&obj, "config").is_err());
     }
 }

@@ -48,6 +48,8 @@ impl<T: Transport> PutSession<T> {
     }
 
     pub fn write(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
+        let store = Rc::clone(&self.store);
+        let _op = store.client.operation();
         let result = self.write_inner(chunk);
         if result.is_err() {
             self.abandon();
@@ -124,6 +126,8 @@ impl<T: Transport> PutSession<T> {
 
     /// Completes the upload and makes the object visible; returns its size.
     pub fn finish(&mut self) -> Result<u64, StoreError> {
+        let store = Rc::clone(&self.store);
+        let _op = store.client.operation();
         let result = self.finish_inner();
         if result.is_err() {
             self.abandon();

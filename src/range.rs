@@ -34,6 +34,31 @@ impl ByteRange {
     }
 }
 
+/// A span of a blob, as a reader asks for it: a caller's range, or what is
+/// left of a read that broke (a whole object's rest can pass 4 GiB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub offset: u64,
+    /// Greater than zero.
+    pub length: u64,
+}
+
+impl Span {
+    /// The `Range` request header value (inclusive end, RFC 9110).
+    pub fn header(&self) -> String {
+        format!("bytes={}-{}", self.offset, self.offset + self.length - 1)
+    }
+}
+
+impl From<ByteRange> for Span {
+    fn from(r: ByteRange) -> Span {
+        Span {
+            offset: r.offset,
+            length: u64::from(r.length),
+        }
+    }
+}
+
 /// What to do with a response body to obtain exactly the range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Slice {
@@ -44,18 +69,31 @@ pub struct Slice {
 }
 
 /// Decides how to cut the answer to a ranged GET of a `size`-byte blob.
+///
+/// A `200` is the whole blob: it must say it is (`Content-Length` equal to
+/// the blob's size), or it could be anything, cut at our offsets.
 pub fn plan_slice(
-    range: ByteRange,
+    range: impl Into<Span>,
     status: u16,
     content_range: Option<&str>,
+    content_length: Option<&str>,
     size: u64,
 ) -> Result<Slice, StoreError> {
+    let range: Span = range.into();
     let whole = Slice {
         skip: range.offset,
-        take: u64::from(range.length),
+        take: range.length,
     };
     match status {
-        200 => Ok(whole),
+        200 => match content_length.map(number) {
+            Some(Some(n)) if n == size => Ok(whole),
+            Some(Some(n)) => Err(StoreError::Integrity(format!(
+                "a 200 to a ranged read holds {n} bytes, not the blob's {size}"
+            ))),
+            _ => Err(StoreError::Integrity(
+                "a 200 to a ranged read names no usable Content-Length".into(),
+            )),
+        },
         206 => {
             let cr = content_range
                 .ok_or_else(|| StoreError::Integrity("206 answer without Content-Range".into()))?;
@@ -65,17 +103,17 @@ pub fn plan_slice(
                     excerpt(cr, 64)
                 ))
             })?;
-            let want_end = range.offset + u64::from(range.length) - 1;
+            let want_end = range.offset + range.length - 1;
             if start == range.offset && end == want_end {
                 Ok(Slice {
                     skip: 0,
-                    take: u64::from(range.length),
+                    take: range.length,
                 })
             } else if start <= range.offset && end >= want_end && end < size {
                 // A wider range than asked (allowed by RFC 9110): cut it.
                 Ok(Slice {
                     skip: range.offset - start,
-                    take: u64::from(range.length),
+                    take: range.length,
                 })
             } else {
                 Err(StoreError::Integrity(format!(
@@ -155,14 +193,23 @@ mod tests {
     fn slices() {
         let ok = |s, t| Ok(Slice { skip: s, take: t });
         assert_eq!(
-            plan_slice(R, 200, None, 100),
+            plan_slice(R, 200, None, Some("100"), 100),
             ok(10, 5),
             "200: whole blob, cut it"
         );
-        assert_eq!(plan_slice(R, 206, Some("bytes 10-14/100"), 100), ok(0, 5));
-        assert_eq!(plan_slice(R, 206, Some("bytes 10-14/*"), 100), ok(0, 5));
+        for length in [None, Some("99"), Some("101"), Some("x")] {
+            assert!(
+                matches!(
+                    plan_slice(R, 200, None, length, 100),
+                    Err(StoreError::Integrity(_))
+                ),
+                "a 200 of {length:?} bytes is not this blob"
+            );
+        }
+        assert_eq!(plan_slice(R, 206, Some("bytes 10-14/100"), None, 100), ok(0, 5));
+        assert_eq!(plan_slice(R, 206, Some("bytes 10-14/*"), None, 100), ok(0, 5));
         assert_eq!(
-            plan_slice(R, 206, Some("bytes 8-20/100"), 100),
+            plan_slice(R, 206, Some("bytes 8-20/100"), None, 100),
             ok(2, 5),
             "wider range"
         );
@@ -179,19 +226,19 @@ mod tests {
             Some("bytes +10-14/100"),
         ] {
             assert!(
-                matches!(plan_slice(R, 206, bad, 100), Err(StoreError::Integrity(_))),
+                matches!(plan_slice(R, 206, bad, None, 100), Err(StoreError::Integrity(_))),
                 "{bad:?}"
             );
         }
         let long = format!("bytes \u{1}{}", "9".repeat(10_000));
-        match plan_slice(R, 206, Some(&long), 100) {
+        match plan_slice(R, 206, Some(&long), None, 100) {
             Err(StoreError::Integrity(m)) => {
                 assert!(m.len() < 200 && !m.contains('\u{1}'), "{m}")
             }
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            plan_slice(R, 204, None, 100),
+            plan_slice(R, 204, None, None, 100),
             Err(StoreError::Integrity(_))
         ));
     }

@@ -8,11 +8,17 @@ use crate::transport::{ResponseBody, SendFailure, Transport, Upload};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 
-pub struct Chunks(pub Vec<u8>);
+/// A body: its bytes, then its end, or a broken connection when `cut`.
+pub struct Chunks(pub Vec<u8>, pub bool);
 
 impl ResponseBody for Chunks {
     fn read_chunk(&mut self, max: usize) -> Result<Option<Vec<u8>>, StoreError> {
         if self.0.is_empty() {
+            if self.1 {
+                return Err(StoreError::Transport(
+                    "scripted: connection reset mid-body".into(),
+                ));
+            }
             return Ok(None);
         }
         // At most 3 bytes at a time, to exercise callers' re-reads.
@@ -40,6 +46,8 @@ pub struct Answer {
     pub body: Vec<u8>,
     /// No answer at all: the connection broke (a retryable failure).
     pub broken: bool,
+    /// The body breaks after its bytes instead of ending.
+    pub cut: bool,
 }
 
 impl Answer {
@@ -49,7 +57,14 @@ impl Answer {
             headers: Vec::new(),
             body: body.to_vec(),
             broken: false,
+            cut: false,
         }
+    }
+
+    /// The connection breaks after `body`, before the body's end.
+    pub fn cut(mut self) -> Answer {
+        self.cut = true;
+        self
     }
 
     /// The connection breaks before an answer arrives.
@@ -140,7 +155,7 @@ impl Transport for Scripted {
         for (name, value) in &answer.headers {
             builder = builder.header(*name, value);
         }
-        Ok(builder.body(Chunks(answer.body)).unwrap())
+        Ok(builder.body(Chunks(answer.body, answer.cut)).unwrap())
     }
 
     fn start(&self, _: http::Request<()>) -> Result<NoUpload, StoreError> {

@@ -5,11 +5,11 @@ use crate::client::{Mount, RegistryClient};
 use crate::config::StoreConfig;
 use crate::digest::sha256_digest;
 use crate::error::StoreError;
-use crate::get::GetReader;
+use crate::get::{GetReader, ObjectReader};
 use crate::layout::{classify, Layout, TagRole};
 use crate::manifest::{
-    config_manifest, marker_manifest, object_manifest, parse_config, parse_object, probe_manifest,
-    BlobRef, Deletion, ObjectEntry, EMPTY_CONTENT,
+    config_manifest, marker_manifest, names_prefix, object_manifest, parse_config, parse_object,
+    probe_manifest, BlobRef, Deletion, ObjectEntry, EMPTY_CONTENT,
 };
 use crate::put::PutSession;
 use crate::range::ByteRange;
@@ -21,6 +21,12 @@ use std::rc::Rc;
 
 /// Kloset's mode bits (`storage.Mode`): write = 1<<1, read = 1<<2.
 pub const MODE_READ_WRITE: u32 = (1 << 1) | (1 << 2);
+/// How long `create` waits between writing the configuration and reading
+/// it back: longer than a concurrent `create` takes from finding no
+/// configuration to writing its own (one request, the HEAD being the
+/// last step before the PUT), so that of two racing creates the one
+/// whose configuration was overwritten sees it.
+pub const CREATE_SETTLE: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub struct OciStore<T: Transport> {
     pub(crate) client: RegistryClient<T>,
@@ -75,26 +81,52 @@ impl<T: Transport> OciStore<T> {
 
     pub fn ping(&self) -> Result<(), StoreError> {
         self.check_open()?;
+        let _op = self.client.operation();
         self.client.ping()
     }
 
+    /// Writes the configuration, unless a repository is there already.
+    /// Registries have no conditional PUT, so a concurrent `create` is
+    /// caught afterwards: the configuration carries a random creator value
+    /// and is read back after `CREATE_SETTLE`; if another create's is
+    /// there, this one fails with `already-exists` (the last writer wins,
+    /// and only it).
     pub fn create(&self, config: &[u8]) -> Result<(), StoreError> {
         self.check_open()?;
+        let _op = self.client.operation();
         let tag = self.layout.config_tag();
-        if self.client.head_manifest(&tag)?.is_some() {
-            return Err(StoreError::AlreadyExists(format!(
+        let exists = || {
+            StoreError::AlreadyExists(format!(
                 "a Kloset repository already exists at {}",
                 self.location()
-            )));
+            ))
+        };
+        if self.client.head_manifest(&tag)?.is_some() {
+            return Err(exists());
         }
         self.ensure_empty_config()?;
         let blob = self.push_blob(config.to_vec())?;
         let deletion = self.probe_deletion()?;
         let prefix = self.config.prefix.as_deref();
-        self.client.put_manifest(
-            &tag,
-            config_manifest(&self.config.media_type, prefix, &blob, deletion),
-        )?;
+        let transport = self.client.transport();
+        let creator = format!("{:016x}{:016x}", transport.random(), transport.random());
+        let manifest = config_manifest(
+            &self.config.media_type,
+            prefix,
+            &blob,
+            deletion,
+            Some(&creator),
+        );
+        // Looked at again right before writing: the window in which a
+        // concurrent create can still overwrite ours is this one request.
+        if self.client.head_manifest(&tag)?.is_some() {
+            return Err(exists());
+        }
+        self.client.put_manifest(&tag, manifest.clone())?;
+        transport.sleep(CREATE_SETTLE);
+        if self.client.get_manifest(&tag)?.as_deref() != Some(&manifest[..]) {
+            return Err(exists());
+        }
         let mut state = self.state.borrow_mut();
         state.deletion = Some(deletion);
         state.config_blob = Some(blob);
@@ -116,9 +148,10 @@ impl<T: Transport> OciStore<T> {
 
     pub fn open(&self) -> Result<Vec<u8>, StoreError> {
         self.check_open()?;
+        let _op = self.client.operation();
         let (blob, _) = self.read_config_manifest()?;
         let reader = GetReader::whole(&self.client, &blob, "the repository configuration")?;
-        let bytes = reader.read_all()?;
+        let bytes = reader.read_all(&self.client)?;
         self.state.borrow_mut().config_blob = Some(blob);
         Ok(bytes)
     }
@@ -190,12 +223,12 @@ impl<T: Transport> OciStore<T> {
                 .head_manifest(&self.layout.tag(kind, mac, TagRole::Deleted))?
                 .is_some()
             {
-                let revived = marker_manifest(&self.config.media_type, kind, mac, true);
+                let revived = marker_manifest(&self.config.media_type, kind, mac, self.prefix(), true);
                 self.client
                     .put_manifest(&self.layout.tag(kind, mac, TagRole::Revived), revived)?;
             }
         }
-        let manifest = object_manifest(&self.config.media_type, kind, mac, &blob);
+        let manifest = object_manifest(&self.config.media_type, kind, mac, self.prefix(), &blob);
         self.client
             .put_manifest(&self.layout.object_tag(kind, mac), manifest)?;
         let mut state = self.state.borrow_mut();
@@ -223,7 +256,7 @@ impl<T: Transport> OciStore<T> {
         let tag = self.layout.object_tag(kind, mac);
         let missing = || StoreError::NotFound(format!("{kind} {mac}"));
         let bytes = self.client.get_manifest(&tag)?.ok_or_else(missing)?;
-        match parse_object(&bytes, kind, mac, &tag)? {
+        match parse_object(&bytes, kind, mac, self.prefix(), &tag)? {
             ObjectEntry::Object(blob) => {
                 if kind.is_immutable() {
                     self.state
@@ -240,6 +273,10 @@ impl<T: Transport> OciStore<T> {
         }
     }
 
+    fn prefix(&self) -> Option<&str> {
+        self.config.prefix.as_deref()
+    }
+
     pub(crate) fn forget(&self, kind: Resource, mac: &Mac) {
         self.state.borrow_mut().blobs.remove(&(kind, *mac));
     }
@@ -250,15 +287,16 @@ impl<T: Transport> OciStore<T> {
     }
 
     pub fn get(
-        &self,
+        self: &Rc<Self>,
         kind: Resource,
         mac: &Mac,
         range: Option<ByteRange>,
-    ) -> Result<GetReader<T::Body>, StoreError> {
+    ) -> Result<ObjectReader<T>, StoreError> {
         self.check_open()?;
+        let _op = self.client.operation();
         let what = format!("{kind} {mac}");
         let blob = self.blob_for(kind, mac, true)?;
-        match GetReader::open(&self.client, &blob, range, &what) {
+        let reader = match GetReader::open(&self.client, &blob, range, &what) {
             // A cached blob may have been deleted and collected since:
             // look the object up again once before giving up.
             Err(StoreError::NotFound(_)) => {
@@ -267,11 +305,13 @@ impl<T: Transport> OciStore<T> {
                 GetReader::open(&self.client, &blob, range, &what)
             }
             other => other,
-        }
+        }?;
+        Ok(ObjectReader::new(Rc::clone(self), reader))
     }
 
     pub fn list(&self, kind: Resource) -> Result<Vec<Mac>, StoreError> {
         self.check_open()?;
+        let _op = self.client.operation();
         let tags = self.client.list_tags()?;
         self.live_keys(&tags, kind)
     }
@@ -291,14 +331,12 @@ impl<T: Transport> OciStore<T> {
 
     pub fn delete(&self, kind: Resource, mac: &Mac) -> Result<(), StoreError> {
         self.check_open()?;
+        let _op = self.client.operation();
         self.forget(kind, mac);
         if self.state.borrow().deletion == Some(Deletion::Tombstone) {
             return self.delete_by_tombstone(kind, mac);
         }
-        let Some(digest) = self
-            .client
-            .head_manifest(&self.layout.object_tag(kind, mac))?
-        else {
+        let Some(digest) = self.digest_to_delete(kind, mac)? else {
             return Ok(()); // already gone: deletes are idempotent
         };
         if self.client.delete_manifest(&digest)? {
@@ -310,11 +348,37 @@ impl<T: Transport> OciStore<T> {
         self.delete_by_tombstone(kind, mac)
     }
 
+    /// The digest whose DELETE removes this key and nothing else. Not what a
+    /// HEAD names: a caching proxy's stale answer could name another
+    /// manifest (another key's, deleted with it). The manifest is read,
+    /// checked to be this key's, and its digest computed from its bytes.
+    /// One written before prefixes were annotated may be shared with a store
+    /// under another prefix: it is first replaced at our tag by one naming
+    /// our prefix, and that one is deleted.
+    fn digest_to_delete(&self, kind: Resource, mac: &Mac) -> Result<Option<String>, StoreError> {
+        let tag = self.layout.object_tag(kind, mac);
+        let Some(bytes) = self.client.get_manifest(&tag)? else {
+            return Ok(None);
+        };
+        let entry = parse_object(&bytes, kind, mac, self.prefix(), &tag)?;
+        if names_prefix(&bytes, self.prefix()) {
+            return Ok(Some(sha256_digest(&bytes)));
+        }
+        let media = &self.config.media_type;
+        let ours = match entry {
+            ObjectEntry::Object(blob) => object_manifest(media, kind, mac, self.prefix(), &blob),
+            ObjectEntry::Tombstone => marker_manifest(media, kind, mac, self.prefix(), false),
+        };
+        let digest = sha256_digest(&ours);
+        self.client.put_manifest(&tag, ours)?;
+        Ok(Some(digest))
+    }
+
     /// The `.d` marker first, then the object tag: if we stop in between,
     /// `list` still shows the key and `get` still finds it, so the failed
     /// delete leaves a consistent state.
     fn delete_by_tombstone(&self, kind: Resource, mac: &Mac) -> Result<(), StoreError> {
-        let tombstone = marker_manifest(&self.config.media_type, kind, mac, false);
+        let tombstone = marker_manifest(&self.config.media_type, kind, mac, self.prefix(), false);
         self.client.put_manifest(
             &self.layout.tag(kind, mac, TagRole::Deleted),
             tombstone.clone(),
@@ -326,7 +390,13 @@ impl<T: Transport> OciStore<T> {
     fn switch_to_tombstones(&self) -> Result<(), StoreError> {
         let (blob, _) = self.read_config_manifest()?;
         let prefix = self.config.prefix.as_deref();
-        let manifest = config_manifest(&self.config.media_type, prefix, &blob, Deletion::Tombstone);
+        let manifest = config_manifest(
+            &self.config.media_type,
+            prefix,
+            &blob,
+            Deletion::Tombstone,
+            None,
+        );
         self.client
             .put_manifest(&self.layout.config_tag(), manifest)?;
         self.state.borrow_mut().deletion = Some(Deletion::Tombstone);
@@ -336,6 +406,7 @@ impl<T: Transport> OciStore<T> {
     /// Bytes of every live object plus the configuration.
     pub fn size(&self) -> Result<u64, StoreError> {
         self.check_open()?;
+        let _op = self.client.operation();
         let tags = self.client.list_tags()?;
         let config_blob = self.state.borrow().config_blob.clone();
         let mut total = match config_blob {
@@ -345,7 +416,15 @@ impl<T: Transport> OciStore<T> {
         for kind in Resource::ALL {
             for mac in self.live_keys(&tags, kind)? {
                 match self.blob_for(kind, &mac, true) {
-                    Ok(blob) => total += blob.size,
+                    // Sizes come from manifests, which say what they like.
+                    Ok(blob) => {
+                        total = total.checked_add(blob.size).ok_or_else(|| {
+                            StoreError::Integrity(
+                                "the objects' sizes add up past 2^64 bytes: a manifest lies"
+                                    .into(),
+                            )
+                        })?
+                    }
                     Err(StoreError::NotFound(_)) => {} // deleted meanwhile
                     Err(e) => return Err(e),
                 }

@@ -26,6 +26,12 @@ impl From<StoreError> for SendFailure {
 pub trait ResponseBody {
     /// Up to `max` bytes; `None` once the body has ended.
     fn read_chunk(&mut self, max: usize) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// A time (on `Transport::now`'s clock) past which reading fails with
+    /// `transport` instead of waiting for more: a body drip-fed just under
+    /// the between-bytes timeout must not stretch an operation without end.
+    /// Bodies read in one piece from memory need not care.
+    fn set_deadline(&mut self, _at: Option<std::time::Duration>) {}
 }
 
 /// A request whose body is written piece by piece after it was sent (a

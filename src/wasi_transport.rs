@@ -46,6 +46,9 @@ impl WasiTransport {
 /// A response body. Fields drop in order: the stream before its body, the
 /// body before its response, as wasi:http requires of child resources.
 pub struct WasiBody {
+    /// When reading must stop (monotonic clock, nanoseconds): see
+    /// `ResponseBody::set_deadline`.
+    deadline: Option<u64>,
     stream: Option<InputStream>,
     _body: Option<IncomingBody>,
     _response: IncomingResponse,
@@ -210,6 +213,7 @@ fn wait(
         .stream()
         .map_err(|()| transport_error(what, "body stream already taken"))?;
     let body = WasiBody {
+        deadline: None,
         stream: Some(stream),
         _body: Some(body),
         _response: response,
@@ -321,6 +325,10 @@ impl Upload for WasiUpload {
 }
 
 impl ResponseBody for WasiBody {
+    fn set_deadline(&mut self, at: Option<Duration>) {
+        self.deadline = at.map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    }
+
     /// Fills up to `max` bytes from as many body frames as it takes, or to
     /// the end of the body. A frame is what one socket read gave the host
     /// (often 16 to 64 KiB); handing frames out one by one would cost the
@@ -331,6 +339,19 @@ impl ResponseBody for WasiBody {
             let have = filled.as_ref().map_or(0, Vec::len);
             if have >= max {
                 break;
+            }
+            // Each read waits at most the between-bytes timeout; a body
+            // drip-fed just under it ends here, at the operation's deadline.
+            if self
+                .deadline
+                .is_some_and(|at| wasi::clocks::monotonic_clock::now() >= at)
+            {
+                self.stream = None;
+                return Err(StoreError::Transport(
+                    "reading a response body: the operation's deadline passed while the \
+                     registry was still sending (option deadline)"
+                        .into(),
+                ));
             }
             match stream.blocking_read((max - have) as u64) {
                 Ok(bytes) if bytes.is_empty() => continue,

@@ -179,9 +179,15 @@ fn hosts_the_registry_never_named_are_refused() {
         }
     });
     let store = store_at(plugin(), &registry.authority(), "r");
+    // The component refuses a Location off the registry's origin before
+    // the host's egress is asked (the allow-list's own unit tests cover
+    // the egress); either refusal is a refusal, and nothing is sent.
     match store.create(b"config") {
         Err(StoreError::Transport(message)) => assert!(message.contains("denied"), "{message}"),
-        other => panic!("expected the host to deny the other host, got {other:?}"),
+        Err(StoreError::Registry { message, .. }) => {
+            assert!(message.contains("not on the registry's origin"), "{message}")
+        }
+        other => panic!("expected the other host to be refused, got {other:?}"),
     }
     assert!(
         elsewhere.seen().is_empty(),

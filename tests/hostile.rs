@@ -2,7 +2,11 @@
 //! proxy: stalled answers and bodies end in `transport` within the
 //! `timeout` option instead of hanging; oversized, unreadable, foreign or
 //! misplaced manifests where our tag should be are refused as `integrity`;
-//! an upload `Location` with another scheme or host is never followed; and
+//! an upload `Location` or a tag-list `Link` off the registry's origin is
+//! refused by the component itself; a drip-fed body and an endless chain
+//! of pages end within the `deadline` option; a delete removes only its own
+//! key's manifest, whatever a stale HEAD says; stores under two prefixes
+//! never share a manifest; of two racing creates one fails; and
 //! several callers on one handle come through faults together. In no case
 //! does a read return wrong bytes or a list show what was not stored.
 
@@ -199,10 +203,12 @@ fn an_upload_location_elsewhere_is_never_followed() {
     elsewhere.set_nonblocking(true).unwrap();
     let other = elsewhere.local_addr().unwrap();
     let uploads = |r: &RequestInfo| r.method == "POST" && r.path().ends_with("/blobs/uploads/");
+    // The component refuses all three itself (a host without an egress
+    // allow-list, jco or wasmtime-py, relies on that).
     for (location, expect_denied) in [
         ("ftp://127.0.0.1/uploads/1".to_string(), false),
         ("//127.0.0.2/uploads/1".to_string(), false),
-        (format!("http://{other}/v2/x/blobs/uploads/1"), true),
+        (format!("http://{other}/v2/x/blobs/uploads/1"), false),
     ] {
         let answer = Fault::reply(202, &[("Location", &location)], Vec::new());
         p.proxy.set(move |r, _| {
@@ -318,4 +324,218 @@ fn concurrent_callers_come_through_faults_together() {
             );
         }
     }
+}
+
+/// A listener on another loopback port that records what reaches it.
+fn elsewhere() -> common::fake::FakeServer {
+    common::fake::FakeServer::start(|_| common::fake::Reply::new(200, "{}"))
+}
+
+#[test]
+fn links_and_locations_to_other_origins_are_refused_by_the_component() {
+    let p = Proxied::start("origins", &[]);
+    p.store.create(b"config").expect("create");
+    let other = elsewhere();
+    let proxy = p.proxy.authority();
+    // A `Link` to another port of the same host, and to the registry's
+    // authority under https (another scheme): no request may follow either.
+    for link in [
+        format!("http://{}/v2/{}/tags/list?last=x", other.authority(), p.repository),
+        format!("https://{proxy}/v2/{}/tags/list?last=x", p.repository),
+    ] {
+        let header = format!("<{link}>; rel=\"next\"");
+        let page = format!(r#"{{"name":"{}","tags":["config"]}}"#, p.repository);
+        let answer = Fault::reply(200, &[("Link", &header)], page.into_bytes());
+        p.proxy.set(move |r, _| {
+            if r.is_tag_list() {
+                answer.clone()
+            } else {
+                Fault::None
+            }
+        });
+        match p.store.list(Resource::Packfile) {
+            Err(StoreError::Registry { message, .. }) => {
+                assert!(message.contains("unusable location"), "{link}: {message}")
+            }
+            other => panic!("{link}: {other:?}"),
+        }
+    }
+    // An upload Location on the other port.
+    let location = format!("http://{}/v2/x/blobs/uploads/1", other.authority());
+    let answer = Fault::reply(202, &[("Location", &location)], Vec::new());
+    p.proxy.set(move |r, _| {
+        if r.method == "POST" && r.path().ends_with("/blobs/uploads/") {
+            answer.clone()
+        } else {
+            Fault::None
+        }
+    });
+    match p.store.put_bytes(Resource::Packfile, &mac(6), &bytes(6, 9 << 20)) {
+        Err(StoreError::Registry { message, .. }) => {
+            assert!(message.contains("origin"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(other.seen().is_empty(), "reached: {:?}", other.seen());
+}
+
+#[test]
+fn a_drip_fed_body_ends_within_the_deadline() {
+    let p = Proxied::start("drip", &[]);
+    p.store.create(b"config").expect("create");
+    let data = bytes(7, 200_000);
+    p.store.put_bytes(Resource::Packfile, &mac(7), &data).unwrap();
+    // Each byte comes just under the 2 s timeout; the deadline is 5 s.
+    let store = p.reopen(&[("timeout", "2"), ("deadline", "5")]);
+    p.proxy.set(|r, _| {
+        if r.is_blob_get() {
+            Fault::DripBody(Duration::from_millis(1500))
+        } else {
+            Fault::None
+        }
+    });
+    let m = within(Duration::from_secs(12), "drip-fed body", || {
+        transport_error(store.get(Resource::Packfile, &mac(7), None))
+    });
+    assert!(m.contains("deadline"), "{m}");
+}
+
+#[test]
+fn an_endless_chain_of_tag_pages_ends_within_the_deadline() {
+    let p = Proxied::start("endless", &[]);
+    p.store.create(b"config").expect("create");
+    let store = p.reopen(&[("deadline", "3")]);
+    let repository = p.repository.clone();
+    // Every page names a next page never seen before.
+    p.proxy.set(move |r, n| {
+        if r.is_tag_list() {
+            let link = format!("</v2/{repository}/tags/list?page={n}>; rel=\"next\"");
+            let page = format!(r#"{{"name":"{repository}","tags":["t{n}"]}}"#);
+            Fault::reply(200, &[("Link", &link)], page.into_bytes())
+        } else {
+            Fault::None
+        }
+    });
+    let result = within(Duration::from_secs(10), "endless pages", || {
+        store.list(Resource::Packfile)
+    });
+    match result {
+        Err(StoreError::Transport(m)) => assert!(m.contains("deadline"), "{m}"),
+        Err(StoreError::Registry { message, .. }) => {
+            assert!(message.contains("pages"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    println!("{} pages asked", p.proxy.requests());
+}
+
+#[test]
+fn a_delete_never_follows_a_stale_head_to_another_key() {
+    let registry = common::Registry::start(common::RegistryOptions {
+        delete_enabled: true,
+        ..Default::default()
+    });
+    let proxy = common::faults::FaultProxy::start(&registry.authority());
+    let repository = common::unique_repo("staledelete");
+    let store = common::proxied::store_via(&proxy, &repository, &[]);
+    store.create(b"config").expect("create");
+    let (a, b) = (bytes(8, 1000), bytes(9, 1000));
+    store.put_bytes(Resource::Lock, &mac(8), &a).unwrap();
+    store.put_bytes(Resource::Lock, &mac(9), &b).unwrap();
+    let tag_b = format!("lock-{}", hex(&mac(9)));
+    let real = registry.send(
+        "GET",
+        &format!("/v2/{repository}/manifests/{tag_b}"),
+        &[("Accept", OCI_MANIFEST)],
+        &[],
+    );
+    let digest_b = kloset_oci::digest::sha256_digest(&real.body);
+    // A caching proxy answers a HEAD of a's tag with b's digest.
+    let tag_a = format!("lock-{}", hex(&mac(8)));
+    p_set_head(&proxy, tag_a, digest_b);
+    store.delete(Resource::Lock, &mac(8)).expect("delete");
+    proxy.clear();
+    let fresh = common::proxied::store_via(&proxy, &repository, &[]);
+    assert!(fresh.get(Resource::Lock, &mac(9), None).unwrap() == b, "b survives");
+    assert_eq!(listed(&fresh, Resource::Lock), BTreeSet::from([mac(9)]));
+}
+
+fn p_set_head(proxy: &common::faults::FaultProxy, tag: String, digest: String) {
+    proxy.set(move |r, _| {
+        if r.method == "HEAD" && r.path().ends_with(&format!("/manifests/{tag}")) {
+            Fault::reply(
+                200,
+                &[
+                    ("Docker-Content-Digest", &digest),
+                    ("Content-Type", OCI_MANIFEST),
+                ],
+                Vec::new(),
+            )
+        } else {
+            Fault::None
+        }
+    });
+}
+
+#[test]
+fn stores_under_two_prefixes_keep_their_own_copy_of_a_key() {
+    let registry = common::Registry::start(common::RegistryOptions {
+        delete_enabled: true,
+        ..Default::default()
+    });
+    let repository = common::unique_repo("prefixes");
+    let store = |prefix: &str| {
+        let mut config = registry.config(&repository);
+        config.push(("repository_prefix".into(), prefix.into()));
+        StoreHandle::new(common::component::plugin(), &config).expect("config")
+    };
+    let (a, b) = (store("alpha"), store("beta"));
+    a.create(b"config a").expect("create a");
+    b.create(b"config b").expect("create b");
+    let data = bytes(10, 5000);
+    for s in [&a, &b] {
+        s.put_bytes(Resource::Lock, &mac(10), &data).unwrap();
+        s.put_bytes(Resource::Packfile, &mac(11), &data).unwrap();
+    }
+    a.delete(Resource::Lock, &mac(10)).expect("delete in alpha");
+    a.delete(Resource::Packfile, &mac(11)).expect("delete in alpha");
+    assert!(listed(&a, Resource::Lock).is_empty());
+    assert!(b.get(Resource::Lock, &mac(10), None).expect("beta's copy") == data);
+    assert!(b.get(Resource::Packfile, &mac(11), None).expect("beta's copy") == data);
+    assert_eq!(listed(&b, Resource::Lock), BTreeSet::from([mac(10)]));
+}
+
+#[test]
+fn of_two_racing_creates_one_fails_with_already_exists() {
+    let registry = common::Registry::start(common::RegistryOptions::default());
+    let repository = common::unique_repo("race");
+    let config = registry.config(&repository);
+    let stores: Vec<StoreHandle> = (0..2)
+        .map(|_| StoreHandle::new(common::component::plugin(), &config).expect("config"))
+        .collect();
+    let barrier = std::sync::Barrier::new(2);
+    let results: Vec<Result<(), StoreError>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = stores
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    s.create(format!("config {i}").as_bytes())
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    println!("{results:?}");
+    let won: Vec<usize> = (0..2).filter(|i| results[*i].is_ok()).collect();
+    assert_eq!(won.len(), 1, "exactly one create wins: {results:?}");
+    let lost = 1 - won[0];
+    assert!(
+        matches!(results[lost], Err(StoreError::AlreadyExists(_))),
+        "{results:?}"
+    );
+    let fresh = StoreHandle::new(common::component::plugin(), &config).unwrap();
+    assert_eq!(fresh.open().unwrap(), format!("config {}", won[0]).into_bytes());
 }

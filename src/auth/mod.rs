@@ -1,13 +1,17 @@
 //! Logging in to a registry, the way Docker clients do: learn the scheme
 //! from the first 401 challenge, then send Basic credentials, or fetch and
 //! cache Bearer tokens. `Authorization` only ever goes to the registry's own
-//! authority; a token realm elsewhere gets Basic credentials only over https.
+//! origin (scheme, host and port: never to the plaintext side of an https
+//! registry); a realm is learnt only from a 401 the registry itself sent,
+//! and gets secrets only over https, or over plain http when the store
+//! itself is plain http and the realm is on the registry's host.
 
 pub mod challenge;
 pub mod credentials;
 pub mod token;
 
 use crate::error::StoreError;
+use crate::origin::Origin;
 use challenge::Challenge;
 use credentials::Credentials;
 use std::cell::RefCell;
@@ -28,7 +32,7 @@ pub enum Prepared {
 }
 
 pub struct Authenticator {
-    registry: String,
+    registry: Origin,
     repository: String,
     credentials: Credentials,
     state: RefCell<State>,
@@ -63,17 +67,12 @@ fn actions_for(method: &http::Method) -> &'static str {
     }
 }
 
-fn authority_of(uri: &http::Uri) -> String {
-    uri.authority()
-        .map(|a| a.as_str().to_ascii_lowercase())
-        .unwrap_or_default()
-}
-
 impl Authenticator {
-    pub fn new(registry: &str, repository: &str, credentials: Credentials) -> Self {
+    /// `base`: the registry's base URL, `https://host[:port]` (or http).
+    pub fn new(base: &str, repository: &str, credentials: Credentials) -> Self {
         let flow = matches!(credentials, Credentials::IdentityToken(_)).then_some(Flow::Post);
         Authenticator {
-            registry: registry.to_ascii_lowercase(),
+            registry: Origin::parse(base).expect("the registry's base URL is an http(s) origin"),
             repository: repository.to_string(),
             credentials,
             state: RefCell::new(State {
@@ -83,8 +82,9 @@ impl Authenticator {
         }
     }
 
-    fn is_registry(&self, uri: &http::Uri) -> bool {
-        authority_of(uri) == self.registry
+    /// Whether `uri` is on the registry's own origin.
+    pub fn is_registry(&self, uri: &http::Uri) -> bool {
+        Origin::of(uri).as_ref() == Some(&self.registry)
     }
 
     fn actions(&self, method: &http::Method) -> String {
@@ -148,19 +148,16 @@ impl Authenticator {
         Ok(Prepared::Ready)
     }
 
-    /// Basic credentials go to a realm on the registry's own host (any
-    /// port: the same machine), or to any realm over https.
+    /// Secrets (Basic credentials, a password or refresh token in the
+    /// OAuth2 form) go to a realm over https; over plain http only when
+    /// the store itself is plain http and the realm is on the registry's
+    /// host (any port: the same machine, already reached in the clear).
     fn may_see_basic(&self, endpoint: &TokenEndpoint) -> bool {
-        let Ok(uri) = endpoint.realm.parse::<http::Uri>() else {
-            return false;
-        };
-        let registry_host = self
-            .registry
-            .parse::<http::uri::Authority>()
-            .map(|a| a.host().to_string());
-        let same_host =
-            matches!((uri.host(), registry_host), (Some(h), Ok(r)) if h.eq_ignore_ascii_case(&r));
-        uri.scheme_str() == Some("https") || same_host
+        match Origin::parse(&endpoint.realm) {
+            Some(realm) if realm.https => true,
+            Some(realm) => !self.registry.https && realm.same_host(&self.registry),
+            None => false,
+        }
     }
 
     /// Takes the token server's answer to the last `FetchToken`. `Ok(true)`
@@ -201,11 +198,19 @@ impl Authenticator {
         }
     }
 
-    /// Learns from a 401's challenges. `true` when sending again may now
-    /// succeed (a new scheme, or a token to renew).
-    pub fn challenged(&self, challenges: &[Challenge], method: &http::Method) -> bool {
-        if matches!(self.credentials, Credentials::Bearer(_)) {
-            return false; // a static token is all we have
+    /// Learns from a 401's challenges to a request sent to `uri`. `true`
+    /// when sending again may now succeed (a new scheme, or a token to
+    /// renew). Only the registry's own answers teach: a CDN or a redirect
+    /// target naming a realm would steer the next token request (and the
+    /// user's secrets) to a host of its choosing.
+    pub fn challenged(
+        &self,
+        uri: &http::Uri,
+        challenges: &[Challenge],
+        method: &http::Method,
+    ) -> bool {
+        if matches!(self.credentials, Credentials::Bearer(_)) || !self.is_registry(uri) {
+            return false; // a static token is all we have; or not the registry
         }
         let bearer = challenges
             .iter()
@@ -280,6 +285,8 @@ mod tests {
         }
     }
 
+    const REG: &str = "http://reg:5000/v2/";
+
     const BEARER: &str =
         r#"Bearer realm="http://reg:5000/token",service="reg:5000",scope="repository:r:pull""#;
 
@@ -289,13 +296,13 @@ mod tests {
             username: "u".into(),
             password: "p".into(),
         };
-        let a = Authenticator::new("reg:5000", "r", creds);
+        let a = Authenticator::new("http://reg:5000", "r", creds);
         let (header, fetch) = prepare(&a, "GET", "http://reg:5000/v2/r/tags/list", 0);
         assert!(
             header.is_none() && fetch.is_none(),
             "nothing known: no header"
         );
-        assert!(a.challenged(&parse_challenges([BEARER]), &http::Method::GET));
+        assert!(a.challenged(&uri(REG), &parse_challenges([BEARER]), &http::Method::GET));
         let (_, fetch) = prepare(&a, "GET", "http://reg:5000/v2/r/tags/list", 0);
         let fetch = fetch.expect("a token to fetch");
         assert_eq!(
@@ -330,30 +337,68 @@ mod tests {
             username: "u".into(),
             password: "p".into(),
         };
-        for (realm, basic) in [
-            ("http://auth.other:80/token", false),
-            ("https://auth.other/token", true),
-            ("http://REG:5000/t", true),
-            ("http://reg:6000/token", true),
+        // (store base, realm, whether the realm gets the secrets)
+        for (base, realm, basic) in [
+            ("http://reg:5000", "http://auth.other:80/token", false),
+            ("http://reg:5000", "https://auth.other/token", true),
+            ("http://reg:5000", "http://REG:5000/t", true),
+            ("http://reg:5000", "http://reg:6000/token", true),
+            // An https store: plain http is never good enough, even on
+            // the registry's own host.
+            ("https://reg:5000", "http://reg:5000/token", false),
+            ("https://reg:5000", "http://reg:80/token", false),
+            ("https://reg:5000", "https://reg/token", true),
+            ("https://reg:5000", "ftp://reg/token", false),
         ] {
-            let a = Authenticator::new("reg:5000", "r", creds.clone());
+            let a = Authenticator::new(base, "r", creds.clone());
             a.challenged(
+                &uri(&format!("{base}/v2/")),
                 &parse_challenges([format!(r#"Bearer realm="{realm}""#).as_str()]),
                 &http::Method::GET,
             );
-            let fetch = prepare(&a, "GET", "http://reg:5000/v2/", 0).1.unwrap();
+            let fetch = prepare(&a, "GET", &format!("{base}/v2/"), 0).1.unwrap();
             assert_eq!(
                 fetch.headers().contains_key("authorization"),
                 basic,
-                "{realm}"
+                "{base} {realm}"
             );
         }
     }
 
     #[test]
+    fn only_the_registrys_own_answers_teach_a_realm() {
+        let creds = Credentials::Basic {
+            username: "u".into(),
+            password: "p".into(),
+        };
+        let a = Authenticator::new("https://reg:5000", "r", creds);
+        let evil = parse_challenges([r#"Bearer realm="https://evil.example/token""#]);
+        for elsewhere in [
+            "https://cdn.example/blob",
+            "http://reg:5000/v2/r/tags/list",
+            "https://reg:5001/v2/",
+        ] {
+            assert!(
+                !a.challenged(&uri(elsewhere), &evil, &http::Method::GET),
+                "{elsewhere}"
+            );
+        }
+        let (header, fetch) = prepare(&a, "GET", "https://reg:5000/v2/", 0);
+        assert!(header.is_none() && fetch.is_none(), "nothing was learnt");
+        // Nor does Authorization go to the plaintext side of the registry.
+        a.challenged(
+            &uri("https://reg:5000/v2/"),
+            &parse_challenges([r#"Basic realm="x""#]),
+            &http::Method::GET,
+        );
+        assert!(prepare(&a, "GET", "https://reg:5000/v2/", 0).0.is_some());
+        assert!(prepare(&a, "GET", "http://reg:5000/v2/", 0).0.is_none());
+    }
+
+    #[test]
     fn refused_wide_scope_narrows_then_fails() {
-        let a = Authenticator::new("reg:5000", "r", Credentials::Anonymous);
-        a.challenged(&parse_challenges([BEARER]), &http::Method::DELETE);
+        let a = Authenticator::new("http://reg:5000", "r", Credentials::Anonymous);
+        a.challenged(&uri(REG), &parse_challenges([BEARER]), &http::Method::DELETE);
         prepare(&a, "DELETE", "http://reg:5000/v2/r/manifests/d", 0)
             .1
             .unwrap();
@@ -381,11 +426,11 @@ mod tests {
     #[test]
     fn identity_tokens_post_then_fall_back_to_get() {
         let a = Authenticator::new(
-            "reg:5000",
+            "http://reg:5000",
             "r",
             Credentials::IdentityToken("refresh".into()),
         );
-        a.challenged(&parse_challenges([BEARER]), &http::Method::GET);
+        a.challenged(&uri(REG), &parse_challenges([BEARER]), &http::Method::GET);
         let fetch = prepare(&a, "GET", "http://reg:5000/v2/", 0).1.unwrap();
         assert_eq!(fetch.method(), "POST");
         assert!(a.token_answer(404, b"", Duration::ZERO).unwrap());
@@ -401,15 +446,14 @@ mod tests {
     #[test]
     fn basic_and_static_tokens() {
         let a = Authenticator::new(
-            "reg:5000",
+            "http://reg:5000",
             "r",
             Credentials::Basic {
                 username: "u".into(),
                 password: "p".into(),
             },
         );
-        assert!(a.challenged(
-            &parse_challenges([r#"Basic realm="Registry""#]),
+        assert!(a.challenged(&uri(REG), &parse_challenges([r#"Basic realm="Registry""#]),
             &http::Method::GET
         ));
         assert_eq!(
@@ -417,23 +461,21 @@ mod tests {
             Some("Basic dTpw")
         );
         assert!(
-            !a.challenged(
-                &parse_challenges([r#"Basic realm="Registry""#]),
+            !a.challenged(&uri(REG), &parse_challenges([r#"Basic realm="Registry""#]),
                 &http::Method::GET
             ),
             "same credentials again: no point"
         );
-        let anon = Authenticator::new("reg:5000", "r", Credentials::Anonymous);
-        assert!(!anon.challenged(
-            &parse_challenges([r#"Basic realm="Registry""#]),
+        let anon = Authenticator::new("http://reg:5000", "r", Credentials::Anonymous);
+        assert!(!anon.challenged(&uri(REG), &parse_challenges([r#"Basic realm="Registry""#]),
             &http::Method::GET
         ));
-        let st = Authenticator::new("reg:5000", "r", Credentials::Bearer("tok".into()));
+        let st = Authenticator::new("http://reg:5000", "r", Credentials::Bearer("tok".into()));
         assert_eq!(
             prepare(&st, "GET", "http://reg:5000/v2/", 0).0.as_deref(),
             Some("Bearer tok")
         );
-        assert!(!st.challenged(&parse_challenges([BEARER]), &http::Method::GET));
+        assert!(!st.challenged(&uri(REG), &parse_challenges([BEARER]), &http::Method::GET));
     }
 
     #[test]

@@ -54,6 +54,10 @@ pub enum Fault {
     Stall,
     /// Forward it, send the head and this many body bytes, then go silent.
     StallBody(usize),
+    /// Forward it, send the head, then the body one byte at a time, this
+    /// long apart: a registry (or a slowloris in its place) keeping a read
+    /// alive just under the between-bytes timeout.
+    DripBody(std::time::Duration),
     /// Answer 413 itself when the request body is longer than this (a
     /// registry or proxy capping bodies: GHCR caps chunks at 4 MiB);
     /// forward it otherwise.
@@ -449,6 +453,15 @@ impl Conn {
         if fault == Fault::CorruptByte && !response.body.is_empty() {
             let middle = response.body.len() / 2;
             response.body[middle] ^= 0xff;
+        }
+        if let Fault::DripBody(every) = fault {
+            write_response(client, &response, method == "HEAD", Some(0))?;
+            for byte in &response.body {
+                thread::sleep(every);
+                client.write_all(&[*byte])?;
+                client.flush()?;
+            }
+            return Ok(false);
         }
         let truncate = match fault {
             Fault::TruncateBody(keep) | Fault::StallBody(keep) => Some(keep),
