@@ -389,7 +389,8 @@ pub const REGISTRY_V3_BIN_ENV: &str = "KLOSET_TEST_REGISTRY_V3_BIN";
 /// Overrides ferro-oci-server's binary (default: `.tools/bin/ferro-oci-server`).
 pub const FERRO_BIN_ENV: &str = "KLOSET_TEST_FERRO_BIN";
 const SETUP_GO: &str = "scripts/setup-go-tools";
-const SETUP_FERRO: &str = "scripts/setup-go-tools (its ferro-oci-server step)";
+const SETUP_FERRO: &str =
+    "scripts/setup, or: cargo install --locked --root .tools ferro-oci-server --version 1.0.0";
 
 /// A tool installed into the project's `.tools/bin` by a setup script, or the
 /// path in `env`. Panics when it is not there: a test that needs another
@@ -645,7 +646,9 @@ fn spawn(bin: &OsStr, config: &Path, log_path: &Path) -> Child {
         if e.kind() == io::ErrorKind::NotFound {
             panic!(
                 "test registry: binary `{}` not found: install Debian's docker-registry package \
-                 (scripts/setup does) or set {REGISTRY_BIN_ENV} to its path",
+                 (scripts/setup does) or set {REGISTRY_BIN_ENV} to its path; distribution v3 \
+                 and ferro-oci-server: scripts/setup-go-tools and scripts/setup install them \
+                 into .tools/bin ({REGISTRY_V3_BIN_ENV}, {FERRO_BIN_ENV} override)",
                 bin.to_string_lossy()
             )
         }
