@@ -440,7 +440,7 @@ impl<T: Transport> RegistryClient<T> {
                 attempt += 1;
                 continue;
             }
-            return Err(error_from_response(status, &body, &what));
+            return Err(read_only_hint(error_from_response(status, &body, &what)));
         }
     }
 
@@ -490,7 +490,7 @@ impl<T: Transport> RegistryClient<T> {
                 self.drain(response, &what)?;
                 Ok(Mount::Upload(location))
             }
-            _ => Err(self.fail(response, &what)),
+            _ => Err(read_only_hint(self.fail(response, &what))),
         }
     }
 
@@ -511,7 +511,29 @@ impl<T: Transport> RegistryClient<T> {
             self.drain(response, what)?;
             Ok(UploadSession { url, min_chunk })
         } else {
-            Err(self.fail(response, what))
+            Err(read_only_hint(self.fail(response, what)))
+        }
+    }
+
+    /// Whether this repository takes writes: opens an upload session and
+    /// cancels it at once (two requests; nothing is written). A registry that
+    /// refuses the POST with 405 or `UNSUPPORTED` (a pull-through cache:
+    /// distribution with `proxy.remoteurl`), or whose credentials lack push
+    /// (401, 403), is read-only; any other failure is the caller's error.
+    ///
+    /// A 401 means read-only only for an anonymous store (a public
+    /// repository read without logging in); with credentials it is the
+    /// error it is, so a wrong password is reported as `unauthorized`
+    /// rather than hidden behind a read-only mode.
+    pub fn takes_writes(&self, anonymous: bool) -> Result<bool, StoreError> {
+        match self.start_upload() {
+            Ok(session) => {
+                self.cancel_upload(&session.url);
+                Ok(true)
+            }
+            Err(StoreError::Unsupported(_) | StoreError::Denied(_)) => Ok(false),
+            Err(StoreError::Unauthorized(_)) if anonymous => Ok(false),
+            Err(other) => Err(other),
         }
     }
 
@@ -889,6 +911,19 @@ pub fn parse_received(range: &str) -> Option<u64> {
     }
 }
 
+/// A 405 or `UNSUPPORTED` to an upload POST or a manifest PUT: the registry
+/// takes no writes at all. distribution in pull-through cache mode
+/// (`proxy.remoteurl`) answers exactly that; say so, and what to do.
+fn read_only_hint(error: StoreError) -> StoreError {
+    match error {
+        StoreError::Unsupported(message) => StoreError::Unsupported(format!(
+            "{message} (the registry is read-only here, such as a pull-through cache \
+             or mirror: write to the registry it mirrors)"
+        )),
+        other => other,
+    }
+}
+
 /// A 413 to a PATCH means a body cap between us and the registry, a 405 or
 /// `UNSUPPORTED` a registry without PATCH uploads (Google Artifact Registry
 /// takes no chunks): say which options get round them.
@@ -1180,6 +1215,47 @@ mod tests {
             c.transport().asked.borrow()[0].uri,
             "http://r:5000/v2/team/repo/blobs/uploads/?mount=sha256:aa&from=team/repo"
         );
+    }
+
+    #[test]
+    fn a_registry_refusing_uploads_is_read_only() {
+        let unsupported =
+            br#"{"errors":[{"code":"UNSUPPORTED","message":"The operation is unsupported."}]}"#;
+        // A pull-through cache: POST answers 405 UNSUPPORTED.
+        let c = client(vec![Answer::new(405, unsupported)]);
+        assert!(!c.takes_writes(false).unwrap());
+        // Writes say why.
+        let c = client(vec![
+            Answer::new(405, unsupported),
+            Answer::new(405, unsupported),
+        ]);
+        match c.mount_or_start("sha256:aa") {
+            Err(StoreError::Unsupported(m)) => assert!(m.contains("read-only"), "{m}"),
+            Err(other) => panic!("{other:?}"),
+            Ok(_) => panic!("a mirror accepted an upload"),
+        }
+        match c.put_manifest("lock-x", b"{}".to_vec()) {
+            Err(StoreError::Unsupported(m)) => assert!(m.contains("read-only"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        // A writable registry: the session is opened, then cancelled.
+        let c = client(vec![
+            Answer::new(202, b"").header("location", "/v2/team/repo/blobs/uploads/s1"),
+            Answer::new(204, b""),
+        ]);
+        assert!(c.takes_writes(false).unwrap());
+        assert_eq!(c.transport().methods(), ["POST", "DELETE"]);
+        // Credentials without push: read-only too; a server error is an error.
+        let c = client(vec![Answer::new(403, b"")]);
+        assert!(!c.takes_writes(false).unwrap());
+        let c = client(vec![Answer::new(400, b"")]);
+        assert!(c.takes_writes(false).is_err());
+        // A 401: read-only for an anonymous store (a public repository),
+        // but an error when credentials were given (a wrong password).
+        let c = client(vec![Answer::new(401, b"")]);
+        assert!(!c.takes_writes(true).unwrap());
+        let c = client(vec![Answer::new(401, b"")]);
+        assert!(matches!(c.takes_writes(false), Err(StoreError::Unauthorized(_))));
     }
 
     const CHALLENGE: &str =

@@ -7,7 +7,7 @@ use crate::put::PutSession;
 use crate::range::ByteRange;
 use crate::resource::{Mac, Resource};
 use crate::store::{OciStore, MODE_READ_WRITE};
-use crate::wasi_transport::WasiTransport;
+use crate::wasi_transport::{WasiBody, WasiTransport};
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -112,8 +112,7 @@ impl GuestStore for StoreResource {
     }
 
     fn mode(&self) -> Result<u32, wit::Error> {
-        self.0.check_open().map_err(to_wit)?;
-        Ok(MODE_READ_WRITE)
+        self.0.mode().map_err(to_wit)
     }
 
     fn size(&self) -> Result<u64, wit::Error> {

@@ -27,6 +27,7 @@ pub const MODE_READ_WRITE: u32 = (1 << 1) | (1 << 2);
 /// last step before the PUT), so that of two racing creates the one
 /// whose configuration was overwritten sees it.
 pub const CREATE_SETTLE: std::time::Duration = std::time::Duration::from_secs(1);
+pub const MODE_READ: u32 = 1 << 2;
 
 pub struct OciStore<T: Transport> {
     pub(crate) client: RegistryClient<T>,
@@ -46,6 +47,8 @@ struct State {
     /// Manifest -> blob of immutable objects this instance has seen, so a
     /// ranged read of a known packfile costs one request.
     blobs: HashMap<(Resource, Mac), BlobRef>,
+    /// Learnt by the first `mode`.
+    mode: Option<u32>,
 }
 
 impl<T: Transport> OciStore<T> {
@@ -77,6 +80,28 @@ impl<T: Transport> OciStore<T> {
             Some(p) => format!("{}#{p}", self.config.repository),
             None => self.config.repository.clone(),
         }
+    }
+
+    /// Read and write, or read only where the registry refuses uploads (a
+    /// pull-through cache) or the credentials lack push: asked once per
+    /// instance with an upload session opened and cancelled (see
+    /// `RegistryClient::takes_writes`).
+    pub fn mode(&self) -> Result<u32, StoreError> {
+        self.check_open()?;
+        if let Some(mode) = self.state.borrow().mode {
+            return Ok(mode);
+        }
+        let anonymous = matches!(
+            self.config.credentials,
+            crate::auth::credentials::Credentials::Anonymous
+        );
+        let mode = if self.client.takes_writes(anonymous)? {
+            MODE_READ_WRITE
+        } else {
+            MODE_READ
+        };
+        self.state.borrow_mut().mode = Some(mode);
+        Ok(mode)
     }
 
     pub fn ping(&self) -> Result<(), StoreError> {

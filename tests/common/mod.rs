@@ -25,7 +25,7 @@ pub mod wire;
 #[allow(unused_imports)]
 pub use auth::{RegistryAuth, TokenAuth, TokenUser};
 #[allow(unused_imports)]
-pub use registry::{unique_repo, Registry, RegistryOptions, TlsFiles};
+pub use registry::{unique_repo, Implementation, Registry, RegistryOptions, TlsFiles};
 #[allow(unused_imports)]
 pub use skopeo::{skopeo_inspect_raw, skopeo_inspect_raw_as};
 #[allow(unused_imports)]

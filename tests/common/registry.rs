@@ -1,5 +1,9 @@
-//! A real `docker-registry` (distribution 2.8, Debian's package) on a free
-//! loopback port, with its own temporary directory.
+//! A real registry on a free loopback port, with its own temporary directory:
+//! by default `docker-registry` (distribution 2.8, Debian's package); also
+//! CNCF distribution v3 (`.tools/bin/registry`, from scripts/setup-go-tools),
+//! which pages tag lists through `Link` when `tags.maxtags` is small, and can
+//! be a pull-through cache (`proxy.remoteurl`); and `ferro-oci-server`
+//! (crates.io, `.tools/bin/ferro-oci-server`), a third implementation.
 //!
 //! Tests run against the reference registry rather than a mock: a test that
 //! cannot get its registry panics, it never passes without one.
@@ -57,9 +61,43 @@ const LOG_TAIL_LINES: usize = 30;
 /// The response header whose value identifies one registry instance.
 const NONCE_HEADER: &str = "x-kloset-test-registry";
 
+/// Which registry program a test runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Implementation {
+    /// Debian's `docker-registry`, distribution 2.8: ignores `n` on tag lists.
+    #[default]
+    Distribution2,
+    /// CNCF distribution v3.1.1 (`go install`, scripts/setup-go-tools): clamps
+    /// `n` to `tags.maxtags` and pages the rest through `Link`.
+    Distribution3,
+    /// `ferro-oci-server` 1.0.0 (crates.io, `cargo install`): configured by
+    /// environment only, so no TLS, no auth, no nonce header, deletes always on.
+    Ferro,
+}
+
+impl Implementation {
+    /// A short name for messages and the README table.
+    pub fn name(self) -> &'static str {
+        match self {
+            Implementation::Distribution2 => "distribution 2.8",
+            Implementation::Distribution3 => "distribution v3.1.1",
+            Implementation::Ferro => "ferro-oci-server 1.0.0",
+        }
+    }
+}
+
 /// How a test registry is configured.
 #[derive(Debug, Clone)]
 pub struct RegistryOptions {
+    /// Which program serves (distribution 2.8 by default).
+    pub implementation: Implementation,
+    /// distribution v3's `tags.maxtags`: a tag list asked for more than this
+    /// (`n`) answers this many and a `Link` to the rest. Without `n` v3 still
+    /// answers every tag at once. v3 only.
+    pub max_tags: Option<u32>,
+    /// `proxy.remoteurl`: serve as a pull-through cache (a read-only mirror)
+    /// of this registry (`http://127.0.0.1:PORT`). distribution only.
+    pub proxy_remote: Option<String>,
     /// `storage.delete.enabled`: whether `DELETE` of manifests and blobs is
     /// allowed. When off, distribution answers 405 `UNSUPPORTED`, as several
     /// public registries do.
@@ -76,6 +114,9 @@ pub struct RegistryOptions {
 impl Default for RegistryOptions {
     fn default() -> Self {
         RegistryOptions {
+            implementation: Implementation::Distribution2,
+            max_tags: None,
+            proxy_remote: None,
             delete_enabled: true,
             tls: None,
             auth: RegistryAuth::None,
@@ -100,6 +141,7 @@ pub struct TlsFiles {
 /// removes its temporary directory and stops its token server, if any.
 pub struct Registry {
     child: Child,
+    implementation: Implementation,
     port: u16,
     transport: Transport,
     root: PathBuf,
@@ -118,13 +160,19 @@ impl Registry {
     /// probe's credentials, see the module docs). A token registry's token
     /// server starts first.
     pub fn start(opts: RegistryOptions) -> Registry {
-        Self::start_with_binary(&registry_binary(), opts)
+        let bin = match opts.implementation {
+            Implementation::Distribution2 => registry_binary(),
+            Implementation::Distribution3 => tool_binary(REGISTRY_V3_BIN_ENV, "registry", SETUP_GO),
+            Implementation::Ferro => tool_binary(FERRO_BIN_ENV, "ferro-oci-server", SETUP_FERRO),
+        };
+        Self::start_with_binary(&bin, opts)
     }
 
     /// As [`Registry::start`], with an explicit binary. The harness's own tests
     /// use it to check the failure paths without touching the environment,
     /// which other tests in the process share.
     pub fn start_with_binary(bin: &OsStr, opts: RegistryOptions) -> Registry {
+        check_options(&opts);
         let dir = tempfile::Builder::new()
             .prefix("kloset-test-registry-")
             .tempdir()
@@ -143,17 +191,22 @@ impl Registry {
         for attempt in 1..=PORT_ATTEMPTS {
             let port = opts.port.unwrap_or_else(free_loopback_port);
             let nonce = random_hex(16);
-            let config = render_config(&root, port, &random_hex(32), &nonce, &opts, &auth_config);
-            fs::write(&config_path, config).unwrap_or_else(|e| {
-                panic!("test registry: cannot write {}: {e}", config_path.display())
-            });
-
-            let mut child = spawn(bin, &config_path, &log_path);
+            let (mut child, nonce) = if opts.implementation == Implementation::Ferro {
+                (spawn_ferro(bin, port, &root, &log_path), None)
+            } else {
+                let config =
+                    render_config(&root, port, &random_hex(32), &nonce, &opts, &auth_config);
+                fs::write(&config_path, config).unwrap_or_else(|e| {
+                    panic!("test registry: cannot write {}: {e}", config_path.display())
+                });
+                (spawn(bin, &config_path, &log_path), Some(nonce))
+            };
             let next_probe = || probe.request(token_server.as_ref());
-            match wait_ready(&mut child, &transport, port, &nonce, &next_probe) {
+            match wait_ready(&mut child, &transport, port, nonce.as_deref(), &next_probe) {
                 Ok(()) => {
                     return Registry {
                         child,
+                        implementation: opts.implementation,
                         port,
                         transport,
                         root,
@@ -164,10 +217,9 @@ impl Registry {
                 }
                 Err(StartFailure::Exited(status)) => {
                     let log = read_log(&log_path);
-                    if log.contains("address already in use")
-                        && attempt < PORT_ATTEMPTS
-                        && opts.port.is_none()
-                    {
+                    let lost_port = log.contains("address already in use")
+                        || log.contains("Address already in use");
+                    if lost_port && attempt < PORT_ATTEMPTS && opts.port.is_none() {
                         continue; // lost the port to another process: pick another
                     }
                     panic!(
@@ -193,6 +245,23 @@ impl Registry {
             }
         }
         unreachable!("the last attempt either returns or panics")
+    }
+
+    /// Which program serves.
+    pub fn implementation(&self) -> Implementation {
+        self.implementation
+    }
+
+    /// `http://127.0.0.1:PORT` (or `https://`): what a mirror's
+    /// `proxy.remoteurl` names.
+    pub fn url(&self) -> String {
+        format!("{}://{}", self.transport.scheme(), self.authority())
+    }
+
+    /// The registry's log so far (distribution writes its access log there:
+    /// one line per request, which tests count requests by).
+    pub fn log(&self) -> String {
+        read_log(&self.dir.path().join("registry.log"))
     }
 
     /// `127.0.0.1:PORT`.
@@ -239,6 +308,20 @@ impl Registry {
     /// distribution keeps its data under `docker/registry/v2/` in it.
     pub fn root_dir(&self) -> &Path {
         &self.root
+    }
+
+    /// Where the registry keeps the blob of sha256 `hex` on disk.
+    pub fn blob_path(&self, hex: &str) -> PathBuf {
+        match self.implementation {
+            Implementation::Distribution2 | Implementation::Distribution3 => self
+                .root
+                .join("docker/registry/v2/blobs/sha256")
+                .join(&hex[..2])
+                .join(hex)
+                .join("data"),
+            // ferro-blob-store's FsBlobStore: <root>/sha256/<2 hex>/<the rest>.
+            Implementation::Ferro => self.root.join("sha256").join(&hex[..2]).join(&hex[2..]),
+        }
     }
 
     /// The temporary directory holding the config, the log and the storage root.
@@ -303,6 +386,59 @@ pub fn registry_binary() -> OsString {
     std::env::var_os(REGISTRY_BIN_ENV)
         .filter(|b| !b.is_empty())
         .unwrap_or_else(|| OsString::from(DEFAULT_REGISTRY_BIN))
+}
+
+/// Overrides distribution v3's binary (default: `.tools/bin/registry`).
+pub const REGISTRY_V3_BIN_ENV: &str = "KLOSET_TEST_REGISTRY_V3_BIN";
+/// Overrides ferro-oci-server's binary (default: `.tools/bin/ferro-oci-server`).
+pub const FERRO_BIN_ENV: &str = "KLOSET_TEST_FERRO_BIN";
+const SETUP_GO: &str = "scripts/setup-go-tools";
+const SETUP_FERRO: &str =
+    "scripts/setup, or: cargo install --locked --root .tools ferro-oci-server --version 1.0.0";
+
+/// A tool installed into the project's `.tools/bin` by a setup script, or the
+/// path in `env`. Panics when it is not there: a test that needs another
+/// registry or client fails loudly without it, it is never skipped.
+pub fn tool_binary(env: &str, name: &str, setup: &str) -> OsString {
+    if let Some(path) = std::env::var_os(env).filter(|b| !b.is_empty()) {
+        return path;
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".tools/bin")
+        .join(name);
+    if !path.is_file() {
+        panic!(
+            "{name} not found at {}: run {setup} (or set {env} to its path)",
+            path.display()
+        );
+    }
+    path.into_os_string()
+}
+
+/// Refuses combinations a program cannot serve, rather than start something
+/// other than what the test asked for.
+fn check_options(opts: &RegistryOptions) {
+    let which = opts.implementation;
+    if opts.max_tags.is_some() && which != Implementation::Distribution3 {
+        panic!(
+            "test registry: tags.maxtags is a distribution v3 setting; {} has none",
+            which.name()
+        );
+    }
+    if which == Implementation::Ferro {
+        assert!(
+            opts.tls.is_none() && matches!(opts.auth, RegistryAuth::None),
+            "test registry: ferro-oci-server serves plain HTTP without auth only"
+        );
+        assert!(
+            opts.proxy_remote.is_none(),
+            "test registry: ferro-oci-server is no proxy"
+        );
+        assert!(
+            opts.delete_enabled,
+            "test registry: ferro-oci-server always allows DELETE"
+        );
+    }
 }
 
 /// A fresh repository name, `<prefix>-<16 hex digits>`, so that tests sharing
@@ -435,7 +571,7 @@ fn wait_ready(
     child: &mut Child,
     transport: &Transport,
     port: u16,
-    nonce: &str,
+    nonce: Option<&str>,
     probe: &dyn Fn() -> ProbeRequest,
 ) -> Result<(), StartFailure> {
     let deadline = Instant::now() + READY_TIMEOUT;
@@ -454,7 +590,7 @@ fn wait_ready(
         let seen = match send(transport, port, "GET", "/v2/", &headers, &[]) {
             // Someone else's server on this port: ours will fail to bind and
             // exit, and the caller retries on another port.
-            Ok(resp) if resp.header(NONCE_HEADER) != Some(nonce) => {
+            Ok(resp) if nonce.is_some() && resp.header(NONCE_HEADER) != nonce => {
                 format!("HTTP {} from another server", resp.status)
             }
             Ok(resp) if request.accepts(&resp) => {
@@ -514,12 +650,34 @@ fn spawn(bin: &OsStr, config: &Path, log_path: &Path) -> Child {
         if e.kind() == io::ErrorKind::NotFound {
             panic!(
                 "test registry: binary `{}` not found: install Debian's docker-registry package \
-                 (scripts/setup does) or set {REGISTRY_BIN_ENV} to its path",
+                 (scripts/setup does) or set {REGISTRY_BIN_ENV} to its path; distribution v3 \
+                 and ferro-oci-server: scripts/setup-go-tools and scripts/setup install them \
+                 into .tools/bin ({REGISTRY_V3_BIN_ENV}, {FERRO_BIN_ENV} override)",
                 bin.to_string_lossy()
             )
         }
         panic!("test registry: cannot run `{}`: {e}", bin.to_string_lossy())
     })
+}
+
+/// ferro-oci-server reads its settings from the environment only
+/// (`FERRO_OCI_LISTEN`, `FERRO_OCI_STORAGE_DIR`). It sends no nonce header;
+/// a lost port race shows as "Address already in use" and an early exit.
+fn spawn_ferro(bin: &OsStr, port: u16, root: &Path, log_path: &Path) -> Child {
+    let log = File::create(log_path)
+        .unwrap_or_else(|e| panic!("test registry: cannot create {}: {e}", log_path.display()));
+    let log_err = log
+        .try_clone()
+        .unwrap_or_else(|e| panic!("test registry: cannot share the log file: {e}"));
+    Command::new(bin)
+        .env("FERRO_OCI_LISTEN", format!("127.0.0.1:{port}"))
+        .env("FERRO_OCI_STORAGE_DIR", root)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err)
+        .spawn()
+        .unwrap_or_else(|e| panic!("test registry: cannot run `{}`: {e}", bin.to_string_lossy()))
 }
 
 /// A port that was free a moment ago. The listener is closed on return so the
@@ -551,6 +709,17 @@ fn render_config(
             quote(&files.key)
         ),
     };
+    let tags = match opts.max_tags {
+        Some(n) => format!("tags:\n  maxtags: {n}\n"),
+        None => String::new(),
+    };
+    let proxy = match &opts.proxy_remote {
+        Some(url) => format!(
+            "proxy:\n  remoteurl: {}\n",
+            serde_json::to_string(url).unwrap()
+        ),
+        None => String::new(),
+    };
     format!(
         "version: 0.1
 log:
@@ -568,7 +737,7 @@ http:
   secret: {secret}
   headers:
     X-Kloset-Test-Registry: [\"{nonce}\"]
-{tls}{auth}",
+{tls}{auth}{tags}{proxy}",
         delete = opts.delete_enabled,
     )
 }

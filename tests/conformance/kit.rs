@@ -3,7 +3,9 @@
 use crate::common::auth::{basic_authorization, bearer_authorization};
 pub use crate::common::component::plugin;
 use crate::common::tls::TestPki;
-use crate::common::{unique_repo, Registry, RegistryAuth, RegistryOptions, TokenAuth, TokenUser};
+use crate::common::{
+    unique_repo, Implementation, Registry, RegistryAuth, RegistryOptions, TokenAuth, TokenUser,
+};
 use kloset_host::{Mac, StoreHandle};
 use sha2::{Digest, Sha256};
 use std::io::{self, Read};
@@ -19,7 +21,15 @@ pub enum Flavor {
     Token,
     /// TLS under a CA made by the test (the store trusts it by `tls_ca_file`).
     Tls,
+    /// CNCF distribution v3 with `tags.maxtags` [`V3_MAX_TAGS`], so every tag
+    /// list longer than that pages through `Link`; with or without DELETE.
+    V3 { deletes: bool },
+    /// ferro-oci-server 1.0.0 (crates.io): anonymous, plain HTTP, DELETE on.
+    Ferro,
 }
+
+/// The page size of the v3 flavours: small, so that every listing pages.
+pub const V3_MAX_TAGS: u32 = 7;
 
 const USER: &str = "kloset";
 const PASSWORD: &str = "correct horse battery staple";
@@ -44,6 +54,12 @@ impl Env {
         let mut pki = None;
         match flavor {
             Flavor::Plain { deletes } => options.delete_enabled = deletes,
+            Flavor::V3 { deletes } => {
+                options.implementation = Implementation::Distribution3;
+                options.max_tags = Some(V3_MAX_TAGS);
+                options.delete_enabled = deletes;
+            }
+            Flavor::Ferro => options.implementation = Implementation::Ferro,
             Flavor::Basic => options.auth = RegistryAuth::htpasswd(&[(USER, PASSWORD)]),
             Flavor::Token => {
                 options.auth = RegistryAuth::Token(TokenAuth::with_users(vec![TokenUser::new(
@@ -96,7 +112,7 @@ impl Env {
                     &server.mint(USER, &[(self.repo.as_str(), &["pull"])]),
                 ))
             }
-            Flavor::Plain { .. } | Flavor::Tls => None,
+            Flavor::Plain { .. } | Flavor::Tls | Flavor::V3 { .. } | Flavor::Ferro => None,
         }
     }
 
@@ -125,26 +141,68 @@ impl Env {
         handle
     }
 
-    /// The repository's tags, read straight from the registry.
+    /// Whether a `POST ?mount=<digest>&from=<repo>` of a blob the registry
+    /// has answers 201. ferro-oci-server 1.0.0 ignores `mount` (the spec
+    /// allows it) and opens an upload: the put re-sends the bytes.
+    pub fn mounts_blobs(&self) -> bool {
+        self.flavor != Flavor::Ferro
+    }
+
+    /// How many tags one tag-list page holds at most when the client asks
+    /// for more (`n`); `None` when the registry answers every tag at once.
+    pub fn page_size(&self) -> Option<u64> {
+        match self.flavor {
+            Flavor::V3 { .. } => Some(u64::from(V3_MAX_TAGS)),
+            _ => None,
+        }
+    }
+
+    /// The most tag-list requests a listing of `tags` tags may take with
+    /// pages of up to `asked` (the store's `n`): one more than full pages,
+    /// since distribution v3.1.1 sends a `Link` after a page that ends
+    /// exactly at the last tag, then an empty page (FIELD-NOTES section 7).
+    pub fn max_list_requests(&self, tags: u64, asked: u64) -> u64 {
+        let page = self.page_size().map_or(asked, |p| p.min(asked));
+        tags / page + 1
+    }
+
+    /// The repository's tags, read straight from the registry, following
+    /// `Link` (pages of 1000, as `n` asks).
     pub fn tags(&self) -> Vec<String> {
         let authorization = self.raw_authorization();
         let headers: Vec<(&str, &str)> = authorization
             .iter()
             .map(|a| ("authorization", a.as_str()))
             .collect();
-        let response = self.registry.send(
-            "GET",
-            &format!("/v2/{}/tags/list", self.repo),
-            &headers,
-            &[],
-        );
-        assert_eq!(response.status, 200, "tags/list");
-        let value: serde_json::Value =
-            serde_json::from_slice(&response.body).expect("tag list JSON");
-        value["tags"]
-            .as_array()
-            .map(|a| a.iter().map(|t| t.as_str().unwrap().to_string()).collect())
-            .unwrap_or_default()
+        let mut next = Some(format!("/v2/{}/tags/list?n=1000", self.repo));
+        let mut tags = Vec::new();
+        while let Some(path) = next.take() {
+            let response = self.registry.send("GET", &path, &headers, &[]);
+            assert_eq!(response.status, 200, "tags/list");
+            let value: serde_json::Value =
+                serde_json::from_slice(&response.body).expect("tag list JSON");
+            tags.extend(
+                value["tags"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|t| t.as_str().unwrap().to_string()),
+            );
+            next = response.header("link").map(link_target);
+        }
+        tags
+    }
+}
+
+/// The target of a `Link: <PATH>; rel="next"` header (distribution sends a
+/// path, possibly absolute: keep the path and query).
+pub fn link_target(link: &str) -> String {
+    let start = link.find('<').expect("Link has <") + 1;
+    let end = link[start..].find('>').expect("Link has >") + start;
+    let target = &link[start..end];
+    match target.find("/v2/") {
+        Some(at) => target[at..].to_string(),
+        None => panic!("Link target {target:?} has no /v2/ path"),
     }
 }
 

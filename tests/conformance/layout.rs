@@ -130,13 +130,7 @@ pub fn a_corrupted_blob_is_an_integrity_error(env: &Env) {
         .put_bytes(Resource::Packfile, &mac(11), &data)
         .unwrap();
     let hex_digest = hex(&Sha256::digest(&data).into());
-    let path = env
-        .registry
-        .root_dir()
-        .join("docker/registry/v2/blobs/sha256")
-        .join(&hex_digest[..2])
-        .join(&hex_digest)
-        .join("data");
+    let path = env.registry.blob_path(&hex_digest);
     let mut stored =
         std::fs::read(&path).unwrap_or_else(|e| panic!("blob file {}: {e}", path.display()));
     assert_eq!(stored, data, "the registry holds the exact bytes");

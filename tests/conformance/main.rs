@@ -1,10 +1,13 @@
 //! The Kloset store contract (FIELD-NOTES section 1), checked through the
-//! wasmtime host against a real registry (Debian's docker-registry). Every
-//! check runs five times: against a registry that honours DELETE, one with
+//! wasmtime host against real registries. Every check runs eight times:
+//! against Debian's docker-registry (distribution 2.8) honouring DELETE, with
 //! deletes disabled (distribution's default, like GHCR and Docker Hub, where
-//! the store records deletions as tombstone tags), one with htpasswd Basic
-//! auth, one with token auth (a token server made by the tests), and one
-//! serving TLS under a CA made by the tests.
+//! the store records deletions as tombstone tags), with htpasswd Basic auth,
+//! with token auth (a token server made by the tests), and serving TLS under a
+//! CA made by the tests; against CNCF distribution v3 with `tags.maxtags` 7
+//! (every listing pages through `Link`), with and without DELETE; and against
+//! ferro-oci-server, a third implementation. v3 and ferro come from
+//! `.tools/` (scripts/setup-go-tools); a missing one fails its tests.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -26,6 +29,9 @@ macro_rules! suite {
         suite!(@flavour basic_auth, crate::kit::Flavor::Basic, $($module::$check),*);
         suite!(@flavour token_auth, crate::kit::Flavor::Token, $($module::$check),*);
         suite!(@flavour tls, crate::kit::Flavor::Tls, $($module::$check),*);
+        suite!(@flavour v3_with_deletes, crate::kit::Flavor::V3 { deletes: true }, $($module::$check),*);
+        suite!(@flavour v3_without_deletes, crate::kit::Flavor::V3 { deletes: false }, $($module::$check),*);
+        suite!(@flavour ferro, crate::kit::Flavor::Ferro, $($module::$check),*);
     };
     (@flavour $name:ident, $flavour:expr, $($module:ident :: $check:ident),*) => {
         mod $name {
