@@ -33,28 +33,49 @@ pub fn stream_object(
 ) -> Replies {
     let (tx, rx) = mpsc::channel(REPLIES_IN_FLIGHT);
     tokio::task::spawn_blocking(move || {
-        let mut buf = vec![0u8; REPLY_CHUNK];
-        loop {
-            match fill(&mut reader, &mut buf) {
-                Ok(0) => return,
-                Ok(n) => {
-                    let reply = GetResponse {
-                        chunk: Bytes::copy_from_slice(&buf[..n]),
-                    };
-                    // The client went away: stop reading (dropping the
-                    // reader gives its instance back to the pool).
-                    if tx.blocking_send(Ok(reply)).is_err() {
-                        return;
-                    }
-                }
-                Err(err) => {
-                    let _ = tx.blocking_send(Err(describe(store_error_from_io(err))));
-                    return;
-                }
-            }
+        // A panic while reading must not end the stream as if the object
+        // were complete (tonic would send status OK after a short object):
+        // it becomes the stream's closing error.
+        let sender = tx.clone();
+        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            send_object(&mut reader, &tx, describe)
+        }));
+        if read.is_err() {
+            let _ = sender.blocking_send(Err(Status::internal(
+                "the plugin failed while reading the object (it panicked; see the plugin's stderr)",
+            )));
         }
     });
     rx
+}
+
+/// Sends the object in replies until its end, a read failure (sent as the
+/// closing status) or the client going away.
+fn send_object(
+    reader: &mut ObjectReader,
+    tx: &mpsc::Sender<Result<GetResponse, Status>>,
+    describe: impl FnOnce(kloset_host::StoreError) -> Status,
+) {
+    let mut buf = vec![0u8; REPLY_CHUNK];
+    loop {
+        match fill(reader, &mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                let reply = GetResponse {
+                    chunk: Bytes::copy_from_slice(&buf[..n]),
+                };
+                // The client went away: stop reading (dropping the reader
+                // gives its instance back to the pool).
+                if tx.blocking_send(Ok(reply)).is_err() {
+                    return;
+                }
+            }
+            Err(err) => {
+                let _ = tx.blocking_send(Err(describe(store_error_from_io(err))));
+                return;
+            }
+        }
+    }
 }
 
 /// Reads until `buf` is full or the object ends. Bytes read before a

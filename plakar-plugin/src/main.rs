@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use kloset_oci_plakar::proto::store_server::StoreServer;
 use kloset_oci_plakar::stdio::StdioConnection;
+use kloset_oci_plakar::service::component_path;
 use kloset_oci_plakar::StoreService;
 use tonic::transport::Server;
 
@@ -15,6 +16,10 @@ use tonic::transport::Server;
 /// slow and uneven here; these steadied them (see FIELD-NOTES §8).
 const STREAM_WINDOW: u32 = 8 << 20;
 const CONNECTION_WINDOW: u32 = 16 << 20;
+
+/// Concurrent streams on plakar's connection: as many as the handle has
+/// component instances (kloset-host's `max_instances` default).
+const MAX_STREAMS: u32 = 64;
 
 /// Largest request message accepted: plakar sends 1 MiB chunks; this leaves
 /// room for a client that sends larger ones, within grpc-go's own 4 MiB.
@@ -55,11 +60,17 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
         tokio_stream::once(Ok::<_, std::io::Error>(connection)),
         tokio_stream::pending(),
     );
-    let service = StoreServer::new(StoreService::new(None)).max_decoding_message_size(MAX_REQUEST);
+    let service = StoreServer::new(StoreService::new(component_path()))
+        .max_decoding_message_size(MAX_REQUEST);
     Server::builder()
+        // Bounds memory: each open Put or Get holds a few MiB in flight.
+        .max_concurrent_streams(MAX_STREAMS)
         .initial_stream_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
         .add_service(service)
+        // Ends when stdin does; also when the connection fails otherwise,
+        // as the connection (and with it the sender) is then dropped and
+        // `wait_for` returns an error.
         .serve_with_incoming_shutdown(incoming, async move {
             let _ = ended.wait_for(|ended| *ended).await;
         })

@@ -37,9 +37,8 @@ struct Opened {
 }
 
 impl StoreService {
-    /// A service loading the component from `component`, or from the
-    /// host's default place (`$KLOSET_COMPONENT`, else `kloset_oci.wasm`
-    /// beside this executable, which is where the Plakar package puts it).
+    /// A service loading the component from `component` (see
+    /// [`component_path`]); `None` fails `Init` with a message saying so.
     pub fn new(component: Option<PathBuf>) -> StoreService {
         StoreService {
             component,
@@ -56,24 +55,61 @@ impl StoreService {
     }
 }
 
+/// Where the component is: `$KLOSET_COMPONENT` when set (tests, custom
+/// builds), else `kloset_oci.wasm` beside this executable, where the
+/// package's `extra_files` puts it. Nothing else: a package that lost its
+/// component must say so, not load some other build.
+pub fn component_path() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(kloset_host::COMPONENT_ENV).filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe().ok()?;
+    Some(exe.parent()?.join("kloset_oci.wasm"))
+}
+
 /// Runs a blocking store call off the async threads.
 async fn blocking<T: Send + 'static>(call: impl FnOnce() -> T + Send + 'static) -> Result<T, Status> {
     tokio::task::spawn_blocking(call)
         .await
-        .map_err(|e| Status::internal(format!("the store call failed inside the plugin: {e}")))
+        .map_err(|_| Status::internal("the store call failed inside the plugin (it panicked; see the plugin's stderr)"))
 }
 
 /// `oci://user:secret@host/repo` shown as `oci://host/repo`: messages never
-/// carry credentials, even ones a user wrote into the location.
+/// carry credentials, even ones a user wrote into the location. Everything
+/// up to the last `@` goes, `/` or not (a token in base64 holds `/`).
 pub fn shown_location(location: &str) -> String {
     let Some((scheme, rest)) = location.split_once("://") else {
-        return location.to_string();
+        return match location.rsplit_once('@') {
+            Some((_, after)) => after.to_string(),
+            None => location.to_string(),
+        };
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
-    format!("{scheme}://{host}{path}")
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, after)| after);
+    format!("{scheme}://{rest}")
 }
+
+/// Keys of a plakar store configuration that are plakar's, not the store's.
+const PLAKAR_KEYS: [&str; 2] = ["passphrase", "passphrase_cmd"];
+
+/// Options naming files: plakar starts the plugin in whatever folder plakar
+/// itself runs in, so a relative path would read a different file, or
+/// none, from one run to the next.
+const PATH_OPTIONS: [&str; 3] = ["tls_ca_file", "password_file", "docker_config"];
+
+fn check_paths(pairs: &[(String, String)]) -> Result<(), Status> {
+    for (key, value) in pairs {
+        if PATH_OPTIONS.contains(&key.as_str()) && !std::path::Path::new(value).is_absolute() {
+            return Err(Status::invalid_argument(format!(
+                "option '{key}' must be an absolute path: plakar runs the plugin from whatever folder plakar is started in"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// plakar's gRPC client (grpc-go) refuses replies over 4 MiB; a List
+/// reply holds 34 bytes a MAC on the wire.
+const MAX_LIST_MACS: usize = (4 << 20) / 34 - 64;
 
 #[tonic::async_trait]
 impl Store for StoreService {
@@ -86,8 +122,14 @@ impl Store for StoreService {
             )));
         }
         // A map has no order; sorted, the same options give the same store.
-        let mut pairs: Vec<(String, String)> = config.into_iter().collect();
+        // plakar's own keys are not the store's: it sends a store's
+        // `passphrase` along when that store is a `sync` destination.
+        let mut pairs: Vec<(String, String)> = config
+            .into_iter()
+            .filter(|(key, _)| !PLAKAR_KEYS.contains(&key.as_str()))
+            .collect();
         pairs.sort();
+        check_paths(&pairs)?;
         let raw_location = pairs
             .iter()
             .find(|(key, _)| key == "location")
@@ -101,7 +143,9 @@ impl Store for StoreService {
         let component = self.component.clone();
         let shown = location.clone();
         let (store, reply) = blocking(move || -> Result<_, Status> {
-            let path = component.unwrap_or_else(Plugin::default_path);
+            let path = component.ok_or_else(|| {
+                Status::failed_precondition("no kloset-oci component: $KLOSET_COMPONENT is unset and no kloset_oci.wasm is beside the plugin")
+            })?;
             let plugin = Plugin::load(&path).map_err(|e| {
                 Status::failed_precondition(one_line(&format!(
                     "cannot load the kloset-oci component: {e}"
@@ -187,6 +231,12 @@ impl Store for StoreService {
         let macs = blocking(move || store.list(kind))
             .await?
             .map_err(|e| store_status(&format!("list {kind}s of"), &location, &e))?;
+        if macs.len() > MAX_LIST_MACS {
+            return Err(Status::resource_exhausted(format!(
+                "list {kind}s of {location}: {} objects do not fit in one reply under the 4 MiB message limit of plakar's gRPC client (at most {MAX_LIST_MACS})",
+                macs.len()
+            )));
+        }
         Ok(Response::new(ListResponse {
             macs: macs.iter().map(|mac| mac.to_vec().into()).collect(),
         }))
@@ -224,11 +274,13 @@ impl Store for StoreService {
                     Ok(Some(message)) if message.chunk.is_empty() => continue,
                     Ok(Some(message)) => Piece::Chunk(message.chunk),
                     Ok(None) => {
-                        // hyper reads a client's RST_STREAM (CANCEL) as the
-                        // end of the request body too, and drops this
-                        // handler on its next Pending. Yield once before
-                        // declaring the object complete: a cancelled Put is
-                        // dropped here, and the store abandons the object.
+                        // A client's RST_STREAM can read as the end of the
+                        // request body (hyper 1.12 does so for NO_ERROR,
+                        // earlier versions for CANCEL too), and hyper drops
+                        // this handler at its next Pending once the stream
+                        // is reset. Yield once before declaring the object
+                        // complete: a reset Put is dropped here, and the
+                        // store abandons the object.
                         tokio::task::yield_now().await;
                         Piece::End
                     }
@@ -243,7 +295,7 @@ impl Store for StoreService {
         drop(tx);
         let result = job
             .await
-            .map_err(|e| Status::internal(format!("the store call failed inside the plugin: {e}")))?;
+            .map_err(|_| Status::internal("the store call failed inside the plugin (it panicked; see the plugin's stderr)"))?;
         // Plakar shows "failed to send chunk: EOF" instead of our message if
         // we answer before its stream is read to the end.
         drain(&mut stream).await;
@@ -307,15 +359,29 @@ mod tests {
     #[test]
     fn shown_locations_never_hold_credentials() {
         let cases = [
+            ("oci://ci:ab/cd==@reg/team", "oci://reg/team"),
             ("oci://user:secret@host:5000/a/b", "oci://host:5000/a/b"),
             ("oci://tok@host/a", "oci://host/a"),
             ("oci://a@b@host/r", "oci://host/r"),
             ("oci://host/repo", "oci://host/repo"),
             ("oci://host", "oci://host"),
             ("no-scheme", "no-scheme"),
+            ("u:p@no-scheme/r", "no-scheme/r"),
         ];
         for (given, shown) in cases {
             assert_eq!(shown_location(given), shown, "{given}");
+        }
+    }
+
+    #[test]
+    fn path_options_must_be_absolute() {
+        let ok = vec![("tls_ca_file".to_string(), "/etc/ca.pem".to_string())];
+        assert!(check_paths(&ok).is_ok());
+        for key in PATH_OPTIONS {
+            let bad = vec![(key.to_string(), "relative/file".to_string())];
+            let status = check_paths(&bad).unwrap_err();
+            assert!(status.message().contains(key), "{status:?}");
+            assert!(!status.message().contains("relative/file"), "{status:?}");
         }
     }
 }

@@ -269,6 +269,19 @@ async fn init_refuses_a_bad_configuration_with_its_reason() {
     .collect();
     let err = plugin.client.init(InitRequest { proto: "oci".into(), config }).await.unwrap_err();
     assert!(!err.message().contains("hunter2"), "{err:?}");
+    // A secret holding '/', as base64 tokens do, is not shown either.
+    let config = [("location".to_string(), "oci://ci:ab/cd==@127.0.0.1:9/repo".to_string())].into_iter().collect();
+    let err = plugin.client.init(InitRequest { proto: "oci".into(), config }).await.unwrap_err();
+    assert!(!err.message().contains("cd=="), "{err:?}");
+    // Files named by options must be given absolutely.
+    let config = [
+        ("location".to_string(), "oci://127.0.0.1:9/repo".to_string()),
+        ("tls_ca_file".to_string(), "ca.pem".to_string()),
+    ]
+    .into_iter()
+    .collect();
+    let err = plugin.client.init(InitRequest { proto: "oci".into(), config }).await.unwrap_err();
+    assert!(err.message().contains("absolute path"), "{err:?}");
     let unknown = [
         ("location".to_string(), "oci://127.0.0.1:9/repo".to_string()),
         ("colour".to_string(), "blue".to_string()),

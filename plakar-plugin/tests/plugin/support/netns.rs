@@ -21,8 +21,15 @@ pub fn run_isolated(name: &str) -> bool {
         return false;
     }
     let exe = std::env::current_exe().expect("the test binary's path");
+    // As root a network namespace is ours to make; otherwise a user
+    // namespace mapping us to root comes with it.
+    let mut unshare = vec!["--net"];
+    if !is_root() {
+        unshare.push("--map-root-user");
+    }
     let output = Command::new("unshare")
-        .args(["--net", "--", "sh", "-c", "ip link set lo up && exec \"$0\" --exact \"$1\" --nocapture --test-threads 1"])
+        .args(&unshare)
+        .args(["--", "sh", "-c", "ip link set lo up && exec \"$0\" --exact \"$1\" --nocapture --test-threads 1"])
         .arg(&exe)
         .arg(name)
         .env(ISOLATED_ENV, name)
@@ -43,6 +50,13 @@ pub fn run_isolated(name: &str) -> bool {
         "test {name} did not run in its network namespace:\n{stdout}"
     );
     true
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.stdout.starts_with(b"0\n"))
 }
 
 /// The interfaces of this process's network namespace, from

@@ -93,9 +93,6 @@ fn lifecycle(plakar: &Plakar, repo: &Repo, spec: TreeSpec, deletes: bool) {
     let before = scratch.path().join("before");
     copy_tree(&source, &before);
     tree::mutate(&source, 99);
-    // A whole large file goes: its packfile holds nothing else, so
-    // maintenance has something to delete once the first snapshot is gone.
-    std::fs::remove_file(source.join(format!("large/blob-{}.bin", spec.large_files - 1))).expect("remove a large file");
     plakar.at_ok(&repo.at, &["backup", source.to_str().unwrap()]);
     let both = plakar.snapshot_ids(&repo.at);
     assert_eq!(both.len(), 2, "two snapshots: {both:?}");
@@ -103,8 +100,22 @@ fn lifecycle(plakar: &Plakar, repo: &Repo, spec: TreeSpec, deletes: bool) {
     restore_and_compare(plakar, repo, &second, &source, scratch.path());
     restore_and_compare(plakar, repo, &first[0], &before, scratch.path());
 
+    // A third snapshot of other data, whose packfiles hold nothing the
+    // second one uses: once it and the first are removed, maintenance has
+    // whole packfiles to delete (a 5% change alone rarely frees one, as
+    // plakar packs chunks of many files together).
+    let other = scratch.path().join("other");
+    tree::generate(&other, TreeSpec { seed: spec.seed + 1000, ..TreeSpec::SMALL });
+    plakar.at_ok(&repo.at, &["backup", other.to_str().unwrap()]);
+    let third: Vec<String> = plakar
+        .snapshot_ids(&repo.at)
+        .into_iter()
+        .filter(|id| *id != first[0] && *id != second)
+        .collect();
+    assert_eq!(third.len(), 1, "{third:?}");
     let packfiles_before = repo.packfiles();
     plakar.at_ok(&repo.at, &["rm", "-apply", &first[0]]);
+    plakar.at_ok(&repo.at, &["rm", "-apply", &third[0]]);
     assert_eq!(plakar.snapshot_ids(&repo.at), vec![second.clone()]);
     for _ in 0..2 {
         // The first run marks unreferenced packfiles, the second deletes
