@@ -1444,8 +1444,8 @@ mod tests {
         // serde_json quotes the offending value, here 100,000 characters
         // with an escape sequence and newlines in them.
         let junk = format!("\u{1b}[2J\n{}\r\n", "A".repeat(100_000));
-        let body = serde_json::to_vec(&serde_json::json!({ "name": "team/repo", "tags": junk }))
-            .unwrap();
+        let body =
+            serde_json::to_vec(&serde_json::json!({ "name": "team/repo", "tags": junk })).unwrap();
         let c = client(vec![Answer::new(200, &body)]);
         match c.list_tags() {
             Err(e @ StoreError::Registry { .. }) => {

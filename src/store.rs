@@ -502,7 +502,10 @@ mod tests {
         let layout = Layout::new(None);
         let macs: Vec<Mac> = (1..=sizes.len() as u8).map(|n| Mac([n; 32])).collect();
         let mut tags = vec![layout.config_tag()];
-        tags.extend(macs.iter().map(|m| layout.object_tag(Resource::Packfile, m)));
+        tags.extend(
+            macs.iter()
+                .map(|m| layout.object_tag(Resource::Packfile, m)),
+        );
         let page = serde_json::json!({ "name": "team/repo", "tags": tags });
         let mut answers = vec![
             Answer::new(200, &serde_json::to_vec(&page).unwrap()),

@@ -592,6 +592,10 @@ fn an_https_registry_naming_its_plaintext_side_gets_no_request_there() {
         "{location}"
     );
 
+    // Refused by the component itself, as a Registry error naming why:
+    // kloset-host's egress would deny the other port too (a transport
+    // error), but a host without an allow-list (jco, wasmtime-py) relies
+    // on the component.
     let refused = |what: &str, result: Result<(), StoreError>| match result {
         Err(StoreError::Registry { message, .. }) => {
             assert!(
@@ -677,12 +681,20 @@ fn a_401_from_a_redirect_target_teaches_no_realm() {
     );
     // The store goes on logging in to the registry as before: lists,
     // writes and reads work, with Basic credentials, and the realm the CDN
-    // named is never asked.
+    // named is never asked. (Had the component learnt it, its next request
+    // would fetch a token there: kloset-host's egress denies that, as the
+    // realm came from no answer of the registry, and the list fails; a
+    // host without an allow-list would send the Basic credentials there.)
     let schemes = std::sync::Arc::new(std::sync::Mutex::new(BTreeSet::new()));
     let record = schemes.clone();
     proxy.set(move |r, _| {
-        let scheme = r.header("authorization").map(|v| v.split(' ').next().unwrap_or(""));
-        record.lock().unwrap().insert(scheme.unwrap_or("none").to_string());
+        let scheme = r
+            .header("authorization")
+            .map(|v| v.split(' ').next().unwrap_or(""));
+        record
+            .lock()
+            .unwrap()
+            .insert(scheme.unwrap_or("none").to_string());
         Fault::None
     });
     assert_eq!(
@@ -695,5 +707,8 @@ fn a_401_from_a_redirect_target_teaches_no_realm() {
     assert!(store.get(Resource::Packfile, &mac(23), None).unwrap() == b);
     assert!(store.get(Resource::Packfile, &mac(22), None).unwrap() == a);
     assert!(realm.seen().is_empty(), "realm asked: {:?}", realm.seen());
-    assert_eq!(*schemes.lock().unwrap(), BTreeSet::from(["Basic".to_string()]));
+    assert_eq!(
+        *schemes.lock().unwrap(),
+        BTreeSet::from(["Basic".to_string()])
+    );
 }
