@@ -1411,4 +1411,47 @@ mod tests {
         );
         assert!(matches!(result, Err(StoreError::NotFound(_))));
     }
+
+    /// What an error shows of registry-sent text: no control characters
+    /// (it reaches logs and terminals) and no more than a few hundred
+    /// characters, whatever the registry sent.
+    fn assert_tamed(error: &StoreError, shown_of_it: &str) {
+        let shown = error.to_string();
+        assert!(
+            !shown.chars().any(char::is_control),
+            "control characters in {shown:?}"
+        );
+        assert!(shown.len() < 400, "{} bytes: {shown}", shown.len());
+        assert!(shown.contains(shown_of_it), "{shown}");
+    }
+
+    #[test]
+    fn an_unreadable_upload_range_is_quoted_tamed() {
+        // A tab is the one control character a header value may hold; the
+        // rest of this one is 5000 characters of junk.
+        let range = format!("0-\t{}", "9x".repeat(2500));
+        let c = client(vec![Answer::new(204, b"").header("range", &range)]);
+        match c.upload_status("http://r:5000/v2/team/repo/blobs/uploads/s") {
+            Err(e @ StoreError::Registry { .. }) => {
+                assert_tamed(&e, "unreadable Range '0- 9x9x");
+            }
+            other => panic!("{:?}", other.map(|s| s.received)),
+        }
+    }
+
+    #[test]
+    fn an_unreadable_tag_page_is_quoted_tamed() {
+        // serde_json quotes the offending value, here 100,000 characters
+        // with an escape sequence and newlines in them.
+        let junk = format!("\u{1b}[2J\n{}\r\n", "A".repeat(100_000));
+        let body =
+            serde_json::to_vec(&serde_json::json!({ "name": "team/repo", "tags": junk })).unwrap();
+        let c = client(vec![Answer::new(200, &body)]);
+        match c.list_tags() {
+            Err(e @ StoreError::Registry { .. }) => {
+                assert_tamed(&e, "unreadable tag list: invalid type: string");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -7,8 +7,11 @@
 //! of pages end within the `deadline` option; a delete removes only its own
 //! key's manifest, whatever a stale HEAD says; stores under two prefixes
 //! never share a manifest; of two racing creates one fails; and
-//! several callers on one handle come through faults together. In no case
-//! does a read return wrong bytes or a list show what was not stored.
+//! several callers on one handle come through faults together. An https
+//! registry naming its plaintext side in upload `Location`s gets no
+//! request there, and a 401 from a blob redirect's target (a CDN) teaches
+//! no token realm. In no case does a read return wrong bytes or a list
+//! show what was not stored.
 
 mod common;
 
@@ -538,4 +541,174 @@ fn of_two_racing_creates_one_fails_with_already_exists() {
     );
     let fresh = StoreHandle::new(common::component::plugin(), &config).unwrap();
     assert_eq!(fresh.open().unwrap(), format!("config {}", won[0]).into_bytes());
+}
+
+/// Whether any of `seen` carried `Authorization`.
+fn with_authorization(seen: &[common::fake::Seen]) -> Vec<String> {
+    seen.iter()
+        .filter(|s| s.header("authorization").is_some())
+        .map(|s| format!("{} {}", s.method, s.path))
+        .collect()
+}
+
+#[test]
+fn an_https_registry_naming_its_plaintext_side_gets_no_request_there() {
+    // A real TLS registry with Basic auth whose `http.host` names plain
+    // http on another port of its host: every upload `Location` it
+    // generates points there, as behind a TLS-terminating proxy set up
+    // with the wrong scheme (or by someone who wants the credentials).
+    let pki = common::TestPki::new();
+    let plain = elsewhere();
+    let registry = common::Registry::start(common::RegistryOptions {
+        tls: Some(pki.server_files()),
+        auth: common::RegistryAuth::htpasswd(&[("alice", "s3cret-alice")]),
+        public_url: Some(format!("http://{}", plain.authority())),
+        ..Default::default()
+    });
+    let repository = common::unique_repo("plaintextside");
+    let mut config = registry.config(&repository);
+    for (k, v) in [
+        ("tls_ca_file", pki.ca_pem().to_str().expect("a UTF-8 path")),
+        ("username", "alice"),
+        ("password", "s3cret-alice"),
+    ] {
+        config.push((k.to_string(), v.to_string()));
+    }
+    let store = StoreHandle::new(common::component::plugin(), &config).expect("config");
+    // The registry really answers so: the upload POST's Location.
+    let answer = registry.send(
+        "POST",
+        &format!("/v2/{repository}/blobs/uploads/"),
+        &[(
+            "Authorization",
+            &common::auth::basic_authorization("alice", "s3cret-alice"),
+        )],
+        &[],
+    );
+    assert_eq!(answer.status, 202);
+    let location = answer.header("location").expect("a Location").to_string();
+    assert!(
+        location.starts_with(&format!("http://{}/v2/", plain.authority())),
+        "{location}"
+    );
+
+    // Refused by the component itself, as a Registry error naming why:
+    // kloset-host's egress would deny the other port too (a transport
+    // error), but a host without an allow-list (jco, wasmtime-py) relies
+    // on the component.
+    let refused = |what: &str, result: Result<(), StoreError>| match result {
+        Err(StoreError::Registry { message, .. }) => {
+            assert!(
+                message.contains("plain http on an https registry"),
+                "{what}: {message}"
+            );
+            println!("{what}: {message}");
+        }
+        other => panic!("{what}: {other:?}"),
+    };
+    // `create` uploads the configuration; puts upload in one request or
+    // in chunks: each is refused by the component at the Location.
+    refused("create", store.create(b"config"));
+    refused(
+        "small put",
+        store
+            .put_bytes(Resource::Packfile, &mac(20), &bytes(20, 1000))
+            .map(drop),
+    );
+    refused(
+        "chunked put",
+        store
+            .put_bytes(Resource::Packfile, &mac(21), &bytes(21, 9 << 20))
+            .map(drop),
+    );
+    // The component saw the Location (its refusal quotes it), and the
+    // plaintext side saw nothing: no request, so no credentials and no
+    // upload.
+    assert!(
+        with_authorization(&plain.seen()).is_empty(),
+        "credentials in plain http: {:?}",
+        with_authorization(&plain.seen())
+    );
+    assert!(plain.seen().is_empty(), "reached: {:?}", plain.seen());
+    assert!(listed(&store, Resource::Packfile).is_empty());
+}
+
+#[test]
+fn a_401_from_a_redirect_target_teaches_no_realm() {
+    // A registry with Basic auth, behind the proxy, redirects blob GETs to
+    // a "CDN" that answers 401 naming a token realm of its choosing.
+    let registry = common::Registry::start(common::RegistryOptions {
+        auth: common::RegistryAuth::htpasswd(&[("bob", "s3cret-bob")]),
+        ..Default::default()
+    });
+    let proxy = common::faults::FaultProxy::start(&registry.authority());
+    let realm = elsewhere();
+    let realm_url = format!("http://{}/token", realm.authority());
+    let cdn = common::fake::FakeServer::start(move |_| {
+        common::fake::Reply::new(401, "").header(
+            "WWW-Authenticate",
+            &format!(r#"Bearer realm="{realm_url}",service="cdn""#),
+        )
+    });
+    let repository = common::unique_repo("cdnrealm");
+    let store = common::proxied::store_via(
+        &proxy,
+        &repository,
+        &[("username", "bob"), ("password", "s3cret-bob")],
+    );
+    store.create(b"config").expect("create");
+    let (a, b) = (bytes(22, 3000), bytes(23, 4000));
+    store.put_bytes(Resource::Packfile, &mac(22), &a).unwrap();
+    store.put_bytes(Resource::Packfile, &mac(23), &b).unwrap();
+
+    let to_cdn = format!("http://{}/blob", cdn.authority());
+    proxy.set(move |r, _| {
+        if r.is_blob_get() {
+            Fault::reply(307, &[("Location", &to_cdn)], Vec::new())
+        } else {
+            Fault::None
+        }
+    });
+    match store.get(Resource::Packfile, &mac(22), None) {
+        Err(StoreError::Unauthorized(m)) => println!("{m}"),
+        other => panic!("{:?}", other.map(|b| b.len())),
+    }
+    assert!(!cdn.seen().is_empty(), "the redirect was followed");
+    assert!(
+        with_authorization(&cdn.seen()).is_empty(),
+        "credentials to the CDN: {:?}",
+        with_authorization(&cdn.seen())
+    );
+    // The store goes on logging in to the registry as before: lists,
+    // writes and reads work, with Basic credentials, and the realm the CDN
+    // named is never asked. (Had the component learnt it, its next request
+    // would fetch a token there: kloset-host's egress denies that, as the
+    // realm came from no answer of the registry, and the list fails; a
+    // host without an allow-list would send the Basic credentials there.)
+    let schemes = std::sync::Arc::new(std::sync::Mutex::new(BTreeSet::new()));
+    let record = schemes.clone();
+    proxy.set(move |r, _| {
+        let scheme = r
+            .header("authorization")
+            .map(|v| v.split(' ').next().unwrap_or(""));
+        record
+            .lock()
+            .unwrap()
+            .insert(scheme.unwrap_or("none").to_string());
+        Fault::None
+    });
+    assert_eq!(
+        listed(&store, Resource::Packfile),
+        BTreeSet::from([mac(22), mac(23)])
+    );
+    store
+        .put_bytes(Resource::Packfile, &mac(24), &bytes(24, 2000))
+        .expect("put after the CDN's 401");
+    assert!(store.get(Resource::Packfile, &mac(23), None).unwrap() == b);
+    assert!(store.get(Resource::Packfile, &mac(22), None).unwrap() == a);
+    assert!(realm.seen().is_empty(), "realm asked: {:?}", realm.seen());
+    assert_eq!(
+        *schemes.lock().unwrap(),
+        BTreeSet::from(["Basic".to_string()])
+    );
 }

@@ -109,6 +109,12 @@ pub struct RegistryOptions {
     /// Listen on this loopback port instead of a free one (a test in a
     /// network namespace of its own can have the README's `localhost:5000`).
     pub port: Option<u16>,
+    /// `http.host`: the base URL distribution writes into the URLs it
+    /// generates (upload `Location`s) instead of the one it was asked at,
+    /// as behind a TLS-terminating proxy. Set to another scheme or port, it
+    /// is a registry misconfigured (or made hostile) to send clients
+    /// elsewhere. distribution only.
+    pub public_url: Option<String>,
 }
 
 impl Default for RegistryOptions {
@@ -121,6 +127,7 @@ impl Default for RegistryOptions {
             tls: None,
             auth: RegistryAuth::None,
             port: None,
+            public_url: None,
         }
     }
 }
@@ -435,6 +442,10 @@ fn check_options(opts: &RegistryOptions) {
             "test registry: ferro-oci-server is no proxy"
         );
         assert!(
+            opts.public_url.is_none(),
+            "test registry: ferro-oci-server has no http.host setting"
+        );
+        assert!(
             opts.delete_enabled,
             "test registry: ferro-oci-server always allows DELETE"
         );
@@ -713,6 +724,10 @@ fn render_config(
         Some(n) => format!("tags:\n  maxtags: {n}\n"),
         None => String::new(),
     };
+    let public_url = match &opts.public_url {
+        Some(url) => format!("  host: {}\n", serde_json::to_string(url).unwrap()),
+        None => String::new(),
+    };
     let proxy = match &opts.proxy_remote {
         Some(url) => format!(
             "proxy:\n  remoteurl: {}\n",
@@ -737,7 +752,7 @@ http:
   secret: {secret}
   headers:
     X-Kloset-Test-Registry: [\"{nonce}\"]
-{tls}{auth}{tags}{proxy}",
+{public_url}{tls}{auth}{tags}{proxy}",
         delete = opts.delete_enabled,
     )
 }
