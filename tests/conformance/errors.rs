@@ -67,10 +67,12 @@ pub fn bad_configurations_are_refused_up_front(env: &Env) {
         "open of a closed port"
     );
 
-    // Plain HTTP spoken to by an https client fails as transport, not a hang.
+    // Plain HTTP spoken to by an https client fails as transport, not a hang
+    // (use_tls=true: loopback registries are otherwise spoken to in plain
+    // HTTP by default).
     let tls = StoreHandle::new(
         plugin(),
-        &config(&[("location", &env.registry.location("x"))]),
+        &config(&[("location", &env.registry.location("x")), ("use_tls", "true")]),
     )
     .unwrap();
     assert!(matches!(tls.ping(), Err(StoreError::Transport(_))));

@@ -121,6 +121,15 @@ export const cases = [
       for (const pairs of bad) {
         expectError("invalid-config", () => host.open(pairs), JSON.stringify(pairs));
       }
+      // Credentials in the location are refused by the component itself
+      // (this host has no egress of its own), and never quoted back.
+      const e = expectError(
+        "invalid-config",
+        () => host.open([["location", "oci://ci:tok/en==@127.0.0.1/x"]]),
+        "credentials in the location",
+      );
+      const text = JSON.stringify(e.val ?? e.payload?.val ?? String(e));
+      if (text.includes("tok/en==")) throw new Error(`the secret was quoted back: ${text}`);
     },
   ],
   [

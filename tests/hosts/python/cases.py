@@ -118,6 +118,14 @@ def invalid_config(host, config):
     ]
     for pairs in bad:
         expect_error("invalid-config", lambda: host.open(pairs), repr(pairs))
+    # Credentials in the location are refused by the component itself (this
+    # host has no egress of its own), and never quoted back.
+    e = expect_error(
+        "invalid-config",
+        lambda: host.open([("location", "oci://ci:tok/en==@127.0.0.1/x")]),
+        "credentials in the location",
+    )
+    check("tok/en==" not in str(e), f"the secret was quoted back: {e}")
 
 
 def open_before_create_is_not_found(host, config):
