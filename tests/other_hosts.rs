@@ -191,8 +191,24 @@ fn run_hostile(host: &str, mut command: Command) {
     );
     let page = format!(r#"{{"name":"{repo}","tags":["config"]}}"#);
     let tag_list = format!("/v2/{repo}/tags/list");
+    // A repository is there (its config manifest, as `create` writes it), so
+    // a put goes as far as its upload POST whatever it reads first.
+    let config_path = format!("/v2/{repo}/manifests/config");
+    let config = kloset_oci::manifest::config_manifest(
+        kloset_oci::config::DEFAULT_MEDIA_TYPE,
+        None,
+        &kloset_oci::manifest::BlobRef {
+            digest: kloset_oci::digest::sha256_digest(b"config"),
+            size: 6,
+        },
+        kloset_oci::manifest::Deletion::Registry,
+        None,
+    );
     let registry = FakeServer::start(move |req| {
-        if req.method == "POST" && req.path.contains("/blobs/uploads/") {
+        if req.path == config_path {
+            Reply::new(200, config.clone())
+                .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+        } else if req.method == "POST" && req.path.contains("/blobs/uploads/") {
             Reply::new(202, "").header("Location", &upload)
         } else if req.method == "GET" && req.path.starts_with(&tag_list) {
             Reply::new(200, page.clone())
