@@ -5,6 +5,11 @@
 //! every core conformance case and each one passed, then that the registry
 //! really holds what the script wrote.
 //!
+//! The same scripts also run a hostile case set (`KLOSET_HOST_CASES=hostile`)
+//! against a scripted registry that sends the store to another loopback port:
+//! these hosts have no egress allow-list, so the component's own origin rules
+//! are all that keeps the store on its registry.
+//!
 //! The scripts' dependencies are installed by `scripts/setup` (`npm ci` or
 //! its fallback in `tests/hosts/js`, a virtual environment with
 //! `tests/hosts/python/requirements.txt`). A missing one fails the test with
@@ -19,6 +24,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::component::component_file;
+use common::fake::{FakeServer, Reply};
 use common::{unique_repo, Registry, RegistryOptions};
 
 /// The cases every host script runs, in order (`CASES` in
@@ -41,6 +47,14 @@ const CASES: &[&str] = &[
     "close",
 ];
 
+/// The hostile cases every host script runs with `KLOSET_HOST_CASES=hostile`
+/// (`HOSTILE` in tests/hosts/python/hostile.py, `hostile` in
+/// tests/hosts/js/hostile.mjs).
+const HOSTILE_CASES: &[&str] = &[
+    "upload-location-elsewhere-is-refused",
+    "tag-link-elsewhere-is-refused",
+];
+
 /// A script that has not finished by then is killed and the test fails:
 /// wasmtime-py moves `list<u8>` a byte at a time, so its run takes about
 /// 30 s here; a hang must not stall the suite.
@@ -52,6 +66,26 @@ fn hosts_dir() -> PathBuf {
 
 #[test]
 fn jco_in_node_passes_the_core_cases() {
+    run_host("jco", jco_command(), "host-js");
+}
+
+#[test]
+fn wasmtime_py_passes_the_core_cases() {
+    run_host("wasmtime-py", python_command(), "host-python");
+}
+
+#[test]
+fn jco_in_node_never_leaves_the_registry_origin() {
+    run_hostile("jco", jco_command());
+}
+
+#[test]
+fn wasmtime_py_never_leaves_the_registry_origin() {
+    run_hostile("wasmtime-py", python_command());
+}
+
+/// `node run.mjs`, once Node.js, jco and preview2-shim are there.
+fn jco_command() -> Command {
     let js = hosts_dir().join("js");
     require(
         Command::new("node").arg("--version"),
@@ -70,11 +104,11 @@ fn jco_in_node_passes_the_core_cases() {
     );
     let mut command = Command::new("node");
     command.arg(js.join("run.mjs"));
-    run_host("jco", command, "host-js");
+    command
 }
 
-#[test]
-fn wasmtime_py_passes_the_core_cases() {
+/// `python run.py`, once the interpreter can import wasmtime.
+fn python_command() -> Command {
     let python_dir = hosts_dir().join("python");
     let python = python_interpreter(&python_dir);
     require(
@@ -88,7 +122,7 @@ fn wasmtime_py_passes_the_core_cases() {
     );
     let mut command = Command::new(&python);
     command.arg(python_dir.join("run.py"));
-    run_host("wasmtime-py", command, "host-python");
+    command
 }
 
 /// `$KLOSET_TEST_PYTHON`, else the virtual environment `scripts/setup`
@@ -123,39 +157,8 @@ fn run_host(host: &str, mut command: Command, repo_prefix: &str) {
     for (key, value) in registry.config(&repo).into_iter().skip(1) {
         command.arg(format!("{key}={value}"));
     }
-    command.env("KLOSET_COMPONENT", component_file());
-
-    let started = Instant::now();
-    let (status, stdout, stderr) = run_with_timeout(command, SCRIPT_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{host}: cannot run the script: {e}"));
-    let took = started.elapsed();
-    let transcript = format!("--- stdout\n{stdout}--- stderr\n{stderr}");
-    println!("{host}: script ran in {took:.2?}\n{transcript}");
-
-    let report = Report::parse(&stdout);
-    assert!(
-        report.failed.is_empty(),
-        "{host}: failed cases {:?}\n{transcript}",
-        report.failed
-    );
-    assert_eq!(
-        report.passed, CASES,
-        "{host}: the script must report every core case as passed, in order\n{transcript}"
-    );
-    assert!(
-        report
-            .summary
-            .as_deref()
-            .is_some_and(|s| s.starts_with(&format!(
-                "summary: {n} of {n} cases passed",
-                n = CASES.len()
-            ))),
-        "{host}: no summary line\n{transcript}"
-    );
-    assert!(
-        status.success(),
-        "{host}: the script exited with {status}\n{transcript}"
-    );
+    let (status, stdout, transcript) = run_script(host, command);
+    check_report(host, &stdout, &transcript, status, CASES);
 
     // What the script left must really be in this registry: the config tag
     // and the objects it did not delete.
@@ -167,6 +170,121 @@ fn run_host(host: &str, mut command: Command, repo_prefix: &str) {
     assert!(
         tags >= 10,
         "{host}: the registry holds only {tags} tags in {repo}: {listing}"
+    );
+}
+
+/// Runs one host's hostile cases against a scripted registry that answers
+/// every upload POST with 202 and a `Location` on another loopback port, and
+/// every tag list with a `Link` to its next page on that port. The host has
+/// no egress of its own: the component must refuse both with a `registry`
+/// error (the scripts check the case and the reason) and never send a
+/// request there.
+fn run_hostile(host: &str, mut command: Command) {
+    // Records whatever reaches it; what it answers does not matter, since
+    // one request there already fails the test.
+    let elsewhere = FakeServer::start(|_| Reply::new(200, "{}"));
+    let repo = unique_repo("hostile");
+    let upload = format!("http://{}/v2/{repo}/blobs/uploads/1", elsewhere.authority());
+    let link = format!(
+        "<http://{}/v2/{repo}/tags/list?last=config>; rel=\"next\"",
+        elsewhere.authority()
+    );
+    let page = format!(r#"{{"name":"{repo}","tags":["config"]}}"#);
+    let tag_list = format!("/v2/{repo}/tags/list");
+    // A repository is there (its config manifest, as `create` writes it), so
+    // a put goes as far as its upload POST whatever it reads first.
+    let config_path = format!("/v2/{repo}/manifests/config");
+    let config = kloset_oci::manifest::config_manifest(
+        kloset_oci::config::DEFAULT_MEDIA_TYPE,
+        None,
+        &kloset_oci::manifest::BlobRef {
+            digest: kloset_oci::digest::sha256_digest(b"config"),
+            size: 6,
+        },
+        kloset_oci::manifest::Deletion::Registry,
+        None,
+    );
+    let registry = FakeServer::start(move |req| {
+        if req.path == config_path {
+            Reply::new(200, config.clone())
+                .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+        } else if req.method == "POST" && req.path.contains("/blobs/uploads/") {
+            Reply::new(202, "").header("Location", &upload)
+        } else if req.method == "GET" && req.path.starts_with(&tag_list) {
+            Reply::new(200, page.clone())
+                .header("Content-Type", "application/json")
+                .header("Link", &link)
+        } else {
+            Reply::new(404, "")
+        }
+    });
+    command
+        .arg(format!("oci://{}/{repo}", registry.authority()))
+        .arg("use_tls=false")
+        .env("KLOSET_HOST_CASES", "hostile");
+
+    let (status, stdout, transcript) = run_script(host, command);
+    check_report(host, &stdout, &transcript, status, HOSTILE_CASES);
+
+    // The hostile answers were really given: the cases reached the POST and
+    // the tag list, so their refusals are the origin rule's, not a 404's.
+    let seen = registry.seen();
+    assert!(
+        seen.iter()
+            .any(|s| s.method == "POST" && s.path.contains("/blobs/uploads/")),
+        "{host}: no upload POST reached the fake registry: {seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|s| s.method == "GET" && s.path.contains("/tags/list")),
+        "{host}: no tag list reached the fake registry: {seen:?}"
+    );
+    assert!(
+        elsewhere.seen().is_empty(),
+        "{host}: the other origin was reached: {:?}\n{transcript}",
+        elsewhere.seen()
+    );
+}
+
+/// Runs a host script with the built component; returns its exit status,
+/// its stdout and a transcript of both streams for failure messages.
+fn run_script(host: &str, mut command: Command) -> (ExitStatus, String, String) {
+    command.env("KLOSET_COMPONENT", component_file());
+    let started = Instant::now();
+    let (status, stdout, stderr) = run_with_timeout(command, SCRIPT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{host}: cannot run the script: {e}"));
+    let took = started.elapsed();
+    let transcript = format!("--- stdout\n{stdout}--- stderr\n{stderr}");
+    println!("{host}: script ran in {took:.2?}\n{transcript}");
+    (status, stdout, transcript)
+}
+
+/// Checks that the script reported exactly `cases` as passed, in order,
+/// with a summary line, and exited 0.
+fn check_report(host: &str, stdout: &str, transcript: &str, status: ExitStatus, cases: &[&str]) {
+    let report = Report::parse(stdout);
+    assert!(
+        report.failed.is_empty(),
+        "{host}: failed cases {:?}\n{transcript}",
+        report.failed
+    );
+    assert_eq!(
+        report.passed, cases,
+        "{host}: the script must report every case as passed, in order\n{transcript}"
+    );
+    assert!(
+        report
+            .summary
+            .as_deref()
+            .is_some_and(|s| s.starts_with(&format!(
+                "summary: {n} of {n} cases passed",
+                n = cases.len()
+            ))),
+        "{host}: no summary line\n{transcript}"
+    );
+    assert!(
+        status.success(),
+        "{host}: the script exited with {status}\n{transcript}"
     );
 }
 

@@ -16,7 +16,7 @@ const LARGE = 9 * MIB + 7;
 const LARGE_CHUNK = MIB + 13;
 const CONFIG = new TextEncoder().encode("kloset configuration bytes, from the jco host");
 
-function mac(seed) {
+export function mac(seed) {
   return new Uint8Array(createHash("sha256").update(`kloset host case ${seed}`).digest());
 }
 
@@ -24,7 +24,7 @@ function hex(bytes) {
   return Buffer.from(bytes).toString("hex");
 }
 
-function check(condition, message) {
+export function check(condition, message) {
   if (!condition) throw new Error(message);
 }
 
@@ -36,7 +36,7 @@ function sameBytes(got, want, what) {
 }
 
 /// Runs `f` and checks that it fails with the WIT error case `tag`.
-function expectError(tag, f, what) {
+export function expectError(tag, f, what) {
   try {
     f();
   } catch (e) {
@@ -49,7 +49,7 @@ function expectError(tag, f, what) {
   throw new Error(`${what}: want ${tag}, but it succeeded`);
 }
 
-function put(host, store, kind, key, data, chunkSize) {
+export function put(host, store, kind, key, data, chunkSize) {
   const writer = host.call(() => store.put(kind, key));
   try {
     for (let at = 0; at < data.length; at += chunkSize) {

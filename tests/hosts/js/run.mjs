@@ -3,6 +3,9 @@
 //
 //   node run.mjs oci://127.0.0.1:PORT/REPO use_tls=false [KEY=VALUE ...]
 //
+// $KLOSET_HOST_CASES picks the case set: `core` (the default, cases.mjs) or
+// `hostile` (hostile.mjs, run against a scripted registry).
+//
 // Prints one line per case (`ok   NAME (MS ms)` or `FAIL NAME: why`), then a
 // summary line; exits 1 when any case failed, 2 on bad usage.
 //
@@ -19,7 +22,10 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { performance } from "node:perf_hooks";
 import { transpile } from "@bytecodealliance/jco";
-import { cases } from "./cases.mjs";
+import { cases as core } from "./cases.mjs";
+import { hostile } from "./hostile.mjs";
+
+const caseSets = { core, hostile };
 
 const here = dirname(fileURLToPath(import.meta.url));
 const defaultComponent = resolve(
@@ -80,6 +86,9 @@ async function loadComponent(path) {
 
 async function main() {
   const config = parseArgs(process.argv.slice(2));
+  const setName = process.env.KLOSET_HOST_CASES || "core";
+  const cases = caseSets[setName];
+  if (!cases) usage(`KLOSET_HOST_CASES=${setName}: not one of ${Object.keys(caseSets)}`);
   const componentPath = process.env.KLOSET_COMPONENT || defaultComponent;
   const { module, ms } = await loadComponent(componentPath);
   console.log(`host: jco (node ${process.version}), loaded in ${ms.toFixed(0)} ms`);

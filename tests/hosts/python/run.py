@@ -3,6 +3,9 @@ package (wasmtime-py): the same .wasm our Rust host loads, in another host.
 
     python3 run.py oci://127.0.0.1:PORT/REPO use_tls=false [KEY=VALUE ...]
 
+$KLOSET_HOST_CASES picks the case set: `core` (the default, cases.py) or
+`hostile` (hostile.py, run against a scripted registry).
+
 Prints one line per case (`ok   NAME (MS ms)` or `FAIL NAME: why`), then a
 summary line; exits 1 when any case failed, 2 on bad usage.
 
@@ -19,6 +22,9 @@ from pathlib import Path
 
 from host import Host, StoreError  # first: it explains a missing wasmtime
 from cases import CASES
+from hostile import HOSTILE
+
+CASE_SETS = {"core": CASES, "hostile": HOSTILE}
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_COMPONENT = HERE / "../../../target/wasm32-wasip2/release/kloset_oci.wasm"
@@ -51,6 +57,10 @@ def describe(e):
 
 def main():
     config = parse_args(sys.argv[1:])
+    set_name = os.environ.get("KLOSET_HOST_CASES") or "core"
+    if set_name not in CASE_SETS:
+        usage(f"KLOSET_HOST_CASES={set_name}: not one of {', '.join(CASE_SETS)}")
+    cases = CASE_SETS[set_name]
     path = Path(os.environ.get("KLOSET_COMPONENT") or DEFAULT_COMPONENT)
     if not path.is_file():
         print(
@@ -65,7 +75,7 @@ def main():
 
     failed = 0
     started_all = time.perf_counter()
-    for name, run in CASES:
+    for name, run in cases:
         started = time.perf_counter()
         try:
             run(host, config)
@@ -74,7 +84,7 @@ def main():
             failed += 1
             print(f"FAIL {name}: {describe(e)}", flush=True)
     total = (time.perf_counter() - started_all) * 1000
-    print(f"summary: {len(CASES) - failed} of {len(CASES)} cases passed in {total:.0f} ms")
+    print(f"summary: {len(cases) - failed} of {len(cases)} cases passed in {total:.0f} ms")
     sys.exit(0 if failed == 0 else 1)
 
 
