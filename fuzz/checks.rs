@@ -355,9 +355,7 @@ pub fn link(data: &[u8]) {
     match client.resolve(&target) {
         Ok(url) => {
             assert!(
-                kloset_oci::origin::Origin::parse(BASE)
-                    .unwrap()
-                    .holds(&url),
+                kloset_oci::origin::Origin::parse(BASE).unwrap().holds(&url),
                 "{url} is not on the registry's origin"
             );
             if target.starts_with('/') {

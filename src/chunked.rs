@@ -465,7 +465,11 @@ mod tests {
         answers.extend((1..=3).map(|held| took(held)));
         let c = client(answers);
         match upload(&c, &data, chunk) {
-            Err(StoreError::Registry { status: 202, message, .. }) => {
+            Err(StoreError::Registry {
+                status: 202,
+                message,
+                ..
+            }) => {
                 assert!(message.contains("too little"), "{message}")
             }
             other => panic!("{other:?}"),
@@ -487,7 +491,10 @@ mod tests {
             Answer::new(201, b""),
         ]);
         upload(&c, &data, chunk).unwrap();
-        assert_eq!(c.transport().asked.borrow()[2].body.len(), chunk - (100 << 10));
+        assert_eq!(
+            c.transport().asked.borrow()[2].body.len(),
+            chunk - (100 << 10)
+        );
     }
 
     #[test]

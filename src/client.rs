@@ -764,13 +764,12 @@ impl<T: Transport> RegistryClient<T> {
                     // requests there carry no credentials (`Authenticator`
                     // keeps `Authorization` on the registry's origin), and
                     // never go down to plain http.
-                    let location = header(&response, "location").ok_or_else(|| {
-                        StoreError::Registry {
+                    let location =
+                        header(&response, "location").ok_or_else(|| StoreError::Registry {
                             status: response.status().as_u16(),
                             code: String::new(),
                             message: format!("{what}: redirect has no Location"),
-                        }
-                    })?;
+                        })?;
                     url = crate::origin::resolve_redirect(&url, &self.base, location)?;
                     self.drain(response, &what)?;
                 }
@@ -1074,7 +1073,8 @@ mod tests {
             "http://r:5000/v2/team/repo/blobs/uploads/u?_state=x"
         );
         assert_eq!(
-            c.resolve("http://r:5000/v2/team/repo/blobs/uploads/u").unwrap(),
+            c.resolve("http://r:5000/v2/team/repo/blobs/uploads/u")
+                .unwrap(),
             "http://r:5000/v2/team/repo/blobs/uploads/u"
         );
         for odd in [
@@ -1138,17 +1138,20 @@ mod tests {
             "https://r:5000/v2/team/repo/tags/list?last=a",
             "http://evil.example/v2/team/repo/tags/list",
         ] {
-            let c = client(vec![Answer::new(200, &page(&["a"]))
-                .header("link", &format!("<{link}>; rel=\"next\""))]);
+            let c =
+                client(vec![Answer::new(200, &page(&["a"]))
+                    .header("link", &format!("<{link}>; rel=\"next\""))]);
             assert!(
                 matches!(c.list_tags(), Err(StoreError::Registry { .. })),
                 "{link}"
             );
             assert_eq!(c.transport().asked.borrow().len(), 1, "{link} was asked");
         }
-        let c = client(vec![
-            Answer::new(202, b"").header("location", "http://r:5001/v2/team/repo/blobs/uploads/s")
-        ]);
+        let c =
+            client(vec![Answer::new(202, b"").header(
+                "location",
+                "http://r:5001/v2/team/repo/blobs/uploads/s",
+            )]);
         assert!(matches!(c.start_upload(), Err(StoreError::Registry { .. })));
     }
 
@@ -1255,7 +1258,10 @@ mod tests {
         let c = client(vec![Answer::new(401, b"")]);
         assert!(!c.takes_writes(true).unwrap());
         let c = client(vec![Answer::new(401, b"")]);
-        assert!(matches!(c.takes_writes(false), Err(StoreError::Unauthorized(_))));
+        assert!(matches!(
+            c.takes_writes(false),
+            Err(StoreError::Unauthorized(_))
+        ));
     }
 
     const CHALLENGE: &str =

@@ -249,7 +249,9 @@ pub fn is_loopback_authority(authority: &str) -> bool {
             .and_then(|(addr, _)| addr.parse::<std::net::Ipv6Addr>().ok())
             .is_some_and(|addr| addr.is_loopback());
     } else {
-        authority.rsplit_once(':').map_or(authority, |(host, _)| host)
+        authority
+            .rsplit_once(':')
+            .map_or(authority, |(host, _)| host)
     };
     host.eq_ignore_ascii_case("localhost")
         || host
@@ -737,5 +739,4 @@ mod tests {
         ];
         assert!(StoreConfig::parse(&pairs).unwrap().use_tls);
     }
-
 }

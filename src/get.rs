@@ -310,7 +310,12 @@ mod tests {
             "repo",
             crate::auth::credentials::Credentials::Anonymous,
         );
-        RegistryClient::new(Scripted::new(answers), "http://r".into(), "repo".into(), auth)
+        RegistryClient::new(
+            Scripted::new(answers),
+            "http://r".into(),
+            "repo".into(),
+            auth,
+        )
     }
 
     /// Reads through `answers`; the result and the `Range` of each request.
@@ -320,8 +325,7 @@ mod tests {
         range: Option<ByteRange>,
     ) -> (Result<Vec<u8>, StoreError>, Vec<Option<String>>) {
         let client = client(answers);
-        let result =
-            GetReader::open(&client, blob, range, "obj").and_then(|r| r.read_all(&client));
+        let result = GetReader::open(&client, blob, range, "obj").and_then(|r| r.read_all(&client));
         let ranges = client
             .transport()
             .asked
@@ -478,7 +482,10 @@ mod tests {
         ];
         let (got, ranges) = read_through(answers, &blob, Some(r));
         assert_eq!(got.unwrap(), &bytes[20..70]);
-        assert_eq!(ranges, [Some("bytes=20-69".into()), Some("bytes=45-69".into())]);
+        assert_eq!(
+            ranges,
+            [Some("bytes=20-69".into()), Some("bytes=45-69".into())]
+        );
     }
 
     #[test]

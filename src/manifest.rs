@@ -238,8 +238,7 @@ pub fn parse_object(
     let m = parse(bytes, &what)?;
     let ann = |k: &str| m.annotations.get(k).map(String::as_str);
     let prefix_ok = ann(PREFIX).is_none_or(|p| p == prefix.unwrap_or(""));
-    if ann(RESOURCE) != Some(kind.name()) || ann(MAC) != Some(mac.to_hex().as_str()) || !prefix_ok
-    {
+    if ann(RESOURCE) != Some(kind.name()) || ann(MAC) != Some(mac.to_hex().as_str()) || !prefix_ok {
         return Err(StoreError::Integrity(format!(
             "{what} holds a manifest for another key"
         )));
@@ -371,11 +370,17 @@ mod tests {
                 != marker_manifest(MT, Resource::Lock, &mac, Some("b"), false)
         );
         let obj = ObjectEntry::Object(blob());
-        assert_eq!(parse_object(&a, Resource::Lock, &mac, Some("a"), "t").unwrap(), obj);
+        assert_eq!(
+            parse_object(&a, Resource::Lock, &mac, Some("a"), "t").unwrap(),
+            obj
+        );
         assert!(parse_object(&a, Resource::Lock, &mac, Some("b"), "t").is_err());
         assert!(parse_object(&a, Resource::Lock, &mac, None, "t").is_err());
         // Written before prefixes were annotated: still read.
-        assert_eq!(parse_object(&none, Resource::Lock, &mac, Some("a"), "t").unwrap(), obj);
+        assert_eq!(
+            parse_object(&none, Resource::Lock, &mac, Some("a"), "t").unwrap(),
+            obj
+        );
         assert!(names_prefix(&a, Some("a")) && names_prefix(&none, None));
         assert!(!names_prefix(&none, Some("a")) && !names_prefix(&b, Some("a")));
     }

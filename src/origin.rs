@@ -28,9 +28,7 @@ impl Origin {
         if authority.as_str().contains('@') || authority.host().is_empty() {
             return None;
         }
-        let port = authority
-            .port_u16()
-            .unwrap_or(if https { 443 } else { 80 });
+        let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
         Some(Origin {
             https,
             host: authority.host().to_ascii_lowercase(),

@@ -206,8 +206,14 @@ mod tests {
                 "a 200 of {length:?} bytes is not this blob"
             );
         }
-        assert_eq!(plan_slice(R, 206, Some("bytes 10-14/100"), None, 100), ok(0, 5));
-        assert_eq!(plan_slice(R, 206, Some("bytes 10-14/*"), None, 100), ok(0, 5));
+        assert_eq!(
+            plan_slice(R, 206, Some("bytes 10-14/100"), None, 100),
+            ok(0, 5)
+        );
+        assert_eq!(
+            plan_slice(R, 206, Some("bytes 10-14/*"), None, 100),
+            ok(0, 5)
+        );
         assert_eq!(
             plan_slice(R, 206, Some("bytes 8-20/100"), None, 100),
             ok(2, 5),
@@ -226,7 +232,10 @@ mod tests {
             Some("bytes +10-14/100"),
         ] {
             assert!(
-                matches!(plan_slice(R, 206, bad, None, 100), Err(StoreError::Integrity(_))),
+                matches!(
+                    plan_slice(R, 206, bad, None, 100),
+                    Err(StoreError::Integrity(_))
+                ),
                 "{bad:?}"
             );
         }

@@ -248,7 +248,8 @@ impl<T: Transport> OciStore<T> {
                 .head_manifest(&self.layout.tag(kind, mac, TagRole::Deleted))?
                 .is_some()
             {
-                let revived = marker_manifest(&self.config.media_type, kind, mac, self.prefix(), true);
+                let revived =
+                    marker_manifest(&self.config.media_type, kind, mac, self.prefix(), true);
                 self.client
                     .put_manifest(&self.layout.tag(kind, mac, TagRole::Revived), revived)?;
             }
@@ -445,8 +446,7 @@ impl<T: Transport> OciStore<T> {
                     Ok(blob) => {
                         total = total.checked_add(blob.size).ok_or_else(|| {
                             StoreError::Integrity(
-                                "the objects' sizes add up past 2^64 bytes: a manifest lies"
-                                    .into(),
+                                "the objects' sizes add up past 2^64 bytes: a manifest lies".into(),
                             )
                         })?
                     }

@@ -185,7 +185,10 @@ fn hosts_the_registry_never_named_are_refused() {
     match store.create(b"config") {
         Err(StoreError::Transport(message)) => assert!(message.contains("denied"), "{message}"),
         Err(StoreError::Registry { message, .. }) => {
-            assert!(message.contains("not on the registry's origin"), "{message}")
+            assert!(
+                message.contains("not on the registry's origin"),
+                "{message}"
+            )
         }
         other => panic!("expected the other host to be refused, got {other:?}"),
     }

@@ -325,7 +325,10 @@ fn a_whole_get_survives_a_connection_cut_every_few_mib() {
             Fault::None
         }
     });
-    let got = s.store.get(Resource::Packfile, &mac(21), None).expect("get");
+    let got = s
+        .store
+        .get(Resource::Packfile, &mac(21), None)
+        .expect("get");
     let cuts = s.proxy.faults();
     s.proxy.clear();
     println!("64 MiB read through {cuts} cut connections");

@@ -343,7 +343,11 @@ fn links_and_locations_to_other_origins_are_refused_by_the_component() {
     // A `Link` to another port of the same host, and to the registry's
     // authority under https (another scheme): no request may follow either.
     for link in [
-        format!("http://{}/v2/{}/tags/list?last=x", other.authority(), p.repository),
+        format!(
+            "http://{}/v2/{}/tags/list?last=x",
+            other.authority(),
+            p.repository
+        ),
         format!("https://{proxy}/v2/{}/tags/list?last=x", p.repository),
     ] {
         let header = format!("<{link}>; rel=\"next\"");
@@ -373,7 +377,10 @@ fn links_and_locations_to_other_origins_are_refused_by_the_component() {
             Fault::None
         }
     });
-    match p.store.put_bytes(Resource::Packfile, &mac(6), &bytes(6, 9 << 20)) {
+    match p
+        .store
+        .put_bytes(Resource::Packfile, &mac(6), &bytes(6, 9 << 20))
+    {
         Err(StoreError::Registry { message, .. }) => {
             assert!(message.contains("origin"), "{message}")
         }
@@ -387,7 +394,9 @@ fn a_drip_fed_body_ends_within_the_deadline() {
     let p = Proxied::start("drip", &[]);
     p.store.create(b"config").expect("create");
     let data = bytes(7, 200_000);
-    p.store.put_bytes(Resource::Packfile, &mac(7), &data).unwrap();
+    p.store
+        .put_bytes(Resource::Packfile, &mac(7), &data)
+        .unwrap();
     // Each byte comes just under the 2 s timeout; the deadline is 5 s.
     let store = p.reopen(&[("timeout", "2"), ("deadline", "5")]);
     p.proxy.set(|r, _| {
@@ -459,7 +468,10 @@ fn a_delete_never_follows_a_stale_head_to_another_key() {
     store.delete(Resource::Lock, &mac(8)).expect("delete");
     proxy.clear();
     let fresh = common::proxied::store_via(&proxy, &repository, &[]);
-    assert!(fresh.get(Resource::Lock, &mac(9), None).unwrap() == b, "b survives");
+    assert!(
+        fresh.get(Resource::Lock, &mac(9), None).unwrap() == b,
+        "b survives"
+    );
     assert_eq!(listed(&fresh, Resource::Lock), BTreeSet::from([mac(9)]));
 }
 
@@ -501,10 +513,15 @@ fn stores_under_two_prefixes_keep_their_own_copy_of_a_key() {
         s.put_bytes(Resource::Packfile, &mac(11), &data).unwrap();
     }
     a.delete(Resource::Lock, &mac(10)).expect("delete in alpha");
-    a.delete(Resource::Packfile, &mac(11)).expect("delete in alpha");
+    a.delete(Resource::Packfile, &mac(11))
+        .expect("delete in alpha");
     assert!(listed(&a, Resource::Lock).is_empty());
     assert!(b.get(Resource::Lock, &mac(10), None).expect("beta's copy") == data);
-    assert!(b.get(Resource::Packfile, &mac(11), None).expect("beta's copy") == data);
+    assert!(
+        b.get(Resource::Packfile, &mac(11), None)
+            .expect("beta's copy")
+            == data
+    );
     assert_eq!(listed(&b, Resource::Lock), BTreeSet::from([mac(10)]));
 }
 
@@ -540,7 +557,10 @@ fn of_two_racing_creates_one_fails_with_already_exists() {
         "{results:?}"
     );
     let fresh = StoreHandle::new(common::component::plugin(), &config).unwrap();
-    assert_eq!(fresh.open().unwrap(), format!("config {}", won[0]).into_bytes());
+    assert_eq!(
+        fresh.open().unwrap(),
+        format!("config {}", won[0]).into_bytes()
+    );
 }
 
 /// Whether any of `seen` carried `Authorization`.

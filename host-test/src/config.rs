@@ -216,8 +216,16 @@ mod tests {
     #[test]
     fn a_tls_option_asks_the_component_for_tls_unless_use_tls_is_given() {
         for key in [TLS_CA_FILE, TLS_INSECURE_NO_VERIFY] {
-            let value = if key == TLS_CA_FILE { "/ca.pem" } else { "false" };
-            let (_, guest) = split(&pairs(&[("location", "oci://localhost:5000/a"), (key, value)])).unwrap();
+            let value = if key == TLS_CA_FILE {
+                "/ca.pem"
+            } else {
+                "false"
+            };
+            let (_, guest) = split(&pairs(&[
+                ("location", "oci://localhost:5000/a"),
+                (key, value),
+            ]))
+            .unwrap();
             assert_eq!(
                 guest,
                 pairs(&[("location", "oci://localhost:5000/a"), ("use_tls", "true")]),

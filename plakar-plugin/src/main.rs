@@ -7,8 +7,8 @@
 use std::process::ExitCode;
 
 use kloset_oci_plakar::proto::store_server::StoreServer;
-use kloset_oci_plakar::stdio::StdioConnection;
 use kloset_oci_plakar::service::component_path;
+use kloset_oci_plakar::stdio::StdioConnection;
 use kloset_oci_plakar::StoreService;
 use tonic::transport::Server;
 
@@ -33,7 +33,10 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("kloset-oci-plakar: cannot start the async runtime: {e}");

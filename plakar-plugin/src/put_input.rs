@@ -86,7 +86,8 @@ mod tests {
     #[test]
     fn a_channel_closed_without_the_end_is_a_failure_not_the_end() {
         let (tx, mut reader) = channel();
-        tx.blocking_send(Piece::Chunk(Bytes::from_static(b"first part"))).unwrap();
+        tx.blocking_send(Piece::Chunk(Bytes::from_static(b"first part")))
+            .unwrap();
         drop(tx);
         let mut out = Vec::new();
         let err = reader.read_to_end(&mut out).unwrap_err();
@@ -100,7 +101,8 @@ mod tests {
         let (tx, mut reader) = channel();
         let feeder = std::thread::spawn(move || {
             for part in [&b"hello "[..], b"", b"world"] {
-                tx.blocking_send(Piece::Chunk(Bytes::copy_from_slice(part))).unwrap();
+                tx.blocking_send(Piece::Chunk(Bytes::copy_from_slice(part)))
+                    .unwrap();
             }
             tx.blocking_send(Piece::End).unwrap();
         });
@@ -113,8 +115,10 @@ mod tests {
     #[test]
     fn a_broken_stream_fails_the_read_after_the_bytes_before_it() {
         let (tx, mut reader) = channel();
-        tx.blocking_send(Piece::Chunk(Bytes::from_static(b"abc"))).unwrap();
-        tx.blocking_send(Piece::Broken("client went away".into())).unwrap();
+        tx.blocking_send(Piece::Chunk(Bytes::from_static(b"abc")))
+            .unwrap();
+        tx.blocking_send(Piece::Broken("client went away".into()))
+            .unwrap();
         drop(tx);
         let mut out = Vec::new();
         let err = reader.read_to_end(&mut out).unwrap_err();
@@ -126,7 +130,8 @@ mod tests {
     #[test]
     fn small_reads_take_a_chunk_in_pieces() {
         let (tx, mut reader) = channel();
-        tx.blocking_send(Piece::Chunk(Bytes::from_static(b"abcdef"))).unwrap();
+        tx.blocking_send(Piece::Chunk(Bytes::from_static(b"abcdef")))
+            .unwrap();
         tx.blocking_send(Piece::End).unwrap();
         drop(tx);
         let mut two = [0u8; 2];

@@ -68,10 +68,14 @@ pub fn component_path() -> Option<PathBuf> {
 }
 
 /// Runs a blocking store call off the async threads.
-async fn blocking<T: Send + 'static>(call: impl FnOnce() -> T + Send + 'static) -> Result<T, Status> {
-    tokio::task::spawn_blocking(call)
-        .await
-        .map_err(|_| Status::internal("the store call failed inside the plugin (it panicked; see the plugin's stderr)"))
+async fn blocking<T: Send + 'static>(
+    call: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Status> {
+    tokio::task::spawn_blocking(call).await.map_err(|_| {
+        Status::internal(
+            "the store call failed inside the plugin (it panicked; see the plugin's stderr)",
+        )
+    })
 }
 
 /// `oci://user:secret@host/repo` shown as `oci://host/repo`: messages never
@@ -170,7 +174,10 @@ impl Store for StoreService {
             Ok((store, reply))
         })
         .await??;
-        *self.opened.write().expect("no thread panics holding the lock") = Some(Opened {
+        *self
+            .opened
+            .write()
+            .expect("no thread panics holding the lock") = Some(Opened {
             store: Arc::new(store),
             location,
         });
@@ -248,11 +255,11 @@ impl Store for StoreService {
     ) -> Result<Response<PutResponse>, Status> {
         let Opened { store, location } = self.opened()?;
         let mut stream = request.into_inner();
-        let first = stream
-            .message()
-            .await?
-            .ok_or_else(|| Status::invalid_argument("a Put stream must start with the object's MAC and type"))?;
-        let named = resource_from_wire(first.r#type).and_then(|kind| Ok((kind, mac_from_wire(&first.mac)?)));
+        let first = stream.message().await?.ok_or_else(|| {
+            Status::invalid_argument("a Put stream must start with the object's MAC and type")
+        })?;
+        let named = resource_from_wire(first.r#type)
+            .and_then(|kind| Ok((kind, mac_from_wire(&first.mac)?)));
         let (kind, mac) = match named {
             Ok(named) => named,
             Err(status) => {
@@ -284,7 +291,9 @@ impl Store for StoreService {
                         tokio::task::yield_now().await;
                         Piece::End
                     }
-                    Err(status) => Piece::Broken(format!("the Put stream broke: {}", status.message())),
+                    Err(status) => {
+                        Piece::Broken(format!("the Put stream broke: {}", status.message()))
+                    }
                 },
             };
             let last = !matches!(piece, Piece::Chunk(_));
@@ -293,14 +302,17 @@ impl Store for StoreService {
             }
         }
         drop(tx);
-        let result = job
-            .await
-            .map_err(|_| Status::internal("the store call failed inside the plugin (it panicked; see the plugin's stderr)"))?;
+        let result = job.await.map_err(|_| {
+            Status::internal(
+                "the store call failed inside the plugin (it panicked; see the plugin's stderr)",
+            )
+        })?;
         // Plakar shows "failed to send chunk: EOF" instead of our message if
         // we answer before its stream is read to the end.
         drain(&mut stream).await;
         let hex: String = mac.iter().take(4).map(|b| format!("{b:02x}")).collect();
-        let written = result.map_err(|e| store_status(&format!("put {kind} {hex}… to"), &location, &e))?;
+        let written =
+            result.map_err(|e| store_status(&format!("put {kind} {hex}… to"), &location, &e))?;
         Ok(Response::new(PutResponse {
             bytes_written: i64::try_from(written).unwrap_or(i64::MAX),
         }))

@@ -54,17 +54,57 @@ mod tests {
     #[test]
     fn every_error_kind_gets_its_code_and_a_message_naming_it() {
         let cases = [
-            (StoreError::NotFound("no config".into()), Code::NotFound, "not found"),
-            (StoreError::AlreadyExists("x".into()), Code::AlreadyExists, "already exists"),
-            (StoreError::InvalidConfig("x".into()), Code::InvalidArgument, "invalid configuration"),
-            (StoreError::Unauthorized("x".into()), Code::Unauthenticated, "unauthorized"),
-            (StoreError::Denied("x".into()), Code::PermissionDenied, "denied"),
-            (StoreError::Unsupported("x".into()), Code::FailedPrecondition, "unsupported"),
-            (StoreError::Integrity("x".into()), Code::DataLoss, "integrity"),
-            (StoreError::RateLimited("x".into()), Code::ResourceExhausted, "rate limited"),
-            (StoreError::Transport("refused".into()), Code::Unknown, "transport"),
             (
-                StoreError::Registry { status: 500, code: "X".into(), message: "m".into() },
+                StoreError::NotFound("no config".into()),
+                Code::NotFound,
+                "not found",
+            ),
+            (
+                StoreError::AlreadyExists("x".into()),
+                Code::AlreadyExists,
+                "already exists",
+            ),
+            (
+                StoreError::InvalidConfig("x".into()),
+                Code::InvalidArgument,
+                "invalid configuration",
+            ),
+            (
+                StoreError::Unauthorized("x".into()),
+                Code::Unauthenticated,
+                "unauthorized",
+            ),
+            (
+                StoreError::Denied("x".into()),
+                Code::PermissionDenied,
+                "denied",
+            ),
+            (
+                StoreError::Unsupported("x".into()),
+                Code::FailedPrecondition,
+                "unsupported",
+            ),
+            (
+                StoreError::Integrity("x".into()),
+                Code::DataLoss,
+                "integrity",
+            ),
+            (
+                StoreError::RateLimited("x".into()),
+                Code::ResourceExhausted,
+                "rate limited",
+            ),
+            (
+                StoreError::Transport("refused".into()),
+                Code::Unknown,
+                "transport",
+            ),
+            (
+                StoreError::Registry {
+                    status: 500,
+                    code: "X".into(),
+                    message: "m".into(),
+                },
                 Code::Unknown,
                 "registry answered 500",
             ),
@@ -72,7 +112,10 @@ mod tests {
         for (err, code, words) in cases {
             let status = store_status("open", "oci://h/r", &err);
             assert_eq!(status.code(), code, "{err}");
-            assert!(status.message().starts_with("open oci://h/r: "), "{status:?}");
+            assert!(
+                status.message().starts_with("open oci://h/r: "),
+                "{status:?}"
+            );
             assert!(status.message().contains(words), "{status:?}");
             // The two codes plakar rewrites are never used for store errors.
             assert_ne!(status.code(), Code::Cancelled);
@@ -82,7 +125,11 @@ mod tests {
 
     #[test]
     fn messages_are_one_line() {
-        let status = store_status("get", "oci://h/r", &StoreError::Transport("a\nb\r\nc".into()));
+        let status = store_status(
+            "get",
+            "oci://h/r",
+            &StoreError::Transport("a\nb\r\nc".into()),
+        );
         assert!(!status.message().contains('\n') && !status.message().contains('\r'));
     }
 }

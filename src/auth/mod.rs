@@ -398,7 +398,11 @@ mod tests {
     #[test]
     fn refused_wide_scope_narrows_then_fails() {
         let a = Authenticator::new("http://reg:5000", "r", Credentials::Anonymous);
-        a.challenged(&uri(REG), &parse_challenges([BEARER]), &http::Method::DELETE);
+        a.challenged(
+            &uri(REG),
+            &parse_challenges([BEARER]),
+            &http::Method::DELETE,
+        );
         prepare(&a, "DELETE", "http://reg:5000/v2/r/manifests/d", 0)
             .1
             .unwrap();
@@ -453,7 +457,9 @@ mod tests {
                 password: "p".into(),
             },
         );
-        assert!(a.challenged(&uri(REG), &parse_challenges([r#"Basic realm="Registry""#]),
+        assert!(a.challenged(
+            &uri(REG),
+            &parse_challenges([r#"Basic realm="Registry""#]),
             &http::Method::GET
         ));
         assert_eq!(
@@ -461,13 +467,17 @@ mod tests {
             Some("Basic dTpw")
         );
         assert!(
-            !a.challenged(&uri(REG), &parse_challenges([r#"Basic realm="Registry""#]),
+            !a.challenged(
+                &uri(REG),
+                &parse_challenges([r#"Basic realm="Registry""#]),
                 &http::Method::GET
             ),
             "same credentials again: no point"
         );
         let anon = Authenticator::new("http://reg:5000", "r", Credentials::Anonymous);
-        assert!(!anon.challenged(&uri(REG), &parse_challenges([r#"Basic realm="Registry""#]),
+        assert!(!anon.challenged(
+            &uri(REG),
+            &parse_challenges([r#"Basic realm="Registry""#]),
             &http::Method::GET
         ));
         let st = Authenticator::new("http://reg:5000", "r", Credentials::Bearer("tok".into()));

@@ -72,7 +72,10 @@ pub fn bad_configurations_are_refused_up_front(env: &Env) {
     // HTTP by default).
     let tls = StoreHandle::new(
         plugin(),
-        &config(&[("location", &env.registry.location("x")), ("use_tls", "true")]),
+        &config(&[
+            ("location", &env.registry.location("x")),
+            ("use_tls", "true"),
+        ]),
     )
     .unwrap();
     assert!(matches!(tls.ping(), Err(StoreError::Transport(_))));

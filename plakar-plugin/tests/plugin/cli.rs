@@ -26,8 +26,12 @@ struct Repo {
 
 impl Repo {
     fn packfiles(&self) -> usize {
-        let store = StoreHandle::new(plugin(), &self.config).expect("a store on the test repository");
-        store.list(Resource::Packfile).expect("listing packfiles").len()
+        let store =
+            StoreHandle::new(plugin(), &self.config).expect("a store on the test repository");
+        store
+            .list(Resource::Packfile)
+            .expect("listing packfiles")
+            .len()
     }
 }
 
@@ -40,9 +44,20 @@ fn plain_repo(registry: &Registry, repo: &str) -> Repo {
 }
 
 /// A repository with options: `plakar store add NAME LOCATION key=value...`.
-fn added_repo(plakar: &Plakar, name: &str, registry: &Registry, repo: &str, options: &[(&str, &str)]) -> Repo {
+fn added_repo(
+    plakar: &Plakar,
+    name: &str,
+    registry: &Registry,
+    repo: &str,
+    options: &[(&str, &str)],
+) -> Repo {
     let location = registry.location(repo);
-    let mut args = vec!["store".to_string(), "add".into(), name.into(), location.clone()];
+    let mut args = vec![
+        "store".to_string(),
+        "add".into(),
+        name.into(),
+        location.clone(),
+    ];
     args.extend(options.iter().map(|(k, v)| format!("{k}={v}")));
     plakar.ok(&args);
     let mut config = vec![("location".to_string(), location)];
@@ -96,7 +111,11 @@ fn lifecycle(plakar: &Plakar, repo: &Repo, spec: TreeSpec, deletes: bool) {
     plakar.at_ok(&repo.at, &["backup", source.to_str().unwrap()]);
     let both = plakar.snapshot_ids(&repo.at);
     assert_eq!(both.len(), 2, "two snapshots: {both:?}");
-    let second = both.iter().find(|id| **id != first[0]).expect("the new snapshot").clone();
+    let second = both
+        .iter()
+        .find(|id| **id != first[0])
+        .expect("the new snapshot")
+        .clone();
     restore_and_compare(plakar, repo, &second, &source, scratch.path());
     restore_and_compare(plakar, repo, &first[0], &before, scratch.path());
 
@@ -105,7 +124,13 @@ fn lifecycle(plakar: &Plakar, repo: &Repo, spec: TreeSpec, deletes: bool) {
     // whole packfiles to delete (a 5% change alone rarely frees one, as
     // plakar packs chunks of many files together).
     let other = scratch.path().join("other");
-    tree::generate(&other, TreeSpec { seed: spec.seed + 1000, ..TreeSpec::SMALL });
+    tree::generate(
+        &other,
+        TreeSpec {
+            seed: spec.seed + 1000,
+            ..TreeSpec::SMALL
+        },
+    );
     plakar.at_ok(&repo.at, &["backup", other.to_str().unwrap()]);
     let third: Vec<String> = plakar
         .snapshot_ids(&repo.at)
@@ -151,8 +176,18 @@ fn lifecycle(plakar: &Plakar, repo: &Repo, spec: TreeSpec, deletes: bool) {
 }
 
 fn copy_tree(from: &Path, to: &Path) {
-    let status = Command::new("cp").arg("-a").arg(from).arg(to).status().expect("cp runs");
-    assert!(status.success(), "cp -a {} {}", from.display(), to.display());
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .expect("cp runs");
+    assert!(
+        status.success(),
+        "cp -a {} {}",
+        from.display(),
+        to.display()
+    );
 }
 
 isolated_test! {

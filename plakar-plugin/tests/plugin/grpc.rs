@@ -48,7 +48,9 @@ async fn create(plugin: &PluginProcess) {
     plugin
         .client
         .clone()
-        .create(CreateRequest { config: Bytes::from_static(b"config") })
+        .create(CreateRequest {
+            config: Bytes::from_static(b"config"),
+        })
         .await
         .expect("Create");
 }
@@ -64,7 +66,12 @@ fn random(len: usize) -> Vec<u8> {
 }
 
 /// A Put as plakar sends it: the MAC and type first, then 1 MiB chunks.
-async fn put(plugin: &PluginProcess, kind: i32, key: Bytes, data: &[u8]) -> Result<i64, tonic::Status> {
+async fn put(
+    plugin: &PluginProcess,
+    kind: i32,
+    key: Bytes,
+    data: &[u8],
+) -> Result<i64, tonic::Status> {
     let mut messages = vec![PutRequest {
         mac: key,
         r#type: kind,
@@ -83,7 +90,12 @@ async fn put(plugin: &PluginProcess, kind: i32, key: Bytes, data: &[u8]) -> Resu
         .map(|reply| reply.into_inner().bytes_written)
 }
 
-async fn get(plugin: &PluginProcess, kind: i32, key: Bytes, range: Option<(u64, u32)>) -> Result<Vec<u8>, tonic::Status> {
+async fn get(
+    plugin: &PluginProcess,
+    kind: i32,
+    key: Bytes,
+    range: Option<(u64, u32)>,
+) -> Result<Vec<u8>, tonic::Status> {
     let mut client = plugin.client.clone();
     let mut stream = client
         .get(GetRequest {
@@ -95,7 +107,11 @@ async fn get(plugin: &PluginProcess, kind: i32, key: Bytes, range: Option<(u64, 
         .into_inner();
     let mut bytes = Vec::new();
     while let Some(reply) = stream.message().await? {
-        assert!(reply.chunk.len() <= 1 << 20, "a Get reply of {} bytes", reply.chunk.len());
+        assert!(
+            reply.chunk.len() <= 1 << 20,
+            "a Get reply of {} bytes",
+            reply.chunk.len()
+        );
         bytes.extend_from_slice(&reply.chunk);
     }
     Ok(bytes)
@@ -126,35 +142,93 @@ async fn every_rpc_works_as_plakar_calls_it() {
     assert_eq!(missing.code(), Code::NotFound, "{missing:?}");
     assert!(missing.message().contains("not found"), "{missing:?}");
 
-    client.create(CreateRequest { config: Bytes::from_static(b"the config") }).await.expect("Create");
-    let again = client.create(CreateRequest { config: Bytes::from_static(b"other") }).await.unwrap_err();
+    client
+        .create(CreateRequest {
+            config: Bytes::from_static(b"the config"),
+        })
+        .await
+        .expect("Create");
+    let again = client
+        .create(CreateRequest {
+            config: Bytes::from_static(b"other"),
+        })
+        .await
+        .unwrap_err();
     assert_eq!(again.code(), Code::AlreadyExists, "{again:?}");
     assert!(again.message().contains("already exists"), "{again:?}");
-    let opened = client.open(OpenRequest {}).await.expect("Open").into_inner().config;
+    let opened = client
+        .open(OpenRequest {})
+        .await
+        .expect("Open")
+        .into_inner()
+        .config;
     assert_eq!(&opened[..], b"the config");
     client.ping(PingRequest {}).await.expect("Ping");
-    let mode = client.mode(ModeRequest {}).await.expect("Mode").into_inner().mode;
+    let mode = client
+        .mode(ModeRequest {})
+        .await
+        .expect("Mode")
+        .into_inner()
+        .mode;
     assert_eq!(mode, 2 | 4, "read and write");
 
     // Objects of every size class; a 9 MiB one spans several 1 MiB chunks
     // each way, and its replies stay under the 4 MiB client limit.
     let big = random(9 << 20);
     let small = random(300);
-    assert_eq!(put(&plugin, PACKFILE, mac(1), &big).await.expect("Put big"), big.len() as i64);
-    assert_eq!(put(&plugin, STATE, mac(1), &small).await.expect("Put state"), 300);
-    assert_eq!(put(&plugin, LOCK, mac(2), b"").await.expect("Put empty lock"), 0);
-    assert_eq!(get(&plugin, PACKFILE, mac(1), None).await.expect("Get big"), big);
-    assert_eq!(get(&plugin, STATE, mac(1), None).await.expect("Get state"), small);
-    assert_eq!(get(&plugin, LOCK, mac(2), None).await.expect("Get lock"), b"");
+    assert_eq!(
+        put(&plugin, PACKFILE, mac(1), &big).await.expect("Put big"),
+        big.len() as i64
+    );
+    assert_eq!(
+        put(&plugin, STATE, mac(1), &small)
+            .await
+            .expect("Put state"),
+        300
+    );
+    assert_eq!(
+        put(&plugin, LOCK, mac(2), b"")
+            .await
+            .expect("Put empty lock"),
+        0
+    );
+    assert_eq!(
+        get(&plugin, PACKFILE, mac(1), None).await.expect("Get big"),
+        big
+    );
+    assert_eq!(
+        get(&plugin, STATE, mac(1), None).await.expect("Get state"),
+        small
+    );
+    assert_eq!(
+        get(&plugin, LOCK, mac(2), None).await.expect("Get lock"),
+        b""
+    );
     // Exact ranges: the first byte, one inside, across chunk boundaries, the tail.
-    for (offset, length) in [(0u64, 1u32), (12345, 4096), ((1 << 20) - 7, 3 << 20), (big.len() as u64 - 10, 10)] {
-        let got = get(&plugin, PACKFILE, mac(1), Some((offset, length))).await.expect("ranged Get");
-        assert_eq!(got, &big[offset as usize..offset as usize + length as usize], "{offset}+{length}");
+    for (offset, length) in [
+        (0u64, 1u32),
+        (12345, 4096),
+        ((1 << 20) - 7, 3 << 20),
+        (big.len() as u64 - 10, 10),
+    ] {
+        let got = get(&plugin, PACKFILE, mac(1), Some((offset, length)))
+            .await
+            .expect("ranged Get");
+        assert_eq!(
+            got,
+            &big[offset as usize..offset as usize + length as usize],
+            "{offset}+{length}"
+        );
     }
     assert_eq!(list(&plugin, PACKFILE).await, vec![mac(1)]);
     assert_eq!(list(&plugin, STATE).await, vec![mac(1)]);
     assert_eq!(list(&plugin, LOCK).await, vec![mac(2)]);
-    let size = client.size(SizeRequest {}).await.expect("Size").into_inner().size;
+    let size = client
+        .size(SizeRequest {})
+        .await
+        .expect("Size")
+        .into_inner()
+        .size;
     assert!(size >= (big.len() + small.len()) as i64, "size {size}");
 
     // A missing object fails on the first read, naming the problem.
@@ -162,21 +236,46 @@ async fn every_rpc_works_as_plakar_calls_it() {
     assert_eq!(gone.code(), Code::NotFound, "{gone:?}");
     assert!(gone.message().contains("not found"), "{gone:?}");
 
-    client.delete(DeleteRequest { mac: mac(1), r#type: PACKFILE }).await.expect("Delete");
-    client.delete(DeleteRequest { mac: mac(1), r#type: PACKFILE }).await.expect("Delete is idempotent");
+    client
+        .delete(DeleteRequest {
+            mac: mac(1),
+            r#type: PACKFILE,
+        })
+        .await
+        .expect("Delete");
+    client
+        .delete(DeleteRequest {
+            mac: mac(1),
+            r#type: PACKFILE,
+        })
+        .await
+        .expect("Delete is idempotent");
     assert!(list(&plugin, PACKFILE).await.is_empty());
-    assert_eq!(list(&plugin, STATE).await, vec![mac(1)], "other kinds untouched");
+    assert_eq!(
+        list(&plugin, STATE).await,
+        vec![mac(1)],
+        "other kinds untouched"
+    );
 
     // Bad requests are refused with a reason.
     let bad = client.list(ListRequest { r#type: 0 }).await.unwrap_err();
     assert_eq!(bad.code(), Code::InvalidArgument, "{bad:?}");
-    let short = client.delete(DeleteRequest { mac: Bytes::from_static(b"short"), r#type: LOCK }).await.unwrap_err();
+    let short = client
+        .delete(DeleteRequest {
+            mac: Bytes::from_static(b"short"),
+            r#type: LOCK,
+        })
+        .await
+        .unwrap_err();
     assert!(short.message().contains("32 bytes"), "{short:?}");
 
     client.close(CloseRequest {}).await.expect("Close");
     // plakar exits after Close: the plugin sees EOF and exits cleanly.
     plugin.close_stdin();
-    let status = plugin.wait_exit(Duration::from_secs(10)).await.expect("the plugin exits on EOF");
+    let status = plugin
+        .wait_exit(Duration::from_secs(10))
+        .await
+        .expect("the plugin exits on EOF");
     assert!(status.success(), "{status}");
 }
 
@@ -186,14 +285,23 @@ async fn concurrent_puts_and_gets_on_one_connection() {
     let repo = unique_repo("grpc-concurrent");
     let plugin = started(&registry, &repo).await;
     create(&plugin).await;
-    let objects: Vec<(Bytes, Vec<u8>)> = (0..8u8).map(|i| (mac(10 + i), random((i as usize + 1) * 700_000))).collect();
+    let objects: Vec<(Bytes, Vec<u8>)> = (0..8u8)
+        .map(|i| (mac(10 + i), random((i as usize + 1) * 700_000)))
+        .collect();
     let plugin = std::sync::Arc::new(plugin);
     let mut tasks = Vec::new();
     for (key, data) in objects.clone() {
         let plugin = plugin.clone();
         tasks.push(tokio::spawn(async move {
-            put(&plugin, PACKFILE, key.clone(), &data).await.expect("concurrent Put");
-            assert_eq!(get(&plugin, PACKFILE, key, None).await.expect("concurrent Get"), data);
+            put(&plugin, PACKFILE, key.clone(), &data)
+                .await
+                .expect("concurrent Put");
+            assert_eq!(
+                get(&plugin, PACKFILE, key, None)
+                    .await
+                    .expect("concurrent Get"),
+                data
+            );
         }));
     }
     for task in tasks {
@@ -211,16 +319,28 @@ async fn a_client_that_hangs_up_mid_put_stores_nothing_and_the_plugin_goes_on() 
     let plugin = started(&registry, &repo).await;
     create(&plugin).await;
     let (tx, rx) = tokio::sync::mpsc::channel(4);
-    tx.send(PutRequest { mac: mac(5), r#type: PACKFILE, chunk: Bytes::new() }).await.unwrap();
+    tx.send(PutRequest {
+        mac: mac(5),
+        r#type: PACKFILE,
+        chunk: Bytes::new(),
+    })
+    .await
+    .unwrap();
     for _ in 0..3 {
-        tx.send(PutRequest { chunk: Bytes::from(random(1 << 20)), ..Default::default() }).await.unwrap();
+        tx.send(PutRequest {
+            chunk: Bytes::from(random(1 << 20)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     }
     // After the chunks, the request body fails instead of ending: hyper
     // then resets the stream (RST_STREAM), as grpc-go does when plakar
     // cancels a Put; it never half-closes.
-    let body = ReceiverStream::new(rx).chain(tokio_stream::iter([()]).map(|()| -> PutRequest {
-        panic!("the test's client hangs up here (expected panic)")
-    }));
+    let body = ReceiverStream::new(rx)
+        .chain(tokio_stream::iter([()]).map(|()| -> PutRequest {
+            panic!("the test's client hangs up here (expected panic)")
+        }));
     let mut client = plugin.client.clone();
     let call = tokio::spawn(async move { client.put(body).await });
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -229,11 +349,19 @@ async fn a_client_that_hangs_up_mid_put_stores_nothing_and_the_plugin_goes_on() 
     // With the body's sender gone too, h2 resets the stream.
     call.abort();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(list(&plugin, PACKFILE).await.is_empty(), "a half-sent object became visible");
+    assert!(
+        list(&plugin, PACKFILE).await.is_empty(),
+        "a half-sent object became visible"
+    );
     // The same connection still serves.
     let data = random(2 << 20);
-    put(&plugin, PACKFILE, mac(6), &data).await.expect("a Put after the hang-up");
-    assert_eq!(get(&plugin, PACKFILE, mac(6), None).await.expect("Get"), data);
+    put(&plugin, PACKFILE, mac(6), &data)
+        .await
+        .expect("a Put after the hang-up");
+    assert_eq!(
+        get(&plugin, PACKFILE, mac(6), None).await.expect("Get"),
+        data
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -247,11 +375,21 @@ async fn errors_before_the_stream_is_read_still_reach_the_client() {
     });
     let repo = unique_repo("grpc-unauthorized");
     let mut plugin = PluginProcess::start().await;
-    let mut config: std::collections::HashMap<String, String> = registry.config(&repo).into_iter().collect();
+    let mut config: std::collections::HashMap<String, String> =
+        registry.config(&repo).into_iter().collect();
     config.insert("username".into(), "alice".into());
     config.insert("password".into(), "wrong-secret".into());
-    plugin.client.init(InitRequest { proto: "oci".into(), config }).await.expect("Init makes no request");
-    let err = put(&plugin, PACKFILE, mac(1), &random(5 << 20)).await.unwrap_err();
+    plugin
+        .client
+        .init(InitRequest {
+            proto: "oci".into(),
+            config,
+        })
+        .await
+        .expect("Init makes no request");
+    let err = put(&plugin, PACKFILE, mac(1), &random(5 << 20))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
     assert!(err.message().contains("unauthorized"), "{err:?}");
     assert!(!err.message().contains("wrong-secret"), "{err:?}");
@@ -262,16 +400,36 @@ async fn errors_before_the_stream_is_read_still_reach_the_client() {
 #[tokio::test(flavor = "multi_thread")]
 async fn init_refuses_a_bad_configuration_with_its_reason() {
     let mut plugin = PluginProcess::start().await;
-    let config = [
-        ("location".to_string(), "oci://user:hunter2@127.0.0.1:9/repo".to_string()),
-    ]
+    let config = [(
+        "location".to_string(),
+        "oci://user:hunter2@127.0.0.1:9/repo".to_string(),
+    )]
     .into_iter()
     .collect();
-    let err = plugin.client.init(InitRequest { proto: "oci".into(), config }).await.unwrap_err();
+    let err = plugin
+        .client
+        .init(InitRequest {
+            proto: "oci".into(),
+            config,
+        })
+        .await
+        .unwrap_err();
     assert!(!err.message().contains("hunter2"), "{err:?}");
     // A secret holding '/', as base64 tokens do, is not shown either.
-    let config = [("location".to_string(), "oci://ci:ab/cd==@127.0.0.1:9/repo".to_string())].into_iter().collect();
-    let err = plugin.client.init(InitRequest { proto: "oci".into(), config }).await.unwrap_err();
+    let config = [(
+        "location".to_string(),
+        "oci://ci:ab/cd==@127.0.0.1:9/repo".to_string(),
+    )]
+    .into_iter()
+    .collect();
+    let err = plugin
+        .client
+        .init(InitRequest {
+            proto: "oci".into(),
+            config,
+        })
+        .await
+        .unwrap_err();
     assert!(!err.message().contains("cd=="), "{err:?}");
     // Files named by options must be given absolutely.
     let config = [
@@ -280,7 +438,14 @@ async fn init_refuses_a_bad_configuration_with_its_reason() {
     ]
     .into_iter()
     .collect();
-    let err = plugin.client.init(InitRequest { proto: "oci".into(), config }).await.unwrap_err();
+    let err = plugin
+        .client
+        .init(InitRequest {
+            proto: "oci".into(),
+            config,
+        })
+        .await
+        .unwrap_err();
     assert!(err.message().contains("absolute path"), "{err:?}");
     let unknown = [
         ("location".to_string(), "oci://127.0.0.1:9/repo".to_string()),
@@ -288,7 +453,14 @@ async fn init_refuses_a_bad_configuration_with_its_reason() {
     ]
     .into_iter()
     .collect();
-    let err = plugin.client.init(InitRequest { proto: "oci".into(), config: unknown }).await.unwrap_err();
+    let err = plugin
+        .client
+        .init(InitRequest {
+            proto: "oci".into(),
+            config: unknown,
+        })
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
     assert!(err.message().contains("colour"), "{err:?}");
     // Calls before a successful Init are refused, not crashed on.

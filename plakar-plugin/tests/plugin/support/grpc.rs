@@ -29,7 +29,10 @@ impl PluginProcess {
     /// Starts the plugin with the test's component.
     pub async fn start() -> PluginProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_kloset-oci-plakar"))
-            .env("KLOSET_COMPONENT", crate::common::component::component_file())
+            .env(
+                "KLOSET_COMPONENT",
+                crate::common::component::component_file(),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -94,7 +97,11 @@ impl AsyncRead for Pipes {
 }
 
 impl AsyncWrite for Pipes {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match self.stdin.lock().expect("stdin").as_mut() {
             Some(stdin) => Pin::new(stdin).poll_write(cx, buf),
             None => Poll::Ready(Err(io::ErrorKind::BrokenPipe.into())),

@@ -29,7 +29,12 @@ pub fn run_isolated(name: &str) -> bool {
     }
     let output = Command::new("unshare")
         .args(&unshare)
-        .args(["--", "sh", "-c", "ip link set lo up && exec \"$0\" --exact \"$1\" --nocapture --test-threads 1"])
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "ip link set lo up && exec \"$0\" --exact \"$1\" --nocapture --test-threads 1",
+        ])
         .arg(&exe)
         .arg(name)
         .env(ISOLATED_ENV, name)

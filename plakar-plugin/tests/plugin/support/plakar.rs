@@ -20,9 +20,7 @@ pub const PASSPHRASE: &str = "correct horse battery staple";
 pub fn plakar_binary() -> PathBuf {
     let path = std::env::var_os("PLAKAR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/plakar")
-        });
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/plakar"));
     assert!(
         path.is_file(),
         "plakar is not installed at {}: run scripts/setup-plakar (or set $PLAKAR)",
@@ -70,7 +68,12 @@ impl Plakar {
         let plakar = Plakar::bare();
         let ptar = package();
         let run = plakar.run(&[OsStr::new("pkg"), OsStr::new("add"), ptar.as_os_str()]);
-        assert!(run.ok, "plakar pkg add {} failed:\n{}", ptar.display(), run.text());
+        assert!(
+            run.ok,
+            "plakar pkg add {} failed:\n{}",
+            ptar.display(),
+            run.text()
+        );
         let listed = plakar.ok(["pkg", "list"]);
         assert!(
             listed.stdout.contains("kloset-oci"),
@@ -158,7 +161,10 @@ impl Plakar {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_os_string()).collect();
+        let args: Vec<_> = args
+            .into_iter()
+            .map(|a| a.as_ref().to_os_string())
+            .collect();
         let run = self.run(&args);
         assert!(
             run.ok,
@@ -225,10 +231,16 @@ fn build_package() -> (TempDir, PathBuf) {
     for file in ["manifest.yaml", "options.schema.json"] {
         std::fs::copy(sources.join(file), dir.join(file)).expect("package sources");
     }
-    std::fs::copy(env!("CARGO_BIN_EXE_kloset-oci-plakar"), dir.join("kloset-oci-plakar"))
-        .expect("the plugin binary");
-    std::fs::copy(crate::common::component::component_file(), dir.join("kloset_oci.wasm"))
-        .expect("the component");
+    std::fs::copy(
+        env!("CARGO_BIN_EXE_kloset-oci-plakar"),
+        dir.join("kloset-oci-plakar"),
+    )
+    .expect("the plugin binary");
+    std::fs::copy(
+        crate::common::component::component_file(),
+        dir.join("kloset_oci.wasm"),
+    )
+    .expect("the component");
     let cache = dir.join(".cache");
     let plakar = plakar_binary();
     let quiet = |args: &[&str]| {
@@ -259,6 +271,10 @@ fn build_package() -> (TempDir, PathBuf) {
             other => other,
         }
     ));
-    assert!(ptar.is_file(), "plakar pkg create made no {}", ptar.display());
+    assert!(
+        ptar.is_file(),
+        "plakar pkg create made no {}",
+        ptar.display()
+    );
     (stage, ptar)
 }

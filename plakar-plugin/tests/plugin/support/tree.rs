@@ -60,7 +60,9 @@ pub fn generate(root: &Path, spec: TreeSpec) {
         let len = rng.random_range(0..8192);
         let bytes = if i % 3 == 0 {
             // Compressible text.
-            format!("line {i} of a text that repeats\n").repeat(len / 32 + 1).into_bytes()
+            format!("line {i} of a text that repeats\n")
+                .repeat(len / 32 + 1)
+                .into_bytes()
         } else {
             random_bytes(&mut rng, len)
         };
@@ -89,11 +91,16 @@ pub fn generate(root: &Path, spec: TreeSpec) {
     fs::create_dir_all(names.join("sous-dossier été")).expect("named folders");
     fs::write(names.join("a file.txt"), b"spaces\n").expect("named file");
     fs::write(names.join("café ü ñ 日本語.txt"), "non-ASCII name\n").expect("named file");
-    fs::write(names.join("sous-dossier été/ça.bin"), random_bytes(&mut rng, 5000)).expect("named file");
+    fs::write(
+        names.join("sous-dossier été/ça.bin"),
+        random_bytes(&mut rng, 5000),
+    )
+    .expect("named file");
     // Symlinks: to a file, to a folder, and one that points nowhere.
     let links = root.join("links");
     fs::create_dir_all(&links).expect("links folder");
-    std::os::unix::fs::symlink("../names with spaces/a file.txt", links.join("to-file")).expect("symlink");
+    std::os::unix::fs::symlink("../names with spaces/a file.txt", links.join("to-file"))
+        .expect("symlink");
     std::os::unix::fs::symlink("../empty/folder", links.join("to-folder")).expect("symlink");
     std::os::unix::fs::symlink("nowhere/at all", links.join("dangling")).expect("symlink");
 }
@@ -119,14 +126,22 @@ pub fn mutate(root: &Path, seed: u64) {
     }
     fs::create_dir_all(root.join("added")).expect("added folder");
     for i in 0..50 {
-        fs::write(root.join(format!("added/new-{i}.dat")), random_bytes(&mut rng, 2000)).expect("add");
+        fs::write(
+            root.join(format!("added/new-{i}.dat")),
+            random_bytes(&mut rng, 2000),
+        )
+        .expect("add");
     }
-    if let Some(blob) = fs::read_dir(root.join("large")).ok().and_then(|mut d| d.next()) {
+    if let Some(blob) = fs::read_dir(root.join("large"))
+        .ok()
+        .and_then(|mut d| d.next())
+    {
         let mut file = fs::OpenOptions::new()
             .append(true)
             .open(blob.expect("a large file").path())
             .expect("append");
-        file.write_all(&random_bytes(&mut rng, 1 << 20)).expect("append bytes");
+        file.write_all(&random_bytes(&mut rng, 1 << 20))
+            .expect("append bytes");
     }
 }
 
@@ -156,10 +171,16 @@ fn walk(root: &Path, dir: &Path, entries: &mut BTreeMap<PathBuf, Entry>) {
     for item in fs::read_dir(dir).unwrap_or_else(|e| panic!("reading {}: {e}", dir.display())) {
         let item = item.expect("a folder entry");
         let path = item.path();
-        let relative = path.strip_prefix(root).expect("below the root").to_path_buf();
+        let relative = path
+            .strip_prefix(root)
+            .expect("below the root")
+            .to_path_buf();
         let kind = item.file_type().expect("an entry's type");
         if kind.is_symlink() {
-            entries.insert(relative, Entry::Symlink(fs::read_link(&path).expect("link target")));
+            entries.insert(
+                relative,
+                Entry::Symlink(fs::read_link(&path).expect("link target")),
+            );
         } else if kind.is_dir() {
             entries.insert(relative, Entry::Folder);
             walk(root, &path, entries);
@@ -176,8 +197,16 @@ fn walk(root: &Path, dir: &Path, entries: &mut BTreeMap<PathBuf, Entry>) {
 pub fn assert_same_tree(original: &Path, restored: &Path) {
     let want = list(original);
     let got = list(restored);
-    let missing: Vec<_> = want.keys().filter(|k| !got.contains_key(*k)).take(10).collect();
-    let extra: Vec<_> = got.keys().filter(|k| !want.contains_key(*k)).take(10).collect();
+    let missing: Vec<_> = want
+        .keys()
+        .filter(|k| !got.contains_key(*k))
+        .take(10)
+        .collect();
+    let extra: Vec<_> = got
+        .keys()
+        .filter(|k| !want.contains_key(*k))
+        .take(10)
+        .collect();
     let differing: Vec<_> = want
         .iter()
         .filter(|(k, v)| got.get(*k).is_some_and(|g| g != *v))
