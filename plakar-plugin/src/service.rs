@@ -310,7 +310,7 @@ impl Store for StoreService {
         // Plakar shows "failed to send chunk: EOF" instead of our message if
         // we answer before its stream is read to the end.
         drain(&mut stream).await;
-        let hex: String = mac.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        let hex = short_hex(&mac);
         let written =
             result.map_err(|e| store_status(&format!("put {kind} {hex}… to"), &location, &e))?;
         Ok(Response::new(PutResponse {
@@ -326,7 +326,7 @@ impl Store for StoreService {
         let kind = resource_from_wire(r#type)?;
         let mac = mac_from_wire(&mac)?;
         let range = range.map(|r| (r.offset, r.length));
-        let hex: String = mac.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        let hex = short_hex(&mac);
         let operation = format!("get {kind} {hex}… from");
         let reader = blocking(move || store.get_reader(kind, &mac, range))
             .await?
@@ -343,7 +343,7 @@ impl Store for StoreService {
         let DeleteRequest { mac, r#type } = request.into_inner();
         let kind = resource_from_wire(r#type)?;
         let mac = mac_from_wire(&mac)?;
-        let hex: String = mac.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        let hex = short_hex(&mac);
         blocking(move || store.delete(kind, &mac))
             .await?
             .map_err(|e| store_status(&format!("delete {kind} {hex}… from"), &location, &e))?;
@@ -357,6 +357,11 @@ impl Store for StoreService {
             .map_err(|e| store_status("close", &location, &e))?;
         Ok(Response::new(CloseResponse {}))
     }
+}
+
+/// The first 4 bytes of a MAC in hex, to name an object in a message.
+fn short_hex(mac: &[u8]) -> String {
+    mac.iter().take(4).map(|b| format!("{b:02x}")).collect()
 }
 
 /// Reads a request stream to its end, ignoring what it holds.

@@ -397,70 +397,53 @@ async fn errors_before_the_stream_is_read_still_reach_the_client() {
     assert!(open.message().contains("unauthorized"), "{open:?}");
 }
 
+/// Init with `pairs`, which must fail: its status.
+async fn init_error(plugin: &mut PluginProcess, pairs: &[(&str, &str)]) -> tonic::Status {
+    let config = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    plugin
+        .client
+        .init(InitRequest {
+            proto: "oci".into(),
+            config,
+        })
+        .await
+        .expect_err("Init must refuse this configuration")
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn init_refuses_a_bad_configuration_with_its_reason() {
     let mut plugin = PluginProcess::start().await;
-    let config = [(
-        "location".to_string(),
-        "oci://user:hunter2@127.0.0.1:9/repo".to_string(),
-    )]
-    .into_iter()
-    .collect();
-    let err = plugin
-        .client
-        .init(InitRequest {
-            proto: "oci".into(),
-            config,
-        })
-        .await
-        .unwrap_err();
+    let err = init_error(
+        &mut plugin,
+        &[("location", "oci://user:hunter2@127.0.0.1:9/repo")],
+    )
+    .await;
     assert!(!err.message().contains("hunter2"), "{err:?}");
     // A secret holding '/', as base64 tokens do, is not shown either.
-    let config = [(
-        "location".to_string(),
-        "oci://ci:ab/cd==@127.0.0.1:9/repo".to_string(),
-    )]
-    .into_iter()
-    .collect();
-    let err = plugin
-        .client
-        .init(InitRequest {
-            proto: "oci".into(),
-            config,
-        })
-        .await
-        .unwrap_err();
+    let err = init_error(
+        &mut plugin,
+        &[("location", "oci://ci:ab/cd==@127.0.0.1:9/repo")],
+    )
+    .await;
     assert!(!err.message().contains("cd=="), "{err:?}");
     // Files named by options must be given absolutely.
-    let config = [
-        ("location".to_string(), "oci://127.0.0.1:9/repo".to_string()),
-        ("tls_ca_file".to_string(), "ca.pem".to_string()),
-    ]
-    .into_iter()
-    .collect();
-    let err = plugin
-        .client
-        .init(InitRequest {
-            proto: "oci".into(),
-            config,
-        })
-        .await
-        .unwrap_err();
+    let err = init_error(
+        &mut plugin,
+        &[
+            ("location", "oci://127.0.0.1:9/repo"),
+            ("tls_ca_file", "ca.pem"),
+        ],
+    )
+    .await;
     assert!(err.message().contains("absolute path"), "{err:?}");
-    let unknown = [
-        ("location".to_string(), "oci://127.0.0.1:9/repo".to_string()),
-        ("colour".to_string(), "blue".to_string()),
-    ]
-    .into_iter()
-    .collect();
-    let err = plugin
-        .client
-        .init(InitRequest {
-            proto: "oci".into(),
-            config: unknown,
-        })
-        .await
-        .unwrap_err();
+    let err = init_error(
+        &mut plugin,
+        &[("location", "oci://127.0.0.1:9/repo"), ("colour", "blue")],
+    )
+    .await;
     assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
     assert!(err.message().contains("colour"), "{err:?}");
     // Calls before a successful Init are refused, not crashed on.
