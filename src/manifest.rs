@@ -114,22 +114,25 @@ fn build(artifact_type: String, layer: Descriptor, annotations: &[(&str, &str)])
     serde_json::to_vec(&manifest).expect("a manifest always serializes")
 }
 
-/// The annotations naming a key. Under a `repository_prefix` they name the
-/// prefix too: two stores sharing a repository under different prefixes
-/// may hold one key with the same bytes, and a DELETE by digest of a
-/// manifest they shared would delete the key from both. Unprefixed stores
-/// write no prefix annotation, as before it existed.
+/// The annotations naming a key, and the prefix (empty without one): two
+/// stores sharing a repository under different prefixes, or one with a
+/// prefix and one without, may hold one key with the same bytes, and a
+/// DELETE by digest of a manifest they shared would delete the key from
+/// both. Manifests written before the prefix annotation existed carry
+/// none, so an unprefixed store's manifest names its (empty) prefix too:
+/// it then differs from any older one.
 fn key_annotations<'a>(
     role: &'a str,
     kind: Resource,
     mac: &'a str,
     prefix: Option<&'a str>,
 ) -> Vec<(&'a str, &'a str)> {
-    let mut annotations = vec![(ROLE, role), (RESOURCE, kind.name()), (MAC, mac)];
-    if let Some(prefix) = prefix {
-        annotations.push((PREFIX, prefix));
-    }
-    annotations
+    vec![
+        (ROLE, role),
+        (RESOURCE, kind.name()),
+        (MAC, mac),
+        (PREFIX, prefix.unwrap_or("")),
+    ]
 }
 
 /// The manifest of a stored object: its one layer is the object's bytes.
@@ -259,13 +262,11 @@ pub fn parse_object(
     }
 }
 
-/// Whether a manifest of ours names `prefix` (always, for unprefixed
+/// Whether a manifest of ours names `prefix` (the empty one for unprefixed
 /// stores): one that does not was written before prefixes were annotated,
-/// and may be shared with a store under another prefix.
+/// and may be shared with a store under another prefix, or none.
 pub fn names_prefix(bytes: &[u8], prefix: Option<&str>) -> bool {
-    let Some(prefix) = prefix else {
-        return true;
-    };
+    let prefix = prefix.unwrap_or("");
     parse(bytes, "manifest")
         .is_ok_and(|m| m.annotations.get(PREFIX).map(String::as_str) == Some(prefix))
 }
@@ -376,13 +377,27 @@ mod tests {
         );
         assert!(parse_object(&a, Resource::Lock, &mac, Some("b"), "t").is_err());
         assert!(parse_object(&a, Resource::Lock, &mac, None, "t").is_err());
-        // Written before prefixes were annotated: still read.
-        assert_eq!(
-            parse_object(&none, Resource::Lock, &mac, Some("a"), "t").unwrap(),
-            obj
-        );
+        assert!(parse_object(&none, Resource::Lock, &mac, Some("a"), "t").is_err());
+        // Written before prefixes were annotated (no prefix annotation at
+        // all): still read under any prefix, but named by none of them, so
+        // a delete replaces it first, whoever else may share it.
+        let mut old: serde_json::Value = serde_json::from_slice(&none).unwrap();
+        old["annotations"]
+            .as_object_mut()
+            .unwrap()
+            .remove(PREFIX)
+            .expect("the unprefixed manifest names the empty prefix");
+        let old = serde_json::to_vec(&old).unwrap();
+        for prefix in [Some("a"), None] {
+            assert_eq!(
+                parse_object(&old, Resource::Lock, &mac, prefix, "t").unwrap(),
+                obj
+            );
+            assert!(!names_prefix(&old, prefix), "{prefix:?}");
+        }
         assert!(names_prefix(&a, Some("a")) && names_prefix(&none, None));
         assert!(!names_prefix(&none, Some("a")) && !names_prefix(&b, Some("a")));
+        assert!(!names_prefix(&a, None));
     }
 
     #[test]
