@@ -170,10 +170,14 @@ impl<B: ResponseBody> GetReader<B> {
         let clock = client.transport();
         let began = clock.now();
         let left = client.limit().saturating_sub(self.reading);
-        let body = self
-            .body
-            .as_mut()
-            .expect("a reader with bytes to give has a body");
+        // No body: a resumption failed and its error was returned. A caller
+        // that reads again gets an error, not a trap.
+        let Some(body) = self.body.as_mut() else {
+            return Err(StoreError::Transport(format!(
+                "{}: the read failed earlier; open the object again",
+                self.what
+            )));
+        };
         body.set_deadline(Some(began.saturating_add(left)));
         let result = (|| {
             while self.skip > 0 {
@@ -493,15 +497,32 @@ mod tests {
         let (bytes, blob) = object();
         // Every answer breaks before a byte: the default four resumptions
         // in a row, then the error.
-        let mut answers = vec![Answer::new(200, &bytes[..10]).cut()];
-        answers.extend((0..4).map(|_| {
-            Answer::new(206, b"")
-                .header("content-range", "bytes 10-99/100")
-                .cut()
-        }));
-        let (got, ranges) = read_through(answers, &blob, None);
+        let breaking = || {
+            let mut answers = vec![Answer::new(200, &bytes[..10]).cut()];
+            answers.extend((0..4).map(|_| {
+                Answer::new(206, b"")
+                    .header("content-range", "bytes 10-99/100")
+                    .cut()
+            }));
+            answers
+        };
+        let (got, ranges) = read_through(breaking(), &blob, None);
         assert!(matches!(got, Err(StoreError::Transport(_))), "{got:?}");
         assert_eq!(ranges.len(), 5);
+        // Read again after that failure: an error again, not a trap (a host
+        // without a reader of its own, jco or wasmtime-py, may do so).
+        let client = client(breaking());
+        let mut reader = GetReader::open(&client, &blob, None, "obj").unwrap();
+        let first = loop {
+            match reader.read(&client, 1 << 20) {
+                Ok(chunk) if chunk.is_empty() => panic!("a clean end"),
+                Ok(_) => continue,
+                Err(e) => break e,
+            }
+        };
+        assert!(matches!(first, StoreError::Transport(_)), "{first:?}");
+        let again = reader.read(&client, 1 << 20).unwrap_err();
+        assert!(again.to_string().contains("failed earlier"), "{again}");
         // Breaks that each let some bytes through are resumed for as long
         // as they do: here nine in all.
         let mut answers = vec![Answer::new(200, &bytes[..10]).cut()];
