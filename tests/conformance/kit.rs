@@ -179,19 +179,23 @@ impl Env {
         while let Some(path) = next.take() {
             let response = self.registry.send("GET", &path, &headers, &[]);
             assert_eq!(response.status, 200, "tags/list");
-            let value: serde_json::Value =
-                serde_json::from_slice(&response.body).expect("tag list JSON");
-            tags.extend(
-                value["tags"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|t| t.as_str().unwrap().to_string()),
-            );
+            tags.extend(tags_of_page(&response.body));
             next = response.header("link").map(link_target);
         }
         tags
     }
+}
+
+/// The tags of one `tags/list` page (`"tags": null` on an empty last page
+/// reads as none).
+pub fn tags_of_page(body: &[u8]) -> Vec<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).expect("tag list JSON");
+    value["tags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| t.as_str().expect("a tag is a string").to_string())
+        .collect()
 }
 
 /// The target of a `Link: <PATH>; rel="next"` header (distribution sends a

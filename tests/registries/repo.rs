@@ -256,14 +256,7 @@ pub fn raw_tags(registry: &Registry, repo: &str) -> (Vec<String>, usize) {
         let response = registry.send("GET", &path, &[], &[]);
         requests += 1;
         assert_eq!(response.status, 200, "GET {path}");
-        let value: serde_json::Value = serde_json::from_slice(&response.body).expect("JSON");
-        tags.extend(
-            value["tags"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|t| t.as_str().unwrap().to_string()),
-        );
+        tags.extend(crate::kit::tags_of_page(&response.body));
         next = response.header("link").map(crate::kit::link_target);
     }
     (tags, requests)

@@ -25,18 +25,22 @@ fn registry() -> Registry {
     })
 }
 
+/// Init as plakar sends it, for protocol `oci`.
+async fn init(
+    plugin: &mut PluginProcess,
+    config: std::collections::HashMap<String, String>,
+) -> Result<InitResponse, tonic::Status> {
+    let request = InitRequest {
+        proto: "oci".into(),
+        config,
+    };
+    plugin.client.init(request).await.map(|r| r.into_inner())
+}
+
 async fn started(registry: &Registry, repo: &str) -> PluginProcess {
     let mut plugin = PluginProcess::start().await;
     let config = registry.config(repo).into_iter().collect();
-    let reply = plugin
-        .client
-        .init(InitRequest {
-            proto: "oci".into(),
-            config,
-        })
-        .await
-        .expect("Init")
-        .into_inner();
+    let reply = init(&mut plugin, config).await.expect("Init");
     assert_eq!(reply.r#type, "oci");
     assert_eq!(reply.origin, registry.authority());
     assert!(reply.root.contains(repo), "{reply:?}");
@@ -379,12 +383,7 @@ async fn errors_before_the_stream_is_read_still_reach_the_client() {
         registry.config(&repo).into_iter().collect();
     config.insert("username".into(), "alice".into());
     config.insert("password".into(), "wrong-secret".into());
-    plugin
-        .client
-        .init(InitRequest {
-            proto: "oci".into(),
-            config,
-        })
+    init(&mut plugin, config)
         .await
         .expect("Init makes no request");
     let err = put(&plugin, PACKFILE, mac(1), &random(5 << 20))
@@ -403,12 +402,7 @@ async fn init_error(plugin: &mut PluginProcess, pairs: &[(&str, &str)]) -> tonic
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    plugin
-        .client
-        .init(InitRequest {
-            proto: "oci".into(),
-            config,
-        })
+    init(plugin, config)
         .await
         .expect_err("Init must refuse this configuration")
 }
