@@ -1,4 +1,4 @@
-//! The Kloset store contract over an OCI registry (see the README's "Registry
+//! The Kloset store contract over an OCI registry (see docs/architecture.md, "Registry
 //! layout"): create/open, list, delete, size, and what put and get share.
 
 use crate::client::{Mount, RegistryClient};

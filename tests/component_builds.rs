@@ -1,12 +1,12 @@
 //! The component builds the way component authors build, and declares the
-//! world the README says:
+//! world docs/other-hosts.md says:
 //! - `cargo component build --release --target wasm32-wasip2` (cargo-component
 //!   from crates.io) writes the very bytes plain `cargo build --target
 //!   wasm32-wasip2 --release` does, the world taken from `wit/`;
 //! - `cargo component build --release`, whose default target is still
 //!   wasm32-wasip1 with the preview 1 adapter, exports the same world;
 //! - `wasm-tools component wit` of the built component shows exactly the
-//!   imports and exports the README lists, no more.
+//!   imports and exports docs/other-hosts.md lists, no more.
 //!
 //! The tools come from `scripts/setup`; a missing one fails with its
 //! install command.
@@ -115,16 +115,17 @@ fn sorted_world_lines(text: &str) -> Vec<String> {
     lines
 }
 
-/// The world the README lists, in its ```wit block headed
+/// The world docs/other-hosts.md lists, in its ```wit block headed
 /// `// kloset_oci.wasm`.
-fn readme_world() -> Vec<String> {
-    let readme = std::fs::read_to_string(workspace().join("README.md")).expect("README.md");
-    let block = readme
+fn documented_world() -> Vec<String> {
+    let page = std::fs::read_to_string(workspace().join("docs/other-hosts.md"))
+        .expect("docs/other-hosts.md");
+    let block = page
         .split("```wit\n")
         .skip(1)
         .filter_map(|b| b.split_once("```").map(|(code, _)| code))
         .find(|code| code.starts_with("// kloset_oci.wasm"))
-        .expect("a ```wit block in the README starting `// kloset_oci.wasm`");
+        .expect("a ```wit block in docs/other-hosts.md starting `// kloset_oci.wasm`");
     sorted_world_lines(block)
 }
 
@@ -161,12 +162,12 @@ fn cargo_component_default_build_exports_the_same_world() {
 }
 
 #[test]
-fn the_component_declares_exactly_the_world_the_readme_lists() {
+fn the_component_declares_exactly_the_world_the_docs_list() {
     let declared = world_of(&component_file());
-    let listed = readme_world();
+    let listed = documented_world();
     assert_eq!(
         declared, listed,
-        "the README's world block and the built component differ"
+        "docs/other-hosts.md's world block and the built component differ"
     );
     assert!(listed.contains(&"export kloset:store/store@0.1.0;".to_string()));
 }

@@ -1,6 +1,6 @@
 //! `kloset-bench`: measures the kloset-store component against a native
 //! baseline in one run, against a real local registry, and prints a table
-//! (Markdown) and optionally writes JSON. See the README's "Performance".
+//! (Markdown) and optionally writes JSON. See docs/performance.md.
 //!
 //! Design decisions:
 //! - The baseline is the component's own protocol crate (`kloset-oci`)

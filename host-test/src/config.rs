@@ -50,7 +50,7 @@ pub const HOST_KEYS: &[&str] = &[
     MAX_GET_SIZE,
 ];
 
-/// Defaults of the host's limits (see README, host configuration).
+/// Defaults of the host's limits (see docs/configuration.md, host-level keys).
 pub const DEFAULT_MAX_GUEST_MEMORY: u64 = 1 << 30;
 pub const DEFAULT_INSTANCE_WAIT_SECS: u64 = 300;
 pub const DEFAULT_MAX_GET_SIZE: u64 = 1 << 30;

@@ -38,8 +38,8 @@ impl std::fmt::Debug for StoreHandle {
 
 impl StoreHandle {
     /// Configures a store. Host keys (`tls_ca_file`, `tls_insecure_no_verify`,
-    /// `docker_config`, `password_file` and the limits: README, host
-    /// configuration) are consumed here; the rest goes to the component's
+    /// `docker_config`, `password_file` and the limits: docs/configuration.md,
+    /// host-level keys) are consumed here; the rest goes to the component's
     /// `from-config`, called right away so a bad configuration fails here.
     /// Only then, when the store has no credentials of its own, is the
     /// Docker login for its registry looked up (which may run a credential

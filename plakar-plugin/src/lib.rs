@@ -56,6 +56,47 @@ mod package_tests {
         assert_eq!(schema["additionalProperties"], serde_json::json!(false));
     }
 
+    /// The option names in the first column of the table under `heading`
+    /// (every backtick-quoted word of that column), up to the next heading.
+    fn options_in_table(doc: &str, heading: &str) -> Vec<String> {
+        let section = doc.split(heading).nth(1).expect("the heading is there");
+        let section = section.split("\n#").next().unwrap_or_default();
+        let mut names = Vec::new();
+        for row in section.lines().filter(|l| l.starts_with("| `")) {
+            let first_cell = row.split('|').nth(1).unwrap_or_default();
+            names.extend(first_cell.split('`').skip(1).step_by(2).map(str::to_string));
+        }
+        names
+    }
+
+    fn known_options() -> Vec<String> {
+        let mut known: Vec<String> = kloset_oci::config::KNOWN_OPTIONS
+            .iter()
+            .chain(kloset_host::HOST_KEYS)
+            .map(|k| k.to_string())
+            .collect();
+        known.sort_unstable();
+        known.dedup();
+        known
+    }
+
+    #[test]
+    fn the_readme_and_the_configuration_page_list_every_option_and_no_other() {
+        let readme = include_str!("../../README.md");
+        let mut at_a_glance = options_in_table(readme, "## Options at a glance");
+        at_a_glance.sort_unstable();
+        assert_eq!(
+            at_a_glance,
+            known_options(),
+            "README.md, Options at a glance"
+        );
+
+        let configuration = include_str!("../../docs/configuration.md");
+        let mut documented = options_in_table(configuration, "## Configuration");
+        documented.sort_unstable();
+        assert_eq!(documented, known_options(), "docs/configuration.md");
+    }
+
     #[test]
     fn the_manifest_names_the_files_the_package_ships() {
         let lines: Vec<&str> = MANIFEST.lines().map(str::trim).collect();

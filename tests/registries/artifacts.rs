@@ -1,6 +1,6 @@
 //! What a client must see in every manifest the store writes: an OCI 1.1
 //! artifact (image-spec 1.1 "Guidelines for artifact usage": `artifactType`,
-//! the empty config descriptor, layers), named by the README's tag layout.
+//! the empty config descriptor, layers), named by the tag layout of docs/architecture.md.
 
 use sha2::{Digest, Sha256};
 

@@ -257,7 +257,7 @@ impl Client {
         }
     }
 
-    /// The command line [`Client::copy_repository`] runs, for the README.
+    /// The command line [`Client::copy_repository`] runs, for docs/registries.md.
     pub fn copy_command(&self) -> &'static str {
         match self.tool {
             Tool::Regctl => "regctl --host reg=SRC,tls=disabled --host reg=DST,tls=disabled repo copy SRC/REPO DST/REPO",
