@@ -11,7 +11,7 @@ use crate::StoreError;
 pub const TLS_CA_FILE: &str = "tls_ca_file";
 
 /// The option that, when `true`, skips verifying the registry's certificate
-/// (and only the registry's: see [`crate::tls`]).
+/// (and only the registry's: see [`crate::egress::tls`]).
 pub const TLS_INSECURE_NO_VERIFY: &str = "tls_insecure_no_verify";
 
 /// The option naming the directory of a Docker `config.json` to take

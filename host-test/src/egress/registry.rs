@@ -7,10 +7,12 @@
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use crate::allow_list::AllowList;
 use crate::config::{HostConfig, Limits};
+use crate::egress::allow_list::AllowList;
 use crate::egress::Egress;
-use crate::{config, docker_config, password_file, tls, StoreError};
+use crate::{
+    config, credentials::docker_config, credentials::password_file, egress::tls, StoreError,
+};
 
 /// A configuration taken apart, before any credential helper ran.
 pub struct Prepared {
@@ -55,7 +57,7 @@ impl Prepared {
     /// helper) when the store has no credentials of its own. Returns
     /// whether one was added.
     pub fn add_docker_login(&mut self) -> Result<bool, StoreError> {
-        let environment_has_credentials = crate::state::CREDENTIAL_ENV
+        let environment_has_credentials = crate::plugin::state::CREDENTIAL_ENV
             .iter()
             .any(|name| std::env::var_os(name).is_some());
         let before = self.guest.len();

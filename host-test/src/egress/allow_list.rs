@@ -15,7 +15,7 @@
 //! the registry teach anything, so no chain of hosts widens the list, and
 //! the grants learnt are bounded in number.
 //!
-//! A named host must be public (see [`crate::address`]) unless it is the
+//! A named host must be public (see [`crate::egress::address`]) unless it is the
 //! registry's own host: a registry on `127.0.0.1:5000` may use a realm on
 //! `127.0.0.1:5001`, but not one on `127.0.0.2` or `169.254.169.254`. Host
 //! names are resolved by the egress before such a request goes out, and
@@ -30,7 +30,7 @@ use std::collections::VecDeque;
 use http::uri::{Authority, Scheme, Uri};
 use http::{HeaderMap, Method};
 
-use crate::address;
+use crate::egress::address;
 
 /// Realms kept at once; a registry names one.
 const MAX_REALMS: usize = 8;
