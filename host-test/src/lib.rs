@@ -29,6 +29,7 @@ pub use egress::allow_list::{Admission, Admitted, AllowList, BadAuthority, Refus
 pub use egress::client::EgressClient;
 pub use egress::native_transport::{NativeBody, NativeTransport, NativeUpload};
 pub use error::HostError;
+pub use kloset_oci::resource::{Resource, UnknownResource};
 pub use plugin::cache::CACHE_ENV;
 pub use plugin::pool::MAX_INSTANCES;
 pub use plugin::{Plugin, COMPONENT_ENV};
@@ -37,7 +38,6 @@ pub use store::error::StoreError;
 pub use store::handle::StoreHandle;
 pub use store::mac::{mac_to_hex, parse_mac, Mac, MacParseError};
 pub use store::reader::{store_error_from_io, ObjectReader};
-pub use store::resource::{Resource, UnknownResource};
 
 #[cfg(test)]
 mod tests {
