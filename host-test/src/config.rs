@@ -166,19 +166,15 @@ fn parse_flag(key: &str, value: &str) -> Result<bool, StoreError> {
     }
 }
 
-/// `oci://HOST[:PORT]/REPO...` -> `HOST[:PORT]`. Anything else gives `None`
-/// and is left for the component's `from-config` to reject.
+/// The registry's `host[:port]` as the component will address it: the
+/// protocol crate's own location grammar, so the allow-list compares the
+/// same canonical text the component's requests carry (`[0:0::1]` is
+/// `[::1]`, `Host` is `host`). A location the component will refuse admits
+/// nothing (the component's `from-config` reports why).
 pub fn location_authority(location: &str) -> Option<String> {
-    const PREFIX: &str = "oci://";
-    let head = location.get(..PREFIX.len())?;
-    if !head.eq_ignore_ascii_case(PREFIX) {
-        return None;
-    }
-    let rest = &location[PREFIX.len()..];
-    let authority = rest.split('/').next().unwrap_or_default();
-    // Credentials in the location are not part of where requests go.
-    let authority = authority.rsplit('@').next().unwrap_or_default();
-    (!authority.is_empty()).then(|| authority.to_string())
+    kloset_oci::config::parse_location(location)
+        .ok()
+        .map(|(authority, _)| authority)
 }
 
 #[cfg(test)]
@@ -337,15 +333,33 @@ mod tests {
         }
     }
 
+    /// The component writes `oci://[0:0::1]:5000/x` as `[::1]:5000` in its
+    /// requests; the allow-list must admit that, as it admits the registry.
+    #[test]
+    fn a_non_canonical_ipv6_location_admits_the_requests_the_component_sends() {
+        let authority = location_authority("oci://[0:0::1]:5000/x").expect("a registry");
+        let mut allow = crate::AllowList::new();
+        allow.allow(&authority).expect("an authority");
+        let request = http::Request::get("http://[::1]:5000/v2/x/tags/list")
+            .body(())
+            .unwrap();
+        let admitted = allow.check(&request).expect("the registry is admitted");
+        assert_eq!(admitted.admission, crate::Admission::Registry);
+    }
+
     #[test]
     fn location_authority_table() {
         let cases = [
             ("oci://ghcr.io/org/repo", Some("ghcr.io")),
-            ("OCI://Ghcr.io/org/repo", Some("Ghcr.io")),
+            ("oci://Ghcr.io/org/repo", Some("ghcr.io")),
             ("oci://127.0.0.1:5000/demo", Some("127.0.0.1:5000")),
             ("oci://[::1]:5000/demo", Some("[::1]:5000")),
-            ("oci://host-only", Some("host-only")),
-            ("oci://user@ghcr.io/x", Some("ghcr.io")),
+            ("oci://[0:0::1]:5000/demo", Some("[::1]:5000")),
+            ("oci://[0:0:0:0:0:0:0:1]/demo", Some("[::1]")),
+            // Refused by the component, so nothing is admitted.
+            ("OCI://ghcr.io/org/repo", None),
+            ("oci://host-only", None),
+            ("oci://user@ghcr.io/x", None),
             ("oci:///repo", None),
             ("oci://", None),
             ("https://ghcr.io/x", None),
