@@ -358,33 +358,16 @@ fn push_bounded(list: &mut VecDeque<Place>, place: Place, max: usize) {
     list.push_back(place);
 }
 
-/// Every `realm` parameter of a `WWW-Authenticate` value (one per
-/// challenge), quoted or bare.
+/// The token realms a `WWW-Authenticate` value names: the `realm` of each
+/// `Bearer` challenge, read by the protocol crate's own challenge parser, so
+/// the host admits exactly the realms the component will ask (a `Basic`
+/// realm is a name for people, not a place).
 fn realms_of(value: &str) -> Vec<String> {
-    let lower = value.to_ascii_lowercase();
-    let mut realms = Vec::new();
-    let mut from = 0;
-    while let Some(found) = lower[from..].find("realm") {
-        let start = from + found;
-        from = start + "realm".len();
-        // A parameter name starts the value or follows a space or comma.
-        let boundary = start == 0 || matches!(value.as_bytes()[start - 1], b' ' | b',' | b'\t');
-        let Some(rest) = value[from..].trim_start().strip_prefix('=') else {
-            continue;
-        };
-        if !boundary {
-            continue;
-        }
-        let rest = rest.trim_start();
-        let realm = match rest.strip_prefix('"') {
-            Some(quoted) => quoted.split('"').next(),
-            None => rest.split([',', ' ']).next(),
-        };
-        if let Some(realm) = realm.filter(|r| !r.is_empty()) {
-            realms.push(realm.to_string());
-        }
-    }
-    realms
+    kloset_oci::auth::challenge::parse_challenges([value])
+        .into_iter()
+        .filter(|challenge| challenge.scheme == "bearer")
+        .filter_map(|challenge| challenge.param("realm").map(str::to_string))
+        .collect()
 }
 
 #[cfg(test)]

@@ -415,7 +415,12 @@ fn realm_parameters() {
     );
     assert_eq!(
         realms_of(r#"Basic realm="Registry", Bearer realm="https://a/t""#),
-        ["Registry", "https://a/t"]
+        ["https://a/t"]
+    );
+    // Quoted values are unescaped as the component reads them.
+    assert_eq!(
+        realms_of(r#"Bearer realm="https://a/t\"x", service="s""#),
+        [r#"https://a/t"x"#]
     );
     assert_eq!(
         realms_of(r#"Bearer xrealm="https://a/t""#),
