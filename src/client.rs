@@ -56,18 +56,17 @@ pub struct RegistryClient<T> {
 }
 
 /// Marks one store operation: while it lives, every request, retry and
-/// body read of the client ends by the operation's deadline. Nested
-/// operations keep the outermost deadline.
+/// body read of the client ends by the operation's deadline. A nested
+/// operation never ends later than the one around it; when it ends, the
+/// outer deadline is back.
 pub struct Operation<'a> {
     deadline: &'a Cell<Option<Duration>>,
-    outermost: bool,
+    previous: Option<Duration>,
 }
 
 impl Drop for Operation<'_> {
     fn drop(&mut self) {
-        if self.outermost {
-            self.deadline.set(None);
-        }
+        self.deadline.set(self.previous);
     }
 }
 
@@ -104,17 +103,27 @@ impl<T: Transport> RegistryClient<T> {
         self
     }
 
-    /// Starts an operation (see `Operation`).
+    /// Starts an operation (see `Operation`) of the full `deadline`.
     pub fn operation(&self) -> Operation<'_> {
-        let outermost = self.deadline.get().is_none();
-        if outermost {
-            self.deadline
-                .set(Some(self.transport.now().saturating_add(self.limit)));
-        }
+        self.operation_within(self.limit)
+    }
+
+    /// Starts an operation that must end within `limit` (what is left of
+    /// a get's `deadline` when its reader is read again, say).
+    pub fn operation_within(&self, limit: Duration) -> Operation<'_> {
+        let previous = self.deadline.get();
+        let at = self.transport.now().saturating_add(limit);
+        self.deadline
+            .set(Some(previous.map_or(at, |outer| outer.min(at))));
         Operation {
             deadline: &self.deadline,
-            outermost,
+            previous,
         }
+    }
+
+    /// When the operation under way must end (`None`: no operation).
+    pub(crate) fn deadline(&self) -> Option<Duration> {
+        self.deadline.get()
     }
 
     /// The longest one operation may take (option `deadline`).
@@ -123,13 +132,13 @@ impl<T: Transport> RegistryClient<T> {
     }
 
     /// Time left before the operation's deadline (`None`: no operation).
-    fn time_left(&self) -> Option<Duration> {
+    pub(crate) fn time_left(&self) -> Option<Duration> {
         self.deadline
             .get()
             .map(|at| at.saturating_sub(self.transport.now()))
     }
 
-    fn past_deadline(&self, what: &str) -> StoreError {
+    pub(crate) fn past_deadline(&self, what: &str) -> StoreError {
         StoreError::Transport(format!(
             "{what}: the operation's deadline of {} s passed (option deadline)",
             self.limit.as_secs()
