@@ -59,14 +59,14 @@ pub struct RegistryClient<T> {
 /// body read of the client ends by the operation's deadline. A nested
 /// operation never ends later than the one around it; when it ends, the
 /// outer deadline is back.
-pub struct Operation<'a> {
-    deadline: &'a Cell<Option<Duration>>,
+pub struct Operation<'a, T: Transport> {
+    client: &'a RegistryClient<T>,
     previous: Option<Duration>,
 }
 
-impl Drop for Operation<'_> {
+impl<T: Transport> Drop for Operation<'_, T> {
     fn drop(&mut self) {
-        self.deadline.set(self.previous);
+        self.client.set_deadline(self.previous);
     }
 }
 
@@ -104,21 +104,28 @@ impl<T: Transport> RegistryClient<T> {
     }
 
     /// Starts an operation (see `Operation`) of the full `deadline`.
-    pub fn operation(&self) -> Operation<'_> {
+    pub fn operation(&self) -> Operation<'_, T> {
         self.operation_within(self.limit)
     }
 
     /// Starts an operation that must end within `limit` (what is left of
     /// a get's `deadline` when its reader is read again, say).
-    pub fn operation_within(&self, limit: Duration) -> Operation<'_> {
+    pub fn operation_within(&self, limit: Duration) -> Operation<'_, T> {
         let previous = self.deadline.get();
         let at = self.transport.now().saturating_add(limit);
-        self.deadline
-            .set(Some(previous.map_or(at, |outer| outer.min(at))));
+        self.set_deadline(Some(previous.map_or(at, |outer| outer.min(at))));
         Operation {
-            deadline: &self.deadline,
+            client: self,
             previous,
         }
+    }
+
+    /// The transport learns it too: it bounds the writing of request
+    /// bodies by it (a registry may take an upload at a trickle, or not
+    /// at all).
+    fn set_deadline(&self, at: Option<Duration>) {
+        self.deadline.set(at);
+        self.transport.set_deadline(at);
     }
 
     /// When the operation under way must end (`None`: no operation).

@@ -4,8 +4,8 @@
 //! misplaced manifests where our tag should be are refused as `integrity`;
 //! an upload `Location` or a tag-list `Link` off the registry's origin is
 //! refused by the component itself; a drip-fed body, a body that comes
-//! slowly and breaks again and again, and an endless chain of pages end
-//! within the `deadline` option; a delete removes only its own
+//! slowly and breaks again and again, an upload the registry never reads,
+//! and an endless chain of pages end within the `deadline` option; a delete removes only its own
 //! key's manifest, whatever a stale HEAD says; stores under two prefixes
 //! never share a manifest; of two racing creates one fails; and
 //! several callers on one handle come through faults together. An https
@@ -469,6 +469,45 @@ fn blob_gets(p: &Proxied) -> usize {
         .iter()
         .filter(|h| h.method == "GET" && h.target.contains("/blobs/sha256:"))
         .count()
+}
+
+#[test]
+fn an_upload_the_registry_never_reads_ends_within_the_deadline() {
+    // The registry opens upload sessions and then reads no byte of any
+    // body. 64 MiB is far more than the kernel's socket buffers and the
+    // host's hold: the body's writing must wait, and it waits no longer
+    // than the 3 s deadline (the 60 s timeout would not end it sooner).
+    let deaf = common::deaf::DeafRegistry::start();
+    let repository = common::unique_repo("deaf");
+    let data = bytes(13, 64 << 20);
+    // Streamed (a PATCH written piece by piece), monolithic (one PUT sent
+    // whole) and chunked (PATCHes sent whole).
+    for mode in ["stream", "monolithic", "chunked"] {
+        let config: Vec<(String, String)> = [
+            (
+                "location",
+                format!("oci://{}/{repository}", deaf.authority()),
+            ),
+            ("use_tls", "false".into()),
+            ("timeout", "60".into()),
+            ("deadline", "3".into()),
+            ("upload_mode", mode.into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let store = StoreHandle::new(common::component::plugin(), &config).expect("config");
+        let m = within(Duration::from_secs(10), mode, || {
+            transport_error(store.put_bytes(Resource::Packfile, &mac(13), &data))
+        });
+        println!("  {m}");
+        assert!(m.contains("deadline"), "{mode}: {m}");
+    }
+    let held = deaf.seen();
+    assert!(
+        held.iter().filter(|s| s.ends_with("(body unread)")).count() >= 3,
+        "{held:?}"
+    );
 }
 
 #[test]
