@@ -21,9 +21,12 @@
 //! names are resolved by the egress before such a request goes out, and
 //! refused when any address is not public.
 //!
-//! Registry entries are `host[:port]`: one without a port admits the
-//! scheme's default port (443 for https, 80 for http), because the store's
-//! `location` does not say which scheme `use_tls` will pick.
+//! Registry entries are origins, `scheme://host[:port]`, as the store was
+//! configured (its `location` and `use_tls`): a store on an https registry
+//! sends nothing to the same host and port over plain http (where a
+//! man-in-the-middle or another service on that port would read the
+//! credentials and the data), nor a plain-http store over https. Without a
+//! port, the scheme's default port (443 or 80).
 
 use std::collections::VecDeque;
 
@@ -41,11 +44,12 @@ const MAX_REDIRECTS: usize = 256;
 /// `account`, `client_id`, `offline_token`).
 const TOKEN_QUERY_KEYS: [&str; 5] = ["service", "scope", "account", "client_id", "offline_token"];
 
-/// An admitted registry authority: a lowercase host and maybe a port.
+/// An admitted registry origin: its scheme, lowercase host and port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct RegistryEntry {
+    scheme: Scheme,
     host: String,
-    port: Option<u16>,
+    port: u16,
 }
 
 /// A place an answer of the registry named: scheme, host, port and path
@@ -106,9 +110,9 @@ pub struct AllowList {
     redirects: VecDeque<Place>,
 }
 
-/// An authority that cannot be admitted because it does not parse.
+/// An origin that cannot be admitted because it does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not a host[:port]: {0:?}")]
+#[error("not an http:// or https:// host[:port]: {0:?}")]
 pub struct BadAuthority(pub String);
 
 impl AllowList {
@@ -117,23 +121,29 @@ impl AllowList {
         Self::default()
     }
 
-    /// Admits the registry at `host[:port]` (an IPv6 host in brackets) for
-    /// every request.
-    pub fn allow(&mut self, authority: &str) -> Result<(), BadAuthority> {
-        let parsed: Authority = authority
-            .parse()
-            .map_err(|_| BadAuthority(authority.to_string()))?;
+    /// Admits the registry at `origin`, `http://` or `https://` then
+    /// `host[:port]` (an IPv6 host in brackets), for every request over
+    /// that scheme.
+    pub fn allow(&mut self, origin: &str) -> Result<(), BadAuthority> {
+        let bad = || BadAuthority(origin.to_string());
+        let (scheme, authority) = match origin.split_once("://") {
+            Some((s, a)) if s.eq_ignore_ascii_case("https") => (Scheme::HTTPS, a),
+            Some((s, a)) if s.eq_ignore_ascii_case("http") => (Scheme::HTTP, a),
+            _ => return Err(bad()),
+        };
+        let parsed: Authority = authority.parse().map_err(|_| bad())?;
         // No user info, and anything after the host must be a numeric port.
         let has_port = parsed.as_str().len() > parsed.host().len();
         if parsed.host().is_empty()
             || parsed.as_str().contains('@')
             || (has_port && parsed.port_u16().is_none())
         {
-            return Err(BadAuthority(authority.to_string()));
+            return Err(bad());
         }
         let entry = RegistryEntry {
+            port: parsed.port_u16().unwrap_or(default_port(&scheme)),
+            scheme,
             host: parsed.host().to_ascii_lowercase(),
-            port: parsed.port_u16(),
         };
         if !self.registries.contains(&entry) {
             self.registries.push(entry);
@@ -223,15 +233,12 @@ impl AllowList {
         }
     }
 
+    /// The registry's own origin: scheme, host and port.
     fn is_registry(&self, place: &Place) -> bool {
-        let default_port = if place.scheme == Scheme::HTTPS {
-            443
-        } else {
-            80
-        };
         self.registries.iter().any(|entry| {
-            entry.host.eq_ignore_ascii_case(&place.host)
-                && entry.port.unwrap_or(default_port) == place.port
+            entry.scheme == place.scheme
+                && entry.host.eq_ignore_ascii_case(&place.host)
+                && entry.port == place.port
         })
     }
 
@@ -257,16 +264,21 @@ impl AllowList {
     }
 }
 
+fn default_port(scheme: &Scheme) -> u16 {
+    if *scheme == Scheme::HTTPS {
+        443
+    } else {
+        80
+    }
+}
+
 impl Place {
     fn of(uri: &Uri) -> Option<Place> {
         let scheme = uri.scheme()?.clone();
-        let default_port = if scheme == Scheme::HTTPS {
-            443
-        } else if scheme == Scheme::HTTP {
-            80
-        } else {
+        if scheme != Scheme::HTTPS && scheme != Scheme::HTTP {
             return None;
-        };
+        }
+        let default_port = default_port(&scheme);
         let authority = uri.authority()?;
         if authority.as_str().contains('@') || authority.host().is_empty() {
             return None;

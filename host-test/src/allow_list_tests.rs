@@ -26,7 +26,7 @@ fn admission(list: &AllowList, req: &http::Request<()>) -> Result<Admission, Ref
 
 /// `list` after the registry at `registry` answered a 401 naming `realm`.
 fn with_realm(registry: &str, realm: &str) -> AllowList {
-    let mut list = list(&[registry]);
+    let mut list = list(&[&format!("http://{registry}")]);
     let mut headers = HeaderMap::new();
     headers.insert(
         "www-authenticate",
@@ -41,7 +41,7 @@ fn with_realm(registry: &str, realm: &str) -> AllowList {
 
 /// `list` after the registry redirected a blob GET to `target`.
 fn with_redirect(registry: &str, target: &str) -> AllowList {
-    let mut list = list(&[registry]);
+    let mut list = list(&[&format!("http://{registry}")]);
     let mut headers = HeaderMap::new();
     headers.insert("location", target.parse().unwrap());
     let asked: Uri = format!("http://{registry}/v2/r/blobs/sha256:ab")
@@ -56,82 +56,111 @@ fn registry_table() {
     let cases: &[(&str, &[&str], &str, bool)] = &[
         (
             "same host, default https port",
-            &["ghcr.io"],
+            &["https://ghcr.io"],
             "https://ghcr.io/v2/",
             true,
         ),
         (
             "explicit default port",
-            &["ghcr.io"],
+            &["https://ghcr.io"],
             "https://ghcr.io:443/v2/",
             true,
         ),
         (
             "default http port",
-            &["ghcr.io"],
+            &["http://ghcr.io"],
             "http://ghcr.io/v2/",
             true,
         ),
         (
+            "plain http to an https registry",
+            &["https://ghcr.io"],
+            "http://ghcr.io/v2/",
+            false,
+        ),
+        (
+            "plain http to the https registry's port",
+            &["https://ghcr.io"],
+            "http://ghcr.io:443/v2/",
+            false,
+        ),
+        (
+            "https to a plain-http registry",
+            &["http://127.0.0.1:5000"],
+            "https://127.0.0.1:5000/v2/",
+            false,
+        ),
+        (
+            "plain http to an https registry on a port",
+            &["https://127.0.0.1:5000"],
+            "http://127.0.0.1:5000/v2/",
+            false,
+        ),
+        (
             "other port refused",
-            &["ghcr.io"],
+            &["https://ghcr.io"],
             "https://ghcr.io:8443/v2/",
             false,
         ),
         (
             "case-insensitive",
-            &["GHCR.io"],
+            &["HTTPS://GHCR.io"],
             "https://ghcr.IO/v2/",
             true,
         ),
         (
             "explicit port",
-            &["127.0.0.1:5000"],
+            &["http://127.0.0.1:5000"],
             "http://127.0.0.1:5000/v2/",
             true,
         ),
         (
             "explicit port, none in uri",
-            &["127.0.0.1:5000"],
+            &["http://127.0.0.1:5000"],
             "http://127.0.0.1/v2/",
             false,
         ),
         (
             "entry 443 admits bare https",
-            &["r.example:443"],
+            &["https://r.example:443"],
             "https://r.example/x",
             true,
         ),
         (
-            "entry 443 refuses bare http",
-            &["r.example:443"],
+            "entry 80 admits bare http",
+            &["http://r.example:80"],
             "http://r.example/x",
-            false,
+            true,
         ),
         (
             "other host refused",
-            &["ghcr.io"],
+            &["https://ghcr.io"],
             "https://evil.example/v2/",
             false,
         ),
         (
             "suffix is not a match",
-            &["ghcr.io"],
+            &["https://ghcr.io"],
             "https://xghcr.io/v2/",
             false,
         ),
-        ("ipv6", &["[::1]:5000"], "http://[::1]:5000/v2/", true),
+        (
+            "ipv6",
+            &["http://[::1]:5000"],
+            "http://[::1]:5000/v2/",
+            true,
+        ),
         ("empty list", &[], "https://ghcr.io/", false),
-        ("relative uri refused", &["ghcr.io"], "/v2/", false),
+        ("relative uri refused", &["https://ghcr.io"], "/v2/", false),
         (
             "other scheme refused",
-            &["ghcr.io"],
+            &["https://ghcr.io"],
             "ftp://ghcr.io/v2/",
             false,
         ),
         (
             "user info refused",
-            &["ghcr.io"],
+            &["https://ghcr.io"],
             "https://u@ghcr.io/v2/",
             false,
         ),
@@ -148,12 +177,16 @@ fn bad_authorities_are_refused() {
     let mut list = AllowList::new();
     for bad in [
         "",
-        "a b",
-        "user@host",
-        "host:port",
-        "host:",
-        "host:99999",
-        "http://host",
+        "host",
+        "host:5000",
+        "ftp://host",
+        "https://",
+        "http://a b",
+        "http://user@host",
+        "http://host:port",
+        "http://host:",
+        "https://host:99999",
+        "http://host/path",
     ] {
         assert!(list.allow(bad).is_err(), "{bad:?}");
     }
@@ -277,7 +310,7 @@ fn a_redirect_target_is_admitted_for_its_one_credential_free_get() {
 
 #[test]
 fn only_a_blob_gets_redirect_is_learnt() {
-    let mut list = list(&["reg:5000"]);
+    let mut list = list(&["http://reg:5000"]);
     let mut headers = HeaderMap::new();
     headers.insert("location", "https://cdn.example/x".parse().unwrap());
     let learnt = |list: &AllowList| admission(list, &get("https://cdn.example/x")).is_ok();
@@ -306,7 +339,7 @@ fn only_the_registrys_401_names_a_realm() {
         r#"Bearer realm="https://auth.example/token""#.parse().unwrap(),
     );
     let token = get("https://auth.example/token?scope=s");
-    let mut list = list(&["reg:5000"]);
+    let mut list = list(&["http://reg:5000"]);
     let asked: Uri = "http://reg:5000/v2/".parse().unwrap();
     list.learn_from_answer(&Method::GET, &asked, 200, &headers);
     assert!(admission(&list, &token).is_err(), "not from a 200");
@@ -370,7 +403,7 @@ fn names_of_other_hosts_are_resolved_before_use() {
 
 #[test]
 fn credentials_never_go_to_an_unknown_host() {
-    let list = list(&["reg:5000"]);
+    let list = list(&["http://reg:5000"]);
     let req = request(
         "GET",
         "http://other:5000/v2/",
@@ -384,7 +417,7 @@ fn credentials_never_go_to_an_unknown_host() {
 
 #[test]
 fn grants_are_bounded() {
-    let mut list = list(&["reg:5000"]);
+    let mut list = list(&["http://reg:5000"]);
     let asked: Uri = "http://reg:5000/v2/r/blobs/sha256:ab".parse().unwrap();
     for n in 0..MAX_REDIRECTS + 10 {
         let mut headers = HeaderMap::new();
