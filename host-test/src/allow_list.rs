@@ -8,11 +8,17 @@
 //!   only token parameters (`service`, `scope`, ...), or a `POST` of a form
 //!   to that path (distribution's token spec and its OAuth2 variant);
 //! - a redirect target (a `3xx` to a blob `GET`): that one URL, by `GET`,
-//!   without `Authorization`.
+//!   without `Authorization`. A redirect target may itself redirect that
+//!   `GET` onwards (a CDN to its origin, an object store to its regional
+//!   endpoint), to at most five hops from the registry, as many as the
+//!   component follows; each hop is admitted for its one `GET` only, never
+//!   from https down to plain http.
 //!
 //! Nothing else goes there: no other method, path or query, no upload, no
-//! credentials to a redirect target. Only answers to requests admitted as
-//! the registry teach anything, so no chain of hosts widens the list, and
+//! credentials to a redirect target. Only the registry's answers name a
+//! realm; a redirect target's answer can name only the next hop of the
+//! redirected `GET`; a realm's answers teach nothing. So no chain of hosts
+//! widens what may be sent beyond a credential-free `GET` of a blob, and
 //! the grants learnt are bounded in number.
 //!
 //! A named host must be public (see [`crate::address`]) unless it is the
@@ -40,6 +46,9 @@ const MAX_REALMS: usize = 8;
 /// Redirect grants kept at once (the oldest goes first): one per blob GET
 /// redirected recently.
 const MAX_REDIRECTS: usize = 256;
+/// Hops of one redirected GET, counted from the registry: as many as the
+/// component follows (`MAX_REDIRECTS` in `src/client.rs`).
+const MAX_HOPS: usize = 5;
 /// The query keys of a token `GET` (distribution's token spec, and Docker's
 /// `account`, `client_id`, `offline_token`).
 const TOKEN_QUERY_KEYS: [&str; 5] = ["service", "scope", "account", "client_id", "offline_token"];
@@ -107,7 +116,15 @@ pub enum Refusal {
 pub struct AllowList {
     registries: Vec<RegistryEntry>,
     realms: VecDeque<Place>,
-    redirects: VecDeque<Place>,
+    redirects: VecDeque<Hop>,
+}
+
+/// A redirect target, and how many hops from the registry it is (1: the
+/// registry named it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Hop {
+    place: Place,
+    hop: usize,
 }
 
 /// An origin that cannot be admitted because it does not parse.
@@ -162,7 +179,7 @@ impl AllowList {
             });
         }
         let carries_credentials = request.headers().contains_key(http::header::AUTHORIZATION);
-        let redirected_get = request.method() == Method::GET && self.redirects.contains(&place);
+        let redirected_get = request.method() == Method::GET && self.hop_of(&place).is_some();
         let admission = if redirected_get {
             if carries_credentials {
                 return Err(Refusal::Credentials(authority));
@@ -175,7 +192,7 @@ impl AllowList {
             Admission::TokenRequest
         } else if carries_credentials {
             return Err(Refusal::Credentials(authority));
-        } else if self.redirects.iter().any(|r| r.same_origin(&place)) {
+        } else if self.redirects.iter().any(|r| r.place.same_origin(&place)) {
             return Err(Refusal::NotTheRedirectedGet(authority));
         } else {
             return Err(Refusal::UnknownHost(authority));
@@ -186,9 +203,10 @@ impl AllowList {
         Ok(Admitted { admission, resolve })
     }
 
-    /// Learns from the registry's answer to a request it admitted as the
-    /// registry: a `401` names the token realm, a redirect of a blob `GET`
-    /// the URL to fetch it from. Answers from anywhere else teach nothing.
+    /// Learns from an answer to a request it admitted: from the registry,
+    /// a `401` names the token realm, a redirect of a blob `GET` the URL to
+    /// fetch it from; from a redirect target, a redirect of its `GET` the
+    /// next hop. Answers from anywhere else (a realm) teach nothing.
     pub fn learn_from_answer(
         &mut self,
         method: &Method,
@@ -199,10 +217,15 @@ impl AllowList {
         let Some(asked) = Place::of(request) else {
             return;
         };
-        if !self.is_registry(&asked) {
-            return;
-        }
-        if status == 401 {
+        let hop = if self.is_registry(&asked) {
+            0
+        } else {
+            match self.hop_of(&asked) {
+                Some(hop) if *method == Method::GET => hop,
+                _ => return,
+            }
+        };
+        if status == 401 && hop == 0 {
             let realms: Vec<Place> = headers
                 .get_all(http::header::WWW_AUTHENTICATE)
                 .iter()
@@ -218,19 +241,33 @@ impl AllowList {
             }
         }
         let redirect = matches!(status, 301 | 302 | 303 | 307 | 308);
-        if redirect && *method == Method::GET && is_blob_path(request.path()) {
+        let blob_get = *method == Method::GET && (hop > 0 || is_blob_path(request.path()));
+        if redirect && blob_get && hop < MAX_HOPS {
             let target = headers
                 .get(http::header::LOCATION)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|l| l.parse::<Uri>().ok())
-                .and_then(|uri| Place::of(&uri));
-            // A relative Location stays on the registry: nothing to learn.
-            if let Some(target) = target.filter(|t| self.may_name(t)) {
-                if !self.redirects.contains(&target) {
-                    push_bounded(&mut self.redirects, target, MAX_REDIRECTS);
+                .and_then(|location| asked.follow(location));
+            // A relative Location from the registry stays on it: nothing to
+            // learn. From https, never down to plain http.
+            let downgrade = |t: &Place| asked.scheme == Scheme::HTTPS && t.scheme == Scheme::HTTP;
+            if let Some(place) = target.filter(|t| self.may_name(t) && !downgrade(t)) {
+                if self.hop_of(&place).is_none() {
+                    let next = Hop {
+                        place,
+                        hop: hop + 1,
+                    };
+                    push_bounded(&mut self.redirects, next, MAX_REDIRECTS);
                 }
             }
         }
+    }
+
+    /// How many hops from the registry a redirect target is, if it is one.
+    fn hop_of(&self, place: &Place) -> Option<usize> {
+        self.redirects
+            .iter()
+            .find(|r| r.place == *place)
+            .map(|r| r.hop)
     }
 
     /// The registry's own origin: scheme, host and port.
@@ -290,6 +327,21 @@ impl Place {
             path: uri.path().to_string(),
             query: uri.query().map(str::to_string),
         })
+    }
+
+    /// Where a `Location` sent in answer to a request for this place
+    /// leads: an absolute http(s) URL, or a path on this place's origin.
+    fn follow(&self, location: &str) -> Option<Place> {
+        if location.starts_with('/') && !location.starts_with("//") {
+            let host = if self.host.contains(':') && !self.host.starts_with('[') {
+                format!("[{}]", self.host)
+            } else {
+                self.host.clone()
+            };
+            let url = format!("{}://{host}:{}{location}", self.scheme, self.port);
+            return Place::of(&url.parse().ok()?);
+        }
+        Place::of(&location.parse().ok()?)
     }
 
     fn same_origin(&self, other: &Place) -> bool {
@@ -363,11 +415,11 @@ fn is_blob_path(path: &str) -> bool {
     }
 }
 
-fn push_bounded(list: &mut VecDeque<Place>, place: Place, max: usize) {
+fn push_bounded<T>(list: &mut VecDeque<T>, item: T, max: usize) {
     if list.len() == max {
         list.pop_front();
     }
-    list.push_back(place);
+    list.push_back(item);
 }
 
 /// Every `realm` parameter of a `WWW-Authenticate` value (one per

@@ -343,15 +343,109 @@ fn only_the_registrys_401_names_a_realm() {
     let asked: Uri = "http://reg:5000/v2/".parse().unwrap();
     list.learn_from_answer(&Method::GET, &asked, 200, &headers);
     assert!(admission(&list, &token).is_err(), "not from a 200");
-    // Nor from a realm's or a CDN's answer.
+    // Nor from a CDN's answer, nor a realm's; a realm's redirect names no
+    // hop either.
     let mut list = with_redirect("reg:5000", "https://cdn.example/b");
     let cdn: Uri = "https://cdn.example/b".parse().unwrap();
     list.learn_from_answer(&Method::GET, &cdn, 401, &headers);
+    assert!(admission(&list, &token).is_err());
+    let mut list = with_realm("reg:5000", "https://auth.example/token");
+    let realm: Uri = "https://auth.example/token?scope=s".parse().unwrap();
+    list.learn_from_answer(&Method::GET, &realm, 401, &headers);
     let mut onward = HeaderMap::new();
     onward.insert("location", "https://evil.example/x".parse().unwrap());
-    list.learn_from_answer(&Method::GET, &cdn, 302, &onward);
-    assert!(admission(&list, &token).is_err());
+    list.learn_from_answer(&Method::GET, &realm, 302, &onward);
     assert!(admission(&list, &get("https://evil.example/x")).is_err());
+}
+
+/// `list` after `from` (a redirect target) redirected its GET to `to`.
+fn hop(mut list: AllowList, from: &str, to: &str) -> AllowList {
+    let mut headers = HeaderMap::new();
+    headers.insert("location", to.parse().unwrap());
+    list.learn_from_answer(&Method::GET, &from.parse().unwrap(), 307, &headers);
+    list
+}
+
+#[test]
+fn a_redirect_target_may_redirect_onwards_up_to_five_hops() {
+    // The registry names cdn1; each CDN names the next, up to cdn5.
+    let mut list = with_redirect("reg:5000", "https://cdn1.example/b?sig=1");
+    for n in 1..5 {
+        let from = format!("https://cdn{n}.example/b?sig={n}");
+        let to = format!("https://cdn{}.example/b?sig={}", n + 1, n + 1);
+        list = hop(list, &from, &to);
+        assert_eq!(
+            admission(&list, &get(&to)),
+            Ok(Admission::Redirect),
+            "hop {}",
+            n + 1
+        );
+    }
+    // A sixth hop is more than the component follows: not learnt.
+    let list = hop(
+        list,
+        "https://cdn5.example/b?sig=5",
+        "https://cdn6.example/b",
+    );
+    assert!(admission(&list, &get("https://cdn6.example/b")).is_err());
+    // Each hop gets its one credential-free GET, as the first does.
+    let list = hop(
+        with_redirect("reg:5000", "https://cdn.example/b"),
+        "https://cdn.example/b",
+        "https://origin.example/o?sig=2",
+    );
+    let next = "https://origin.example/o?sig=2";
+    assert_eq!(admission(&list, &get(next)), Ok(Admission::Redirect));
+    for (name, req) in [
+        (
+            "with credentials",
+            request("GET", next, &[("authorization", "Basic YTpi")]),
+        ),
+        ("PUT", request("PUT", next, &[])),
+        ("another query", get("https://origin.example/o?sig=3")),
+    ] {
+        assert!(admission(&list, &req).is_err(), "{name}");
+    }
+    // A path is taken on the hop's own origin.
+    let list = hop(
+        with_redirect("reg:5000", "https://cdn.example:8443/b"),
+        "https://cdn.example:8443/b",
+        "/c?sig=4",
+    );
+    assert_eq!(
+        admission(&list, &get("https://cdn.example:8443/c?sig=4")),
+        Ok(Admission::Redirect)
+    );
+}
+
+#[test]
+fn onward_hops_are_held_to_the_first_hops_rules() {
+    let first = || with_redirect("reg.example", "https://cdn.example/b");
+    for (to, why) in [
+        ("http://127.0.0.1:6379/x", "a private address"),
+        ("http://169.254.169.254/latest", "the metadata service"),
+        ("http://localhost/x", "a local name"),
+        ("http://cdn2.example/b", "plain http after https"),
+        ("ftp://cdn2.example/b", "not http"),
+    ] {
+        let list = hop(first(), "https://cdn.example/b", to);
+        assert!(admission(&list, &get(to)).is_err(), "{why}");
+    }
+    // Only the redirect of the admitted GET counts: another URL of the
+    // CDN's host, or another method, teaches nothing.
+    let mut headers = HeaderMap::new();
+    headers.insert("location", "https://cdn2.example/b".parse().unwrap());
+    for (method, from) in [
+        (Method::GET, "https://cdn.example/other"),
+        (Method::HEAD, "https://cdn.example/b"),
+    ] {
+        let mut list = first();
+        list.learn_from_answer(&method, &from.parse().unwrap(), 307, &headers);
+        assert!(
+            admission(&list, &get("https://cdn2.example/b")).is_err(),
+            "{method} {from}"
+        );
+    }
 }
 
 #[test]
