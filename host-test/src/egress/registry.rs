@@ -112,6 +112,9 @@ mod tests {
         let local = [("location", "oci://localhost:5000/r")];
         assert!(admitted(&local, "http://localhost:5000/v2/"));
         assert!(!admitted(&local, "https://localhost:5000/v2/"));
+        // A non-canonical IPv6 location: the component sends `[::1]:5000`.
+        let v6 = [("location", "oci://[0:0::1]:5000/r")];
+        assert!(admitted(&v6, "http://[::1]:5000/v2/"));
         // A configuration the component refuses admits nothing.
         let bad = [("location", "oci://reg.example/r"), ("use_tls", "perhaps")];
         assert!(!admitted(&bad, "https://reg.example/v2/"));
