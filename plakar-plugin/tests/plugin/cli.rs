@@ -78,7 +78,13 @@ pub(crate) fn assert_says(run: &Run, words: &[&str]) {
     );
 }
 
-pub(crate) fn restore_and_compare(plakar: &Plakar, repo: &Repo, id: &str, original: &Path, scratch: &Path) {
+pub(crate) fn restore_and_compare(
+    plakar: &Plakar,
+    repo: &Repo,
+    id: &str,
+    original: &Path,
+    scratch: &Path,
+) {
     let out = scratch.join(format!("restore-{id}-{}", rand::random::<u32>()));
     plakar.at_ok(&repo.at, &["restore", "-to", out.to_str().unwrap(), id]);
     tree::assert_same_tree(original, &out);

@@ -44,7 +44,13 @@ fn a_copy_restores_and_checks_exactly(tool: Tool, source_deletes: bool) {
     let client = Client::new(tool);
     let started = Instant::now();
     let copied = client
-        .copy_repository(&source.authority(), &fill.repo, &target.authority(), &to, &tags)
+        .copy_repository(
+            &source.authority(),
+            &fill.repo,
+            &target.authority(),
+            &to,
+            &tags,
+        )
         .unwrap_or_else(|e| panic!("{e}"));
     eprintln!(
         "{}: copied {} tags in {:?} ({})",
@@ -57,7 +63,12 @@ fn a_copy_restores_and_checks_exactly(tool: Tool, source_deletes: bool) {
     let mut want = tags.clone();
     copied_tags.sort();
     want.sort();
-    assert_eq!(copied_tags, want, "{}: every tag, nothing else", tool.name());
+    assert_eq!(
+        copied_tags,
+        want,
+        "{}: every tag, nothing else",
+        tool.name()
+    );
 
     let started = Instant::now();
     fill.assert_restores_exactly(

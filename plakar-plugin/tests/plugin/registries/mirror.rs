@@ -38,7 +38,11 @@ fn plakar_reads_through_a_mirror_and_cannot_write(implementation: Implementation
     let more = scratch.path().join("more");
     tree::generate(&more, SPEC);
     let backup = reader.at(&through, &["backup", more.to_str().unwrap()]);
-    assert!(!backup.ok, "a backup through the mirror succeeded:\n{}", backup.text());
+    assert!(
+        !backup.ok,
+        "a backup through the mirror succeeded:\n{}",
+        backup.text()
+    );
     assert_says(&backup, &["read-only"]);
     eprintln!("backup through the mirror: {}", backup.text().trim());
     let (id, _) = &fill.snapshots[0];
@@ -48,7 +52,11 @@ fn plakar_reads_through_a_mirror_and_cannot_write(implementation: Implementation
     eprintln!("rm through the mirror: {}", rm.text().trim());
 
     // Upstream, as filled.
-    fill.assert_restores_exactly(&Plakar::with_package(), &upstream.location(&fill.repo), "upstream after the refused writes");
+    fill.assert_restores_exactly(
+        &Plakar::with_package(),
+        &upstream.location(&fill.repo),
+        "upstream after the refused writes",
+    );
 }
 
 isolated_test! {
