@@ -192,6 +192,9 @@ impl<T: Transport> PutSession<T> {
 
 impl<T: Transport> Drop for PutSession<T> {
     fn drop(&mut self) {
+        // Cancelling the session is requests too: by the deadline.
+        let store = Rc::clone(&self.store);
+        let _op = store.client.operation();
         self.abandon();
     }
 }

@@ -95,6 +95,9 @@ impl<T: Transport> OciStore<T> {
             self.config.credentials,
             crate::auth::credentials::Credentials::Anonymous
         );
+        // An upload session opened and cancelled: requests like any
+        // operation's, so bounded by the deadline like one.
+        let _op = self.client.operation();
         let mode = if self.client.takes_writes(anonymous)? {
             MODE_READ_WRITE
         } else {
@@ -549,5 +552,44 @@ mod tests {
             // asked for, none beyond.
             assert_eq!(s.client.transport().asked.borrow().len(), 2 + sizes.len());
         }
+    }
+
+    /// Review 13: `mode` (an upload session opened and cancelled) is not
+    /// run as an operation, so the `deadline` option does not bound it:
+    /// answers that each come just under the timeout and say 503 are
+    /// retried for the whole `retry_budget`. `ping`, an operation, stops by
+    /// its deadline.
+    #[test]
+    fn review13_mode_ends_by_the_deadline() {
+        let slow = || {
+            (0..21)
+                .map(|_| Answer::new(503, b"").after(std::time::Duration::from_secs(50)))
+                .collect::<Vec<_>>()
+        };
+        let open = |answers| {
+            let pairs: Vec<(String, String)> = [
+                ("location", "oci://r:5000/team/repo"),
+                ("use_tls", "false"),
+                ("retries", "20"),
+                ("retry_budget", "3600"),
+                ("deadline", "100"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+            OciStore::new(StoreConfig::parse(&pairs).unwrap(), Scripted::new(answers))
+        };
+        let pinged = open(slow());
+        assert!(pinged.ping().is_err());
+        let took = pinged.client.transport().now();
+        assert!(took <= std::time::Duration::from_secs(150), "ping took {took:?}");
+        let asked = open(slow());
+        let result = asked.mode();
+        let took = asked.client.transport().now();
+        assert!(
+            took <= std::time::Duration::from_secs(150),
+            "mode took {took:?} of a 100 s deadline ({} requests): {result:?}",
+            asked.client.transport().asked.borrow().len()
+        );
     }
 }

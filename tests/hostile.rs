@@ -830,3 +830,30 @@ fn a_401_from_a_redirect_target_teaches_no_realm() {
         BTreeSet::from(["Basic".to_string()])
     );
 }
+
+/// Review 13: a body that stops after some bytes (head sent, then silence)
+/// must end at the `deadline`, not at the between-bytes `timeout`: the
+/// component's `WasiBody::read_chunk` checks the deadline only before each
+/// `blocking_read`, and a `blocking_read` waits as long as the host's
+/// between-bytes timeout (or for ever in a host without one).
+#[test]
+fn review13_a_stalled_body_ends_at_the_deadline_not_the_timeout() {
+    let p = Proxied::start("stalldl", &[]);
+    p.store.create(b"config").expect("create");
+    let data = bytes(21, 200_000);
+    p.store
+        .put_bytes(Resource::Packfile, &mac(21), &data)
+        .unwrap();
+    let store = p.reopen(&[("timeout", "30"), ("deadline", "3")]);
+    p.proxy.set(|r, _| {
+        if r.is_blob_get() {
+            Fault::StallBody(100_000)
+        } else {
+            Fault::None
+        }
+    });
+    let m = within(Duration::from_secs(8), "a body that stalls", || {
+        transport_error(store.get(Resource::Packfile, &mac(21), None))
+    });
+    assert!(m.contains("deadline"), "{m}");
+}
