@@ -554,13 +554,12 @@ mod tests {
         }
     }
 
-    /// Review 13: `mode` (an upload session opened and cancelled) is not
-    /// run as an operation, so the `deadline` option does not bound it:
-    /// answers that each come just under the timeout and say 503 are
-    /// retried for the whole `retry_budget`. `ping`, an operation, stops by
-    /// its deadline.
+    /// `mode` (an upload session opened and cancelled) runs as an
+    /// operation, so `deadline` bounds it as it bounds `ping`: answers that
+    /// each come just under the timeout and say 503 are not retried for the
+    /// whole `retry_budget`.
     #[test]
-    fn review13_mode_ends_by_the_deadline() {
+    fn mode_ends_by_the_deadline() {
         let slow = || {
             (0..21)
                 .map(|_| Answer::new(503, b"").after(std::time::Duration::from_secs(50)))
@@ -582,7 +581,10 @@ mod tests {
         let pinged = open(slow());
         assert!(pinged.ping().is_err());
         let took = pinged.client.transport().now();
-        assert!(took <= std::time::Duration::from_secs(150), "ping took {took:?}");
+        assert!(
+            took <= std::time::Duration::from_secs(150),
+            "ping took {took:?}"
+        );
         let asked = open(slow());
         let result = asked.mode();
         let took = asked.client.transport().now();

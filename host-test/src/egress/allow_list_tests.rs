@@ -556,12 +556,19 @@ fn realm_parameters() {
     assert!(realms_of("Basic").is_empty());
 }
 
-/// Review 13: numeric spellings of 127.0.0.1 that `IpAddr::parse` does not
+/// Numeric spellings of 127.0.0.1 that `IpAddr::parse` does not
 /// read are names to the allow-list: it must ask for them to be resolved
 /// (getaddrinfo reads them as 127.0.0.1, which the egress then refuses).
 #[test]
-fn review13_numeric_ipv4_spellings_are_resolved_before_use() {
-    for host in ["2130706433", "0x7f.1", "0177.0.0.1", "127.1", "0x7f000001", "127.0.0.1."] {
+fn numeric_ipv4_spellings_are_resolved_before_use() {
+    for host in [
+        "2130706433",
+        "0x7f.1",
+        "0177.0.0.1",
+        "127.1",
+        "0x7f000001",
+        "127.0.0.1.",
+    ] {
         let target = format!("http://{host}:6379/x");
         let list = with_redirect("reg.example:5000", &target);
         let admitted = list.check(&get(&target));
@@ -572,11 +579,10 @@ fn review13_numeric_ipv4_spellings_are_resolved_before_use() {
     }
 }
 
-/// Review 13: a second realm on the same origin as the first (another
-/// path) is learnt, but its token requests are checked against the first
-/// realm only (`find` by origin), so they are refused.
+/// A second realm on the same origin as the first (another path) takes
+/// token requests too (they were checked against the first realm only).
 #[test]
-fn review13_two_realms_on_one_origin_both_get_token_requests() {
+fn two_realms_on_one_origin_both_get_token_requests() {
     let mut list = with_realm("reg.example:5000", "https://auth.example/token");
     let mut headers = HeaderMap::new();
     headers.insert(
@@ -593,10 +599,10 @@ fn review13_two_realms_on_one_origin_both_get_token_requests() {
     assert_eq!(admission(&list, &second), Ok(Admission::TokenRequest));
 }
 
-/// Review 13: what the egress's resolver (tokio's lookup_host, as
+/// What the egress's resolver (tokio's lookup_host, as
 /// `HttpWire::resolve`) makes of those spellings: this machine, never public.
 #[test]
-fn review13_numeric_ipv4_spellings_resolve_to_this_machine() {
+fn numeric_ipv4_spellings_resolve_to_this_machine() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -607,6 +613,9 @@ fn review13_numeric_ipv4_spellings_resolve_to_this_machine() {
             .unwrap()
             .map(|a| a.ip())
             .collect();
-        assert!(!ips.is_empty() && ips.iter().all(|ip| !address::is_public(*ip)), "{host}: {ips:?}");
+        assert!(
+            !ips.is_empty() && ips.iter().all(|ip| !address::is_public(*ip)),
+            "{host}: {ips:?}"
+        );
     }
 }
