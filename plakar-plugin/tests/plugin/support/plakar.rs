@@ -1,16 +1,16 @@
 //! The real plakar CLI (v1.1.4, installed by scripts/setup-plakar) in a
-//! throwaway home, with our package built from this build's plugin binary
-//! and component, and installed with `plakar pkg add` as a user would.
+//! throwaway home, with a package installed with `plakar pkg add` as a user
+//! would, and `plakar pkg create` to make one.
+//!
+//! Shared: the plugin's tests include it as a module, and so does the bench
+//! (`bench/src/plakar/`, through `#[path]`), so it depends on nothing of
+//! either crate; the tests' own package is made in `support/package.rs`.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 
 use tempfile::TempDir;
-
-/// The package version `pkg create` is given.
-pub const PACKAGE_VERSION: &str = "v0.1.0";
 
 /// The passphrase of the encrypted repositories the tests make.
 pub const PASSPHRASE: &str = "correct horse battery staple";
@@ -55,7 +55,7 @@ impl Run {
 }
 
 /// A plakar home: data, cache and config directories of its own, the
-/// security check off, our package installed.
+/// security check off, packages installed in it alone.
 pub struct Plakar {
     home: TempDir,
     bin: PathBuf,
@@ -63,10 +63,10 @@ pub struct Plakar {
 }
 
 impl Plakar {
-    /// A fresh home with our package installed.
-    pub fn with_package() -> Plakar {
+    /// A fresh home with the package at `ptar` installed; `name` is the
+    /// package's name, which `pkg list` must then show.
+    pub fn with_ptar(ptar: &Path, name: &str) -> Plakar {
         let plakar = Plakar::bare();
-        let ptar = package();
         let run = plakar.run(&[OsStr::new("pkg"), OsStr::new("add"), ptar.as_os_str()]);
         assert!(
             run.ok,
@@ -76,8 +76,11 @@ impl Plakar {
         );
         let listed = plakar.ok(["pkg", "list"]);
         assert!(
-            listed.stdout.contains("kloset-oci"),
-            "the package is not listed after pkg add:\n{}",
+            listed
+                .stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("{name}@"))),
+            "package {name} is not listed after pkg add:\n{}",
             listed.text()
         );
         plakar
@@ -203,44 +206,38 @@ impl Plakar {
 }
 
 impl Drop for Plakar {
-    /// Stops the background `plakar cached` of this home, if one is left.
+    /// Stops the background `plakar cached` of this home, if one is left
+    /// (by its pid: the one process whose command line names this home's
+    /// cache directory).
     fn drop(&mut self) {
         let cache = self.home.path().join("cache/plakar");
-        let _ = Command::new("pkill")
-            .arg("-f")
-            .arg(format!("cachedir {}", cache.display()))
-            .status();
+        for pid in pids_naming(&cache.to_string_lossy()) {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+        }
     }
 }
 
-/// Our package, built once per test process from this build's plugin
-/// binary and component with `plakar pkg create`, exactly as
-/// scripts/package builds it from the release ones.
-pub fn package() -> &'static Path {
-    static PACKAGE: OnceLock<(TempDir, PathBuf)> = OnceLock::new();
-    &PACKAGE.get_or_init(build_package).1
+/// The processes whose command line contains `needle`.
+fn pids_naming(needle: &str) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != std::process::id())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
+                String::from_utf8_lossy(&cmdline)
+                    .replace('\0', " ")
+                    .contains(needle)
+            })
+        })
+        .collect()
 }
 
-fn build_package() -> (TempDir, PathBuf) {
-    let stage = tempfile::Builder::new()
-        .prefix("kloset-oci-package-")
-        .tempdir()
-        .expect("a staging directory");
-    let dir = stage.path();
-    let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("package");
-    for file in ["manifest.yaml", "options.schema.json"] {
-        std::fs::copy(sources.join(file), dir.join(file)).expect("package sources");
-    }
-    std::fs::copy(
-        env!("CARGO_BIN_EXE_kloset-oci-plakar"),
-        dir.join("kloset-oci-plakar"),
-    )
-    .expect("the plugin binary");
-    std::fs::copy(
-        crate::common::component::component_file(),
-        dir.join("kloset_oci.wasm"),
-    )
-    .expect("the component");
+/// Packs the files staged in `dir` (a `manifest.yaml` and what it names)
+/// with `plakar pkg create` as package version `version`, and returns the
+/// `.ptar` made there. Runs offline, with a cache directory of its own.
+pub fn pkg_create(dir: &Path, version: &str) -> PathBuf {
     let cache = dir.join(".cache");
     let plakar = plakar_binary();
     let quiet = |args: &[&str]| {
@@ -261,9 +258,15 @@ fn build_package() -> (TempDir, PathBuf) {
         );
     };
     quiet(&["-disable-security-check"]);
-    quiet(&["pkg", "create", "manifest.yaml", PACKAGE_VERSION]);
+    quiet(&["pkg", "create", "manifest.yaml", version]);
+    let manifest = std::fs::read_to_string(dir.join("manifest.yaml")).expect("the manifest");
+    let name = manifest
+        .lines()
+        .find_map(|line| line.strip_prefix("name:"))
+        .map(|name| name.trim().to_string())
+        .expect("the manifest names its package");
     let ptar = dir.join(format!(
-        "kloset-oci_{PACKAGE_VERSION}_{}_{}.ptar",
+        "{name}_{version}_{}_{}.ptar",
         "linux",
         match std::env::consts::ARCH {
             "x86_64" => "amd64",
@@ -276,5 +279,5 @@ fn build_package() -> (TempDir, PathBuf) {
         "plakar pkg create made no {}",
         ptar.display()
     );
-    (stage, ptar)
+    ptar
 }
