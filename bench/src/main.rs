@@ -13,10 +13,14 @@
 //! - sha256 speed in wasm comes from a separate bench-only component
 //!   (`bench/sha256-guest`) built like the store component: the store's
 //!   world gets no benchmarking export.
+//! - `--only plakar` is a part of its own (`plakar/`): the real plakar CLI
+//!   through our plugin, PlakarKorp's integration-oci and plakar's fs store.
+//!   It is not in the default run (it takes about an hour in full).
 
 mod measure;
 mod params;
 mod paths;
+mod plakar;
 mod registry;
 mod report;
 mod startup;
@@ -63,9 +67,33 @@ struct Args {
     /// The sha256 bench component.
     #[arg(long, value_name = "PATH")]
     sha256_component: Option<PathBuf>,
-    /// Run only these workloads (comma-separated), e.g. to profile one.
+    /// Run only these workloads (comma-separated), e.g. to profile one;
+    /// `plakar` (the plakar part) runs only alone.
     #[arg(long, value_delimiter = ',', value_name = "WORKLOADS")]
     only: Vec<Workload>,
+    /// plakar part: our Plakar package (.ptar, as scripts/package makes it).
+    #[arg(long, value_name = "PATH")]
+    plakar_package: Option<PathBuf>,
+    /// plakar part: our plugin executable, packed here with the component
+    /// (instead of --plakar-package).
+    #[arg(long, value_name = "PATH")]
+    plakar_plugin: Option<PathBuf>,
+    /// plakar part: PlakarKorp's integration-oci plugin executable (built
+    /// from its source; not shipped here). Without it, that contender is
+    /// reported as not run.
+    #[arg(long, env = "KLOSET_BENCH_INTEGRATION_OCI", value_name = "PATH")]
+    integration_oci: Option<PathBuf>,
+    /// plakar part: runs of each contender (default 3, 1 in short mode).
+    #[arg(long, value_name = "N")]
+    repeats: Option<usize>,
+    /// plakar part: the links to run over.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "LINKS",
+        default_value = "loopback,wan"
+    )]
+    links: Vec<plakar::LinkKind>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +104,8 @@ enum Workload {
     List,
     ConcurrentPut,
     ConcurrentRanged,
+    /// The plakar CLI through our plugin, integration-oci and the fs store.
+    Plakar,
 }
 
 fn default_sha256_component() -> PathBuf {
@@ -96,7 +126,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// Set in the bench re-run inside its network namespace.
+const ISOLATED_ENV: &str = "KLOSET_BENCH_ISOLATED";
+
 fn run(args: &Args) -> Result<(), BenchError> {
+    if args.only.contains(&Workload::Plakar) {
+        if args.only.len() > 1 {
+            return Err(BenchError::Setup("--only plakar runs alone".into()));
+        }
+        return run_plakar(args);
+    }
     let params = if args.short {
         Params::short()
     } else {
@@ -195,6 +234,45 @@ fn run(args: &Args) -> Result<(), BenchError> {
         goals,
     };
     println!("{}", report::table(&report));
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&report).expect("the report serializes");
+        std::fs::write(path, json + "\n")
+            .map_err(|e| BenchError::Setup(format!("writing {}: {e}", path.display())))?;
+    }
+    Ok(())
+}
+
+/// The plakar part, in a network namespace with only loopback up: the bench
+/// re-runs itself there (plakar must never reach its website).
+fn run_plakar(args: &Args) -> Result<(), BenchError> {
+    if std::env::var_os(ISOLATED_ENV).is_none() {
+        let exe = std::env::current_exe()
+            .map_err(|e| BenchError::Setup(format!("the bench's own path: {e}")))?;
+        progress("continuing in a loopback-only network namespace");
+        let status = plakar::netns::unshare_command(&exe)
+            .args(std::env::args_os().skip(1))
+            .env(ISOLATED_ENV, "1")
+            .status()
+            .map_err(|e| BenchError::Setup(format!("cannot run unshare (util-linux): {e}")))?;
+        return if status.success() {
+            Ok(())
+        } else {
+            Err(BenchError::Check(format!(
+                "the plakar part failed in its namespace ({status})"
+            )))
+        };
+    }
+    let options = plakar::Options {
+        short: args.short,
+        package: args.plakar_package.clone(),
+        plugin: args.plakar_plugin.clone(),
+        component: args.component.clone().unwrap_or_else(Plugin::default_path),
+        integration_oci: args.integration_oci.clone(),
+        repeats: args.repeats,
+        links: args.links.clone(),
+    };
+    let report = plakar::run(&options)?;
+    println!("{}", plakar::table(&report));
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&report).expect("the report serializes");
         std::fs::write(path, json + "\n")

@@ -103,6 +103,17 @@ impl LocalRegistry {
     pub fn authority(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
+
+    /// Its log: distribution writes one access-log line per request
+    /// (`"METHOD URI HTTP/1.1" STATUS ...`) whatever the log level.
+    pub fn log_path(&self) -> std::path::PathBuf {
+        self._dir.path().join("registry.log")
+    }
+
+    /// Where it keeps what it stores.
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("data")
+    }
 }
 
 impl Drop for LocalRegistry {

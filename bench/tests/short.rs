@@ -3,6 +3,7 @@
 //! Timings are not judged here (a loaded CI machine says nothing about them);
 //! request counts are, since they do not depend on load.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
@@ -24,6 +25,10 @@ fn the_short_bench_writes_a_complete_report() {
     let json = dir.path().join("bench.json");
     let output = Command::new(env!("CARGO_BIN_EXE_kloset-bench"))
         .arg("--short")
+        .args([
+            "--only",
+            "large,locks,list,concurrent-put,concurrent-ranged",
+        ])
         .arg("--json")
         .arg(&json)
         .output()
@@ -93,4 +98,111 @@ fn the_short_bench_writes_a_complete_report() {
             assert_eq!(goal["met"], true, "{goal}");
         }
     }
+}
+
+/// This build's plugin executable: tests run from `<target>/debug/deps/`,
+/// the binary is `<target>/debug/kloset-oci-plakar` (scripts/test builds
+/// it with `cargo build -p kloset-oci-plakar`, as `cargo test` builds it
+/// for the plugin's own tests).
+fn plugin_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let debug = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("tests run from <target>/debug/deps/");
+    let bin = debug.join("kloset-oci-plakar");
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it with cargo build -p kloset-oci-plakar",
+        bin.display()
+    );
+    bin
+}
+
+/// The plakar part in its short mode, on loopback: our plugin (packed from
+/// this build) and plakar's fs store run every workload, and every restore
+/// is checked byte for byte. integration-oci is not given, so it must be
+/// reported as not run. Timings are not judged; request counts are only
+/// required to be counted.
+#[test]
+fn the_short_plakar_part_runs_and_restores_exactly() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let json = dir.path().join("plakar.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_kloset-bench"))
+        .args(["--short", "--only", "plakar", "--links", "loopback"])
+        .arg("--plakar-plugin")
+        .arg(plugin_binary())
+        .arg("--json")
+        .arg(&json)
+        .env_remove("KLOSET_BENCH_INTEGRATION_OCI")
+        .output()
+        .expect("kloset-bench runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "kloset-bench --only plakar failed:\n{}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("| link | workload |"),
+        "no table:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("integration-oci: not run (no integration-oci binary given)"),
+        "integration-oci's absence is not reported:\n{stdout}"
+    );
+
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("the JSON report was written"))
+            .expect("the report is JSON");
+    assert_eq!(report["mode"], "short");
+    let runs = report["runs"].as_array().expect("runs");
+    let contenders: Vec<&str> = runs
+        .iter()
+        .map(|r| r["contender"].as_str().expect("a contender"))
+        .collect();
+    assert_eq!(contenders, ["kloset-oci", "fs"], "{runs:#?}");
+    for run in runs {
+        let who = run["contender"].as_str().unwrap();
+        // The full restore and the single-file restore, each compared.
+        assert_eq!(run["restores_verified"], 2, "{who}");
+        let samples = run["samples"].as_array().expect("samples");
+        let workloads: Vec<&str> = samples
+            .iter()
+            .map(|s| s["workload"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            workloads,
+            [
+                "create",
+                "backup (first)",
+                "backup (after ~5% changed)",
+                "ls",
+                "restore (full)",
+                "restore (one small file)",
+                "check",
+                "rm + maintenance"
+            ],
+            "{who}"
+        );
+        for s in samples {
+            let what = format!("{who} {}", s["workload"]);
+            positive(&s["seconds"], &what);
+            positive(&s["plakar_peak_bytes"], &what);
+            if who == "kloset-oci" {
+                positive(&s["requests"]["total"], &what);
+                positive(&s["plugin_peak_bytes"], &what);
+            } else {
+                assert!(s["requests"].is_null(), "{what}");
+            }
+        }
+        positive(&run["stored_bytes"], who);
+    }
+    assert_eq!(report["restores_verified"], 4);
+    // Goals against integration-oci are not judged without it.
+    let goals = report["goals"].as_array().expect("goals");
+    assert!(goals
+        .iter()
+        .filter(|g| g["goal"].as_str().unwrap().contains("integration-oci"))
+        .all(|g| g["met"].is_null()));
 }

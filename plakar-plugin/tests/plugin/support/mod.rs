@@ -3,5 +3,6 @@
 
 pub mod grpc;
 pub mod netns;
+pub mod package;
 pub mod plakar;
 pub mod tree;

@@ -7,6 +7,9 @@
 //! the registries, the plugin and plakar all live in there. Inside, the
 //! namespace is checked (only `lo` exists), so isolation is a fact the test
 //! asserts, not a hope.
+//!
+//! The bench includes this file too (through `#[path]`) and runs its plakar
+//! part in such a namespace with [`unshare_command`].
 
 use std::process::Command;
 
@@ -21,22 +24,8 @@ pub fn run_isolated(name: &str) -> bool {
         return false;
     }
     let exe = std::env::current_exe().expect("the test binary's path");
-    // As root a network namespace is ours to make; otherwise a user
-    // namespace mapping us to root comes with it.
-    let mut unshare = vec!["--net"];
-    if !is_root() {
-        unshare.push("--map-root-user");
-    }
-    let output = Command::new("unshare")
-        .args(&unshare)
-        .args([
-            "--",
-            "sh",
-            "-c",
-            "ip link set lo up && exec \"$0\" --exact \"$1\" --nocapture --test-threads 1",
-        ])
-        .arg(&exe)
-        .arg(name)
+    let output = unshare_command(&exe)
+        .args([name, "--exact", "--nocapture", "--test-threads", "1"])
         .env(ISOLATED_ENV, name)
         .output()
         .unwrap_or_else(|e| panic!("cannot run unshare (util-linux) for test {name}: {e}"));
@@ -55,6 +44,23 @@ pub fn run_isolated(name: &str) -> bool {
         "test {name} did not run in its network namespace:\n{stdout}"
     );
     true
+}
+
+/// `program` (arguments to be added by the caller) to run in a new network
+/// namespace whose loopback is up and which has nothing else.
+pub fn unshare_command(program: &std::path::Path) -> Command {
+    // As root a network namespace is ours to make; otherwise a user
+    // namespace mapping us to root comes with it.
+    let mut unshare = vec!["--net"];
+    if !is_root() {
+        unshare.push("--map-root-user");
+    }
+    let mut command = Command::new("unshare");
+    command
+        .args(&unshare)
+        .args(["--", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
+        .arg(program);
+    command
 }
 
 fn is_root() -> bool {
@@ -77,7 +83,7 @@ fn interfaces() -> Vec<String> {
         .collect()
 }
 
-fn assert_only_loopback() {
+pub fn assert_only_loopback() {
     assert_eq!(
         interfaces(),
         ["lo"],

@@ -1,16 +1,16 @@
 //! The real plakar CLI (v1.1.4, installed by scripts/setup-plakar) in a
-//! throwaway home, with our package built from this build's plugin binary
-//! and component, and installed with `plakar pkg add` as a user would.
+//! throwaway home, with a package installed with `plakar pkg add` as a user
+//! would, and `plakar pkg create` to make one.
+//!
+//! Shared: the plugin's tests include it as a module, and so does the bench
+//! (`bench/src/plakar/`, through `#[path]`), so it depends on nothing of
+//! either crate; the tests' own package is made in `support/package.rs`.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 
 use tempfile::TempDir;
-
-/// The package version `pkg create` is given.
-pub const PACKAGE_VERSION: &str = "v0.1.0";
 
 /// The passphrase of the encrypted repositories the tests make.
 pub const PASSPHRASE: &str = "correct horse battery staple";
@@ -55,7 +55,7 @@ impl Run {
 }
 
 /// A plakar home: data, cache and config directories of its own, the
-/// security check off, our package installed.
+/// security check off, packages installed in it alone.
 pub struct Plakar {
     home: TempDir,
     bin: PathBuf,
@@ -63,11 +63,11 @@ pub struct Plakar {
 }
 
 impl Plakar {
-    /// A fresh home with our package installed.
-    pub fn with_package() -> Plakar {
+    /// A fresh home with the package at `ptar` installed; `name` is the
+    /// package's name, which `pkg list` must then show.
+    pub fn with_ptar(ptar: &Path, name: &str) -> Plakar {
         let plakar = Plakar::bare();
-        let ptar = package();
-        let run = plakar.run([OsStr::new("pkg"), OsStr::new("add"), ptar.as_os_str()]);
+        let run = plakar.run(&[OsStr::new("pkg"), OsStr::new("add"), ptar.as_os_str()]);
         assert!(
             run.ok,
             "plakar pkg add {} failed:\n{}",
@@ -76,8 +76,11 @@ impl Plakar {
         );
         let listed = plakar.ok(["pkg", "list"]);
         assert!(
-            listed.stdout.contains("kloset-oci"),
-            "the package is not listed after pkg add:\n{}",
+            listed
+                .stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("{name}@"))),
+            "package {name} is not listed after pkg add:\n{}",
             listed.text()
         );
         plakar
@@ -203,79 +206,38 @@ impl Plakar {
 }
 
 impl Drop for Plakar {
-    /// Stops the background `plakar cached` of this home, if one is left.
+    /// Stops the background `plakar cached` of this home, if one is left
+    /// (by its pid: the one process whose command line names this home's
+    /// cache directory).
     fn drop(&mut self) {
         let cache = self.home.path().join("cache/plakar");
-        let _ = Command::new("pkill")
-            .arg("-f")
-            .arg(format!("cachedir {}", cache.display()))
-            .status();
+        for pid in pids_naming(&cache.to_string_lossy()) {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+        }
     }
 }
 
-/// Our package, built from this build's plugin binary and component with
-/// `plakar pkg create`, exactly as scripts/package builds it from the
-/// release ones. Kept in cargo's per-target temporary directory under a name
-/// made of the inputs' digest: every test process of one build (each plakar
-/// test is a process of its own, see `netns`) shares one file, and nothing
-/// is left in /tmp (a debug package weighs about 60 MiB, its staging 220).
-pub fn package() -> &'static Path {
-    static PACKAGE: OnceLock<PathBuf> = OnceLock::new();
-    PACKAGE.get_or_init(build_package)
-}
-
-/// The sources of the package, in the order they are staged and digested.
-fn package_inputs() -> Vec<(&'static str, PathBuf)> {
-    let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("package");
-    vec![
-        ("manifest.yaml", sources.join("manifest.yaml")),
-        ("options.schema.json", sources.join("options.schema.json")),
-        (
-            "kloset-oci-plakar",
-            PathBuf::from(env!("CARGO_BIN_EXE_kloset-oci-plakar")),
-        ),
-        (
-            "kloset_oci.wasm",
-            crate::common::component::component_file(),
-        ),
-    ]
-}
-
-fn build_package() -> PathBuf {
-    use sha2::Digest;
-    let inputs = package_inputs();
-    let mut digest = sha2::Sha256::new();
-    for (name, path) in &inputs {
-        let bytes =
-            std::fs::read(path).unwrap_or_else(|e| panic!("package input {}: {e}", path.display()));
-        digest.update(name.as_bytes());
-        digest.update((bytes.len() as u64).to_le_bytes());
-        digest.update(&bytes);
-    }
-    let key = hex::encode(&digest.finalize()[..8]);
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
+/// The processes whose command line contains `needle`.
+fn pids_naming(needle: &str) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
     };
-    let ptar_name = format!("kloset-oci_{PACKAGE_VERSION}_linux_{arch}.ptar");
-    let store = Path::new(env!("CARGO_TARGET_TMPDIR")).join("plakar-packages");
-    std::fs::create_dir_all(&store).expect("the package directory");
-    // plakar reads the package's name and version from the file's name:
-    // the key names a folder.
-    let ptar = store.join(&key).join(&ptar_name);
-    if ptar.is_file() {
-        return ptar;
-    }
+    dir.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != std::process::id())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
+                String::from_utf8_lossy(&cmdline)
+                    .replace('\0', " ")
+                    .contains(needle)
+            })
+        })
+        .collect()
+}
 
-    let stage = tempfile::Builder::new()
-        .prefix("kloset-oci-package-")
-        .tempdir_in(&store)
-        .expect("a staging directory");
-    let dir = stage.path();
-    for (name, path) in &inputs {
-        std::fs::copy(path, dir.join(name)).expect("package sources");
-    }
+/// Packs the files staged in `dir` (a `manifest.yaml` and what it names)
+/// with `plakar pkg create` as package version `version`, and returns the
+/// `.ptar` made there. Runs offline, with a cache directory of its own.
+pub fn pkg_create(dir: &Path, version: &str) -> PathBuf {
     let cache = dir.join(".cache");
     let plakar = plakar_binary();
     let quiet = |args: &[&str]| {
@@ -296,27 +258,26 @@ fn build_package() -> PathBuf {
         );
     };
     quiet(&["-disable-security-check"]);
-    quiet(&["pkg", "create", "manifest.yaml", PACKAGE_VERSION]);
-    let made = dir.join(&ptar_name);
-    assert!(
-        made.is_file(),
-        "plakar pkg create made no {}",
-        made.display()
-    );
-    // Atomic: a process building the same package at the same time
-    // replaces it with identical contents; a reader sees a whole file.
-    std::fs::create_dir_all(store.join(&key)).expect("the package's folder");
-    std::fs::rename(&made, &ptar).expect("the package into place");
-    // Packages of earlier builds go (best effort).
-    if let Ok(entries) = std::fs::read_dir(&store) {
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            let earlier = name.len() == key.len() && name != key.as_str();
-            if earlier {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
+    quiet(&["pkg", "create", "manifest.yaml", version]);
+    let manifest = std::fs::read_to_string(dir.join("manifest.yaml")).expect("the manifest");
+    let name = manifest
+        .lines()
+        .find_map(|line| line.strip_prefix("name:"))
+        .map(|name| name.trim().to_string())
+        .expect("the manifest names its package");
+    let ptar = dir.join(format!(
+        "{name}_{version}_{}_{}.ptar",
+        "linux",
+        match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            other => other,
         }
-    }
+    ));
+    assert!(
+        ptar.is_file(),
+        "plakar pkg create made no {}",
+        ptar.display()
+    );
     ptar
 }

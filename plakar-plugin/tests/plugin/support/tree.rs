@@ -3,6 +3,9 @@
 //!
 //! Deterministic: the same seed gives the same tree, so a failure can be
 //! reproduced.
+//!
+//! Shared: the bench includes this file too (through `#[path]`) for its
+//! plakar dataset.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -21,6 +24,10 @@ pub struct TreeSpec {
     /// Large random (incompressible) files and the size of each.
     pub large_files: usize,
     pub large_size: usize,
+    /// Compressible text files (words of a small vocabulary, about 3:1
+    /// with zstd) and the size of each.
+    pub text_files: usize,
+    pub text_size: usize,
 }
 
 impl TreeSpec {
@@ -31,6 +38,8 @@ impl TreeSpec {
         small_files: 3000,
         large_files: 3,
         large_size: 64 << 20,
+        text_files: 0,
+        text_size: 0,
     };
 
     /// About 70 MiB, still more than one packfile.
@@ -39,6 +48,8 @@ impl TreeSpec {
         small_files: 500,
         large_files: 1,
         large_size: 70 << 20,
+        text_files: 0,
+        text_size: 0,
     };
 
     /// A few MiB, for tests about something else than volume.
@@ -47,6 +58,8 @@ impl TreeSpec {
         small_files: 200,
         large_files: 1,
         large_size: 3 << 20,
+        text_files: 0,
+        text_size: 0,
     };
 }
 
@@ -103,6 +116,71 @@ pub fn generate(root: &Path, spec: TreeSpec) {
         .expect("symlink");
     std::os::unix::fs::symlink("../empty/folder", links.join("to-folder")).expect("symlink");
     std::os::unix::fs::symlink("nowhere/at all", links.join("dangling")).expect("symlink");
+    // Last, so that trees without text draw the same random bytes as before.
+    if spec.text_files > 0 {
+        let text = root.join("text");
+        fs::create_dir_all(&text).expect("text folder");
+        for i in 0..spec.text_files {
+            fs::write(
+                text.join(format!("doc-{i:03}.txt")),
+                prose(&mut rng, spec.text_size),
+            )
+            .expect("text file");
+        }
+    }
+}
+
+/// `len` bytes of lines of words drawn from a small vocabulary.
+fn prose(rng: &mut StdRng, len: usize) -> Vec<u8> {
+    const WORDS: [&str; 32] = [
+        "the",
+        "backup",
+        "of",
+        "a",
+        "repository",
+        "is",
+        "kept",
+        "in",
+        "registry",
+        "packfile",
+        "state",
+        "lock",
+        "snapshot",
+        "chunk",
+        "restore",
+        "and",
+        "every",
+        "byte",
+        "checked",
+        "plakar",
+        "kloset",
+        "store",
+        "object",
+        "manifest",
+        "blob",
+        "tag",
+        "layer",
+        "with",
+        "from",
+        "to",
+        "read",
+        "written",
+    ];
+    let mut out = Vec::with_capacity(len + 16);
+    let mut column = 0;
+    while out.len() < len {
+        let word = WORDS[rng.random_range(0..WORDS.len())];
+        out.extend_from_slice(word.as_bytes());
+        column += word.len() + 1;
+        if column > 72 {
+            out.push(b'\n');
+            column = 0;
+        } else {
+            out.push(b' ');
+        }
+    }
+    out.truncate(len);
+    out
 }
 
 /// Changes about 5% of a tree made by [`generate`]: rewrites some small
@@ -152,7 +230,7 @@ fn random_bytes(rng: &mut StdRng, len: usize) -> Vec<u8> {
 }
 
 /// One entry of a tree, as compared.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
     Folder,
     /// A regular file's sha256 and size.
