@@ -14,7 +14,7 @@
 
 use crate::client::RegistryClient;
 use crate::error::StoreError;
-use crate::retry::{decide, Next, Outcome};
+use crate::retry::Outcome;
 use crate::transport::Transport;
 use std::time::Duration;
 
@@ -131,7 +131,9 @@ impl ChunkedUpload {
     }
 
     /// PATCHes one full chunk, resuming or restarting it as the session
-    /// allows.
+    /// allows. The chunk's attempts, and the waits between them, share one
+    /// budget (the client's `exchange`): the `retries` and `retry_budget`
+    /// options hold for a chunk as for any request.
     fn send<T: Transport>(
         &mut self,
         client: &RegistryClient<T>,
@@ -140,8 +142,7 @@ impl ChunkedUpload {
         let base = self.sent;
         let end = base + chunk.len() as u64;
         let mut offset = 0;
-        let mut failures = 0;
-        let began = client.transport().now();
+        let mut budget = client.budget();
         loop {
             // The first attempt sends the chunk itself; a resumed one a copy
             // of its tail.
@@ -150,7 +151,8 @@ impl ChunkedUpload {
             } else {
                 chunk[offset..].to_vec()
             };
-            let result = client.patch_chunk(&self.url, base + offset as u64, &mut body);
+            let result =
+                client.patch_chunk(&mut budget, &self.url, base + offset as u64, &mut body);
             if offset == 0 {
                 chunk = body;
             }
@@ -167,10 +169,9 @@ impl ChunkedUpload {
                     // as often as the retry option allows.
                     match resume_point(held, base, chunk.len()) {
                         Resume::From(at)
-                            if real_progress(offset, at, chunk.len())
-                                && failures < client.policy().retries =>
+                            if real_progress(offset, at, chunk.len()) && budget.retries_left() =>
                         {
-                            failures += 1;
+                            budget.count_retry();
                             offset = at;
                             continue;
                         }
@@ -188,30 +189,17 @@ impl ChunkedUpload {
                 }
                 Err(failed) => failed,
             };
-            let policy = client.policy();
-            let spent = client.transport().now().saturating_sub(began);
             let wait = match failed.retry {
                 // Out of order: the session knows better; ask it at once.
-                Outcome::Answer { status: 416, .. } if failures < policy.retries => {
+                Outcome::Answer { status: 416, .. } if budget.retries_left() => {
                     Some(Duration::ZERO)
                 }
-                outcome => match decide(
-                    policy,
-                    failures,
-                    true,
-                    outcome,
-                    client.transport().random(),
-                    spent,
-                ) {
-                    Next::RetryAfter(wait) => Some(wait),
-                    Next::Done | Next::Reauthenticate => None,
-                },
+                outcome => client.backoff(&budget, outcome),
             };
             let Some(wait) = wait else {
                 return Err(failed.error);
             };
-            client.transport().sleep(wait);
-            failures += 1;
+            client.wait(&mut budget, wait);
             let resume = match client.upload_status(&self.url) {
                 Ok(status) => {
                     self.url = status.url;

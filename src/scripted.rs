@@ -97,6 +97,9 @@ pub struct Scripted {
     pub asked: RefCell<Vec<Asked>>,
     /// Every wait the client asked for, instead of sleeping.
     pub slept: RefCell<Vec<std::time::Duration>>,
+    /// The clock: it moves only by the waits asked for, so a test sees
+    /// exactly how long the client would have waited in all.
+    pub clock: std::cell::Cell<std::time::Duration>,
 }
 
 impl Scripted {
@@ -164,5 +167,10 @@ impl Transport for Scripted {
 
     fn sleep(&self, duration: std::time::Duration) {
         self.slept.borrow_mut().push(duration);
+        self.clock.set(self.clock.get() + duration);
+    }
+
+    fn now(&self) -> std::time::Duration {
+        self.clock.get()
     }
 }

@@ -148,7 +148,7 @@ impl<T: Transport> OciStore<T> {
             return Err(exists());
         }
         self.client.put_manifest(&tag, manifest.clone())?;
-        transport.sleep(CREATE_SETTLE);
+        self.client.pause(CREATE_SETTLE)?;
         if self.client.get_manifest(&tag)?.as_deref() != Some(&manifest[..]) {
             return Err(exists());
         }
