@@ -22,6 +22,7 @@ pub mod origin;
 pub mod put;
 pub mod range;
 pub mod registry_error;
+pub mod repository;
 pub mod resource;
 pub mod retry;
 #[cfg(test)]
