@@ -4,9 +4,17 @@
 //! A body that breaks mid-way (a connection cut, a truncated answer) is
 //! asked again with `Range` from the byte reached, within the retry
 //! options: a whole read's running digest carries on across the
-//! resumption, a ranged read asks for what is left of its range. The time
-//! spent waiting for body bytes is bounded by the `deadline` option, so a
-//! body drip-fed just under `timeout` cannot stretch a read without end.
+//! resumption, a ranged read asks for what is left of its range. Only a
+//! resumption that moved the read on by a real amount starts the count of
+//! retries afresh, so a registry that sends a few bytes and cuts, again and
+//! again, spends the `retries` option like any other failure.
+//!
+//! The whole get is one operation of the `deadline` option: its opening,
+//! every read of its body, every resumption's request and wait draw on the
+//! one allowance, so neither a body drip-fed just under `timeout` nor
+//! answers that come slowly and break stretch a get without end. The
+//! caller's own time between two reads is not the registry's and is not
+//! counted.
 
 use crate::client::RegistryClient;
 use crate::digest::StreamingDigest;
@@ -31,12 +39,21 @@ pub struct GetReader<B> {
     /// For whole reads: the digest being computed.
     verify: Option<StreamingDigest>,
     what: String,
-    /// Resumptions in a row that delivered nothing (bounded by the
+    /// Resumptions in a row without real progress (bounded by the
     /// `retries` option), and where the last one started.
     resumes: usize,
     resumed_at: u64,
-    /// Time spent waiting for body bytes (bounded by the `deadline` option).
-    reading: Duration,
+    /// Time the get has taken so far, its opening and its reads (bounded
+    /// by the `deadline` option).
+    spent: Duration,
+}
+
+/// Whether a body that broke at `at`, having been asked from `from`, moved
+/// the read on by a real amount: 64 KiB (as chunked uploads ask), or all
+/// that was left before `end`. A byte or two is no progress.
+fn real_progress(from: u64, at: u64, end: u64) -> bool {
+    let min = crate::chunked::MIN_PROGRESS as u64;
+    at > from && at - from >= min.min(end - from)
 }
 
 impl<B: ResponseBody> GetReader<B> {
@@ -54,6 +71,7 @@ impl<B: ResponseBody> GetReader<B> {
         range: Option<ByteRange>,
         what: &str,
     ) -> Result<Self, StoreError> {
+        let began = client.transport().now();
         let (pos, end) = match range {
             Some(r) => {
                 r.check_within(blob.size)?;
@@ -71,12 +89,18 @@ impl<B: ResponseBody> GetReader<B> {
             what: what.into(),
             resumes: 0,
             resumed_at: pos,
-            reading: Duration::ZERO,
+            spent: Duration::ZERO,
         };
         if range.is_some_and(|r| r.length == 0) {
             return Ok(reader);
         }
         reader.request(client, range.map(Span::from))?;
+        // The operation that opened the reader (looking the object up,
+        // asking for it) is part of the get.
+        reader.spent = match client.time_left() {
+            Some(left) => client.limit().saturating_sub(left),
+            None => client.transport().now().saturating_sub(began),
+        };
         Ok(reader)
     }
 
@@ -135,6 +159,23 @@ impl<B: ResponseBody> GetReader<B> {
         if self.pos == self.end {
             return self.finish().map(|()| Vec::new());
         }
+        // Every read, resumptions included, within what is left of the
+        // get's deadline.
+        let clock = client.transport();
+        let began = clock.now();
+        let result = {
+            let _operation = client.operation_within(client.limit().saturating_sub(self.spent));
+            self.read_within(client, max)
+        };
+        self.spent += clock.now().saturating_sub(began);
+        result
+    }
+
+    fn read_within<T: Transport<Body = B>>(
+        &mut self,
+        client: &RegistryClient<T>,
+        max: usize,
+    ) -> Result<Vec<u8>, StoreError> {
         let want = (max.max(1) as u64).min(self.end - self.pos) as usize;
         let chunk = loop {
             match self.next_chunk(client, want) {
@@ -161,15 +202,12 @@ impl<B: ResponseBody> GetReader<B> {
         Ok(chunk)
     }
 
-    /// The next bytes at `pos` from the current body, timing the wait.
+    /// The next bytes at `pos` from the current body, by the deadline.
     fn next_chunk<T: Transport<Body = B>>(
         &mut self,
         client: &RegistryClient<T>,
         want: usize,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        let clock = client.transport();
-        let began = clock.now();
-        let left = client.limit().saturating_sub(self.reading);
         // No body: a resumption failed and its error was returned. A caller
         // that reads again gets an error, not a trap.
         let Some(body) = self.body.as_mut() else {
@@ -178,60 +216,54 @@ impl<B: ResponseBody> GetReader<B> {
                 self.what
             )));
         };
-        body.set_deadline(Some(began.saturating_add(left)));
-        let result = (|| {
-            while self.skip > 0 {
-                let Some(chunk) = body.read_chunk(self.skip.min(1 << 20) as usize)? else {
-                    return Ok(None);
-                };
-                self.skip -= chunk.len() as u64;
-            }
-            body.read_chunk(want)
-        })();
-        self.reading += clock.now().saturating_sub(began);
-        result
+        body.set_deadline(client.deadline());
+        while self.skip > 0 {
+            let Some(chunk) = body.read_chunk(self.skip.min(1 << 20) as usize)? else {
+                return Ok(None);
+            };
+            self.skip -= chunk.len() as u64;
+        }
+        body.read_chunk(want)
     }
 
-    /// After the body broke with `error`: asks again for what is left, or
-    /// gives up with `error` when the retries or the deadline are spent.
+    /// After the body broke with `error`: asks again for what is left
+    /// (within the read's operation, so by the get's deadline), or gives up
+    /// with `error` when the retries are spent, or with a deadline error
+    /// when the wait before asking again would end past it.
     fn resume<T: Transport<Body = B>>(
         &mut self,
         client: &RegistryClient<T>,
         error: StoreError,
     ) -> Result<(), StoreError> {
         self.body = None;
-        // A resumption that got bytes through starts the count afresh: a
-        // long read over a link that breaks every few MiB still ends, and
-        // the deadline bounds it in all.
-        if self.pos > self.resumed_at {
+        // A resumption that moved the read on by a real amount starts the
+        // count afresh: a long read over a link that breaks every few MiB
+        // still ends. A few bytes are no progress: a registry sending
+        // those and cutting, again and again, spends the retries.
+        if real_progress(self.resumed_at, self.pos, self.end) {
             self.resumes = 0;
         }
         self.resumed_at = self.pos;
         let policy = client.policy();
-        if self.resumes >= policy.retries || self.reading >= client.limit() {
+        if self.resumes >= policy.retries {
             self.verify = None;
             return Err(error);
         }
-        let outcome = Outcome::NoAnswer { retryable: true };
-        let spent = self.reading;
+        let left = client.time_left().unwrap_or(Duration::ZERO);
         let budget = crate::retry::Policy {
-            budget: client.limit(),
+            budget: left,
             ..*policy
         };
-        let Next::RetryAfter(wait) = decide(
-            &budget,
-            self.resumes,
-            true,
-            outcome,
-            client.transport().random(),
-            spent,
-        ) else {
-            return Err(error);
+        let outcome = Outcome::NoAnswer { retryable: true };
+        let jitter = client.transport().random();
+        let Next::RetryAfter(wait) =
+            decide(&budget, self.resumes, true, outcome, jitter, Duration::ZERO)
+        else {
+            self.verify = None;
+            return Err(client.past_deadline(&format!("{}, resuming its body", self.what)));
         };
         client.transport().sleep(wait);
-        self.reading += wait;
         self.resumes += 1;
-        let _operation = client.operation();
         let rest = Span {
             offset: self.pos,
             length: self.end - self.pos,
@@ -523,20 +555,6 @@ mod tests {
         assert!(matches!(first, StoreError::Transport(_)), "{first:?}");
         let again = reader.read(&client, 1 << 20).unwrap_err();
         assert!(again.to_string().contains("failed earlier"), "{again}");
-        // Breaks that each let some bytes through are resumed for as long
-        // as they do: here nine in all.
-        let mut answers = vec![Answer::new(200, &bytes[..10]).cut()];
-        answers.extend((1..10).map(|i| {
-            let from = i * 10;
-            let answer = Answer::new(206, &bytes[from..from + 10])
-                .header("content-range", &format!("bytes {from}-99/100"));
-            if i < 9 {
-                answer.cut()
-            } else {
-                answer
-            }
-        }));
-        assert_eq!(read_through(answers, &blob, None).0.unwrap(), bytes);
         // A short body that never comes whole: integrity, as before.
         let answers = (0..5)
             .map(|_| Answer::new(206, b"").header("content-range", "bytes 60-99/100"))
@@ -547,6 +565,83 @@ mod tests {
             read_through(all, &blob, None).0,
             Err(StoreError::Integrity(m)) if m.contains("early")
         ));
+    }
+
+    /// A blob of `n` bytes, and answers to a whole read of it that each
+    /// carry `step` bytes and break (the last one ends), each `delay` long.
+    fn broken_every(n: usize, step: usize, delay: Duration) -> (Vec<u8>, BlobRef, Vec<Answer>) {
+        let bytes: Vec<u8> = (0..n).map(|i| (i * 7 % 251) as u8).collect();
+        let blob = BlobRef {
+            digest: sha256_digest(&bytes),
+            size: n as u64,
+        };
+        let answers = (0..n)
+            .step_by(step)
+            .map(|from| {
+                let to = (from + step).min(n);
+                let answer = if from == 0 {
+                    Answer::new(200, &bytes[..to])
+                } else {
+                    Answer::new(206, &bytes[from..to])
+                        .header("content-range", &format!("bytes {from}-{}/{n}", n - 1))
+                };
+                let answer = answer.after(delay);
+                if to < n {
+                    answer.cut()
+                } else {
+                    answer
+                }
+            })
+            .collect();
+        (bytes, blob, answers)
+    }
+
+    #[test]
+    fn only_real_progress_starts_the_resumption_count_afresh() {
+        // Breaks every 64 KiB: resumed for as long as they come, here nine
+        // times in a row, more than the four retries.
+        let (bytes, blob, answers) = broken_every(640 << 10, 64 << 10, Duration::ZERO);
+        let (got, ranges) = read_through(answers, &blob, None);
+        assert!(got.unwrap() == bytes);
+        assert_eq!(ranges.len(), 10);
+        // Breaks every ten bytes: no real progress, so the four retries
+        // are spent as for any failure, and the read fails.
+        let (_, blob, answers) = broken_every(640 << 10, 10, Duration::ZERO);
+        let (got, ranges) = read_through(answers, &blob, None);
+        assert!(matches!(got, Err(StoreError::Transport(_))), "{got:?}");
+        assert_eq!(ranges.len(), 5, "the first request and four resumptions");
+        // What is left counts as real progress however small.
+        assert!(real_progress(100, 105, 105));
+        assert!(!real_progress(100, 104, 105));
+        assert!(!real_progress(0, 1, 1 << 20));
+    }
+
+    #[test]
+    fn a_resumed_read_ends_by_the_get_deadline() {
+        // Each answer comes after 100 s (under the timeout), carries ten
+        // bytes and breaks; the retries would allow twenty resumptions. The
+        // get, from its opening to its last resumption, ends by its 300 s
+        // deadline (give or take one answer's wait), with a deadline error.
+        let delay = Duration::from_secs(100);
+        let (_, blob, answers) = broken_every(1000, 10, delay);
+        let client = client(answers)
+            .with_policy(crate::retry::Policy {
+                retries: 20,
+                ..crate::retry::DEFAULT_POLICY
+            })
+            .with_deadline(Duration::from_secs(300));
+        let result = {
+            let _operation = client.operation();
+            GetReader::open(&client, &blob, None, "obj")
+        }
+        .and_then(|r| r.read_all(&client));
+        match result {
+            Err(StoreError::Transport(m)) => assert!(m.contains("deadline"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        let took = client.transport().now();
+        assert!(took <= Duration::from_secs(300) + delay, "took {took:?}");
+        assert_eq!(client.transport().asked.borrow().len(), 3);
     }
 
     #[test]

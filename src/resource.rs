@@ -2,6 +2,7 @@
 
 use crate::error::StoreError;
 use std::fmt;
+use std::str::FromStr;
 
 /// The five key spaces of a Kloset repository (`StorageResource` in Kloset).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -49,6 +50,21 @@ impl Resource {
 impl fmt::Display for Resource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// A resource name that is none of the five.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown resource {0:?} (expected packfile, state, lock, ecc-packfile or ecc-state)")]
+pub struct UnknownResource(pub String);
+
+/// The names of [`Resource::name`], exactly (the command line's and the WIT
+/// enum's spelling).
+impl FromStr for Resource {
+    type Err = UnknownResource;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Resource::from_name(s).ok_or_else(|| UnknownResource(s.to_string()))
     }
 }
 
@@ -101,6 +117,24 @@ mod tests {
             assert_eq!(Resource::from_name(r.name()), Some(r));
         }
         assert_eq!(Resource::from_name("config"), None);
+    }
+
+    #[test]
+    fn names_are_the_documented_ones_and_parse_back() {
+        let names: Vec<_> = Resource::ALL.iter().map(|r| r.name()).collect();
+        assert_eq!(
+            names,
+            ["packfile", "state", "lock", "ecc-packfile", "ecc-state"]
+        );
+        for r in Resource::ALL {
+            assert_eq!(r.to_string().parse::<Resource>(), Ok(r));
+        }
+        for bad in ["", "Packfile", "ecc_state", "packfiles", "config"] {
+            assert_eq!(
+                bad.parse::<Resource>(),
+                Err(UnknownResource(bad.to_string()))
+            );
+        }
     }
 
     #[test]

@@ -48,6 +48,8 @@ pub struct Answer {
     pub broken: bool,
     /// The body breaks after its bytes instead of ending.
     pub cut: bool,
+    /// How long the answer takes to come, on the scripted clock.
+    pub delay: std::time::Duration,
 }
 
 impl Answer {
@@ -58,7 +60,15 @@ impl Answer {
             body: body.to_vec(),
             broken: false,
             cut: false,
+            delay: std::time::Duration::ZERO,
         }
+    }
+
+    /// The answer comes after `delay` (a slow registry, just under the
+    /// first-byte timeout).
+    pub fn after(mut self, delay: std::time::Duration) -> Answer {
+        self.delay = delay;
+        self
     }
 
     /// The connection breaks after `body`, before the body's end.
@@ -97,8 +107,8 @@ pub struct Scripted {
     pub asked: RefCell<Vec<Asked>>,
     /// Every wait the client asked for, instead of sleeping.
     pub slept: RefCell<Vec<std::time::Duration>>,
-    /// The clock: it moves only by the waits asked for, so a test sees
-    /// exactly how long the client would have waited in all.
+    /// A clock that moves only by the waits asked for and the answers'
+    /// delays.
     pub clock: std::cell::Cell<std::time::Duration>,
 }
 
@@ -148,6 +158,7 @@ impl Transport for Scripted {
             .borrow_mut()
             .pop_front()
             .expect("the script has an answer for every request");
+        self.clock.set(self.clock.get() + answer.delay);
         if answer.broken {
             return Err(SendFailure {
                 retryable: true,

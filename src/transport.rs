@@ -66,6 +66,14 @@ pub trait Transport {
         0
     }
 
+    /// A time (on `now`'s clock) past which writing a request body, or
+    /// waiting for the answer to one, fails with `transport` instead of
+    /// waiting on: a registry that takes an upload at a trickle, or never
+    /// reads it, must not stall an operation without end. Set by the
+    /// client as operations start and end; transports whose bodies cannot
+    /// stall need not care.
+    fn set_deadline(&self, _at: Option<std::time::Duration>) {}
+
     /// A monotonic clock, for token lifetimes.
     fn now(&self) -> std::time::Duration {
         std::time::Duration::ZERO

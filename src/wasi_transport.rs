@@ -6,28 +6,45 @@
 //! host buffers first deadlocks); write in `check-write`-sized pieces, never
 //! `blocking-write-and-flush` (4 KiB at most); flush once at the end, and take
 //! `closed` from that final flush as success once every byte was written.
+//!
+//! Every wait on the registry (room to write a body, a flush, an answer)
+//! is a poll of its pollable together with a timer at the operation's
+//! deadline: wasi:http's timeouts bound the wait for an answer's bytes,
+//! but none bounds a body the registry reads at a trickle or not at all.
 
 use crate::error::StoreError;
 use crate::transport::{ResponseBody, SendFailure, Transport, Upload};
+use std::cell::Cell;
+use std::rc::Rc;
 use std::time::Duration;
 use wasi::http::outgoing_handler;
 use wasi::http::types::{
     ErrorCode, Fields, FutureIncomingResponse, IncomingBody, IncomingResponse, Method,
     OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
 };
+use wasi::io::poll::Pollable;
 use wasi::io::streams::{InputStream, OutputStream, StreamError};
 
 /// Sends through wasi:http with the store's timeouts (option `timeout`).
 pub struct WasiTransport {
     /// Connect, first-byte and between-bytes timeouts, in nanoseconds.
     timeouts: [u64; 3],
+    /// The operation's deadline (see `Deadline`), shared with the uploads
+    /// under way.
+    deadline: Deadline,
 }
+
+/// When the operation under way must end (monotonic clock, nanoseconds;
+/// `None`: no operation). Shared, as an upload started in one operation is
+/// written in later ones.
+type Deadline = Rc<Cell<Option<u64>>>;
 
 impl WasiTransport {
     pub fn new(connect: Duration, first_byte: Duration, between_bytes: Duration) -> Self {
         let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         WasiTransport {
             timeouts: [ns(connect), ns(first_byte), ns(between_bytes)],
+            deadline: Deadline::default(),
         }
     }
 
@@ -60,6 +77,7 @@ pub struct WasiUpload {
     body: Option<OutgoingBody>,
     future: FutureIncomingResponse,
     what: String,
+    deadline: Deadline,
 }
 
 /// What a request is, for messages: method and path, never the query
@@ -156,11 +174,41 @@ fn build(
     Ok(request)
 }
 
-fn write_all(stream: &OutputStream, mut bytes: &[u8], what: &str) -> Result<(), StoreError> {
+/// Waits until `ready` is, or until `deadline` (nanoseconds on the
+/// monotonic clock); `false` when the deadline came first.
+fn ready_by(ready: &Pollable, deadline: Option<u64>) -> bool {
+    let Some(at) = deadline else {
+        ready.block();
+        return true;
+    };
+    if !ready.ready() {
+        let timer = wasi::clocks::monotonic_clock::subscribe_instant(at);
+        wasi::io::poll::poll(&[ready, &timer]);
+    }
+    ready.ready()
+}
+
+/// The error for a wait on the registry that the deadline ended.
+fn past_deadline(what: &str, waiting: &str) -> StoreError {
+    StoreError::Transport(format!(
+        "{what}: the operation's deadline passed while {waiting} (option deadline)"
+    ))
+}
+
+const TAKING_BODY: &str = "the registry was still taking the request body";
+
+fn write_all(
+    stream: &OutputStream,
+    mut bytes: &[u8],
+    what: &str,
+    deadline: Option<u64>,
+) -> Result<(), StoreError> {
     while !bytes.is_empty() {
         let permit = stream.check_write().map_err(|e| stream_error(what, e))?;
         if permit == 0 {
-            stream.subscribe().block();
+            if !ready_by(&stream.subscribe(), deadline) {
+                return Err(past_deadline(what, TAKING_BODY));
+            }
             continue;
         }
         let n = bytes.len().min(permit as usize);
@@ -172,9 +220,18 @@ fn write_all(stream: &OutputStream, mut bytes: &[u8], what: &str) -> Result<(), 
     Ok(())
 }
 
-fn flush(stream: &OutputStream, what: &str) -> Result<(), StoreError> {
-    match stream.blocking_flush() {
-        Ok(()) | Err(StreamError::Closed) => Ok(()),
+/// `blocking-flush`, by the deadline: a flush is done when the stream
+/// takes writes again.
+fn flush(stream: &OutputStream, what: &str, deadline: Option<u64>) -> Result<(), StoreError> {
+    let flushed = stream.flush().and_then(|()| {
+        if !ready_by(&stream.subscribe(), deadline) {
+            return Ok(false);
+        }
+        stream.check_write().map(|_| true)
+    });
+    match flushed {
+        Ok(true) | Err(StreamError::Closed) => Ok(()),
+        Ok(false) => Err(past_deadline(what, TAKING_BODY)),
         Err(e) => Err(stream_error(what, e)),
     }
 }
@@ -195,8 +252,11 @@ fn stream_error(what: &str, error: StreamError) -> StoreError {
 fn wait(
     future: &FutureIncomingResponse,
     what: &str,
+    deadline: Option<u64>,
 ) -> Result<http::Response<WasiBody>, SendFailure> {
-    future.subscribe().block();
+    if !ready_by(&future.subscribe(), deadline) {
+        return Err(past_deadline(what, "waiting for the registry's answer").into());
+    }
     let response = match future.get() {
         Some(Ok(Ok(response))) => response,
         Some(Ok(Err(code))) => return Err(failure(what, code)),
@@ -232,6 +292,7 @@ impl Transport for WasiTransport {
         request: &http::Request<Vec<u8>>,
     ) -> Result<http::Response<WasiBody>, SendFailure> {
         let what = describe(request.method(), request.uri());
+        let deadline = self.deadline.get();
         let bytes = request.body();
         let request = build(request.method(), request.uri(), request.headers(), &what)?;
         let body = request
@@ -248,11 +309,11 @@ impl Transport for WasiTransport {
                 retryable: true,
                 error,
             };
-            write_all(&stream, bytes, &what).map_err(broken)?;
-            flush(&stream, &what).map_err(broken)?;
+            write_all(&stream, bytes, &what, deadline).map_err(broken)?;
+            flush(&stream, &what, deadline).map_err(broken)?;
         }
         OutgoingBody::finish(body, None).map_err(|c| failure(&what, c))?;
-        wait(&future, &what)
+        wait(&future, &what, deadline)
     }
 
     fn start(&self, request: http::Request<()>) -> Result<WasiUpload, StoreError> {
@@ -271,7 +332,13 @@ impl Transport for WasiTransport {
             body: Some(body),
             future,
             what,
+            deadline: Rc::clone(&self.deadline),
         })
+    }
+
+    fn set_deadline(&self, at: Option<Duration>) {
+        let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.deadline.set(at.map(ns));
     }
 
     fn sleep(&self, duration: std::time::Duration) {
@@ -296,12 +363,16 @@ impl Upload for WasiUpload {
             .stream
             .as_ref()
             .expect("an unfinished upload has its stream");
-        write_all(stream, bytes, &self.what).map_err(|broken| {
+        let deadline = self.deadline.get();
+        write_all(stream, bytes, &self.what, deadline).map_err(|broken| {
             // The body stream only says it closed. The request's own fate
             // is the better error: the host denied it, the connection was
             // refused, or the server answered (a 413, say) before taking the
-            // whole body. It is settled by now, or within the timeouts.
-            self.future.subscribe().block();
+            // whole body. It is settled by now, or within the timeouts
+            // (and the deadline, which may also be what ended the write).
+            if !ready_by(&self.future.subscribe(), deadline) {
+                return broken;
+            }
             match self.future.get() {
                 Some(Ok(Err(code))) => error_code(&self.what, code),
                 Some(Ok(Ok(response))) => crate::registry_error::error_from_response(
@@ -315,12 +386,13 @@ impl Upload for WasiUpload {
     }
 
     fn finish(mut self) -> Result<http::Response<WasiBody>, StoreError> {
+        let deadline = self.deadline.get();
         if let Some(stream) = self.stream.take() {
-            flush(&stream, &self.what)?;
+            flush(&stream, &self.what, deadline)?;
         }
         let body = self.body.take().expect("an unfinished upload has its body");
         OutgoingBody::finish(body, None).map_err(|c| error_code(&self.what, c))?;
-        wait(&self.future, &self.what).map_err(|f| f.error)
+        wait(&self.future, &self.what, deadline).map_err(|f| f.error)
     }
 }
 

@@ -1,6 +1,7 @@
 //! What the host's egress guarantees, seen from outside: connections are
 //! pooled across requests and instances, and the component reaches only its
-//! registry, even when the registry redirects it elsewhere.
+//! registry and the places it names for their purpose: a redirected blob
+//! GET is followed, without credentials, to another host and onwards.
 
 mod common;
 
@@ -163,6 +164,42 @@ fn a_redirect_to_another_host_is_followed_without_credentials() {
         None,
         "credentials went to another host"
     );
+}
+
+#[test]
+fn a_redirect_target_may_redirect_onwards_to_another_host() {
+    // The registry redirects to a CDN, which redirects to its origin (as a
+    // CDN in front of object storage, or S3 to a regional endpoint, does).
+    let origin = FakeServer::start(|_| Reply::new(200, "twice redirected"));
+    let onward = format!("http://{}/object?sig=2", origin.authority());
+    let cdn = FakeServer::start(move |_| Reply::new(307, "").header("location", &onward));
+    let target = format!("http://{}/blob?sig=1", cdn.authority());
+    let registry = fake_registry(b"twice redirected", move || {
+        Reply::new(307, "").header("location", &target)
+    });
+    let config = [
+        (
+            "location".to_string(),
+            format!("oci://{}/r", registry.authority()),
+        ),
+        ("use_tls".to_string(), "false".to_string()),
+        ("token".to_string(), "s3cret-token".to_string()),
+    ];
+    let store = StoreHandle::new(plugin(), &config).unwrap();
+    assert_eq!(
+        store.get(Resource::Packfile, &mac(1), None).unwrap(),
+        b"twice redirected"
+    );
+    for (server, path) in [(&cdn, "/blob?sig=1"), (&origin, "/object?sig=2")] {
+        let seen = server.seen();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert_eq!(seen[0].path, path);
+        assert_eq!(
+            seen[0].header("authorization"),
+            None,
+            "credentials to {path}"
+        );
+    }
 }
 
 #[test]

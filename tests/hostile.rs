@@ -3,8 +3,9 @@
 //! `timeout` option instead of hanging; oversized, unreadable, foreign or
 //! misplaced manifests where our tag should be are refused as `integrity`;
 //! an upload `Location` or a tag-list `Link` off the registry's origin is
-//! refused by the component itself; a drip-fed body and an endless chain
-//! of pages end within the `deadline` option; a delete removes only its own
+//! refused by the component itself; a drip-fed body, a body that comes
+//! slowly and breaks again and again, an upload the registry never reads,
+//! and an endless chain of pages end within the `deadline` option; a delete removes only its own
 //! key's manifest, whatever a stale HEAD says; stores under two prefixes
 //! never share a manifest; of two racing creates one fails; and
 //! several callers on one handle come through faults together. An https
@@ -410,6 +411,103 @@ fn a_drip_fed_body_ends_within_the_deadline() {
         transport_error(store.get(Resource::Packfile, &mac(7), None))
     });
     assert!(m.contains("deadline"), "{m}");
+}
+
+#[test]
+fn a_body_that_breaks_again_and_again_ends_within_the_deadline() {
+    let p = Proxied::start("rebreak", &[]);
+    p.store.create(b"config").expect("create");
+    let data = bytes(12, 200_000);
+    p.store
+        .put_bytes(Resource::Packfile, &mac(12), &data)
+        .unwrap();
+    // Every blob answer comes after 1.5 s (under the 2 s timeout) with 100
+    // bytes and breaks. Twenty retries would allow twenty resumptions; the
+    // 4 s deadline bounds the whole get, opening and resumptions together.
+    let store = p.reopen(&[("timeout", "2"), ("deadline", "4"), ("retries", "20")]);
+    p.proxy.set(|r, _| {
+        if r.is_blob_get() {
+            Fault::SlowTruncate(Duration::from_millis(1500), 100)
+        } else {
+            Fault::None
+        }
+    });
+    let m = within(Duration::from_secs(7), "slow answers that break", || {
+        transport_error(store.get(Resource::Packfile, &mac(12), None))
+    });
+    assert!(m.contains("deadline"), "{m}");
+    println!("  {m}");
+
+    // Answers that come at once with 100 bytes and break: no real
+    // progress, so the default four retries are spent and the get fails
+    // (rather than creeping on 100 bytes at a time).
+    let store = p.reopen(&[]);
+    let before = blob_gets(&p);
+    p.proxy.set(|r, _| {
+        if r.is_blob_get() {
+            Fault::TruncateBody(100)
+        } else {
+            Fault::None
+        }
+    });
+    within(Duration::from_secs(20), "a few bytes at a time", || {
+        transport_error(store.get(Resource::Packfile, &mac(12), None))
+    });
+    assert_eq!(
+        blob_gets(&p) - before,
+        5,
+        "one request and four resumptions"
+    );
+    p.proxy.clear();
+    assert!(store.get(Resource::Packfile, &mac(12), None).unwrap() == data);
+}
+
+/// Blob GETs the proxy has seen.
+fn blob_gets(p: &Proxied) -> usize {
+    p.proxy
+        .log()
+        .iter()
+        .filter(|h| h.method == "GET" && h.target.contains("/blobs/sha256:"))
+        .count()
+}
+
+#[test]
+fn an_upload_the_registry_never_reads_ends_within_the_deadline() {
+    // The registry opens upload sessions and then reads no byte of any
+    // body. 64 MiB is far more than the kernel's socket buffers and the
+    // host's hold: the body's writing must wait, and it waits no longer
+    // than the 3 s deadline (the 60 s timeout would not end it sooner).
+    let deaf = common::deaf::DeafRegistry::start();
+    let repository = common::unique_repo("deaf");
+    let data = bytes(13, 64 << 20);
+    // Streamed (a PATCH written piece by piece), monolithic (one PUT sent
+    // whole) and chunked (PATCHes sent whole).
+    for mode in ["stream", "monolithic", "chunked"] {
+        let config: Vec<(String, String)> = [
+            (
+                "location",
+                format!("oci://{}/{repository}", deaf.authority()),
+            ),
+            ("use_tls", "false".into()),
+            ("timeout", "60".into()),
+            ("deadline", "3".into()),
+            ("upload_mode", mode.into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let store = StoreHandle::new(common::component::plugin(), &config).expect("config");
+        let m = within(Duration::from_secs(10), mode, || {
+            transport_error(store.put_bytes(Resource::Packfile, &mac(13), &data))
+        });
+        println!("  {m}");
+        assert!(m.contains("deadline"), "{mode}: {m}");
+    }
+    let held = deaf.seen();
+    assert!(
+        held.iter().filter(|s| s.ends_with("(body unread)")).count() >= 3,
+        "{held:?}"
+    );
 }
 
 #[test]

@@ -11,7 +11,7 @@ use crate::StoreError;
 pub const TLS_CA_FILE: &str = "tls_ca_file";
 
 /// The option that, when `true`, skips verifying the registry's certificate
-/// (and only the registry's: see [`crate::tls`]).
+/// (and only the registry's: see [`crate::egress::tls`]).
 pub const TLS_INSECURE_NO_VERIFY: &str = "tls_insecure_no_verify";
 
 /// The option naming the directory of a Docker `config.json` to take
@@ -158,19 +158,15 @@ fn parse_flag(key: &str, value: &str) -> Result<bool, StoreError> {
     }
 }
 
-/// `oci://HOST[:PORT]/REPO...` -> `HOST[:PORT]`. Anything else gives `None`
-/// and is left for the component's `from-config` to reject.
+/// The registry's `host[:port]` as the component will address it: the
+/// protocol crate's own location grammar, so Docker logins and the TLS
+/// server name are looked up by the same canonical text the component's
+/// requests carry (`[0:0::1]` is `[::1]`, `Host` is `host`). A location the
+/// component will refuse gives `None` (its `from-config` reports why).
 pub fn location_authority(location: &str) -> Option<String> {
-    const PREFIX: &str = "oci://";
-    let head = location.get(..PREFIX.len())?;
-    if !head.eq_ignore_ascii_case(PREFIX) {
-        return None;
-    }
-    let rest = &location[PREFIX.len()..];
-    let authority = rest.split('/').next().unwrap_or_default();
-    // Credentials in the location are not part of where requests go.
-    let authority = authority.rsplit('@').next().unwrap_or_default();
-    (!authority.is_empty()).then(|| authority.to_string())
+    kloset_oci::config::parse_location(location)
+        .ok()
+        .map(|(authority, _)| authority)
 }
 
 #[cfg(test)]
@@ -333,11 +329,15 @@ mod tests {
     fn location_authority_table() {
         let cases = [
             ("oci://ghcr.io/org/repo", Some("ghcr.io")),
-            ("OCI://Ghcr.io/org/repo", Some("Ghcr.io")),
+            ("oci://Ghcr.io/org/repo", Some("ghcr.io")),
             ("oci://127.0.0.1:5000/demo", Some("127.0.0.1:5000")),
             ("oci://[::1]:5000/demo", Some("[::1]:5000")),
-            ("oci://host-only", Some("host-only")),
-            ("oci://user@ghcr.io/x", Some("ghcr.io")),
+            ("oci://[0:0::1]:5000/demo", Some("[::1]:5000")),
+            ("oci://[0:0:0:0:0:0:0:1]/demo", Some("[::1]")),
+            // Refused by the component, so nothing is admitted.
+            ("OCI://ghcr.io/org/repo", None),
+            ("oci://host-only", None),
+            ("oci://user@ghcr.io/x", None),
             ("oci:///repo", None),
             ("oci://", None),
             ("https://ghcr.io/x", None),

@@ -13,53 +13,31 @@
 //! - Compiled code is cached on disk, keyed by the wasm's digest: a debug
 //!   host compiles the component in seconds, loads the cache in milliseconds.
 
-mod address;
-mod allow_list;
+// The rooms of the host; the CLI (main.rs, commands.rs) sits on top.
 pub mod artifact;
-mod bindings;
-mod cache;
-mod cache_dir;
 mod config;
 mod config_values;
-mod convert;
-mod credential_helper;
-mod docker_config;
+mod credentials;
 mod egress;
-mod egress_client;
-mod egress_error;
 mod error;
-mod handle;
-mod http_wire;
-mod instance;
-mod mac;
-mod native_transport;
-mod password_file;
 mod plugin;
-mod pool;
-mod reader;
-mod registry_egress;
-mod resource;
-mod response_body;
 mod rfc3339;
-mod state;
-mod store_error;
-mod timeouts;
-mod tls;
+mod store;
 
-pub use allow_list::{Admission, Admitted, AllowList, BadAuthority, Refusal};
-pub use cache::CACHE_ENV;
 pub use config::{HOST_KEYS, TLS_CA_FILE};
-pub use egress_client::EgressClient;
+pub use egress::allow_list::{Admission, Admitted, AllowList, BadAuthority, Refusal};
+pub use egress::client::EgressClient;
+pub use egress::native_transport::{NativeBody, NativeTransport, NativeUpload};
 pub use error::HostError;
-pub use handle::StoreHandle;
-pub use mac::{mac_to_hex, parse_mac, Mac, MacParseError};
-pub use native_transport::{NativeBody, NativeTransport, NativeUpload};
+pub use kloset_oci::resource::{Resource, UnknownResource};
+pub use plugin::cache::CACHE_ENV;
+pub use plugin::pool::MAX_INSTANCES;
 pub use plugin::{Plugin, COMPONENT_ENV};
-pub use pool::MAX_INSTANCES;
-pub use reader::{store_error_from_io, ObjectReader};
-pub use resource::{Resource, UnknownResource};
 pub use rfc3339::{rfc3339_now, rfc3339_utc};
-pub use store_error::StoreError;
+pub use store::error::StoreError;
+pub use store::handle::StoreHandle;
+pub use store::mac::{mac_to_hex, parse_mac, Mac, MacParseError};
+pub use store::reader::{store_error_from_io, ObjectReader};
 
 #[cfg(test)]
 mod tests {

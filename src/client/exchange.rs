@@ -16,25 +16,23 @@ use crate::error::StoreError;
 use crate::retry::{decide, Next, Outcome, Policy};
 use crate::transport::{read_to_vec, ResponseBody, SendFailure, Transport};
 use http::{Method, Request, Response};
-use std::cell::Cell;
 use std::time::Duration;
 
 /// Token answers are small; cap what we buffer of them.
 const MAX_TOKEN_ANSWER: usize = 64 * 1024;
 
 /// Marks one store operation: while it lives, every request, retry and
-/// body read of the client ends by the operation's deadline. Nested
-/// operations keep the outermost deadline.
-pub struct Operation<'a> {
-    deadline: &'a Cell<Option<Duration>>,
-    outermost: bool,
+/// body read of the client ends by the operation's deadline. A nested
+/// operation never ends later than the one around it; when it ends, the
+/// outer deadline is back.
+pub struct Operation<'a, T: Transport> {
+    client: &'a RegistryClient<T>,
+    previous: Option<Duration>,
 }
 
-impl Drop for Operation<'_> {
+impl<T: Transport> Drop for Operation<'_, T> {
     fn drop(&mut self) {
-        if self.outermost {
-            self.deadline.set(None);
-        }
+        self.client.set_deadline(self.previous);
     }
 }
 
@@ -75,27 +73,44 @@ pub(super) enum Resend {
 }
 
 impl<T: Transport> RegistryClient<T> {
-    /// Starts an operation (see `Operation`).
-    pub fn operation(&self) -> Operation<'_> {
-        let outermost = self.deadline.get().is_none();
-        if outermost {
-            self.deadline
-                .set(Some(self.transport.now().saturating_add(self.limit)));
-        }
+    /// Starts an operation (see `Operation`) of the full `deadline`.
+    pub fn operation(&self) -> Operation<'_, T> {
+        self.operation_within(self.limit)
+    }
+
+    /// Starts an operation that must end within `limit` (what is left of
+    /// a get's `deadline` when its reader is read again, say).
+    pub fn operation_within(&self, limit: Duration) -> Operation<'_, T> {
+        let previous = self.deadline.get();
+        let at = self.transport.now().saturating_add(limit);
+        self.set_deadline(Some(previous.map_or(at, |outer| outer.min(at))));
         Operation {
-            deadline: &self.deadline,
-            outermost,
+            client: self,
+            previous,
         }
     }
 
+    /// The transport learns it too: it bounds the writing of request
+    /// bodies by it (a registry may take an upload at a trickle, or not
+    /// at all).
+    fn set_deadline(&self, at: Option<Duration>) {
+        self.deadline.set(at);
+        self.transport.set_deadline(at);
+    }
+
+    /// When the operation under way must end (`None`: no operation).
+    pub(crate) fn deadline(&self) -> Option<Duration> {
+        self.deadline.get()
+    }
+
     /// Time left before the operation's deadline (`None`: no operation).
-    fn time_left(&self) -> Option<Duration> {
+    pub(crate) fn time_left(&self) -> Option<Duration> {
         self.deadline
             .get()
             .map(|at| at.saturating_sub(self.transport.now()))
     }
 
-    fn past_deadline(&self, what: &str) -> StoreError {
+    pub(crate) fn past_deadline(&self, what: &str) -> StoreError {
         StoreError::Transport(format!(
             "{what}: the operation's deadline of {} s passed (option deadline)",
             self.limit.as_secs()

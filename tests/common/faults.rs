@@ -54,6 +54,10 @@ pub enum Fault {
     Stall,
     /// Forward it, send the head and this many body bytes, then go silent.
     StallBody(usize),
+    /// Forward it, wait this long (under the first-byte timeout), then send
+    /// the head with the real `Content-Length`, this many body bytes, and
+    /// close: a registry that answers slowly and breaks every body.
+    SlowTruncate(std::time::Duration, usize),
     /// Forward it, send the head, then the body one byte at a time, this
     /// long apart: a registry (or a slowloris in its place) keeping a read
     /// alive just under the between-bytes timeout.
@@ -463,8 +467,13 @@ impl Conn {
             }
             return Ok(false);
         }
+        if let Fault::SlowTruncate(wait, _) = fault {
+            thread::sleep(wait);
+        }
         let truncate = match fault {
-            Fault::TruncateBody(keep) | Fault::StallBody(keep) => Some(keep),
+            Fault::TruncateBody(keep) | Fault::StallBody(keep) | Fault::SlowTruncate(_, keep) => {
+                Some(keep)
+            }
             _ => None,
         };
         write_response(client, &response, method == "HEAD", truncate)?;

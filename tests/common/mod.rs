@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod component;
+pub mod deaf;
 pub mod fake;
 pub mod faults;
 pub mod http;

@@ -410,9 +410,7 @@ pub fn tool_binary(env: &str, name: &str, setup: &str) -> OsString {
     if let Some(path) = std::env::var_os(env).filter(|b| !b.is_empty()) {
         return path;
     }
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(".tools/bin")
-        .join(name);
+    let path = project_root().join(".tools/bin").join(name);
     if !path.is_file() {
         panic!(
             "{name} not found at {}: run {setup} (or set {env} to its path)",
@@ -420,6 +418,18 @@ pub fn tool_binary(env: &str, name: &str, setup: &str) -> OsString {
         );
     }
     path.into_os_string()
+}
+
+/// The project's root (the workspace's, which holds `Cargo.lock` and
+/// `.tools`), whichever of its crates compiles this harness: the plugin's
+/// tests include it from `plakar-plugin/`.
+fn project_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .find(|dir| dir.join("Cargo.lock").is_file())
+        .unwrap_or(manifest)
+        .to_path_buf()
 }
 
 /// Refuses combinations a program cannot serve, rather than start something

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use super::layout::{component_layer, sha256_digest};
 use super::reference::is_sha256_digest;
 use super::registry::Resolved;
-use crate::cache::write_atomically;
+use crate::plugin::cache::write_atomically;
 
 pub struct ComponentCache {
     /// `None`: no cache directory; every pull downloads.
@@ -24,8 +24,8 @@ impl ComponentCache {
     /// user's cache directory), beside the compiled components.
     pub fn open() -> ComponentCache {
         ComponentCache {
-            dir: crate::cache::cache_dir()
-                .filter(|d| crate::cache_dir::trusted(d))
+            dir: crate::plugin::cache::cache_dir()
+                .filter(|d| crate::plugin::cache_dir::trusted(d))
                 .map(|d| d.join("artifacts")),
         }
     }

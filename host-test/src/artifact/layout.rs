@@ -4,8 +4,8 @@
 //! digests, and the component's imports and exports), and one
 //! `application/wasm` layer holding the component itself.
 
+use kloset_oci::digest::is_sha256_digest;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
@@ -107,22 +107,14 @@ pub fn component_layer(manifest: &[u8]) -> Result<Descriptor, NotAComponent> {
         .into_iter()
         .filter(|l| l.media_type == LAYER_MEDIA_TYPE);
     match (wasm.next(), wasm.next()) {
-        (Some(layer), None) if is_sha256(&layer.digest) => Ok(layer),
+        (Some(layer), None) if is_sha256_digest(&layer.digest) => Ok(layer),
         (Some(_), None) => Err(NotAComponent("the layer's digest is not sha256".into())),
         (None, _) => Err(NotAComponent(format!("no {LAYER_MEDIA_TYPE} layer"))),
         (Some(_), Some(_)) => Err(NotAComponent(format!("several {LAYER_MEDIA_TYPE} layers"))),
     }
 }
 
-pub fn sha256_digest(bytes: &[u8]) -> String {
-    let hash = Sha256::digest(bytes);
-    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
-}
-
-fn is_sha256(digest: &str) -> bool {
-    super::reference::is_sha256_digest(digest)
-}
+pub use kloset_oci::digest::sha256_digest;
 
 #[cfg(test)]
 mod tests {

@@ -81,7 +81,7 @@ pub fn load(
 /// The interfaces a component imports and exports, as its world names them.
 pub fn interfaces_of(wasm: &[u8]) -> Result<Interfaces, HostError> {
     let engine = Plugin::engine_for_components()?;
-    let component = crate::cache::load_or_compile(&engine, wasm)?;
+    let component = crate::plugin::cache::load_or_compile(&engine, wasm)?;
     let ty = component.component_type();
     Ok(Interfaces {
         exports: ty

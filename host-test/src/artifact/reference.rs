@@ -124,14 +124,7 @@ pub fn looks_like_reference(value: &str) -> bool {
     }
 }
 
-pub fn is_sha256_digest(value: &str) -> bool {
-    value.strip_prefix("sha256:").is_some_and(|hex| {
-        hex.len() == 64
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
-}
+pub use kloset_oci::digest::is_sha256_digest;
 
 /// OCI distribution spec: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
 fn valid_tag(tag: &str) -> bool {

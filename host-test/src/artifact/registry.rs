@@ -14,7 +14,7 @@ use kloset_oci::transport::read_to_vec;
 use super::error::ArtifactError;
 use super::layout::{self, Descriptor, Interfaces, CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE};
 use super::reference::{Reference, DEFAULT_TAG};
-use crate::registry_egress::prepare;
+use crate::egress::registry::prepare;
 use crate::{EgressClient, NativeTransport};
 
 /// The largest component accepted from a registry.

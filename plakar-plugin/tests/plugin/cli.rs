@@ -19,13 +19,13 @@ use crate::support::tree::{self, TreeSpec};
 /// A repository a test works on: where plakar finds it (a location, or
 /// `@name` of a store added with options) and the same store for our own
 /// host, to look at what is stored.
-struct Repo {
-    at: String,
-    config: Vec<(String, String)>,
+pub(crate) struct Repo {
+    pub(crate) at: String,
+    pub(crate) config: Vec<(String, String)>,
 }
 
 impl Repo {
-    fn packfiles(&self) -> usize {
+    pub(crate) fn packfiles(&self) -> usize {
         let store =
             StoreHandle::new(plugin(), &self.config).expect("a store on the test repository");
         store
@@ -36,7 +36,7 @@ impl Repo {
 }
 
 /// A plain repository: plakar given just its location.
-fn plain_repo(registry: &Registry, repo: &str) -> Repo {
+pub(crate) fn plain_repo(registry: &Registry, repo: &str) -> Repo {
     Repo {
         at: registry.location(repo),
         config: registry.config(repo),
@@ -68,7 +68,7 @@ fn added_repo(
     }
 }
 
-fn assert_says(run: &Run, words: &[&str]) {
+pub(crate) fn assert_says(run: &Run, words: &[&str]) {
     let text = run.text().to_lowercase();
     assert!(
         words.iter().any(|w| text.contains(&w.to_lowercase())),
@@ -78,7 +78,13 @@ fn assert_says(run: &Run, words: &[&str]) {
     );
 }
 
-fn restore_and_compare(plakar: &Plakar, repo: &Repo, id: &str, original: &Path, scratch: &Path) {
+pub(crate) fn restore_and_compare(
+    plakar: &Plakar,
+    repo: &Repo,
+    id: &str,
+    original: &Path,
+    scratch: &Path,
+) {
     let out = scratch.join(format!("restore-{id}-{}", rand::random::<u32>()));
     plakar.at_ok(&repo.at, &["restore", "-to", out.to_str().unwrap(), id]);
     tree::assert_same_tree(original, &out);
@@ -88,7 +94,7 @@ fn restore_and_compare(plakar: &Plakar, repo: &Repo, id: &str, original: &Path, 
 /// The whole life of a repository: create (twice), backup, ls, restore,
 /// check, an incremental backup, removing the first snapshot and running
 /// maintenance, then check and restore again.
-fn lifecycle(plakar: &Plakar, repo: &Repo, spec: TreeSpec, deletes: bool) {
+pub(crate) fn lifecycle(plakar: &Plakar, repo: &Repo, spec: TreeSpec, deletes: bool) {
     let scratch = tempfile::tempdir().expect("scratch");
     let source = scratch.path().join("source");
     tree::generate(&source, spec);
@@ -142,15 +148,26 @@ fn lifecycle(plakar: &Plakar, repo: &Repo, spec: TreeSpec, deletes: bool) {
     plakar.at_ok(&repo.at, &["rm", "-apply", &first[0]]);
     plakar.at_ok(&repo.at, &["rm", "-apply", &third[0]]);
     assert_eq!(plakar.snapshot_ids(&repo.at), vec![second.clone()]);
+    maintenance(plakar, repo);
+    let packfiles_after = repo.packfiles();
+    assert!(
+        packfiles_after < packfiles_before,
+        "maintenance deleted no packfile ({packfiles_before} before, {packfiles_after} after; deletes {})",
+        if deletes { "enabled" } else { "disabled" }
+    );
+    plakar.at_ok(&repo.at, &["check"]);
+    restore_and_compare(plakar, repo, &second, &source, scratch.path());
+}
+
+/// Two maintenance runs with no grace period: the first marks unreferenced
+/// packfiles, the second deletes them. Lockless: plakar v1.1.4 deletes a
+/// command's lock in a goroutine that often loses the race with the
+/// process's exit, so the lock of the `rm` or of the first maintenance is
+/// still there for the next ten minutes and the exclusive lock is refused
+/// ("repository is already locked"). Its own fs store does the same
+/// (checked here); locking itself is exercised by `two_backups_at_once`.
+pub(crate) fn maintenance(plakar: &Plakar, repo: &Repo) {
     for _ in 0..2 {
-        // The first run marks unreferenced packfiles, the second deletes
-        // them; a grace period of 0 makes that happen now. Lockless: plakar
-        // v1.1.4 deletes a command's lock in a goroutine that often loses
-        // the race with the process's exit, so the lock of the `rm` or of
-        // the first maintenance is still there for the next ten minutes and
-        // the exclusive lock is refused ("repository is already locked").
-        // Its own fs store does the same (checked here); locking itself is
-        // exercised by `two_backups_at_once`.
         let mut command = plakar.command();
         command
             .env("PLAKAR_GRACEPERIOD", "0s")
@@ -165,17 +182,9 @@ fn lifecycle(plakar: &Plakar, repo: &Repo, spec: TreeSpec, deletes: bool) {
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    let packfiles_after = repo.packfiles();
-    assert!(
-        packfiles_after < packfiles_before,
-        "maintenance deleted no packfile ({packfiles_before} before, {packfiles_after} after; deletes {})",
-        if deletes { "enabled" } else { "disabled" }
-    );
-    plakar.at_ok(&repo.at, &["check"]);
-    restore_and_compare(plakar, repo, &second, &source, scratch.path());
 }
 
-fn copy_tree(from: &Path, to: &Path) {
+pub(crate) fn copy_tree(from: &Path, to: &Path) {
     let status = Command::new("cp")
         .arg("-a")
         .arg(from)

@@ -1,5 +1,7 @@
 //! The plugin's integration tests, in one binary: the gRPC service driven
-//! directly (`grpc`), and the real plakar CLI through it (`cli`).
+//! directly (`grpc`), the real plakar CLI through it (`cli`), and plakar's
+//! repositories copied by standard OCI tools, read through a pull-through
+//! mirror and paged on distribution v3 (`registries`).
 
 #[path = "../../../tests/common/mod.rs"]
 mod common;
@@ -7,3 +9,4 @@ mod support;
 
 mod cli;
 mod grpc;
+mod registries;

@@ -67,7 +67,7 @@ impl Plakar {
     pub fn with_package() -> Plakar {
         let plakar = Plakar::bare();
         let ptar = package();
-        let run = plakar.run(&[OsStr::new("pkg"), OsStr::new("add"), ptar.as_os_str()]);
+        let run = plakar.run([OsStr::new("pkg"), OsStr::new("add"), ptar.as_os_str()]);
         assert!(
             run.ok,
             "plakar pkg add {} failed:\n{}",
@@ -213,34 +213,69 @@ impl Drop for Plakar {
     }
 }
 
-/// Our package, built once per test process from this build's plugin
-/// binary and component with `plakar pkg create`, exactly as
-/// scripts/package builds it from the release ones.
+/// Our package, built from this build's plugin binary and component with
+/// `plakar pkg create`, exactly as scripts/package builds it from the
+/// release ones. Kept in cargo's per-target temporary directory under a name
+/// made of the inputs' digest: every test process of one build (each plakar
+/// test is a process of its own, see `netns`) shares one file, and nothing
+/// is left in /tmp (a debug package weighs about 60 MiB, its staging 220).
 pub fn package() -> &'static Path {
-    static PACKAGE: OnceLock<(TempDir, PathBuf)> = OnceLock::new();
-    &PACKAGE.get_or_init(build_package).1
+    static PACKAGE: OnceLock<PathBuf> = OnceLock::new();
+    PACKAGE.get_or_init(build_package)
 }
 
-fn build_package() -> (TempDir, PathBuf) {
+/// The sources of the package, in the order they are staged and digested.
+fn package_inputs() -> Vec<(&'static str, PathBuf)> {
+    let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("package");
+    vec![
+        ("manifest.yaml", sources.join("manifest.yaml")),
+        ("options.schema.json", sources.join("options.schema.json")),
+        (
+            "kloset-oci-plakar",
+            PathBuf::from(env!("CARGO_BIN_EXE_kloset-oci-plakar")),
+        ),
+        (
+            "kloset_oci.wasm",
+            crate::common::component::component_file(),
+        ),
+    ]
+}
+
+fn build_package() -> PathBuf {
+    use sha2::Digest;
+    let inputs = package_inputs();
+    let mut digest = sha2::Sha256::new();
+    for (name, path) in &inputs {
+        let bytes =
+            std::fs::read(path).unwrap_or_else(|e| panic!("package input {}: {e}", path.display()));
+        digest.update(name.as_bytes());
+        digest.update((bytes.len() as u64).to_le_bytes());
+        digest.update(&bytes);
+    }
+    let key = hex::encode(&digest.finalize()[..8]);
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let ptar_name = format!("kloset-oci_{PACKAGE_VERSION}_linux_{arch}.ptar");
+    let store = Path::new(env!("CARGO_TARGET_TMPDIR")).join("plakar-packages");
+    std::fs::create_dir_all(&store).expect("the package directory");
+    // plakar reads the package's name and version from the file's name:
+    // the key names a folder.
+    let ptar = store.join(&key).join(&ptar_name);
+    if ptar.is_file() {
+        return ptar;
+    }
+
     let stage = tempfile::Builder::new()
         .prefix("kloset-oci-package-")
-        .tempdir()
+        .tempdir_in(&store)
         .expect("a staging directory");
     let dir = stage.path();
-    let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("package");
-    for file in ["manifest.yaml", "options.schema.json"] {
-        std::fs::copy(sources.join(file), dir.join(file)).expect("package sources");
+    for (name, path) in &inputs {
+        std::fs::copy(path, dir.join(name)).expect("package sources");
     }
-    std::fs::copy(
-        env!("CARGO_BIN_EXE_kloset-oci-plakar"),
-        dir.join("kloset-oci-plakar"),
-    )
-    .expect("the plugin binary");
-    std::fs::copy(
-        crate::common::component::component_file(),
-        dir.join("kloset_oci.wasm"),
-    )
-    .expect("the component");
     let cache = dir.join(".cache");
     let plakar = plakar_binary();
     let quiet = |args: &[&str]| {
@@ -262,19 +297,26 @@ fn build_package() -> (TempDir, PathBuf) {
     };
     quiet(&["-disable-security-check"]);
     quiet(&["pkg", "create", "manifest.yaml", PACKAGE_VERSION]);
-    let ptar = dir.join(format!(
-        "kloset-oci_{PACKAGE_VERSION}_{}_{}.ptar",
-        "linux",
-        match std::env::consts::ARCH {
-            "x86_64" => "amd64",
-            "aarch64" => "arm64",
-            other => other,
-        }
-    ));
+    let made = dir.join(&ptar_name);
     assert!(
-        ptar.is_file(),
+        made.is_file(),
         "plakar pkg create made no {}",
-        ptar.display()
+        made.display()
     );
-    (stage, ptar)
+    // Atomic: a process building the same package at the same time
+    // replaces it with identical contents; a reader sees a whole file.
+    std::fs::create_dir_all(store.join(&key)).expect("the package's folder");
+    std::fs::rename(&made, &ptar).expect("the package into place");
+    // Packages of earlier builds go (best effort).
+    if let Ok(entries) = std::fs::read_dir(&store) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let earlier = name.len() == key.len() && name != key.as_str();
+            if earlier {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    ptar
 }

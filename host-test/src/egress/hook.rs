@@ -1,10 +1,10 @@
 //! The component's way out: the wasi:http `send_request` hook.
 //!
 //! One [`Egress`] serves every instance of a store handle. Each request is
-//! checked against the allow-list ([`crate::allow_list`]: the registry for
+//! checked against the allow-list ([`crate::egress::allow_list`]: the registry for
 //! anything, its token realm for token requests, a redirect target for the
 //! one GET redirected there), counted, and sent over the [`Wire`] (the
-//! pooled client of [`crate::http_wire`], or canned answers in tests); the
+//! pooled client of [`crate::egress::http_wire`], or canned answers in tests); the
 //! registry's answer then teaches the list its realm and redirects.
 //!
 //! A named host given by name is resolved first and refused when any of its
@@ -22,9 +22,9 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::address;
-use crate::allow_list::{AllowList, Refusal};
-use crate::http_wire::HttpWire;
+use crate::egress::address;
+use crate::egress::allow_list::{AllowList, Refusal};
+use crate::egress::http_wire::HttpWire;
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
@@ -176,5 +176,5 @@ impl WasiHttpHooks for Egress {
 }
 
 #[cfg(test)]
-#[path = "egress_tests.rs"]
+#[path = "hook_tests.rs"]
 mod tests;

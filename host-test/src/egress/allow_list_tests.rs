@@ -26,7 +26,7 @@ fn admission(list: &AllowList, req: &http::Request<()>) -> Result<Admission, Ref
 
 /// `list` after the registry at `registry` answered a 401 naming `realm`.
 fn with_realm(registry: &str, realm: &str) -> AllowList {
-    let mut list = list(&[registry]);
+    let mut list = list(&[&format!("http://{registry}")]);
     let mut headers = HeaderMap::new();
     headers.insert(
         "www-authenticate",
@@ -41,7 +41,7 @@ fn with_realm(registry: &str, realm: &str) -> AllowList {
 
 /// `list` after the registry redirected a blob GET to `target`.
 fn with_redirect(registry: &str, target: &str) -> AllowList {
-    let mut list = list(&[registry]);
+    let mut list = list(&[&format!("http://{registry}")]);
     let mut headers = HeaderMap::new();
     headers.insert("location", target.parse().unwrap());
     let asked: Uri = format!("http://{registry}/v2/r/blobs/sha256:ab")
@@ -56,82 +56,111 @@ fn registry_table() {
     let cases: &[(&str, &[&str], &str, bool)] = &[
         (
             "same host, default https port",
-            &["ghcr.io"],
+            &["https://ghcr.io"],
             "https://ghcr.io/v2/",
             true,
         ),
         (
             "explicit default port",
-            &["ghcr.io"],
+            &["https://ghcr.io"],
             "https://ghcr.io:443/v2/",
             true,
         ),
         (
             "default http port",
-            &["ghcr.io"],
+            &["http://ghcr.io"],
             "http://ghcr.io/v2/",
             true,
         ),
         (
+            "plain http to an https registry",
+            &["https://ghcr.io"],
+            "http://ghcr.io/v2/",
+            false,
+        ),
+        (
+            "plain http to the https registry's port",
+            &["https://ghcr.io"],
+            "http://ghcr.io:443/v2/",
+            false,
+        ),
+        (
+            "https to a plain-http registry",
+            &["http://127.0.0.1:5000"],
+            "https://127.0.0.1:5000/v2/",
+            false,
+        ),
+        (
+            "plain http to an https registry on a port",
+            &["https://127.0.0.1:5000"],
+            "http://127.0.0.1:5000/v2/",
+            false,
+        ),
+        (
             "other port refused",
-            &["ghcr.io"],
+            &["https://ghcr.io"],
             "https://ghcr.io:8443/v2/",
             false,
         ),
         (
             "case-insensitive",
-            &["GHCR.io"],
+            &["HTTPS://GHCR.io"],
             "https://ghcr.IO/v2/",
             true,
         ),
         (
             "explicit port",
-            &["127.0.0.1:5000"],
+            &["http://127.0.0.1:5000"],
             "http://127.0.0.1:5000/v2/",
             true,
         ),
         (
             "explicit port, none in uri",
-            &["127.0.0.1:5000"],
+            &["http://127.0.0.1:5000"],
             "http://127.0.0.1/v2/",
             false,
         ),
         (
             "entry 443 admits bare https",
-            &["r.example:443"],
+            &["https://r.example:443"],
             "https://r.example/x",
             true,
         ),
         (
-            "entry 443 refuses bare http",
-            &["r.example:443"],
+            "entry 80 admits bare http",
+            &["http://r.example:80"],
             "http://r.example/x",
-            false,
+            true,
         ),
         (
             "other host refused",
-            &["ghcr.io"],
+            &["https://ghcr.io"],
             "https://evil.example/v2/",
             false,
         ),
         (
             "suffix is not a match",
-            &["ghcr.io"],
+            &["https://ghcr.io"],
             "https://xghcr.io/v2/",
             false,
         ),
-        ("ipv6", &["[::1]:5000"], "http://[::1]:5000/v2/", true),
+        (
+            "ipv6",
+            &["http://[::1]:5000"],
+            "http://[::1]:5000/v2/",
+            true,
+        ),
         ("empty list", &[], "https://ghcr.io/", false),
-        ("relative uri refused", &["ghcr.io"], "/v2/", false),
+        ("relative uri refused", &["https://ghcr.io"], "/v2/", false),
         (
             "other scheme refused",
-            &["ghcr.io"],
+            &["https://ghcr.io"],
             "ftp://ghcr.io/v2/",
             false,
         ),
         (
             "user info refused",
-            &["ghcr.io"],
+            &["https://ghcr.io"],
             "https://u@ghcr.io/v2/",
             false,
         ),
@@ -148,12 +177,16 @@ fn bad_authorities_are_refused() {
     let mut list = AllowList::new();
     for bad in [
         "",
-        "a b",
-        "user@host",
-        "host:port",
-        "host:",
-        "host:99999",
-        "http://host",
+        "host",
+        "host:5000",
+        "ftp://host",
+        "https://",
+        "http://a b",
+        "http://user@host",
+        "http://host:port",
+        "http://host:",
+        "https://host:99999",
+        "http://host/path",
     ] {
         assert!(list.allow(bad).is_err(), "{bad:?}");
     }
@@ -277,7 +310,7 @@ fn a_redirect_target_is_admitted_for_its_one_credential_free_get() {
 
 #[test]
 fn only_a_blob_gets_redirect_is_learnt() {
-    let mut list = list(&["reg:5000"]);
+    let mut list = list(&["http://reg:5000"]);
     let mut headers = HeaderMap::new();
     headers.insert("location", "https://cdn.example/x".parse().unwrap());
     let learnt = |list: &AllowList| admission(list, &get("https://cdn.example/x")).is_ok();
@@ -306,19 +339,113 @@ fn only_the_registrys_401_names_a_realm() {
         r#"Bearer realm="https://auth.example/token""#.parse().unwrap(),
     );
     let token = get("https://auth.example/token?scope=s");
-    let mut list = list(&["reg:5000"]);
+    let mut list = list(&["http://reg:5000"]);
     let asked: Uri = "http://reg:5000/v2/".parse().unwrap();
     list.learn_from_answer(&Method::GET, &asked, 200, &headers);
     assert!(admission(&list, &token).is_err(), "not from a 200");
-    // Nor from a realm's or a CDN's answer.
+    // Nor from a CDN's answer, nor a realm's; a realm's redirect names no
+    // hop either.
     let mut list = with_redirect("reg:5000", "https://cdn.example/b");
     let cdn: Uri = "https://cdn.example/b".parse().unwrap();
     list.learn_from_answer(&Method::GET, &cdn, 401, &headers);
+    assert!(admission(&list, &token).is_err());
+    let mut list = with_realm("reg:5000", "https://auth.example/token");
+    let realm: Uri = "https://auth.example/token?scope=s".parse().unwrap();
+    list.learn_from_answer(&Method::GET, &realm, 401, &headers);
     let mut onward = HeaderMap::new();
     onward.insert("location", "https://evil.example/x".parse().unwrap());
-    list.learn_from_answer(&Method::GET, &cdn, 302, &onward);
-    assert!(admission(&list, &token).is_err());
+    list.learn_from_answer(&Method::GET, &realm, 302, &onward);
     assert!(admission(&list, &get("https://evil.example/x")).is_err());
+}
+
+/// `list` after `from` (a redirect target) redirected its GET to `to`.
+fn hop(mut list: AllowList, from: &str, to: &str) -> AllowList {
+    let mut headers = HeaderMap::new();
+    headers.insert("location", to.parse().unwrap());
+    list.learn_from_answer(&Method::GET, &from.parse().unwrap(), 307, &headers);
+    list
+}
+
+#[test]
+fn a_redirect_target_may_redirect_onwards_up_to_five_hops() {
+    // The registry names cdn1; each CDN names the next, up to cdn5.
+    let mut list = with_redirect("reg:5000", "https://cdn1.example/b?sig=1");
+    for n in 1..5 {
+        let from = format!("https://cdn{n}.example/b?sig={n}");
+        let to = format!("https://cdn{}.example/b?sig={}", n + 1, n + 1);
+        list = hop(list, &from, &to);
+        assert_eq!(
+            admission(&list, &get(&to)),
+            Ok(Admission::Redirect),
+            "hop {}",
+            n + 1
+        );
+    }
+    // A sixth hop is more than the component follows: not learnt.
+    let list = hop(
+        list,
+        "https://cdn5.example/b?sig=5",
+        "https://cdn6.example/b",
+    );
+    assert!(admission(&list, &get("https://cdn6.example/b")).is_err());
+    // Each hop gets its one credential-free GET, as the first does.
+    let list = hop(
+        with_redirect("reg:5000", "https://cdn.example/b"),
+        "https://cdn.example/b",
+        "https://origin.example/o?sig=2",
+    );
+    let next = "https://origin.example/o?sig=2";
+    assert_eq!(admission(&list, &get(next)), Ok(Admission::Redirect));
+    for (name, req) in [
+        (
+            "with credentials",
+            request("GET", next, &[("authorization", "Basic YTpi")]),
+        ),
+        ("PUT", request("PUT", next, &[])),
+        ("another query", get("https://origin.example/o?sig=3")),
+    ] {
+        assert!(admission(&list, &req).is_err(), "{name}");
+    }
+    // A path is taken on the hop's own origin.
+    let list = hop(
+        with_redirect("reg:5000", "https://cdn.example:8443/b"),
+        "https://cdn.example:8443/b",
+        "/c?sig=4",
+    );
+    assert_eq!(
+        admission(&list, &get("https://cdn.example:8443/c?sig=4")),
+        Ok(Admission::Redirect)
+    );
+}
+
+#[test]
+fn onward_hops_are_held_to_the_first_hops_rules() {
+    let first = || with_redirect("reg.example", "https://cdn.example/b");
+    for (to, why) in [
+        ("http://127.0.0.1:6379/x", "a private address"),
+        ("http://169.254.169.254/latest", "the metadata service"),
+        ("http://localhost/x", "a local name"),
+        ("http://cdn2.example/b", "plain http after https"),
+        ("ftp://cdn2.example/b", "not http"),
+    ] {
+        let list = hop(first(), "https://cdn.example/b", to);
+        assert!(admission(&list, &get(to)).is_err(), "{why}");
+    }
+    // Only the redirect of the admitted GET counts: another URL of the
+    // CDN's host, or another method, teaches nothing.
+    let mut headers = HeaderMap::new();
+    headers.insert("location", "https://cdn2.example/b".parse().unwrap());
+    for (method, from) in [
+        (Method::GET, "https://cdn.example/other"),
+        (Method::HEAD, "https://cdn.example/b"),
+    ] {
+        let mut list = first();
+        list.learn_from_answer(&method, &from.parse().unwrap(), 307, &headers);
+        assert!(
+            admission(&list, &get("https://cdn2.example/b")).is_err(),
+            "{method} {from}"
+        );
+    }
 }
 
 #[test]
@@ -370,7 +497,7 @@ fn names_of_other_hosts_are_resolved_before_use() {
 
 #[test]
 fn credentials_never_go_to_an_unknown_host() {
-    let list = list(&["reg:5000"]);
+    let list = list(&["http://reg:5000"]);
     let req = request(
         "GET",
         "http://other:5000/v2/",
@@ -384,7 +511,7 @@ fn credentials_never_go_to_an_unknown_host() {
 
 #[test]
 fn grants_are_bounded() {
-    let mut list = list(&["reg:5000"]);
+    let mut list = list(&["http://reg:5000"]);
     let asked: Uri = "http://reg:5000/v2/r/blobs/sha256:ab".parse().unwrap();
     for n in 0..MAX_REDIRECTS + 10 {
         let mut headers = HeaderMap::new();
@@ -415,7 +542,12 @@ fn realm_parameters() {
     );
     assert_eq!(
         realms_of(r#"Basic realm="Registry", Bearer realm="https://a/t""#),
-        ["Registry", "https://a/t"]
+        ["https://a/t"]
+    );
+    // Quoted values are unescaped as the component reads them.
+    assert_eq!(
+        realms_of(r#"Bearer realm="https://a/t\"x", service="s""#),
+        [r#"https://a/t"x"#]
     );
     assert_eq!(
         realms_of(r#"Bearer xrealm="https://a/t""#),

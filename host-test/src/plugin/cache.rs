@@ -12,7 +12,7 @@
 //! are handed to wasmtime; one that fails is recompiled and replaced. The
 //! digest guards against damage, not against someone who can write the
 //! cache; that is why a cache directory others can write, or another user
-//! owns, is not used at all ([`crate::cache_dir`]).
+//! owns, is not used at all ([`crate::plugin::cache_dir`]).
 
 use std::fs;
 use std::hash::{Hash, Hasher};
@@ -47,7 +47,7 @@ pub fn load_or_compile_in(
     wasm: &[u8],
     dir: Option<&Path>,
 ) -> Result<Component, HostError> {
-    let Some(dir) = dir.filter(|d| crate::cache_dir::trusted(d)) else {
+    let Some(dir) = dir.filter(|d| crate::plugin::cache_dir::trusted(d)) else {
         return compile(engine, wasm);
     };
     let path = dir.join(format!("{}.cwasm", cache_key(engine, wasm)));

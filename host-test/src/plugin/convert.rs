@@ -1,6 +1,6 @@
 //! Conversions between the host's types and the generated WIT types.
 
-use crate::bindings::{ByteRange, WitError, WitResource};
+use crate::plugin::bindings::{ByteRange, WitError, WitResource};
 use crate::{HostError, Mac, Resource, StoreError};
 
 impl From<Resource> for WitResource {
@@ -67,7 +67,7 @@ pub fn mac_from_wit(key: Vec<u8>) -> Result<Mac, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::exports::kloset::store::types::RegistryFailure;
+    use crate::plugin::bindings::exports::kloset::store::types::RegistryFailure;
 
     #[test]
     fn resources_round_trip() {

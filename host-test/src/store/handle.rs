@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::config::Limits;
-use crate::convert::{byte_range, mac_from_wit};
-use crate::instance::Recipe;
-use crate::pool::{Lease, Pool};
-use crate::reader::{store_error_from_io, ObjectReader};
-use crate::registry_egress::prepare;
+use crate::egress::registry::prepare;
+use crate::plugin::convert::{byte_range, mac_from_wit};
+use crate::plugin::instance::Recipe;
+use crate::plugin::pool::{Lease, Pool};
+use crate::store::reader::{store_error_from_io, ObjectReader};
 use crate::{HostError, Mac, Plugin, Resource, StoreError};
 
 /// Bytes handed to the component per `writer.write` call.

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine};
 
-use crate::bindings::KlosetStorePre;
 use crate::error::one_line;
-use crate::state::State;
-use crate::{cache, HostError};
+use crate::plugin::bindings::KlosetStorePre;
+use crate::plugin::state::State;
+use crate::{plugin::cache, HostError};
 
 /// Names the component to load when no path is given.
 pub const COMPONENT_ENV: &str = "KLOSET_COMPONENT";

@@ -8,44 +8,57 @@
 //!   only token parameters (`service`, `scope`, ...), or a `POST` of a form
 //!   to that path (distribution's token spec and its OAuth2 variant);
 //! - a redirect target (a `3xx` to a blob `GET`): that one URL, by `GET`,
-//!   without `Authorization`.
+//!   without `Authorization`. A redirect target may itself redirect that
+//!   `GET` onwards (a CDN to its origin, an object store to its regional
+//!   endpoint), to at most five hops from the registry, as many as the
+//!   component follows; each hop is admitted for its one `GET` only, never
+//!   from https down to plain http.
 //!
 //! Nothing else goes there: no other method, path or query, no upload, no
-//! credentials to a redirect target. Only answers to requests admitted as
-//! the registry teach anything, so no chain of hosts widens the list, and
+//! credentials to a redirect target. Only the registry's answers name a
+//! realm; a redirect target's answer can name only the next hop of the
+//! redirected `GET`; a realm's answers teach nothing. So no chain of hosts
+//! widens what may be sent beyond a credential-free `GET` of a blob, and
 //! the grants learnt are bounded in number.
 //!
-//! A named host must be public (see [`crate::address`]) unless it is the
+//! A named host must be public (see [`crate::egress::address`]) unless it is the
 //! registry's own host: a registry on `127.0.0.1:5000` may use a realm on
 //! `127.0.0.1:5001`, but not one on `127.0.0.2` or `169.254.169.254`. Host
 //! names are resolved by the egress before such a request goes out, and
 //! refused when any address is not public.
 //!
-//! Registry entries are `host[:port]`: one without a port admits the
-//! scheme's default port (443 for https, 80 for http), because the store's
-//! `location` does not say which scheme `use_tls` will pick.
+//! Registry entries are origins, `scheme://host[:port]`, as the store was
+//! configured (its `location` and `use_tls`): a store on an https registry
+//! sends nothing to the same host and port over plain http (where a
+//! man-in-the-middle or another service on that port would read the
+//! credentials and the data), nor a plain-http store over https. Without a
+//! port, the scheme's default port (443 or 80).
 
 use std::collections::VecDeque;
 
 use http::uri::{Authority, Scheme, Uri};
 use http::{HeaderMap, Method};
 
-use crate::address;
+use crate::egress::address;
 
 /// Realms kept at once; a registry names one.
 const MAX_REALMS: usize = 8;
 /// Redirect grants kept at once (the oldest goes first): one per blob GET
 /// redirected recently.
 const MAX_REDIRECTS: usize = 256;
+/// Hops of one redirected GET, counted from the registry: as many as the
+/// component follows (`MAX_REDIRECTS` in `src/client.rs`).
+const MAX_HOPS: usize = 5;
 /// The query keys of a token `GET` (distribution's token spec, and Docker's
 /// `account`, `client_id`, `offline_token`).
 const TOKEN_QUERY_KEYS: [&str; 5] = ["service", "scope", "account", "client_id", "offline_token"];
 
-/// An admitted registry authority: a lowercase host and maybe a port.
+/// An admitted registry origin: its scheme, lowercase host and port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct RegistryEntry {
+    scheme: Scheme,
     host: String,
-    port: Option<u16>,
+    port: u16,
 }
 
 /// A place an answer of the registry named: scheme, host, port and path
@@ -103,12 +116,20 @@ pub enum Refusal {
 pub struct AllowList {
     registries: Vec<RegistryEntry>,
     realms: VecDeque<Place>,
-    redirects: VecDeque<Place>,
+    redirects: VecDeque<Hop>,
 }
 
-/// An authority that cannot be admitted because it does not parse.
+/// A redirect target, and how many hops from the registry it is (1: the
+/// registry named it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Hop {
+    place: Place,
+    hop: usize,
+}
+
+/// An origin that cannot be admitted because it does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not a host[:port]: {0:?}")]
+#[error("not an http:// or https:// host[:port]: {0:?}")]
 pub struct BadAuthority(pub String);
 
 impl AllowList {
@@ -117,23 +138,29 @@ impl AllowList {
         Self::default()
     }
 
-    /// Admits the registry at `host[:port]` (an IPv6 host in brackets) for
-    /// every request.
-    pub fn allow(&mut self, authority: &str) -> Result<(), BadAuthority> {
-        let parsed: Authority = authority
-            .parse()
-            .map_err(|_| BadAuthority(authority.to_string()))?;
+    /// Admits the registry at `origin`, `http://` or `https://` then
+    /// `host[:port]` (an IPv6 host in brackets), for every request over
+    /// that scheme.
+    pub fn allow(&mut self, origin: &str) -> Result<(), BadAuthority> {
+        let bad = || BadAuthority(origin.to_string());
+        let (scheme, authority) = match origin.split_once("://") {
+            Some((s, a)) if s.eq_ignore_ascii_case("https") => (Scheme::HTTPS, a),
+            Some((s, a)) if s.eq_ignore_ascii_case("http") => (Scheme::HTTP, a),
+            _ => return Err(bad()),
+        };
+        let parsed: Authority = authority.parse().map_err(|_| bad())?;
         // No user info, and anything after the host must be a numeric port.
         let has_port = parsed.as_str().len() > parsed.host().len();
         if parsed.host().is_empty()
             || parsed.as_str().contains('@')
             || (has_port && parsed.port_u16().is_none())
         {
-            return Err(BadAuthority(authority.to_string()));
+            return Err(bad());
         }
         let entry = RegistryEntry {
+            port: parsed.port_u16().unwrap_or(default_port(&scheme)),
+            scheme,
             host: parsed.host().to_ascii_lowercase(),
-            port: parsed.port_u16(),
         };
         if !self.registries.contains(&entry) {
             self.registries.push(entry);
@@ -152,7 +179,7 @@ impl AllowList {
             });
         }
         let carries_credentials = request.headers().contains_key(http::header::AUTHORIZATION);
-        let redirected_get = request.method() == Method::GET && self.redirects.contains(&place);
+        let redirected_get = request.method() == Method::GET && self.hop_of(&place).is_some();
         let admission = if redirected_get {
             if carries_credentials {
                 return Err(Refusal::Credentials(authority));
@@ -165,7 +192,7 @@ impl AllowList {
             Admission::TokenRequest
         } else if carries_credentials {
             return Err(Refusal::Credentials(authority));
-        } else if self.redirects.iter().any(|r| r.same_origin(&place)) {
+        } else if self.redirects.iter().any(|r| r.place.same_origin(&place)) {
             return Err(Refusal::NotTheRedirectedGet(authority));
         } else {
             return Err(Refusal::UnknownHost(authority));
@@ -176,9 +203,10 @@ impl AllowList {
         Ok(Admitted { admission, resolve })
     }
 
-    /// Learns from the registry's answer to a request it admitted as the
-    /// registry: a `401` names the token realm, a redirect of a blob `GET`
-    /// the URL to fetch it from. Answers from anywhere else teach nothing.
+    /// Learns from an answer to a request it admitted: from the registry,
+    /// a `401` names the token realm, a redirect of a blob `GET` the URL to
+    /// fetch it from; from a redirect target, a redirect of its `GET` the
+    /// next hop. Answers from anywhere else (a realm) teach nothing.
     pub fn learn_from_answer(
         &mut self,
         method: &Method,
@@ -189,10 +217,15 @@ impl AllowList {
         let Some(asked) = Place::of(request) else {
             return;
         };
-        if !self.is_registry(&asked) {
-            return;
-        }
-        if status == 401 {
+        let hop = if self.is_registry(&asked) {
+            0
+        } else {
+            match self.hop_of(&asked) {
+                Some(hop) if *method == Method::GET => hop,
+                _ => return,
+            }
+        };
+        if status == 401 && hop == 0 {
             let realms: Vec<Place> = headers
                 .get_all(http::header::WWW_AUTHENTICATE)
                 .iter()
@@ -208,30 +241,41 @@ impl AllowList {
             }
         }
         let redirect = matches!(status, 301 | 302 | 303 | 307 | 308);
-        if redirect && *method == Method::GET && is_blob_path(request.path()) {
+        let blob_get = *method == Method::GET && (hop > 0 || is_blob_path(request.path()));
+        if redirect && blob_get && hop < MAX_HOPS {
             let target = headers
                 .get(http::header::LOCATION)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|l| l.parse::<Uri>().ok())
-                .and_then(|uri| Place::of(&uri));
-            // A relative Location stays on the registry: nothing to learn.
-            if let Some(target) = target.filter(|t| self.may_name(t)) {
-                if !self.redirects.contains(&target) {
-                    push_bounded(&mut self.redirects, target, MAX_REDIRECTS);
+                .and_then(|location| asked.follow(location));
+            // A relative Location from the registry stays on it: nothing to
+            // learn. From https, never down to plain http.
+            let downgrade = |t: &Place| asked.scheme == Scheme::HTTPS && t.scheme == Scheme::HTTP;
+            if let Some(place) = target.filter(|t| self.may_name(t) && !downgrade(t)) {
+                if self.hop_of(&place).is_none() {
+                    let next = Hop {
+                        place,
+                        hop: hop + 1,
+                    };
+                    push_bounded(&mut self.redirects, next, MAX_REDIRECTS);
                 }
             }
         }
     }
 
+    /// How many hops from the registry a redirect target is, if it is one.
+    fn hop_of(&self, place: &Place) -> Option<usize> {
+        self.redirects
+            .iter()
+            .find(|r| r.place == *place)
+            .map(|r| r.hop)
+    }
+
+    /// The registry's own origin: scheme, host and port.
     fn is_registry(&self, place: &Place) -> bool {
-        let default_port = if place.scheme == Scheme::HTTPS {
-            443
-        } else {
-            80
-        };
         self.registries.iter().any(|entry| {
-            entry.host.eq_ignore_ascii_case(&place.host)
-                && entry.port.unwrap_or(default_port) == place.port
+            entry.scheme == place.scheme
+                && entry.host.eq_ignore_ascii_case(&place.host)
+                && entry.port == place.port
         })
     }
 
@@ -257,16 +301,21 @@ impl AllowList {
     }
 }
 
+fn default_port(scheme: &Scheme) -> u16 {
+    if *scheme == Scheme::HTTPS {
+        443
+    } else {
+        80
+    }
+}
+
 impl Place {
     fn of(uri: &Uri) -> Option<Place> {
         let scheme = uri.scheme()?.clone();
-        let default_port = if scheme == Scheme::HTTPS {
-            443
-        } else if scheme == Scheme::HTTP {
-            80
-        } else {
+        if scheme != Scheme::HTTPS && scheme != Scheme::HTTP {
             return None;
-        };
+        }
+        let default_port = default_port(&scheme);
         let authority = uri.authority()?;
         if authority.as_str().contains('@') || authority.host().is_empty() {
             return None;
@@ -278,6 +327,21 @@ impl Place {
             path: uri.path().to_string(),
             query: uri.query().map(str::to_string),
         })
+    }
+
+    /// Where a `Location` sent in answer to a request for this place
+    /// leads: an absolute http(s) URL, or a path on this place's origin.
+    fn follow(&self, location: &str) -> Option<Place> {
+        if location.starts_with('/') && !location.starts_with("//") {
+            let host = if self.host.contains(':') && !self.host.starts_with('[') {
+                format!("[{}]", self.host)
+            } else {
+                self.host.clone()
+            };
+            let url = format!("{}://{host}:{}{location}", self.scheme, self.port);
+            return Place::of(&url.parse().ok()?);
+        }
+        Place::of(&location.parse().ok()?)
     }
 
     fn same_origin(&self, other: &Place) -> bool {
@@ -351,40 +415,23 @@ fn is_blob_path(path: &str) -> bool {
     }
 }
 
-fn push_bounded(list: &mut VecDeque<Place>, place: Place, max: usize) {
+fn push_bounded<T>(list: &mut VecDeque<T>, item: T, max: usize) {
     if list.len() == max {
         list.pop_front();
     }
-    list.push_back(place);
+    list.push_back(item);
 }
 
-/// Every `realm` parameter of a `WWW-Authenticate` value (one per
-/// challenge), quoted or bare.
+/// The token realms a `WWW-Authenticate` value names: the `realm` of each
+/// `Bearer` challenge, read by the protocol crate's own challenge parser, so
+/// the host admits exactly the realms the component will ask (a `Basic`
+/// realm is a name for people, not a place).
 fn realms_of(value: &str) -> Vec<String> {
-    let lower = value.to_ascii_lowercase();
-    let mut realms = Vec::new();
-    let mut from = 0;
-    while let Some(found) = lower[from..].find("realm") {
-        let start = from + found;
-        from = start + "realm".len();
-        // A parameter name starts the value or follows a space or comma.
-        let boundary = start == 0 || matches!(value.as_bytes()[start - 1], b' ' | b',' | b'\t');
-        let Some(rest) = value[from..].trim_start().strip_prefix('=') else {
-            continue;
-        };
-        if !boundary {
-            continue;
-        }
-        let rest = rest.trim_start();
-        let realm = match rest.strip_prefix('"') {
-            Some(quoted) => quoted.split('"').next(),
-            None => rest.split([',', ' ']).next(),
-        };
-        if let Some(realm) = realm.filter(|r| !r.is_empty()) {
-            realms.push(realm.to_string());
-        }
-    }
-    realms
+    kloset_oci::auth::challenge::parse_challenges([value])
+        .into_iter()
+        .filter(|challenge| challenge.scheme == "bearer")
+        .filter_map(|challenge| challenge.param("realm").map(str::to_string))
+        .collect()
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use serde::Deserialize;
 
-use crate::credential_helper::{run_helper, HelperLimits};
+use crate::credentials::helper::{run_helper, HelperLimits};
 
 /// Docker Hub's key in `auths` and for helpers.
 const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use wasmtime::component::ResourceAny;
 use wasmtime::Store;
 
-use crate::bindings::{KlosetStore, StoreApi};
 use crate::egress::Egress;
 use crate::error::one_line;
-use crate::state::{MemoryLimitExceeded, State};
+use crate::plugin::bindings::{KlosetStore, StoreApi};
+use crate::plugin::state::{MemoryLimitExceeded, State};
 use crate::{HostError, Plugin, StoreError};
 
 /// A component instance and the `store` resource built in it.

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use crate::docker_config::{DockerConfigError, Login};
+use crate::credentials::docker_config::{DockerConfigError, Login};
 
 /// How long a helper may take, and how much it may print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,5 +181,5 @@ fn failure(helper: &str, reason: &str) -> DockerConfigError {
 }
 
 #[cfg(test)]
-#[path = "credential_helper_tests.rs"]
+#[path = "helper_tests.rs"]
 mod tests;

@@ -4,7 +4,7 @@ use std::io::{self, Read};
 
 use wasmtime::component::ResourceAny;
 
-use crate::pool::Lease;
+use crate::plugin::pool::Lease;
 use crate::{HostError, StoreError};
 
 /// Bytes asked of the component per `reader.read` call. The component fills

@@ -14,9 +14,9 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::bindings::WitError;
 use crate::error::one_line;
-use crate::instance::{memory_error, Instance, Recipe};
+use crate::plugin::bindings::WitError;
+use crate::plugin::instance::{memory_error, Instance, Recipe};
 use crate::{HostError, StoreError};
 
 /// The Kloset engine reads up to 64 ranges in parallel while browsing.

@@ -16,10 +16,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
 
+use crate::egress::error::client_error;
+use crate::egress::response_body::ResponseBody;
+use crate::egress::timeouts::{self, Timeouts, WatchedBody};
 use crate::egress::{BoxFuture, Wire};
-use crate::egress_error::client_error;
-use crate::response_body::ResponseBody;
-use crate::timeouts::{self, Timeouts, WatchedBody};
 
 type HttpsClient = Client<HttpsConnector<HttpConnector>, WatchedBody>;
 

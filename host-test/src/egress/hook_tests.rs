@@ -72,7 +72,7 @@ fn empty() -> WasiBody {
 fn egress(registry: &str, canned: Canned) -> (Egress, Arc<Mutex<Vec<String>>>) {
     let seen = canned.seen.clone();
     let mut allow = AllowList::new();
-    allow.allow(registry).unwrap();
+    allow.allow(&format!("http://{registry}")).unwrap();
     let egress = Egress::over(Box::new(canned), allow, Arc::new(AtomicU64::new(0)));
     (egress, seen)
 }

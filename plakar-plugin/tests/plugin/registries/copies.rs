@@ -1,0 +1,113 @@
+//! A repository plakar filled, copied whole to another registry with each
+//! standard tool the way its documentation copies a repository; then a
+//! plakar with a fresh home (nothing cached) lists, checks and restores from
+//! the copy, byte for byte. Half of the sources allow DELETE and half do
+//! not, so tombstones and their markers travel too: the removed snapshot
+//! stays removed in the copy and `check` passes there.
+
+use std::time::Instant;
+
+use super::clients::{Client, Tool};
+use super::fill::PlakarFill;
+use super::{v3, MAX_TAGS};
+use crate::common::unique_repo;
+use crate::isolated_test;
+use crate::support::plakar::Plakar;
+
+fn a_copy_restores_and_checks_exactly(tool: Tool, source_deletes: bool) {
+    let source = v3(source_deletes);
+    let target = v3(true);
+    let started = Instant::now();
+    let fill = PlakarFill::new(&Plakar::with_package(), &source);
+    eprintln!(
+        "plakar fill (deletes {source_deletes}): {:?}, {} packfiles collected",
+        started.elapsed(),
+        fill.packfiles_deleted
+    );
+    // oras copies one reference at a time: the tags as `oras repo tags`
+    // lists them. More than a page of them, so the plugin's own listings
+    // (`n=1000`) paged through `Link` while plakar wrote and read.
+    let oras = Client::new(Tool::Oras);
+    let tags = oras.list_tags(&source.authority(), &fill.repo);
+    assert!(
+        tags.len() > MAX_TAGS as usize,
+        "{} tags: more than a page of {MAX_TAGS}",
+        tags.len()
+    );
+    assert_eq!(
+        !source_deletes,
+        tags.iter().any(|t| t.ends_with(".d")),
+        "tombstone markers exactly when the source refuses DELETE: {tags:?}"
+    );
+
+    let to = unique_repo("plakar-copy");
+    let client = Client::new(tool);
+    let started = Instant::now();
+    let copied = client
+        .copy_repository(
+            &source.authority(),
+            &fill.repo,
+            &target.authority(),
+            &to,
+            &tags,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    eprintln!(
+        "{}: copied {} tags in {:?} ({})",
+        tool.name(),
+        tags.len(),
+        started.elapsed(),
+        client.copy_command()
+    );
+    let mut copied_tags = oras.list_tags(&target.authority(), &copied);
+    let mut want = tags.clone();
+    copied_tags.sort();
+    want.sort();
+    assert_eq!(
+        copied_tags,
+        want,
+        "{}: every tag, nothing else",
+        tool.name()
+    );
+
+    let started = Instant::now();
+    fill.assert_restores_exactly(
+        &Plakar::with_package(),
+        &target.location(&copied),
+        &format!("the {} copy", tool.name()),
+    );
+    eprintln!(
+        "{}: ls, check and two restores from the copy in {:?}",
+        tool.name(),
+        started.elapsed()
+    );
+}
+
+isolated_test! {
+    /// `regctl repo copy`, from a registry with DELETE.
+    fn regctl_repo_copy_of_a_plakar_repository_restores_and_checks_exactly() {
+        a_copy_restores_and_checks_exactly(Tool::Regctl, true);
+    }
+}
+
+isolated_test! {
+    /// `crane copy --all-tags`, from a registry without DELETE.
+    fn crane_copy_all_tags_of_a_plakar_repository_restores_and_checks_exactly() {
+        a_copy_restores_and_checks_exactly(Tool::Crane, false);
+    }
+}
+
+isolated_test! {
+    /// `skopeo sync --all --preserve-digests`, from a registry with DELETE.
+    fn skopeo_sync_of_a_plakar_repository_restores_and_checks_exactly() {
+        a_copy_restores_and_checks_exactly(Tool::Skopeo, true);
+    }
+}
+
+isolated_test! {
+    /// `oras cp` of every tag `oras repo tags` lists, from a registry
+    /// without DELETE.
+    fn oras_cp_per_tag_of_a_plakar_repository_restores_and_checks_exactly() {
+        a_copy_restores_and_checks_exactly(Tool::Oras, false);
+    }
+}

@@ -1,0 +1,49 @@
+//! Repositories written by a real `plakar backup` through our plugin, on
+//! other registries and through other tools than the rest of the suite:
+//! copied whole by regctl, crane, skopeo and oras, read through a
+//! pull-through mirror, and backed up on distribution v3 with a tag page of
+//! 7 so that every listing pages through `Link`. Each is judged by what
+//! plakar itself says: `check`, and restores compared byte for byte.
+//!
+//! The component-level half of this (objects written by the host library,
+//! compared key by key) is the root crate's `tests/registries`; its client
+//! wrappers are shared from there. A missing tool or registry fails its
+//! test, it never skips.
+
+#[path = "../../../../tests/registries/clients.rs"]
+#[allow(dead_code)]
+pub mod clients;
+
+mod copies;
+mod fill;
+mod mirror;
+mod paging;
+
+use crate::common::{Implementation, Registry, RegistryOptions};
+
+/// The page size of every v3 registry here, as in `tests/registries`.
+pub const MAX_TAGS: u32 = 7;
+
+/// A distribution v3 registry with `tags.maxtags` [`MAX_TAGS`].
+pub fn v3(deletes: bool) -> Registry {
+    Registry::start(RegistryOptions {
+        implementation: Implementation::Distribution3,
+        max_tags: Some(MAX_TAGS),
+        delete_enabled: deletes,
+        ..Default::default()
+    })
+}
+
+/// The `GET /v2/<repo>/tags/list` requests in the registry's access log
+/// (one line per request, written after the answer: wait a moment for the
+/// last), as their request lines.
+pub fn tag_list_requests(registry: &Registry, repo: &str) -> Vec<String> {
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let needle = format!("\"GET /v2/{repo}/tags/list");
+    registry
+        .log()
+        .lines()
+        .filter(|l| l.contains(&needle))
+        .map(|l| l.split('"').nth(1).unwrap_or_default().to_string())
+        .collect()
+}

@@ -1,0 +1,42 @@
+//! The whole plakar life of a repository (`cli::lifecycle`: create, two
+//! backups, restores, check, rm, maintenance, check and restore again) on
+//! distribution v3 with `tags.maxtags` 7: every listing the plugin makes
+//! pages through `Link`, which distribution 2.8 (the rest of the suite)
+//! never does. With DELETE allowed and refused.
+
+use super::{tag_list_requests, v3, MAX_TAGS};
+use crate::cli::{lifecycle, plain_repo};
+use crate::common::unique_repo;
+use crate::isolated_test;
+use crate::support::plakar::Plakar;
+use crate::support::tree::TreeSpec;
+
+fn lifecycle_on_v3(deletes: bool) {
+    let registry = v3(deletes);
+    let plakar = Plakar::with_package();
+    let name = unique_repo("v3-lifecycle");
+    let repo = plain_repo(&registry, &name);
+    lifecycle(&plakar, &repo, TreeSpec::SMALL, deletes);
+    let requests = tag_list_requests(&registry, &name);
+    let paged = requests.iter().filter(|r| r.contains("last=")).count();
+    assert!(
+        paged > 0,
+        "the plugin's listings followed `Link` past the first page of {MAX_TAGS}: {requests:?}"
+    );
+    eprintln!(
+        "deletes {deletes}: {} tag-list requests, {paged} of them later pages",
+        requests.len()
+    );
+}
+
+isolated_test! {
+    fn plakar_lifecycle_on_distribution_v3_paging_by_7_with_deletes() {
+        lifecycle_on_v3(true);
+    }
+}
+
+isolated_test! {
+    fn plakar_lifecycle_on_distribution_v3_paging_by_7_without_deletes() {
+        lifecycle_on_v3(false);
+    }
+}
