@@ -192,6 +192,9 @@ impl<T: Transport> PutSession<T> {
 
 impl<T: Transport> Drop for PutSession<T> {
     fn drop(&mut self) {
+        // Cancelling the session is requests too: by the deadline.
+        let repo = Rc::clone(&self.repo);
+        let _op = repo.client.operation();
         self.abandon();
     }
 }

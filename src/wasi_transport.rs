@@ -425,7 +425,18 @@ impl ResponseBody for WasiBody {
                         .into(),
                 ));
             }
-            match stream.blocking_read((max - have) as u64) {
+            // Wait for bytes no later than the deadline: a blocking read
+            // would wait the host's whole between-bytes timeout (or for
+            // ever in a host without one), past the deadline.
+            if !ready_by(&stream.subscribe(), self.deadline) {
+                self.stream = None;
+                return Err(StoreError::Transport(
+                    "reading a response body: the operation's deadline passed while the \
+                     registry was still sending (option deadline)"
+                        .into(),
+                ));
+            }
+            match stream.read((max - have) as u64) {
                 Ok(bytes) if bytes.is_empty() => continue,
                 Ok(bytes) => match &mut filled {
                     None => filled = Some(bytes),

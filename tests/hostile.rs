@@ -407,7 +407,7 @@ fn a_drip_fed_body_ends_within_the_deadline() {
             Fault::None
         }
     });
-    let m = within(Duration::from_secs(12), "drip-fed body", || {
+    let m = within(Duration::from_secs(7), "drip-fed body", || {
         transport_error(store.get(Resource::Packfile, &mac(7), None))
     });
     assert!(m.contains("deadline"), "{m}");
@@ -829,4 +829,31 @@ fn a_401_from_a_redirect_target_teaches_no_realm() {
         *schemes.lock().unwrap(),
         BTreeSet::from(["Basic".to_string()])
     );
+}
+
+/// A body that stops after some bytes (head sent, then silence) ends at the
+/// `deadline`, not at the between-bytes `timeout`: the component waits for
+/// body bytes on the stream's pollable and a timer at the deadline together
+/// (a `blocking_read` waited as long as the host's timeout, or for ever in a
+/// host without one).
+#[test]
+fn a_stalled_body_ends_at_the_deadline_not_the_timeout() {
+    let p = Proxied::start("stalldl", &[]);
+    p.store.create(b"config").expect("create");
+    let data = bytes(21, 200_000);
+    p.store
+        .put_bytes(Resource::Packfile, &mac(21), &data)
+        .unwrap();
+    let store = p.reopen(&[("timeout", "30"), ("deadline", "3")]);
+    p.proxy.set(|r, _| {
+        if r.is_blob_get() {
+            Fault::StallBody(100_000)
+        } else {
+            Fault::None
+        }
+    });
+    let m = within(Duration::from_secs(6), "a body that stalls", || {
+        transport_error(store.get(Resource::Packfile, &mac(21), None))
+    });
+    assert!(m.contains("deadline"), "{m}");
 }

@@ -75,6 +75,9 @@ impl<T: Transport> OciStore<T> {
             self.repo.config.credentials,
             crate::auth::credentials::Credentials::Anonymous
         );
+        // An upload session opened and cancelled: requests like any
+        // operation's, so bounded by the deadline like one.
+        let _op = self.repo.client.operation();
         let mode = if self.repo.client.takes_writes(anonymous)? {
             MODE_READ_WRITE
         } else {

@@ -111,3 +111,44 @@ fn sizes_adding_up_past_u64_are_refused_not_wrapped() {
         );
     }
 }
+
+/// `mode` (an upload session opened and cancelled) runs as an
+/// operation, so `deadline` bounds it as it bounds `ping`: answers that
+/// each come just under the timeout and say 503 are not retried for the
+/// whole `retry_budget`.
+#[test]
+fn mode_ends_by_the_deadline() {
+    let slow = || {
+        (0..21)
+            .map(|_| Answer::new(503, b"").after(std::time::Duration::from_secs(50)))
+            .collect::<Vec<_>>()
+    };
+    let open = |answers| {
+        let pairs: Vec<(String, String)> = [
+            ("location", "oci://r:5000/team/repo"),
+            ("use_tls", "false"),
+            ("retries", "20"),
+            ("retry_budget", "3600"),
+            ("deadline", "100"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        OciStore::new(StoreConfig::parse(&pairs).unwrap(), Scripted::new(answers))
+    };
+    let pinged = open(slow());
+    assert!(pinged.ping().is_err());
+    let took = pinged.repo.client.transport().now();
+    assert!(
+        took <= std::time::Duration::from_secs(150),
+        "ping took {took:?}"
+    );
+    let asked = open(slow());
+    let result = asked.mode();
+    let took = asked.repo.client.transport().now();
+    assert!(
+        took <= std::time::Duration::from_secs(150),
+        "mode took {took:?} of a 100 s deadline ({} requests): {result:?}",
+        asked.repo.client.transport().asked.borrow().len()
+    );
+}

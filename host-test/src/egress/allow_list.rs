@@ -185,8 +185,15 @@ impl AllowList {
                 return Err(Refusal::Credentials(authority));
             }
             Admission::Redirect
-        } else if let Some(realm) = self.realms.iter().find(|r| r.same_origin(&place)) {
-            if !is_token_request(realm, &place, request) {
+        } else if self.realms.iter().any(|r| r.same_origin(&place)) {
+            // A registry may name several realms on one origin (one per
+            // scope or service): any of them may take the token request.
+            let for_a_realm = self
+                .realms
+                .iter()
+                .filter(|r| r.same_origin(&place))
+                .any(|realm| is_token_request(realm, &place, request));
+            if !for_a_realm {
                 return Err(Refusal::NotATokenRequest(authority));
             }
             Admission::TokenRequest

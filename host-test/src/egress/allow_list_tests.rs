@@ -555,3 +555,67 @@ fn realm_parameters() {
     );
     assert!(realms_of("Basic").is_empty());
 }
+
+/// Numeric spellings of 127.0.0.1 that `IpAddr::parse` does not
+/// read are names to the allow-list: it must ask for them to be resolved
+/// (getaddrinfo reads them as 127.0.0.1, which the egress then refuses).
+#[test]
+fn numeric_ipv4_spellings_are_resolved_before_use() {
+    for host in [
+        "2130706433",
+        "0x7f.1",
+        "0177.0.0.1",
+        "127.1",
+        "0x7f000001",
+        "127.0.0.1.",
+    ] {
+        let target = format!("http://{host}:6379/x");
+        let list = with_redirect("reg.example:5000", &target);
+        let admitted = list.check(&get(&target));
+        match admitted {
+            Ok(a) => assert_eq!(a.resolve, Some((host.to_string(), 6379)), "{host}"),
+            Err(r) => panic!("{host}: refused at once ({r}), fine too"),
+        }
+    }
+}
+
+/// A second realm on the same origin as the first (another path) takes
+/// token requests too (they were checked against the first realm only).
+#[test]
+fn two_realms_on_one_origin_both_get_token_requests() {
+    let mut list = with_realm("reg.example:5000", "https://auth.example/token");
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "www-authenticate",
+        r#"Bearer realm="https://auth.example/v2/token",service="reg""#
+            .parse()
+            .unwrap(),
+    );
+    let asked: Uri = "http://reg.example:5000/v2/".parse().unwrap();
+    list.learn_from_answer(&Method::GET, &asked, 401, &headers);
+    let first = get("https://auth.example/token?service=reg&scope=repository:r:pull");
+    assert_eq!(admission(&list, &first), Ok(Admission::TokenRequest));
+    let second = get("https://auth.example/v2/token?service=reg&scope=repository:r:pull");
+    assert_eq!(admission(&list, &second), Ok(Admission::TokenRequest));
+}
+
+/// What the egress's resolver (tokio's lookup_host, as
+/// `HttpWire::resolve`) makes of those spellings: this machine, never public.
+#[test]
+fn numeric_ipv4_spellings_resolve_to_this_machine() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for host in ["2130706433", "0x7f.1", "0177.0.0.1", "127.1", "0x7f000001"] {
+        let ips: Vec<_> = rt
+            .block_on(tokio::net::lookup_host((host, 80)))
+            .unwrap()
+            .map(|a| a.ip())
+            .collect();
+        assert!(
+            !ips.is_empty() && ips.iter().all(|ip| !address::is_public(*ip)),
+            "{host}: {ips:?}"
+        );
+    }
+}

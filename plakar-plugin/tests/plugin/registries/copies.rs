@@ -7,6 +7,7 @@
 
 use std::time::Instant;
 
+use super::artifacts;
 use super::clients::{Client, Tool};
 use super::fill::PlakarFill;
 use super::{v3, MAX_TAGS};
@@ -40,8 +41,10 @@ fn a_copy_restores_and_checks_exactly(tool: Tool, source_deletes: bool) {
         "tombstone markers exactly when the source refuses DELETE: {tags:?}"
     );
 
-    let to = unique_repo("plakar-copy");
     let client = Client::new(tool);
+    every_tag_reads_as_an_artifact_through(&client, &source.authority(), &fill.repo, &tags);
+
+    let to = unique_repo("plakar-copy");
     let started = Instant::now();
     let copied = client
         .copy_repository(
@@ -80,6 +83,45 @@ fn a_copy_restores_and_checks_exactly(tool: Tool, source_deletes: bool) {
         "{}: ls, check and two restores from the copy in {:?}",
         tool.name(),
         started.elapsed()
+    );
+}
+
+/// What plakar wrote, as `client` sees it: it lists exactly `tags` (paging
+/// through `Link` where the tool asks `n`), every manifest it fetches is an
+/// OCI 1.1 artifact of the store's layout, and every layer it pulls has the
+/// bytes its digest names.
+fn every_tag_reads_as_an_artifact_through(
+    client: &Client,
+    host: &str,
+    repo: &str,
+    tags: &[String],
+) {
+    let mut listed = client.list_tags(host, repo);
+    let mut want = tags.to_vec();
+    listed.sort();
+    want.sort();
+    assert_eq!(listed, want, "{} lists every tag", client.tool.name());
+    let scratch = tempfile::tempdir().expect("a scratch folder");
+    let out = scratch.path().join("layer");
+    let mut layers = 0;
+    for tag in tags {
+        let raw = client.manifest(host, repo, tag);
+        for layer in artifacts::validate(tag, &raw) {
+            client.blob(host, repo, tag, &layer.digest, &out);
+            let bytes = std::fs::read(&out).expect("the pulled layer");
+            assert_eq!(bytes.len() as u64, layer.size, "{tag}: layer size");
+            assert_eq!(
+                artifacts::digest_of(&bytes),
+                layer.digest,
+                "{tag}: layer bytes"
+            );
+            layers += 1;
+        }
+    }
+    eprintln!(
+        "{}: {} tags listed, their manifests valid, {layers} layers pulled exact",
+        client.tool.name(),
+        tags.len()
     );
 }
 

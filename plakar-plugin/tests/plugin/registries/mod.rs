@@ -10,6 +10,9 @@
 //! wrappers are shared from there. A missing tool or registry fails its
 //! test, it never skips.
 
+#[path = "../../../../tests/registries/artifacts.rs"]
+#[allow(dead_code)]
+pub mod artifacts;
 #[path = "../../../../tests/registries/clients.rs"]
 #[allow(dead_code)]
 pub mod clients;
