@@ -21,8 +21,8 @@ use crate::digest::StreamingDigest;
 use crate::error::StoreError;
 use crate::manifest::BlobRef;
 use crate::range::{plan_slice, ByteRange, Span};
+use crate::repository::Repository;
 use crate::retry::{decide, Next, Outcome};
-use crate::store::OciStore;
 use crate::transport::{header, ResponseBody, Transport};
 use std::rc::Rc;
 use std::time::Duration;
@@ -303,12 +303,12 @@ impl<B: ResponseBody> GetReader<B> {
 /// A reader handed to callers: a `GetReader` with the store whose client
 /// resumes it.
 pub struct ObjectReader<T: Transport> {
-    store: Rc<OciStore<T>>,
+    store: Rc<Repository<T>>,
     reader: GetReader<T::Body>,
 }
 
 impl<T: Transport> ObjectReader<T> {
-    pub(crate) fn new(store: Rc<OciStore<T>>, reader: GetReader<T::Body>) -> Self {
+    pub(crate) fn new(store: Rc<Repository<T>>, reader: GetReader<T::Body>) -> Self {
         ObjectReader { store, reader }
     }
 

@@ -6,6 +6,22 @@
 //! `cargo test`. Only two modules touch WASI, and only on the wasi target:
 //! `wasi_transport` (sends requests through wasi:http) and `component` (the
 //! WIT export glue).
+//!
+//! The layers, each using only those above it (no module imports one
+//! below it, and no two import each other):
+//! 1. contract and registry types, parsers of registry input: `error`,
+//!    `resource`, `digest`, `json`, `registry_error`, `range`, `link`,
+//!    `origin`, `manifest`, `layout`;
+//! 2. protocol rules without I/O: `retry` (the retry decision), `auth`
+//!    (challenges, tokens, which credentials go where), `config` (the
+//!    location grammar and the one option table);
+//! 3. the wire: `transport` (the seam to the network) and `client` (one
+//!    exchange loop every request, retry and wait passes through, an
+//!    endpoint per file over it);
+//! 4. `repository`: the client, the tag layout and what an instance learnt;
+//! 5. the store's operations over it: `store` (create, open, mode, list,
+//!    delete, size), `put` (with `chunked` uploads), `get`;
+//! 6. the edges, wasi only: `wasi_transport`, `component`.
 
 pub mod auth;
 pub mod chunked;
@@ -22,6 +38,7 @@ pub mod origin;
 pub mod put;
 pub mod range;
 pub mod registry_error;
+pub mod repository;
 pub mod resource;
 pub mod retry;
 #[cfg(test)]

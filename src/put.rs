@@ -11,8 +11,8 @@ use crate::config::UploadMode;
 use crate::digest::StreamingDigest;
 use crate::error::StoreError;
 use crate::manifest::BlobRef;
+use crate::repository::Repository;
 use crate::resource::{Mac, Resource};
-use crate::store::OciStore;
 use crate::transport::{Transport, Upload};
 use std::rc::Rc;
 
@@ -21,7 +21,7 @@ use std::rc::Rc;
 pub const BUFFER_LIMIT: usize = 8 << 20;
 
 pub struct PutSession<T: Transport> {
-    store: Rc<OciStore<T>>,
+    repo: Rc<Repository<T>>,
     kind: Resource,
     mac: Mac,
     digest: StreamingDigest,
@@ -37,9 +37,9 @@ enum Stage<U> {
 }
 
 impl<T: Transport> PutSession<T> {
-    pub(crate) fn new(store: Rc<OciStore<T>>, kind: Resource, mac: Mac) -> Self {
+    pub(crate) fn new(repo: Rc<Repository<T>>, kind: Resource, mac: Mac) -> Self {
         PutSession {
-            store,
+            repo,
             kind,
             mac,
             digest: StreamingDigest::default(),
@@ -48,8 +48,8 @@ impl<T: Transport> PutSession<T> {
     }
 
     pub fn write(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
-        let store = Rc::clone(&self.store);
-        let _op = store.client.operation();
+        let repo = Rc::clone(&self.repo);
+        let _op = repo.client.operation();
         let result = self.write_inner(chunk);
         if result.is_err() {
             self.abandon();
@@ -61,7 +61,7 @@ impl<T: Transport> PutSession<T> {
     /// monolithic mode. Chunked mode sends anything over one chunk in chunks,
     /// so that no request body exceeds the chunk size.
     fn buffer_limit(&self) -> usize {
-        match self.store.config.upload {
+        match self.repo.config.upload {
             UploadMode::Stream => BUFFER_LIMIT,
             UploadMode::Chunked { chunk_size } => BUFFER_LIMIT.min(chunk_size),
             UploadMode::Monolithic => usize::MAX,
@@ -69,9 +69,9 @@ impl<T: Transport> PutSession<T> {
     }
 
     fn write_inner(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
-        self.store.check_open()?;
+        self.repo.check_open()?;
         let limit = self.buffer_limit();
-        let client = &self.store.client;
+        let client = &self.repo.client;
         match &mut self.stage {
             Stage::Buffering(buffer) if buffer.len().saturating_add(chunk.len()) <= limit => {
                 buffer.extend_from_slice(chunk);
@@ -106,8 +106,8 @@ impl<T: Transport> PutSession<T> {
     /// Opens the session an object past the buffer goes through. Once it is
     /// in `self.stage`, a failure cancels it.
     fn start_upload(&self) -> Result<Stage<T::Upload>, StoreError> {
-        let client = &self.store.client;
-        match self.store.config.upload {
+        let client = &self.repo.client;
+        match self.repo.config.upload {
             UploadMode::Chunked { chunk_size } => {
                 ChunkedUpload::start(client, chunk_size).map(Stage::Chunking)
             }
@@ -126,8 +126,8 @@ impl<T: Transport> PutSession<T> {
 
     /// Completes the upload and makes the object visible; returns its size.
     pub fn finish(&mut self) -> Result<u64, StoreError> {
-        let store = Rc::clone(&self.store);
-        let _op = store.client.operation();
+        let repo = Rc::clone(&self.repo);
+        let _op = repo.client.operation();
         let result = self.finish_inner();
         if result.is_err() {
             self.abandon();
@@ -136,18 +136,18 @@ impl<T: Transport> PutSession<T> {
     }
 
     fn finish_inner(&mut self) -> Result<u64, StoreError> {
-        self.store.check_open()?;
+        self.repo.check_open()?;
         let blob = BlobRef {
             digest: self.digest.clone().finish(),
             size: self.digest.length(),
         };
         match std::mem::replace(&mut self.stage, Stage::Failed) {
             Stage::Buffering(buffer) => {
-                self.store.ensure_empty_config()?;
-                self.store.push_blob(buffer)?;
+                self.repo.ensure_empty_config()?;
+                self.repo.push_blob(buffer)?;
             }
             Stage::Streaming { session, upload } => {
-                let client = &self.store.client;
+                let client = &self.repo.client;
                 let result = client
                     .finish_patch(upload)
                     .and_then(|next| client.complete_upload(&next, &blob.digest, Vec::new()));
@@ -158,8 +158,8 @@ impl<T: Transport> PutSession<T> {
             }
             Stage::Chunking(upload) => {
                 let session = upload.url().to_string();
-                if let Err(e) = upload.finish(&self.store.client, &blob.digest) {
-                    self.store.client.cancel_upload(&session);
+                if let Err(e) = upload.finish(&self.repo.client, &blob.digest) {
+                    self.repo.client.cancel_upload(&session);
                     return Err(e);
                 }
             }
@@ -170,7 +170,7 @@ impl<T: Transport> PutSession<T> {
             }
         }
         let size = blob.size;
-        self.store.commit_object(self.kind, &self.mac, blob)?;
+        self.repo.commit_object(self.kind, &self.mac, blob)?;
         self.stage = Stage::Finished;
         Ok(size)
     }
@@ -181,9 +181,9 @@ impl<T: Transport> PutSession<T> {
         match std::mem::replace(&mut self.stage, Stage::Failed) {
             Stage::Streaming { session, upload } => {
                 drop(upload);
-                self.store.client.cancel_upload(&session);
+                self.repo.client.cancel_upload(&session);
             }
-            Stage::Chunking(upload) => self.store.client.cancel_upload(upload.url()),
+            Stage::Chunking(upload) => self.repo.client.cancel_upload(upload.url()),
             Stage::Finished => self.stage = Stage::Finished,
             Stage::Buffering(_) | Stage::Failed => {}
         }
@@ -193,8 +193,12 @@ impl<T: Transport> PutSession<T> {
 impl<T: Transport> Drop for PutSession<T> {
     fn drop(&mut self) {
         // Cancelling the session is requests too: by the deadline.
-        let store = Rc::clone(&self.store);
-        let _op = store.client.operation();
+        let repo = Rc::clone(&self.repo);
+        let _op = repo.client.operation();
         self.abandon();
     }
 }
+
+#[cfg(test)]
+#[path = "put_tests.rs"]
+mod tests;

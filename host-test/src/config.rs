@@ -38,17 +38,9 @@ pub const MAX_GET_SIZE: &str = "max_get_size";
 pub const LOCATION: &str = "location";
 
 /// Keys the host consumes and never passes to the component, which rejects
-/// options it does not know.
-pub const HOST_KEYS: &[&str] = &[
-    TLS_CA_FILE,
-    TLS_INSECURE_NO_VERIFY,
-    DOCKER_CONFIG,
-    PASSWORD_FILE,
-    MAX_GUEST_MEMORY,
-    MAX_INSTANCES,
-    INSTANCE_WAIT,
-    MAX_GET_SIZE,
-];
+/// options it does not know: the host's rows of the core's option table
+/// (`kloset_oci::config::options::OPTIONS`). Each is one of the names above.
+pub const HOST_KEYS: &[&str] = &kloset_oci::config::HOST_OPTIONS;
 
 /// Defaults of the host's limits (see docs/configuration.md, host-level keys).
 pub const DEFAULT_MAX_GUEST_MEMORY: u64 = 1 << 30;

@@ -1,0 +1,102 @@
+//! Reading answers: draining what we do not need, the `Location` an answer
+//! points on to, and an error answer into a typed `StoreError` (with a hint
+//! naming what to change where the cause is known).
+
+use super::exchange::challenges_of;
+use super::RegistryClient;
+use crate::auth::is_insufficient_scope;
+use crate::error::StoreError;
+use crate::registry_error::error_from_response;
+use crate::retry::{parse_retry_after, Outcome};
+use crate::transport::{header, read_to_vec, SendFailure, Transport};
+use http::Response;
+
+/// Error documents are small; cap what we buffer of them.
+pub(super) const MAX_ERROR_BODY: usize = 64 * 1024;
+
+impl<T: Transport> RegistryClient<T> {
+    /// Reads an error answer into a `StoreError`.
+    pub(super) fn fail(&self, mut response: Response<T::Body>, what: &str) -> StoreError {
+        let status = response.status().as_u16();
+        let insufficient = status == 401 && is_insufficient_scope(&challenges_of(&response));
+        let body = read_to_vec(response.body_mut(), MAX_ERROR_BODY, what).unwrap_or_default();
+        match error_from_response(status, &body, what) {
+            // Logged in, but the token lacks the right: the token server
+            // granted less than asked.
+            StoreError::Unauthorized(message) if insufficient => StoreError::Denied(message),
+            other => other,
+        }
+    }
+
+    /// Drains a small successful body so the connection can be reused.
+    pub(super) fn drain(
+        &self,
+        mut response: Response<T::Body>,
+        what: &str,
+    ) -> Result<(), StoreError> {
+        read_to_vec(response.body_mut(), MAX_ERROR_BODY, what).map(drop)
+    }
+
+    pub(super) fn location_of(
+        &self,
+        response: &Response<T::Body>,
+        what: &str,
+    ) -> Result<String, StoreError> {
+        let location = header(response, "location").ok_or_else(|| StoreError::Registry {
+            status: response.status().as_u16(),
+            code: String::new(),
+            message: format!("{what}: answer has no Location"),
+        })?;
+        self.resolve(location)
+    }
+}
+
+/// What an attempt came to, for `retry::decide`.
+pub(super) fn outcome_of<B>(outcome: &Result<Response<B>, SendFailure>) -> Outcome {
+    match outcome {
+        Ok(response) => Outcome::Answer {
+            status: response.status().as_u16(),
+            retry_after: header(response, "retry-after").and_then(parse_retry_after),
+        },
+        Err(failure) => Outcome::NoAnswer {
+            retryable: failure.retryable,
+        },
+    }
+}
+
+/// A 405 or `UNSUPPORTED` to an upload POST or a manifest PUT: the registry
+/// takes no writes at all. distribution in pull-through cache mode
+/// (`proxy.remoteurl`) answers exactly that; say so, and what to do.
+pub(super) fn read_only_hint(error: StoreError) -> StoreError {
+    match error {
+        StoreError::Unsupported(message) => StoreError::Unsupported(format!(
+            "{message} (the registry is read-only here, such as a pull-through cache \
+             or mirror: write to the registry it mirrors)"
+        )),
+        other => other,
+    }
+}
+
+/// A 413 to a PATCH means a body cap between us and the registry, a 405 or
+/// `UNSUPPORTED` a registry without PATCH uploads (Google Artifact Registry
+/// takes no chunks): say which options get round them.
+pub(super) fn upload_hint(error: StoreError) -> StoreError {
+    match error {
+        StoreError::Unsupported(message) => StoreError::Unsupported(format!(
+            "{message} (the registry takes no PATCH uploads: use upload_mode=monolithic)"
+        )),
+        StoreError::Registry {
+            status: 413,
+            code,
+            message,
+        } => StoreError::Registry {
+            status: 413,
+            code,
+            message: format!(
+                "{message} (the registry or a proxy before it caps request bodies: \
+                 use upload_mode=chunked with a chunk_size under the cap)"
+            ),
+        },
+        other => other,
+    }
+}

@@ -1,0 +1,150 @@
+//! `/v2/<name>/manifests/<reference>`: HEAD, GET, PUT and DELETE (OCI
+//! distribution spec v1.1, "Pulling manifests", "Pushing manifests",
+//! "Deleting manifests").
+
+use super::answers::{read_only_hint, MAX_ERROR_BODY};
+use super::exchange::Resend;
+use super::RegistryClient;
+use crate::digest::is_sha256_digest;
+use crate::error::StoreError;
+use crate::manifest::{MAX_MANIFEST_BYTES, OCI_MANIFEST};
+use crate::registry_error::{error_codes, error_from_response};
+use crate::transport::{header, read_to_vec, Transport};
+use http::Method;
+use std::time::Duration;
+
+/// Waits before re-PUTting a manifest refused for a blob still being committed.
+/// About 3 s in all: under load (2 cores, four writers of one blob) the
+/// race has been seen to outlast 750 ms. Like every wait, they end within
+/// the request's `retry_budget` and the operation's deadline.
+pub(super) const BLOB_UNKNOWN_RETRIES: [Duration; 6] = [
+    Duration::from_millis(50),
+    Duration::from_millis(100),
+    Duration::from_millis(200),
+    Duration::from_millis(400),
+    Duration::from_millis(800),
+    Duration::from_millis(1600),
+];
+
+impl<T: Transport> RegistryClient<T> {
+    /// The digest a tag points at, or `None` if there is no such tag.
+    pub fn head_manifest(&self, tag: &str) -> Result<Option<String>, StoreError> {
+        let what = format!("HEAD manifest {tag}");
+        let response = self.send(
+            self.request(Method::HEAD, &self.url(&format!("manifests/{tag}")))
+                .header("accept", OCI_MANIFEST)
+                .body(Vec::new()),
+        )?;
+        match response.status().as_u16() {
+            200 => {
+                let digest = header(&response, "docker-content-digest").map(str::to_string);
+                self.drain(response, &what)?;
+                match digest {
+                    Some(d) if is_sha256_digest(&d) => Ok(Some(d)),
+                    _ => Err(StoreError::Registry {
+                        status: 200,
+                        code: String::new(),
+                        message: format!("{what}: answer names no sha256 Docker-Content-Digest"),
+                    }),
+                }
+            }
+            404 => {
+                self.drain(response, &what)?;
+                Ok(None)
+            }
+            _ => Err(self.fail(response, &what)),
+        }
+    }
+
+    /// The manifest bytes at a tag, or `None` if there is no such tag.
+    pub fn get_manifest(&self, tag: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let what = format!("GET manifest {tag}");
+        let mut response = self.send(
+            self.request(Method::GET, &self.url(&format!("manifests/{tag}")))
+                .header("accept", OCI_MANIFEST)
+                .body(Vec::new()),
+        )?;
+        match response.status().as_u16() {
+            200 => {
+                let bytes = read_to_vec(response.body_mut(), MAX_MANIFEST_BYTES, &what)?;
+                // The registry names the digest of what it sent; a mismatch
+                // means the bytes were damaged on the way.
+                if let Some(claimed) = header(&response, "docker-content-digest") {
+                    if is_sha256_digest(claimed) && crate::digest::sha256_digest(&bytes) != claimed
+                    {
+                        return Err(StoreError::Integrity(format!(
+                            "{what}: body does not match its digest"
+                        )));
+                    }
+                }
+                Ok(Some(bytes))
+            }
+            404 => {
+                self.drain(response, &what)?;
+                Ok(None)
+            }
+            _ => Err(self.fail(response, &what)),
+        }
+    }
+
+    /// PUTs a manifest whose blobs we have just pushed or found. distribution
+    /// can answer `MANIFEST_BLOB_UNKNOWN` and/or `DIGEST_INVALID` for a blob
+    /// another client is committing at the same moment (two uploads of one
+    /// digest race in its storage), so those answers are retried after a
+    /// pause, within the request's budget. A PUT by tag names no digest of
+    /// its own, so `DIGEST_INVALID` can only be about a layer.
+    pub fn put_manifest(&self, tag: &str, manifest: Vec<u8>) -> Result<(), StoreError> {
+        let what = format!("PUT manifest {tag}");
+        let mut request = self
+            .request(Method::PUT, &self.url(&format!("manifests/{tag}")))
+            .header("content-type", OCI_MANIFEST)
+            .body(manifest)
+            .map_err(|e| StoreError::InvalidArgument(format!("cannot build request: {e}")))?;
+        let mut budget = self.budget();
+        let mut resends = 0;
+        loop {
+            let mut response = self
+                .exchange(&mut budget, &mut request, true, Resend::Transient)
+                .map_err(|f| f.error)?;
+            if response.status().is_success() {
+                // What follows a success is of no use to us, and may be
+                // anything in size: dropped unread (the connection with it).
+                return Ok(());
+            }
+            let status = response.status().as_u16();
+            let body = read_to_vec(response.body_mut(), MAX_ERROR_BODY, &what).unwrap_or_default();
+            let racing = error_codes(&body)
+                .iter()
+                .any(|c| c == "MANIFEST_BLOB_UNKNOWN" || c == "DIGEST_INVALID");
+            if racing
+                && resends < BLOB_UNKNOWN_RETRIES.len()
+                && self.wait_within(&budget, BLOB_UNKNOWN_RETRIES[resends])
+            {
+                resends += 1;
+                continue;
+            }
+            return Err(read_only_hint(error_from_response(status, &body, &what)));
+        }
+    }
+
+    /// Deletes a manifest by digest (removing every tag on it). `Ok(true)`
+    /// when deleted or already gone, `Ok(false)` when the registry does not
+    /// allow deletion (405, or `UNSUPPORTED`; distribution's default).
+    pub fn delete_manifest(&self, digest: &str) -> Result<bool, StoreError> {
+        let what = format!("DELETE manifest {digest}");
+        let response = self.send(
+            self.request(Method::DELETE, &self.url(&format!("manifests/{digest}")))
+                .body(Vec::new()),
+        )?;
+        match response.status().as_u16() {
+            200..=299 | 404 => {
+                self.drain(response, &what)?;
+                Ok(true)
+            }
+            _ => match self.fail(response, &what) {
+                StoreError::Unsupported(_) => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+}

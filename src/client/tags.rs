@@ -1,0 +1,90 @@
+//! `GET /v2/<name>/tags/list`, page after page (OCI distribution spec v1.1,
+//! "Listing tags"; `Link` pagination as RFC 8288 and distribution write it).
+
+use super::RegistryClient;
+use crate::error::StoreError;
+use crate::link::next_link;
+use crate::transport::{read_to_vec, Transport};
+use http::Method;
+use serde::Deserialize;
+
+const MAX_TAG_PAGE: usize = 16 << 20;
+/// Tags asked for per page: ECR refuses n > 1000.
+pub const TAG_PAGE_SIZE: usize = 1000;
+/// A listing follows at most this many `Link` pages and keeps at most this
+/// many tags: a store of ten thousand objects has some tens of thousands
+/// of tags, in tens of pages; an endless chain of pages is a broken or
+/// hostile registry, refused with an error rather than followed until
+/// memory or patience runs out.
+pub const MAX_TAG_PAGES: usize = 5_000;
+pub const MAX_TAGS: usize = 500_000;
+
+#[derive(Deserialize)]
+struct TagPage {
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+}
+
+fn refused(message: String) -> StoreError {
+    StoreError::Registry {
+        status: 200,
+        code: String::new(),
+        message,
+    }
+}
+
+impl<T: Transport> RegistryClient<T> {
+    /// Every tag of the repository, following `Link` pagination. A missing
+    /// repository has no tags.
+    pub fn list_tags(&self) -> Result<Vec<String>, StoreError> {
+        let mut tags = Vec::new();
+        let mut url = self.url(&format!("tags/list?n={TAG_PAGE_SIZE}"));
+        let mut visited = std::collections::HashSet::new();
+        loop {
+            if visited.len() >= MAX_TAG_PAGES {
+                return Err(refused(format!(
+                    "tag list runs past {MAX_TAG_PAGES} pages: the registry's paging is broken"
+                )));
+            }
+            if !visited.insert(url.clone()) {
+                return Err(refused("tag list pagination loops back on itself".into()));
+            }
+            let what = "GET tags/list";
+            let mut response = self.send(self.request(Method::GET, &url).body(Vec::new()))?;
+            match response.status().as_u16() {
+                200 => {}
+                // A repository nothing was pushed to yet is unknown to the
+                // registry (404 NAME_UNKNOWN): it holds no tags.
+                404 if tags.is_empty() => {
+                    self.drain(response, what)?;
+                    return Ok(Vec::new());
+                }
+                _ => return Err(self.fail(response, what)),
+            }
+            let next = next_link(
+                response
+                    .headers()
+                    .get_all("link")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok()),
+            );
+            let body = read_to_vec(response.body_mut(), MAX_TAG_PAGE, what)?;
+            let page: TagPage = crate::json::from_object(&body).map_err(|e| {
+                refused(format!(
+                    "unreadable tag list: {}",
+                    crate::registry_error::excerpt(&e.to_string(), 200)
+                ))
+            })?;
+            tags.extend(page.tags.unwrap_or_default());
+            if tags.len() > MAX_TAGS {
+                return Err(refused(format!(
+                    "tag list holds more than {MAX_TAGS} tags, more than a store writes"
+                )));
+            }
+            match next {
+                Some(link) => url = self.resolve(&link)?,
+                None => return Ok(tags),
+            }
+        }
+    }
+}

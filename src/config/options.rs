@@ -1,0 +1,240 @@
+//! The one table of options: for each, its name, who consumes it (the
+//! component, or the host before the component sees the configuration),
+//! whether its value is a secret, its default as documented, and its value
+//! kind, whose parser checks it. Validation (`StoreConfig::parse`), the
+//! component's key list (`KNOWN_OPTIONS`), the host's (`HOST_OPTIONS`) and
+//! redaction (`Redacted`) all derive from it; the plugin's JSON schema and
+//! the docs' option tables are tested against it.
+
+use super::values::{parse_bool, parse_number, parse_size};
+use super::{DEFAULT_MEDIA_TYPE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE};
+use crate::error::StoreError;
+use std::fmt;
+
+/// Who reads an option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consumer {
+    /// The component (`StoreConfig::parse`). The host reads `location` too.
+    Component,
+    /// The host, which takes it out before the component sees the rest.
+    Host,
+}
+
+/// What an option's value is, and so how it is parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `oci://HOST[:PORT]/REPOSITORY` (`parse_location`).
+    Location,
+    /// `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`).
+    Flag,
+    /// Free text (a name, a secret).
+    Text,
+    /// A file or directory path.
+    Path,
+    /// A whole number in a range.
+    Number { min: u64, max: u64 },
+    /// Seconds, a whole number in a range.
+    Seconds { min: u64, max: u64 },
+    /// A byte count in a range, with an optional binary suffix.
+    Size { min: u64, max: u64 },
+    /// One of a few words.
+    Choice(&'static [&'static str]),
+    /// `repository_prefix`'s grammar (`parse_prefix`).
+    Prefix,
+    /// `type/subtype` (`parse_media_type`).
+    MediaType,
+    /// A host limit the host parses itself (host-test `config.rs`).
+    HostLimit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptionSpec {
+    pub name: &'static str,
+    pub consumer: Consumer,
+    /// Never shown: `Redacted` hides the value.
+    pub secret: bool,
+    /// The default, as docs/configuration.md states it ("" for none).
+    pub default: &'static str,
+    pub kind: Kind,
+}
+
+const fn component(name: &'static str, kind: Kind, default: &'static str) -> OptionSpec {
+    OptionSpec {
+        name,
+        consumer: Consumer::Component,
+        secret: false,
+        default,
+        kind,
+    }
+}
+
+const fn secret(name: &'static str) -> OptionSpec {
+    OptionSpec {
+        secret: true,
+        ..component(name, Kind::Text, "")
+    }
+}
+
+const fn host(name: &'static str, kind: Kind, default: &'static str) -> OptionSpec {
+    OptionSpec {
+        consumer: Consumer::Host,
+        ..component(name, kind, default)
+    }
+}
+
+/// Every option, component's first, in the order of docs/configuration.md.
+pub const OPTIONS: &[OptionSpec] = &[
+    component("location", Kind::Location, ""),
+    component("use_tls", Kind::Flag, "true, false for loopback"),
+    component("repository_prefix", Kind::Prefix, ""),
+    component("media_type", Kind::MediaType, DEFAULT_MEDIA_TYPE),
+    component("username", Kind::Text, ""),
+    secret("password"),
+    secret("token"),
+    component("retries", Kind::Number { min: 0, max: 20 }, "4"),
+    component("retry_budget", Kind::Seconds { min: 1, max: 3600 }, "120"),
+    component("timeout", Kind::Seconds { min: 1, max: 3600 }, "120"),
+    component(
+        "deadline",
+        Kind::Seconds {
+            min: 1,
+            max: 86_400,
+        },
+        "600",
+    ),
+    component(
+        "upload_mode",
+        Kind::Choice(&["stream", "chunked", "monolithic"]),
+        "stream",
+    ),
+    component(
+        "chunk_size",
+        Kind::Size {
+            min: MIN_CHUNK_SIZE,
+            max: MAX_CHUNK_SIZE,
+        },
+        "8MiB",
+    ),
+    host("tls_ca_file", Kind::Path, ""),
+    host("tls_insecure_no_verify", Kind::Flag, "false"),
+    host(
+        "docker_config",
+        Kind::Path,
+        "$DOCKER_CONFIG, else ~/.docker",
+    ),
+    host("password_file", Kind::Path, ""),
+    host("max_guest_memory", Kind::HostLimit, "1GiB"),
+    host("max_instances", Kind::HostLimit, "64"),
+    host("instance_wait", Kind::HostLimit, "300"),
+    host("max_get_size", Kind::HostLimit, "1GiB"),
+];
+
+const fn count(consumer: Consumer) -> usize {
+    let (mut i, mut n) = (0, 0);
+    while i < OPTIONS.len() {
+        if OPTIONS[i].consumer as u8 == consumer as u8 {
+            n += 1;
+        }
+        i += 1;
+    }
+    n
+}
+
+const fn names<const N: usize>(consumer: Consumer) -> [&'static str; N] {
+    let mut out = [""; N];
+    let (mut i, mut n) = (0, 0);
+    while i < OPTIONS.len() {
+        if OPTIONS[i].consumer as u8 == consumer as u8 {
+            out[n] = OPTIONS[i].name;
+            n += 1;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Keys the component understands. Host-level keys (TLS files and the like)
+/// are consumed by the host and never reach the component.
+pub const KNOWN_OPTIONS: [&str; count(Consumer::Component)] = names(Consumer::Component);
+
+/// Keys the host consumes and never passes to the component, which rejects
+/// options it does not know.
+pub const HOST_OPTIONS: [&str; count(Consumer::Host)] = names(Consumer::Host);
+
+/// The option named `name`, which the table must hold.
+pub fn option(name: &str) -> &'static OptionSpec {
+    OPTIONS
+        .iter()
+        .find(|o| o.name == name)
+        .unwrap_or_else(|| panic!("option '{name}' is not in the table"))
+}
+
+/// The option named `name`, if there is one.
+pub fn find(name: &str) -> Option<&'static OptionSpec> {
+    OPTIONS.iter().find(|o| o.name == name)
+}
+
+impl OptionSpec {
+    /// A whole number in the option's range (`Number`, `Seconds`).
+    pub fn number(&self, value: &str) -> Result<u64, StoreError> {
+        match self.kind {
+            Kind::Number { min, max } | Kind::Seconds { min, max } => {
+                parse_number(self.name, value, min, max)
+            }
+            _ => unreachable!("option '{}' is no number", self.name),
+        }
+    }
+
+    /// Seconds in the option's range.
+    pub fn seconds(&self, value: &str) -> Result<std::time::Duration, StoreError> {
+        self.number(value).map(std::time::Duration::from_secs)
+    }
+
+    /// A byte count in the option's range (`Size`).
+    pub fn size(&self, value: &str) -> Result<u64, StoreError> {
+        match self.kind {
+            Kind::Size { min, max } => parse_size(self.name, value, min, max),
+            _ => unreachable!("option '{}' is no size", self.name),
+        }
+    }
+
+    /// A flag (`Flag`).
+    pub fn flag(&self, value: &str) -> Result<bool, StoreError> {
+        parse_bool(self.name, value)
+    }
+}
+
+/// Configuration pairs whose `Debug` shows every value but the secrets'.
+pub struct Redacted<'a>(pub &'a [(String, String)]);
+
+impl fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut map = f.debug_map();
+        for (key, value) in self.0 {
+            // An unknown key may be a misspelt secret: hidden too.
+            match find(key) {
+                Some(o) if !o.secret => map.entry(key, value),
+                _ => map.entry(key, &format_args!("<redacted>")),
+            };
+        }
+        map.finish()
+    }
+}
+
+/// The defaults the table documents are the ones the code uses.
+#[cfg(test)]
+pub(super) fn documented_defaults_hold() {
+    assert_eq!(option("media_type").default, DEFAULT_MEDIA_TYPE);
+    let secs = |name: &str| option(name).default.parse::<u64>().unwrap();
+    assert_eq!(secs("timeout"), super::DEFAULT_TIMEOUT.as_secs());
+    assert_eq!(secs("deadline"), super::DEFAULT_DEADLINE.as_secs());
+    let policy = crate::retry::DEFAULT_POLICY;
+    assert_eq!(secs("retries"), policy.retries as u64);
+    assert_eq!(secs("retry_budget"), policy.budget.as_secs());
+    assert_eq!(
+        option("chunk_size")
+            .size(option("chunk_size").default)
+            .unwrap(),
+        super::DEFAULT_CHUNK_SIZE as u64
+    );
+}

@@ -1,0 +1,217 @@
+//! The repository core that the store's operations, puts and gets lean on:
+//! the registry client, the tag layout, and what one instance has learnt
+//! (how deletions are recorded, which blobs exist, where objects' bytes
+//! are). It knows the registry layout (docs/architecture.md, "Registry
+//! layout") but no operation of the Kloset contract: those are `store`
+//! (create, open, list, delete, size), `put` and `get`, above it.
+
+use crate::client::{Mount, RegistryClient};
+use crate::config::StoreConfig;
+use crate::digest::sha256_digest;
+use crate::error::StoreError;
+use crate::layout::{Layout, TagRole};
+use crate::manifest::{
+    marker_manifest, object_manifest, parse_config, parse_object, BlobRef, Deletion, ObjectEntry,
+    EMPTY_CONTENT,
+};
+use crate::resource::{Mac, Resource};
+use crate::transport::Transport;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+pub struct Repository<T: Transport> {
+    pub(crate) client: RegistryClient<T>,
+    pub(crate) config: StoreConfig,
+    pub(crate) layout: Layout,
+    state: RefCell<State>,
+}
+
+#[derive(Default)]
+struct State {
+    closed: bool,
+    /// Known after create or open, or read lazily by the first put.
+    deletion: Option<Deletion>,
+    /// The empty config blob every manifest references is known to exist.
+    empty_config_present: bool,
+    config_blob: Option<BlobRef>,
+    /// Manifest -> blob of immutable objects this instance has seen, so a
+    /// ranged read of a known packfile costs one request.
+    blobs: HashMap<(Resource, Mac), BlobRef>,
+}
+
+impl<T: Transport> Repository<T> {
+    pub fn new(config: StoreConfig, transport: T) -> Self {
+        let client = RegistryClient::for_store(transport, &config);
+        let layout = Layout::new(config.prefix.clone());
+        Repository {
+            client,
+            config,
+            layout,
+            state: RefCell::default(),
+        }
+    }
+
+    pub(crate) fn check_open(&self) -> Result<(), StoreError> {
+        if self.state.borrow().closed {
+            Err(StoreError::InvalidArgument("the store is closed".into()))
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn close(&self) {
+        let mut state = self.state.borrow_mut();
+        state.closed = true;
+        state.blobs.clear();
+    }
+
+    pub(crate) fn prefix(&self) -> Option<&str> {
+        self.config.prefix.as_deref()
+    }
+
+    /// The location and prefix, for messages.
+    pub(crate) fn location(&self) -> String {
+        match &self.config.prefix {
+            Some(p) => format!("{} (prefix {p})", self.config.location()),
+            None => self.config.location(),
+        }
+    }
+
+    /// The configuration's blob and how deletions are recorded, from the
+    /// config manifest (`not-found`: no repository here).
+    pub(crate) fn read_config_manifest(&self) -> Result<(BlobRef, Deletion), StoreError> {
+        let tag = self.layout.config_tag();
+        let bytes = self.client.get_manifest(&tag)?.ok_or_else(|| {
+            StoreError::NotFound(format!("no Kloset repository at {}", self.location()))
+        })?;
+        let (blob, deletion) = parse_config(&bytes, &tag)?;
+        let mut state = self.state.borrow_mut();
+        state.deletion = Some(deletion);
+        // The config manifest references the empty blob, so it exists.
+        state.empty_config_present = true;
+        Ok((blob, deletion))
+    }
+
+    /// How deletions are recorded: known, or read from the config manifest.
+    pub(crate) fn deletion_mode(&self) -> Result<Deletion, StoreError> {
+        if let Some(d) = self.state.borrow().deletion {
+            return Ok(d);
+        }
+        Ok(self.read_config_manifest()?.1)
+    }
+
+    /// How deletions are recorded, if known without asking.
+    pub(crate) fn known_deletion(&self) -> Option<Deletion> {
+        self.state.borrow().deletion
+    }
+
+    /// Records what `create` wrote, or a switch to tombstones.
+    pub(crate) fn learn(&self, deletion: Deletion, config_blob: Option<BlobRef>) {
+        let mut state = self.state.borrow_mut();
+        state.deletion = Some(deletion);
+        if config_blob.is_some() {
+            state.config_blob = config_blob;
+        }
+    }
+
+    /// The configuration's blob, if known without asking.
+    pub(crate) fn config_blob(&self) -> Option<BlobRef> {
+        self.state.borrow().config_blob.clone()
+    }
+
+    /// Pushes the empty config blob once per store instance.
+    pub(crate) fn ensure_empty_config(&self) -> Result<(), StoreError> {
+        if self.state.borrow().empty_config_present {
+            return Ok(());
+        }
+        self.push_blob(EMPTY_CONTENT.to_vec())?;
+        self.state.borrow_mut().empty_config_present = true;
+        Ok(())
+    }
+
+    /// Uploads a blob held in memory, unless the repository has it already:
+    /// at most two requests (mount-or-start, then one PUT).
+    pub(crate) fn push_blob(&self, bytes: Vec<u8>) -> Result<BlobRef, StoreError> {
+        let blob = BlobRef {
+            digest: sha256_digest(&bytes),
+            size: bytes.len() as u64,
+        };
+        if let Mount::Upload(session) = self.client.mount_or_start(&blob.digest)? {
+            self.client.complete_upload(&session, &blob.digest, bytes)?;
+        }
+        Ok(blob)
+    }
+
+    /// Makes an uploaded blob visible as the object `kind`/`mac`: the last
+    /// step of a put, so a failed put never shows.
+    pub(crate) fn commit_object(
+        &self,
+        kind: Resource,
+        mac: &Mac,
+        blob: BlobRef,
+    ) -> Result<(), StoreError> {
+        self.ensure_empty_config()?;
+        if self.deletion_mode()? == Deletion::Tombstone {
+            // A key deleted before keeps its `.d` marker forever; a `.r`
+            // marker tells `list` to look at the object tag instead.
+            if self
+                .client
+                .head_manifest(&self.layout.tag(kind, mac, TagRole::Deleted))?
+                .is_some()
+            {
+                let revived =
+                    marker_manifest(&self.config.media_type, kind, mac, self.prefix(), true);
+                self.client
+                    .put_manifest(&self.layout.tag(kind, mac, TagRole::Revived), revived)?;
+            }
+        }
+        let manifest = object_manifest(&self.config.media_type, kind, mac, self.prefix(), &blob);
+        self.client
+            .put_manifest(&self.layout.object_tag(kind, mac), manifest)?;
+        let mut state = self.state.borrow_mut();
+        if kind.is_immutable() {
+            state.blobs.insert((kind, *mac), blob);
+        } else {
+            state.blobs.remove(&(kind, *mac));
+        }
+        Ok(())
+    }
+
+    /// The blob behind an object: from the cache for immutable kinds, else
+    /// from its manifest. A missing or deleted object is `not-found`.
+    pub(crate) fn blob_for(
+        &self,
+        kind: Resource,
+        mac: &Mac,
+        use_cache: bool,
+    ) -> Result<BlobRef, StoreError> {
+        if use_cache && kind.is_immutable() {
+            if let Some(blob) = self.state.borrow().blobs.get(&(kind, *mac)) {
+                return Ok(blob.clone());
+            }
+        }
+        let tag = self.layout.object_tag(kind, mac);
+        let missing = || StoreError::NotFound(format!("{kind} {mac}"));
+        let bytes = self.client.get_manifest(&tag)?.ok_or_else(missing)?;
+        match parse_object(&bytes, kind, mac, self.prefix(), &tag)? {
+            ObjectEntry::Object(blob) => {
+                if kind.is_immutable() {
+                    self.state
+                        .borrow_mut()
+                        .blobs
+                        .insert((kind, *mac), blob.clone());
+                }
+                Ok(blob)
+            }
+            ObjectEntry::Tombstone => {
+                self.forget(kind, mac);
+                Err(missing())
+            }
+        }
+    }
+
+    /// Drops what this instance knows of an object's blob.
+    pub(crate) fn forget(&self, kind: Resource, mac: &Mac) {
+        self.state.borrow_mut().blobs.remove(&(kind, *mac));
+    }
+}

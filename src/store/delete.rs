@@ -1,0 +1,92 @@
+//! `delete`: by the registry's DELETE where it honours it, else by
+//! tombstones (docs/architecture.md, "Deletes, on registries with and
+//! without DELETE").
+
+use super::OciStore;
+use crate::digest::sha256_digest;
+use crate::error::StoreError;
+use crate::layout::TagRole;
+use crate::manifest::{
+    config_manifest, marker_manifest, names_prefix, object_manifest, parse_object, Deletion,
+    ObjectEntry,
+};
+use crate::resource::{Mac, Resource};
+use crate::transport::Transport;
+
+impl<T: Transport> OciStore<T> {
+    pub fn delete(&self, kind: Resource, mac: &Mac) -> Result<(), StoreError> {
+        self.repo.check_open()?;
+        let _op = self.repo.client.operation();
+        self.repo.forget(kind, mac);
+        if self.repo.known_deletion() == Some(Deletion::Tombstone) {
+            return self.delete_by_tombstone(kind, mac);
+        }
+        let Some(digest) = self.digest_to_delete(kind, mac)? else {
+            return Ok(()); // already gone: deletes are idempotent
+        };
+        if self.repo.client.delete_manifest(&digest)? {
+            return Ok(());
+        }
+        // The registry stopped honouring DELETE since `create` probed it:
+        // record deletions as tombstones from now on, for every instance.
+        self.switch_to_tombstones()?;
+        self.delete_by_tombstone(kind, mac)
+    }
+
+    /// The digest whose DELETE removes this key and nothing else. Not what a
+    /// HEAD names: a caching proxy's stale answer could name another
+    /// manifest (another key's, deleted with it). The manifest is read,
+    /// checked to be this key's, and its digest computed from its bytes.
+    /// One written before prefixes were annotated may be shared with a store
+    /// under another prefix: it is first replaced at our tag by one naming
+    /// our prefix, and that one is deleted.
+    fn digest_to_delete(&self, kind: Resource, mac: &Mac) -> Result<Option<String>, StoreError> {
+        let repo = &self.repo;
+        let tag = repo.layout.object_tag(kind, mac);
+        let Some(bytes) = repo.client.get_manifest(&tag)? else {
+            return Ok(None);
+        };
+        let entry = parse_object(&bytes, kind, mac, repo.prefix(), &tag)?;
+        if names_prefix(&bytes, repo.prefix()) {
+            return Ok(Some(sha256_digest(&bytes)));
+        }
+        let media = &repo.config.media_type;
+        let ours = match entry {
+            ObjectEntry::Object(blob) => object_manifest(media, kind, mac, repo.prefix(), &blob),
+            ObjectEntry::Tombstone => marker_manifest(media, kind, mac, repo.prefix(), false),
+        };
+        let digest = sha256_digest(&ours);
+        repo.client.put_manifest(&tag, ours)?;
+        Ok(Some(digest))
+    }
+
+    /// The `.d` marker first, then the object tag: if we stop in between,
+    /// `list` still shows the key and `get` still finds it, so the failed
+    /// delete leaves a consistent state.
+    fn delete_by_tombstone(&self, kind: Resource, mac: &Mac) -> Result<(), StoreError> {
+        let repo = &self.repo;
+        let tombstone = marker_manifest(&repo.config.media_type, kind, mac, repo.prefix(), false);
+        repo.client.put_manifest(
+            &repo.layout.tag(kind, mac, TagRole::Deleted),
+            tombstone.clone(),
+        )?;
+        repo.client
+            .put_manifest(&repo.layout.object_tag(kind, mac), tombstone)
+    }
+
+    fn switch_to_tombstones(&self) -> Result<(), StoreError> {
+        let repo = &self.repo;
+        let (blob, _) = repo.read_config_manifest()?;
+        let manifest = config_manifest(
+            &repo.config.media_type,
+            repo.prefix(),
+            &blob,
+            Deletion::Tombstone,
+            None,
+        );
+        repo.client
+            .put_manifest(&repo.layout.config_tag(), manifest)?;
+        repo.learn(Deletion::Tombstone, None);
+        Ok(())
+    }
+}

@@ -1,0 +1,246 @@
+//! The Kloset store contract over an OCI registry (see docs/architecture.md,
+//! "Registry layout"): create, open, mode, list, size here; deletes in
+//! `delete`; puts and gets in `crate::put` and `crate::get`. All of them
+//! stand on the repository core (`crate::repository`), never on each other.
+
+mod delete;
+#[cfg(test)]
+mod rules_tests;
+#[cfg(test)]
+pub(crate) mod tests;
+
+use crate::error::StoreError;
+use crate::get::{GetReader, ObjectReader};
+use crate::layout::classify;
+use crate::manifest::{config_manifest, probe_manifest, Deletion};
+use crate::put::PutSession;
+use crate::range::ByteRange;
+use crate::repository::Repository;
+use crate::resource::{Mac, Resource};
+use crate::transport::Transport;
+use std::cell::Cell;
+use std::rc::Rc;
+
+/// Kloset's mode bits (`storage.Mode`): write = 1<<1, read = 1<<2.
+pub const MODE_READ_WRITE: u32 = (1 << 1) | (1 << 2);
+pub const MODE_READ: u32 = 1 << 2;
+/// How long `create` waits between writing the configuration and reading
+/// it back: longer than a concurrent `create` takes from finding no
+/// configuration to writing its own (one request, the HEAD being the
+/// last step before the PUT), so that of two racing creates the one
+/// whose configuration was overwritten sees it.
+pub const CREATE_SETTLE: std::time::Duration = std::time::Duration::from_secs(1);
+
+pub struct OciStore<T: Transport> {
+    repo: Rc<Repository<T>>,
+    /// Learnt by the first `mode`.
+    mode: Cell<Option<u32>>,
+}
+
+impl<T: Transport> OciStore<T> {
+    pub fn new(config: crate::config::StoreConfig, transport: T) -> Rc<Self> {
+        Rc::new(OciStore {
+            repo: Rc::new(Repository::new(config, transport)),
+            mode: Cell::new(None),
+        })
+    }
+
+    /// The repository core under the store.
+    pub fn repository(&self) -> &Repository<T> {
+        &self.repo
+    }
+
+    pub fn origin(&self) -> String {
+        self.repo.config.registry.clone()
+    }
+
+    pub fn root(&self) -> String {
+        let config = &self.repo.config;
+        match &config.prefix {
+            Some(p) => format!("{}#{p}", config.repository),
+            None => config.repository.clone(),
+        }
+    }
+
+    /// Read and write, or read only where the registry refuses uploads (a
+    /// pull-through cache) or the credentials lack push: asked once per
+    /// instance with an upload session opened and cancelled (see
+    /// `RegistryClient::takes_writes`).
+    pub fn mode(&self) -> Result<u32, StoreError> {
+        self.repo.check_open()?;
+        if let Some(mode) = self.mode.get() {
+            return Ok(mode);
+        }
+        let anonymous = matches!(
+            self.repo.config.credentials,
+            crate::auth::credentials::Credentials::Anonymous
+        );
+        // An upload session opened and cancelled: requests like any
+        // operation's, so bounded by the deadline like one.
+        let _op = self.repo.client.operation();
+        let mode = if self.repo.client.takes_writes(anonymous)? {
+            MODE_READ_WRITE
+        } else {
+            MODE_READ
+        };
+        self.mode.set(Some(mode));
+        Ok(mode)
+    }
+
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.repo.check_open()?;
+        let _op = self.repo.client.operation();
+        self.repo.client.ping()
+    }
+
+    /// Writes the configuration, unless a repository is there already.
+    /// Registries have no conditional PUT, so a concurrent `create` is
+    /// caught afterwards: the configuration carries a random creator value
+    /// and is read back after `CREATE_SETTLE`; if another create's is
+    /// there, this one fails with `already-exists` (the last writer wins,
+    /// and only it).
+    pub fn create(&self, config: &[u8]) -> Result<(), StoreError> {
+        let repo = &self.repo;
+        repo.check_open()?;
+        let client = &repo.client;
+        let _op = client.operation();
+        let tag = repo.layout.config_tag();
+        let exists = || {
+            StoreError::AlreadyExists(format!(
+                "a Kloset repository already exists at {}",
+                repo.location()
+            ))
+        };
+        if client.head_manifest(&tag)?.is_some() {
+            return Err(exists());
+        }
+        repo.ensure_empty_config()?;
+        let blob = repo.push_blob(config.to_vec())?;
+        let deletion = self.probe_deletion()?;
+        let transport = client.transport();
+        let creator = format!("{:016x}{:016x}", transport.random(), transport.random());
+        let media = &repo.config.media_type;
+        let manifest = config_manifest(media, repo.prefix(), &blob, deletion, Some(&creator));
+        // Looked at again right before writing: the window in which a
+        // concurrent create can still overwrite ours is this one request.
+        if client.head_manifest(&tag)?.is_some() {
+            return Err(exists());
+        }
+        client.put_manifest(&tag, manifest.clone())?;
+        client.pause(CREATE_SETTLE)?;
+        if client.get_manifest(&tag)?.as_deref() != Some(&manifest[..]) {
+            return Err(exists());
+        }
+        repo.learn(deletion, Some(blob));
+        Ok(())
+    }
+
+    /// Tags a throwaway manifest and deletes it: whether the registry allows
+    /// that decides how this repository records deletions, for good.
+    fn probe_deletion(&self) -> Result<Deletion, StoreError> {
+        let repo = &self.repo;
+        let probe = probe_manifest(&repo.config.media_type, repo.prefix());
+        let digest = crate::digest::sha256_digest(&probe);
+        repo.client.put_manifest(&repo.layout.probe_tag(), probe)?;
+        Ok(if repo.client.delete_manifest(&digest)? {
+            Deletion::Registry
+        } else {
+            Deletion::Tombstone
+        })
+    }
+
+    pub fn open(&self) -> Result<Vec<u8>, StoreError> {
+        let repo = &self.repo;
+        repo.check_open()?;
+        let _op = repo.client.operation();
+        let (blob, deletion) = repo.read_config_manifest()?;
+        let reader = GetReader::whole(&repo.client, &blob, "the repository configuration")?;
+        let bytes = reader.read_all(&repo.client)?;
+        repo.learn(deletion, Some(blob));
+        Ok(bytes)
+    }
+
+    pub fn put(&self, kind: Resource, mac: Mac) -> Result<PutSession<T>, StoreError> {
+        self.repo.check_open()?;
+        Ok(PutSession::new(Rc::clone(&self.repo), kind, mac))
+    }
+
+    pub fn get(
+        &self,
+        kind: Resource,
+        mac: &Mac,
+        range: Option<ByteRange>,
+    ) -> Result<ObjectReader<T>, StoreError> {
+        let repo = &self.repo;
+        repo.check_open()?;
+        let _op = repo.client.operation();
+        let what = format!("{kind} {mac}");
+        let blob = repo.blob_for(kind, mac, true)?;
+        let reader = match GetReader::open(&repo.client, &blob, range, &what) {
+            // A cached blob may have been deleted and collected since:
+            // look the object up again once before giving up.
+            Err(StoreError::NotFound(_)) => {
+                repo.forget(kind, mac);
+                let blob = repo.blob_for(kind, mac, false)?;
+                GetReader::open(&repo.client, &blob, range, &what)
+            }
+            other => other,
+        }?;
+        Ok(ObjectReader::new(Rc::clone(repo), reader))
+    }
+
+    pub fn list(&self, kind: Resource) -> Result<Vec<Mac>, StoreError> {
+        self.repo.check_open()?;
+        let _op = self.repo.client.operation();
+        let tags = self.repo.client.list_tags()?;
+        self.live_keys(&tags, kind)
+    }
+
+    /// The keys of `kind` that `tags` show live, the undecided ones settled
+    /// by reading their object tag's manifest.
+    fn live_keys(&self, tags: &[String], kind: Resource) -> Result<Vec<Mac>, StoreError> {
+        let listing = classify(&self.repo.layout, tags.iter().map(String::as_str), kind);
+        let mut keys = listing.live;
+        for mac in listing.undecided {
+            match self.repo.blob_for(kind, &mac, false) {
+                Ok(_) => keys.push(mac),
+                Err(StoreError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Bytes of every live object plus the configuration.
+    pub fn size(&self) -> Result<u64, StoreError> {
+        let repo = &self.repo;
+        repo.check_open()?;
+        let _op = repo.client.operation();
+        let tags = repo.client.list_tags()?;
+        let mut total = match repo.config_blob() {
+            Some(blob) => blob.size,
+            None => repo.read_config_manifest()?.0.size,
+        };
+        for kind in Resource::ALL {
+            for mac in self.live_keys(&tags, kind)? {
+                match repo.blob_for(kind, &mac, true) {
+                    // Sizes come from manifests, which say what they like.
+                    Ok(blob) => {
+                        total = total.checked_add(blob.size).ok_or_else(|| {
+                            StoreError::Integrity(
+                                "the objects' sizes add up past 2^64 bytes: a manifest lies".into(),
+                            )
+                        })?
+                    }
+                    Err(StoreError::NotFound(_)) => {} // deleted meanwhile
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(total)
+    }
+
+    pub fn close(&self) {
+        self.repo.close();
+    }
+}

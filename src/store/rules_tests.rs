@@ -1,0 +1,242 @@
+//! The store's rules over a scripted registry: what `create`, `mode` and
+//! `delete` ask, in which order, and what they make of the answers.
+
+use super::tests::{asked, store_with};
+use super::*;
+use crate::config::DEFAULT_MEDIA_TYPE;
+use crate::digest::sha256_digest;
+use crate::layout::TagRole;
+use crate::manifest::{
+    config_manifest, marker_manifest, object_manifest, parse_config, BlobRef, EMPTY_CONTENT,
+};
+use crate::scripted::Answer;
+
+const M: &str = DEFAULT_MEDIA_TYPE;
+const KEY: Mac = Mac([0xab; 32]);
+const UNSUPPORTED: &[u8] =
+    br#"{"errors":[{"code":"UNSUPPORTED","message":"The operation is unsupported."}]}"#;
+
+fn blob_of(bytes: &[u8]) -> BlobRef {
+    BlobRef {
+        digest: sha256_digest(bytes),
+        size: bytes.len() as u64,
+    }
+}
+
+fn ok(status: u16) -> Answer {
+    Answer::new(status, b"")
+}
+
+/// The configuration `create` writes for `config` with the scripted
+/// transport (whose random numbers are all 0).
+fn written_config(config: &[u8]) -> Vec<u8> {
+    let creator = "0".repeat(32);
+    config_manifest(
+        M,
+        None,
+        &blob_of(config),
+        Deletion::Registry,
+        Some(&creator),
+    )
+}
+
+/// The answers to `create` up to its read-back, on a registry with DELETE.
+fn create_answers() -> Vec<Answer> {
+    vec![
+        ok(404), // HEAD config: no repository yet
+        ok(201), // POST mount of the empty blob: there
+        Answer::new(202, b"").header("location", "/v2/team/repo/blobs/uploads/s"),
+        ok(201), // PUT of the configuration blob
+        ok(201), // PUT config.probe
+        ok(202), // DELETE of the probe: the registry honours DELETE
+        ok(404), // HEAD config, right before writing
+        ok(201), // PUT config
+    ]
+}
+
+#[test]
+fn create_writes_the_configuration_then_reads_it_back_after_settling() {
+    let mut answers = create_answers();
+    answers.push(Answer::new(200, &written_config(b"cfg")));
+    let s = store_with(&[], answers);
+    s.create(b"cfg").unwrap();
+    let probe = sha256_digest(&probe_manifest(M, None));
+    let empty = sha256_digest(EMPTY_CONTENT);
+    let cfg = sha256_digest(b"cfg");
+    assert_eq!(
+        asked(&s),
+        [
+            "HEAD manifests/config".to_string(),
+            format!("POST blobs/uploads/?mount={empty}&from=team/repo"),
+            format!("POST blobs/uploads/?mount={cfg}&from=team/repo"),
+            format!("PUT blobs/uploads/s?digest={cfg}"),
+            "PUT manifests/config.probe".into(),
+            format!("DELETE manifests/{probe}"),
+            "HEAD manifests/config".into(),
+            "PUT manifests/config".into(),
+            "GET manifests/config".into(),
+        ]
+    );
+    let transport = s.repo.client.transport();
+    assert_eq!(*transport.slept.borrow(), [CREATE_SETTLE]);
+    let written = &transport.asked.borrow()[7].body;
+    assert_eq!(
+        parse_config(written, "config").unwrap().1,
+        Deletion::Registry
+    );
+}
+
+#[test]
+fn a_create_whose_configuration_was_overwritten_fails() {
+    // Another create wrote its own configuration after ours: the last
+    // writer wins, and only it.
+    let mut answers = create_answers();
+    let theirs = config_manifest(
+        M,
+        None,
+        &blob_of(b"theirs"),
+        Deletion::Registry,
+        Some("1234"),
+    );
+    answers.push(Answer::new(200, &theirs));
+    let s = store_with(&[], answers);
+    assert!(matches!(
+        s.create(b"cfg"),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    // The one-request window: a configuration appearing between the first
+    // look and the write is found by the second look, and nothing is written.
+    let mut answers = create_answers();
+    answers[6] = Answer::new(200, b"").header("docker-content-digest", &sha256_digest(b"x"));
+    answers.truncate(7);
+    let s = store_with(&[], answers);
+    assert!(matches!(
+        s.create(b"cfg"),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert!(!asked(&s).contains(&"PUT manifests/config".to_string()));
+}
+
+#[test]
+fn a_registry_refusing_the_probes_delete_gets_a_tombstone_store() {
+    let mut answers = create_answers();
+    answers[5] = Answer::new(405, UNSUPPORTED);
+    let creator = "0".repeat(32);
+    let tomb = config_manifest(M, None, &blob_of(b"c"), Deletion::Tombstone, Some(&creator));
+    answers.push(Answer::new(200, &tomb));
+    let s = store_with(&[], answers);
+    s.create(b"c").unwrap();
+    assert_eq!(s.repo.known_deletion(), Some(Deletion::Tombstone));
+}
+
+#[test]
+fn mode_is_asked_once_and_is_read_only_where_uploads_are_refused() {
+    let s = store_with(
+        &[],
+        vec![
+            Answer::new(202, b"").header("location", "/v2/team/repo/blobs/uploads/m"),
+            ok(204),
+        ],
+    );
+    assert_eq!(s.mode().unwrap(), MODE_READ_WRITE);
+    assert_eq!(s.mode().unwrap(), MODE_READ_WRITE);
+    assert_eq!(asked(&s), ["POST blobs/uploads/", "DELETE blobs/uploads/m"]);
+    let mirror = store_with(&[], vec![Answer::new(405, UNSUPPORTED)]);
+    assert_eq!(mirror.mode().unwrap(), MODE_READ);
+}
+
+#[test]
+fn delete_removes_the_digest_of_the_manifest_it_read() {
+    let manifest = object_manifest(M, Resource::Lock, &KEY, None, &blob_of(b"lock"));
+    let s = store_with(&[], vec![Answer::new(200, &manifest), ok(202)]);
+    s.delete(Resource::Lock, &KEY).unwrap();
+    let tag = s.repo.layout.object_tag(Resource::Lock, &KEY);
+    assert_eq!(
+        asked(&s),
+        [
+            format!("GET manifests/{tag}"),
+            format!("DELETE manifests/{}", sha256_digest(&manifest)),
+        ]
+    );
+    // Another key's manifest at the tag is refused, never deleted.
+    let other = object_manifest(M, Resource::Lock, &Mac([1; 32]), None, &blob_of(b"x"));
+    let s = store_with(&[], vec![Answer::new(200, &other)]);
+    assert!(s.delete(Resource::Lock, &KEY).is_err());
+    assert_eq!(asked(&s).len(), 1);
+    // A key already gone: nothing to delete.
+    let s = store_with(&[], vec![ok(404)]);
+    s.delete(Resource::Lock, &KEY).unwrap();
+}
+
+#[test]
+fn a_tombstone_delete_marks_the_key_then_covers_its_object_tag() {
+    let s = store_with(&[], vec![ok(201), ok(201)]);
+    s.repo.learn(Deletion::Tombstone, None);
+    s.delete(Resource::Lock, &KEY).unwrap();
+    let layout = &s.repo.layout;
+    assert_eq!(
+        asked(&s),
+        [
+            format!(
+                "PUT manifests/{}",
+                layout.tag(Resource::Lock, &KEY, TagRole::Deleted)
+            ),
+            format!("PUT manifests/{}", layout.object_tag(Resource::Lock, &KEY)),
+        ]
+    );
+    let tombstone = marker_manifest(M, Resource::Lock, &KEY, None, false);
+    let bodies = s.repo.client.transport().asked.borrow();
+    assert!(bodies.iter().all(|a| a.body == tombstone));
+}
+
+#[test]
+fn a_registry_that_stops_honouring_delete_is_switched_to_tombstones() {
+    let manifest = object_manifest(M, Resource::Lock, &KEY, None, &blob_of(b"lock"));
+    let config = config_manifest(M, None, &blob_of(b"c"), Deletion::Registry, None);
+    let s = store_with(
+        &[],
+        vec![
+            Answer::new(200, &manifest),
+            Answer::new(405, UNSUPPORTED),
+            Answer::new(200, &config),
+            ok(201), // the configuration, now saying tombstone
+            ok(201), // .d
+            ok(201), // the object tag
+        ],
+    );
+    s.delete(Resource::Lock, &KEY).unwrap();
+    let asked = s.repo.client.transport().asked.borrow();
+    assert_eq!(asked.len(), 6);
+    assert!(asked[3].uri.ends_with("manifests/config"));
+    assert_eq!(
+        parse_config(&asked[3].body, "config").unwrap().1,
+        Deletion::Tombstone
+    );
+    assert_eq!(s.repo.known_deletion(), Some(Deletion::Tombstone));
+}
+
+#[test]
+fn a_tombstoned_key_is_not_found() {
+    let tombstone = marker_manifest(M, Resource::State, &KEY, None, false);
+    let s = store_with(&[], vec![Answer::new(200, &tombstone)]);
+    assert!(matches!(
+        s.get(Resource::State, &KEY, None),
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+#[test]
+fn a_closed_store_refuses_every_call() {
+    let s = store_with(&[], vec![]);
+    s.close();
+    assert!(matches!(
+        s.list(Resource::Lock),
+        Err(StoreError::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        s.delete(Resource::Lock, &KEY),
+        Err(StoreError::InvalidArgument(_))
+    ));
+    assert!(s.put(Resource::Lock, KEY).is_err());
+    assert!(asked(&s).is_empty());
+}
