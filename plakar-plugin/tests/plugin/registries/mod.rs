@@ -18,6 +18,7 @@ pub mod artifacts;
 pub mod clients;
 
 mod copies;
+mod during;
 mod fill;
 mod mirror;
 mod paging;
