@@ -1,8 +1,8 @@
 //! The component as a plugin travels: `kloset-host publish` pushes it to a
 //! real registry in the CNCF Wasm OCI artifact layout, `--component
 //! REFERENCE` pulls it (verified, cached by digest; a reference pinned by
-//! digest never downloads again), and `wkg oci` (crate `wkg`) interoperates
-//! both ways. The registries are real `docker-registry` processes; the
+//! digest never downloads again), and `wkg oci` (crate `wkg`) and oras
+//! interoperate both ways (regctl pulls too). The registries are real `docker-registry` processes; the
 //! tampering one is the fault proxy in front of one.
 
 mod common;
@@ -386,5 +386,112 @@ fn our_host_runs_what_wkg_pushes() {
     );
     let host = Host::new();
     host.use_store(&reference, &location(&registry, "by-wkg"), &[]);
+    assert_eq!(host.cached_components(), 1);
+}
+
+/// oras or regctl from `.tools/bin` (scripts/setup-go-tools), run with a
+/// home of its own; returns stdout.
+fn go_tool(name: &str, args: &[&str], cwd: &Path) -> Vec<u8> {
+    let binary = common::registry::tool_binary(
+        &format!("KLOSET_TEST_{}_BIN", name.to_uppercase()),
+        name,
+        "scripts/setup-go-tools",
+    );
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(binary)
+        .args(args)
+        .current_dir(cwd)
+        .env("HOME", home.path())
+        .env_remove("DOCKER_CONFIG")
+        .output()
+        .unwrap_or_else(|e| panic!("run {name}: {e}"));
+    assert!(
+        out.status.success(),
+        "{name} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+#[test]
+fn oras_and_regctl_pull_what_we_publish_byte_identical() {
+    let registry = Registry::start(RegistryOptions::default());
+    let repo = unique_repo("plugins");
+    let reference = format!("{}/{repo}:v1", registry.authority());
+    Host::new().publish(&reference, &[]);
+    let scratch = tempfile::tempdir().unwrap();
+    let manifest: Value = serde_json::from_slice(&go_tool(
+        "oras",
+        &["manifest", "fetch", "--plain-http", &reference],
+        scratch.path(),
+    ))
+    .expect("oras fetched the manifest");
+    let layers = manifest["layers"].as_array().expect("layers");
+    assert_eq!(layers.len(), 1, "{manifest}");
+    assert_eq!(layers[0]["mediaType"], "application/wasm");
+    let digest = layers[0]["digest"].as_str().expect("a digest");
+    let ours = std::fs::read(component_file()).unwrap();
+
+    let by_digest = format!("{}/{repo}@{digest}", registry.authority());
+    go_tool(
+        "oras",
+        &[
+            "blob",
+            "fetch",
+            "--plain-http",
+            "--output",
+            "by-oras.wasm",
+            &by_digest,
+        ],
+        scratch.path(),
+    );
+    assert!(
+        std::fs::read(scratch.path().join("by-oras.wasm")).unwrap() == ours,
+        "oras pulled other bytes"
+    );
+    let host = format!("reg={},tls=disabled", registry.authority());
+    let by_regctl = go_tool(
+        "regctl",
+        &[
+            "--host",
+            &host,
+            "blob",
+            "get",
+            &format!("{}/{repo}", registry.authority()),
+            digest,
+        ],
+        scratch.path(),
+    );
+    assert!(by_regctl == ours, "regctl pulled other bytes");
+}
+
+#[test]
+fn our_host_runs_what_oras_pushes() {
+    let registry = Registry::start(RegistryOptions::default());
+    let reference = format!("{}/{}:v1", registry.authority(), unique_repo("plugins"));
+    let scratch = tempfile::tempdir().unwrap();
+    let component = std::fs::read(component_file()).unwrap();
+    std::fs::write(scratch.path().join("kloset_oci.wasm"), &component).unwrap();
+    // A config as the Wasm OCI artifact layout describes it.
+    let config = serde_json::json!({
+        "architecture": "wasm",
+        "os": "wasip2",
+        "layerDigests": [sha256(&component)],
+    });
+    std::fs::write(scratch.path().join("config.json"), config.to_string()).unwrap();
+    go_tool(
+        "oras",
+        &[
+            "push",
+            "--plain-http",
+            &reference,
+            "--config",
+            "config.json:application/vnd.wasm.config.v0+json",
+            "kloset_oci.wasm:application/wasm",
+        ],
+        scratch.path(),
+    );
+    let host = Host::new();
+    host.use_store(&reference, &location(&registry, "by-oras"), &[]);
     assert_eq!(host.cached_components(), 1);
 }
