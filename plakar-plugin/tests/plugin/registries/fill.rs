@@ -32,8 +32,7 @@ pub struct PlakarFill {
 }
 
 impl PlakarFill {
-    /// Fills a fresh repository of `registry` with `plakar` (deletes: whether
-    /// the registry allows DELETE, for the messages).
+    /// Fills a fresh repository of `registry` with `plakar`.
     pub fn new(plakar: &Plakar, registry: &Registry) -> PlakarFill {
         let scratch = tempfile::tempdir().expect("scratch");
         let repo_name = unique_repo("plakar-fill");

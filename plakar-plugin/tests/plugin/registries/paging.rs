@@ -19,9 +19,15 @@ fn lifecycle_on_v3(deletes: bool) {
     lifecycle(&plakar, &repo, TreeSpec::SMALL, deletes);
     let requests = tag_list_requests(&registry, &name);
     let paged = requests.iter().filter(|r| r.contains("last=")).count();
+    // The lifecycle also lists through the tests' own store handle: judge
+    // the plugin by a listing plakar alone makes.
+    let before = requests.len();
+    let snapshots = plakar.snapshot_ids(&repo.at);
+    assert!(!snapshots.is_empty(), "plakar ls lists the snapshots");
+    let by_plakar = tag_list_requests(&registry, &name).split_off(before);
     assert!(
-        paged > 0,
-        "the plugin's listings followed `Link` past the first page of {MAX_TAGS}: {requests:?}"
+        by_plakar.iter().any(|r| r.contains("last=")),
+        "plakar's own listing (through the plugin) followed `Link` past the first page of {MAX_TAGS}: {by_plakar:?}"
     );
     eprintln!(
         "deletes {deletes}: {} tag-list requests, {paged} of them later pages",
