@@ -40,10 +40,10 @@ isolated_test! {
         let before = plakar.snapshot_ids(&repo.at);
         assert_eq!(before.len(), 1, "{before:?}");
 
-        // A backup of about 70 MiB, copied from once it has stored a
-        // packfile and before it has finished.
+        // A backup of about 200 MiB, several packfiles: copied from once it
+        // has stored its first and while it writes the next ones.
         let big = scratch.path().join("big");
-        tree::generate(&big, TreeSpec::MEDIUM);
+        tree::generate(&big, TreeSpec::FULL);
         let mut command = plakar.command();
         command.args(["at", &repo.at, "backup", big.to_str().unwrap()]);
         command.stdout(Stdio::null()).stderr(Stdio::null());
