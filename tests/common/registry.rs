@@ -267,6 +267,19 @@ impl Registry {
 
     /// The registry's log so far (distribution writes its access log there:
     /// one line per request, which tests count requests by).
+    /// The `GET /v2/<repo>/tags/list` requests in the access log, as their
+    /// request lines (distribution logs one line per request, after
+    /// answering it: wait a moment for the last).
+    pub fn tag_list_requests(&self, repo: &str) -> Vec<String> {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let needle = format!("\"GET /v2/{repo}/tags/list");
+        self.log()
+            .lines()
+            .filter(|l| l.contains(&needle))
+            .map(|l| l.split('"').nth(1).unwrap_or_default().to_string())
+            .collect()
+    }
+
     pub fn log(&self) -> String {
         read_log(&self.dir.path().join("registry.log"))
     }

@@ -4,7 +4,7 @@
 
 use crate::common::{unique_repo, Implementation, Registry, RegistryOptions};
 use crate::kit::mac;
-use crate::repo::{handle, raw_tags, tag_list_requests, v3, MAX_TAGS};
+use crate::repo::{handle, raw_tags, v3, MAX_TAGS};
 use kloset_host::Resource;
 use std::ffi::OsStr;
 
@@ -39,7 +39,7 @@ fn v3_pages_every_listing_and_the_store_follows() {
          (v3.1.1 may end with an empty page)"
     );
     // The registry saw them, and each asked for 1000 and got 7.
-    let seen = tag_list_requests(&registry, &repo);
+    let seen = registry.tag_list_requests(&repo);
     assert!(
         seen.iter().filter(|r| r.contains("last=")).count() >= 8,
         "pages after the first carry `last`: {seen:?}"

@@ -10,7 +10,7 @@
 
 use crate::artifacts::{digest_of, validate};
 use crate::clients::{Client, Tool};
-use crate::repo::{raw_tags, tag_list_requests, v3, Fill, HostFill};
+use crate::repo::{raw_tags, v3, Fill, HostFill};
 use kloset_host::Resource;
 
 fn reads_every_tag_manifest_and_layer(tool: Tool) {
@@ -23,9 +23,9 @@ fn reads_every_tag_manifest_and_layer(tool: Tool) {
     assert!(want.len() > 40, "{} tags", want.len());
     let client = Client::new(tool);
 
-    let before = tag_list_requests(&registry, &filled.repo).len();
+    let before = registry.tag_list_requests(&filled.repo).len();
     let mut tags = client.list_tags(&host, &filled.repo);
-    let requests = tag_list_requests(&registry, &filled.repo)[before..].to_vec();
+    let requests = registry.tag_list_requests(&filled.repo)[before..].to_vec();
     tags.sort();
     assert_eq!(tags, want, "{} lists every tag", tool.name());
     if tool == Tool::Crane {

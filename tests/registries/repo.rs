@@ -261,17 +261,3 @@ pub fn raw_tags(registry: &Registry, repo: &str) -> (Vec<String>, usize) {
     }
     (tags, requests)
 }
-
-/// How many `GET /v2/<repo>/tags/list` requests the registry's access log
-/// holds (distribution logs one line per request, after answering it: wait a
-/// moment for the last).
-pub fn tag_list_requests(registry: &Registry, repo: &str) -> Vec<String> {
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    let needle = format!("\"GET /v2/{repo}/tags/list");
-    registry
-        .log()
-        .lines()
-        .filter(|l| l.contains(&needle))
-        .map(|l| l.split('"').nth(1).unwrap_or_default().to_string())
-        .collect()
-}

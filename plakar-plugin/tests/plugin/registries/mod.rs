@@ -37,17 +37,3 @@ pub fn v3(deletes: bool) -> Registry {
         ..Default::default()
     })
 }
-
-/// The `GET /v2/<repo>/tags/list` requests in the registry's access log
-/// (one line per request, written after the answer: wait a moment for the
-/// last), as their request lines.
-pub fn tag_list_requests(registry: &Registry, repo: &str) -> Vec<String> {
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    let needle = format!("\"GET /v2/{repo}/tags/list");
-    registry
-        .log()
-        .lines()
-        .filter(|l| l.contains(&needle))
-        .map(|l| l.split('"').nth(1).unwrap_or_default().to_string())
-        .collect()
-}

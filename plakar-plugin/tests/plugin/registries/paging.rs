@@ -4,7 +4,7 @@
 //! pages through `Link`, which distribution 2.8 (the rest of the suite)
 //! never does. With DELETE allowed and refused.
 
-use super::{tag_list_requests, v3, MAX_TAGS};
+use super::{v3, MAX_TAGS};
 use crate::cli::{lifecycle, plain_repo};
 use crate::common::unique_repo;
 use crate::isolated_test;
@@ -17,14 +17,14 @@ fn lifecycle_on_v3(deletes: bool) {
     let name = unique_repo("v3-lifecycle");
     let repo = plain_repo(&registry, &name);
     lifecycle(&plakar, &repo, TreeSpec::SMALL, deletes);
-    let requests = tag_list_requests(&registry, &name);
+    let requests = registry.tag_list_requests(&name);
     let paged = requests.iter().filter(|r| r.contains("last=")).count();
     // The lifecycle also lists through the tests' own store handle: judge
     // the plugin by a listing plakar alone makes.
     let before = requests.len();
     let snapshots = plakar.snapshot_ids(&repo.at);
     assert!(!snapshots.is_empty(), "plakar ls lists the snapshots");
-    let by_plakar = tag_list_requests(&registry, &name).split_off(before);
+    let by_plakar = registry.tag_list_requests(&name).split_off(before);
     assert!(
         by_plakar.iter().any(|r| r.contains("last=")),
         "plakar's own listing (through the plugin) followed `Link` past the first page of {MAX_TAGS}: {by_plakar:?}"
