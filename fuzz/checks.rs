@@ -1,5 +1,5 @@
 //! What each fuzz target checks, shared by the cargo-fuzz targets
-//! (`fuzz/fuzz_targets/*.rs`) and by `tests/fuzz_corpus.rs`, which replays
+//! (`fuzz/fuzz_targets/*.rs`) and by `tests/host/fuzz_corpus.rs`, which replays
 //! `fuzz/corpus/<target>/` on stable Rust so CI keeps every input that once
 //! found a bug.
 //!

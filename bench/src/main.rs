@@ -17,11 +17,11 @@
 //!   through our plugin, PlakarKorp's integration-oci and plakar's fs store.
 //!   It is not in the default run (it takes about an hour in full).
 
+mod concurrent;
 mod measure;
 mod params;
 mod paths;
 mod plakar;
-mod registry;
 mod report;
 mod startup;
 mod workloads;
@@ -33,7 +33,7 @@ use clap::Parser;
 use kloset_host::Plugin;
 
 use crate::params::Params;
-use crate::registry::LocalRegistry;
+use kloset_testkit::{Registry, RegistryOptions};
 use crate::report::Report;
 use crate::workloads::Bench;
 
@@ -61,10 +61,12 @@ struct Args {
     /// enabled) instead of starting a docker-registry.
     #[arg(long, value_name = "HOST:PORT")]
     registry: Option<String>,
-    /// The store component (default: as kloset-host finds it).
+    /// The store component (default: the one built from this workspace's
+    /// sources with the bench, by kloset-testkit's build script).
     #[arg(long, value_name = "PATH")]
     component: Option<PathBuf>,
-    /// The sha256 bench component.
+    /// The sha256 bench component (default: built with the bench, as the
+    /// store component).
     #[arg(long, value_name = "PATH")]
     sha256_component: Option<PathBuf>,
     /// Run only these workloads (comma-separated), e.g. to profile one;
@@ -108,13 +110,6 @@ enum Workload {
     Plakar,
 }
 
-fn default_sha256_component() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../target/wasm32-wasip2/release/kloset_bench_sha256.wasm"
-    ))
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
     match run(&args) {
@@ -141,11 +136,11 @@ fn run(args: &Args) -> Result<(), BenchError> {
     } else {
         Params::full()
     };
-    let component = args.component.clone().unwrap_or_else(Plugin::default_path);
+    let component = args.component.clone().unwrap_or_else(kloset_testkit::component::component_file);
     let sha_component = args
         .sha256_component
         .clone()
-        .unwrap_or_else(default_sha256_component);
+        .unwrap_or_else(kloset_testkit::component::sha256_guest_file);
     let component_bytes = std::fs::metadata(&component)
         .map_err(|e| BenchError::Setup(format!("{}: {e}", component.display())))?
         .len();
@@ -154,8 +149,7 @@ fn run(args: &Args) -> Result<(), BenchError> {
     let authority = match &args.registry {
         Some(authority) => authority.clone(),
         None => {
-            local = LocalRegistry::start()
-                .map_err(|e| BenchError::Setup(format!("starting docker-registry: {e}")))?;
+            local = Registry::try_start(RegistryOptions::default()).map_err(BenchError::Setup)?;
             local.authority()
         }
     };
@@ -249,7 +243,7 @@ fn run_plakar(args: &Args) -> Result<(), BenchError> {
         let exe = std::env::current_exe()
             .map_err(|e| BenchError::Setup(format!("the bench's own path: {e}")))?;
         progress("continuing in a loopback-only network namespace");
-        let status = plakar::netns::unshare_command(&exe)
+        let status = kloset_testkit::netns::unshare_command(&exe)
             .args(std::env::args_os().skip(1))
             .env(ISOLATED_ENV, "1")
             .status()
@@ -266,7 +260,7 @@ fn run_plakar(args: &Args) -> Result<(), BenchError> {
         short: args.short,
         package: args.plakar_package.clone(),
         plugin: args.plakar_plugin.clone(),
-        component: args.component.clone().unwrap_or_else(Plugin::default_path),
+        component: args.component.clone().unwrap_or_else(kloset_testkit::component::component_file),
         integration_oci: args.integration_oci.clone(),
         repeats: args.repeats,
         links: args.links.clone(),

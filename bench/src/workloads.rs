@@ -4,13 +4,11 @@
 //! operation (and which goes first), so drift in the machine's load falls
 //! on both alike. Every byte read back is checked, outside the timing.
 
-use std::sync::Barrier;
-use std::time::Instant;
-
 use kloset_host::{Mac, Plugin, Resource};
 use rand::rngs::{SmallRng, StdRng};
 use rand::{Rng, RngCore, SeedableRng};
 
+use crate::concurrent::{concurrently, Concurrent};
 use crate::measure::Samples;
 use crate::params::Params;
 use crate::paths::{Caller, ComponentPath, NativePath, Path};
@@ -99,7 +97,7 @@ fn order(i: usize) -> [usize; 2] {
 
 /// Opens the store and pushes the empty config blob (a tiny put), so the
 /// timed operations of a caller cost what they cost in steady state.
-fn warm_up(caller: &mut dyn Caller, rng: &mut impl RngCore) -> Result<(), BenchError> {
+pub(crate) fn warm_up(caller: &mut dyn Caller, rng: &mut impl RngCore) -> Result<(), BenchError> {
     caller.open()?;
     caller.put(Resource::State, &random_mac(rng), b"warm-up")?;
     Ok(())
@@ -450,81 +448,4 @@ fn fill(path: &dyn Path, count: usize, threads: usize) -> Result<(), BenchError>
             .into_iter()
             .try_for_each(|w| w.join().expect("a fill thread panicked"))
     })
-}
-
-/// How a concurrent run is driven: per-thread state built before the
-/// common start, the timed operation, and an untimed check of its result
-/// that returns the payload bytes it moved.
-struct Concurrent<S, O, Setup, Op, After>
-where
-    Setup: Fn(usize) -> S + Sync,
-    Op: Fn(&mut dyn Caller, &mut S, usize) -> Result<O, BenchError> + Sync,
-    After: Fn(usize, O) -> Result<u64, BenchError> + Sync,
-{
-    setup: Setup,
-    op: Op,
-    after: After,
-    _types: std::marker::PhantomData<fn() -> (S, O)>,
-}
-
-/// Runs operations `0..total` on `callers` threads (thread `t` takes
-/// `t, t + callers, ...`), each with its own caller, warmed up before a
-/// common start. The wall time runs from the common start to the last
-/// thread's end; requests are counted between the two.
-fn concurrently<S, O, Setup, Op, After>(
-    path: &dyn Path,
-    requests: &(dyn Fn() -> u64 + Sync),
-    callers: usize,
-    total: usize,
-    run: Concurrent<S, O, Setup, Op, After>,
-) -> Result<Samples, BenchError>
-where
-    Setup: Fn(usize) -> S + Sync,
-    Op: Fn(&mut dyn Caller, &mut S, usize) -> Result<O, BenchError> + Sync,
-    After: Fn(usize, O) -> Result<u64, BenchError> + Sync,
-{
-    // Two meetings: all warmed up, then the counter read, then go.
-    let warmed = Barrier::new(callers + 1);
-    let go = Barrier::new(callers + 1);
-    let (start, first_request, results) = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..callers)
-            .map(|t| {
-                let (warmed, go, run) = (&warmed, &go, &run);
-                scope.spawn(move || -> Result<(Samples, Instant), BenchError> {
-                    let mut caller = path.caller();
-                    let mut rng = SmallRng::seed_from_u64(200 + t as u64);
-                    let ready = warm_up(caller.as_mut(), &mut rng);
-                    let mut state = (run.setup)(t);
-                    warmed.wait();
-                    go.wait();
-                    ready?;
-                    let mut samples = Samples::default();
-                    for i in (t..total).step_by(callers) {
-                        let out = samples.time(|| (run.op)(caller.as_mut(), &mut state, i))?;
-                        samples.bytes += (run.after)(i, out)?;
-                    }
-                    Ok((samples, Instant::now()))
-                })
-            })
-            .collect();
-        warmed.wait();
-        let first_request = requests();
-        go.wait();
-        let start = Instant::now();
-        let results: Vec<_> = workers
-            .into_iter()
-            .map(|w| w.join().expect("a bench thread panicked"))
-            .collect();
-        (start, first_request, results)
-    });
-    let mut all = Samples::default();
-    let mut end = start;
-    for result in results {
-        let (samples, finished) = result?;
-        end = end.max(finished);
-        all.merge(samples);
-    }
-    all.wall = end - start;
-    all.requests = requests() - first_request;
-    Ok(all)
 }

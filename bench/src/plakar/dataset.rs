@@ -19,7 +19,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 use serde::Serialize;
 
-use super::tree::{self, Entry, TreeSpec};
+use kloset_testkit::tree::{self, Entry, TreeSpec};
 use crate::BenchError;
 
 const MIB: usize = 1 << 20;

@@ -11,7 +11,7 @@
 //!
 //! Design decisions:
 //! - Everything runs in a network namespace with only loopback up
-//!   (`netns.rs`, shared with the plugin's tests): plakar must never reach
+//!   (`kloset_testkit::netns`, as the plugin's tests do): plakar must never reach
 //!   its website.
 //! - A fresh registry (and repository) for each run, so runs do not see
 //!   each other's data and the disk holds one repository at a time.
@@ -23,34 +23,25 @@
 //! - Over the simulated link (Toxiproxy, `toxiproxy.rs`) only the registry
 //!   stores run: the fs store has no link to shape.
 
-#[allow(dead_code)]
-#[path = "../../../plakar-plugin/tests/plugin/support/plakar.rs"]
-mod cli;
-#[allow(dead_code)]
-#[path = "../../../plakar-plugin/tests/plugin/support/netns.rs"]
-pub mod netns;
-#[allow(dead_code)]
-#[path = "../../../plakar-plugin/tests/plugin/support/tree.rs"]
-mod tree;
 
 mod dataset;
+mod homes;
 mod process;
 mod report;
 mod requests;
+mod run;
 mod toxiproxy;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
 
-use self::cli::Plakar;
-use self::dataset::{Dataset, Version};
-use self::process::Outcome;
-use self::requests::{AccessLog, Requests};
-use self::tree::TreeSpec;
-use crate::registry::LocalRegistry;
+use self::dataset::Dataset;
+use self::homes::Homes;
+use self::requests::Requests;
+use self::run::Run;
+use kloset_testkit::tree::TreeSpec;
 use crate::BenchError;
 
 pub use self::report::{table, PlakarReport};
@@ -191,7 +182,7 @@ fn spec(short: bool) -> TreeSpec {
 /// Runs the plakar part; re-runs the bench in a loopback-only network
 /// namespace first when not in one.
 pub fn run(options: &Options) -> Result<PlakarReport, BenchError> {
-    netns::assert_only_loopback();
+    kloset_testkit::netns::assert_only_loopback();
     let short = options.short;
     let repeats = options.repeats.unwrap_or(if short { 1 } else { 3 });
     let timeout = Duration::from_secs(if short { 300 } else { 3600 });
@@ -276,370 +267,4 @@ const MIB: f64 = (1 << 20) as f64;
 
 fn progress(what: &str) {
     eprintln!("kloset-bench: plakar: {what}");
-}
-
-/// One plakar home per contender.
-struct Homes {
-    ours: Plakar,
-    integration_oci: Option<Plakar>,
-    fs: Plakar,
-    _stage: tempfile::TempDir,
-}
-
-impl Homes {
-    fn install(options: &Options, work: &Path) -> Result<Homes, BenchError> {
-        let stage = tempfile::Builder::new()
-            .prefix("packages-")
-            .tempdir_in(work)
-            .map_err(|e| BenchError::Setup(e.to_string()))?;
-        let ours_ptar = match (&options.package, &options.plugin) {
-            (Some(ptar), _) => ptar.clone(),
-            (None, Some(plugin)) => {
-                pack_ours(plugin, &options.component, &stage.path().join("ours"))?
-            }
-            (None, None) => {
-                return Err(BenchError::Setup(
-                    "our plugin: give --plakar-package (scripts/package prints it) or \
-                     --plakar-plugin with --component"
-                        .into(),
-                ))
-            }
-        };
-        if !ours_ptar.is_file() {
-            return Err(BenchError::Setup(format!(
-                "no package at {}",
-                ours_ptar.display()
-            )));
-        }
-        progress(&format!("installing {}", ours_ptar.display()));
-        let ours = Plakar::with_ptar(&ours_ptar, "kloset-oci");
-        let integration_oci = match &options.integration_oci {
-            Some(binary) => {
-                let ptar = pack_integration_oci(binary, &stage.path().join("integration-oci"))?;
-                progress(&format!("installing {}", ptar.display()));
-                Some(Plakar::with_ptar(&ptar, "oci"))
-            }
-            None => None,
-        };
-        Ok(Homes {
-            ours,
-            integration_oci,
-            fs: Plakar::bare(),
-            _stage: stage,
-        })
-    }
-
-    fn of(&self, contender: Contender) -> &Plakar {
-        match contender {
-            Contender::Ours => &self.ours,
-            Contender::IntegrationOci => self
-                .integration_oci
-                .as_ref()
-                .expect("integration-oci runs only when installed"),
-            Contender::Fs => &self.fs,
-        }
-    }
-
-    fn integration_oci_note(&self) -> Option<String> {
-        match self.integration_oci {
-            Some(_) => None,
-            None => Some("not run (no integration-oci binary given)".into()),
-        }
-    }
-}
-
-fn copy(from: &Path, to: &Path) -> Result<(), BenchError> {
-    std::fs::copy(from, to).map(drop).map_err(|e| {
-        BenchError::Setup(format!(
-            "copying {} to {}: {e}",
-            from.display(),
-            to.display()
-        ))
-    })
-}
-
-fn create_dir(dir: &Path) -> Result<(), BenchError> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| BenchError::Setup(format!("creating {}: {e}", dir.display())))
-}
-
-/// Our package from a plugin executable and the component, as
-/// scripts/package makes it from the release ones.
-fn pack_ours(plugin: &Path, component: &Path, dir: &Path) -> Result<PathBuf, BenchError> {
-    create_dir(dir)?;
-    let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plakar-plugin/package");
-    for file in ["manifest.yaml", "options.schema.json"] {
-        copy(&sources.join(file), &dir.join(file))?;
-    }
-    copy(plugin, &dir.join("kloset-oci-plakar"))?;
-    copy(component, &dir.join("kloset_oci.wasm"))?;
-    Ok(cli::pkg_create(dir, OUR_VERSION))
-}
-
-/// integration-oci's package: its executable under the name its own
-/// manifest gives it (`ociStorage`), protocol `oci`.
-fn pack_integration_oci(binary: &Path, dir: &Path) -> Result<PathBuf, BenchError> {
-    create_dir(dir)?;
-    copy(binary, &dir.join("ociStorage"))?;
-    std::fs::write(
-        dir.join("manifest.yaml"),
-        "name: oci\n\
-         display_name: OCI registry (integration-oci)\n\
-         description: PlakarKorp's integration-oci, packed by kloset-bench for comparison\n\
-         connectors:\n\
-         - type: storage\n\
-         \x20 executable: ociStorage\n\
-         \x20 protocols: [oci]\n",
-    )
-    .map_err(|e| BenchError::Setup(format!("integration-oci manifest: {e}")))?;
-    Ok(cli::pkg_create(dir, INTEGRATION_OCI_VERSION))
-}
-
-/// The 1-minute load average.
-fn load() -> f64 {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next()?.parse().ok())
-        .unwrap_or(f64::NAN)
-}
-
-/// Apparent size of the files under `dir`.
-fn dir_bytes(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .filter_map(|e| e.ok())
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
-            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
-            _ => 0,
-        })
-        .sum()
-}
-
-struct Run<'a> {
-    contender: Contender,
-    link: LinkKind,
-    repeat: usize,
-    plakar: &'a Plakar,
-    dataset: &'a Dataset,
-    scratch: &'a Path,
-    proxy: Option<&'a toxiproxy::Toxiproxy>,
-    timeout: Duration,
-}
-
-impl Run<'_> {
-    fn go(&self) -> Result<RunRecord, BenchError> {
-        let load_before = load();
-        let name = format!(
-            "{}-{}-{}",
-            self.contender.name(),
-            self.link.name(),
-            self.repeat
-        );
-        let registry = match self.contender {
-            Contender::Fs => None,
-            _ => Some(
-                LocalRegistry::start()
-                    .map_err(|e| BenchError::Setup(format!("starting docker-registry: {e}")))?,
-            ),
-        };
-        let link = match (&registry, self.proxy) {
-            (Some(r), Some(proxy)) => Some(proxy.link(&name, &r.authority(), toxiproxy::WAN)?),
-            _ => None,
-        };
-        let fs_store = self.scratch.join(format!("fs-store-{name}"));
-        let location = match (&registry, &link) {
-            (_, Some(link)) => format!("oci://{}/kloset-bench/{name}", link.authority),
-            (Some(r), None) => format!("oci://{}/kloset-bench/{name}", r.authority()),
-            (None, _) => fs_store.to_string_lossy().into_owned(),
-        };
-        let log = registry.as_ref().map(|r| AccessLog::new(&r.log_path()));
-        let plugins = self.plakar.home().join("cache/plakar/plugins");
-        let step = |workload: &'static str,
-                    args: &[&str],
-                    env: &[(&str, &str)],
-                    bytes: Option<u64>|
-         -> Result<(Sample, Outcome), BenchError> {
-            let mark = log.as_ref().map(AccessLog::mark);
-            let mut command: Command = self.plakar.command();
-            command.arg("at").arg(&location).args(args);
-            command.envs(env.iter().copied());
-            let outcome = process::measure(command, workload, &plugins, self.timeout)?;
-            let requests = log.as_ref().zip(mark).map(|(log, mark)| log.since(mark));
-            Ok((
-                Sample {
-                    workload,
-                    seconds: outcome.seconds,
-                    bytes,
-                    requests,
-                    plakar_peak_bytes: outcome.plakar_peak,
-                    plugin_peak_bytes: outcome.plugin_peak,
-                },
-                outcome,
-            ))
-        };
-        let shape = &self.dataset.shape;
-        let live = self.dataset.live().to_string_lossy().into_owned();
-        let mut samples = Vec::new();
-
-        samples.push(step(CREATE, &["create"], &[], None)?.0);
-        let (sample, first) = self.dataset.with(Version::Base, || {
-            step(BACKUP, &["backup", &live], &[], Some(shape.bytes))
-        })??;
-        samples.push(sample);
-        let first_id = snapshot_id(&first)?;
-        let (sample, second) = self.dataset.with(Version::Changed, || {
-            step(
-                BACKUP_AGAIN,
-                &["backup", &live],
-                &[],
-                Some(shape.changed_version_bytes),
-            )
-        })??;
-        samples.push(sample);
-        let second_id = snapshot_id(&second)?;
-        let stored_bytes = match &registry {
-            Some(r) => dir_bytes(&r.data_dir()),
-            None => dir_bytes(&fs_store),
-        };
-
-        let (sample, listed) = step(LS, &["ls"], &[], None)?;
-        samples.push(sample);
-        for id in [&first_id, &second_id] {
-            if !listed.stdout.contains(id.as_str()) {
-                return Err(BenchError::Check(format!(
-                    "ls does not show snapshot {id}:\n{}",
-                    listed.stdout
-                )));
-            }
-        }
-
-        let mut verified = 0;
-        let restored = self.scratch.join(format!("restore-{name}"));
-        let to = restored.to_string_lossy().into_owned();
-        samples.push(
-            step(
-                RESTORE,
-                &["restore", "-to", &to, &second_id],
-                &[],
-                Some(shape.changed_version_bytes),
-            )?
-            .0,
-        );
-        dataset::verify(&self.dataset.changed_entries, &restored)?;
-        verified += 1;
-        remove(&restored)?;
-
-        let one = self.scratch.join(format!("one-{name}"));
-        let target = format!(
-            "{second_id}:{}",
-            self.dataset
-                .live()
-                .join(&self.dataset.single_file)
-                .display()
-        );
-        samples.push(
-            step(
-                RESTORE_ONE,
-                &["restore", "-to", &one.to_string_lossy(), &target],
-                &[],
-                None,
-            )?
-            .0,
-        );
-        let file_name = self
-            .dataset
-            .single_file
-            .file_name()
-            .expect("a file name")
-            .into();
-        let want = std::iter::once((
-            file_name,
-            self.dataset
-                .changed_entries
-                .get(&self.dataset.single_file)
-                .cloned()
-                .expect("the single file is listed"),
-        ))
-        .collect();
-        dataset::verify(&want, &one)?;
-        verified += 1;
-        remove(&one)?;
-
-        samples.push(step(CHECK, &["check"], &[], Some(shape.changed_version_bytes))?.0);
-
-        // rm, then maintenance twice (the first marks unreferenced
-        // packfiles, the second deletes them; grace period 0). Lockless:
-        // plakar v1.1.4 often leaves a command's lock behind, with any
-        // store (docs/plakar.md).
-        let (mut rm, _) = step(RM, &["rm", "-apply", &first_id], &[], None)?;
-        for _ in 0..2 {
-            let (m, _) = step(
-                RM,
-                &["maintenance"],
-                &[("PLAKAR_GRACEPERIOD", "0s"), ("PLAKAR_LOCKLESS", "true")],
-                None,
-            )?;
-            rm.seconds += m.seconds;
-            rm.plakar_peak_bytes = rm.plakar_peak_bytes.max(m.plakar_peak_bytes);
-            rm.plugin_peak_bytes = rm.plugin_peak_bytes.max(m.plugin_peak_bytes);
-            if let (Some(total), Some(more)) = (&mut rm.requests, m.requests) {
-                total.total += more.total;
-                for (method, n) in more.by_method {
-                    *total.by_method.entry(method).or_insert(0) += n;
-                }
-            }
-        }
-        samples.push(rm);
-        let left = self.plakar.at(&location, &["ls"]);
-        if !left.ok
-            || left.stdout.contains(first_id.as_str())
-            || !left.stdout.contains(second_id.as_str())
-        {
-            return Err(BenchError::Check(format!(
-                "after rm {first_id}, ls shows:\n{}",
-                left.text()
-            )));
-        }
-
-        drop(link);
-        drop(registry);
-        if fs_store.exists() {
-            remove(&fs_store)?;
-        }
-        Ok(RunRecord {
-            link: self.link,
-            contender: self.contender,
-            repeat: self.repeat,
-            samples,
-            stored_bytes,
-            load_before,
-            load_after: load(),
-            restores_verified: verified,
-        })
-    }
-}
-
-fn remove(dir: &Path) -> Result<(), BenchError> {
-    std::fs::remove_dir_all(dir)
-        .map_err(|e| BenchError::Setup(format!("removing {}: {e}", dir.display())))
-}
-
-/// The snapshot a backup made, from its last line (`ID: backup completed
-/// ...`).
-fn snapshot_id(backup: &Outcome) -> Result<String, BenchError> {
-    format!("{}{}", backup.stdout, backup.stderr)
-        .lines()
-        .find(|l| l.contains("backup completed"))
-        .and_then(|l| l.split(':').next())
-        .map(|id| id.trim().to_string())
-        .filter(|id| id.len() == 8 && id.chars().all(|c| c.is_ascii_hexdigit()))
-        .ok_or_else(|| {
-            BenchError::Check(format!(
-                "no snapshot id in the backup's output:\n{}{}",
-                backup.stdout, backup.stderr
-            ))
-        })
 }

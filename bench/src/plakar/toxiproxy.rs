@@ -216,13 +216,13 @@ impl Drop for Link<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::LocalRegistry;
+    use kloset_testkit::{Registry, RegistryOptions};
 
     /// One request through the shaped link takes at least the round trip,
     /// and reaches the registry (its nonce header comes back).
     #[test]
     fn the_link_adds_its_round_trip_and_forwards() {
-        let registry = LocalRegistry::start().expect("docker-registry starts");
+        let registry = Registry::start(RegistryOptions::default());
         let proxy = Toxiproxy::start().expect("toxiproxy starts");
         let link = proxy
             .link("unit", &registry.authority(), WAN)

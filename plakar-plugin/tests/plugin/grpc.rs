@@ -11,7 +11,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
 use tonic::Code;
 
-use crate::common::{unique_repo, Registry, RegistryOptions};
+use kloset_testkit::{unique_repo, Registry, RegistryOptions};
 use crate::support::grpc::PluginProcess;
 
 const PACKFILE: i32 = StorageResource::Packfile as i32;
@@ -374,7 +374,7 @@ async fn errors_before_the_stream_is_read_still_reach_the_client() {
     // before it reads the Put stream, and the client must see that
     // failure, not "EOF" (plakar's symptom of an unread stream).
     let registry = Registry::start(RegistryOptions {
-        auth: crate::common::RegistryAuth::htpasswd(&[("alice", "right")]),
+        auth: kloset_testkit::RegistryAuth::htpasswd(&[("alice", "right")]),
         ..RegistryOptions::default()
     });
     let repo = unique_repo("grpc-unauthorized");

@@ -3,8 +3,6 @@
 //! repositories copied by standard OCI tools, read through a pull-through
 //! mirror and paged on distribution v3 (`registries`).
 
-#[path = "../../../tests/common/mod.rs"]
-mod common;
 mod support;
 
 mod cli;

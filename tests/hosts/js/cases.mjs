@@ -1,6 +1,6 @@
 // The core conformance cases, as run through jco. They mirror
-// tests/conformance (contract.rs, errors.rs) and tests/hosts/python/cases.py,
-// case for case and name for name: tests/other_hosts.rs checks that every
+// tests/store/conformance (contract.rs, errors.rs) and tests/hosts/python/cases.py,
+// case for case and name for name: tests/host/other_hosts.rs checks that every
 // host reports the same list.
 //
 // The cases run in order and share one repository: `create` makes it, the

@@ -1,6 +1,6 @@
 """The core conformance cases, as run through wasmtime-py. They mirror
-tests/conformance (contract.rs, errors.rs) and tests/hosts/js/cases.mjs, case
-for case and name for name: tests/other_hosts.rs checks that every host
+tests/store/conformance (contract.rs, errors.rs) and tests/hosts/js/cases.mjs, case
+for case and name for name: tests/host/other_hosts.rs checks that every host
 reports the same list.
 
 The cases run in order and share one repository: `create` makes it, the later

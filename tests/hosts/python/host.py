@@ -7,7 +7,7 @@ from pathlib import Path
 try:
     from wasmtime import Engine, Store, WasiConfig
     from wasmtime.component import Component, Linker, Record, Variant
-except ImportError as e:  # tests/other_hosts.rs quotes this line
+except ImportError as e:  # tests/host/other_hosts.rs quotes this line
     sys.exit(
         f"run.py: cannot import wasmtime ({e}); install it with: "
         "python3 -m pip install -r tests/hosts/python/requirements.txt"

@@ -1,7 +1,7 @@
 """Hostile cases, as run through wasmtime-py: a scripted registry
-(tests/other_hosts.rs) sends the store elsewhere. This host has no egress
+(tests/host/other_hosts.rs) sends the store elsewhere. This host has no egress
 allow-list of its own, so only the component's origin rules keep the store
-on the registry; tests/other_hosts.rs checks that the other listener saw
+on the registry; tests/host/other_hosts.rs checks that the other listener saw
 nothing. Mirrors tests/hosts/js/hostile.mjs case for case."""
 
 from cases import check, expect_error, mac, put

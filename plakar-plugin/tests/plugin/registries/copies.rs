@@ -7,13 +7,13 @@
 
 use std::time::Instant;
 
-use super::artifacts;
-use super::clients::{Client, Tool};
+use kloset_testkit::artifacts;
+use kloset_testkit::clients::{Client, Tool};
 use super::fill::PlakarFill;
 use super::{v3, MAX_TAGS};
-use crate::common::unique_repo;
-use crate::isolated_test;
-use crate::support::plakar::Plakar;
+use kloset_testkit::isolated_test;
+use crate::support::package::WithPackage;
+use kloset_testkit::plakar::Plakar;
 
 fn a_copy_restores_and_checks_exactly(tool: Tool, source_deletes: bool) {
     let source = v3(source_deletes);
@@ -25,11 +25,11 @@ fn a_copy_restores_and_checks_exactly(tool: Tool, source_deletes: bool) {
         started.elapsed(),
         fill.packfiles_deleted
     );
-    // oras copies one reference at a time: the tags as `oras repo tags`
-    // lists them. More than a page of them, so the plugin's own listings
-    // (`n=1000`) paged through `Link` while plakar wrote and read.
-    let oras = Client::new(Tool::Oras);
-    let tags = oras.list_tags(&source.authority(), &fill.repo);
+    // The tags as the registry lists them, read straight from it: what
+    // every copy must hold, no more, no less. More than a page of them, so
+    // the plugin's own listings (`n=1000`) paged through `Link` while plakar
+    // wrote and read. oras copies one reference at a time: these.
+    let (tags, _) = source.tags(&fill.repo, &[]);
     assert!(
         tags.len() > MAX_TAGS as usize,
         "{} tags: more than a page of {MAX_TAGS}",
@@ -44,25 +44,8 @@ fn a_copy_restores_and_checks_exactly(tool: Tool, source_deletes: bool) {
     let client = Client::new(tool);
     every_tag_reads_as_an_artifact_through(&client, &source.authority(), &fill.repo, &tags);
 
-    let to = unique_repo("plakar-copy");
-    let started = Instant::now();
-    let copied = client
-        .copy_repository(
-            &source.authority(),
-            &fill.repo,
-            &target.authority(),
-            &to,
-            &tags,
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-    eprintln!(
-        "{}: copied {} tags in {:?} ({})",
-        tool.name(),
-        tags.len(),
-        started.elapsed(),
-        client.copy_command()
-    );
-    let mut copied_tags = oras.list_tags(&target.authority(), &copied);
+    let copied = client.copy_whole(&source, &fill.repo, &target, &tags);
+    let (mut copied_tags, _) = target.tags(&copied, &[]);
     let mut want = tags.clone();
     copied_tags.sort();
     want.sort();
@@ -147,7 +130,7 @@ isolated_test! {
 }
 
 isolated_test! {
-    /// `oras cp` of every tag `oras repo tags` lists, from a registry
+    /// `oras cp` of every tag the registry lists, from a registry
     /// without DELETE.
     fn oras_cp_per_tag_of_a_plakar_repository_restores_and_checks_exactly() {
         a_copy_restores_and_checks_exactly(Tool::Oras, false);

@@ -1,5 +1,5 @@
 //! A repository filled by the real plakar: the `PlakarFill` beside
-//! `tests/registries`' `HostFill`. Two snapshots of a small tree of many
+//! `tests/store/registries`' `HostFill`. Two snapshots of a small tree of many
 //! kinds of file (the second an incremental of a changed copy), and a third
 //! one removed with `rm` and collected by `maintenance`, so that the
 //! repository also holds deleted objects (tombstones and their markers on a
@@ -11,9 +11,9 @@ use std::path::PathBuf;
 use tempfile::TempDir;
 
 use crate::cli::{copy_tree, maintenance, plain_repo, restore_and_compare, Repo};
-use crate::common::{unique_repo, Registry};
-use crate::support::plakar::Plakar;
-use crate::support::tree::{self, TreeSpec};
+use kloset_testkit::{unique_repo, Registry};
+use kloset_testkit::plakar::Plakar;
+use kloset_testkit::tree::{self, TreeSpec};
 
 /// About 4 MiB: 200 small files (text and random), a 3 MiB random file,
 /// empty files and folders, names with spaces, symlinks.

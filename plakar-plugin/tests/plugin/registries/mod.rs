@@ -6,16 +6,9 @@
 //! plakar itself says: `check`, and restores compared byte for byte.
 //!
 //! The component-level half of this (objects written by the host library,
-//! compared key by key) is the root crate's `tests/registries`; its client
-//! wrappers are shared from there. A missing tool or registry fails its
-//! test, it never skips.
-
-#[path = "../../../../tests/registries/artifacts.rs"]
-#[allow(dead_code)]
-pub mod artifacts;
-#[path = "../../../../tests/registries/clients.rs"]
-#[allow(dead_code)]
-pub mod clients;
+//! compared key by key) is the root crate's `tests/store/registries`; the
+//! client wrappers both use are `kloset_testkit::clients`. A missing tool or
+//! registry fails its test, it never skips.
 
 mod copies;
 mod during;
@@ -23,17 +16,12 @@ mod fill;
 mod mirror;
 mod paging;
 
-use crate::common::{Implementation, Registry, RegistryOptions};
+use kloset_testkit::Registry;
 
-/// The page size of every v3 registry here, as in `tests/registries`.
+/// The page size of every v3 registry here, as in `tests/store/registries`.
 pub const MAX_TAGS: u32 = 7;
 
 /// A distribution v3 registry with `tags.maxtags` [`MAX_TAGS`].
 pub fn v3(deletes: bool) -> Registry {
-    Registry::start(RegistryOptions {
-        implementation: Implementation::Distribution3,
-        max_tags: Some(MAX_TAGS),
-        delete_enabled: deletes,
-        ..Default::default()
-    })
+    Registry::v3(MAX_TAGS, deletes)
 }

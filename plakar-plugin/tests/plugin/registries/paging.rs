@@ -6,10 +6,11 @@
 
 use super::{v3, MAX_TAGS};
 use crate::cli::{lifecycle, plain_repo};
-use crate::common::unique_repo;
-use crate::isolated_test;
-use crate::support::plakar::Plakar;
-use crate::support::tree::TreeSpec;
+use kloset_testkit::unique_repo;
+use kloset_testkit::isolated_test;
+use crate::support::package::WithPackage;
+use kloset_testkit::plakar::Plakar;
+use kloset_testkit::tree::TreeSpec;
 
 fn lifecycle_on_v3(deletes: bool) {
     let registry = v3(deletes);

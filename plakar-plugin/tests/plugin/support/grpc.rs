@@ -31,7 +31,7 @@ impl PluginProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_kloset-oci-plakar"))
             .env(
                 "KLOSET_COMPONENT",
-                crate::common::component::component_file(),
+                kloset_testkit::component::component_file(),
             )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

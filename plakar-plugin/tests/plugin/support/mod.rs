@@ -1,8 +1,6 @@
-//! Support for the plugin's tests: the plugin over its pipes, the plakar
-//! CLI in a throwaway home, generated trees, network isolation.
+//! Support for the plugin's tests that is theirs alone: the plugin over its
+//! pipes, and the package plakar installs. The plakar CLI in a throwaway
+//! home, generated trees and network isolation come from `kloset-testkit`.
 
 pub mod grpc;
-pub mod netns;
 pub mod package;
-pub mod plakar;
-pub mod tree;

@@ -5,14 +5,18 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use super::plakar::{pkg_create, Plakar};
+use kloset_testkit::plakar::{pkg_create, Plakar};
 
 /// The package version `pkg create` is given.
 pub const PACKAGE_VERSION: &str = "v0.1.0";
 
-impl Plakar {
-    /// A fresh home with our package installed.
-    pub fn with_package() -> Plakar {
+/// `Plakar::with_package()`: a fresh plakar home with our package installed.
+pub trait WithPackage {
+    fn with_package() -> Plakar;
+}
+
+impl WithPackage for Plakar {
+    fn with_package() -> Plakar {
         Plakar::with_ptar(package(), "kloset-oci")
     }
 }
@@ -39,7 +43,7 @@ fn package_inputs() -> Vec<(&'static str, PathBuf)> {
         ),
         (
             "kloset_oci.wasm",
-            crate::common::component::component_file(),
+            kloset_testkit::component::component_file(),
         ),
     ]
 }

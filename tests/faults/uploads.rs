@@ -1,0 +1,240 @@
+//! The three upload modes (`upload_mode` = stream, chunked, monolithic)
+//! against a real registry behind the fault proxy: chunks that are lost on
+//! their way or whose answers are lost, bodies capped as GHCR caps chunks,
+//! and a registry minimum chunk length. Each put either stores every byte,
+//! verified by reading back, or fails with a typed error and leaves nothing
+//! listed.
+
+
+use kloset_testkit::faults::{first_attempts, Fault, RequestInfo};
+use kloset_testkit::proxied::{bytes, listed, not_found, Mac, Proxied};
+use kloset_host::{Resource, StoreError, StoreHandle};
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+const MIB: usize = 1 << 20;
+
+fn mac(n: u8) -> Mac {
+    let mut m = [n; 32];
+    m[0] = 0x5c; // distinct from other files' keys, for reading logs
+    m
+}
+
+fn is_chunk(r: &RequestInfo) -> bool {
+    r.method == "PATCH"
+}
+
+/// Faults the `n`th chunk PATCH (from 0) and nothing else.
+fn nth_chunk(n: usize, fault: Fault) -> impl Fn(&RequestInfo, usize) -> Fault + Send + Sync {
+    let seen = AtomicUsize::new(0);
+    move |r, _| {
+        if is_chunk(r) && seen.fetch_add(1, Ordering::SeqCst) == n {
+            fault.clone()
+        } else {
+            Fault::None
+        }
+    }
+}
+
+/// Puts `data` as packfile `key` and reads it back whole and in a range.
+fn put_and_verify(store: &StoreHandle, key: Mac, data: &[u8]) {
+    store
+        .put_bytes(Resource::Packfile, &key, data)
+        .expect("put");
+    assert!(listed(store, Resource::Packfile).contains(&key));
+    assert!(store.get(Resource::Packfile, &key, None).expect("get") == data);
+    let at = data.len() / 3;
+    let got = store
+        .get(Resource::Packfile, &key, Some((at as u64, 4096)))
+        .expect("ranged get");
+    assert_eq!(got, data[at..at + 4096]);
+}
+
+/// The PATCHes the proxy saw: (Content-Range, body length).
+fn patches(p: &Proxied) -> Vec<(Option<String>, usize)> {
+    p.proxy
+        .log()
+        .into_iter()
+        .filter(|h| h.method == "PATCH")
+        .map(|h| (h.content_range, h.body_len))
+        .collect()
+}
+
+#[test]
+fn chunked_mode_sends_ranged_chunks_of_the_chosen_size() {
+    let p = Proxied::start("up-chunks", &[("chunk_size", "1MiB")]);
+    p.store.create(b"config").expect("create");
+    let data = bytes(1, 5 * MIB + 12345);
+    put_and_verify(&p.store, mac(1), &data);
+    let sent = patches(&p);
+    // Five full chunks by PATCH; the rest goes with the closing PUT.
+    let expected: Vec<_> = (0..5)
+        .map(|i| (Some(format!("{}-{}", i * MIB, (i + 1) * MIB - 1)), MIB))
+        .collect();
+    assert_eq!(sent, expected);
+    let closing = p
+        .proxy
+        .log()
+        .into_iter()
+        .rev()
+        .find(|h| h.method == "PUT" && h.target.contains("digest="))
+        .expect("a closing PUT");
+    assert_eq!(closing.body_len, 12345);
+}
+
+#[test]
+fn a_registry_minimum_chunk_length_is_honoured() {
+    let p = Proxied::start("up-min", &[("chunk_size", "1MiB")]);
+    p.store.create(b"config").expect("create");
+    let two = (2 * MIB).to_string();
+    p.proxy.set(move |r, _| {
+        if r.method == "POST" && r.path().ends_with("/blobs/uploads/") {
+            Fault::AddHeader("OCI-Chunk-Min-Length", two.clone())
+        } else {
+            Fault::None
+        }
+    });
+    let data = bytes(2, 5 * MIB);
+    put_and_verify(&p.store, mac(2), &data);
+    let sizes: Vec<usize> = patches(&p).into_iter().map(|(_, len)| len).collect();
+    assert_eq!(sizes, [2 * MIB, 2 * MIB]);
+}
+
+#[test]
+fn chunks_lost_on_their_way_are_resent_after_asking_the_session() {
+    let p = Proxied::start("up-lost", &[("chunk_size", "1MiB")]);
+    p.store.create(b"config").expect("create");
+    p.proxy.set(first_attempts(Fault::DropRequest, is_chunk));
+    let data = bytes(3, 4 * MIB + 7);
+    put_and_verify(&p.store, mac(3), &data);
+    let log = p.proxy.log();
+    let dropped = log.iter().filter(|h| h.fault == Fault::DropRequest).count();
+    let asked = log
+        .iter()
+        .filter(|h| h.method == "GET" && h.target.contains("/blobs/uploads/"))
+        .count();
+    println!("{dropped} chunks dropped, {asked} status requests");
+    // Four chunks by PATCH (the last 7 bytes go with the closing PUT), each
+    // dropped on its first attempt at least.
+    assert!(dropped >= 4, "every chunk's first attempt is dropped");
+    assert_eq!(
+        asked, dropped,
+        "each drop is followed by one status request"
+    );
+}
+
+#[test]
+fn a_lost_answer_to_the_first_chunk_restarts_the_upload() {
+    let p = Proxied::start("up-restart", &[("chunk_size", "1MiB")]);
+    p.store.create(b"config").expect("create");
+    p.proxy.set(nth_chunk(0, Fault::ResetBeforeResponse));
+    let data = bytes(4, 3 * MIB + 1);
+    put_and_verify(&p.store, mac(4), &data);
+    let sessions = p
+        .proxy
+        .log()
+        .into_iter()
+        .filter(|h| h.method == "POST" && !h.target.contains("mount="))
+        .count();
+    // The upload's first session, then its restart (small blobs go by
+    // mount-or-start, `?mount=`).
+    assert_eq!(sessions, 2, "the upload restarted in a new session");
+}
+
+#[test]
+fn a_lost_answer_to_a_later_chunk_fails_the_put_and_stores_nothing() {
+    let p = Proxied::start("up-later", &[("chunk_size", "1MiB")]);
+    p.store.create(b"config").expect("create");
+    p.proxy.set(nth_chunk(1, Fault::ResetBeforeResponse));
+    let data = bytes(5, 3 * MIB + 1);
+    match p.store.put_bytes(Resource::Packfile, &mac(5), &data) {
+        // distribution 2.8 cancels a session asked with stale state: the
+        // bytes of the first chunk are gone and no longer held here.
+        Err(StoreError::Transport(m)) => assert!(m.contains("cannot be resumed"), "{m}"),
+        other => panic!("expected a transport error, got {other:?}"),
+    }
+    assert!(listed(&p.store, Resource::Packfile).is_empty());
+    not_found(p.store.get(Resource::Packfile, &mac(5), None));
+    // The caller's retry succeeds.
+    p.proxy.clear();
+    put_and_verify(&p.store, mac(5), &data);
+}
+
+#[test]
+fn a_capped_body_needs_chunks_or_one_put() {
+    let p = Proxied::start("up-cap-stream", &[]);
+    p.store.create(b"config").expect("create");
+    p.proxy.set(|r, _| {
+        if r.method == "PATCH" {
+            Fault::RefuseBodyOver(MIB)
+        } else {
+            Fault::None
+        }
+    });
+    let data = bytes(6, 10 * MIB);
+    match p.store.put_bytes(Resource::Packfile, &mac(6), &data) {
+        Err(StoreError::Registry {
+            status: 413,
+            message,
+            ..
+        }) => assert!(message.contains("upload_mode=chunked"), "{message}"),
+        other => panic!("expected a 413, got {other:?}"),
+    }
+    assert!(listed(&p.store, Resource::Packfile).is_empty());
+
+    for (name, options) in [
+        ("up-cap-chunked", ("chunk_size", "1MiB")),
+        ("up-cap-mono", ("upload_mode", "monolithic")),
+    ] {
+        let store = p.another_store(name, &[options]);
+        store.create(b"config").expect("create");
+        put_and_verify(&store, mac(6), &data);
+    }
+}
+
+#[test]
+fn monolithic_mode_sends_one_put_and_retries_it_whole() {
+    let p = Proxied::start("up-mono", &[("upload_mode", "monolithic")]);
+    p.store.create(b"config").expect("create");
+    let is_blob_put = |r: &RequestInfo| r.method == "PUT" && r.target.contains("digest=");
+    p.proxy
+        .set(first_attempts(Fault::ResetBeforeResponse, is_blob_put));
+    let data = bytes(7, 9 * MIB + 3);
+    put_and_verify(&p.store, mac(7), &data);
+    let log = p.proxy.log();
+    assert!(log.iter().all(|h| h.method != "PATCH"), "no PATCH at all");
+    let puts: Vec<usize> = log
+        .iter()
+        .filter(|h| h.method == "PUT" && h.target.contains("digest=") && h.body_len > MIB)
+        .map(|h| h.body_len)
+        .collect();
+    // The PUT's answer was lost after it completed: a HEAD finds the blob,
+    // so its 9 MiB are not sent again.
+    assert_eq!(puts, [data.len()]);
+}
+
+#[test]
+fn every_mode_stores_the_same_objects() {
+    let p = Proxied::start("up-modes", &[]);
+    let sizes = [0, 1, 300, MIB, 8 * MIB, 8 * MIB + 1, 12 * MIB];
+    for (mode, extra) in [
+        ("stream", vec![]),
+        ("chunked", vec![("chunk_size", "3MiB")]),
+        ("monolithic", vec![("upload_mode", "monolithic")]),
+    ] {
+        let store = p.another_store(&format!("up-mode-{mode}"), &extra);
+        store.create(b"config").expect("create");
+        let mut keys = BTreeSet::new();
+        for (i, size) in sizes.iter().enumerate() {
+            let key = mac(100 + i as u8);
+            let data = bytes(100 + i as u64, *size);
+            store
+                .put_bytes(Resource::Packfile, &key, &data)
+                .unwrap_or_else(|e| panic!("{mode}: put of {size} bytes: {e:?}"));
+            let back = store.get(Resource::Packfile, &key, None).expect("get");
+            assert!(back == data, "{mode}: {size} bytes read back differ");
+            keys.insert(key);
+        }
+        assert_eq!(listed(&store, Resource::Packfile), keys, "{mode}");
+    }
+}

@@ -1,0 +1,472 @@
+//! What the host's egress guarantees, seen from outside: connections are
+//! pooled across requests and instances, and the component reaches only its
+//! registry and the places it names for their purpose: a redirected blob
+//! GET is followed, without credentials, to another host and onwards.
+
+
+use kloset_testkit::component::plugin;
+
+use kloset_testkit::fake::{FakeServer, Reply};
+use kloset_testkit::proxy::CountingProxy;
+use kloset_testkit::{unique_repo, Registry, RegistryOptions};
+use kloset_host::{HostError, Plugin, Resource, StoreError, StoreHandle};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+fn store_at(plugin: &Plugin, authority: &str, repo: &str) -> StoreHandle {
+    let config = [
+        ("location".to_string(), format!("oci://{authority}/{repo}")),
+        ("use_tls".to_string(), "false".to_string()),
+    ];
+    StoreHandle::new(plugin, &config).expect("valid configuration")
+}
+
+fn mac(n: u8) -> [u8; 32] {
+    [n; 32]
+}
+
+#[test]
+fn connections_are_reused_across_requests_and_instances() {
+    let registry = Registry::start(RegistryOptions::default());
+    let proxy = CountingProxy::start(
+        registry
+            .authority()
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap(),
+    );
+    let plugin = plugin();
+    let store = Arc::new(store_at(plugin, &proxy.authority(), &unique_repo("pool")));
+    store.create(b"config").unwrap();
+    for i in 0..30u8 {
+        store
+            .put_bytes(Resource::State, &mac(i), &[i; 1000])
+            .unwrap();
+        assert_eq!(
+            store.get(Resource::State, &mac(i), Some((10, 10))).unwrap(),
+            [i; 10]
+        );
+    }
+    let sequential = proxy.connections();
+    let requests = store.requests();
+    assert!(requests > 100, "{requests} requests");
+    assert!(
+        sequential <= 2,
+        "{requests} sequential requests opened {sequential} connections"
+    );
+
+    // Eight threads, hence eight instances, share the same pool.
+    let threads: Vec<_> = (0..8u8)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for i in 0..10u8 {
+                    let key = mac(100 + t * 10 + i);
+                    store
+                        .put_bytes(Resource::Packfile, &key, &[t; 500])
+                        .unwrap();
+                    assert_eq!(store.get(Resource::Packfile, &key, None).unwrap(), [t; 500]);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let total = proxy.connections();
+    assert!(
+        total <= sequential + 8,
+        "8 concurrent callers opened {} more connections",
+        total - sequential
+    );
+}
+
+/// A registry that holds one object whose blob GET is answered by `blob`.
+fn fake_registry(
+    data: &'static [u8],
+    blob: impl Fn() -> Reply + Send + Sync + 'static,
+) -> FakeServer {
+    let digest = format!("sha256:{}", hex(&Sha256::digest(data)));
+    FakeServer::start(move |req| {
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": "application/vnd.plakar.kloset.v1.packfile",
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json",
+                       "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", "size": 2},
+            "layers": [{"mediaType": "application/vnd.plakar.kloset.v1.packfile", "digest": digest, "size": data.len()}],
+            "annotations": {"io.plakar.kloset.role": "object", "io.plakar.kloset.resource": "packfile",
+                            "io.plakar.kloset.mac": hex(&mac(1))},
+        });
+        if req.path.starts_with("/v2/r/manifests/packfile-") {
+            Reply::new(200, serde_json::to_vec(&manifest).unwrap())
+        } else if req.path == format!("/v2/r/blobs/{digest}") {
+            blob()
+        } else if req.path == "/elsewhere/blob" {
+            Reply::new(200, data)
+        } else {
+            Reply::new(404, "")
+        }
+    })
+}
+
+#[test]
+fn redirects_within_the_registry_are_followed() {
+    let registry = fake_registry(b"redirected bytes", || {
+        Reply::new(307, "").header("location", "/elsewhere/blob")
+    });
+    let store = store_at(plugin(), &registry.authority(), "r");
+    assert_eq!(
+        store.get(Resource::Packfile, &mac(1), None).unwrap(),
+        b"redirected bytes"
+    );
+    let paths: Vec<_> = registry.seen().into_iter().map(|s| s.path).collect();
+    assert!(paths.contains(&"/elsewhere/blob".to_string()), "{paths:?}");
+}
+
+#[test]
+fn a_redirect_to_another_host_is_followed_without_credentials() {
+    let elsewhere = FakeServer::start(|_| Reply::new(200, "redirected bytes"));
+    let target = format!("http://{}/blob?signature=abc", elsewhere.authority());
+    let registry = fake_registry(b"redirected bytes", move || {
+        Reply::new(307, "").header("location", &target)
+    });
+    let config = [
+        (
+            "location".to_string(),
+            format!("oci://{}/r", registry.authority()),
+        ),
+        ("use_tls".to_string(), "false".to_string()),
+        ("token".to_string(), "s3cret-token".to_string()),
+    ];
+    let store = StoreHandle::new(plugin(), &config).unwrap();
+    assert_eq!(
+        store.get(Resource::Packfile, &mac(1), None).unwrap(),
+        b"redirected bytes"
+    );
+    for seen in registry.seen() {
+        assert_eq!(
+            seen.header("authorization"),
+            Some("Bearer s3cret-token"),
+            "{} {}",
+            seen.method,
+            seen.path
+        );
+    }
+    let fetched = elsewhere.seen();
+    assert_eq!(fetched.len(), 1, "{fetched:?}");
+    assert_eq!(fetched[0].path, "/blob?signature=abc");
+    assert_eq!(
+        fetched[0].header("authorization"),
+        None,
+        "credentials went to another host"
+    );
+}
+
+#[test]
+fn a_redirect_target_may_redirect_onwards_to_another_host() {
+    // The registry redirects to a CDN, which redirects to its origin (as a
+    // CDN in front of object storage, or S3 to a regional endpoint, does).
+    let origin = FakeServer::start(|_| Reply::new(200, "twice redirected"));
+    let onward = format!("http://{}/object?sig=2", origin.authority());
+    let cdn = FakeServer::start(move |_| Reply::new(307, "").header("location", &onward));
+    let target = format!("http://{}/blob?sig=1", cdn.authority());
+    let registry = fake_registry(b"twice redirected", move || {
+        Reply::new(307, "").header("location", &target)
+    });
+    let config = [
+        (
+            "location".to_string(),
+            format!("oci://{}/r", registry.authority()),
+        ),
+        ("use_tls".to_string(), "false".to_string()),
+        ("token".to_string(), "s3cret-token".to_string()),
+    ];
+    let store = StoreHandle::new(plugin(), &config).unwrap();
+    assert_eq!(
+        store.get(Resource::Packfile, &mac(1), None).unwrap(),
+        b"twice redirected"
+    );
+    for (server, path) in [(&cdn, "/blob?sig=1"), (&origin, "/object?sig=2")] {
+        let seen = server.seen();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert_eq!(seen[0].path, path);
+        assert_eq!(
+            seen[0].header("authorization"),
+            None,
+            "credentials to {path}"
+        );
+    }
+}
+
+#[test]
+fn hosts_the_registry_never_named_are_refused() {
+    let elsewhere = FakeServer::start(|_| Reply::new(201, ""));
+    let upload = format!("http://{}/upload", elsewhere.authority());
+    // Every upload session the registry opens lives on another host, which
+    // no challenge or redirect named.
+    let registry = FakeServer::start(move |req| {
+        if req.method == "POST" {
+            Reply::new(202, "").header("location", &upload)
+        } else {
+            Reply::new(404, "")
+        }
+    });
+    let store = store_at(plugin(), &registry.authority(), "r");
+    // The component refuses a Location off the registry's origin before
+    // the host's egress is asked (the allow-list's own unit tests cover
+    // the egress); either refusal is a refusal, and nothing is sent.
+    match store.create(b"config") {
+        Err(StoreError::Transport(message)) => assert!(message.contains("denied"), "{message}"),
+        Err(StoreError::Registry { message, .. }) => {
+            assert!(
+                message.contains("not on the registry's origin"),
+                "{message}"
+            )
+        }
+        other => panic!("expected the other host to be refused, got {other:?}"),
+    }
+    assert!(
+        elsewhere.seen().is_empty(),
+        "the other host was reached: {:?}",
+        elsewhere.seen()
+    );
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A registry that wants a bearer token from `realm` (a token URL), then
+/// sends every upload session to `upload` (a URL on the realm's host).
+fn realm_registry(realm: String, upload: String) -> FakeServer {
+    FakeServer::start(move |req| {
+        if req.header("authorization") != Some("Bearer granted") {
+            let challenge = format!(r#"Bearer realm="{realm}",service="reg""#);
+            return Reply::new(401, "").header("www-authenticate", &challenge);
+        }
+        if req.method == "POST" && req.path.starts_with("/v2/r/blobs/uploads/") {
+            Reply::new(202, "").header("location", &upload)
+        } else {
+            Reply::new(404, "")
+        }
+    })
+}
+
+/// A token server that grants `granted` to anyone, and accepts anything
+/// else sent to it (so a request that should never come shows).
+fn token_listener(ip: std::net::IpAddr) -> FakeServer {
+    FakeServer::start_on(ip, |req| {
+        if req.path.starts_with("/token") {
+            Reply::new(200, r#"{"token":"granted"}"#).header("content-type", "application/json")
+        } else {
+            Reply::new(202, "")
+        }
+    })
+}
+
+#[test]
+fn a_token_realm_on_the_registrys_host_gets_token_requests_only() {
+    let listener = token_listener([127, 0, 0, 1].into());
+    let realm = format!("http://{}/token", listener.authority());
+    let upload = format!("http://{}/upload", listener.authority());
+    let registry = realm_registry(realm, upload);
+    let store = store_at(plugin(), &registry.authority(), "r");
+    let result = store.put_bytes(Resource::Packfile, &mac(1), b"object");
+    assert!(
+        result.is_err(),
+        "an upload to the realm's host went through"
+    );
+    let seen = listener.seen();
+    assert!(!seen.is_empty(), "the realm was never asked for a token");
+    for request in &seen {
+        assert!(
+            request.method == "GET" && request.path.starts_with("/token?"),
+            "the realm's host got a request other than a token request: {} {}",
+            request.method,
+            request.path
+        );
+    }
+}
+
+#[test]
+fn a_token_realm_on_another_loopback_host_sees_no_request() {
+    let listener = token_listener([127, 0, 0, 2].into());
+    let realm = format!("http://{}/token", listener.authority());
+    let upload = format!("http://{}/upload", listener.authority());
+    let registry = realm_registry(realm, upload);
+    let store = store_at(plugin(), &registry.authority(), "r");
+    assert!(store
+        .put_bytes(Resource::Packfile, &mac(1), b"object")
+        .is_err());
+    let seen: Vec<_> = listener
+        .seen()
+        .into_iter()
+        .map(|s| format!("{} {}", s.method, s.path))
+        .collect();
+    assert!(seen.is_empty(), "127.0.0.2 was reached: {seen:?}");
+    assert!(!registry.seen().is_empty(), "the registry was never asked");
+}
+
+// ---------------------------------------------------------------- host limits
+
+/// A store on a fresh repository of `registry`, with the host options `extra`.
+fn limited_store(registry: &Registry, extra: &[(&str, &str)]) -> StoreHandle {
+    let mut config = registry.config(&unique_repo("limits"));
+    config.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let store = StoreHandle::new(plugin(), &config).expect("valid configuration");
+    store.create(b"config").expect("create");
+    store
+}
+
+#[test]
+fn an_instance_past_max_guest_memory_fails_its_call_and_is_discarded() {
+    let registry = Registry::start(RegistryOptions::default());
+    // What an instance needs to create a store and put a small object.
+    let probe = limited_store(&registry, &[]);
+    probe
+        .put_bytes(Resource::State, &mac(1), &[1; 1000])
+        .unwrap();
+    let baseline = probe.peak_guest_memory();
+    let limit = baseline + (2 << 20);
+    let store = limited_store(&registry, &[("max_guest_memory", &limit.to_string())]);
+    // Objects up to 8 MiB are buffered in the guest: 6 MiB needs more.
+    match store.put_bytes(Resource::Packfile, &mac(2), &vec![7; 6 << 20]) {
+        Err(StoreError::Host(HostError::MemoryLimit { limit: l, desired })) => {
+            assert_eq!(l, limit as u64);
+            assert!(desired > l);
+        }
+        other => panic!("expected the memory limit, got {other:?}"),
+    }
+    assert_eq!(
+        store.instances(),
+        (0, 0),
+        "the instance went back to the pool"
+    );
+    // A fresh instance serves the next call.
+    store
+        .put_bytes(Resource::State, &mac(3), &[3; 1000])
+        .unwrap();
+    assert_eq!(
+        store.get(Resource::State, &mac(3), None).unwrap(),
+        [3; 1000]
+    );
+}
+
+#[test]
+fn a_call_waits_for_a_free_instance_until_instance_wait_then_fails() {
+    let registry = Registry::start(RegistryOptions::default());
+    let store = limited_store(&registry, &[("max_instances", "1"), ("instance_wait", "1")]);
+    store
+        .put_bytes(Resource::State, &mac(1), &[1; 100])
+        .unwrap();
+    let held = store.get_reader(Resource::State, &mac(1), None).unwrap();
+    let started = std::time::Instant::now();
+    match store.ping() {
+        Err(StoreError::Host(HostError::PoolTimeout { instances: 1, .. })) => {}
+        other => panic!("expected the pool to time out, got {other:?}"),
+    }
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_millis(900),
+        "{waited:?}"
+    );
+    assert!(waited < std::time::Duration::from_secs(10), "{waited:?}");
+    drop(held);
+    store.ping().expect("the instance is free again");
+}
+
+#[test]
+fn a_put_whose_reader_panics_discards_its_instance() {
+    struct Panicking(usize);
+    impl std::io::Read for Panicking {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0 == 0 {
+                panic!("the caller's reader broke");
+            }
+            let n = buf.len().min(self.0);
+            buf[..n].fill(9);
+            self.0 -= n;
+            Ok(n)
+        }
+    }
+    let registry = Registry::start(RegistryOptions::default());
+    let store = limited_store(&registry, &[]);
+    assert_eq!(store.instances(), (1, 1));
+    // More than one chunk reaches the component before the panic.
+    let put = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        store.put(Resource::Packfile, &mac(1), Panicking(3 << 20))
+    }));
+    assert!(put.is_err(), "the panic reached the caller");
+    assert_eq!(
+        store.instances(),
+        (0, 0),
+        "an instance with a live writer went back to the pool"
+    );
+    assert!(store
+        .get(Resource::Packfile, &mac(1), None)
+        .unwrap_err()
+        .is_not_found());
+    store
+        .put_bytes(Resource::Packfile, &mac(1), b"after")
+        .unwrap();
+}
+
+#[test]
+fn a_whole_get_holds_no_more_than_max_get_size() {
+    let registry = Registry::start(RegistryOptions::default());
+    let store = limited_store(&registry, &[("max_get_size", "1K")]);
+    let data: Vec<u8> = (0..4096u32).map(|i| i as u8).collect();
+    store.put_bytes(Resource::Packfile, &mac(1), &data).unwrap();
+    match store.get(Resource::Packfile, &mac(1), None) {
+        Err(StoreError::Host(HostError::TooLarge { limit: 1024 })) => {}
+        other => panic!("expected too-large, got {:?}", other.map(|b| b.len())),
+    }
+    assert_eq!(
+        store
+            .get(Resource::Packfile, &mac(1), Some((100, 1000)))
+            .unwrap(),
+        data[100..1100]
+    );
+    let mut streamed = Vec::new();
+    std::io::Read::read_to_end(
+        &mut store.get_reader(Resource::Packfile, &mac(1), None).unwrap(),
+        &mut streamed,
+    )
+    .unwrap();
+    assert!(streamed == data, "a stream is not capped");
+}
+
+#[test]
+fn a_damaged_compiled_component_is_recompiled_and_the_store_works() {
+    let wasm = std::fs::read(kloset_testkit::component::component_file()).expect("the built component");
+    let cache = tempfile::tempdir().unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(cache.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    Plugin::load_bytes_cached_in(&wasm, Some(cache.path())).unwrap();
+    let entry = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .expect("a cache entry");
+    let mut bytes = std::fs::read(&entry).unwrap();
+    let half = bytes.len() / 2;
+    bytes[half..].fill(0);
+    std::fs::write(&entry, &bytes).unwrap();
+
+    let plugin = Plugin::load_bytes_cached_in(&wasm, Some(cache.path())).unwrap();
+    let registry = Registry::start(RegistryOptions::default());
+    let store = StoreHandle::new(&plugin, &registry.config(&unique_repo("cache"))).unwrap();
+    store.create(b"config").unwrap();
+    store.put_bytes(Resource::State, &mac(1), b"works").unwrap();
+    assert_eq!(store.get(Resource::State, &mac(1), None).unwrap(), b"works");
+    assert_ne!(
+        std::fs::read(&entry).unwrap(),
+        bytes,
+        "the damaged entry was kept"
+    );
+}

@@ -1,0 +1,19 @@
+//! What the host and its users meet, against real registries and tools:
+//! Basic and token auth (`auth`, and the token server itself in
+//! `auth_harness`), TLS (`tls`), the egress allow-list (`egress`), Docker
+//! logins and the CLI (`credentials`), publishing and pulling the component
+//! as an OCI artifact (`distribution`), jco and wasmtime-py running the same
+//! component (`other_hosts`), the cargo-component build (`component_builds`),
+//! the registry harness's own checks (`harness`) and the fuzz corpus
+//! (`fuzz_corpus`).
+
+mod auth;
+mod auth_harness;
+mod component_builds;
+mod credentials;
+mod distribution;
+mod egress;
+mod fuzz_corpus;
+mod harness;
+mod other_hosts;
+mod tls;

@@ -1,0 +1,269 @@
+//! Fixtures: the component, a registry per test, keys and data.
+
+use kloset_testkit::auth::{basic_authorization, bearer_authorization};
+pub use kloset_testkit::component::plugin;
+use kloset_testkit::tls::TestPki;
+use kloset_testkit::{
+    unique_repo, Implementation, Registry, RegistryAuth, RegistryOptions, TokenAuth, TokenUser,
+};
+use kloset_host::{Mac, StoreHandle};
+use sha2::{Digest, Sha256};
+use std::io::{self, Read};
+
+/// The kinds of registry every check runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// Anonymous, plain HTTP, with or without DELETE.
+    Plain { deletes: bool },
+    /// htpasswd Basic auth.
+    Basic,
+    /// Token auth, with the test token server.
+    Token,
+    /// TLS under a CA made by the test (the store trusts it by `tls_ca_file`).
+    Tls,
+    /// CNCF distribution v3 with `tags.maxtags` [`V3_MAX_TAGS`], so every tag
+    /// list longer than that pages through `Link`; with or without DELETE.
+    V3 { deletes: bool },
+    /// ferro-oci-server 1.0.0 (crates.io): anonymous, plain HTTP, DELETE on.
+    Ferro,
+}
+
+/// The page size of the v3 flavours: small, so that every listing pages.
+pub const V3_MAX_TAGS: u32 = 7;
+
+const USER: &str = "kloset";
+const PASSWORD: &str = "correct horse battery staple";
+
+/// A fresh registry and repository for one test.
+pub struct Env {
+    pub registry: Registry,
+    pub repo: String,
+    pub deletes: bool,
+    pub flavor: Flavor,
+    /// Options the flavour adds to every store: credentials, the CA file.
+    extra: Vec<(String, String)>,
+    /// Keeps the CA and certificate files alive while the registry runs.
+    _pki: Option<TestPki>,
+}
+
+impl Env {
+    pub fn new(flavor: Flavor) -> Env {
+        let repo = unique_repo("conformance");
+        let mut options = RegistryOptions::default();
+        let mut extra = Vec::new();
+        let mut pki = None;
+        match flavor {
+            Flavor::Plain { deletes } => options.delete_enabled = deletes,
+            Flavor::V3 { deletes } => {
+                options.implementation = Implementation::Distribution3;
+                options.max_tags = Some(V3_MAX_TAGS);
+                options.delete_enabled = deletes;
+            }
+            Flavor::Ferro => options.implementation = Implementation::Ferro,
+            Flavor::Basic => options.auth = RegistryAuth::htpasswd(&[(USER, PASSWORD)]),
+            Flavor::Token => {
+                options.auth = RegistryAuth::Token(TokenAuth::with_users(vec![TokenUser::new(
+                    USER,
+                    PASSWORD,
+                    &["*"],
+                )]))
+            }
+            Flavor::Tls => {
+                let made = TestPki::new();
+                options.tls = Some(made.server_files());
+                extra.push((
+                    "tls_ca_file".to_string(),
+                    made.ca_pem().display().to_string(),
+                ));
+                pki = Some(made);
+            }
+        }
+        if matches!(flavor, Flavor::Basic | Flavor::Token) {
+            extra.push(("username".to_string(), USER.to_string()));
+            extra.push(("password".to_string(), PASSWORD.to_string()));
+        }
+        let deletes = options.delete_enabled;
+        Env {
+            registry: Registry::start(options),
+            repo,
+            deletes,
+            flavor,
+            extra,
+            _pki: pki,
+        }
+    }
+
+    pub fn config(&self) -> Vec<(String, String)> {
+        let mut config = self.registry.config(&self.repo);
+        config.extend(self.extra.iter().cloned());
+        config
+    }
+
+    /// `Authorization` for raw requests to this test's registry, if it wants one.
+    fn raw_authorization(&self) -> Option<String> {
+        match self.flavor {
+            Flavor::Basic => Some(basic_authorization(USER, PASSWORD)),
+            Flavor::Token => {
+                let server = self
+                    .registry
+                    .token_server()
+                    .expect("a token registry has its token server");
+                Some(bearer_authorization(
+                    &server.mint(USER, &[(self.repo.as_str(), &["pull"])]),
+                ))
+            }
+            Flavor::Plain { .. } | Flavor::Tls | Flavor::V3 { .. } | Flavor::Ferro => None,
+        }
+    }
+
+    /// skopeo's `--creds`, for registries that want them.
+    pub fn skopeo_creds(&self) -> Option<String> {
+        matches!(self.flavor, Flavor::Basic | Flavor::Token).then(|| format!("{USER}:{PASSWORD}"))
+    }
+
+    pub fn config_with(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut config = self.config();
+        config.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        config
+    }
+
+    /// A new handle on this test's repository (its own instances and caches).
+    pub fn handle(&self) -> StoreHandle {
+        StoreHandle::new(plugin(), &self.config()).expect("a valid configuration")
+    }
+
+    /// A handle on a freshly created repository.
+    pub fn created(&self) -> StoreHandle {
+        let handle = self.handle();
+        handle
+            .create(b"kloset configuration bytes")
+            .expect("create");
+        handle
+    }
+
+    /// Whether a `POST ?mount=<digest>&from=<repo>` of a blob the registry
+    /// has answers 201. ferro-oci-server 1.0.0 ignores `mount` (the spec
+    /// allows it) and opens an upload: the put re-sends the bytes.
+    pub fn mounts_blobs(&self) -> bool {
+        self.flavor != Flavor::Ferro
+    }
+
+    /// How many tags one tag-list page holds at most when the client asks
+    /// for more (`n`); `None` when the registry answers every tag at once.
+    pub fn page_size(&self) -> Option<u64> {
+        match self.flavor {
+            Flavor::V3 { .. } => Some(u64::from(V3_MAX_TAGS)),
+            _ => None,
+        }
+    }
+
+    /// The most tag-list requests a listing of `tags` tags may take with
+    /// pages of up to `asked` (the store's `n`): one more than full pages,
+    /// since distribution v3.1.1 sends a `Link` after a page that ends
+    /// exactly at the last tag, then an empty page (FIELD-NOTES section 7).
+    pub fn max_list_requests(&self, tags: u64, asked: u64) -> u64 {
+        let page = self.page_size().map_or(asked, |p| p.min(asked));
+        tags / page + 1
+    }
+
+    /// The repository's tags, read straight from the registry, following
+    /// `Link` (pages of 1000, as `n` asks).
+    pub fn tags(&self) -> Vec<String> {
+        let authorization = self.raw_authorization();
+        let headers: Vec<(&str, &str)> = authorization
+            .iter()
+            .map(|a| ("authorization", a.as_str()))
+            .collect();
+        self.registry.tags(&self.repo, &headers).0
+    }
+}
+
+/// A MAC derived from a number.
+pub fn mac(seed: u64) -> Mac {
+    Sha256::digest(seed.to_le_bytes()).into()
+}
+
+/// Deterministic pseudo-random bytes (splitmix64): distinct per seed, cheap
+/// enough for hundreds of MiB.
+pub struct Pattern {
+    state: u64,
+    remaining: u64,
+    spare: Vec<u8>,
+}
+
+impl Pattern {
+    pub fn new(len: u64, seed: u64) -> Pattern {
+        Pattern {
+            state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ len,
+            remaining: len,
+            spare: Vec::new(),
+        }
+    }
+
+    fn next(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+impl Read for Pattern {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = (buf.len() as u64).min(self.remaining) as usize;
+        let mut filled = 0;
+        while filled < n {
+            if self.spare.is_empty() {
+                self.spare = self.next().to_le_bytes().to_vec();
+            }
+            let take = self.spare.len().min(n - filled);
+            buf[filled..filled + take].copy_from_slice(&self.spare[..take]);
+            self.spare.drain(..take);
+            filled += take;
+        }
+        self.remaining -= n as u64;
+        Ok(n)
+    }
+}
+
+pub fn bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len);
+    Pattern::new(len as u64, seed)
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+/// sha256 of everything a reader yields.
+pub fn sha256_of(mut reader: impl Read) -> io::Result<[u8; 32]> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hasher.finalize().into());
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+/// Yields `data` up to `fail_after` bytes, then an I/O error: a caller's
+/// input failing in the middle of a put.
+pub struct FailingReader<R> {
+    pub inner: R,
+    pub fail_after: u64,
+    pub given: u64,
+}
+
+impl<R: Read> Read for FailingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.given >= self.fail_after {
+            return Err(io::Error::other("the source disk went away"));
+        }
+        let room = (self.fail_after - self.given).min(buf.len() as u64) as usize;
+        let n = self.inner.read(&mut buf[..room])?;
+        self.given += n as u64;
+        Ok(n)
+    }
+}

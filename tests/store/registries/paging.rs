@@ -1,0 +1,61 @@
+//! distribution v3 with `tags.maxtags` 7: tag lists page through `Link` for
+//! real, and the store follows every page (distribution 2.8, which the rest
+//! of the suite runs, ignores `n`).
+
+use kloset_testkit::{unique_repo, Implementation, Registry, RegistryOptions};
+use crate::kit::mac;
+use crate::registries::repo::{handle, raw_tags, v3, MAX_TAGS};
+use kloset_host::Resource;
+use std::ffi::OsStr;
+
+#[test]
+fn v3_pages_every_listing_and_the_store_follows() {
+    let registry = v3(true);
+    let repo = unique_repo("paging");
+    let store = handle(&registry, &repo);
+    store.create(b"config").unwrap();
+    // 30 keys of each of two kinds, plus `config`: 61 tags, 9 pages of 7.
+    for i in 0..30 {
+        store.put_bytes(Resource::State, &mac(i), b"state").unwrap();
+        store.put_bytes(Resource::Lock, &mac(i), b"lock").unwrap();
+    }
+    let (tags, requests) = raw_tags(&registry, &repo);
+    assert_eq!(tags.len(), 61, "{tags:?}");
+    assert!(
+        requests >= 61usize.div_ceil(MAX_TAGS as usize),
+        "n=1000 was clamped to {MAX_TAGS}: {requests} pages"
+    );
+
+    let before = store.requests();
+    let mut listed = store.list(Resource::Lock).unwrap();
+    let pages = store.requests() - before;
+    listed.sort();
+    let mut want: Vec<_> = (0..30).map(mac).collect();
+    want.sort();
+    assert_eq!(listed, want, "every key once, across pages");
+    assert!(
+        (9..=10).contains(&pages),
+        "{pages} tag-list requests for 61 tags in pages of {MAX_TAGS} \
+         (v3.1.1 may end with an empty page)"
+    );
+    // The registry saw them, and each asked for 1000 and got 7.
+    let seen = registry.tag_list_requests(&repo);
+    assert!(
+        seen.iter().filter(|r| r.contains("last=")).count() >= 8,
+        "pages after the first carry `last`: {seen:?}"
+    );
+}
+
+#[test]
+#[should_panic(expected = "not found")]
+fn a_missing_registry_binary_fails_the_test() {
+    // A test needing v3 (or any tool) fails when the binary is not there;
+    // it never passes or skips without it.
+    let _ = Registry::start_with_binary(
+        OsStr::new("/nonexistent/kloset-test/registry"),
+        RegistryOptions {
+            implementation: Implementation::Distribution3,
+            ..Default::default()
+        },
+    );
+}
