@@ -37,7 +37,7 @@ use common::{
     unique_repo, Registry, RegistryAuth, RegistryOptions, TestPki, TokenAuth, TokenServer,
     TokenUser,
 };
-use kloset_host::{mac_to_hex, Mac, Plugin, Resource, StoreError, StoreHandle};
+use kloset_host::{Mac, Plugin, Resource, StoreError, StoreHandle};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
@@ -143,7 +143,7 @@ fn random_bytes(len: usize) -> Vec<u8> {
 /// (and so every token scope) must be let through.
 fn exercise(store: &StoreHandle) {
     store.create(b"kloset configuration").expect("create");
-    let mac: Mac = rand::random();
+    let mac = Mac(rand::random());
     let data = random_bytes(4096);
     let stored = store
         .put_bytes(Resource::Packfile, &mac, &data)
@@ -668,7 +668,7 @@ impl Cli {
         let data = random_bytes(100_000);
         let file = self.home.path().join("object");
         fs::write(&file, &data).expect("write the object");
-        let mac = mac_to_hex(&rand::random::<Mac>());
+        let mac = Mac(rand::random()).to_hex();
 
         let stored = self.ok(&["put", "packfile", &mac, path_str(&file)]);
         assert_eq!(
@@ -740,7 +740,7 @@ fn the_cli_reads_the_password_from_stdin() {
     assert!(!stderr.contains(WRONG_PASSWORD), "{stderr}");
 
     // Standard input cannot carry both the password and the object.
-    let mac = mac_to_hex(&rand::random::<Mac>());
+    let mac = Mac(rand::random()).to_hex();
     let put = cli.run_with_stdin(
         &["--password-stdin", "put", "packfile", &mac],
         stdin.as_bytes(),

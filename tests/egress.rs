@@ -10,7 +10,7 @@ use common::component::plugin;
 use common::fake::{FakeServer, Reply};
 use common::proxy::CountingProxy;
 use common::{unique_repo, Registry, RegistryOptions};
-use kloset_host::{HostError, Plugin, Resource, StoreError, StoreHandle};
+use kloset_host::{HostError, Mac, Plugin, Resource, StoreError, StoreHandle};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
@@ -22,8 +22,8 @@ fn store_at(plugin: &Plugin, authority: &str, repo: &str) -> StoreHandle {
     StoreHandle::new(plugin, &config).expect("valid configuration")
 }
 
-fn mac(n: u8) -> [u8; 32] {
-    [n; 32]
+fn mac(n: u8) -> Mac {
+    Mac([n; 32])
 }
 
 #[test]
@@ -99,7 +99,7 @@ fn fake_registry(
                        "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", "size": 2},
             "layers": [{"mediaType": "application/vnd.plakar.kloset.v1.packfile", "digest": digest, "size": data.len()}],
             "annotations": {"io.plakar.kloset.role": "object", "io.plakar.kloset.resource": "packfile",
-                            "io.plakar.kloset.mac": hex(&mac(1))},
+                            "io.plakar.kloset.mac": hex(&mac(1).0)},
         });
         if req.path.starts_with("/v2/r/manifests/packfile-") {
             Reply::new(200, serde_json::to_vec(&manifest).unwrap())

@@ -27,7 +27,7 @@ fn setup_with(name: &str, extra: &[(&str, &str)]) -> Setup {
 fn mac(n: u8) -> Mac {
     let mut m = [n; 32];
     m[0] = 0xa5; // distinct from other files' keys, for reading logs
-    m
+    Mac(m)
 }
 
 /// Create, puts of every size class up to 8 MiB (buffered), an overwrite,
@@ -411,7 +411,7 @@ fn tag_pages_with_opaque_cursors_list_every_key_once() {
     s.store.create(b"config").unwrap();
     let keys: BTreeSet<Mac> = (30..40).map(mac).collect();
     for key in &keys {
-        s.store.put_bytes(Resource::State, key, &key[..]).unwrap();
+        s.store.put_bytes(Resource::State, key, &key.0[..]).unwrap();
     }
     s.store
         .put_bytes(Resource::Lock, &mac(50), b"lock")
@@ -633,7 +633,7 @@ fn a_seeded_soak_keeps_every_object_consistent() {
         assert!(
             shown
                 .iter()
-                .all(|k| k[0] == 0xa5 && (100..106).contains(&k[1])),
+                .all(|k| k.0[0] == 0xa5 && (100..106).contains(&k.0[1])),
             "a key never put is listed"
         );
     }

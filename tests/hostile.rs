@@ -26,11 +26,11 @@ use std::time::{Duration, Instant};
 fn mac(n: u8) -> Mac {
     let mut m = [n; 32];
     m[0] = 0x3e; // distinct from other files' keys, for reading logs
-    m
+    Mac(m)
 }
 
 fn hex(mac: &Mac) -> String {
-    mac.iter().map(|b| format!("{b:02x}")).collect()
+    mac.0.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn is_manifest_get(r: &RequestInfo) -> bool {

@@ -48,7 +48,7 @@ fn random_bytes(len: usize) -> Vec<u8> {
 }
 
 fn random_mac() -> Mac {
-    rand::random()
+    Mac(rand::random())
 }
 
 /// A handle on `config` must be made (no request is sent then), but

@@ -7,7 +7,7 @@ use super::{unique_repo, Registry, RegistryOptions};
 use kloset_host::{Resource, StoreError, StoreHandle};
 use std::collections::BTreeSet;
 
-pub type Mac = [u8; 32];
+pub use kloset_host::Mac;
 
 /// A registry, the proxy in front of it, and a store talking through it.
 pub struct Proxied {

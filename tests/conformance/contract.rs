@@ -182,7 +182,7 @@ pub fn delete_takes_effect_and_is_idempotent(env: &Env) {
         assert_eq!(store.list(kind).unwrap(), vec![mac(2)]);
     }
     let tags = env.tags();
-    let deleted_tag = format!("lock-{}", hex(&mac(1)));
+    let deleted_tag = format!("lock-{}", hex(&mac(1).0));
     if env.deletes {
         assert!(
             !tags.contains(&deleted_tag),

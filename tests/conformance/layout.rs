@@ -18,7 +18,7 @@ pub fn skopeo_sees_valid_oci_artifacts(env: &Env) {
         "{}/{}:ecc-state-{}",
         env.registry.authority(),
         env.repo,
-        hex(&mac(5))
+        hex(&mac(5).0)
     );
     let m = skopeo_inspect_raw_as(&reference, creds.as_deref());
     assert_eq!(m["schemaVersion"], 2);
@@ -39,7 +39,7 @@ pub fn skopeo_sees_valid_oci_artifacts(env: &Env) {
     );
     assert_eq!(m["layers"][0]["size"], 4321);
     assert_eq!(m["annotations"]["io.plakar.kloset.resource"], "ecc-state");
-    assert_eq!(m["annotations"]["io.plakar.kloset.mac"], hex(&mac(5)));
+    assert_eq!(m["annotations"]["io.plakar.kloset.mac"], hex(&mac(5).0));
 
     let config = skopeo_inspect_raw_as(
         &format!("{}/{}:config", env.registry.authority(), env.repo),
@@ -81,7 +81,7 @@ pub fn skopeo_sees_valid_oci_artifacts(env: &Env) {
             "{}/{}:m.lock-{}",
             env.registry.authority(),
             env.repo,
-            hex(&mac(6))
+            hex(&mac(6).0)
         ),
         creds.as_deref(),
     );

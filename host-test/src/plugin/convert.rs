@@ -92,7 +92,7 @@ mod tests {
 
     #[test]
     fn keys_must_be_32_bytes() {
-        assert_eq!(mac_from_wit(vec![7; 32]).unwrap(), [7; 32]);
+        assert_eq!(mac_from_wit(vec![7; 32]).unwrap(), Mac([7; 32]));
         assert!(matches!(
             mac_from_wit(vec![7; 31]),
             Err(StoreError::Host(HostError::Contract(_)))

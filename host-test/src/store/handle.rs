@@ -159,7 +159,8 @@ impl StoreHandle {
         let mut lease = self.lease()?;
         let writer = lease.try_call(|i| {
             let (api, store, res) = i.parts();
-            api.store().call_put(store, res, kind.into(), &mac.to_vec())
+            api.store()
+                .call_put(store, res, kind.into(), &mac.0.to_vec())
         })?;
         // A caller's reader that panics leaves an upload session open in the
         // instance: drop the writer (the component cancels the session),
@@ -200,7 +201,7 @@ impl StoreHandle {
         let reader = lease.try_call(|i| {
             let (api, store, res) = i.parts();
             api.store()
-                .call_get(store, res, kind.into(), &mac.to_vec(), byte_range(range))
+                .call_get(store, res, kind.into(), &mac.0.to_vec(), byte_range(range))
         })?;
         Ok(ObjectReader::new(lease, reader))
     }
@@ -239,7 +240,7 @@ impl StoreHandle {
         self.lease()?.try_call(|i| {
             let (api, store, res) = i.parts();
             api.store()
-                .call_delete(store, res, kind.into(), &mac.to_vec())
+                .call_delete(store, res, kind.into(), &mac.0.to_vec())
         })
     }
 
