@@ -6,7 +6,7 @@ mod common;
 use common::component::plugin;
 
 use common::{unique_repo, Registry, RegistryAuth, RegistryOptions, TokenAuth, TokenUser};
-use kloset_host::{Mac, Resource, StoreError, StoreHandle};
+use kloset_host::{ContractError, Mac, Resource, StoreError, StoreHandle};
 use std::time::Duration;
 
 const WRITER: (&str, &str) = ("writer", "writer-pass-123");
@@ -53,13 +53,13 @@ fn basic_auth_needs_the_right_credentials() {
     assert!(
         matches!(
             store(&registry, &repo, &[]).create(b"c"),
-            Err(StoreError::Unauthorized(_))
+            Err(StoreError::Contract(ContractError::Unauthorized(_)))
         ),
         "anonymous"
     );
     let wrong = as_user((WRITER.0, "not-the-password"));
     match store(&registry, &repo, &with(&wrong)).create(b"c") {
-        Err(StoreError::Unauthorized(message)) => {
+        Err(StoreError::Contract(ContractError::Unauthorized(message))) => {
             assert!(!message.contains("not-the-password"), "{message}")
         }
         other => panic!("expected unauthorized, got {other:?}"),
@@ -139,14 +139,14 @@ fn a_token_server_that_grants_less_than_asked_means_denied() {
     assert!(
         matches!(
             r.put_bytes(Resource::State, &Mac([2; 32]), b"x"),
-            Err(StoreError::Denied(_))
+            Err(StoreError::Contract(ContractError::Denied(_)))
         ),
         "push"
     );
     assert!(
         matches!(
             r.delete(Resource::State, &Mac([1; 32])),
-            Err(StoreError::Denied(_))
+            Err(StoreError::Contract(ContractError::Denied(_)))
         ),
         "delete"
     );
@@ -217,7 +217,7 @@ fn a_static_bearer_token_is_sent_as_it_is() {
     let other = server.mint(WRITER.0, &[("someone-else", &["pull", "push"])]);
     assert!(matches!(
         store(&registry, &repo, &[("token", &other)]).list(Resource::Lock),
-        Err(StoreError::Denied(_))
+        Err(StoreError::Contract(ContractError::Denied(_)))
     ));
 }
 
@@ -247,7 +247,10 @@ fn identity_tokens_use_the_oauth2_form() {
         &unique_repo("oauth"),
         &[("username", "<token>"), ("password", "refresh-wrong")],
     );
-    assert!(matches!(bad.create(b"c"), Err(StoreError::Unauthorized(_))));
+    assert!(matches!(
+        bad.create(b"c"),
+        Err(StoreError::Contract(ContractError::Unauthorized(_)))
+    ));
 }
 
 /// Yields `total` bytes slowly, so a streamed upload outlives a token.

@@ -37,7 +37,7 @@ use common::{
     unique_repo, Registry, RegistryAuth, RegistryOptions, TestPki, TokenAuth, TokenServer,
     TokenUser,
 };
-use kloset_host::{Mac, Plugin, Resource, StoreError, StoreHandle};
+use kloset_host::{ContractError, Mac, Plugin, Resource, StoreError, StoreHandle};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
@@ -164,7 +164,7 @@ fn exercise(store: &StoreHandle) {
 /// message nor `Debug` quotes any of `secrets`.
 fn assert_unauthorized(store: &StoreHandle, secrets: &[&str]) {
     match store.create(b"kloset configuration") {
-        Err(err @ StoreError::Unauthorized(_)) => {
+        Err(err @ StoreError::Contract(ContractError::Unauthorized(_))) => {
             let shown = format!("{err} {err:?}");
             for secret in secrets {
                 assert!(!shown.contains(secret), "a secret in the error: {shown}");
@@ -241,7 +241,7 @@ fn a_broken_config_json_fails_the_configuration_without_quoting_it() {
         ),
     ];
     match StoreHandle::new(plugin(), &config) {
-        Err(StoreError::InvalidConfig(msg)) => {
+        Err(StoreError::Contract(ContractError::InvalidConfig(msg))) => {
             assert!(msg.contains("config.json"), "{msg}");
             assert!(!msg.contains("hunter2"), "{msg}");
         }
@@ -267,7 +267,7 @@ fn a_config_json_of_the_wrong_shape_is_refused_without_quoting_it() {
         ),
     ];
     match StoreHandle::new(plugin(), &config) {
-        Err(StoreError::InvalidConfig(msg)) => {
+        Err(StoreError::Contract(ContractError::InvalidConfig(msg))) => {
             assert!(
                 msg.contains("config.json") && msg.contains("line 1"),
                 "{msg}"
@@ -301,7 +301,9 @@ fn a_password_file_logs_in_and_mixes_with_no_password_option() {
         ],
     );
     match StoreHandle::new(plugin(), &both) {
-        Err(StoreError::InvalidConfig(msg)) => assert!(msg.contains("both"), "{msg}"),
+        Err(StoreError::Contract(ContractError::InvalidConfig(msg))) => {
+            assert!(msg.contains("both"), "{msg}")
+        }
         other => panic!("expected invalid-config, got {other:?}"),
     }
 }
@@ -522,7 +524,9 @@ fn credential_helpers_are_asked_first_and_their_answers_used() {
     let dir = docker_config(&json!({ "credsStore": "kloset-test" }));
     let bad = store_config(&registry, dir.path(), &[("retries", "many")]);
     match StoreHandle::new(plugin(), &bad) {
-        Err(StoreError::InvalidConfig(msg)) => assert!(msg.contains("retries"), "{msg}"),
+        Err(StoreError::Contract(ContractError::InvalidConfig(msg))) => {
+            assert!(msg.contains("retries"), "{msg}")
+        }
         other => panic!("expected invalid-config, got {other:?}"),
     }
     assert_eq!(

@@ -10,7 +10,7 @@ use common::component::plugin;
 use common::fake::{FakeServer, Reply};
 use common::proxy::CountingProxy;
 use common::{unique_repo, Registry, RegistryOptions};
-use kloset_host::{HostError, Mac, Plugin, Resource, StoreError, StoreHandle};
+use kloset_host::{ContractError, HostError, Mac, Plugin, Resource, StoreError, StoreHandle};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
@@ -220,8 +220,10 @@ fn hosts_the_registry_never_named_are_refused() {
     // the host's egress is asked (the allow-list's own unit tests cover
     // the egress); either refusal is a refusal, and nothing is sent.
     match store.create(b"config") {
-        Err(StoreError::Transport(message)) => assert!(message.contains("denied"), "{message}"),
-        Err(StoreError::Registry { message, .. }) => {
+        Err(StoreError::Contract(ContractError::Transport(message))) => {
+            assert!(message.contains("denied"), "{message}")
+        }
+        Err(StoreError::Contract(ContractError::Registry { message, .. })) => {
             assert!(
                 message.contains("not on the registry's origin"),
                 "{message}"

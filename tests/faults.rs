@@ -9,7 +9,7 @@ mod common;
 
 use common::faults::{first_attempts, seeded, splitmix64, Fault, FaultProxy, RequestInfo};
 use common::proxied::{bytes, listed, not_found, Mac, Proxied};
-use kloset_host::{Resource, StoreError, StoreHandle};
+use kloset_host::{ContractError, Resource, StoreError, StoreHandle};
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
@@ -112,7 +112,13 @@ fn a_503_on_a_streamed_patch_fails_the_put_and_leaves_nothing() {
     s.proxy.clear();
     println!("streamed put under a 503 PATCH: {result:?}");
     assert!(
-        matches!(result, Err(StoreError::Registry { status: 503, .. })),
+        matches!(
+            result,
+            Err(StoreError::Contract(ContractError::Registry {
+                status: 503,
+                ..
+            }))
+        ),
         "{result:?}"
     );
     assert!(listed(&s.store, Resource::Packfile).is_empty());
@@ -148,7 +154,10 @@ fn retry_after_is_waited_out_or_refused() {
     let result = s.store.put_bytes(Resource::State, &mac(8), b"later");
     let took = started.elapsed();
     assert!(
-        matches!(result, Err(StoreError::RateLimited(_))),
+        matches!(
+            result,
+            Err(StoreError::Contract(ContractError::RateLimited(_)))
+        ),
         "{result:?}"
     );
     assert!(took < Duration::from_secs(2), "took {took:?}");
@@ -179,7 +188,13 @@ fn a_manifest_put_failing_for_good_leaves_no_object_and_keeps_the_old_one() {
     s.proxy.clear();
     for result in [fresh, overwrite] {
         assert!(
-            matches!(result, Err(StoreError::Registry { status: 500, .. })),
+            matches!(
+                result,
+                Err(StoreError::Contract(ContractError::Registry {
+                    status: 500,
+                    ..
+                }))
+            ),
             "{result:?}"
         );
     }
@@ -239,7 +254,7 @@ fn a_reset_upload_completion_leaves_a_consistent_store() {
             assert_eq!(got, data);
             assert!(listed_now);
         }
-        Err(StoreError::NotFound(_)) => {
+        Err(StoreError::Contract(ContractError::NotFound(_))) => {
             assert!(result.is_err(), "a put that succeeded is not found");
             assert!(!listed_now);
         }
@@ -358,7 +373,10 @@ fn a_corrupted_blob_is_never_returned() {
     s.proxy.clear();
     assert_eq!(s.proxy.faults(), 1);
     assert!(
-        matches!(result, Err(StoreError::Integrity(_))),
+        matches!(
+            result,
+            Err(StoreError::Contract(ContractError::Integrity(_)))
+        ),
         "{result:?}"
     );
     assert_eq!(
@@ -563,7 +581,7 @@ fn a_seeded_soak_keeps_every_object_consistent() {
                     "op {op}: get {resource:?} {key} read {} unexpected bytes",
                     got.len()
                 ),
-                Err(StoreError::NotFound(_)) => {
+                Err(StoreError::Contract(ContractError::NotFound(_))) => {
                     assert!(belief.admits(&None), "op {op}: {key} not found")
                 }
                 Err(e) => errors.push(format!("op {op}: get {resource:?} {key}: {e}")),
@@ -580,12 +598,12 @@ fn a_seeded_soak_keeps_every_object_consistent() {
                         });
                         assert!(fits, "op {op}: ranged get {resource:?} {key} wrong bytes");
                     }
-                    Err(StoreError::NotFound(_)) => {
+                    Err(StoreError::Contract(ContractError::NotFound(_))) => {
                         assert!(belief.admits(&None), "op {op}: {key} not found")
                     }
                     // A range past the end of a small object is the
                     // caller's error, not a fault's.
-                    Err(StoreError::InvalidArgument(_)) => {}
+                    Err(StoreError::Contract(ContractError::InvalidArgument(_))) => {}
                     Err(e) => errors.push(format!("op {op}: ranged get {resource:?} {key}: {e}")),
                 }
             }
@@ -611,7 +629,7 @@ fn a_seeded_soak_keeps_every_object_consistent() {
             let belief = &model[&(kind, key)];
             let actual = match s.store.get(*resource, &k, None) {
                 Ok(bytes) => Some(bytes),
-                Err(StoreError::NotFound(_)) => None,
+                Err(StoreError::Contract(ContractError::NotFound(_))) => None,
                 Err(e) => panic!("{resource:?} {key}: {e}"),
             };
             assert!(
@@ -648,7 +666,7 @@ fn the_retry_options_bound_the_retries() {
     s.proxy.set(|_, _| Fault::Status(503, None));
     let before = s.proxy.requests();
     match s.store.list(Resource::State) {
-        Err(StoreError::Registry { status: 503, .. }) => {}
+        Err(StoreError::Contract(ContractError::Registry { status: 503, .. })) => {}
         other => panic!("expected the 503, got {other:?}"),
     }
     assert_eq!(s.proxy.requests() - before, 1, "no retry");
@@ -661,7 +679,10 @@ fn the_retry_options_bound_the_retries() {
     let started = std::time::Instant::now();
     assert!(matches!(
         s.store.list(Resource::State),
-        Err(StoreError::Registry { status: 503, .. })
+        Err(StoreError::Contract(ContractError::Registry {
+            status: 503,
+            ..
+        }))
     ));
     assert_eq!(
         s.proxy.requests() - before,

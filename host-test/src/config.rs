@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::config_values as values;
-use crate::StoreError;
+use crate::{ContractError, StoreError};
 
 /// The option naming a PEM file of extra CA certificates. The host needs it
 /// to build its TLS roots; the component has no use for it.
@@ -92,7 +92,7 @@ impl Default for Limits {
 /// other key are kept as given; `location` goes to both.
 ///
 /// A host key given twice, or a bad value for one, is
-/// [`StoreError::InvalidConfig`] naming the key. The component checks its own
+/// [`ContractError::InvalidConfig`] naming the key. The component checks its own
 /// keys (duplicates included) itself.
 pub fn split(
     config: &[(String, String)],
@@ -109,9 +109,9 @@ pub fn split(
             continue;
         };
         if seen.contains(&host_key) {
-            return Err(StoreError::InvalidConfig(format!(
+            return Err(StoreError::Contract(ContractError::InvalidConfig(format!(
                 "option '{host_key}' is given twice"
-            )));
+            ))));
         }
         seen.push(host_key);
         match host_key {
@@ -152,9 +152,9 @@ fn parse_flag(key: &str, value: &str) -> Result<bool, StoreError> {
     match value {
         "true" => Ok(true),
         "false" => Ok(false),
-        _ => Err(StoreError::InvalidConfig(format!(
+        _ => Err(StoreError::Contract(ContractError::InvalidConfig(format!(
             "option '{key}' must be true or false"
-        ))),
+        )))),
     }
 }
 
@@ -260,7 +260,7 @@ mod tests {
                         "{value:?}"
                     );
                 }
-                (Err(StoreError::InvalidConfig(msg)), None) => {
+                (Err(StoreError::Contract(ContractError::InvalidConfig(msg))), None) => {
                     assert!(msg.contains("tls_insecure_no_verify"), "{value:?}: {msg}");
                     assert!(msg.contains("true or false"), "{value:?}: {msg}");
                 }
@@ -285,7 +285,7 @@ mod tests {
             };
             let err = split(&pairs(&[(key, value), (key, value)])).unwrap_err();
             match err {
-                StoreError::InvalidConfig(msg) => {
+                StoreError::Contract(ContractError::InvalidConfig(msg)) => {
                     assert!(msg.contains(key) && msg.contains("twice"), "{msg}")
                 }
                 other => panic!("{key}: unexpected {other:?}"),

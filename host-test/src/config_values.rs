@@ -2,16 +2,16 @@
 //! refused naming the option and what it takes, never quoting the value
 //! (option values in general may be secrets).
 
-use crate::StoreError;
+use crate::{ContractError, StoreError};
 
 /// Bytes, plain or with a binary suffix: `512`, `64K`, `64KiB`, `2M`,
 /// `2MiB`, `1G`, `1GiB` (as the component's `chunk_size`), within
 /// `min..=max`.
 pub fn size(key: &str, value: &str, min: u64, max: u64) -> Result<u64, StoreError> {
     let bad = || {
-        StoreError::InvalidConfig(format!(
+        StoreError::Contract(ContractError::InvalidConfig(format!(
             "option '{key}' must be a size in bytes (K, M, G suffixes) from {min} to {max}"
-        ))
+        )))
     };
     let digits_end = value
         .find(|c: char| !c.is_ascii_digit())
@@ -39,9 +39,9 @@ pub fn number(key: &str, value: &str, min: u64, max: u64) -> Result<u64, StoreEr
         .ok()
         .filter(|n| (min..=max).contains(n))
         .ok_or_else(|| {
-            StoreError::InvalidConfig(format!(
+            StoreError::Contract(ContractError::InvalidConfig(format!(
                 "option '{key}' must be a whole number from {min} to {max}"
-            ))
+            )))
         })
 }
 

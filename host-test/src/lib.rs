@@ -34,7 +34,7 @@ pub use plugin::cache::CACHE_ENV;
 pub use plugin::pool::MAX_INSTANCES;
 pub use plugin::{Plugin, COMPONENT_ENV};
 pub use rfc3339::{rfc3339_now, rfc3339_utc};
-pub use store::error::StoreError;
+pub use store::error::{ContractError, StoreError};
 pub use store::handle::StoreHandle;
 pub use store::reader::{store_error_from_io, ObjectReader};
 

@@ -3,7 +3,7 @@
 use crate::common::skopeo_inspect_raw_as;
 use crate::contract::hex;
 use crate::kit::{bytes, mac, plugin, Env};
-use kloset_host::{Resource, StoreError, StoreHandle};
+use kloset_host::{ContractError, Resource, StoreError, StoreHandle};
 use sha2::{Digest, Sha256};
 
 const EMPTY_DIGEST: &str =
@@ -118,7 +118,10 @@ pub fn prefixes_keep_stores_apart(env: &Env) {
         format!("{}#server", env.repo)
     );
     assert!(
-        matches!(env.handle().open(), Err(StoreError::NotFound(_))),
+        matches!(
+            env.handle().open(),
+            Err(StoreError::Contract(ContractError::NotFound(_)))
+        ),
         "no store without a prefix there"
     );
 }
@@ -138,7 +141,9 @@ pub fn a_corrupted_blob_is_an_integrity_error(env: &Env) {
     std::fs::write(&path, &stored).unwrap();
     for view in [&store, &env.handle()] {
         match view.get(Resource::Packfile, &mac(11), None) {
-            Err(StoreError::Integrity(m)) => assert!(m.contains("do not match"), "{m}"),
+            Err(StoreError::Contract(ContractError::Integrity(m))) => {
+                assert!(m.contains("do not match"), "{m}")
+            }
             other => panic!(
                 "expected an integrity error, got {:?}",
                 other.map(|b| b.len())

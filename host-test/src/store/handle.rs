@@ -11,7 +11,7 @@ use crate::plugin::convert::{byte_range, mac_from_wit};
 use crate::plugin::instance::Recipe;
 use crate::plugin::pool::{Lease, Pool};
 use crate::store::reader::{store_error_from_io, ObjectReader};
-use crate::{HostError, Mac, Plugin, Resource, StoreError};
+use crate::{ContractError, HostError, Mac, Plugin, Resource, StoreError};
 
 /// Bytes handed to the component per `writer.write` call.
 const WRITE_CHUNK: usize = 1 << 20;
@@ -227,9 +227,9 @@ impl StoreHandle {
             .map_err(store_error_from_io)?;
         if !within {
             return Err(match range {
-                Some((_, len)) => StoreError::Integrity(format!(
+                Some((_, len)) => StoreError::Contract(ContractError::Integrity(format!(
                     "the component returned more than the {len} bytes of the range"
-                )),
+                ))),
                 None => HostError::TooLarge { limit }.into(),
             });
         }
