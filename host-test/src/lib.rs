@@ -16,7 +16,6 @@
 // The rooms of the host; the CLI (main.rs, commands.rs) sits on top.
 pub mod artifact;
 mod config;
-mod config_values;
 mod credentials;
 mod egress;
 mod error;
