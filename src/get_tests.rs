@@ -53,7 +53,7 @@ fn read(
     blob: &BlobRef,
     range: Option<ByteRange>,
 ) -> (Result<Vec<u8>, StoreError>, Vec<Option<String>>) {
-    let mut answer = Answer::new(status, &body);
+    let mut answer = Answer::new(status, &body).to("GET /v2/repo/blobs/sha256:*");
     answer.headers = headers;
     read_through(vec![answer], blob, range)
 }
@@ -142,13 +142,19 @@ fn whole_reads_are_verified() {
 fn a_whole_read_that_breaks_resumes_from_the_byte_reached() {
     let (bytes, blob) = object();
     let rest = |from: usize| {
-        Answer::new(206, &bytes[from..]).header("content-range", &format!("bytes {from}-99/100"))
+        Answer::new(206, &bytes[from..])
+            .to("GET /v2/repo/blobs/sha256:*")
+            .header("content-range", &format!("bytes {from}-99/100"))
     };
     // Cut after 30 bytes, then truncated after 40 more (an early end),
     // then the rest: the digest carries on across both resumptions.
     let answers = vec![
-        Answer::new(200, &bytes[..30]).cut(),
-        Answer::new(206, &bytes[30..70]).header("content-range", "bytes 30-99/100"),
+        Answer::new(200, &bytes[..30])
+            .to("GET /v2/repo/blobs/sha256:*")
+            .cut(),
+        Answer::new(206, &bytes[30..70])
+            .to("GET /v2/repo/blobs/sha256:*")
+            .header("content-range", "bytes 30-99/100"),
         rest(70),
     ];
     let (got, ranges) = read_through(answers, &blob, None);
@@ -159,16 +165,24 @@ fn a_whole_read_that_breaks_resumes_from_the_byte_reached() {
     );
     // A registry ignoring Range on the resumption: its 200 is cut.
     let answers = vec![
-        Answer::new(200, &bytes[..30]).cut(),
-        Answer::new(200, &bytes).header("content-length", "100"),
+        Answer::new(200, &bytes[..30])
+            .to("GET /v2/repo/blobs/sha256:*")
+            .cut(),
+        Answer::new(200, &bytes)
+            .to("GET /v2/repo/blobs/sha256:*")
+            .header("content-length", "100"),
     ];
     assert_eq!(read_through(answers, &blob, None).0.unwrap(), bytes);
     // A resumption that sends other bytes fails the digest.
     let mut other = bytes.clone();
     other[80] ^= 1;
     let answers = vec![
-        Answer::new(200, &bytes[..30]).cut(),
-        Answer::new(206, &other[30..]).header("content-range", "bytes 30-99/100"),
+        Answer::new(200, &bytes[..30])
+            .to("GET /v2/repo/blobs/sha256:*")
+            .cut(),
+        Answer::new(206, &other[30..])
+            .to("GET /v2/repo/blobs/sha256:*")
+            .header("content-range", "bytes 30-99/100"),
     ];
     assert!(matches!(
         read_through(answers, &blob, None).0,
@@ -185,9 +199,12 @@ fn a_ranged_read_that_breaks_asks_for_the_rest_of_its_range() {
     };
     let answers = vec![
         Answer::new(206, &bytes[20..45])
+            .to("GET /v2/repo/blobs/sha256:*")
             .header("content-range", "bytes 20-69/100")
             .cut(),
-        Answer::new(206, &bytes[45..70]).header("content-range", "bytes 45-69/100"),
+        Answer::new(206, &bytes[45..70])
+            .to("GET /v2/repo/blobs/sha256:*")
+            .header("content-range", "bytes 45-69/100"),
     ];
     let (got, ranges) = read_through(answers, &blob, Some(r));
     assert_eq!(got.unwrap(), &bytes[20..70]);
@@ -203,9 +220,12 @@ fn resumptions_are_bounded_by_the_retry_option() {
     // Every answer breaks before a byte: the default four resumptions
     // in a row, then the error.
     let breaking = || {
-        let mut answers = vec![Answer::new(200, &bytes[..10]).cut()];
+        let mut answers = vec![Answer::new(200, &bytes[..10])
+            .to("GET /v2/repo/blobs/sha256:*")
+            .cut()];
         answers.extend((0..4).map(|_| {
             Answer::new(206, b"")
+                .to("GET /v2/repo/blobs/sha256:*")
                 .header("content-range", "bytes 10-99/100")
                 .cut()
         }));
@@ -230,9 +250,14 @@ fn resumptions_are_bounded_by_the_retry_option() {
     assert!(again.to_string().contains("failed earlier"), "{again}");
     // A short body that never comes whole: integrity, as before.
     let answers = (0..5)
-        .map(|_| Answer::new(206, b"").header("content-range", "bytes 60-99/100"))
+        .map(|_| {
+            Answer::new(206, b"")
+                .to("GET /v2/repo/blobs/sha256:*")
+                .spare()
+                .header("content-range", "bytes 60-99/100")
+        })
         .collect();
-    let mut all = vec![Answer::new(200, &bytes[..60])];
+    let mut all = vec![Answer::new(200, &bytes[..60]).to("GET /v2/repo/blobs/sha256:*")];
     all.extend::<Vec<Answer>>(answers);
     assert!(matches!(
         read_through(all, &blob, None).0,
@@ -253,12 +278,14 @@ fn broken_every(n: usize, step: usize, delay: Duration) -> (Vec<u8>, BlobRef, Ve
         .map(|from| {
             let to = (from + step).min(n);
             let answer = if from == 0 {
-                Answer::new(200, &bytes[..to])
+                Answer::new(200, &bytes[..to]).to("GET /v2/repo/blobs/sha256:*")
             } else {
                 Answer::new(206, &bytes[from..to])
+                    .to("GET /v2/repo/blobs/sha256:*")
                     .header("content-range", &format!("bytes {from}-{}/{n}", n - 1))
             };
-            let answer = answer.after(delay);
+            // Spare: a deadline or the retries stop some reads first.
+            let answer = answer.after(delay).spare();
             if to < n {
                 answer.cut()
             } else {
@@ -319,11 +346,10 @@ fn a_resumed_read_ends_by_the_get_deadline() {
 
 #[test]
 fn ranges_past_the_end_fail_before_any_request() {
-    let (bytes, blob) = object();
-    let (got, ranges) = read(
-        200,
+    // No answer scripted: any request fails the test.
+    let (_, blob) = object();
+    let (got, ranges) = read_through(
         vec![],
-        bytes,
         &blob,
         Some(ByteRange {
             offset: 95,
@@ -332,9 +358,7 @@ fn ranges_past_the_end_fail_before_any_request() {
     );
     assert!(matches!(got, Err(StoreError::InvalidArgument(_))));
     assert!(ranges.is_empty());
-    let (got, ranges) = read(
-        200,
-        vec![],
+    let (got, ranges) = read_through(
         vec![],
         &blob,
         Some(ByteRange {
