@@ -16,12 +16,15 @@ fn client(answers: Vec<Answer>) -> RegistryClient<Scripted> {
 }
 
 fn opened() -> Answer {
-    Answer::new(202, b"").header("location", &format!("{SESSION}?_state=0"))
+    Answer::new(202, b"")
+        .to("POST /v2/team/repo/blobs/uploads/")
+        .header("location", &format!("{SESSION}?_state=0"))
 }
 
 /// A PATCH taken, the registry now holding `held` bytes.
 fn took(held: u64) -> Answer {
     Answer::new(202, b"")
+        .to("PATCH /v2/team/repo/blobs/uploads/s")
         .header("location", &format!("{SESSION}?_state={held}"))
         .header("range", &format!("0-{}", held - 1))
 }
@@ -29,6 +32,7 @@ fn took(held: u64) -> Answer {
 fn status(held: u64) -> Answer {
     let last = held.saturating_sub(1);
     Answer::new(204, b"")
+        .to("GET /v2/team/repo/blobs/uploads/s")
         .header("location", &format!("{SESSION}?_state={held}"))
         .header("range", &format!("0-{last}"))
 }
@@ -70,7 +74,7 @@ fn chunks_carry_content_ranges_and_follow_each_location() {
         opened().header("oci-chunk-min-length", "100"),
         took(100),
         took(200),
-        Answer::new(201, b""),
+        Answer::new(201, b"").to("PUT /v2/team/repo/blobs/uploads/s"),
     ]);
     // Asked for 64-byte chunks; the registry's minimum of 100 wins.
     upload(&c, &data, 64).unwrap();
@@ -92,10 +96,10 @@ fn a_chunk_that_did_not_arrive_is_resent_after_asking() {
     let c = client(vec![
         opened(),
         took(100),
-        Answer::new(503, b""),
+        Answer::new(503, b"").to("PATCH /v2/team/repo/blobs/uploads/s"),
         status(100),
         took(200),
-        Answer::new(201, b""),
+        Answer::new(201, b"").to("PUT /v2/team/repo/blobs/uploads/s"),
     ]);
     upload(&c, &data, 100).unwrap();
     let asked = c.transport().asked.borrow();
@@ -111,10 +115,10 @@ fn a_chunk_that_half_arrived_goes_on_from_where_it_stopped() {
     let c = client(vec![
         opened(),
         took(100),
-        Answer::broken(),
+        Answer::broken().to("PATCH /v2/team/repo/blobs/uploads/s"),
         status(160),
         took(200),
-        Answer::new(201, b""),
+        Answer::new(201, b"").to("PUT /v2/team/repo/blobs/uploads/s"),
     ]);
     upload(&c, &data, 100).unwrap();
     let asked = c.transport().asked.borrow();
@@ -128,9 +132,9 @@ fn a_chunk_that_arrived_whole_is_not_sent_again() {
     let c = client(vec![
         opened(),
         took(100),
-        Answer::broken(),
+        Answer::broken().to("PATCH /v2/team/repo/blobs/uploads/s"),
         status(200),
-        Answer::new(201, b""),
+        Answer::new(201, b"").to("PUT /v2/team/repo/blobs/uploads/s"),
     ]);
     upload(&c, &data, 100).unwrap();
     let asked = c.transport().asked.borrow();
@@ -145,13 +149,13 @@ fn an_unanswerable_first_chunk_restarts_in_a_new_session() {
     let gone = br#"{"errors":[{"code":"BLOB_UPLOAD_INVALID","message":"blob upload invalid"}]}"#;
     let c = client(vec![
         opened(),
-        Answer::broken(),
+        Answer::broken().to("PATCH /v2/team/repo/blobs/uploads/s"),
         // distribution 2.8: stale state; the session is cancelled.
-        Answer::new(400, gone),
-        Answer::new(204, b""), // our own DELETE of it
+        Answer::new(400, gone).to("GET /v2/team/repo/blobs/uploads/s"),
+        Answer::new(204, b"").to("DELETE /v2/team/repo/blobs/uploads/s"), // our own DELETE of it
         opened(),
         took(100),
-        Answer::new(201, b""),
+        Answer::new(201, b"").to("PUT /v2/team/repo/blobs/uploads/s"),
     ]);
     upload(&c, &data, 100).unwrap();
     let methods = c.transport().methods();
@@ -168,8 +172,8 @@ fn a_later_chunk_the_session_lost_fails_the_upload() {
     let c = client(vec![
         opened(),
         took(100),
-        Answer::broken(),
-        Answer::new(400, gone),
+        Answer::broken().to("PATCH /v2/team/repo/blobs/uploads/s"),
+        Answer::new(400, gone).to("GET /v2/team/repo/blobs/uploads/s"),
     ]);
     match upload(&c, &data, 100) {
         Err(StoreError::Transport(m)) => {
@@ -185,7 +189,7 @@ fn failures_are_bounded_by_the_retry_policy() {
     let data = vec![4u8; 150];
     let mut answers = vec![opened()];
     for attempt in 0..5 {
-        answers.push(Answer::new(503, b""));
+        answers.push(Answer::new(503, b"").to("PATCH /v2/team/repo/blobs/uploads/s"));
         if attempt < 4 {
             answers.push(status(0));
         }
@@ -205,7 +209,7 @@ fn a_registry_taking_a_byte_at_a_time_fails_the_upload() {
     let chunk = 200 << 10;
     let data = vec![6u8; chunk + 10];
     let mut answers = vec![opened()];
-    answers.extend((1..=3).map(|held| took(held)));
+    answers.extend((1..=3).map(|held| took(held).spare()));
     let c = client(answers);
     match upload(&c, &data, chunk) {
         Err(StoreError::Registry {
@@ -231,7 +235,7 @@ fn a_registry_taking_a_byte_at_a_time_fails_the_upload() {
         opened(),
         took(100 << 10),
         took(chunk as u64),
-        Answer::new(201, b""),
+        Answer::new(201, b"").to("PUT /v2/team/repo/blobs/uploads/s"),
     ]);
     upload(&c, &data, chunk).unwrap();
     assert_eq!(
@@ -242,7 +246,10 @@ fn a_registry_taking_a_byte_at_a_time_fails_the_upload() {
 
 #[test]
 fn a_413_names_the_options_that_get_under_the_cap() {
-    let c = client(vec![opened(), Answer::new(413, b"")]);
+    let c = client(vec![
+        opened(),
+        Answer::new(413, b"").to("PATCH /v2/team/repo/blobs/uploads/s"),
+    ]);
     match upload(&c, &[5u8; 150], 100) {
         Err(StoreError::Registry {
             status: 413,

@@ -19,10 +19,12 @@ fn ok(status: u16) -> Answer {
 }
 
 fn opened(session: &str) -> Answer {
-    Answer::new(202, b"").header(
-        "location",
-        &format!("/v2/team/repo/blobs/uploads/{session}"),
-    )
+    Answer::new(202, b"")
+        .to("POST /v2/team/repo/blobs/uploads/")
+        .header(
+            "location",
+            &format!("/v2/team/repo/blobs/uploads/{session}"),
+        )
 }
 
 fn blob_of(bytes: &[u8]) -> BlobRef {
@@ -34,7 +36,15 @@ fn blob_of(bytes: &[u8]) -> BlobRef {
 
 #[test]
 fn a_put_makes_its_object_visible_last() {
-    let s = store_with(&[], vec![ok(201), opened("s"), ok(201), ok(201)]);
+    let s = store_with(
+        &[],
+        vec![
+            ok(201).to("POST /v2/team/repo/blobs/uploads/"),
+            opened("s"),
+            ok(201).to("PUT /v2/team/repo/blobs/uploads/s"),
+            ok(201).to("PUT /v2/team/repo/manifests/packfile-*"),
+        ],
+    );
     s.repository().learn(Deletion::Registry, None);
     let mut put = s.put(Resource::Packfile, KEY).unwrap();
     put.write(b"hello ").unwrap();
@@ -73,7 +83,11 @@ fn a_put_makes_its_object_visible_last() {
 fn a_put_whose_upload_fails_never_shows() {
     let s = store_with(
         &[],
-        vec![ok(201), opened("s"), Answer::new(400, b""), ok(204)],
+        vec![
+            ok(201).to("POST /v2/team/repo/blobs/uploads/"),
+            opened("s"),
+            Answer::new(400, b"").to("PUT /v2/team/repo/blobs/uploads/s"),
+        ],
     );
     s.repository().learn(Deletion::Registry, None);
     let mut put = s.put(Resource::Lock, KEY).unwrap();
@@ -88,8 +102,19 @@ fn a_put_whose_upload_fails_never_shows() {
 
 #[test]
 fn a_tombstone_mode_put_of_a_deleted_key_writes_its_revival_marker_first() {
-    let deleted = Answer::new(200, b"").header("docker-content-digest", &sha256_digest(b"d"));
-    let s = store_with(&[], vec![ok(201), ok(201), deleted, ok(201), ok(201)]);
+    let deleted = Answer::new(200, b"")
+        .to("HEAD /v2/team/repo/manifests/lock-*")
+        .header("docker-content-digest", &sha256_digest(b"d"));
+    let s = store_with(
+        &[],
+        vec![
+            ok(201).to("POST /v2/team/repo/blobs/uploads/"),
+            ok(201).to("POST /v2/team/repo/blobs/uploads/"),
+            deleted,
+            ok(201).to("PUT /v2/team/repo/manifests/lock-*"),
+            ok(201).to("PUT /v2/team/repo/manifests/lock-*"),
+        ],
+    );
     s.repository().learn(Deletion::Tombstone, None);
     let mut put = s.put(Resource::Lock, KEY).unwrap();
     put.write(b"again").unwrap();
@@ -110,7 +135,15 @@ fn a_tombstone_mode_put_of_a_deleted_key_writes_its_revival_marker_first() {
         revived
     );
     // A key never deleted gets no marker.
-    let s = store_with(&[], vec![ok(201), ok(201), ok(404), ok(201)]);
+    let s = store_with(
+        &[],
+        vec![
+            ok(201).to("POST /v2/team/repo/blobs/uploads/"),
+            ok(201).to("POST /v2/team/repo/blobs/uploads/"),
+            ok(404).to("HEAD /v2/team/repo/manifests/lock-*"),
+            ok(201).to("PUT /v2/team/repo/manifests/lock-*"),
+        ],
+    );
     s.repository().learn(Deletion::Tombstone, None);
     let mut put = s.put(Resource::Lock, KEY).unwrap();
     put.write(b"first").unwrap();
@@ -131,11 +164,11 @@ fn the_first_put_reads_how_deletions_are_recorded() {
     let s = store_with(
         &[],
         vec![
-            ok(201),
-            ok(201),
-            Answer::new(200, &config),
-            ok(404),
-            ok(201),
+            ok(201).to("POST /v2/team/repo/blobs/uploads/"),
+            ok(201).to("POST /v2/team/repo/blobs/uploads/"),
+            Answer::new(200, &config).to("GET /v2/team/repo/manifests/config"),
+            ok(404).to("HEAD /v2/team/repo/manifests/state-*"),
+            ok(201).to("PUT /v2/team/repo/manifests/state-*"),
         ],
     );
     let mut put = s.put(Resource::State, KEY).unwrap();
@@ -152,6 +185,7 @@ fn chunked_mode_sends_no_body_longer_than_a_chunk() {
     let data: Vec<u8> = (0..chunk * 2 + 100).map(|i| i as u8).collect();
     let took = |held: usize| {
         Answer::new(202, b"")
+            .to("PATCH /v2/team/repo/blobs/uploads/c")
             .header(
                 "location",
                 &format!("/v2/team/repo/blobs/uploads/c?n={held}"),
@@ -164,9 +198,9 @@ fn chunked_mode_sends_no_body_longer_than_a_chunk() {
             opened("c"),
             took(chunk),
             took(chunk * 2),
-            ok(201),
-            ok(201),
-            ok(201),
+            ok(201).to("PUT /v2/team/repo/blobs/uploads/c"),
+            ok(201).to("POST /v2/team/repo/blobs/uploads/"),
+            ok(201).to("PUT /v2/team/repo/manifests/packfile-*"),
         ],
     );
     s.repository().learn(Deletion::Registry, None);
@@ -190,7 +224,11 @@ fn chunked_mode_sends_no_body_longer_than_a_chunk() {
 fn a_failed_write_cancels_its_session_and_fails_later_calls() {
     let s = store_with(
         &[("upload_mode", "chunked"), ("chunk_size", "64KiB")],
-        vec![opened("c"), Answer::new(400, b""), ok(204)],
+        vec![
+            opened("c"),
+            Answer::new(400, b"").to("PATCH /v2/team/repo/blobs/uploads/c"),
+            ok(204).to("DELETE /v2/team/repo/blobs/uploads/c"),
+        ],
     );
     let mut put = s.put(Resource::Packfile, KEY).unwrap();
     put.write(&[1u8; 65_535]).unwrap();

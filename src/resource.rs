@@ -68,19 +68,31 @@ impl FromStr for Resource {
     }
 }
 
-/// A 32-byte object MAC.
+/// A 32-byte object MAC: the key callers give and the component lists.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Mac(pub [u8; 32]);
 
+/// Bytes that are not 32 long, so not a MAC.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a MAC is 32 bytes, got {0}")]
+pub struct MacLength(pub usize);
+
+/// Text that is not a MAC in hex (what `str::parse::<Mac>` refuses).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MacParseError {
+    #[error("a MAC is 64 hex characters, got {0}")]
+    Length(usize),
+    #[error("a MAC is hex, found {0:?}")]
+    NotHex(char),
+}
+
 impl Mac {
     pub fn from_slice(bytes: &[u8]) -> Result<Mac, StoreError> {
-        let array: [u8; 32] = bytes.try_into().map_err(|_| {
-            StoreError::InvalidArgument(format!("a MAC is 32 bytes, got {}", bytes.len()))
-        })?;
-        Ok(Mac(array))
+        Mac::try_from(bytes).map_err(|e| StoreError::InvalidArgument(e.to_string()))
     }
 
     /// Parses exactly 64 lowercase hex characters (the form used in tags).
+    /// A person's input goes through [`FromStr`], which takes either case.
     pub fn from_hex(text: &str) -> Option<Mac> {
         if text.len() != 64 || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
             return None;
@@ -90,8 +102,72 @@ impl Mac {
         Some(Mac(out))
     }
 
+    /// 64 lowercase hex characters.
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+/// 64 hex characters in either case (what a person types on a command
+/// line); the error names the length or the first character that is not hex.
+impl FromStr for Mac {
+    type Err = MacParseError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let digits: Vec<char> = text.chars().collect();
+        if digits.len() != 64 {
+            return Err(MacParseError::Length(digits.len()));
+        }
+        let nibble = |c: char| {
+            c.to_digit(16)
+                .map(|d| d as u8)
+                .ok_or(MacParseError::NotHex(c))
+        };
+        let mut mac = [0u8; 32];
+        for (byte, pair) in mac.iter_mut().zip(digits.chunks(2)) {
+            *byte = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+        }
+        Ok(Mac(mac))
+    }
+}
+
+impl From<[u8; 32]> for Mac {
+    fn from(bytes: [u8; 32]) -> Mac {
+        Mac(bytes)
+    }
+}
+
+impl From<Mac> for [u8; 32] {
+    fn from(mac: Mac) -> [u8; 32] {
+        mac.0
+    }
+}
+
+impl TryFrom<&[u8]> for Mac {
+    type Error = MacLength;
+
+    fn try_from(bytes: &[u8]) -> Result<Mac, MacLength> {
+        <[u8; 32]>::try_from(bytes)
+            .map(Mac)
+            .map_err(|_| MacLength(bytes.len()))
+    }
+}
+
+impl TryFrom<Vec<u8>> for Mac {
+    type Error = MacLength;
+
+    fn try_from(bytes: Vec<u8>) -> Result<Mac, MacLength> {
+        Mac::try_from(bytes.as_slice())
+    }
+}
+
+impl AsRef<[u8]> for Mac {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
     }
 }
 
@@ -156,5 +232,50 @@ mod tests {
             Mac::from_slice(&[0; 31]),
             Err(StoreError::InvalidArgument(_))
         ));
+    }
+
+    // Moved from the host's own MAC parser (host-test/src/store/mac.rs),
+    // now the one parser the CLI uses.
+    #[test]
+    fn parses_either_case_and_prints_lowercase() {
+        let text = "00ff10aB".repeat(8);
+        let mac: Mac = text.parse().unwrap();
+        assert_eq!(&mac.0[..4], &[0x00, 0xff, 0x10, 0xab]);
+        assert_eq!(mac.to_hex(), text.to_lowercase());
+        assert_eq!(mac.to_string(), text.to_lowercase());
+    }
+
+    #[test]
+    fn parse_refuses_bad_text() {
+        let cases = [
+            ("", MacParseError::Length(0)),
+            ("ab", MacParseError::Length(2)),
+            (&*"a".repeat(65), MacParseError::Length(65)),
+            (&*format!("{}g", "a".repeat(63)), MacParseError::NotHex('g')),
+            (&*format!("{} ", "a".repeat(63)), MacParseError::NotHex(' ')),
+            (&*format!("{}é", "a".repeat(63)), MacParseError::NotHex('é')),
+        ];
+        for (text, want) in cases {
+            assert_eq!(text.parse::<Mac>(), Err(want), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn parse_errors_name_the_problem() {
+        assert_eq!(
+            MacParseError::Length(2).to_string(),
+            "a MAC is 64 hex characters, got 2"
+        );
+        assert_eq!(
+            MacParseError::NotHex('g').to_string(),
+            "a MAC is hex, found 'g'"
+        );
+    }
+
+    #[test]
+    fn mac_from_bytes_checks_length() {
+        assert_eq!(Mac::try_from(&[7u8; 32][..]), Ok(Mac([7; 32])));
+        assert_eq!(Mac::try_from(vec![1u8; 33]), Err(MacLength(33)));
+        assert_eq!(MacLength(31).to_string(), "a MAC is 32 bytes, got 31");
     }
 }

@@ -163,10 +163,7 @@ impl Caller for NativeCaller {
     }
 
     fn put(&mut self, kind: Resource, mac: &Mac, data: &[u8]) -> Result<u64, BenchError> {
-        let mut session = self
-            .0
-            .put(oci_kind(kind), kloset_oci::Mac(*mac))
-            .map_err(store_error)?;
+        let mut session = self.0.put(oci_kind(kind), *mac).map_err(store_error)?;
         for chunk in data.chunks(CHUNK) {
             session.write(chunk).map_err(store_error)?;
         }
@@ -182,7 +179,7 @@ impl Caller for NativeCaller {
         let range = range.map(|(offset, length)| ByteRange { offset, length });
         let mut reader = self
             .0
-            .get(oci_kind(kind), &kloset_oci::Mac(*mac), range)
+            .get(oci_kind(kind), &*mac, range)
             .map_err(store_error)?;
         let mut out = Vec::with_capacity(range.map_or(0, |r| r.length as usize));
         loop {
@@ -196,12 +193,10 @@ impl Caller for NativeCaller {
 
     fn list(&mut self, kind: Resource) -> Result<Vec<Mac>, BenchError> {
         let keys = self.0.list(oci_kind(kind)).map_err(store_error)?;
-        Ok(keys.into_iter().map(|m| m.0).collect())
+        Ok(keys)
     }
 
     fn delete(&mut self, kind: Resource, mac: &Mac) -> Result<(), BenchError> {
-        self.0
-            .delete(oci_kind(kind), &kloset_oci::Mac(*mac))
-            .map_err(store_error)
+        self.0.delete(oci_kind(kind), &*mac).map_err(store_error)
     }
 }

@@ -48,7 +48,7 @@ impl Pair<'_> {
 fn random_mac(rng: &mut impl RngCore) -> Mac {
     let mut mac = [0u8; 32];
     rng.fill_bytes(&mut mac);
-    mac
+    Mac(mac)
 }
 
 fn random_bytes(len: usize, seed: u64) -> Vec<u8> {

@@ -5,7 +5,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use kloset_host::artifact::{self, ArtifactError, Reference};
-use kloset_host::{mac_to_hex, store_error_from_io, HostError, Plugin, StoreError, StoreHandle};
+use kloset_host::{store_error_from_io, HostError, Plugin, StoreError, StoreHandle};
 
 use crate::{Cli, Command};
 
@@ -93,7 +93,7 @@ pub fn run(mut cli: Cli) -> Result<(), CliError> {
         Command::Ls { resource } => {
             let mut text = String::new();
             for mac in store.list(resource)? {
-                text.push_str(&mac_to_hex(&mac));
+                text.push_str(&mac.to_hex());
                 text.push('\n');
             }
             out.write_all(text.as_bytes())

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use crate::config_values as values;
-use crate::StoreError;
+use crate::{ContractError, StoreError};
+use kloset_oci::config::options::{option, OptionSpec};
 
 /// The option naming a PEM file of extra CA certificates. The host needs it
 /// to build its TLS roots; the component has no use for it.
@@ -42,11 +42,6 @@ pub const LOCATION: &str = "location";
 /// (`kloset_oci::config::options::OPTIONS`). Each is one of the names above.
 pub const HOST_KEYS: &[&str] = &kloset_oci::config::HOST_OPTIONS;
 
-/// Defaults of the host's limits (see docs/configuration.md, host-level keys).
-pub const DEFAULT_MAX_GUEST_MEMORY: u64 = 1 << 30;
-pub const DEFAULT_INSTANCE_WAIT_SECS: u64 = 300;
-pub const DEFAULT_MAX_GET_SIZE: u64 = 1 << 30;
-
 /// What the host takes from the configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HostConfig {
@@ -77,22 +72,30 @@ pub struct Limits {
     pub max_get_size: u64,
 }
 
+/// The defaults the core's option table states, read by each option's own
+/// parser (the core's tests check each parses).
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_guest_memory: DEFAULT_MAX_GUEST_MEMORY,
-            max_instances: crate::MAX_INSTANCES,
-            instance_wait: std::time::Duration::from_secs(DEFAULT_INSTANCE_WAIT_SECS),
-            max_get_size: DEFAULT_MAX_GET_SIZE,
+            max_guest_memory: table_default(MAX_GUEST_MEMORY, OptionSpec::size),
+            max_instances: table_default(MAX_INSTANCES, OptionSpec::number) as usize,
+            instance_wait: table_default(INSTANCE_WAIT, OptionSpec::seconds),
+            max_get_size: table_default(MAX_GET_SIZE, OptionSpec::size),
         }
     }
+}
+
+fn table_default<T>(key: &str, parse: fn(&OptionSpec, &str) -> Result<T, ContractError>) -> T {
+    let spec = option(key);
+    parse(spec, spec.default)
+        .unwrap_or_else(|e| panic!("the option table's default of '{key}' does not parse: {e}"))
 }
 
 /// Separates host keys from the component's configuration. Order and every
 /// other key are kept as given; `location` goes to both.
 ///
 /// A host key given twice, or a bad value for one, is
-/// [`StoreError::InvalidConfig`] naming the key. The component checks its own
+/// [`ContractError::InvalidConfig`] naming the key. The component checks its own
 /// keys (duplicates included) itself.
 pub fn split(
     config: &[(String, String)],
@@ -109,29 +112,22 @@ pub fn split(
             continue;
         };
         if seen.contains(&host_key) {
-            return Err(StoreError::InvalidConfig(format!(
+            return Err(StoreError::Contract(ContractError::InvalidConfig(format!(
                 "option '{host_key}' is given twice"
-            )));
+            ))));
         }
         seen.push(host_key);
+        // Kinds, ranges and parsers are the core's option table's.
+        let spec = option(host_key);
         match host_key {
             TLS_CA_FILE => host.tls_ca_file = Some(PathBuf::from(value)),
-            TLS_INSECURE_NO_VERIFY => host.tls_insecure_no_verify = parse_flag(host_key, value)?,
+            TLS_INSECURE_NO_VERIFY => host.tls_insecure_no_verify = spec.flag(value)?,
             DOCKER_CONFIG => host.docker_config = Some(PathBuf::from(value)),
             PASSWORD_FILE => host.password_file = Some(PathBuf::from(value)),
-            // wasm32 memories end at 4 GiB.
-            MAX_GUEST_MEMORY => {
-                host.limits.max_guest_memory = values::size(host_key, value, 1 << 20, 4 << 30)?
-            }
-            MAX_INSTANCES => {
-                host.limits.max_instances =
-                    values::number(host_key, value, 1, crate::MAX_INSTANCES as u64)? as usize
-            }
-            INSTANCE_WAIT => {
-                host.limits.instance_wait =
-                    std::time::Duration::from_secs(values::number(host_key, value, 1, 86_400)?)
-            }
-            MAX_GET_SIZE => host.limits.max_get_size = values::size(host_key, value, 1, u64::MAX)?,
+            MAX_GUEST_MEMORY => host.limits.max_guest_memory = spec.size(value)?,
+            MAX_INSTANCES => host.limits.max_instances = spec.number(value)? as usize,
+            INSTANCE_WAIT => host.limits.instance_wait = spec.seconds(value)?,
+            MAX_GET_SIZE => host.limits.max_get_size = spec.size(value)?,
             _ => unreachable!("every host key is handled"),
         }
     }
@@ -143,19 +139,6 @@ pub fn split(
         guest.push(("use_tls".to_string(), "true".to_string()));
     }
     Ok((host, guest))
-}
-
-/// `true` or `false`, nothing else: this flag turns a security check off, so
-/// a typo must not be read as either. The value is not quoted back, as
-/// option values in general may be secrets.
-fn parse_flag(key: &str, value: &str) -> Result<bool, StoreError> {
-    match value {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err(StoreError::InvalidConfig(format!(
-            "option '{key}' must be true or false"
-        ))),
-    }
 }
 
 /// The registry's `host[:port]` as the component will address it: the
@@ -260,7 +243,7 @@ mod tests {
                         "{value:?}"
                     );
                 }
-                (Err(StoreError::InvalidConfig(msg)), None) => {
+                (Err(StoreError::Contract(ContractError::InvalidConfig(msg))), None) => {
                     assert!(msg.contains("tls_insecure_no_verify"), "{value:?}: {msg}");
                     assert!(msg.contains("true or false"), "{value:?}: {msg}");
                 }
@@ -285,7 +268,7 @@ mod tests {
             };
             let err = split(&pairs(&[(key, value), (key, value)])).unwrap_err();
             match err {
-                StoreError::InvalidConfig(msg) => {
+                StoreError::Contract(ContractError::InvalidConfig(msg)) => {
                     assert!(msg.contains(key) && msg.contains("twice"), "{msg}")
                 }
                 other => panic!("{key}: unexpected {other:?}"),

@@ -16,7 +16,6 @@
 // The rooms of the host; the CLI (main.rs, commands.rs) sits on top.
 pub mod artifact;
 mod config;
-mod config_values;
 mod credentials;
 mod egress;
 mod error;
@@ -29,14 +28,13 @@ pub use egress::allow_list::{Admission, Admitted, AllowList, BadAuthority, Refus
 pub use egress::client::EgressClient;
 pub use egress::native_transport::{NativeBody, NativeTransport, NativeUpload};
 pub use error::HostError;
-pub use kloset_oci::resource::{Resource, UnknownResource};
+pub use kloset_oci::resource::{Mac, MacLength, MacParseError, Resource, UnknownResource};
 pub use plugin::cache::CACHE_ENV;
 pub use plugin::pool::MAX_INSTANCES;
 pub use plugin::{Plugin, COMPONENT_ENV};
 pub use rfc3339::{rfc3339_now, rfc3339_utc};
-pub use store::error::StoreError;
+pub use store::error::{ContractError, StoreError};
 pub use store::handle::StoreHandle;
-pub use store::mac::{mac_to_hex, parse_mac, Mac, MacParseError};
 pub use store::reader::{store_error_from_io, ObjectReader};
 
 #[cfg(test)]

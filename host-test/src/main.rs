@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use kloset_host::{parse_mac, Mac, MacParseError, Resource};
+use kloset_host::{Mac, MacParseError, Resource};
 
 mod commands;
 
@@ -104,7 +104,7 @@ fn parse_option(text: &str) -> Result<(String, String), String> {
 }
 
 fn parse_mac_arg(text: &str) -> Result<Mac, MacParseError> {
-    parse_mac(text)
+    text.parse()
 }
 
 fn main() -> ExitCode {

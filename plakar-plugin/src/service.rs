@@ -245,7 +245,7 @@ impl Store for StoreService {
             )));
         }
         Ok(Response::new(ListResponse {
-            macs: macs.iter().map(|mac| mac.to_vec().into()).collect(),
+            macs: macs.iter().map(|mac| mac.0.to_vec().into()).collect(),
         }))
     }
 
@@ -310,7 +310,7 @@ impl Store for StoreService {
         // Plakar shows "failed to send chunk: EOF" instead of our message if
         // we answer before its stream is read to the end.
         drain(&mut stream).await;
-        let hex = short_hex(&mac);
+        let hex = short_hex(mac.as_bytes());
         let written =
             result.map_err(|e| store_status(&format!("put {kind} {hex}… to"), &location, &e))?;
         Ok(Response::new(PutResponse {
@@ -326,7 +326,7 @@ impl Store for StoreService {
         let kind = resource_from_wire(r#type)?;
         let mac = mac_from_wire(&mac)?;
         let range = range.map(|r| (r.offset, r.length));
-        let hex = short_hex(&mac);
+        let hex = short_hex(mac.as_bytes());
         let operation = format!("get {kind} {hex}… from");
         let reader = blocking(move || store.get_reader(kind, &mac, range))
             .await?
@@ -343,7 +343,7 @@ impl Store for StoreService {
         let DeleteRequest { mac, r#type } = request.into_inner();
         let kind = resource_from_wire(r#type)?;
         let mac = mac_from_wire(&mac)?;
-        let hex = short_hex(&mac);
+        let hex = short_hex(mac.as_bytes());
         blocking(move || store.delete(kind, &mac))
             .await?
             .map_err(|e| store_status(&format!("delete {kind} {hex}… from"), &location, &e))?;

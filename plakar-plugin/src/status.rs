@@ -10,7 +10,7 @@
 //! the plugin itself being unusable, not for a registry that cannot be
 //! reached: that is the registry's failure, reported as it is.
 
-use kloset_host::StoreError;
+use kloset_host::{ContractError, StoreError};
 use tonic::{Code, Status};
 
 /// The status for `err` raised by `operation` (e.g. "open", "put packfile
@@ -23,15 +23,19 @@ pub fn store_status(operation: &str, location: &str, err: &StoreError) -> Status
 /// The gRPC code closest to each store error.
 pub fn code_for(err: &StoreError) -> Code {
     match err {
-        StoreError::NotFound(_) => Code::NotFound,
-        StoreError::AlreadyExists(_) => Code::AlreadyExists,
-        StoreError::InvalidConfig(_) | StoreError::InvalidArgument(_) => Code::InvalidArgument,
-        StoreError::Unauthorized(_) => Code::Unauthenticated,
-        StoreError::Denied(_) => Code::PermissionDenied,
-        StoreError::Unsupported(_) => Code::FailedPrecondition,
-        StoreError::Integrity(_) => Code::DataLoss,
-        StoreError::RateLimited(_) => Code::ResourceExhausted,
-        StoreError::Transport(_) | StoreError::Registry { .. } => Code::Unknown,
+        StoreError::Contract(contract) => match contract {
+            ContractError::NotFound(_) => Code::NotFound,
+            ContractError::AlreadyExists(_) => Code::AlreadyExists,
+            ContractError::InvalidConfig(_) | ContractError::InvalidArgument(_) => {
+                Code::InvalidArgument
+            }
+            ContractError::Unauthorized(_) => Code::Unauthenticated,
+            ContractError::Denied(_) => Code::PermissionDenied,
+            ContractError::Unsupported(_) => Code::FailedPrecondition,
+            ContractError::Integrity(_) => Code::DataLoss,
+            ContractError::RateLimited(_) => Code::ResourceExhausted,
+            ContractError::Transport(_) | ContractError::Registry { .. } => Code::Unknown,
+        },
         StoreError::Input(_) => Code::Aborted,
         StoreError::Host(_) => Code::Internal,
     }
@@ -55,56 +59,56 @@ mod tests {
     fn every_error_kind_gets_its_code_and_a_message_naming_it() {
         let cases = [
             (
-                StoreError::NotFound("no config".into()),
+                StoreError::Contract(ContractError::NotFound("no config".into())),
                 Code::NotFound,
                 "not found",
             ),
             (
-                StoreError::AlreadyExists("x".into()),
+                StoreError::Contract(ContractError::AlreadyExists("x".into())),
                 Code::AlreadyExists,
                 "already exists",
             ),
             (
-                StoreError::InvalidConfig("x".into()),
+                StoreError::Contract(ContractError::InvalidConfig("x".into())),
                 Code::InvalidArgument,
                 "invalid configuration",
             ),
             (
-                StoreError::Unauthorized("x".into()),
+                StoreError::Contract(ContractError::Unauthorized("x".into())),
                 Code::Unauthenticated,
                 "unauthorized",
             ),
             (
-                StoreError::Denied("x".into()),
+                StoreError::Contract(ContractError::Denied("x".into())),
                 Code::PermissionDenied,
                 "denied",
             ),
             (
-                StoreError::Unsupported("x".into()),
+                StoreError::Contract(ContractError::Unsupported("x".into())),
                 Code::FailedPrecondition,
                 "unsupported",
             ),
             (
-                StoreError::Integrity("x".into()),
+                StoreError::Contract(ContractError::Integrity("x".into())),
                 Code::DataLoss,
                 "integrity",
             ),
             (
-                StoreError::RateLimited("x".into()),
+                StoreError::Contract(ContractError::RateLimited("x".into())),
                 Code::ResourceExhausted,
                 "rate limited",
             ),
             (
-                StoreError::Transport("refused".into()),
+                StoreError::Contract(ContractError::Transport("refused".into())),
                 Code::Unknown,
                 "transport",
             ),
             (
-                StoreError::Registry {
+                StoreError::Contract(ContractError::Registry {
                     status: 500,
                     code: "X".into(),
                     message: "m".into(),
-                },
+                }),
                 Code::Unknown,
                 "registry answered 500",
             ),
@@ -128,7 +132,7 @@ mod tests {
         let status = store_status(
             "get",
             "oci://h/r",
-            &StoreError::Transport("a\nb\r\nc".into()),
+            &StoreError::Contract(ContractError::Transport("a\nb\r\nc".into())),
         );
         assert!(!status.message().contains('\n') && !status.message().contains('\r'));
     }

@@ -134,6 +134,22 @@ impl<T: Transport> RegistryClient<T> {
         }
     }
 
+    /// A budget for resuming a body that broke, after `failures`
+    /// resumptions without real progress: the `retries` count, and time up
+    /// to the operation's deadline. A get's reads are one operation, so its
+    /// resumptions are bounded by what is left of the `deadline` rather than
+    /// by one request's `retry_budget`.
+    pub fn resumption_budget(&self, failures: usize) -> Budget {
+        Budget {
+            policy: Policy {
+                budget: self.time_left().unwrap_or(Duration::ZERO),
+                ..self.policy
+            },
+            started: self.transport.now(),
+            failures,
+        }
+    }
+
     /// The wait before retrying after `outcome`, if the budget allows one
     /// (`retry::decide`, the 401 aside: the exchange handles it).
     pub fn backoff(&self, budget: &Budget, outcome: Outcome) -> Option<Duration> {

@@ -17,7 +17,16 @@ fn a_racing_manifest_put_stops_within_the_retry_budget() {
     // retry_budget=1: the race back-off (50, 100, 200, 400, 800, 1600 ms)
     // may wait 750 ms in all; the 800 ms wait would end past the budget.
     let budget = Duration::from_secs(1);
-    let c = client((0..7).map(|_| Answer::new(400, RACING)).collect()).with_policy(Policy {
+    let c = client(
+        (0..7)
+            .map(|_| {
+                Answer::new(400, RACING)
+                    .to("PUT /v2/team/repo/manifests/lock-x")
+                    .spare()
+            })
+            .collect(),
+    )
+    .with_policy(Policy {
         budget,
         ..DEFAULT_POLICY
     });
@@ -39,8 +48,16 @@ fn a_racing_manifest_put_stops_within_the_retry_budget() {
 fn a_racing_manifest_put_stops_by_the_operations_deadline() {
     // The default budget would allow every wait; a 300 ms deadline allows
     // 50 + 100 ms, not the 200 ms after them.
-    let c = client((0..7).map(|_| Answer::new(400, RACING)).collect())
-        .with_deadline(Duration::from_millis(300));
+    let c = client(
+        (0..7)
+            .map(|_| {
+                Answer::new(400, RACING)
+                    .to("PUT /v2/team/repo/manifests/lock-x")
+                    .spare()
+            })
+            .collect(),
+    )
+    .with_deadline(Duration::from_millis(300));
     let _op = c.operation();
     assert!(c.put_manifest("lock-x", b"{}".to_vec()).is_err());
     let waited: Duration = c.transport().slept.borrow().iter().sum();
@@ -53,8 +70,12 @@ fn a_chunks_retry_waits_end_by_the_operations_deadline() {
     // once instead of waiting 2 s and asking the session.
     let session = "http://r:5000/v2/team/repo/blobs/uploads/s";
     let c = client(vec![
-        Answer::new(202, b"").header("location", &format!("{session}?_state=0")),
-        Answer::new(503, b"").header("retry-after", "2"),
+        Answer::new(202, b"")
+            .to("POST /v2/team/repo/blobs/uploads/")
+            .header("location", &format!("{session}?_state=0")),
+        Answer::new(503, b"")
+            .to("PATCH /v2/team/repo/blobs/uploads/s")
+            .header("retry-after", "2"),
     ])
     .with_deadline(Duration::from_secs(1));
     let _op = c.operation();
@@ -76,7 +97,11 @@ fn a_chunks_retry_waits_end_by_the_operations_deadline() {
 fn transient_retries_share_the_budget_with_their_waits() {
     // Retry-After: 20 fits a 50 s budget twice: a third wait would end
     // at 40 + 20 > 50 s.
-    let busy = || Answer::new(503, b"").header("retry-after", "20");
+    let busy = || {
+        Answer::new(503, b"")
+            .to("GET /v2/team/repo/tags/list?n=1000")
+            .header("retry-after", "20")
+    };
     let c = client(vec![busy(), busy(), busy()]).with_policy(Policy {
         budget: Duration::from_secs(50),
         ..DEFAULT_POLICY

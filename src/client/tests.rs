@@ -33,15 +33,19 @@ fn tag_pages_are_followed_through_link() {
     // Relative and absolute links, an opaque cursor (ECR), and a last
     // page without Link.
     let c = client(vec![
-        Answer::new(200, &page(&["a", "b"])).header(
-            "link",
-            r#"</v2/team/repo/tags/list?n=2&last=b>; rel="next""#,
-        ),
-        Answer::new(200, &page(&["c", "d"])).header(
-            "link",
-            r#"<http://r:5000/v2/team/repo/tags/list?next_token=opaque%3D%3D>; rel="next""#,
-        ),
-        Answer::new(200, &page(&["e"])),
+        Answer::new(200, &page(&["a", "b"]))
+            .to("GET /v2/team/repo/tags/list?n=1000")
+            .header(
+                "link",
+                r#"</v2/team/repo/tags/list?n=2&last=b>; rel="next""#,
+            ),
+        Answer::new(200, &page(&["c", "d"]))
+            .to("GET /v2/team/repo/tags/list?n=2&last=b")
+            .header(
+                "link",
+                r#"<http://r:5000/v2/team/repo/tags/list?next_token=opaque%3D%3D>; rel="next""#,
+            ),
+        Answer::new(200, &page(&["e"])).to("GET /v2/team/repo/tags/list?next_token=opaque%3D%3D"),
     ]);
     assert_eq!(c.list_tags().unwrap(), ["a", "b", "c", "d", "e"]);
     let asked: Vec<_> = c
@@ -66,36 +70,48 @@ fn tag_listing_edge_cases() {
     assert!(client(vec![Answer::new(
         404,
         br#"{"errors":[{"code":"NAME_UNKNOWN"}]}"#
-    )])
+    )
+    .to("GET /v2/team/repo/tags/list?n=1000")])
     .list_tags()
     .unwrap()
     .is_empty());
     assert!(client(vec![Answer::new(
         200,
         br#"{"name":"team/repo","tags":null}"#
-    )])
+    )
+    .to("GET /v2/team/repo/tags/list?n=1000")])
     .list_tags()
     .unwrap()
     .is_empty());
     let looping = client(vec![Answer::new(200, &page(&["a"]))
+        .to("GET /v2/team/repo/tags/list?n=1000")
         .header("link", r#"</v2/team/repo/tags/list?n=1000>; rel="next""#)]);
     assert!(
         matches!(looping.list_tags(), Err(StoreError::Registry { .. })),
         "a Link back to the first page"
     );
     let mut answers = vec![Answer::new(200, &page(&["a"]))
+        .to("GET /v2/team/repo/tags/list?n=1000")
         .header("link", r#"</v2/team/repo/tags/list?last=a>; rel="next""#)];
-    answers.extend((0..=DEFAULT_POLICY.retries).map(|_| Answer::new(500, b"oops")));
+    answers.extend(
+        (0..=DEFAULT_POLICY.retries)
+            .map(|_| Answer::new(500, b"oops").to("GET /v2/team/repo/tags/list?last=a")),
+    );
     let broken_second_page = client(answers);
     assert!(
         broken_second_page.list_tags().is_err(),
         "a failed page fails the listing, never a short list"
     );
-    assert!(client(vec![Answer::new(200, b"<html>")])
-        .list_tags()
-        .is_err());
+    assert!(client(vec![
+        Answer::new(200, b"<html>").to("GET /v2/team/repo/tags/list?n=1000")
+    ])
+    .list_tags()
+    .is_err());
     assert!(matches!(
-        client(vec![Answer::new(401, b"")]).list_tags(),
+        client(vec![
+            Answer::new(401, b"").to("GET /v2/team/repo/tags/list?n=1000")
+        ])
+        .list_tags(),
         Err(StoreError::Unauthorized(_))
     ));
 }
@@ -129,15 +145,15 @@ fn locations_are_resolved_or_refused() {
 fn manifest_put_rides_out_a_concurrent_blob_commit() {
     let racing = br#"{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content"},{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry"}]}"#;
     let c = client(vec![
-        Answer::new(400, racing),
-        Answer::new(400, racing),
-        Answer::new(201, b""),
+        Answer::new(400, racing).to("PUT /v2/team/repo/manifests/lock-x"),
+        Answer::new(400, racing).to("PUT /v2/team/repo/manifests/lock-x"),
+        Answer::new(201, b"").to("PUT /v2/team/repo/manifests/lock-x"),
     ]);
     c.put_manifest("lock-x", b"{}".to_vec()).unwrap();
     assert_eq!(c.transport().asked.borrow().len(), 3);
     let always = client(
         (0..=BLOB_UNKNOWN_RETRIES.len())
-            .map(|_| Answer::new(400, racing))
+            .map(|_| Answer::new(400, racing).to("PUT /v2/team/repo/manifests/t"))
             .collect(),
     );
     assert!(matches!(
@@ -147,7 +163,8 @@ fn manifest_put_rides_out_a_concurrent_blob_commit() {
     let invalid = client(vec![Answer::new(
         400,
         br#"{"errors":[{"code":"MANIFEST_INVALID","message":"no"}]}"#,
-    )]);
+    )
+    .to("PUT /v2/team/repo/manifests/t")]);
     assert!(invalid.put_manifest("t", b"{}".to_vec()).is_err());
     assert_eq!(
         invalid.transport().asked.borrow().len(),
@@ -156,13 +173,18 @@ fn manifest_put_rides_out_a_concurrent_blob_commit() {
     );
     // Under load distribution may name only DIGEST_INVALID.
     let digest_only = br#"{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content"}]}"#;
-    let c = client(vec![Answer::new(400, digest_only), Answer::new(201, b"")]);
+    let c = client(vec![
+        Answer::new(400, digest_only).to("PUT /v2/team/repo/manifests/lock-y"),
+        Answer::new(201, b"").to("PUT /v2/team/repo/manifests/lock-y"),
+    ]);
     c.put_manifest("lock-y", b"{}".to_vec()).unwrap();
 }
 
 #[test]
 fn a_manifest_put_with_a_large_success_body_succeeds() {
-    let c = client(vec![Answer::new(201, &vec![b'x'; 1 << 20])]);
+    let c = client(vec![
+        Answer::new(201, &vec![b'x'; 1 << 20]).to("PUT /v2/team/repo/manifests/lock-x")
+    ]);
     c.put_manifest("lock-x", b"{}".to_vec()).unwrap();
 }
 
@@ -173,20 +195,18 @@ fn pages_and_locations_off_the_registry_origin_are_refused_unasked() {
         "https://r:5000/v2/team/repo/tags/list?last=a",
         "http://evil.example/v2/team/repo/tags/list",
     ] {
-        let c = client(vec![
-            Answer::new(200, &page(&["a"])).header("link", &format!("<{link}>; rel=\"next\""))
-        ]);
+        let c = client(vec![Answer::new(200, &page(&["a"]))
+            .to("GET /v2/team/repo/tags/list?n=1000")
+            .header("link", &format!("<{link}>; rel=\"next\""))]);
         assert!(
             matches!(c.list_tags(), Err(StoreError::Registry { .. })),
             "{link}"
         );
         assert_eq!(c.transport().asked.borrow().len(), 1, "{link} was asked");
     }
-    let c =
-        client(vec![Answer::new(202, b"").header(
-            "location",
-            "http://r:5001/v2/team/repo/blobs/uploads/s",
-        )]);
+    let c = client(vec![Answer::new(202, b"")
+        .to("POST /v2/team/repo/blobs/uploads/")
+        .header("location", "http://r:5001/v2/team/repo/blobs/uploads/s")]);
     assert!(matches!(c.start_upload(), Err(StoreError::Registry { .. })));
 }
 
@@ -198,12 +218,14 @@ fn a_redirect_targets_401_teaches_no_realm() {
     };
     let c = client_as(
         vec![
-            Answer::new(307, b"").header("location", "http://cdn.example/blob"),
-            Answer::new(401, b"").header(
+            Answer::new(307, b"")
+                .to("GET /v2/team/repo/blobs/sha256:*")
+                .header("location", "http://cdn.example/blob"),
+            Answer::new(401, b"").to("GET /blob").header(
                 "www-authenticate",
                 r#"Bearer realm="http://evil.example/token""#,
             ),
-            Answer::new(200, &page(&["a"])),
+            Answer::new(200, &page(&["a"])).to("GET /v2/team/repo/tags/list?n=1000"),
         ],
         creds,
     );
@@ -223,10 +245,13 @@ fn a_redirect_targets_401_teaches_no_realm() {
 fn tag_listings_are_capped() {
     let answers = (0..MAX_TAG_PAGES + 1)
         .map(|n| {
-            Answer::new(200, &page(&["t"])).header(
-                "link",
-                &format!("</v2/team/repo/tags/list?page={n}>; rel=\"next\""),
-            )
+            Answer::new(200, &page(&["t"]))
+                .to("GET /v2/team/repo/tags/list")
+                .spare()
+                .header(
+                    "link",
+                    &format!("</v2/team/repo/tags/list?page={n}>; rel=\"next\""),
+                )
         })
         .collect();
     match client(answers).list_tags() {
@@ -238,8 +263,10 @@ fn tag_listings_are_capped() {
 #[test]
 fn mount_answers() {
     let c = client(vec![
-        Answer::new(201, b""),
-        Answer::new(202, b"").header("location", "/v2/team/repo/blobs/uploads/s1"),
+        Answer::new(201, b"").to("POST /v2/team/repo/blobs/uploads/"),
+        Answer::new(202, b"")
+            .to("POST /v2/team/repo/blobs/uploads/")
+            .header("location", "/v2/team/repo/blobs/uploads/s1"),
     ]);
     assert!(matches!(
         c.mount_or_start("sha256:aa").unwrap(),
@@ -260,12 +287,14 @@ fn a_registry_refusing_uploads_is_read_only() {
     let unsupported =
         br#"{"errors":[{"code":"UNSUPPORTED","message":"The operation is unsupported."}]}"#;
     // A pull-through cache: POST answers 405 UNSUPPORTED.
-    let c = client(vec![Answer::new(405, unsupported)]);
+    let c = client(vec![
+        Answer::new(405, unsupported).to("POST /v2/team/repo/blobs/uploads/")
+    ]);
     assert!(!c.takes_writes(false).unwrap());
     // Writes say why.
     let c = client(vec![
-        Answer::new(405, unsupported),
-        Answer::new(405, unsupported),
+        Answer::new(405, unsupported).to("POST /v2/team/repo/blobs/uploads/"),
+        Answer::new(405, unsupported).to("PUT /v2/team/repo/manifests/lock-x"),
     ]);
     match c.mount_or_start("sha256:aa") {
         Err(StoreError::Unsupported(m)) => assert!(m.contains("read-only"), "{m}"),
@@ -278,21 +307,31 @@ fn a_registry_refusing_uploads_is_read_only() {
     }
     // A writable registry: the session is opened, then cancelled.
     let c = client(vec![
-        Answer::new(202, b"").header("location", "/v2/team/repo/blobs/uploads/s1"),
-        Answer::new(204, b""),
+        Answer::new(202, b"")
+            .to("POST /v2/team/repo/blobs/uploads/")
+            .header("location", "/v2/team/repo/blobs/uploads/s1"),
+        Answer::new(204, b"").to("DELETE /v2/team/repo/blobs/uploads/s1"),
     ]);
     assert!(c.takes_writes(false).unwrap());
     assert_eq!(c.transport().methods(), ["POST", "DELETE"]);
     // Credentials without push: read-only too; a server error is an error.
-    let c = client(vec![Answer::new(403, b"")]);
+    let c = client(vec![
+        Answer::new(403, b"").to("POST /v2/team/repo/blobs/uploads/")
+    ]);
     assert!(!c.takes_writes(false).unwrap());
-    let c = client(vec![Answer::new(400, b"")]);
+    let c = client(vec![
+        Answer::new(400, b"").to("POST /v2/team/repo/blobs/uploads/")
+    ]);
     assert!(c.takes_writes(false).is_err());
     // A 401: read-only for an anonymous store (a public repository),
     // but an error when credentials were given (a wrong password).
-    let c = client(vec![Answer::new(401, b"")]);
+    let c = client(vec![
+        Answer::new(401, b"").to("POST /v2/team/repo/blobs/uploads/")
+    ]);
     assert!(!c.takes_writes(true).unwrap());
-    let c = client(vec![Answer::new(401, b"")]);
+    let c = client(vec![
+        Answer::new(401, b"").to("POST /v2/team/repo/blobs/uploads/")
+    ]);
     assert!(matches!(
         c.takes_writes(false),
         Err(StoreError::Unauthorized(_))
@@ -306,10 +345,12 @@ const CHALLENGE: &str =
 fn a_401_leads_to_a_token_and_one_resend() {
     let c = client_as(
         vec![
-            Answer::new(401, b"").header("www-authenticate", CHALLENGE),
-            Answer::new(200, br#"{"token":"T","expires_in":300}"#),
-            Answer::new(200, &page(&["a"])),
-            Answer::new(200, &page(&["b"])),
+            Answer::new(401, b"")
+                .to("GET /v2/team/repo/tags/list?n=1000")
+                .header("www-authenticate", CHALLENGE),
+            Answer::new(200, br#"{"token":"T","expires_in":300}"#).to("GET /token"),
+            Answer::new(200, &page(&["a"])).to("GET /v2/team/repo/tags/list?n=1000"),
+            Answer::new(200, &page(&["b"])).to("GET /v2/team/repo/tags/list?n=1000"),
         ],
         Credentials::Basic {
             username: "u".into(),
@@ -332,23 +373,23 @@ fn auth_failures_are_typed() {
     // A token that lacks a right: denied, after one fresh try.
     let scope = format!("{CHALLENGE},error=\"insufficient_scope\"");
     let denied = client(vec![
-        Answer::new(401, b"").header("www-authenticate", CHALLENGE),
-        Answer::new(200, br#"{"token":"T"}"#),
-        Answer::new(401, b"").header("www-authenticate", &scope),
-        Answer::new(200, br#"{"token":"T2"}"#),
-        Answer::new(
-            401,
-            br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#,
-        )
-        .header("www-authenticate", &scope),
+        Answer::new(401, b"")
+            .to("GET /v2/team/repo/tags/list?n=1000")
+            .header("www-authenticate", CHALLENGE),
+        Answer::new(200, br#"{"token":"T"}"#).to("GET /token"),
+        Answer::new(401, b"")
+            .to("GET /v2/team/repo/tags/list?n=1000")
+            .header("www-authenticate", &scope),
     ]);
     assert!(matches!(denied.list_tags(), Err(StoreError::Denied(_))));
     // The token server refuses the credentials.
     let refused = client_as(
         vec![
-            Answer::new(401, b"").header("www-authenticate", CHALLENGE),
-            Answer::new(401, b""),
-            Answer::new(401, b""),
+            Answer::new(401, b"")
+                .to("GET /v2/team/repo/tags/list?n=1000")
+                .header("www-authenticate", CHALLENGE),
+            Answer::new(401, b"").to("GET /token"),
+            Answer::new(401, b"").to("GET /token"),
         ],
         Credentials::Basic {
             username: "u".into(),
@@ -362,8 +403,12 @@ fn auth_failures_are_typed() {
     // Basic auth with bad credentials: unauthorized, with one retry only.
     let basic = client_as(
         vec![
-            Answer::new(401, b"").header("www-authenticate", r#"Basic realm="x""#),
-            Answer::new(401, b"").header("www-authenticate", r#"Basic realm="x""#),
+            Answer::new(401, b"")
+                .to("GET /v2/team/repo/tags/list?n=1000")
+                .header("www-authenticate", r#"Basic realm="x""#),
+            Answer::new(401, b"")
+                .to("GET /v2/team/repo/tags/list?n=1000")
+                .header("www-authenticate", r#"Basic realm="x""#),
         ],
         Credentials::Basic {
             username: "u".into(),
@@ -381,9 +426,11 @@ fn auth_failures_are_typed() {
 fn transient_answers_are_retried_and_bounded() {
     // 503 then 429 with Retry-After, then the answer.
     let c = client(vec![
-        Answer::new(503, b"busy"),
-        Answer::new(429, b"").header("retry-after", "2"),
-        Answer::new(200, &page(&["a"])),
+        Answer::new(503, b"busy").to("GET /v2/team/repo/tags/list?n=1000"),
+        Answer::new(429, b"")
+            .to("GET /v2/team/repo/tags/list?n=1000")
+            .header("retry-after", "2"),
+        Answer::new(200, &page(&["a"])).to("GET /v2/team/repo/tags/list?n=1000"),
     ]);
     assert_eq!(c.list_tags().unwrap(), ["a"]);
     let slept = c.transport().slept.borrow().clone();
@@ -392,7 +439,7 @@ fn transient_answers_are_retried_and_bounded() {
     // Always 500: the last answer's error, after the policy's retries.
     let failing = client(
         (0..=DEFAULT_POLICY.retries)
-            .map(|_| Answer::new(500, b""))
+            .map(|_| Answer::new(500, b"").to("GET /v2/team/repo/tags/list?n=1000"))
             .collect(),
     );
     assert!(matches!(
@@ -404,7 +451,9 @@ fn transient_answers_are_retried_and_bounded() {
         DEFAULT_POLICY.retries + 1
     );
     // A Retry-After past the bound: rate-limited at once.
-    let patient = client(vec![Answer::new(429, b"").header("retry-after", "3600")]);
+    let patient = client(vec![Answer::new(429, b"")
+        .to("GET /v2/team/repo/tags/list?n=1000")
+        .header("retry-after", "3600")]);
     assert!(matches!(
         patient.list_tags(),
         Err(StoreError::RateLimited(_))
@@ -415,16 +464,19 @@ fn transient_answers_are_retried_and_bounded() {
 #[test]
 fn a_put_whose_answer_is_lost_is_not_resent_when_the_blob_is_there() {
     let session = "http://r:5000/v2/team/repo/blobs/uploads/s";
-    let c = client(vec![Answer::broken(), Answer::new(200, b"")]);
+    let c = client(vec![
+        Answer::broken().to("PUT /v2/team/repo/blobs/uploads/s"),
+        Answer::new(200, b"").to("HEAD /v2/team/repo/blobs/sha256:*"),
+    ]);
     c.complete_upload(session, "sha256:aa", vec![9; 1000])
         .unwrap();
     let methods = c.transport().methods();
     assert_eq!(methods, ["PUT", "HEAD"]);
 
     let c = client(vec![
-        Answer::broken(),
-        Answer::new(404, b""),
-        Answer::new(201, b""),
+        Answer::broken().to("PUT /v2/team/repo/blobs/uploads/s"),
+        Answer::new(404, b"").to("HEAD /v2/team/repo/blobs/sha256:*"),
+        Answer::new(201, b"").to("PUT /v2/team/repo/blobs/uploads/s"),
     ]);
     c.complete_upload(session, "sha256:aa", vec![9; 1000])
         .unwrap();
@@ -436,7 +488,10 @@ fn a_put_whose_answer_is_lost_is_not_resent_when_the_blob_is_there() {
 #[test]
 fn a_completed_upload_whose_answer_was_lost_counts_as_done() {
     let unknown = br#"{"errors":[{"code":"BLOB_UPLOAD_UNKNOWN","message":"blob upload unknown to registry"}]}"#;
-    let c = client(vec![Answer::new(404, unknown), Answer::new(200, b"")]);
+    let c = client(vec![
+        Answer::new(404, unknown).to("PUT /v2/team/repo/blobs/uploads/s"),
+        Answer::new(200, b"").to("HEAD /v2/team/repo/blobs/sha256:*"),
+    ]);
     c.complete_upload(
         "http://r:5000/v2/team/repo/blobs/uploads/s",
         "sha256:aa",
@@ -444,7 +499,10 @@ fn a_completed_upload_whose_answer_was_lost_counts_as_done() {
     )
     .unwrap();
     assert_eq!(c.transport().asked.borrow()[1].method, "HEAD");
-    let really_lost = client(vec![Answer::new(404, unknown), Answer::new(404, b"")]);
+    let really_lost = client(vec![
+        Answer::new(404, unknown).to("PUT /v2/team/repo/blobs/uploads/s"),
+        Answer::new(404, b"").to("HEAD /v2/team/repo/blobs/sha256:*"),
+    ]);
     let result = really_lost.complete_upload(
         "http://r:5000/v2/team/repo/blobs/uploads/s",
         "sha256:aa",
@@ -471,7 +529,9 @@ fn an_unreadable_upload_range_is_quoted_tamed() {
     // A tab is the one control character a header value may hold; the
     // rest of this one is 5000 characters of junk.
     let range = format!("0-\t{}", "9x".repeat(2500));
-    let c = client(vec![Answer::new(204, b"").header("range", &range)]);
+    let c = client(vec![Answer::new(204, b"")
+        .to("GET /v2/team/repo/blobs/uploads/s")
+        .header("range", &range)]);
     match c.upload_status("http://r:5000/v2/team/repo/blobs/uploads/s") {
         Err(e @ StoreError::Registry { .. }) => {
             assert_tamed(&e, "unreadable Range '0- 9x9x");
@@ -487,7 +547,9 @@ fn an_unreadable_tag_page_is_quoted_tamed() {
     let junk = format!("\u{1b}[2J\n{}\r\n", "A".repeat(100_000));
     let body =
         serde_json::to_vec(&serde_json::json!({ "name": "team/repo", "tags": junk })).unwrap();
-    let c = client(vec![Answer::new(200, &body)]);
+    let c = client(vec![
+        Answer::new(200, &body).to("GET /v2/team/repo/tags/list?n=1000")
+    ]);
     match c.list_tags() {
         Err(e @ StoreError::Registry { .. }) => {
             assert_tamed(&e, "unreadable tag list: invalid type: string");

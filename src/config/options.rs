@@ -6,7 +6,9 @@
 //! redaction (`Redacted`) all derive from it; the plugin's JSON schema and
 //! the docs' option tables are tested against it.
 
-use super::values::{parse_bool, parse_number, parse_size};
+use super::values::{
+    parse_bool, parse_exact_flag, parse_exact_number, parse_exact_size, parse_number, parse_size,
+};
 use super::{DEFAULT_MEDIA_TYPE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE};
 use crate::error::StoreError;
 use std::fmt;
@@ -43,8 +45,9 @@ pub enum Kind {
     Prefix,
     /// `type/subtype` (`parse_media_type`).
     MediaType,
-    /// A host limit the host parses itself (host-test `config.rs`).
-    HostLimit,
+    /// `true` or `false` exactly: a flag that turns a check off, where a
+    /// typo must not be read as either.
+    StrictFlag,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,18 +119,50 @@ pub const OPTIONS: &[OptionSpec] = &[
         "8MiB",
     ),
     host("tls_ca_file", Kind::Path, ""),
-    host("tls_insecure_no_verify", Kind::Flag, "false"),
+    host("tls_insecure_no_verify", Kind::StrictFlag, "false"),
     host(
         "docker_config",
         Kind::Path,
         "$DOCKER_CONFIG, else ~/.docker",
     ),
     host("password_file", Kind::Path, ""),
-    host("max_guest_memory", Kind::HostLimit, "1GiB"),
-    host("max_instances", Kind::HostLimit, "64"),
-    host("instance_wait", Kind::HostLimit, "300"),
-    host("max_get_size", Kind::HostLimit, "1GiB"),
+    // wasm32 memories end at 4 GiB.
+    host(
+        "max_guest_memory",
+        Kind::Size {
+            min: 1 << 20,
+            max: 4 << 30,
+        },
+        "1GiB",
+    ),
+    host(
+        "max_instances",
+        Kind::Number {
+            min: 1,
+            max: MAX_INSTANCES,
+        },
+        "64",
+    ),
+    host(
+        "instance_wait",
+        Kind::Seconds {
+            min: 1,
+            max: 86_400,
+        },
+        "300",
+    ),
+    host(
+        "max_get_size",
+        Kind::Size {
+            min: 1,
+            max: u64::MAX,
+        },
+        "1GiB",
+    ),
 ];
+
+/// The most component instances one host handle may keep (`max_instances`).
+pub const MAX_INSTANCES: u64 = 64;
 
 const fn count(consumer: Consumer) -> usize {
     let (mut i, mut n) = (0, 0);
@@ -174,12 +209,19 @@ pub fn find(name: &str) -> Option<&'static OptionSpec> {
     OPTIONS.iter().find(|o| o.name == name)
 }
 
+/// The parsers below read a host option exactly as written (no surrounding
+/// space, suffixes as documented) and never quote its value back: the host
+/// has always read its options so, and they sit beside secrets on a command
+/// line. The component's options keep their lenient reading.
 impl OptionSpec {
     /// A whole number in the option's range (`Number`, `Seconds`).
     pub fn number(&self, value: &str) -> Result<u64, StoreError> {
-        match self.kind {
-            Kind::Number { min, max } | Kind::Seconds { min, max } => {
+        match (self.kind, self.consumer) {
+            (Kind::Number { min, max } | Kind::Seconds { min, max }, Consumer::Component) => {
                 parse_number(self.name, value, min, max)
+            }
+            (Kind::Number { min, max } | Kind::Seconds { min, max }, Consumer::Host) => {
+                parse_exact_number(self.name, value, min, max)
             }
             _ => unreachable!("option '{}' is no number", self.name),
         }
@@ -192,15 +234,24 @@ impl OptionSpec {
 
     /// A byte count in the option's range (`Size`).
     pub fn size(&self, value: &str) -> Result<u64, StoreError> {
-        match self.kind {
-            Kind::Size { min, max } => parse_size(self.name, value, min, max),
+        match (self.kind, self.consumer) {
+            (Kind::Size { min, max }, Consumer::Component) => {
+                parse_size(self.name, value, min, max)
+            }
+            (Kind::Size { min, max }, Consumer::Host) => {
+                parse_exact_size(self.name, value, min, max)
+            }
             _ => unreachable!("option '{}' is no size", self.name),
         }
     }
 
-    /// A flag (`Flag`).
+    /// A flag (`Flag`, `StrictFlag`).
     pub fn flag(&self, value: &str) -> Result<bool, StoreError> {
-        parse_bool(self.name, value)
+        match self.kind {
+            Kind::Flag => parse_bool(self.name, value),
+            Kind::StrictFlag => parse_exact_flag(self.name, value),
+            _ => unreachable!("option '{}' is no flag", self.name),
+        }
     }
 }
 
@@ -237,4 +288,17 @@ pub(super) fn documented_defaults_hold() {
             .unwrap(),
         super::DEFAULT_CHUNK_SIZE as u64
     );
+    // The host takes its limits' defaults from the table, through the
+    // option's own parser: each must parse.
+    for o in OPTIONS.iter().filter(|o| o.consumer == Consumer::Host) {
+        let parsed = match o.kind {
+            Kind::Size { .. } => o.size(o.default).map(drop),
+            Kind::Number { .. } | Kind::Seconds { .. } => o.number(o.default).map(drop),
+            Kind::StrictFlag => o.flag(o.default).map(drop),
+            Kind::Path => Ok(()),
+            other => panic!("host option {} of kind {other:?}", o.name),
+        };
+        assert_eq!(parsed, Ok(()), "{}", o.name);
+    }
+    assert_eq!(option("max_instances").number("64"), Ok(MAX_INSTANCES));
 }

@@ -117,3 +117,98 @@ pub fn parse_media_type(value: &str) -> Result<String, StoreError> {
         ))),
     }
 }
+
+// The host's options, read exactly (see `OptionSpec`): moved here from the
+// host so each option's parser is written once, beside its row.
+
+/// Bytes, plain or with a binary suffix written as documented: `512`,
+/// `64K`, `64KiB`, `2M`, `2MiB`, `1G`, `1GiB`, within `min..=max`. The
+/// value is never quoted back.
+pub fn parse_exact_size(key: &str, value: &str, min: u64, max: u64) -> Result<u64, StoreError> {
+    let bad = || {
+        invalid(format!(
+            "option '{key}' must be a size in bytes (K, M, G suffixes) from {min} to {max}"
+        ))
+    };
+    let digits_end = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let (digits, suffix) = value.split_at(digits_end);
+    let number: u64 = digits.parse().map_err(|_| bad())?;
+    let unit: u64 = match suffix {
+        "" => 1,
+        "K" | "KiB" => 1 << 10,
+        "M" | "MiB" => 1 << 20,
+        "G" | "GiB" => 1 << 30,
+        _ => return Err(bad()),
+    };
+    let bytes = number.checked_mul(unit).ok_or_else(bad)?;
+    (min..=max)
+        .contains(&bytes)
+        .then_some(bytes)
+        .ok_or_else(bad)
+}
+
+/// A whole number within `min..=max` (seconds, counts), digits only; the
+/// value is never quoted back.
+pub fn parse_exact_number(key: &str, value: &str, min: u64, max: u64) -> Result<u64, StoreError> {
+    value
+        .parse::<u64>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| {
+            invalid(format!(
+                "option '{key}' must be a whole number from {min} to {max}"
+            ))
+        })
+}
+
+/// `true` or `false`, nothing else: such a flag turns a security check off,
+/// so a typo must not be read as either. The value is not quoted back.
+pub fn parse_exact_flag(key: &str, value: &str) -> Result<bool, StoreError> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(invalid(format!("option '{key}' must be true or false"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    // Moved with the parsers from the host (host-test/src/config_values.rs).
+    use super::*;
+
+    #[test]
+    fn exact_sizes() {
+        let ok = |v| parse_exact_size("k", v, 1, 4 << 30).unwrap();
+        assert_eq!(ok("512"), 512);
+        assert_eq!(ok("64K"), 64 << 10);
+        assert_eq!(ok("2MiB"), 2 << 20);
+        assert_eq!(ok("1G"), 1 << 30);
+        for bad in [
+            "",
+            "0",
+            "1T",
+            "-1",
+            "1.5M",
+            " 1M",
+            "99999999999999999999",
+            "8G",
+            "s3cret",
+        ] {
+            let err = parse_exact_size("k", bad, 1, 4 << 30)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("'k'"), "{bad:?}: {err}");
+            assert!(!err.contains("s3cret"), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn exact_numbers() {
+        assert_eq!(parse_exact_number("n", "64", 1, 64).unwrap(), 64);
+        for bad in ["0", "65", "", "x", "-1", "1.0"] {
+            assert!(parse_exact_number("n", bad, 1, 64).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -43,21 +43,24 @@ fn written_config(config: &[u8]) -> Vec<u8> {
 /// The answers to `create` up to its read-back, on a registry with DELETE.
 fn create_answers() -> Vec<Answer> {
     vec![
-        ok(404), // HEAD config: no repository yet
-        ok(201), // POST mount of the empty blob: there
-        Answer::new(202, b"").header("location", "/v2/team/repo/blobs/uploads/s"),
-        ok(201), // PUT of the configuration blob
-        ok(201), // PUT config.probe
-        ok(202), // DELETE of the probe: the registry honours DELETE
-        ok(404), // HEAD config, right before writing
-        ok(201), // PUT config
+        ok(404).to("HEAD /v2/team/repo/manifests/config"), // HEAD config: no repository yet
+        ok(201).to("POST /v2/team/repo/blobs/uploads/"),   // POST mount of the empty blob: there
+        Answer::new(202, b"")
+            .to("POST /v2/team/repo/blobs/uploads/")
+            .header("location", "/v2/team/repo/blobs/uploads/s"),
+        ok(201).to("PUT /v2/team/repo/blobs/uploads/s"), // PUT of the configuration blob
+        ok(201).to("PUT /v2/team/repo/manifests/config.probe"), // PUT config.probe
+        ok(202).to("DELETE /v2/team/repo/manifests/sha256:*"), // DELETE of the probe: the registry honours DELETE
+        ok(404).to("HEAD /v2/team/repo/manifests/config"),     // HEAD config, right before writing
+        ok(201).to("PUT /v2/team/repo/manifests/config"),      // PUT config
     ]
 }
 
 #[test]
 fn create_writes_the_configuration_then_reads_it_back_after_settling() {
     let mut answers = create_answers();
-    answers.push(Answer::new(200, &written_config(b"cfg")));
+    answers
+        .push(Answer::new(200, &written_config(b"cfg")).to("GET /v2/team/repo/manifests/config"));
     let s = store_with(&[], answers);
     s.create(b"cfg").unwrap();
     let probe = sha256_digest(&probe_manifest(M, None));
@@ -98,7 +101,7 @@ fn a_create_whose_configuration_was_overwritten_fails() {
         Deletion::Registry,
         Some("1234"),
     );
-    answers.push(Answer::new(200, &theirs));
+    answers.push(Answer::new(200, &theirs).to("GET /v2/team/repo/manifests/config"));
     let s = store_with(&[], answers);
     assert!(matches!(
         s.create(b"cfg"),
@@ -107,7 +110,9 @@ fn a_create_whose_configuration_was_overwritten_fails() {
     // The one-request window: a configuration appearing between the first
     // look and the write is found by the second look, and nothing is written.
     let mut answers = create_answers();
-    answers[6] = Answer::new(200, b"").header("docker-content-digest", &sha256_digest(b"x"));
+    answers[6] = Answer::new(200, b"")
+        .to("HEAD /v2/team/repo/manifests/config")
+        .header("docker-content-digest", &sha256_digest(b"x"));
     answers.truncate(7);
     let s = store_with(&[], answers);
     assert!(matches!(
@@ -120,10 +125,10 @@ fn a_create_whose_configuration_was_overwritten_fails() {
 #[test]
 fn a_registry_refusing_the_probes_delete_gets_a_tombstone_store() {
     let mut answers = create_answers();
-    answers[5] = Answer::new(405, UNSUPPORTED);
+    answers[5] = Answer::new(405, UNSUPPORTED).to("DELETE /v2/team/repo/manifests/sha256:*");
     let creator = "0".repeat(32);
     let tomb = config_manifest(M, None, &blob_of(b"c"), Deletion::Tombstone, Some(&creator));
-    answers.push(Answer::new(200, &tomb));
+    answers.push(Answer::new(200, &tomb).to("GET /v2/team/repo/manifests/config"));
     let s = store_with(&[], answers);
     s.create(b"c").unwrap();
     assert_eq!(s.repo.known_deletion(), Some(Deletion::Tombstone));
@@ -134,21 +139,32 @@ fn mode_is_asked_once_and_is_read_only_where_uploads_are_refused() {
     let s = store_with(
         &[],
         vec![
-            Answer::new(202, b"").header("location", "/v2/team/repo/blobs/uploads/m"),
-            ok(204),
+            Answer::new(202, b"")
+                .to("POST /v2/team/repo/blobs/uploads/")
+                .header("location", "/v2/team/repo/blobs/uploads/m"),
+            ok(204).to("DELETE /v2/team/repo/blobs/uploads/m"),
         ],
     );
     assert_eq!(s.mode().unwrap(), MODE_READ_WRITE);
     assert_eq!(s.mode().unwrap(), MODE_READ_WRITE);
     assert_eq!(asked(&s), ["POST blobs/uploads/", "DELETE blobs/uploads/m"]);
-    let mirror = store_with(&[], vec![Answer::new(405, UNSUPPORTED)]);
+    let mirror = store_with(
+        &[],
+        vec![Answer::new(405, UNSUPPORTED).to("POST /v2/team/repo/blobs/uploads/")],
+    );
     assert_eq!(mirror.mode().unwrap(), MODE_READ);
 }
 
 #[test]
 fn delete_removes_the_digest_of_the_manifest_it_read() {
     let manifest = object_manifest(M, Resource::Lock, &KEY, None, &blob_of(b"lock"));
-    let s = store_with(&[], vec![Answer::new(200, &manifest), ok(202)]);
+    let s = store_with(
+        &[],
+        vec![
+            Answer::new(200, &manifest).to("GET /v2/team/repo/manifests/lock-*"),
+            ok(202).to("DELETE /v2/team/repo/manifests/sha256:*"),
+        ],
+    );
     s.delete(Resource::Lock, &KEY).unwrap();
     let tag = s.repo.layout.object_tag(Resource::Lock, &KEY);
     assert_eq!(
@@ -160,17 +176,26 @@ fn delete_removes_the_digest_of_the_manifest_it_read() {
     );
     // Another key's manifest at the tag is refused, never deleted.
     let other = object_manifest(M, Resource::Lock, &Mac([1; 32]), None, &blob_of(b"x"));
-    let s = store_with(&[], vec![Answer::new(200, &other)]);
+    let s = store_with(
+        &[],
+        vec![Answer::new(200, &other).to("GET /v2/team/repo/manifests/lock-*")],
+    );
     assert!(s.delete(Resource::Lock, &KEY).is_err());
     assert_eq!(asked(&s).len(), 1);
     // A key already gone: nothing to delete.
-    let s = store_with(&[], vec![ok(404)]);
+    let s = store_with(&[], vec![ok(404).to("GET /v2/team/repo/manifests/lock-*")]);
     s.delete(Resource::Lock, &KEY).unwrap();
 }
 
 #[test]
 fn a_tombstone_delete_marks_the_key_then_covers_its_object_tag() {
-    let s = store_with(&[], vec![ok(201), ok(201)]);
+    let s = store_with(
+        &[],
+        vec![
+            ok(201).to("PUT /v2/team/repo/manifests/lock-*"),
+            ok(201).to("PUT /v2/team/repo/manifests/lock-*"),
+        ],
+    );
     s.repo.learn(Deletion::Tombstone, None);
     s.delete(Resource::Lock, &KEY).unwrap();
     let layout = &s.repo.layout;
@@ -196,12 +221,12 @@ fn a_registry_that_stops_honouring_delete_is_switched_to_tombstones() {
     let s = store_with(
         &[],
         vec![
-            Answer::new(200, &manifest),
-            Answer::new(405, UNSUPPORTED),
-            Answer::new(200, &config),
-            ok(201), // the configuration, now saying tombstone
-            ok(201), // .d
-            ok(201), // the object tag
+            Answer::new(200, &manifest).to("GET /v2/team/repo/manifests/lock-*"),
+            Answer::new(405, UNSUPPORTED).to("DELETE /v2/team/repo/manifests/sha256:*"),
+            Answer::new(200, &config).to("GET /v2/team/repo/manifests/config"),
+            ok(201).to("PUT /v2/team/repo/manifests/config"), // the configuration, now saying tombstone
+            ok(201).to("PUT /v2/team/repo/manifests/lock-*"), // .d
+            ok(201).to("PUT /v2/team/repo/manifests/lock-*"), // the object tag
         ],
     );
     s.delete(Resource::Lock, &KEY).unwrap();
@@ -218,7 +243,10 @@ fn a_registry_that_stops_honouring_delete_is_switched_to_tombstones() {
 #[test]
 fn a_tombstoned_key_is_not_found() {
     let tombstone = marker_manifest(M, Resource::State, &KEY, None, false);
-    let s = store_with(&[], vec![Answer::new(200, &tombstone)]);
+    let s = store_with(
+        &[],
+        vec![Answer::new(200, &tombstone).to("GET /v2/team/repo/manifests/state-*")],
+    );
     assert!(matches!(
         s.get(Resource::State, &KEY, None),
         Err(StoreError::NotFound(_))

@@ -66,15 +66,17 @@ fn registry(config_size: u64, sizes: &[u64]) -> Vec<Answer> {
     );
     let page = serde_json::json!({ "name": "team/repo", "tags": tags });
     let mut answers = vec![
-        Answer::new(200, &serde_json::to_vec(&page).unwrap()),
+        Answer::new(200, &serde_json::to_vec(&page).unwrap())
+            .to("GET /v2/team/repo/tags/list?n=1000"),
         Answer::new(
             200,
             &config_manifest(MEDIA, None, &blob(config_size), Deletion::Registry, None),
-        ),
+        )
+        .to("GET /v2/team/repo/manifests/config"),
     ];
     for (mac, size) in macs.iter().zip(sizes) {
         let manifest = object_manifest(MEDIA, Resource::Packfile, mac, None, &blob(*size));
-        answers.push(Answer::new(200, &manifest));
+        answers.push(Answer::new(200, &manifest).to("GET /v2/team/repo/manifests/packfile-*"));
     }
     answers
 }
@@ -118,9 +120,14 @@ fn sizes_adding_up_past_u64_are_refused_not_wrapped() {
 /// whole `retry_budget`.
 #[test]
 fn mode_ends_by_the_deadline() {
-    let slow = || {
+    let slow = |request: &str| {
         (0..21)
-            .map(|_| Answer::new(503, b"").after(std::time::Duration::from_secs(50)))
+            .map(|_| {
+                Answer::new(503, b"")
+                    .to(request)
+                    .spare()
+                    .after(std::time::Duration::from_secs(50))
+            })
             .collect::<Vec<_>>()
     };
     let open = |answers| {
@@ -136,14 +143,14 @@ fn mode_ends_by_the_deadline() {
         .collect();
         OciStore::new(StoreConfig::parse(&pairs).unwrap(), Scripted::new(answers))
     };
-    let pinged = open(slow());
+    let pinged = open(slow("GET /v2/"));
     assert!(pinged.ping().is_err());
     let took = pinged.repo.client.transport().now();
     assert!(
         took <= std::time::Duration::from_secs(150),
         "ping took {took:?}"
     );
-    let asked = open(slow());
+    let asked = open(slow("POST /v2/team/repo/blobs/uploads/"));
     let result = asked.mode();
     let took = asked.repo.client.transport().now();
     assert!(

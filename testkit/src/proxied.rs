@@ -4,10 +4,10 @@
 use super::component::plugin;
 use super::faults::{splitmix64, FaultProxy};
 use super::{unique_repo, Registry, RegistryOptions};
-use kloset_host::{Resource, StoreError, StoreHandle};
+use kloset_host::{ContractError, Resource, StoreError, StoreHandle};
 use std::collections::BTreeSet;
 
-pub type Mac = [u8; 32];
+pub use kloset_host::Mac;
 
 /// A registry, the proxy in front of it, and a store talking through it.
 pub struct Proxied {
@@ -76,7 +76,7 @@ pub fn listed(store: &StoreHandle, kind: Resource) -> BTreeSet<Mac> {
 
 pub fn not_found(result: Result<Vec<u8>, StoreError>) {
     match result {
-        Err(StoreError::NotFound(_)) => {}
+        Err(StoreError::Contract(ContractError::NotFound(_))) => {}
         other => panic!("expected not-found, got {:?}", other.map(|b| b.len())),
     }
 }

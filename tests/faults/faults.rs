@@ -8,7 +8,7 @@
 
 use kloset_testkit::faults::{first_attempts, seeded, splitmix64, Fault, FaultProxy, RequestInfo};
 use kloset_testkit::proxied::{bytes, listed, not_found, Mac, Proxied};
-use kloset_host::{Resource, StoreError, StoreHandle};
+use kloset_host::{ContractError, Resource, StoreError, StoreHandle};
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
@@ -26,7 +26,7 @@ fn setup_with(name: &str, extra: &[(&str, &str)]) -> Setup {
 fn mac(n: u8) -> Mac {
     let mut m = [n; 32];
     m[0] = 0xa5; // distinct from other files' keys, for reading logs
-    m
+    Mac(m)
 }
 
 /// Create, puts of every size class up to 8 MiB (buffered), an overwrite,
@@ -111,7 +111,13 @@ fn a_503_on_a_streamed_patch_fails_the_put_and_leaves_nothing() {
     s.proxy.clear();
     println!("streamed put under a 503 PATCH: {result:?}");
     assert!(
-        matches!(result, Err(StoreError::Registry { status: 503, .. })),
+        matches!(
+            result,
+            Err(StoreError::Contract(ContractError::Registry {
+                status: 503,
+                ..
+            }))
+        ),
         "{result:?}"
     );
     assert!(listed(&s.store, Resource::Packfile).is_empty());
@@ -147,7 +153,10 @@ fn retry_after_is_waited_out_or_refused() {
     let result = s.store.put_bytes(Resource::State, &mac(8), b"later");
     let took = started.elapsed();
     assert!(
-        matches!(result, Err(StoreError::RateLimited(_))),
+        matches!(
+            result,
+            Err(StoreError::Contract(ContractError::RateLimited(_)))
+        ),
         "{result:?}"
     );
     assert!(took < Duration::from_secs(2), "took {took:?}");
@@ -178,7 +187,13 @@ fn a_manifest_put_failing_for_good_leaves_no_object_and_keeps_the_old_one() {
     s.proxy.clear();
     for result in [fresh, overwrite] {
         assert!(
-            matches!(result, Err(StoreError::Registry { status: 500, .. })),
+            matches!(
+                result,
+                Err(StoreError::Contract(ContractError::Registry {
+                    status: 500,
+                    ..
+                }))
+            ),
             "{result:?}"
         );
     }
@@ -238,7 +253,7 @@ fn a_reset_upload_completion_leaves_a_consistent_store() {
             assert_eq!(got, data);
             assert!(listed_now);
         }
-        Err(StoreError::NotFound(_)) => {
+        Err(StoreError::Contract(ContractError::NotFound(_))) => {
             assert!(result.is_err(), "a put that succeeded is not found");
             assert!(!listed_now);
         }
@@ -357,7 +372,10 @@ fn a_corrupted_blob_is_never_returned() {
     s.proxy.clear();
     assert_eq!(s.proxy.faults(), 1);
     assert!(
-        matches!(result, Err(StoreError::Integrity(_))),
+        matches!(
+            result,
+            Err(StoreError::Contract(ContractError::Integrity(_)))
+        ),
         "{result:?}"
     );
     assert_eq!(
@@ -410,7 +428,7 @@ fn tag_pages_with_opaque_cursors_list_every_key_once() {
     s.store.create(b"config").unwrap();
     let keys: BTreeSet<Mac> = (30..40).map(mac).collect();
     for key in &keys {
-        s.store.put_bytes(Resource::State, key, &key[..]).unwrap();
+        s.store.put_bytes(Resource::State, key, &key.0[..]).unwrap();
     }
     s.store
         .put_bytes(Resource::Lock, &mac(50), b"lock")
@@ -562,7 +580,7 @@ fn a_seeded_soak_keeps_every_object_consistent() {
                     "op {op}: get {resource:?} {key} read {} unexpected bytes",
                     got.len()
                 ),
-                Err(StoreError::NotFound(_)) => {
+                Err(StoreError::Contract(ContractError::NotFound(_))) => {
                     assert!(belief.admits(&None), "op {op}: {key} not found")
                 }
                 Err(e) => errors.push(format!("op {op}: get {resource:?} {key}: {e}")),
@@ -579,12 +597,12 @@ fn a_seeded_soak_keeps_every_object_consistent() {
                         });
                         assert!(fits, "op {op}: ranged get {resource:?} {key} wrong bytes");
                     }
-                    Err(StoreError::NotFound(_)) => {
+                    Err(StoreError::Contract(ContractError::NotFound(_))) => {
                         assert!(belief.admits(&None), "op {op}: {key} not found")
                     }
                     // A range past the end of a small object is the
                     // caller's error, not a fault's.
-                    Err(StoreError::InvalidArgument(_)) => {}
+                    Err(StoreError::Contract(ContractError::InvalidArgument(_))) => {}
                     Err(e) => errors.push(format!("op {op}: ranged get {resource:?} {key}: {e}")),
                 }
             }
@@ -610,7 +628,7 @@ fn a_seeded_soak_keeps_every_object_consistent() {
             let belief = &model[&(kind, key)];
             let actual = match s.store.get(*resource, &k, None) {
                 Ok(bytes) => Some(bytes),
-                Err(StoreError::NotFound(_)) => None,
+                Err(StoreError::Contract(ContractError::NotFound(_))) => None,
                 Err(e) => panic!("{resource:?} {key}: {e}"),
             };
             assert!(
@@ -632,7 +650,7 @@ fn a_seeded_soak_keeps_every_object_consistent() {
         assert!(
             shown
                 .iter()
-                .all(|k| k[0] == 0xa5 && (100..106).contains(&k[1])),
+                .all(|k| k.0[0] == 0xa5 && (100..106).contains(&k.0[1])),
             "a key never put is listed"
         );
     }
@@ -647,7 +665,7 @@ fn the_retry_options_bound_the_retries() {
     s.proxy.set(|_, _| Fault::Status(503, None));
     let before = s.proxy.requests();
     match s.store.list(Resource::State) {
-        Err(StoreError::Registry { status: 503, .. }) => {}
+        Err(StoreError::Contract(ContractError::Registry { status: 503, .. })) => {}
         other => panic!("expected the 503, got {other:?}"),
     }
     assert_eq!(s.proxy.requests() - before, 1, "no retry");
@@ -660,7 +678,10 @@ fn the_retry_options_bound_the_retries() {
     let started = std::time::Instant::now();
     assert!(matches!(
         s.store.list(Resource::State),
-        Err(StoreError::Registry { status: 503, .. })
+        Err(StoreError::Contract(ContractError::Registry {
+            status: 503,
+            ..
+        }))
     ));
     assert_eq!(
         s.proxy.requests() - before,

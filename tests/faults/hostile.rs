@@ -17,7 +17,7 @@
 
 use kloset_testkit::faults::{first_attempts, seeded, Fault, RequestInfo};
 use kloset_testkit::proxied::{bytes, listed, not_found, Mac, Proxied};
-use kloset_host::{Resource, StoreError, StoreHandle};
+use kloset_host::{ContractError, Resource, StoreError, StoreHandle};
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, TcpListener};
 use std::time::{Duration, Instant};
@@ -25,11 +25,11 @@ use std::time::{Duration, Instant};
 fn mac(n: u8) -> Mac {
     let mut m = [n; 32];
     m[0] = 0x3e; // distinct from other files' keys, for reading logs
-    m
+    Mac(m)
 }
 
 fn hex(mac: &Mac) -> String {
-    mac.iter().map(|b| format!("{b:02x}")).collect()
+    mac.0.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn is_manifest_get(r: &RequestInfo) -> bool {
@@ -39,7 +39,7 @@ fn is_manifest_get(r: &RequestInfo) -> bool {
 /// Expects `transport` and returns its message.
 fn transport_error<T: std::fmt::Debug>(result: Result<T, StoreError>) -> String {
     match result {
-        Err(StoreError::Transport(m)) => m,
+        Err(StoreError::Contract(ContractError::Transport(m))) => m,
         other => panic!("expected a transport error, got {other:?}"),
     }
 }
@@ -47,7 +47,7 @@ fn transport_error<T: std::fmt::Debug>(result: Result<T, StoreError>) -> String 
 /// Expects `integrity` and returns its message.
 fn integrity_error<T: std::fmt::Debug>(result: Result<T, StoreError>) -> String {
     match result {
-        Err(StoreError::Integrity(m)) => m,
+        Err(StoreError::Contract(ContractError::Integrity(m))) => m,
         other => panic!("expected an integrity error, got {other:?}"),
     }
 }
@@ -223,10 +223,12 @@ fn an_upload_location_elsewhere_is_never_followed() {
         });
         let data = bytes(5, 9 << 20);
         match p.store.put_bytes(Resource::Packfile, &mac(5), &data) {
-            Err(StoreError::Transport(m)) if expect_denied => {
+            Err(StoreError::Contract(ContractError::Transport(m))) if expect_denied => {
                 assert!(m.contains("denied"), "{location}: {m}")
             }
-            Err(StoreError::Registry { message, .. }) if !expect_denied => {
+            Err(StoreError::Contract(ContractError::Registry { message, .. }))
+                if !expect_denied =>
+            {
                 assert!(
                     message.contains("unusable location"),
                     "{location}: {message}"
@@ -290,7 +292,8 @@ fn concurrent_callers_come_through_faults_together() {
                             .expect("put");
                         match store.get(Resource::Packfile, &key, None) {
                             Ok(got) => assert!(got == data, "wrong bytes for {}", hex(&key)),
-                            Err(StoreError::Integrity(_)) | Err(StoreError::Transport(_)) => {
+                            Err(StoreError::Contract(ContractError::Integrity(_)))
+                            | Err(StoreError::Contract(ContractError::Transport(_))) => {
                                 refused += 1
                             }
                             Err(e) => panic!("{e:?}"),
@@ -361,7 +364,7 @@ fn links_and_locations_to_other_origins_are_refused_by_the_component() {
             }
         });
         match p.store.list(Resource::Packfile) {
-            Err(StoreError::Registry { message, .. }) => {
+            Err(StoreError::Contract(ContractError::Registry { message, .. })) => {
                 assert!(message.contains("unusable location"), "{link}: {message}")
             }
             other => panic!("{link}: {other:?}"),
@@ -381,7 +384,7 @@ fn links_and_locations_to_other_origins_are_refused_by_the_component() {
         .store
         .put_bytes(Resource::Packfile, &mac(6), &bytes(6, 9 << 20))
     {
-        Err(StoreError::Registry { message, .. }) => {
+        Err(StoreError::Contract(ContractError::Registry { message, .. })) => {
             assert!(message.contains("origin"), "{message}")
         }
         other => panic!("{other:?}"),
@@ -529,8 +532,10 @@ fn an_endless_chain_of_tag_pages_ends_within_the_deadline() {
         store.list(Resource::Packfile)
     });
     match result {
-        Err(StoreError::Transport(m)) => assert!(m.contains("deadline"), "{m}"),
-        Err(StoreError::Registry { message, .. }) => {
+        Err(StoreError::Contract(ContractError::Transport(m))) => {
+            assert!(m.contains("deadline"), "{m}")
+        }
+        Err(StoreError::Contract(ContractError::Registry { message, .. })) => {
             assert!(message.contains("pages"), "{message}")
         }
         other => panic!("{other:?}"),
@@ -650,7 +655,10 @@ fn of_two_racing_creates_one_fails_with_already_exists() {
     assert_eq!(won.len(), 1, "exactly one create wins: {results:?}");
     let lost = 1 - won[0];
     assert!(
-        matches!(results[lost], Err(StoreError::AlreadyExists(_))),
+        matches!(
+            results[lost],
+            Err(StoreError::Contract(ContractError::AlreadyExists(_)))
+        ),
         "{results:?}"
     );
     let fresh = StoreHandle::new(kloset_testkit::component::plugin(), &config).unwrap();
@@ -714,7 +722,7 @@ fn an_https_registry_naming_its_plaintext_side_gets_no_request_there() {
     // error), but a host without an allow-list (jco, wasmtime-py) relies
     // on the component.
     let refused = |what: &str, result: Result<(), StoreError>| match result {
-        Err(StoreError::Registry { message, .. }) => {
+        Err(StoreError::Contract(ContractError::Registry { message, .. })) => {
             assert!(
                 message.contains("plain http on an https registry"),
                 "{what}: {message}"
@@ -787,7 +795,7 @@ fn a_401_from_a_redirect_target_teaches_no_realm() {
         }
     });
     match store.get(Resource::Packfile, &mac(22), None) {
-        Err(StoreError::Unauthorized(m)) => println!("{m}"),
+        Err(StoreError::Contract(ContractError::Unauthorized(m))) => println!("{m}"),
         other => panic!("{:?}", other.map(|b| b.len())),
     }
     assert!(!cdn.seen().is_empty(), "the redirect was followed");

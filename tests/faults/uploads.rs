@@ -8,7 +8,7 @@
 
 use kloset_testkit::faults::{first_attempts, Fault, RequestInfo};
 use kloset_testkit::proxied::{bytes, listed, not_found, Mac, Proxied};
-use kloset_host::{Resource, StoreError, StoreHandle};
+use kloset_host::{ContractError, Resource, StoreError, StoreHandle};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -17,7 +17,7 @@ const MIB: usize = 1 << 20;
 fn mac(n: u8) -> Mac {
     let mut m = [n; 32];
     m[0] = 0x5c; // distinct from other files' keys, for reading logs
-    m
+    Mac(m)
 }
 
 fn is_chunk(r: &RequestInfo) -> bool {
@@ -150,7 +150,9 @@ fn a_lost_answer_to_a_later_chunk_fails_the_put_and_stores_nothing() {
     match p.store.put_bytes(Resource::Packfile, &mac(5), &data) {
         // distribution 2.8 cancels a session asked with stale state: the
         // bytes of the first chunk are gone and no longer held here.
-        Err(StoreError::Transport(m)) => assert!(m.contains("cannot be resumed"), "{m}"),
+        Err(StoreError::Contract(ContractError::Transport(m))) => {
+            assert!(m.contains("cannot be resumed"), "{m}")
+        }
         other => panic!("expected a transport error, got {other:?}"),
     }
     assert!(listed(&p.store, Resource::Packfile).is_empty());
@@ -173,11 +175,11 @@ fn a_capped_body_needs_chunks_or_one_put() {
     });
     let data = bytes(6, 10 * MIB);
     match p.store.put_bytes(Resource::Packfile, &mac(6), &data) {
-        Err(StoreError::Registry {
+        Err(StoreError::Contract(ContractError::Registry {
             status: 413,
             message,
             ..
-        }) => assert!(message.contains("upload_mode=chunked"), "{message}"),
+        })) => assert!(message.contains("upload_mode=chunked"), "{message}"),
         other => panic!("expected a 413, got {other:?}"),
     }
     assert!(listed(&p.store, Resource::Packfile).is_empty());

@@ -5,7 +5,7 @@
 use kloset_testkit::component::plugin;
 
 use kloset_testkit::{unique_repo, Registry, RegistryAuth, RegistryOptions, TokenAuth, TokenUser};
-use kloset_host::{Resource, StoreError, StoreHandle};
+use kloset_host::{ContractError, Mac, Resource, StoreError, StoreHandle};
 use std::time::Duration;
 
 const WRITER: (&str, &str) = ("writer", "writer-pass-123");
@@ -52,13 +52,13 @@ fn basic_auth_needs_the_right_credentials() {
     assert!(
         matches!(
             store(&registry, &repo, &[]).create(b"c"),
-            Err(StoreError::Unauthorized(_))
+            Err(StoreError::Contract(ContractError::Unauthorized(_)))
         ),
         "anonymous"
     );
     let wrong = as_user((WRITER.0, "not-the-password"));
     match store(&registry, &repo, &with(&wrong)).create(b"c") {
-        Err(StoreError::Unauthorized(message)) => {
+        Err(StoreError::Contract(ContractError::Unauthorized(message))) => {
             assert!(!message.contains("not-the-password"), "{message}")
         }
         other => panic!("expected unauthorized, got {other:?}"),
@@ -66,16 +66,20 @@ fn basic_auth_needs_the_right_credentials() {
     let right = as_user(WRITER);
     let s = store(&registry, &repo, &with(&right));
     s.create(b"c").unwrap();
-    s.put_bytes(Resource::Lock, &[1; 32], b"lock").unwrap();
+    s.put_bytes(Resource::Lock, &Mac([1; 32]), b"lock").unwrap();
     // Once the scheme is known, credentials go with every request: no 401s.
     let before = s.requests();
-    s.put_bytes(Resource::State, &[2; 32], b"state").unwrap();
+    s.put_bytes(Resource::State, &Mac([2; 32]), b"state")
+        .unwrap();
     assert!(
         s.requests() - before <= 3,
         "{} requests for a small put",
         s.requests() - before
     );
-    assert_eq!(s.get(Resource::State, &[2; 32], None).unwrap(), b"state");
+    assert_eq!(
+        s.get(Resource::State, &Mac([2; 32]), None).unwrap(),
+        b"state"
+    );
 }
 
 #[test]
@@ -85,15 +89,15 @@ fn one_token_serves_pull_push_and_delete() {
     let writer = as_user(WRITER);
     let s = store(&registry, &repo, &with(&writer));
     s.create(b"c").unwrap();
-    s.put_bytes(Resource::Packfile, &[1; 32], &[7; 20_000])
+    s.put_bytes(Resource::Packfile, &Mac([1; 32]), &[7; 20_000])
         .unwrap();
     assert_eq!(
-        s.get(Resource::Packfile, &[1; 32], Some((100, 10)))
+        s.get(Resource::Packfile, &Mac([1; 32]), Some((100, 10)))
             .unwrap(),
         [7; 10]
     );
-    assert_eq!(s.list(Resource::Packfile).unwrap(), vec![[1; 32]]);
-    s.delete(Resource::Packfile, &[1; 32]).unwrap();
+    assert_eq!(s.list(Resource::Packfile).unwrap(), vec![Mac([1; 32])]);
+    s.delete(Resource::Packfile, &Mac([1; 32])).unwrap();
     assert!(s.list(Resource::Packfile).unwrap().is_empty());
 
     let asked = registry.token_server().unwrap().requests();
@@ -120,34 +124,34 @@ fn a_token_server_that_grants_less_than_asked_means_denied() {
     let writer = as_user(WRITER);
     let w = store(&registry, &repo, &with(&writer));
     w.create(b"c").unwrap();
-    w.put_bytes(Resource::State, &[1; 32], b"written by the writer")
+    w.put_bytes(Resource::State, &Mac([1; 32]), b"written by the writer")
         .unwrap();
 
     let reader = as_user(READER);
     let r = store(&registry, &repo, &with(&reader));
     assert_eq!(r.open().unwrap(), b"c");
     assert_eq!(
-        r.get(Resource::State, &[1; 32], None).unwrap(),
+        r.get(Resource::State, &Mac([1; 32]), None).unwrap(),
         b"written by the writer"
     );
-    assert_eq!(r.list(Resource::State).unwrap(), vec![[1; 32]]);
+    assert_eq!(r.list(Resource::State).unwrap(), vec![Mac([1; 32])]);
     assert!(
         matches!(
-            r.put_bytes(Resource::State, &[2; 32], b"x"),
-            Err(StoreError::Denied(_))
+            r.put_bytes(Resource::State, &Mac([2; 32]), b"x"),
+            Err(StoreError::Contract(ContractError::Denied(_)))
         ),
         "push"
     );
     assert!(
         matches!(
-            r.delete(Resource::State, &[1; 32]),
-            Err(StoreError::Denied(_))
+            r.delete(Resource::State, &Mac([1; 32])),
+            Err(StoreError::Contract(ContractError::Denied(_)))
         ),
         "delete"
     );
     assert_eq!(
         w.list(Resource::State).unwrap(),
-        vec![[1; 32]],
+        vec![Mac([1; 32])],
         "nothing changed"
     );
 }
@@ -161,11 +165,16 @@ fn a_token_that_expires_mid_session_is_renewed() {
     let writer = as_user(WRITER);
     let s = store(&registry, &repo, &with(&writer));
     s.create(b"c").unwrap();
-    s.put_bytes(Resource::Lock, &[1; 32], b"first").unwrap();
+    s.put_bytes(Resource::Lock, &Mac([1; 32]), b"first")
+        .unwrap();
     let first = registry.token_server().unwrap().requests().len();
     std::thread::sleep(Duration::from_secs(3));
-    s.put_bytes(Resource::Lock, &[1; 32], b"refreshed").unwrap();
-    assert_eq!(s.get(Resource::Lock, &[1; 32], None).unwrap(), b"refreshed");
+    s.put_bytes(Resource::Lock, &Mac([1; 32]), b"refreshed")
+        .unwrap();
+    assert_eq!(
+        s.get(Resource::Lock, &Mac([1; 32]), None).unwrap(),
+        b"refreshed"
+    );
     assert!(
         registry.token_server().unwrap().requests().len() > first,
         "a new token was fetched"
@@ -179,10 +188,10 @@ fn anonymous_tokens_when_the_registry_allows_them() {
     let registry = token_registry(auth);
     let s = store(&registry, &unique_repo("anon"), &[]);
     s.create(b"c").unwrap();
-    s.put_bytes(Resource::State, &[3; 32], b"anonymous")
+    s.put_bytes(Resource::State, &Mac([3; 32]), b"anonymous")
         .unwrap();
     assert_eq!(
-        s.get(Resource::State, &[3; 32], None).unwrap(),
+        s.get(Resource::State, &Mac([3; 32]), None).unwrap(),
         b"anonymous"
     );
     let asked = registry.token_server().unwrap().requests();
@@ -200,14 +209,14 @@ fn a_static_bearer_token_is_sent_as_it_is() {
     let token = server.mint(WRITER.0, &[(repo.as_str(), &["pull", "push", "delete"])]);
     let s = store(&registry, &repo, &[("token", &token)]);
     s.create(b"c").unwrap();
-    s.put_bytes(Resource::Lock, &[4; 32], b"l").unwrap();
-    assert_eq!(s.list(Resource::Lock).unwrap(), vec![[4; 32]]);
+    s.put_bytes(Resource::Lock, &Mac([4; 32]), b"l").unwrap();
+    assert_eq!(s.list(Resource::Lock).unwrap(), vec![Mac([4; 32])]);
     assert!(server.requests().is_empty(), "no token was asked for");
     // A token for another repository is refused as lacking the right.
     let other = server.mint(WRITER.0, &[("someone-else", &["pull", "push"])]);
     assert!(matches!(
         store(&registry, &repo, &[("token", &other)]).list(Resource::Lock),
-        Err(StoreError::Denied(_))
+        Err(StoreError::Contract(ContractError::Denied(_)))
     ));
 }
 
@@ -223,7 +232,7 @@ fn identity_tokens_use_the_oauth2_form() {
         &[("username", "<token>"), ("password", "refresh-abc")],
     );
     s.create(b"c").unwrap();
-    s.put_bytes(Resource::State, &[5; 32], b"s").unwrap();
+    s.put_bytes(Resource::State, &Mac([5; 32]), b"s").unwrap();
     let asked = registry.token_server().unwrap().requests();
     assert!(!asked.is_empty());
     for request in &asked {
@@ -237,7 +246,10 @@ fn identity_tokens_use_the_oauth2_form() {
         &unique_repo("oauth"),
         &[("username", "<token>"), ("password", "refresh-wrong")],
     );
-    assert!(matches!(bad.create(b"c"), Err(StoreError::Unauthorized(_))));
+    assert!(matches!(
+        bad.create(b"c"),
+        Err(StoreError::Contract(ContractError::Unauthorized(_)))
+    ));
 }
 
 /// Yields `total` bytes slowly, so a streamed upload outlives a token.
@@ -275,7 +287,7 @@ fn a_token_that_expires_during_a_streamed_upload_is_renewed() {
     let written = s
         .put(
             Resource::Packfile,
-            &[9; 32],
+            &Mac([9; 32]),
             Slow {
                 left: size,
                 pause: Duration::from_millis(300),
@@ -284,8 +296,12 @@ fn a_token_that_expires_during_a_streamed_upload_is_renewed() {
         .unwrap();
     assert_eq!(written, size as u64);
     assert_eq!(
-        s.get(Resource::Packfile, &[9; 32], Some((size as u64 - 4, 4)))
-            .unwrap(),
+        s.get(
+            Resource::Packfile,
+            &Mac([9; 32]),
+            Some((size as u64 - 4, 4))
+        )
+        .unwrap(),
         [0x5a; 4]
     );
     assert!(

@@ -36,7 +36,7 @@ use kloset_testkit::{
     unique_repo, Registry, RegistryAuth, RegistryOptions, TestPki, TokenAuth, TokenServer,
     TokenUser,
 };
-use kloset_host::{mac_to_hex, Mac, Resource, StoreError, StoreHandle};
+use kloset_host::{ContractError, Mac, Resource, StoreError, StoreHandle};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
@@ -142,7 +142,7 @@ fn random_bytes(len: usize) -> Vec<u8> {
 /// (and so every token scope) must be let through.
 fn exercise(store: &StoreHandle) {
     store.create(b"kloset configuration").expect("create");
-    let mac: Mac = rand::random();
+    let mac = Mac(rand::random());
     let data = random_bytes(4096);
     let stored = store
         .put_bytes(Resource::Packfile, &mac, &data)
@@ -163,7 +163,7 @@ fn exercise(store: &StoreHandle) {
 /// message nor `Debug` quotes any of `secrets`.
 fn assert_unauthorized(store: &StoreHandle, secrets: &[&str]) {
     match store.create(b"kloset configuration") {
-        Err(err @ StoreError::Unauthorized(_)) => {
+        Err(err @ StoreError::Contract(ContractError::Unauthorized(_))) => {
             let shown = format!("{err} {err:?}");
             for secret in secrets {
                 assert!(!shown.contains(secret), "a secret in the error: {shown}");
@@ -240,7 +240,7 @@ fn a_broken_config_json_fails_the_configuration_without_quoting_it() {
         ),
     ];
     match StoreHandle::new(plugin(), &config) {
-        Err(StoreError::InvalidConfig(msg)) => {
+        Err(StoreError::Contract(ContractError::InvalidConfig(msg))) => {
             assert!(msg.contains("config.json"), "{msg}");
             assert!(!msg.contains("hunter2"), "{msg}");
         }
@@ -266,7 +266,7 @@ fn a_config_json_of_the_wrong_shape_is_refused_without_quoting_it() {
         ),
     ];
     match StoreHandle::new(plugin(), &config) {
-        Err(StoreError::InvalidConfig(msg)) => {
+        Err(StoreError::Contract(ContractError::InvalidConfig(msg))) => {
             assert!(
                 msg.contains("config.json") && msg.contains("line 1"),
                 "{msg}"
@@ -300,7 +300,9 @@ fn a_password_file_logs_in_and_mixes_with_no_password_option() {
         ],
     );
     match StoreHandle::new(plugin(), &both) {
-        Err(StoreError::InvalidConfig(msg)) => assert!(msg.contains("both"), "{msg}"),
+        Err(StoreError::Contract(ContractError::InvalidConfig(msg))) => {
+            assert!(msg.contains("both"), "{msg}")
+        }
         other => panic!("expected invalid-config, got {other:?}"),
     }
 }
@@ -521,7 +523,9 @@ fn credential_helpers_are_asked_first_and_their_answers_used() {
     let dir = docker_config(&json!({ "credsStore": "kloset-test" }));
     let bad = store_config(&registry, dir.path(), &[("retries", "many")]);
     match StoreHandle::new(plugin(), &bad) {
-        Err(StoreError::InvalidConfig(msg)) => assert!(msg.contains("retries"), "{msg}"),
+        Err(StoreError::Contract(ContractError::InvalidConfig(msg))) => {
+            assert!(msg.contains("retries"), "{msg}")
+        }
         other => panic!("expected invalid-config, got {other:?}"),
     }
     assert_eq!(
@@ -667,7 +671,7 @@ impl Cli {
         let data = random_bytes(100_000);
         let file = self.home.path().join("object");
         fs::write(&file, &data).expect("write the object");
-        let mac = mac_to_hex(&rand::random::<Mac>());
+        let mac = Mac(rand::random()).to_hex();
 
         let stored = self.ok(&["put", "packfile", &mac, path_str(&file)]);
         assert_eq!(
@@ -739,7 +743,7 @@ fn the_cli_reads_the_password_from_stdin() {
     assert!(!stderr.contains(WRONG_PASSWORD), "{stderr}");
 
     // Standard input cannot carry both the password and the object.
-    let mac = mac_to_hex(&rand::random::<Mac>());
+    let mac = Mac(rand::random()).to_hex();
     let put = cli.run_with_stdin(
         &["--password-stdin", "put", "packfile", &mac],
         stdin.as_bytes(),

@@ -9,7 +9,7 @@ use kloset_testkit::component::plugin;
 use kloset_testkit::fake::{FakeServer, Reply};
 use kloset_testkit::proxy::CountingProxy;
 use kloset_testkit::{unique_repo, Registry, RegistryOptions};
-use kloset_host::{HostError, Plugin, Resource, StoreError, StoreHandle};
+use kloset_host::{ContractError, HostError, Mac, Plugin, Resource, StoreError, StoreHandle};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
@@ -21,8 +21,8 @@ fn store_at(plugin: &Plugin, authority: &str, repo: &str) -> StoreHandle {
     StoreHandle::new(plugin, &config).expect("valid configuration")
 }
 
-fn mac(n: u8) -> [u8; 32] {
-    [n; 32]
+fn mac(n: u8) -> Mac {
+    Mac([n; 32])
 }
 
 #[test]
@@ -98,7 +98,7 @@ fn fake_registry(
                        "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", "size": 2},
             "layers": [{"mediaType": "application/vnd.plakar.kloset.v1.packfile", "digest": digest, "size": data.len()}],
             "annotations": {"io.plakar.kloset.role": "object", "io.plakar.kloset.resource": "packfile",
-                            "io.plakar.kloset.mac": hex(&mac(1))},
+                            "io.plakar.kloset.mac": hex(&mac(1).0)},
         });
         if req.path.starts_with("/v2/r/manifests/packfile-") {
             Reply::new(200, serde_json::to_vec(&manifest).unwrap())
@@ -219,8 +219,10 @@ fn hosts_the_registry_never_named_are_refused() {
     // the host's egress is asked (the allow-list's own unit tests cover
     // the egress); either refusal is a refusal, and nothing is sent.
     match store.create(b"config") {
-        Err(StoreError::Transport(message)) => assert!(message.contains("denied"), "{message}"),
-        Err(StoreError::Registry { message, .. }) => {
+        Err(StoreError::Contract(ContractError::Transport(message))) => {
+            assert!(message.contains("denied"), "{message}")
+        }
+        Err(StoreError::Contract(ContractError::Registry { message, .. })) => {
             assert!(
                 message.contains("not on the registry's origin"),
                 "{message}"

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use kloset_testkit::http::{http_request, send, Transport};
 use kloset_testkit::tls::client_config_trusting;
 use kloset_testkit::{unique_repo, Registry, RegistryOptions, TestPki};
-use kloset_host::{Mac, Resource, StoreError, StoreHandle};
+use kloset_host::{ContractError, Mac, Resource, StoreError, StoreHandle};
 use rand::RngCore;
 
 /// A TLS registry with certificates from a fresh test PKI. The PKI is
@@ -47,7 +47,7 @@ fn random_bytes(len: usize) -> Vec<u8> {
 }
 
 fn random_mac() -> Mac {
-    rand::random()
+    Mac(rand::random())
 }
 
 /// A handle on `config` must be made (no request is sent then), but
@@ -58,7 +58,7 @@ fn assert_certificate_refused(config: &[(String, String)]) {
         // The host maps rustls's InvalidCertificate to wasi:http's
         // `tls-certificate-error`; the component prints the code with Debug:
         // "GET 127.0.0.1:PORT/v2/: ErrorCode::TlsCertificateError".
-        Err(StoreError::Transport(msg)) => assert!(
+        Err(StoreError::Contract(ContractError::Transport(msg))) => assert!(
             msg.contains("TlsCertificateError"),
             "a transport error other than a refused certificate: {msg}"
         ),
@@ -105,7 +105,7 @@ fn exercise_store(store: &StoreHandle) {
     assert_eq!(store.list(Resource::Packfile).expect("list"), vec![large.0]);
     assert!(matches!(
         store.get(Resource::Packfile, &small.0, None),
-        Err(StoreError::NotFound(_))
+        Err(StoreError::Contract(ContractError::NotFound(_)))
     ));
 }
 
@@ -214,7 +214,7 @@ fn a_bad_insecure_value_fails_the_configuration() {
         ),
     ];
     match StoreHandle::new(plugin(), &config) {
-        Err(StoreError::InvalidConfig(msg)) => {
+        Err(StoreError::Contract(ContractError::InvalidConfig(msg))) => {
             assert!(msg.contains("tls_insecure_no_verify"), "{msg}");
             assert!(!msg.contains("yes please"), "{msg}");
         }
@@ -236,7 +236,8 @@ fn plain_http_to_a_tls_registry_fails_promptly() {
     // a server that just closes the connection gives a transport error.
     // Either way the store fails, and says so.
     match &result {
-        Err(StoreError::Registry { status: 400, .. }) | Err(StoreError::Transport(_)) => {}
+        Err(StoreError::Contract(ContractError::Registry { status: 400, .. }))
+        | Err(StoreError::Contract(ContractError::Transport(_))) => {}
         other => panic!("expected HTTP 400 or a transport error, got {other:?}"),
     }
     // Far below the host's 120 s first-byte timeout: the exchange is refused,

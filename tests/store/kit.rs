@@ -180,7 +180,7 @@ impl Env {
 
 /// A MAC derived from a number.
 pub fn mac(seed: u64) -> Mac {
-    Sha256::digest(seed.to_le_bytes()).into()
+    Mac(Sha256::digest(seed.to_le_bytes()).into())
 }
 
 /// Deterministic pseudo-random bytes (splitmix64): distinct per seed, cheap

@@ -45,10 +45,12 @@ impl ArtifactRegistry {
         options: &[(String, String)],
     ) -> Result<ArtifactRegistry, ArtifactError> {
         if options.iter().any(|(k, _)| k == "location") {
-            return Err(crate::StoreError::InvalidConfig(
-                "the reference names the registry: no 'location' option".into(),
-            )
-            .into());
+            return Err(
+                crate::StoreError::Contract(crate::ContractError::InvalidConfig(
+                    "the reference names the registry: no 'location' option".into(),
+                ))
+                .into(),
+            );
         }
         let mut pairs = vec![(
             "location".to_string(),
@@ -87,11 +89,13 @@ impl ArtifactRegistry {
         created: &str,
     ) -> Result<String, ArtifactError> {
         if self.reference.digest.is_some() {
-            return Err(crate::StoreError::InvalidArgument(format!(
-                "{}: publish to a tag; a digest is what publishing gives back",
-                self.reference
-            ))
-            .into());
+            return Err(
+                crate::StoreError::Contract(crate::ContractError::InvalidArgument(format!(
+                    "{}: publish to a tag; a digest is what publishing gives back",
+                    self.reference
+                )))
+                .into(),
+            );
         }
         let config = layout::config_blob(wasm, interfaces, created);
         let config_descriptor = Descriptor::of(CONFIG_MEDIA_TYPE, &config);

@@ -86,8 +86,9 @@ pub fn add_login(
     let Some(dir) = host.docker_config.clone().or_else(default_dir) else {
         return Ok(());
     };
-    let login =
-        login_for(&dir, registry).map_err(|e| crate::StoreError::InvalidConfig(e.to_string()))?;
+    let login = login_for(&dir, registry).map_err(|e| {
+        crate::StoreError::Contract(crate::ContractError::InvalidConfig(e.to_string()))
+    })?;
     if let Some(Login { username, password }) = login {
         guest.push(("username".into(), username));
         guest.push(("password".into(), password));

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::StoreError;
+use crate::{ContractError, StoreError};
 
 /// Reads the password from `path` and adds it to the component's options.
 /// The file's first line is the password (a trailing `\n` or `\r\n`, as
@@ -12,15 +12,15 @@ use crate::StoreError;
 /// never what it holds.
 pub fn add_password(path: &Path, guest: &mut Vec<(String, String)>) -> Result<(), StoreError> {
     if guest.iter().any(|(k, _)| k == "password") {
-        return Err(StoreError::InvalidConfig(
+        return Err(StoreError::Contract(ContractError::InvalidConfig(
             "options 'password' and 'password_file' are both given".into(),
-        ));
+        )));
     }
     let bad = |why: String| {
-        StoreError::InvalidConfig(format!(
+        StoreError::Contract(ContractError::InvalidConfig(format!(
             "option 'password_file' ({}): {why}",
             path.display()
-        ))
+        )))
     };
     let bytes = std::fs::read(path).map_err(|e| bad(format!("cannot read it: {}", e.kind())))?;
     let text = String::from_utf8(bytes).map_err(|_| bad("it is not UTF-8 text".into()))?;

@@ -26,7 +26,7 @@ use rustls::{
 };
 
 use crate::config::{HostConfig, TLS_CA_FILE};
-use crate::{HostError, StoreError};
+use crate::{ContractError, HostError, StoreError};
 
 /// webpki roots plus the system's, loaded once per process: reading the
 /// system store parses a few hundred files.
@@ -48,8 +48,12 @@ fn base_roots() -> &'static RootCertStore {
 /// without certificates, is a configuration error naming the path (never the
 /// file's contents).
 pub fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, StoreError> {
-    let invalid =
-        |why: String| StoreError::InvalidConfig(format!("{TLS_CA_FILE} {}: {why}", path.display()));
+    let invalid = |why: String| {
+        StoreError::Contract(ContractError::InvalidConfig(format!(
+            "{TLS_CA_FILE} {}: {why}",
+            path.display()
+        )))
+    };
     let bytes = std::fs::read(path).map_err(|e| invalid(e.to_string()))?;
     let certs = rustls_pemfile::certs(&mut bytes.as_slice())
         .collect::<Result<Vec<_>, _>>()
@@ -68,10 +72,10 @@ pub fn client_config(host: &HostConfig) -> Result<ClientConfig, StoreError> {
     if let Some(path) = &host.tls_ca_file {
         for cert in read_pem_certs(path)? {
             roots.add(cert).map_err(|e| {
-                StoreError::InvalidConfig(format!(
+                StoreError::Contract(ContractError::InvalidConfig(format!(
                     "{TLS_CA_FILE} {}: unusable certificate: {e}",
                     path.display()
-                ))
+                )))
             })?;
         }
     }
@@ -227,7 +231,7 @@ mod tests {
     fn missing_ca_file_is_invalid_config_naming_the_path() {
         let err = client_config(&host(Some("/nonexistent/ca.pem"), false, None)).unwrap_err();
         match err {
-            StoreError::InvalidConfig(msg) => {
+            StoreError::Contract(ContractError::InvalidConfig(msg)) => {
                 assert!(msg.contains("/nonexistent/ca.pem"), "{msg}");
                 assert!(msg.contains("tls_ca_file"), "{msg}");
             }
@@ -244,7 +248,9 @@ mod tests {
         let err = client_config(&host(path.to_str(), false, None)).unwrap_err();
         std::fs::remove_dir_all(&dir).unwrap();
         match err {
-            StoreError::InvalidConfig(msg) => assert!(!msg.contains("s3cret"), "{msg}"),
+            StoreError::Contract(ContractError::InvalidConfig(msg)) => {
+                assert!(!msg.contains("s3cret"), "{msg}")
+            }
             other => panic!("unexpected {other:?}"),
         }
     }

@@ -1,7 +1,7 @@
 //! Conversions between the host's types and the generated WIT types.
 
 use crate::plugin::bindings::{ByteRange, WitError, WitResource};
-use crate::{HostError, Mac, Resource, StoreError};
+use crate::{ContractError, HostError, Mac, Resource, StoreError};
 
 impl From<Resource> for WitResource {
     fn from(kind: Resource) -> Self {
@@ -27,25 +27,32 @@ impl From<WitResource> for Resource {
     }
 }
 
-impl From<WitError> for StoreError {
+/// The component's WIT error is the contract's error, case for case.
+impl From<WitError> for ContractError {
     fn from(err: WitError) -> Self {
         match err {
-            WitError::NotFound(m) => StoreError::NotFound(m),
-            WitError::AlreadyExists(m) => StoreError::AlreadyExists(m),
-            WitError::InvalidConfig(m) => StoreError::InvalidConfig(m),
-            WitError::InvalidArgument(m) => StoreError::InvalidArgument(m),
-            WitError::Unauthorized(m) => StoreError::Unauthorized(m),
-            WitError::Denied(m) => StoreError::Denied(m),
-            WitError::Unsupported(m) => StoreError::Unsupported(m),
-            WitError::Integrity(m) => StoreError::Integrity(m),
-            WitError::RateLimited(m) => StoreError::RateLimited(m),
-            WitError::Transport(m) => StoreError::Transport(m),
-            WitError::Registry(failure) => StoreError::Registry {
+            WitError::NotFound(m) => ContractError::NotFound(m),
+            WitError::AlreadyExists(m) => ContractError::AlreadyExists(m),
+            WitError::InvalidConfig(m) => ContractError::InvalidConfig(m),
+            WitError::InvalidArgument(m) => ContractError::InvalidArgument(m),
+            WitError::Unauthorized(m) => ContractError::Unauthorized(m),
+            WitError::Denied(m) => ContractError::Denied(m),
+            WitError::Unsupported(m) => ContractError::Unsupported(m),
+            WitError::Integrity(m) => ContractError::Integrity(m),
+            WitError::RateLimited(m) => ContractError::RateLimited(m),
+            WitError::Transport(m) => ContractError::Transport(m),
+            WitError::Registry(failure) => ContractError::Registry {
                 status: failure.status,
                 code: failure.code,
                 message: failure.message,
             },
         }
+    }
+}
+
+impl From<WitError> for StoreError {
+    fn from(err: WitError) -> Self {
+        StoreError::Contract(err.into())
     }
 }
 
@@ -85,14 +92,14 @@ mod tests {
         }));
         assert!(matches!(
             err,
-            StoreError::Registry { status: 418, ref code, ref message }
+            StoreError::Contract(ContractError::Registry { status: 418, ref code, ref message })
                 if code == "TEAPOT" && message == "short and stout"
         ));
     }
 
     #[test]
     fn keys_must_be_32_bytes() {
-        assert_eq!(mac_from_wit(vec![7; 32]).unwrap(), [7; 32]);
+        assert_eq!(mac_from_wit(vec![7; 32]).unwrap(), Mac([7; 32]));
         assert!(matches!(
             mac_from_wit(vec![7; 31]),
             Err(StoreError::Host(HostError::Contract(_)))

@@ -20,7 +20,7 @@ use crate::plugin::instance::{memory_error, Instance, Recipe};
 use crate::{HostError, StoreError};
 
 /// The Kloset engine reads up to 64 ranges in parallel while browsing.
-pub const MAX_INSTANCES: usize = 64;
+pub const MAX_INSTANCES: usize = kloset_oci::config::options::MAX_INSTANCES as usize;
 
 pub struct Pool {
     slots: Mutex<Slots>,

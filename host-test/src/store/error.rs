@@ -1,49 +1,19 @@
-//! The host's mirror of the WIT `error` variant, plus the failures that only
-//! the host can see (the caller's input broke, the component trapped).
+//! The error host callers get: a case of the store contract (the protocol
+//! crate's [`ContractError`], the one list of the WIT `error` variant's
+//! cases), or one of the two failures only the host can see (the caller's
+//! input broke, the host or component failed).
 
 use crate::HostError;
+pub use kloset_oci::StoreError as ContractError;
 
 /// Why a store call failed. `Display` is one line; no case ever holds a secret
 /// (the component promises that for its messages, the host for its own).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The object, or the repository (for `open`), does not exist.
-    #[error("not found: {0}")]
-    NotFound(String),
-    /// `create` found a repository already there.
-    #[error("already exists: {0}")]
-    AlreadyExists(String),
-    /// The store configuration is wrong.
-    #[error("invalid configuration: {0}")]
-    InvalidConfig(String),
-    /// A call's argument is wrong.
-    #[error("invalid argument: {0}")]
-    InvalidArgument(String),
-    /// The registry wants credentials, or refused the ones given.
-    #[error("unauthorized: {0}")]
-    Unauthorized(String),
-    /// The credentials lack the right for this operation.
-    #[error("denied: {0}")]
-    Denied(String),
-    /// The registry does not support something the store needs.
-    #[error("unsupported: {0}")]
-    Unsupported(String),
-    /// Bytes read back do not match their digest or announced length.
-    #[error("integrity: {0}")]
-    Integrity(String),
-    /// The registry asked to slow down.
-    #[error("rate limited: {0}")]
-    RateLimited(String),
-    /// The registry could not be reached or the exchange broke off.
-    #[error("transport: {0}")]
-    Transport(String),
-    /// Any other refusal from the registry.
-    #[error("registry answered {status}{}: {message}", code_suffix(code))]
-    Registry {
-        status: u16,
-        code: String,
-        message: String,
-    },
+    /// A failure the store contract names (not found, unauthorized, ...),
+    /// from the component or from the host checking its own options.
+    #[error(transparent)]
+    Contract(#[from] ContractError),
     /// The caller's reader failed during `put`; the object was abandoned.
     #[error("input: {0}")]
     Input(String),
@@ -52,18 +22,18 @@ pub enum StoreError {
     Host(#[from] HostError),
 }
 
-fn code_suffix(code: &str) -> String {
-    if code.is_empty() {
-        String::new()
-    } else {
-        format!(" {code}")
-    }
-}
-
 impl StoreError {
     /// Whether this is the component saying the thing is not there.
     pub fn is_not_found(&self) -> bool {
-        matches!(self, StoreError::NotFound(_))
+        matches!(self, StoreError::Contract(e) if e.is_not_found())
+    }
+
+    /// The contract case, if this is one.
+    pub fn contract(&self) -> Option<&ContractError> {
+        match self {
+            StoreError::Contract(e) => Some(e),
+            _ => None,
+        }
     }
 }
 
@@ -72,22 +42,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn registry_display_is_one_line_with_or_without_code() {
-        let with = StoreError::Registry {
-            status: 400,
-            code: "MANIFEST_INVALID".into(),
-            message: "bad".into(),
-        };
-        assert_eq!(
-            with.to_string(),
-            "registry answered 400 MANIFEST_INVALID: bad"
-        );
-        let without = StoreError::Registry {
+    fn contract_cases_display_as_the_core_writes_them() {
+        let err = StoreError::from(ContractError::Registry {
             status: 502,
             code: String::new(),
             message: "gateway".into(),
-        };
-        assert_eq!(without.to_string(), "registry answered 502: gateway");
+        });
+        assert_eq!(err.to_string(), "registry answered 502: gateway");
+        assert!(StoreError::from(ContractError::NotFound("x".into())).is_not_found());
+        assert!(!StoreError::Input("x".into()).is_not_found());
     }
 
     #[test]

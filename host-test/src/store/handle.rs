@@ -11,7 +11,7 @@ use crate::plugin::convert::{byte_range, mac_from_wit};
 use crate::plugin::instance::Recipe;
 use crate::plugin::pool::{Lease, Pool};
 use crate::store::reader::{store_error_from_io, ObjectReader};
-use crate::{HostError, Mac, Plugin, Resource, StoreError};
+use crate::{ContractError, HostError, Mac, Plugin, Resource, StoreError};
 
 /// Bytes handed to the component per `writer.write` call.
 const WRITE_CHUNK: usize = 1 << 20;
@@ -159,7 +159,8 @@ impl StoreHandle {
         let mut lease = self.lease()?;
         let writer = lease.try_call(|i| {
             let (api, store, res) = i.parts();
-            api.store().call_put(store, res, kind.into(), &mac.to_vec())
+            api.store()
+                .call_put(store, res, kind.into(), &mac.0.to_vec())
         })?;
         // A caller's reader that panics leaves an upload session open in the
         // instance: drop the writer (the component cancels the session),
@@ -200,7 +201,7 @@ impl StoreHandle {
         let reader = lease.try_call(|i| {
             let (api, store, res) = i.parts();
             api.store()
-                .call_get(store, res, kind.into(), &mac.to_vec(), byte_range(range))
+                .call_get(store, res, kind.into(), &mac.0.to_vec(), byte_range(range))
         })?;
         Ok(ObjectReader::new(lease, reader))
     }
@@ -226,9 +227,9 @@ impl StoreHandle {
             .map_err(store_error_from_io)?;
         if !within {
             return Err(match range {
-                Some((_, len)) => StoreError::Integrity(format!(
+                Some((_, len)) => StoreError::Contract(ContractError::Integrity(format!(
                     "the component returned more than the {len} bytes of the range"
-                )),
+                ))),
                 None => HostError::TooLarge { limit }.into(),
             });
         }
@@ -239,7 +240,7 @@ impl StoreHandle {
         self.lease()?.try_call(|i| {
             let (api, store, res) = i.parts();
             api.store()
-                .call_delete(store, res, kind.into(), &mac.to_vec())
+                .call_delete(store, res, kind.into(), &mac.0.to_vec())
         })
     }
 

@@ -5,7 +5,7 @@ use std::io::{self, Read};
 use wasmtime::component::ResourceAny;
 
 use crate::plugin::pool::Lease;
-use crate::{HostError, StoreError};
+use crate::{ContractError, HostError, StoreError};
 
 /// Bytes asked of the component per `reader.read` call. The component fills
 /// them from several response frames (about 300 KiB each from a local
@@ -175,10 +175,11 @@ impl Drop for ObjectReader {
 
 fn io_error(err: StoreError) -> io::Error {
     let kind = match &err {
-        StoreError::NotFound(_) => io::ErrorKind::NotFound,
-        StoreError::Integrity(_) => io::ErrorKind::InvalidData,
-        StoreError::InvalidArgument(_) => io::ErrorKind::InvalidInput,
-        StoreError::Unauthorized(_) | StoreError::Denied(_) => io::ErrorKind::PermissionDenied,
+        StoreError::Contract(ContractError::NotFound(_)) => io::ErrorKind::NotFound,
+        StoreError::Contract(ContractError::Integrity(_)) => io::ErrorKind::InvalidData,
+        StoreError::Contract(ContractError::InvalidArgument(_)) => io::ErrorKind::InvalidInput,
+        StoreError::Contract(ContractError::Unauthorized(_))
+        | StoreError::Contract(ContractError::Denied(_)) => io::ErrorKind::PermissionDenied,
         _ => io::ErrorKind::Other,
     };
     io::Error::new(kind, err)
@@ -203,10 +204,14 @@ mod tests {
 
     #[test]
     fn store_errors_survive_the_io_round_trip() {
-        let io = io_error(StoreError::Integrity("digest mismatch".into()));
+        let io = io_error(StoreError::Contract(ContractError::Integrity(
+            "digest mismatch".into(),
+        )));
         assert_eq!(io.kind(), io::ErrorKind::InvalidData);
         match store_error_from_io(io) {
-            StoreError::Integrity(msg) => assert_eq!(msg, "digest mismatch"),
+            StoreError::Contract(ContractError::Integrity(msg)) => {
+                assert_eq!(msg, "digest mismatch")
+            }
             other => panic!("unexpected {other:?}"),
         }
     }

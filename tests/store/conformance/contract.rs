@@ -1,12 +1,15 @@
 //! The core rules of the store contract.
 
 use crate::kit::{bytes, mac, Env};
-use kloset_host::{Resource, StoreError};
+use kloset_host::{ContractError, Resource, StoreError};
 
 pub fn create_and_open(env: &Env) {
     let store = env.handle();
     assert!(
-        matches!(store.open(), Err(StoreError::NotFound(_))),
+        matches!(
+            store.open(),
+            Err(StoreError::Contract(ContractError::NotFound(_)))
+        ),
         "open of an empty location"
     );
 
@@ -21,13 +24,19 @@ pub fn create_and_open(env: &Env) {
         b"a state"
     );
     assert!(
-        matches!(store.create(&config), Err(StoreError::AlreadyExists(_))),
+        matches!(
+            store.create(&config),
+            Err(StoreError::Contract(ContractError::AlreadyExists(_)))
+        ),
         "second create, same handle"
     );
 
     let other = env.handle();
     assert!(
-        matches!(other.create(b"other"), Err(StoreError::AlreadyExists(_))),
+        matches!(
+            other.create(b"other"),
+            Err(StoreError::Contract(ContractError::AlreadyExists(_)))
+        ),
         "create over an existing repository"
     );
     assert_eq!(
@@ -130,14 +139,14 @@ pub fn get_of_a_missing_object_fails_at_call_time(env: &Env) {
         assert!(
             matches!(
                 store.get_reader(kind, &mac(404), None),
-                Err(StoreError::NotFound(_))
+                Err(StoreError::Contract(ContractError::NotFound(_)))
             ),
             "{kind}"
         );
         assert!(
             matches!(
                 store.get_reader(kind, &mac(404), Some((0, 1))),
-                Err(StoreError::NotFound(_))
+                Err(StoreError::Contract(ContractError::NotFound(_)))
             ),
             "{kind} ranged"
         );
@@ -146,7 +155,7 @@ pub fn get_of_a_missing_object_fails_at_call_time(env: &Env) {
     store.put_bytes(Resource::State, &mac(5), b"x").unwrap();
     assert!(matches!(
         store.get(Resource::Lock, &mac(5), None),
-        Err(StoreError::NotFound(_))
+        Err(StoreError::Contract(ContractError::NotFound(_)))
     ));
 }
 
@@ -168,7 +177,10 @@ pub fn delete_takes_effect_and_is_idempotent(env: &Env) {
                 "{kind}: list after delete"
             );
             assert!(
-                matches!(view.get(kind, &mac(1), None), Err(StoreError::NotFound(_))),
+                matches!(
+                    view.get(kind, &mac(1), None),
+                    Err(StoreError::Contract(ContractError::NotFound(_)))
+                ),
                 "{kind}: get after delete"
             );
             assert_eq!(view.get(kind, &mac(2), None).unwrap(), b"kept");
@@ -182,7 +194,7 @@ pub fn delete_takes_effect_and_is_idempotent(env: &Env) {
         assert_eq!(store.list(kind).unwrap(), vec![mac(2)]);
     }
     let tags = env.tags();
-    let deleted_tag = format!("lock-{}", hex(&mac(1)));
+    let deleted_tag = format!("lock-{}", hex(&mac(1).0));
     if env.deletes {
         assert!(
             !tags.contains(&deleted_tag),
@@ -223,7 +235,7 @@ pub fn put_after_delete_revives_the_key(env: &Env) {
             );
             assert!(matches!(
                 view.get(Resource::Lock, &key, None),
-                Err(StoreError::NotFound(_))
+                Err(StoreError::Contract(ContractError::NotFound(_)))
             ));
         }
     }

@@ -2,7 +2,7 @@
 //! puts whose input fails half-way.
 
 use crate::kit::{bytes, mac, sha256_of, Env, FailingReader, Pattern};
-use kloset_host::{Resource, StoreError};
+use kloset_host::{ContractError, Resource, StoreError};
 use sha2::{Digest, Sha256};
 
 const MIB: u64 = 1 << 20;
@@ -47,13 +47,13 @@ pub fn ranges_of_a_72_mib_packfile_are_exact(env: &Env) {
     assert!(
         matches!(
             store.get(Resource::Packfile, &key, Some((size - 10, 11))),
-            Err(StoreError::InvalidArgument(_))
+            Err(StoreError::Contract(ContractError::InvalidArgument(_)))
         ),
         "a range past the end is refused"
     );
     assert!(matches!(
         store.get(Resource::Packfile, &key, Some((size, 1))),
-        Err(StoreError::InvalidArgument(_))
+        Err(StoreError::Contract(ContractError::InvalidArgument(_)))
     ));
     assert_eq!(
         store
@@ -126,7 +126,7 @@ pub fn a_failing_writer_leaves_no_object(env: &Env) {
             );
             assert!(matches!(
                 view.get(Resource::Packfile, &key, None),
-                Err(StoreError::NotFound(_))
+                Err(StoreError::Contract(ContractError::NotFound(_)))
             ));
         }
     }

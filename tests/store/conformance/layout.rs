@@ -3,7 +3,7 @@
 use kloset_testkit::skopeo_inspect_raw_as;
 use crate::conformance::contract::hex;
 use crate::kit::{bytes, mac, plugin, Env};
-use kloset_host::{Resource, StoreError, StoreHandle};
+use kloset_host::{ContractError, Resource, StoreError, StoreHandle};
 use sha2::{Digest, Sha256};
 
 const EMPTY_DIGEST: &str =
@@ -18,7 +18,7 @@ pub fn skopeo_sees_valid_oci_artifacts(env: &Env) {
         "{}/{}:ecc-state-{}",
         env.registry.authority(),
         env.repo,
-        hex(&mac(5))
+        hex(&mac(5).0)
     );
     let m = skopeo_inspect_raw_as(&reference, creds.as_deref());
     assert_eq!(m["schemaVersion"], 2);
@@ -39,7 +39,7 @@ pub fn skopeo_sees_valid_oci_artifacts(env: &Env) {
     );
     assert_eq!(m["layers"][0]["size"], 4321);
     assert_eq!(m["annotations"]["io.plakar.kloset.resource"], "ecc-state");
-    assert_eq!(m["annotations"]["io.plakar.kloset.mac"], hex(&mac(5)));
+    assert_eq!(m["annotations"]["io.plakar.kloset.mac"], hex(&mac(5).0));
 
     let config = skopeo_inspect_raw_as(
         &format!("{}/{}:config", env.registry.authority(), env.repo),
@@ -81,7 +81,7 @@ pub fn skopeo_sees_valid_oci_artifacts(env: &Env) {
             "{}/{}:m.lock-{}",
             env.registry.authority(),
             env.repo,
-            hex(&mac(6))
+            hex(&mac(6).0)
         ),
         creds.as_deref(),
     );
@@ -118,7 +118,10 @@ pub fn prefixes_keep_stores_apart(env: &Env) {
         format!("{}#server", env.repo)
     );
     assert!(
-        matches!(env.handle().open(), Err(StoreError::NotFound(_))),
+        matches!(
+            env.handle().open(),
+            Err(StoreError::Contract(ContractError::NotFound(_)))
+        ),
         "no store without a prefix there"
     );
 }
@@ -138,7 +141,9 @@ pub fn a_corrupted_blob_is_an_integrity_error(env: &Env) {
     std::fs::write(&path, &stored).unwrap();
     for view in [&store, &env.handle()] {
         match view.get(Resource::Packfile, &mac(11), None) {
-            Err(StoreError::Integrity(m)) => assert!(m.contains("do not match"), "{m}"),
+            Err(StoreError::Contract(ContractError::Integrity(m))) => {
+                assert!(m.contains("do not match"), "{m}")
+            }
             other => panic!(
                 "expected an integrity error, got {:?}",
                 other.map(|b| b.len())

@@ -5,7 +5,7 @@
 use kloset_testkit::{Implementation, Registry, RegistryOptions};
 use crate::kit::Pattern;
 use crate::registries::repo::{handle, v3, Fill, HostFill, Snapshot};
-use kloset_host::{Resource, StoreError};
+use kloset_host::{ContractError, Resource, StoreError};
 use std::io::Read;
 
 const READ: u32 = 1 << 2;
@@ -61,7 +61,7 @@ fn reads_exactly_and_refuses_writes(implementation: Implementation) {
         b"through the mirror",
     );
     match put {
-        Err(StoreError::Unsupported(message)) => {
+        Err(StoreError::Contract(ContractError::Unsupported(message))) => {
             assert!(message.contains("read-only"), "put: {message}");
             eprintln!("put through the mirror: {message}");
         }
@@ -69,7 +69,7 @@ fn reads_exactly_and_refuses_writes(implementation: Implementation) {
     }
     let (kind, k) = *filled.expected.objects.keys().next().unwrap();
     match store.delete(kind, &k) {
-        Err(StoreError::Unsupported(message)) => {
+        Err(StoreError::Contract(ContractError::Unsupported(message))) => {
             assert!(message.contains("read-only"), "delete: {message}");
             eprintln!("delete through the mirror: {message}");
         }

@@ -83,7 +83,7 @@ fn reads_every_tag_manifest_and_layer(tool: Tool) {
 fn live_object(filled: &crate::registries::repo::Filled, tag: &str) -> Option<(Resource, kloset_host::Mac)> {
     let (kind, mac) = tag.rsplit_once('-')?;
     let kind: Resource = kind.parse().ok()?;
-    let mac = kloset_host::parse_mac(mac).ok()?;
+    let mac: kloset_host::Mac = mac.parse().ok()?;
     filled
         .expected
         .objects

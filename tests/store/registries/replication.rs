@@ -9,7 +9,7 @@ use kloset_testkit::clients::{Client, Tool};
 use kloset_testkit::{unique_repo, Registry};
 use crate::kit::Pattern;
 use crate::registries::repo::{handle, key, put, raw_tags, v3, Fill, Filled, HostFill, Snapshot};
-use kloset_host::{Resource, StoreError};
+use kloset_host::{ContractError, Resource, StoreError};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -27,7 +27,10 @@ fn assert_faithful(filled: &Filled, target: &Registry, copied: &str, what: &str)
     snapshot.assert_same(&filled.expected, what);
     for (kind, k) in &filled.deleted {
         assert!(
-            matches!(store.get(*kind, k, None), Err(StoreError::NotFound(_))),
+            matches!(
+                store.get(*kind, k, None),
+                Err(StoreError::Contract(ContractError::NotFound(_)))
+            ),
             "{what}: {kind} {} was deleted in the source and stays deleted",
             hex::encode(k)
         );
@@ -222,7 +225,10 @@ fn a_copy_made_during_writes_is_consistent_and_a_later_copy_catches_up() {
     let store = handle(&target, &to);
     for (kind, k) in &missing {
         assert!(
-            matches!(store.get(*kind, k, None), Err(StoreError::NotFound(_))),
+            matches!(
+                store.get(*kind, k, None),
+                Err(StoreError::Contract(ContractError::NotFound(_)))
+            ),
             "an object the copy missed is not-found there"
         );
     }
@@ -284,7 +290,9 @@ fn a_half_copied_repository_is_refused_cleanly_never_wrong() {
     .unwrap();
     let store = handle(&target, &to);
     match store.open() {
-        Err(StoreError::NotFound(message)) => eprintln!("half copy without config: {message}"),
+        Err(StoreError::Contract(ContractError::NotFound(message))) => {
+            eprintln!("half copy without config: {message}")
+        }
         other => panic!("a copy without its config opens: {other:?}"),
     }
 
@@ -316,7 +324,7 @@ fn a_half_copied_repository_is_refused_cleanly_never_wrong() {
                 }
                 // A deleted key whose tombstone (at its object tag) came
                 // without its `.d` marker: listed, and refused at get.
-                (Err(StoreError::NotFound(_)), None) => refused += 1,
+                (Err(StoreError::Contract(ContractError::NotFound(_))), None) => refused += 1,
                 (got, want) => panic!(
                     "{kind} {}: the half copy answers {:?}, the source holds {want:?}",
                     hex::encode(k),
@@ -336,7 +344,7 @@ fn a_half_copied_repository_is_refused_cleanly_never_wrong() {
         if !store.list(*kind).unwrap().contains(k) {
             assert!(matches!(
                 store.get(*kind, k, None),
-                Err(StoreError::NotFound(_))
+                Err(StoreError::Contract(ContractError::NotFound(_)))
             ));
         }
     }
