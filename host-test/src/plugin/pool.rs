@@ -12,7 +12,8 @@
 //! [`Lease::discard`]: its state is then unknown.
 //!
 //! The pool keeps its books through two small traits, [`Build`] and
-//! [`Pooled`], which the real [`Recipe`] and [`Instance`] implement, so the
+//! [`Pooled`], which the real [`Recipe`] and
+//! [`Instance`](crate::plugin::instance::Instance) implement, so the
 //! rules above are unit-tested with a fake instance (`pool_tests.rs`).
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
