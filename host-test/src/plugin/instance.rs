@@ -8,7 +8,8 @@ use wasmtime::Store;
 
 use crate::egress::Egress;
 use crate::error::one_line;
-use crate::plugin::bindings::{KlosetStore, StoreApi};
+use crate::plugin::bindings::{KlosetStore, StoreApi, WitError};
+use crate::plugin::pool::{Build, Flags, Pooled};
 use crate::plugin::state::{MemoryLimitExceeded, State};
 use crate::{HostError, Plugin, StoreError};
 
@@ -17,13 +18,8 @@ pub struct Instance {
     store: Store<State>,
     bindings: KlosetStore,
     resource: ResourceAny,
-    /// `close` was called on the resource.
-    pub(crate) closed: bool,
-    /// A call trapped: the instance may not be entered again.
-    pub(crate) poisoned: bool,
-    /// The instance must not be lent again (a caller panicked while it held
-    /// it); it is dropped cleanly when its lease ends.
-    pub(crate) discard: bool,
+    /// Closed, trapped, to be discarded: kept by the pool.
+    flags: Flags,
 }
 
 /// What every per-instance ingredient of a handle needs to build one.
@@ -37,9 +33,11 @@ pub struct Recipe {
     pub max_memory: u64,
 }
 
-impl Recipe {
+impl Build for Recipe {
+    type Instance = Instance;
+
     /// Instantiates the component and builds its `store` (`from-config`).
-    pub fn build(&self) -> Result<Instance, StoreError> {
+    fn build(&self) -> Result<Instance, StoreError> {
         let state = State::new(self.egress.clone(), self.peak.clone(), self.max_memory);
         let mut store = Store::new(self.plugin.engine(), state);
         store.limiter(|state| &mut state.memory);
@@ -55,9 +53,7 @@ impl Recipe {
             store,
             bindings,
             resource,
-            closed: false,
-            poisoned: false,
-            discard: false,
+            flags: Flags::default(),
         })
     }
 }
@@ -71,6 +67,21 @@ impl Instance {
             &mut self.store,
             self.resource,
         )
+    }
+}
+
+impl Pooled for Instance {
+    fn flags(&self) -> &Flags {
+        &self.flags
+    }
+
+    fn flags_mut(&mut self) -> &mut Flags {
+        &mut self.flags
+    }
+
+    fn close(&mut self) -> wasmtime::Result<Result<(), WitError>> {
+        let (api, store, resource) = self.parts();
+        api.store().call_close(store, resource)
     }
 }
 
@@ -88,7 +99,7 @@ impl Drop for Instance {
     fn drop(&mut self) {
         // Run the guest's destructor when the instance can still be entered;
         // the wasmtime store frees everything else either way.
-        if !self.poisoned {
+        if !self.flags.poisoned {
             let _ = self.resource.resource_drop(&mut self.store);
         }
     }

@@ -10,35 +10,67 @@
 //! An instance leaves the pool for good when a call trapped in it (memory
 //! limit included), or when its lease ends during a panic or after
 //! [`Lease::discard`]: its state is then unknown.
+//!
+//! The pool keeps its books through two small traits, [`Build`] and
+//! [`Pooled`], which the real [`Recipe`] and
+//! [`Instance`](crate::plugin::instance::Instance) implement, so the
+//! rules above are unit-tested with a fake instance (`pool_tests.rs`).
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::error::one_line;
 use crate::plugin::bindings::WitError;
-use crate::plugin::instance::{memory_error, Instance, Recipe};
+use crate::plugin::instance::{memory_error, Recipe};
 use crate::{HostError, StoreError};
 
 /// The Kloset engine reads up to 64 ranges in parallel while browsing.
 pub const MAX_INSTANCES: usize = kloset_oci::config::options::MAX_INSTANCES as usize;
 
-pub struct Pool {
-    slots: Mutex<Slots>,
+/// What builds the instances a pool lends ([`Recipe`] for the real pool).
+pub trait Build {
+    type Instance: Pooled;
+    fn build(&self) -> Result<Self::Instance, StoreError>;
+}
+
+/// What the pool needs of an instance it lends: its flags, and a way to
+/// call `close` on its `store` resource.
+pub trait Pooled {
+    fn flags(&self) -> &Flags;
+    fn flags_mut(&mut self) -> &mut Flags;
+    /// Calls `close` on the instance's `store` resource.
+    fn close(&mut self) -> wasmtime::Result<Result<(), WitError>>;
+}
+
+/// What the pool records on each instance.
+#[derive(Debug, Default)]
+pub struct Flags {
+    /// `close` was called on the resource.
+    pub closed: bool,
+    /// A call trapped: the instance may not be entered again.
+    pub poisoned: bool,
+    /// The instance must not be lent again (a caller panicked while it held
+    /// it); it is dropped cleanly when its lease ends.
+    pub discard: bool,
+}
+
+pub struct Pool<R: Build = Recipe> {
+    slots: Mutex<Slots<R::Instance>>,
     returned: Condvar,
-    recipe: Recipe,
+    recipe: R,
     max: usize,
     wait: Duration,
 }
 
-struct Slots {
-    idle: Vec<Instance>,
+struct Slots<I> {
+    idle: Vec<I>,
     live: usize,
     /// `close` was called on the handle: every instance gets closed before use.
     closed: bool,
 }
 
-impl Pool {
-    pub fn new(recipe: Recipe, max: usize, wait: Duration) -> Arc<Pool> {
+impl<R: Build> Pool<R> {
+    pub fn new(recipe: R, max: usize, wait: Duration) -> Arc<Self> {
         Arc::new(Pool {
             slots: Mutex::new(Slots {
                 idle: Vec::new(),
@@ -58,22 +90,22 @@ impl Pool {
         (slots.live, slots.idle.len())
     }
 
-    fn lock(&self) -> MutexGuard<'_, Slots> {
+    fn lock(&self) -> MutexGuard<'_, Slots<R::Instance>> {
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// An instance for one operation: an idle one, a new one while under the
     /// cap, else the next one returned. After `close_all`, the instance is
     /// closed first so every instance of a closed handle behaves alike.
-    pub fn acquire(self: &Arc<Self>) -> Result<Lease, StoreError> {
+    pub fn acquire(self: &Arc<Self>) -> Result<Lease<R>, StoreError> {
         let (mut lease, closed) = self.acquire_raw()?;
-        if closed && !lease.instance().closed {
+        if closed && !lease.instance().flags().closed {
             let _ = lease.close();
         }
         Ok(lease)
     }
 
-    fn acquire_raw(self: &Arc<Self>) -> Result<(Lease, bool), StoreError> {
+    fn acquire_raw(self: &Arc<Self>) -> Result<(Lease<R>, bool), StoreError> {
         let deadline = Instant::now() + self.wait;
         let mut slots = self.lock();
         loop {
@@ -117,7 +149,7 @@ impl Pool {
             slots.closed = true;
             std::mem::take(&mut slots.idle)
         };
-        let mut leases: Vec<Lease> = idle
+        let mut leases: Vec<Lease<R>> = idle
             .into_iter()
             .map(|i| Lease::new(self.clone(), i))
             .collect();
@@ -126,7 +158,7 @@ impl Pool {
         }
         let mut first_error = None;
         for lease in &mut leases {
-            if lease.instance().closed {
+            if lease.instance().flags().closed {
                 continue;
             }
             if let Err(err) = lease.close() {
@@ -136,12 +168,7 @@ impl Pool {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// The egress every instance of this pool sends through.
-    pub fn egress(&self) -> &crate::egress::Egress {
-        &self.recipe.egress
-    }
-
-    fn give_back(&self, instance: Instance) {
+    fn give_back(&self, instance: R::Instance) {
         self.lock().idle.push(instance);
         self.returned.notify_one();
     }
@@ -152,21 +179,28 @@ impl Pool {
     }
 }
 
-/// An instance on loan; goes back to the pool on drop, unless it trapped.
-pub struct Lease {
-    pool: Arc<Pool>,
-    instance: Option<Instance>,
+impl Pool<Recipe> {
+    /// The egress every instance of this pool sends through.
+    pub fn egress(&self) -> &crate::egress::Egress {
+        &self.recipe.egress
+    }
 }
 
-impl Lease {
-    fn new(pool: Arc<Pool>, instance: Instance) -> Self {
+/// An instance on loan; goes back to the pool on drop, unless it trapped.
+pub struct Lease<R: Build = Recipe> {
+    pool: Arc<Pool<R>>,
+    instance: Option<R::Instance>,
+}
+
+impl<R: Build> Lease<R> {
+    fn new(pool: Arc<Pool<R>>, instance: R::Instance) -> Self {
         Lease {
             pool,
             instance: Some(instance),
         }
     }
 
-    pub fn instance(&mut self) -> &mut Instance {
+    pub fn instance(&mut self) -> &mut R::Instance {
         self.instance
             .as_mut()
             .expect("a lease holds its instance until dropped")
@@ -176,27 +210,27 @@ impl Lease {
     /// the lease ends.
     pub fn discard(&mut self) {
         if let Some(instance) = self.instance.as_mut() {
-            instance.discard = true;
+            instance.flags_mut().discard = true;
         }
     }
 
     /// Whether a call trapped; the instance is then discarded on drop.
     pub fn is_poisoned(&self) -> bool {
-        self.instance.as_ref().is_none_or(|i| i.poisoned)
+        self.instance.as_ref().is_none_or(|i| i.flags().poisoned)
     }
 
     /// Runs one call into the instance. A trap poisons the instance and
     /// becomes [`HostError::Trap`].
     pub fn call<T>(
         &mut self,
-        f: impl FnOnce(&mut Instance) -> wasmtime::Result<T>,
+        f: impl FnOnce(&mut R::Instance) -> wasmtime::Result<T>,
     ) -> Result<T, StoreError> {
         let instance = self.instance();
-        if instance.poisoned {
+        if instance.flags().poisoned {
             return Err(HostError::Trap("instance trapped earlier".into()).into());
         }
         f(instance).map_err(|trap| {
-            instance.poisoned = true;
+            instance.flags_mut().poisoned = true;
             let error = memory_error(&trap).unwrap_or_else(|| HostError::Trap(one_line(&trap)));
             StoreError::Host(error)
         })
@@ -205,29 +239,27 @@ impl Lease {
     /// [`Lease::call`] for functions returning `result<T, error>`.
     pub fn try_call<T>(
         &mut self,
-        f: impl FnOnce(&mut Instance) -> wasmtime::Result<Result<T, WitError>>,
+        f: impl FnOnce(&mut R::Instance) -> wasmtime::Result<Result<T, WitError>>,
     ) -> Result<T, StoreError> {
         self.call(f)?.map_err(StoreError::from)
     }
 
     fn close(&mut self) -> Result<(), StoreError> {
-        let result = self.try_call(|i| {
-            let (api, store, resource) = i.parts();
-            api.store().call_close(store, resource)
-        });
-        self.instance().closed = true;
+        let result = self.try_call(Pooled::close);
+        self.instance().flags_mut().closed = true;
         result
     }
 }
 
-impl Drop for Lease {
+impl<R: Build> Drop for Lease<R> {
     fn drop(&mut self) {
         let Some(instance) = self.instance.take() else {
             return;
         };
         // A panic while the instance was lent may have left anything in it
         // (a writer and its upload session, a half-read reader).
-        if instance.poisoned || instance.discard || std::thread::panicking() {
+        let flags = instance.flags();
+        if flags.poisoned || flags.discard || std::thread::panicking() {
             drop(instance);
             self.pool.forget_one();
         } else {
@@ -235,3 +267,7 @@ impl Drop for Lease {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "pool_tests.rs"]
+mod tests;
