@@ -2,7 +2,7 @@
 //! targets' checks on stable Rust, so every seed and every input the fuzzer
 //! once found keeps passing without cargo-fuzz (run that with `scripts/fuzz`).
 
-#[path = "../../fuzz/checks.rs"]
+#[path = "../../fuzz/checks/mod.rs"]
 mod checks;
 
 use std::path::Path;
