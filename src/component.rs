@@ -6,8 +6,8 @@ use crate::get::ObjectReader;
 use crate::put::PutSession;
 use crate::range::ByteRange;
 use crate::resource::{Mac, Resource};
-use crate::store::{OciStore, MODE_READ_WRITE};
-use crate::wasi_transport::{WasiBody, WasiTransport};
+use crate::store::OciStore;
+use crate::wasi_transport::WasiTransport;
 use std::cell::RefCell;
 use std::rc::Rc;
 

@@ -234,8 +234,7 @@ mod tests {
         ));
     }
 
-    // Moved from the host's own MAC parser (host-test/src/store/mac.rs),
-    // now the one parser the CLI uses.
+    // The one MAC parser the host's CLI uses.
     #[test]
     fn parses_either_case_and_prints_lowercase() {
         let text = "00ff10aB".repeat(8);

@@ -33,9 +33,9 @@ use clap::Parser;
 use kloset_host::Plugin;
 
 use crate::params::Params;
-use kloset_testkit::{Registry, RegistryOptions};
 use crate::report::Report;
 use crate::workloads::Bench;
+use kloset_testkit::{Registry, RegistryOptions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
@@ -136,7 +136,10 @@ fn run(args: &Args) -> Result<(), BenchError> {
     } else {
         Params::full()
     };
-    let component = args.component.clone().unwrap_or_else(kloset_testkit::component::component_file);
+    let component = args
+        .component
+        .clone()
+        .unwrap_or_else(kloset_testkit::component::component_file);
     let sha_component = args
         .sha256_component
         .clone()
@@ -260,7 +263,10 @@ fn run_plakar(args: &Args) -> Result<(), BenchError> {
         short: args.short,
         package: args.plakar_package.clone(),
         plugin: args.plakar_plugin.clone(),
-        component: args.component.clone().unwrap_or_else(kloset_testkit::component::component_file),
+        component: args
+            .component
+            .clone()
+            .unwrap_or_else(kloset_testkit::component::component_file),
         integration_oci: args.integration_oci.clone(),
         repeats: args.repeats,
         links: args.links.clone(),

@@ -115,24 +115,24 @@ fn assert_no_secret(shown: &str) {
     }
 }
 
-mod offline;
-mod location;
-mod www_authenticate;
-mod link;
-mod manifest;
-mod tag;
-mod error_body;
-mod token_response;
 mod content_range;
+mod error_body;
+mod link;
+mod location;
+mod manifest;
+mod offline;
+mod tag;
 mod tag_list;
+mod token_response;
+mod www_authenticate;
 
-use self::offline::{offline_client, Asked, Canned};
-pub use self::location::location;
-pub use self::www_authenticate::www_authenticate;
-pub use self::link::link;
-pub use self::manifest::manifest;
-pub use self::tag::tag;
-pub use self::error_body::error_body;
-pub use self::token_response::token_response;
 pub use self::content_range::content_range;
+pub use self::error_body::error_body;
+pub use self::link::link;
+pub use self::location::location;
+pub use self::manifest::manifest;
+use self::offline::{offline_client, Asked, Canned};
+pub use self::tag::tag;
 pub use self::tag_list::tag_list;
+pub use self::token_response::token_response;
+pub use self::www_authenticate::www_authenticate;

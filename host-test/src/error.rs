@@ -36,7 +36,7 @@ pub enum HostError {
     TooLarge { limit: u64 },
     /// The component answered something the WIT contract rules out.
     #[error("component broke its contract: {0}")]
-    Contract(String),
+    BrokenContract(String),
     /// The host's own configuration is wrong (engine set-up, runtime).
     #[error("host configuration: {0}")]
     Config(String),

@@ -28,6 +28,9 @@ pub use egress::allow_list::{Admission, Admitted, AllowList, BadAuthority, Refus
 pub use egress::client::EgressClient;
 pub use egress::native_transport::{NativeBody, NativeTransport, NativeUpload};
 pub use error::HostError;
+pub use kloset_oci::config::options::{
+    Consumer as OptionConsumer, Kind as OptionKind, OptionSpec, OPTIONS,
+};
 pub use kloset_oci::resource::{Mac, MacLength, MacParseError, Resource, UnknownResource};
 pub use plugin::cache::CACHE_ENV;
 pub use plugin::pool::MAX_INSTANCES;

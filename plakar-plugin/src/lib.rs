@@ -56,6 +56,79 @@ mod package_tests {
         assert_eq!(schema["additionalProperties"], serde_json::json!(false));
     }
 
+    /// Each option's pattern in the schema, held to the option's own parser
+    /// (the table's): plakar validates the schema before it starts the
+    /// plugin, so a value the schema admits and the parser refuses would
+    /// pass plakar and fail `Init`. For the host's options, read exactly,
+    /// the two must agree both ways.
+    #[test]
+    fn schema_patterns_admit_only_what_the_parsers_take() {
+        use kloset_host::{OptionKind, OPTIONS};
+        let schema: serde_json::Value = serde_json::from_str(SCHEMA).expect("the schema is JSON");
+        for option in OPTIONS {
+            let Some(pattern) = schema["properties"][option.name]["pattern"].as_str() else {
+                continue;
+            };
+            let pattern = regex::Regex::new(pattern).expect("the pattern is a regex");
+            let (samples, parses): (Vec<String>, Box<dyn Fn(&str) -> bool>) = match option.kind {
+                OptionKind::Size { min, max } => {
+                    // The same size in range (whole MiB), written every way
+                    // a user might.
+                    let bytes = min.max(64 << 20).min(max) >> 20 << 20;
+                    assert!(bytes >= min, "{}: no whole MiB in range", option.name);
+                    let k = bytes >> 10;
+                    let m = bytes >> 20;
+                    let spellings = [
+                        format!("{}", k << 10),
+                        format!("{k}K"),
+                        format!("{k}KiB"),
+                        format!("{k}k"),
+                        format!("{k}kib"),
+                        format!("{m}M"),
+                        format!("{m}MiB"),
+                        format!("{m}m"),
+                        format!("{m} MiB"),
+                        format!(" {m}M"),
+                        format!("{m}MB"),
+                        format!("{m}Mi"),
+                        format!("{}B", k << 10),
+                        format!("{m}.0M"),
+                        format!("-{m}M"),
+                        "M".to_string(),
+                        String::new(),
+                    ];
+                    (spellings.to_vec(), Box::new(|v| option.size(v).is_ok()))
+                }
+                OptionKind::Number { min, .. } | OptionKind::Seconds { min, .. } => {
+                    let n = min.max(1);
+                    let spellings = [
+                        format!("{n}"),
+                        format!(" {n}"),
+                        format!("+{n}"),
+                        format!("{n}s"),
+                        format!("{n}.0"),
+                        format!("0x{n}"),
+                        String::new(),
+                    ];
+                    (spellings.to_vec(), Box::new(|v| option.number(v).is_ok()))
+                }
+                _ => continue,
+            };
+            for value in &samples {
+                let admitted = pattern.is_match(value);
+                let parsed = parses(value);
+                assert!(
+                    !admitted || parsed,
+                    "{}: the schema admits {value:?}, the parser refuses it",
+                    option.name
+                );
+                if option.consumer == kloset_host::OptionConsumer::Host {
+                    assert_eq!(admitted, parsed, "{}: {value:?}", option.name);
+                }
+            }
+        }
+    }
+
     /// The option names in the first column of the table under `heading`
     /// (every backtick-quoted word of that column), up to the next heading.
     fn options_in_table(doc: &str, heading: &str) -> Vec<String> {

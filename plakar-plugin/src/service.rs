@@ -95,14 +95,19 @@ pub fn shown_location(location: &str) -> String {
 /// Keys of a plakar store configuration that are plakar's, not the store's.
 const PLAKAR_KEYS: [&str; 2] = ["passphrase", "passphrase_cmd"];
 
-/// Options naming files: plakar starts the plugin in whatever folder plakar
-/// itself runs in, so a relative path would read a different file, or
-/// none, from one run to the next.
-const PATH_OPTIONS: [&str; 3] = ["tls_ca_file", "password_file", "docker_config"];
+/// Whether an option names a file (the option table's `Path` kind): plakar
+/// starts the plugin in whatever folder plakar itself runs in, so a
+/// relative path would read a different file, or none, from one run to the
+/// next.
+fn names_a_file(key: &str) -> bool {
+    kloset_host::OPTIONS
+        .iter()
+        .any(|o| o.name == key && matches!(o.kind, kloset_host::OptionKind::Path))
+}
 
 fn check_paths(pairs: &[(String, String)]) -> Result<(), Status> {
     for (key, value) in pairs {
-        if PATH_OPTIONS.contains(&key.as_str()) && !std::path::Path::new(value).is_absolute() {
+        if names_a_file(key) && !std::path::Path::new(value).is_absolute() {
             return Err(Status::invalid_argument(format!(
                 "option '{key}' must be an absolute path: plakar runs the plugin from whatever folder plakar is started in"
             )));
@@ -394,7 +399,8 @@ mod tests {
     fn path_options_must_be_absolute() {
         let ok = vec![("tls_ca_file".to_string(), "/etc/ca.pem".to_string())];
         assert!(check_paths(&ok).is_ok());
-        for key in PATH_OPTIONS {
+        // The three options naming files, as plakar users write them.
+        for key in ["tls_ca_file", "password_file", "docker_config"] {
             let bad = vec![(key.to_string(), "relative/file".to_string())];
             let status = check_paths(&bad).unwrap_err();
             assert!(status.message().contains(key), "{status:?}");

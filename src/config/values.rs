@@ -118,8 +118,8 @@ pub fn parse_media_type(value: &str) -> Result<String, StoreError> {
     }
 }
 
-// The host's options, read exactly (see `OptionSpec`): moved here from the
-// host so each option's parser is written once, beside its row.
+// The host's options, read exactly (see `OptionSpec`): each option's parser
+// is written once, here, beside the others.
 
 /// Bytes, plain or with a binary suffix written as documented: `512`,
 /// `64K`, `64KiB`, `2M`, `2MiB`, `1G`, `1GiB`, within `min..=max`. The
@@ -152,9 +152,10 @@ pub fn parse_exact_size(key: &str, value: &str, min: u64, max: u64) -> Result<u6
 /// A whole number within `min..=max` (seconds, counts), digits only; the
 /// value is never quoted back.
 pub fn parse_exact_number(key: &str, value: &str, min: u64, max: u64) -> Result<u64, StoreError> {
-    value
-        .parse::<u64>()
-        .ok()
+    // `u64::from_str` also takes a leading `+`: digits only means digits.
+    Some(value)
+        .filter(|v| v.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|v| v.parse::<u64>().ok())
         .filter(|n| (min..=max).contains(n))
         .ok_or_else(|| {
             invalid(format!(
@@ -175,7 +176,6 @@ pub fn parse_exact_flag(key: &str, value: &str) -> Result<bool, StoreError> {
 
 #[cfg(test)]
 mod tests {
-    // Moved with the parsers from the host (host-test/src/config_values.rs).
     use super::*;
 
     #[test]

@@ -44,3 +44,11 @@ pub use registry::{unique_repo, Implementation, Registry, RegistryOptions, TlsFi
 pub use skopeo::{skopeo_inspect_raw, skopeo_inspect_raw_as};
 pub use tls::TestPki;
 pub use token_server::TokenServer;
+
+/// The workspace's root folder (where `Cargo.toml`, `src/` and `docs/`
+/// are).
+pub fn workspace_root() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("testkit/ sits in the workspace root")
+}

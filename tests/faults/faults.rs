@@ -5,10 +5,9 @@
 //! verified, or in the expected typed error; never in wrong bytes read back
 //! or a half-written object listed.
 
-
+use kloset_host::{ContractError, Resource, StoreError, StoreHandle};
 use kloset_testkit::faults::{first_attempts, seeded, splitmix64, Fault, FaultProxy, RequestInfo};
 use kloset_testkit::proxied::{bytes, listed, not_found, Mac, Proxied};
-use kloset_host::{ContractError, Resource, StoreError, StoreHandle};
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 

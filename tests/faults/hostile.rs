@@ -14,10 +14,9 @@
 //! no token realm. In no case does a read return wrong bytes or a list
 //! show what was not stored.
 
-
+use kloset_host::{ContractError, Resource, StoreError, StoreHandle};
 use kloset_testkit::faults::{first_attempts, seeded, Fault, RequestInfo};
 use kloset_testkit::proxied::{bytes, listed, not_found, Mac, Proxied};
-use kloset_host::{ContractError, Resource, StoreError, StoreHandle};
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, TcpListener};
 use std::time::{Duration, Instant};

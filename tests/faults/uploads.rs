@@ -5,10 +5,9 @@
 //! verified by reading back, or fails with a typed error and leaves nothing
 //! listed.
 
-
+use kloset_host::{ContractError, Resource, StoreError, StoreHandle};
 use kloset_testkit::faults::{first_attempts, Fault, RequestInfo};
 use kloset_testkit::proxied::{bytes, listed, not_found, Mac, Proxied};
-use kloset_host::{ContractError, Resource, StoreError, StoreHandle};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 

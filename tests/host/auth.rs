@@ -1,11 +1,10 @@
 //! Logging in, against registries that require it: htpasswd Basic auth and
 //! token auth with the tests' own token server (JWTs distribution verifies).
 
-
 use kloset_testkit::component::plugin;
 
-use kloset_testkit::{unique_repo, Registry, RegistryAuth, RegistryOptions, TokenAuth, TokenUser};
 use kloset_host::{ContractError, Mac, Resource, StoreError, StoreHandle};
+use kloset_testkit::{unique_repo, Registry, RegistryAuth, RegistryOptions, TokenAuth, TokenUser};
 use std::time::Duration;
 
 const WRITER: (&str, &str) = ("writer", "writer-pass-123");

@@ -2,7 +2,6 @@
 //! htpasswd (Basic) registries, token registries and their token server,
 //! and what distribution 2.8 requires of a token.
 
-
 use std::net::{Ipv4Addr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};

@@ -11,7 +11,6 @@
 //! The tools come from `scripts/setup`; a missing one fails with its
 //! install command.
 
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -20,7 +19,7 @@ use kloset_testkit::component::component_file;
 const CARGO_COMPONENT_VERSION: &str = "0.21.1";
 
 fn workspace() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    kloset_testkit::workspace_root()
 }
 
 /// A tool on PATH or in cargo's bin directory, or a panic naming how to

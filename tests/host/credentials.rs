@@ -18,7 +18,6 @@
 //! registries refuse anonymous clients, and where a second source is present
 //! it holds wrong credentials.
 
-
 use kloset_testkit::component::{cli_binary, plugin};
 
 use std::ffi::OsString;
@@ -31,12 +30,12 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use kloset_host::{ContractError, Mac, Resource, StoreError, StoreHandle};
 use kloset_testkit::token_server::TokenRequest;
 use kloset_testkit::{
     unique_repo, Registry, RegistryAuth, RegistryOptions, TestPki, TokenAuth, TokenServer,
     TokenUser,
 };
-use kloset_host::{ContractError, Mac, Resource, StoreError, StoreHandle};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 

@@ -5,7 +5,6 @@
 //! interoperate both ways (regctl pulls too). The registries are real `docker-registry` processes; the
 //! tampering one is the fault proxy in front of one.
 
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

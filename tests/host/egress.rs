@@ -3,13 +3,12 @@
 //! registry and the places it names for their purpose: a redirected blob
 //! GET is followed, without credentials, to another host and onwards.
 
-
 use kloset_testkit::component::plugin;
 
+use kloset_host::{ContractError, HostError, Mac, Plugin, Resource, StoreError, StoreHandle};
 use kloset_testkit::fake::{FakeServer, Reply};
 use kloset_testkit::proxy::CountingProxy;
 use kloset_testkit::{unique_repo, Registry, RegistryOptions};
-use kloset_host::{ContractError, HostError, Mac, Plugin, Resource, StoreError, StoreHandle};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
@@ -443,7 +442,8 @@ fn a_whole_get_holds_no_more_than_max_get_size() {
 
 #[test]
 fn a_damaged_compiled_component_is_recompiled_and_the_store_works() {
-    let wasm = std::fs::read(kloset_testkit::component::component_file()).expect("the built component");
+    let wasm =
+        std::fs::read(kloset_testkit::component::component_file()).expect("the built component");
     let cache = tempfile::tempdir().unwrap();
     {
         use std::os::unix::fs::PermissionsExt;

@@ -5,7 +5,6 @@
 #[path = "../../fuzz/checks/mod.rs"]
 mod checks;
 
-use std::path::Path;
 
 /// Runs every file of one target's corpus; fails naming each file whose
 /// check panicked.
@@ -14,7 +13,7 @@ fn replay(target: &str) {
         .iter()
         .find(|(name, _)| *name == target)
         .unwrap_or_else(|| panic!("no check named {target}"));
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+    let dir = kloset_testkit::workspace_root()
         .join("fuzz/corpus")
         .join(target);
     let mut files: Vec<_> = std::fs::read_dir(&dir)
@@ -36,7 +35,7 @@ fn replay(target: &str) {
 
 #[test]
 fn every_target_has_a_corpus_and_every_corpus_a_target() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    let root = kloset_testkit::workspace_root().join("fuzz/corpus");
     let mut dirs: Vec<String> = std::fs::read_dir(&root)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

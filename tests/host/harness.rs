@@ -2,7 +2,6 @@
 //! really starts, really stops, and honours its options; and a start that
 //! cannot succeed fails loudly instead of passing.
 
-
 use std::ffi::OsStr;
 use std::fs;
 use std::net::TcpStream;

@@ -15,7 +15,6 @@
 //! `tests/hosts/python/requirements.txt`). A missing one fails the test with
 //! the command that installs it.
 
-
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -60,7 +59,7 @@ const HOSTILE_CASES: &[&str] = &[
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(300);
 
 fn hosts_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hosts")
+    kloset_testkit::workspace_root().join("tests/hosts")
 }
 
 #[test]

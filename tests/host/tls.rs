@@ -6,16 +6,15 @@
 //! certificate would pass every "works" case here, so each trust decision is
 //! checked both ways.
 
-
 use kloset_testkit::component::plugin;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use kloset_host::{ContractError, Mac, Resource, StoreError, StoreHandle};
 use kloset_testkit::http::{http_request, send, Transport};
 use kloset_testkit::tls::client_config_trusting;
 use kloset_testkit::{unique_repo, Registry, RegistryOptions, TestPki};
-use kloset_host::{ContractError, Mac, Resource, StoreError, StoreHandle};
 use rand::RngCore;
 
 /// A TLS registry with certificates from a fresh test PKI. The PKI is

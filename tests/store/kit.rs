@@ -1,12 +1,12 @@
 //! Fixtures: the component, a registry per test, keys and data.
 
+use kloset_host::{Mac, StoreHandle};
 use kloset_testkit::auth::{basic_authorization, bearer_authorization};
 pub use kloset_testkit::component::plugin;
 use kloset_testkit::tls::TestPki;
 use kloset_testkit::{
     unique_repo, Implementation, Registry, RegistryAuth, RegistryOptions, TokenAuth, TokenUser,
 };
-use kloset_host::{Mac, StoreHandle};
 use sha2::{Digest, Sha256};
 use std::io::{self, Read};
 

@@ -19,8 +19,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 use serde::Serialize;
 
-use kloset_testkit::tree::{self, Entry, TreeSpec};
 use crate::BenchError;
+use kloset_testkit::tree::{self, Entry, TreeSpec};
 
 const MIB: usize = 1 << 20;
 

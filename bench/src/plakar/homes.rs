@@ -124,5 +124,8 @@ fn pack_integration_oci(binary: &Path, dir: &Path) -> Result<PathBuf, BenchError
          \x20 protocols: [oci]\n",
     )
     .map_err(|e| BenchError::Setup(format!("integration-oci manifest: {e}")))?;
-    Ok(kloset_testkit::plakar::pkg_create(dir, INTEGRATION_OCI_VERSION))
+    Ok(kloset_testkit::plakar::pkg_create(
+        dir,
+        INTEGRATION_OCI_VERSION,
+    ))
 }

@@ -23,7 +23,6 @@
 //! - Over the simulated link (Toxiproxy, `toxiproxy.rs`) only the registry
 //!   stores run: the fs store has no link to shape.
 
-
 mod dataset;
 mod homes;
 mod process;
@@ -41,8 +40,8 @@ use self::dataset::Dataset;
 use self::homes::Homes;
 use self::requests::Requests;
 use self::run::Run;
-use kloset_testkit::tree::TreeSpec;
 use crate::BenchError;
+use kloset_testkit::tree::TreeSpec;
 
 pub use self::report::{table, PlakarReport};
 

@@ -13,8 +13,8 @@ use super::dataset::{Dataset, Version};
 use super::process::Outcome;
 use super::requests::AccessLog;
 use super::{
-    dataset, process, toxiproxy, Contender, LinkKind, RunRecord, Sample, BACKUP, BACKUP_AGAIN, CHECK, CREATE, LS,
-    RESTORE, RESTORE_ONE, RM,
+    dataset, process, toxiproxy, Contender, LinkKind, RunRecord, Sample, BACKUP, BACKUP_AGAIN,
+    CHECK, CREATE, LS, RESTORE, RESTORE_ONE, RM,
 };
 use crate::BenchError;
 
@@ -40,9 +40,7 @@ impl Run<'_> {
         );
         let registry = match self.contender {
             Contender::Fs => None,
-            _ => Some(
-                Registry::try_start(RegistryOptions::default()).map_err(BenchError::Setup)?,
-            ),
+            _ => Some(Registry::try_start(RegistryOptions::default()).map_err(BenchError::Setup)?),
         };
         let link = match (&registry, self.proxy) {
             (Some(r), Some(proxy)) => Some(proxy.link(&name, &r.authority(), toxiproxy::WAN)?),

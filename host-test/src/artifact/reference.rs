@@ -33,6 +33,17 @@ impl Reference {
             why: why.to_string(),
         };
         let rest = text.strip_prefix("oci://").unwrap_or(text);
+        // `user:password@host/...`: refused before anything quotes the
+        // input, which would show the password (credentials go in options).
+        let authority = rest.split('/').next().unwrap_or_default();
+        if let Some((_, host)) = authority.rsplit_once('@') {
+            return Err(BadReference {
+                reference: format!("{host}{}", &rest[authority.len()..]),
+                why: "a reference names no user or password; give them as options \
+                      (username, password_file, --password-stdin)"
+                    .into(),
+            });
+        }
         let (rest, digest) = match rest.split_once('@') {
             Some((name, digest)) => {
                 if !is_sha256_digest(digest) {
@@ -196,6 +207,21 @@ mod tests {
                 .manifest_reference(),
             DEFAULT_TAG
         );
+    }
+
+    #[test]
+    fn refuses_credentials_without_showing_them() {
+        for text in [
+            "oci://alice:s3cret@ghcr.io/team/component:v1",
+            "alice:s3cret@ghcr.io/team/component@sha256:00",
+            "s3cret@ghcr.io/team/component",
+        ] {
+            let err = Reference::parse(text).unwrap_err();
+            let shown = err.to_string();
+            assert!(!shown.contains("s3cret"), "{shown}");
+            assert!(shown.contains("ghcr.io/team/component"), "{shown}");
+            assert!(shown.contains("no user or password"), "{shown}");
+        }
     }
 
     #[test]

@@ -65,7 +65,7 @@ pub fn byte_range(range: Option<(u64, u32)>) -> Option<ByteRange> {
 pub fn mac_from_wit(key: Vec<u8>) -> Result<Mac, StoreError> {
     let len = key.len();
     Mac::try_from(key).map_err(|_| {
-        StoreError::Host(HostError::Contract(format!(
+        StoreError::Host(HostError::BrokenContract(format!(
             "listed a key of {len} bytes, not 32"
         )))
     })
@@ -102,7 +102,7 @@ mod tests {
         assert_eq!(mac_from_wit(vec![7; 32]).unwrap(), Mac([7; 32]));
         assert!(matches!(
             mac_from_wit(vec![7; 31]),
-            Err(StoreError::Host(HostError::Contract(_)))
+            Err(StoreError::Host(HostError::BrokenContract(_)))
         ));
     }
 }

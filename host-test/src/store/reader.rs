@@ -65,7 +65,7 @@ impl ObjectReader {
             return Ok(false);
         }
         if chunk.len() > READ_CHUNK as usize {
-            return Err(HostError::Contract(format!(
+            return Err(HostError::BrokenContract(format!(
                 "a read of at most {READ_CHUNK} bytes returned {}",
                 chunk.len()
             ))

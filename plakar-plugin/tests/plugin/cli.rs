@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 
 use kloset_host::{Resource, StoreHandle};
 
-use kloset_testkit::component::plugin;
-use kloset_testkit::tls::TestPki;
-use kloset_testkit::{unique_repo, Registry, RegistryAuth, RegistryOptions, TokenAuth, TokenUser};
-use kloset_testkit::isolated_test;
 use crate::support::package::WithPackage;
+use kloset_testkit::component::plugin;
+use kloset_testkit::isolated_test;
 use kloset_testkit::plakar::{Plakar, Run, PASSPHRASE};
+use kloset_testkit::tls::TestPki;
 use kloset_testkit::tree::{self, TreeSpec};
+use kloset_testkit::{unique_repo, Registry, RegistryAuth, RegistryOptions, TokenAuth, TokenUser};
 
 /// A repository a test works on: where plakar finds it (a location, or
 /// `@name` of a store added with options) and the same store for our own

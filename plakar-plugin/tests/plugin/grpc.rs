@@ -11,8 +11,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
 use tonic::Code;
 
-use kloset_testkit::{unique_repo, Registry, RegistryOptions};
 use crate::support::grpc::PluginProcess;
+use kloset_testkit::{unique_repo, Registry, RegistryOptions};
 
 const PACKFILE: i32 = StorageResource::Packfile as i32;
 const STATE: i32 = StorageResource::State as i32;

@@ -1,9 +1,9 @@
 //! What the store leaves in the registry, seen by other tools.
 
-use kloset_testkit::skopeo_inspect_raw_as;
 use crate::conformance::contract::hex;
 use crate::kit::{bytes, mac, plugin, Env};
 use kloset_host::{ContractError, Resource, StoreError, StoreHandle};
+use kloset_testkit::skopeo_inspect_raw_as;
 use sha2::{Digest, Sha256};
 
 const EMPTY_DIGEST: &str =

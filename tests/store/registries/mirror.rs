@@ -2,10 +2,10 @@
 //! registry holding a repository: a read-only mirror. Reading through it is
 //! exact; `mode()` says read-only, and writes fail with a clear `unsupported`.
 
-use kloset_testkit::{Implementation, Registry, RegistryOptions};
 use crate::kit::Pattern;
 use crate::registries::repo::{handle, v3, Fill, HostFill, Snapshot};
 use kloset_host::{ContractError, Resource, StoreError};
+use kloset_testkit::{Implementation, Registry, RegistryOptions};
 use std::io::Read;
 
 const READ: u32 = 1 << 2;
@@ -36,7 +36,9 @@ fn reads_exactly_and_refuses_writes(implementation: Implementation) {
         .iter()
         .filter(|(_, s)| s.len > 8 << 20)
     {
-        let seed = (0..10_000).find(|&i| crate::registries::repo::key(i) == *k).unwrap();
+        let seed = (0..10_000)
+            .find(|&i| crate::registries::repo::key(i) == *k)
+            .unwrap();
         let mut all = Vec::new();
         Pattern::new(seen.len, seed).read_to_end(&mut all).unwrap();
         for (at, len) in [

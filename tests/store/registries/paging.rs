@@ -2,10 +2,10 @@
 //! real, and the store follows every page (distribution 2.8, which the rest
 //! of the suite runs, ignores `n`).
 
-use kloset_testkit::{unique_repo, Implementation, Registry, RegistryOptions};
 use crate::kit::mac;
 use crate::registries::repo::{handle, raw_tags, v3, MAX_TAGS};
 use kloset_host::Resource;
+use kloset_testkit::{unique_repo, Implementation, Registry, RegistryOptions};
 use std::ffi::OsStr;
 
 #[test]

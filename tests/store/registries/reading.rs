@@ -8,10 +8,10 @@
 //! then answers every tag at once whatever `maxtags` says. The test asserts
 //! each client's requests as the registry logged them.
 
-use kloset_testkit::artifacts::{digest_of, validate};
-use kloset_testkit::clients::{Client, Tool};
 use crate::registries::repo::{raw_tags, v3, Fill, HostFill};
 use kloset_host::Resource;
+use kloset_testkit::artifacts::{digest_of, validate};
+use kloset_testkit::clients::{Client, Tool};
 
 fn reads_every_tag_manifest_and_layer(tool: Tool) {
     // Deletes off: tombstones and markers are among the tags too.
@@ -80,7 +80,10 @@ fn reads_every_tag_manifest_and_layer(tool: Tool) {
 }
 
 /// The live object a tag names, if it names one.
-fn live_object(filled: &crate::registries::repo::Filled, tag: &str) -> Option<(Resource, kloset_host::Mac)> {
+fn live_object(
+    filled: &crate::registries::repo::Filled,
+    tag: &str,
+) -> Option<(Resource, kloset_host::Mac)> {
     let (kind, mac) = tag.rsplit_once('-')?;
     let kind: Resource = kind.parse().ok()?;
     let mac: kloset_host::Mac = mac.parse().ok()?;

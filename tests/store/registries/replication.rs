@@ -5,11 +5,11 @@
 //! config (with its deletion mode) and, on a registry without DELETE, the
 //! tombstones and markers, so a deleted object stays deleted in the copy.
 
-use kloset_testkit::clients::{Client, Tool};
-use kloset_testkit::{unique_repo, Registry};
 use crate::kit::Pattern;
 use crate::registries::repo::{handle, key, put, raw_tags, v3, Fill, Filled, HostFill, Snapshot};
 use kloset_host::{ContractError, Resource, StoreError};
+use kloset_testkit::clients::{Client, Tool};
+use kloset_testkit::{unique_repo, Registry};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 

@@ -9,10 +9,10 @@
 //! plugin) will add a `PlakarFill` beside [`HostFill`], and every copy and
 //! mirror check below runs on it unchanged.
 
-use kloset_testkit::component::plugin;
-use kloset_testkit::{unique_repo, Registry};
 use crate::kit::{mac, sha256_of, Pattern};
 use kloset_host::{Mac, Resource, StoreError, StoreHandle};
+use kloset_testkit::component::plugin;
+use kloset_testkit::{unique_repo, Registry};
 use std::collections::BTreeMap;
 use std::fmt;
 

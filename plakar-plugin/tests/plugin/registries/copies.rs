@@ -7,12 +7,12 @@
 
 use std::time::Instant;
 
-use kloset_testkit::artifacts;
-use kloset_testkit::clients::{Client, Tool};
 use super::fill::PlakarFill;
 use super::{v3, MAX_TAGS};
-use kloset_testkit::isolated_test;
 use crate::support::package::WithPackage;
+use kloset_testkit::artifacts;
+use kloset_testkit::clients::{Client, Tool};
+use kloset_testkit::isolated_test;
 use kloset_testkit::plakar::Plakar;
 
 fn a_copy_restores_and_checks_exactly(tool: Tool, source_deletes: bool) {

@@ -6,14 +6,14 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use kloset_testkit::clients::{Client, Tool};
 use super::v3;
 use crate::cli::{plain_repo, restore_and_compare, Repo};
-use kloset_testkit::unique_repo;
-use kloset_testkit::isolated_test;
 use crate::support::package::WithPackage;
+use kloset_testkit::clients::{Client, Tool};
+use kloset_testkit::isolated_test;
 use kloset_testkit::plakar::Plakar;
 use kloset_testkit::tree::{self, TreeSpec};
+use kloset_testkit::unique_repo;
 
 /// Copies the whole repository with regctl (the tags listed by oras at
 /// this moment), as a user's copy job would.

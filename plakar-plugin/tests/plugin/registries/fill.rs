@@ -11,9 +11,9 @@ use std::path::PathBuf;
 use tempfile::TempDir;
 
 use crate::cli::{copy_tree, maintenance, plain_repo, restore_and_compare, Repo};
-use kloset_testkit::{unique_repo, Registry};
 use kloset_testkit::plakar::Plakar;
 use kloset_testkit::tree::{self, TreeSpec};
+use kloset_testkit::{unique_repo, Registry};
 
 /// About 4 MiB: 200 small files (text and random), a 3 MiB random file,
 /// empty files and folders, names with spaces, symlinks.

@@ -9,11 +9,11 @@ use std::time::Instant;
 use super::fill::{PlakarFill, SPEC};
 use super::v3;
 use crate::cli::assert_says;
-use kloset_testkit::{Implementation, Registry, RegistryOptions};
-use kloset_testkit::isolated_test;
 use crate::support::package::WithPackage;
+use kloset_testkit::isolated_test;
 use kloset_testkit::plakar::Plakar;
 use kloset_testkit::tree;
+use kloset_testkit::{Implementation, Registry, RegistryOptions};
 
 fn plakar_reads_through_a_mirror_and_cannot_write(implementation: Implementation) {
     let upstream = v3(true);

@@ -6,11 +6,11 @@
 
 use super::{v3, MAX_TAGS};
 use crate::cli::{lifecycle, plain_repo};
-use kloset_testkit::unique_repo;
-use kloset_testkit::isolated_test;
 use crate::support::package::WithPackage;
+use kloset_testkit::isolated_test;
 use kloset_testkit::plakar::Plakar;
 use kloset_testkit::tree::TreeSpec;
+use kloset_testkit::unique_repo;
 
 fn lifecycle_on_v3(deletes: bool) {
     let registry = v3(deletes);
