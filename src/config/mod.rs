@@ -1,10 +1,12 @@
 //! The store configuration: `location` and options, validated up front so a
 //! mistake is reported before any request is made. The options are declared
 //! once, in `options::OPTIONS`; `location` holds the location grammar,
+//! `reference` the grammar of references to an artifact (`HOST/REPO:TAG`),
 //! `values` the value parsers.
 
 mod location;
 pub mod options;
+pub mod reference;
 mod values;
 
 #[cfg(test)]
