@@ -23,8 +23,7 @@ pub fn resource_from_wire(value: i32) -> Result<Resource, Status> {
 
 /// A 32-byte MAC, or `INVALID_ARGUMENT` giving the length sent.
 pub fn mac_from_wire(bytes: &[u8]) -> Result<Mac, Status> {
-    Mac::try_from(bytes)
-        .map_err(|_| Status::invalid_argument(format!("a MAC is 32 bytes, got {}", bytes.len())))
+    Mac::try_from(bytes).map_err(|e| Status::invalid_argument(e.to_string()))
 }
 
 #[cfg(test)]

@@ -239,7 +239,7 @@ mod tests {
         assert!(text.starts_with("HTTP/1.1 200"), "{text}");
         assert!(
             text.to_ascii_lowercase()
-                .contains("x-kloset-bench-registry:"),
+                .contains("x-kloset-test-registry:"),
             "{text}"
         );
         assert!(
