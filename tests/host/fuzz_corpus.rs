@@ -5,7 +5,6 @@
 #[path = "../../fuzz/checks/mod.rs"]
 mod checks;
 
-
 /// Runs every file of one target's corpus; fails naming each file whose
 /// check panicked.
 fn replay(target: &str) {
