@@ -207,6 +207,11 @@ pub fn run(options: &Options) -> Result<PlakarReport, BenchError> {
     contenders.push(Contender::Fs);
 
     let mut runs = Vec::new();
+    let mut notes: Vec<(String, String)> = homes
+        .integration_oci_note()
+        .map(|note| (Contender::IntegrationOci.name().to_string(), note))
+        .into_iter()
+        .collect();
     for link in &options.links {
         let proxy = match link {
             LinkKind::Wan => Some(toxiproxy::Toxiproxy::start()?),
@@ -237,7 +242,21 @@ pub fn run(options: &Options) -> Result<PlakarReport, BenchError> {
                     proxy: proxy.as_ref(),
                     timeout,
                 };
-                let record = run.go()?;
+                let record = match run.go() {
+                    Ok(record) => record,
+                    // A peer that fails is a result to report, and the
+                    // others still run; ours failing fails the bench.
+                    Err(failure) if contender == Contender::IntegrationOci => {
+                        let why = failure_line(&failure.to_string());
+                        progress(&format!("  failed: {why}"));
+                        notes.push((
+                            contender.name().to_string(),
+                            format!("failed on {}, run {}: {why}", link.name(), repeat + 1),
+                        ));
+                        continue;
+                    }
+                    Err(failure) => return Err(failure),
+                };
                 progress(&format!(
                     "  {}",
                     record
@@ -257,13 +276,45 @@ pub fn run(options: &Options) -> Result<PlakarReport, BenchError> {
         repeats,
         &options.links,
         dataset.shape.clone(),
-        homes.integration_oci_note(),
+        notes,
         runs,
     ))
+}
+
+/// The line of a failed command's output that says what failed (plakar
+/// prints a line per file before it), cut to a readable length.
+fn failure_line(output: &str) -> String {
+    let line = output
+        .lines()
+        .find(|l| l.trim_start().starts_with("error"))
+        .or_else(|| output.lines().rev().find(|l| !l.trim().is_empty()))
+        .unwrap_or_default()
+        .trim();
+    line.chars().take(400).collect()
 }
 
 const MIB: f64 = (1 << 20) as f64;
 
 fn progress(what: &str) {
     eprintln!("kloset-bench: plakar: {what}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::failure_line;
+
+    #[test]
+    fn a_failure_is_told_by_plakar_s_error_line() {
+        let output = "plakar backup (first) exited exit status: 1:\n\
+                      b86ee13b: OK ✓ /data/a.txt\n\
+                      b86ee13b: OK ✓ /data/b.txt\n\
+                      error: Flusher group error: failed to flush packer: 400 Bad Request\n\
+                      warn: could not close store: context canceled\n";
+        assert_eq!(
+            failure_line(output),
+            "error: Flusher group error: failed to flush packer: 400 Bad Request"
+        );
+        assert_eq!(failure_line("no such file\n\n"), "no such file");
+        assert_eq!(failure_line(&"x".repeat(1000)).len(), 400);
+    }
 }

@@ -21,7 +21,7 @@ pub struct PlakarReport {
     pub links: Vec<LinkKind>,
     pub wan: super::toxiproxy::Shape,
     pub dataset: Shape,
-    /// Why a contender did not run, by name.
+    /// Why a contender did not run, or where one failed, by name.
     pub not_run: Vec<(String, String)>,
     pub rows: Vec<Row>,
     pub ratios: Vec<Ratio>,
@@ -113,7 +113,7 @@ pub fn build(
     repeats: usize,
     links: &[LinkKind],
     dataset: Shape,
-    integration_oci_note: Option<String>,
+    notes: Vec<(String, String)>,
     runs: Vec<RunRecord>,
 ) -> PlakarReport {
     let mut rows = Vec::new();
@@ -191,9 +191,7 @@ pub fn build(
         links: links.to_vec(),
         wan: super::toxiproxy::WAN,
         dataset,
-        not_run: integration_oci_note
-            .map(|note| vec![(Contender::IntegrationOci.name().to_string(), note)])
-            .unwrap_or_default(),
+        not_run: notes,
         restores_verified: runs.iter().map(|r| r.restores_verified).sum(),
         rows,
         ratios,
