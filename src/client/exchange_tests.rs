@@ -12,21 +12,24 @@ use std::time::Duration;
 const RACING: &[u8] =
     br#"{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry"}]}"#;
 
+/// Seven answers that a concurrent manifest PUT is racing this one, more
+/// than any budget lets the client wait through.
+fn racing_puts() -> Vec<Answer> {
+    (0..7)
+        .map(|_| {
+            Answer::new(400, RACING)
+                .to("PUT /v2/team/repo/manifests/lock-x")
+                .spare()
+        })
+        .collect()
+}
+
 #[test]
 fn a_racing_manifest_put_stops_within_the_retry_budget() {
     // retry_budget=1: the race back-off (50, 100, 200, 400, 800, 1600 ms)
     // may wait 750 ms in all; the 800 ms wait would end past the budget.
     let budget = Duration::from_secs(1);
-    let c = client(
-        (0..7)
-            .map(|_| {
-                Answer::new(400, RACING)
-                    .to("PUT /v2/team/repo/manifests/lock-x")
-                    .spare()
-            })
-            .collect(),
-    )
-    .with_policy(Policy {
+    let c = client(racing_puts()).with_policy(Policy {
         budget,
         ..DEFAULT_POLICY
     });
@@ -48,16 +51,7 @@ fn a_racing_manifest_put_stops_within_the_retry_budget() {
 fn a_racing_manifest_put_stops_by_the_operations_deadline() {
     // The default budget would allow every wait; a 300 ms deadline allows
     // 50 + 100 ms, not the 200 ms after them.
-    let c = client(
-        (0..7)
-            .map(|_| {
-                Answer::new(400, RACING)
-                    .to("PUT /v2/team/repo/manifests/lock-x")
-                    .spare()
-            })
-            .collect(),
-    )
-    .with_deadline(Duration::from_millis(300));
+    let c = client(racing_puts()).with_deadline(Duration::from_millis(300));
     let _op = c.operation();
     assert!(c.put_manifest("lock-x", b"{}".to_vec()).is_err());
     let waited: Duration = c.transport().slept.borrow().iter().sum();

@@ -170,12 +170,7 @@ impl Registry {
     /// probe's credentials, see the module docs). A token registry's token
     /// server starts first.
     pub fn start(opts: RegistryOptions) -> Registry {
-        let bin = match opts.implementation {
-            Implementation::Distribution2 => registry_binary(),
-            Implementation::Distribution3 => tool_binary(REGISTRY_V3_BIN_ENV, "registry", SETUP_GO),
-            Implementation::Ferro => tool_binary(FERRO_BIN_ENV, "ferro-oci-server", SETUP_FERRO),
-        };
-        Self::start_with_binary(&bin, opts)
+        Self::try_start(opts).unwrap_or_else(|why| panic!("{why}"))
     }
 
     /// As [`Registry::start`], with an explicit binary. The harness's own tests
