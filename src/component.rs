@@ -130,6 +130,11 @@ impl GuestStore for StoreResource {
         Ok(Writer::new(WriterResource(RefCell::new(session))))
     }
 
+    fn object_size(&self, resource: wit::Resource, key: Vec<u8>) -> Result<u64, wit::Error> {
+        let mac = Mac::from_slice(&key).map_err(to_wit)?;
+        self.0.object_size(kind(resource), &mac).map_err(to_wit)
+    }
+
     fn get(
         &self,
         resource: wit::Resource,

@@ -34,6 +34,9 @@ pub const INSTANCE_WAIT: &str = "instance_wait";
 /// The most bytes a whole-object `get` collects in host memory.
 pub const MAX_GET_SIZE: &str = "max_get_size";
 
+/// Bytes of packfile blocks a handle keeps for ranged reads (0: none).
+pub const READ_CACHE: &str = "read_cache";
+
 /// The option holding `oci://HOST[:PORT]/REPOSITORY`.
 pub const LOCATION: &str = "location";
 
@@ -70,6 +73,9 @@ pub struct Limits {
     pub instance_wait: std::time::Duration,
     /// Bytes a whole `get` may collect.
     pub max_get_size: u64,
+    /// Bytes of packfile blocks kept for ranged reads
+    /// ([`crate::store::read_cache`]).
+    pub read_cache: u64,
 }
 
 /// The defaults the core's option table states, read by each option's own
@@ -81,6 +87,7 @@ impl Default for Limits {
             max_instances: table_default(MAX_INSTANCES, OptionSpec::number) as usize,
             instance_wait: table_default(INSTANCE_WAIT, OptionSpec::seconds),
             max_get_size: table_default(MAX_GET_SIZE, OptionSpec::size),
+            read_cache: table_default(READ_CACHE, OptionSpec::size),
         }
     }
 }
@@ -128,6 +135,7 @@ pub fn split(
             MAX_INSTANCES => host.limits.max_instances = spec.number(value)? as usize,
             INSTANCE_WAIT => host.limits.instance_wait = spec.seconds(value)?,
             MAX_GET_SIZE => host.limits.max_get_size = spec.size(value)?,
+            READ_CACHE => host.limits.read_cache = spec.size(value)?,
             _ => unreachable!("every host key is handled"),
         }
     }
@@ -283,6 +291,7 @@ mod tests {
             ("max_instances", "2"),
             ("instance_wait", "5"),
             ("max_get_size", "1K"),
+            ("read_cache", "0"),
         ]))
         .unwrap();
         assert!(guest.is_empty());
@@ -293,6 +302,7 @@ mod tests {
                 max_instances: 2,
                 instance_wait: std::time::Duration::from_secs(5),
                 max_get_size: 1024,
+                read_cache: 0,
             }
         );
         for (key, bad) in [
@@ -302,6 +312,8 @@ mod tests {
             ("max_instances", "65"),
             ("instance_wait", "0"),
             ("max_get_size", "0"),
+            ("read_cache", "2G"),
+            ("read_cache", "-1"),
         ] {
             let err = split(&pairs(&[(key, bad)])).unwrap_err().to_string();
             assert!(err.contains(key), "{key}={bad}: {err}");

@@ -49,6 +49,19 @@ pub fn stream_object(
     rx
 }
 
+/// Replies holding `bytes`, read already, [`REPLY_CHUNK`] bytes each.
+pub fn stream_bytes(bytes: Vec<u8>) -> Replies {
+    let bytes = Bytes::from(bytes);
+    let count = bytes.len().div_ceil(REPLY_CHUNK).max(1);
+    let (tx, rx) = mpsc::channel(count);
+    for start in (0..bytes.len()).step_by(REPLY_CHUNK) {
+        let chunk = bytes.slice(start..bytes.len().min(start + REPLY_CHUNK));
+        tx.try_send(Ok(GetResponse { chunk }))
+            .expect("the channel holds every reply");
+    }
+    rx
+}
+
 /// Sends the object in replies until its end, a read failure (sent as the
 /// closing status) or the client going away.
 fn send_object(

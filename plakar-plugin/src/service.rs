@@ -8,11 +8,11 @@
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use kloset_host::{Plugin, StoreError, StoreHandle};
+use kloset_host::{Plugin, Resource, StoreError, StoreHandle};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::get_output::stream_object;
+use crate::get_output::{stream_bytes, stream_object};
 use crate::proto::store_server::Store;
 use crate::proto::*;
 use crate::put_input::{self, Piece};
@@ -333,6 +333,16 @@ impl Store for StoreService {
         let range = range.map(|r| (r.offset, r.length));
         let hex = short_hex(mac.as_bytes());
         let operation = format!("get {kind} {hex}… from");
+        // A packfile's range (plakar's reads of chunks and index nodes)
+        // goes through the handle's blocks of packfiles: a few hundred
+        // bytes each, near each other, they cost one request a block.
+        // Longer ones are streamed, not held whole.
+        if let (Resource::Packfile, Some((offset, length @ ..=MAX_HELD_RANGE))) = (kind, range) {
+            let bytes = blocking(move || store.read_range(kind, &mac, offset, length))
+                .await?
+                .map_err(|e| store_status(&operation, &location, &e))?;
+            return Ok(Response::new(ReceiverStream::new(stream_bytes(bytes))));
+        }
         let reader = blocking(move || store.get_reader(kind, &mac, range))
             .await?
             .map_err(|e| store_status(&operation, &location, &e))?;
@@ -363,6 +373,10 @@ impl Store for StoreService {
         Ok(Response::new(CloseResponse {}))
     }
 }
+
+/// The longest packfile range read into memory before it is sent (plakar's
+/// chunks are at most a few MiB).
+const MAX_HELD_RANGE: u32 = 16 << 20;
 
 /// The first 4 bytes of a MAC in hex, to name an object in a message.
 fn short_hex(mac: &[u8]) -> String {

@@ -159,6 +159,15 @@ pub const OPTIONS: &[OptionSpec] = &[
         },
         "1GiB",
     ),
+    // Half of it bounds one kept read: 1 GiB keeps reads of 512 MiB.
+    host(
+        "read_cache",
+        Kind::Size {
+            min: 0,
+            max: 1 << 30,
+        },
+        "32MiB",
+    ),
 ];
 
 /// The most component instances one host handle may keep (`max_instances`).

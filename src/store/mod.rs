@@ -189,6 +189,16 @@ impl<T: Transport> OciStore<T> {
         Ok(ObjectReader::new(Rc::clone(repo), reader))
     }
 
+    /// One object's size, from its manifest: read once per instance for
+    /// the immutable kinds, as `get` does, so a `get` of the same object
+    /// after it sends no manifest request.
+    pub fn object_size(&self, kind: Resource, mac: &Mac) -> Result<u64, StoreError> {
+        let repo = &self.repo;
+        repo.check_open()?;
+        let _op = repo.client.operation();
+        Ok(repo.blob_for(kind, mac, true)?.size)
+    }
+
     pub fn list(&self, kind: Resource) -> Result<Vec<Mac>, StoreError> {
         self.repo.check_open()?;
         let _op = self.repo.client.operation();

@@ -159,3 +159,48 @@ fn mode_ends_by_the_deadline() {
         asked.repo.client.transport().asked.borrow().len()
     );
 }
+
+/// `object_size` reads the object's manifest once; a `get` of a range of
+/// the same object afterwards asks only for the blob.
+#[test]
+fn object_size_reads_the_manifest_once_and_get_reuses_it() {
+    let mac = Mac([9; 32]);
+    let blob = blob(5000);
+    let manifest = object_manifest(MEDIA, Resource::Packfile, &mac, None, &blob);
+    let s = store(vec![
+        Answer::new(200, &manifest).to("GET /v2/team/repo/manifests/packfile-*"),
+        Answer::new(206, &[7u8; 100])
+            .header("content-range", "bytes 4900-4999/5000")
+            .to("GET /v2/team/repo/blobs/sha256:*"),
+    ]);
+    assert_eq!(s.object_size(Resource::Packfile, &mac).unwrap(), 5000);
+    assert_eq!(s.object_size(Resource::Packfile, &mac).unwrap(), 5000);
+    let range = ByteRange {
+        offset: 4900,
+        length: 100,
+    };
+    let mut reader = s.get(Resource::Packfile, &mac, Some(range)).unwrap();
+    let mut got = Vec::new();
+    loop {
+        let piece = reader.read(1000).unwrap();
+        if piece.is_empty() {
+            break;
+        }
+        got.extend(piece);
+    }
+    assert_eq!(got, vec![7u8; 100]);
+    assert_eq!(asked(&s).len(), 2, "{:?}", asked(&s));
+}
+
+#[test]
+fn object_size_of_a_missing_object_is_not_found() {
+    let s = store(vec![Answer::new(
+        404,
+        br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#,
+    )
+    .to("GET /v2/team/repo/manifests/packfile-*")]);
+    match s.object_size(Resource::Packfile, &Mac([3; 32])) {
+        Err(StoreError::NotFound(what)) => assert!(what.contains("packfile"), "{what}"),
+        other => panic!("{other:?}"),
+    }
+}

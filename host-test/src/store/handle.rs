@@ -10,6 +10,7 @@ use crate::egress::registry::prepare;
 use crate::plugin::convert::{byte_range, mac_from_wit};
 use crate::plugin::instance::Recipe;
 use crate::plugin::pool::{Lease, Pool};
+use crate::store::read_cache::ReadCache;
 use crate::store::reader::{store_error_from_io, ObjectReader};
 use crate::{ContractError, HostError, Mac, Plugin, Resource, StoreError};
 
@@ -25,6 +26,7 @@ pub struct StoreHandle {
     requests: Arc<AtomicU64>,
     peak: Arc<AtomicUsize>,
     limits: Limits,
+    blocks: ReadCache,
 }
 
 // Configuration values may hold credentials: never print them.
@@ -74,6 +76,7 @@ impl StoreHandle {
             requests,
             peak,
             limits,
+            blocks: ReadCache::new(limits.read_cache),
         })
     }
 
@@ -152,10 +155,48 @@ impl StoreHandle {
         keys.into_iter().map(mac_from_wit).collect()
     }
 
+    /// One object's size in bytes.
+    pub fn object_size(&self, kind: Resource, mac: &Mac) -> Result<u64, StoreError> {
+        self.lease()?.try_call(|i| {
+            let (api, store, res) = i.parts();
+            api.store()
+                .call_object_size(store, res, kind.into(), &mac.0.to_vec())
+        })
+    }
+
+    /// Reads `length` bytes at `offset` of an object into memory. A
+    /// packfile's range is served from the handle's blocks of packfiles
+    /// (the `read_cache` option, [`crate::store::read_cache`]), fetched a
+    /// block at a time: plakar's small reads near each other cost one
+    /// request. Other kinds are read as asked.
+    pub fn read_range(
+        &self,
+        kind: Resource,
+        mac: &Mac,
+        offset: u64,
+        length: u32,
+    ) -> Result<Vec<u8>, StoreError> {
+        let fetch = |at, len| self.get(kind, mac, Some((at, len)));
+        if kind != Resource::Packfile {
+            return fetch(offset, length);
+        }
+        self.blocks
+            .read(mac, offset, length, || self.object_size(kind, mac), fetch)
+    }
+
+    /// Bytes of packfile blocks the handle holds now.
+    pub fn read_cache_held(&self) -> u64 {
+        self.blocks.held()
+    }
+
     /// Streams `data` into the component in 1 MiB chunks and returns the
     /// bytes stored. If `data` fails, the writer is dropped without `finish`
     /// (the component abandons the object) and [`StoreError::Input`] returned.
     pub fn put(&self, kind: Resource, mac: &Mac, data: impl Read) -> Result<u64, StoreError> {
+        // Whatever is written under the MAC is what later reads see.
+        if kind == Resource::Packfile {
+            self.blocks.forget(mac);
+        }
         let mut lease = self.lease()?;
         let writer = lease.try_call(|i| {
             let (api, store, res) = i.parts();
@@ -237,11 +278,16 @@ impl StoreHandle {
     }
 
     pub fn delete(&self, kind: Resource, mac: &Mac) -> Result<(), StoreError> {
-        self.lease()?.try_call(|i| {
+        let deleted = self.lease()?.try_call(|i| {
             let (api, store, res) = i.parts();
             api.store()
                 .call_delete(store, res, kind.into(), &mac.0.to_vec())
-        })
+        });
+        // After the delete, so a read racing it cannot keep blocks of it.
+        if kind == Resource::Packfile {
+            self.blocks.forget(mac);
+        }
+        deleted
     }
 
     /// Calls `close` on every instance of the handle (those in use when they

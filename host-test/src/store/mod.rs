@@ -4,4 +4,5 @@
 
 pub(crate) mod error;
 pub(crate) mod handle;
+pub(crate) mod read_cache;
 pub(crate) mod reader;

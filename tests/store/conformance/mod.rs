@@ -9,6 +9,7 @@
 //! ferro-oci-server, a third implementation. v3 and ferro come from
 //! `.tools/` (scripts/setup-go-tools); a missing one fails its tests.
 
+mod blocks;
 mod concurrency;
 mod contract;
 mod errors;
@@ -45,6 +46,8 @@ suite!(
     contract::size_is_the_sum_of_live_objects,
     contract::closed_store_refuses_calls,
     large::ranges_of_a_72_mib_packfile_are_exact,
+    blocks::ranged_reads_through_the_blocks_are_exact_and_few,
+    blocks::no_read_cache_reads_each_range_from_the_registry,
     large::a_256_mib_object_streams_in_bounded_memory,
     large::a_failing_writer_leaves_no_object,
     concurrency::sixteen_concurrent_puts_then_sixty_four_ranged_gets,
