@@ -338,6 +338,10 @@ impl Store for StoreService {
         // bytes each, near each other, they cost one request a block.
         // Longer ones are streamed, not held whole.
         if let (Resource::Packfile, Some((offset, length @ ..=MAX_HELD_RANGE))) = (kind, range) {
+            // Held already: answered on this thread, no blocking task.
+            if let Some(bytes) = store.cached_range(kind, &mac, offset, length) {
+                return Ok(Response::new(ReceiverStream::new(stream_bytes(bytes))));
+            }
             let bytes = blocking(move || store.read_range(kind, &mac, offset, length))
                 .await?
                 .map_err(|e| store_status(&operation, &location, &e))?;

@@ -184,6 +184,20 @@ impl StoreHandle {
             .read(mac, offset, length, || self.object_size(kind, mac), fetch)
     }
 
+    /// A packfile's range if the handle's blocks hold all of it, else
+    /// `None`; never sends a request ([`StoreHandle::read_range`] does).
+    pub fn cached_range(
+        &self,
+        kind: Resource,
+        mac: &Mac,
+        offset: u64,
+        length: u32,
+    ) -> Option<Vec<u8>> {
+        (kind == Resource::Packfile)
+            .then(|| self.blocks.cached(mac, offset, length))
+            .flatten()
+    }
+
     /// Bytes of packfile blocks the handle holds now.
     pub fn read_cache_held(&self) -> u64 {
         self.blocks.held()

@@ -148,6 +148,18 @@ impl ReadCache {
         }
     }
 
+    /// `[offset, offset + length)` of `mac` if every block of it is held:
+    /// a lock and a copy, never a request, so a caller on an async thread
+    /// may try it before handing a read to a blocking one.
+    pub fn cached(&self, mac: &Mac, offset: u64, length: u32) -> Option<Vec<u8>> {
+        let end = offset.checked_add(u64::from(length))?;
+        if length == 0 {
+            return None;
+        }
+        let (first, last) = (offset / BLOCK, (end - 1) / BLOCK);
+        self.lock().assemble(mac, offset, end, first, last)
+    }
+
     /// Drops what is kept of `mac` (it was deleted or written).
     pub fn forget(&self, mac: &Mac) {
         let mut state = self.lock();

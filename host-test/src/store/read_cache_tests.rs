@@ -76,6 +76,28 @@ fn nearby_small_reads_cost_one_request_for_their_block() {
 }
 
 #[test]
+fn cached_answers_only_what_every_block_holds() {
+    let cache = ReadCache::new(32 * MIB);
+    let object = Object::new(1, 2 * MIB + 10);
+    assert_eq!(cache.cached(&object.mac, 0, 10), None);
+    object.read(&cache, 0, 10).unwrap();
+    assert_eq!(cache.cached(&object.mac, 5, 10), Some(Object::bytes(5, 10)));
+    assert_eq!(
+        cache.cached(&object.mac, MIB - 5, 10),
+        None,
+        "block 1 is not held"
+    );
+    object.read(&cache, 2 * MIB, 10).unwrap();
+    assert_eq!(
+        cache.cached(&object.mac, 2 * MIB, 11),
+        None,
+        "past the short last block"
+    );
+    assert_eq!(cache.cached(&object.mac, 0, 0), None);
+    assert_eq!(object.fetched().len(), 2, "cached never fetches");
+}
+
+#[test]
 fn a_read_across_blocks_fetches_only_from_the_first_missing_one() {
     let cache = ReadCache::new(32 * MIB);
     let object = Object::new(1, 64 * MIB);
