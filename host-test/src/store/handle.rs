@@ -3,14 +3,14 @@
 
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::config::Limits;
 use crate::egress::registry::prepare;
 use crate::plugin::convert::{byte_range, mac_from_wit};
 use crate::plugin::instance::Recipe;
 use crate::plugin::pool::{Lease, Pool};
-use crate::store::read_cache::ReadCache;
+use crate::store::read_cache::{Prefetch, ReadCache};
 use crate::store::reader::{store_error_from_io, ObjectReader};
 use crate::{ContractError, HostError, Mac, Plugin, Resource, StoreError};
 
@@ -26,7 +26,7 @@ pub struct StoreHandle {
     requests: Arc<AtomicU64>,
     peak: Arc<AtomicUsize>,
     limits: Limits,
-    blocks: ReadCache,
+    blocks: Arc<ReadCache>,
 }
 
 // Configuration values may hold credentials: never print them.
@@ -76,7 +76,7 @@ impl StoreHandle {
             requests,
             peak,
             limits,
-            blocks: ReadCache::new(limits.read_cache),
+            blocks: Arc::new(ReadCache::new(limits.read_cache)),
         })
     }
 
@@ -176,12 +176,46 @@ impl StoreHandle {
         offset: u64,
         length: u32,
     ) -> Result<Vec<u8>, StoreError> {
-        let fetch = |at, len| self.get(kind, mac, Some((at, len)));
+        let fetch = |at, len| read_exact(&self.pool, kind, mac, at, len);
         if kind != Resource::Packfile {
             return fetch(offset, length);
         }
-        self.blocks
-            .read(mac, offset, length, || self.object_size(kind, mac), fetch)
+        let read = self
+            .blocks
+            .read(mac, offset, length, || self.object_size(kind, mac), fetch)?;
+        self.read_ahead(read.prefetch);
+        Ok(read.bytes)
+    }
+
+    /// Starts a read ahead of a reader on a thread of its own. Its
+    /// outcome, failure included, always goes back to the blocks: readers
+    /// wait for the blocks it has in flight until then.
+    fn read_ahead(&self, prefetch: Option<Prefetch>) {
+        let Some(prefetch) = prefetch else { return };
+        // Owned by whichever completes it: the thread, or this one when
+        // no thread can be started (the refused closure is dropped).
+        let slot = Arc::new(Mutex::new(Some(prefetch)));
+        let started = std::thread::Builder::new()
+            .name("kloset-read-ahead".into())
+            .spawn({
+                let (slot, pool, blocks) = (slot.clone(), self.pool.clone(), self.blocks.clone());
+                move || {
+                    let Some(prefetch) = take(&slot) else { return };
+                    let (offset, length) = prefetch.range();
+                    let mac = *prefetch.mac();
+                    // A failure or a panic keeps nothing: the reader
+                    // reads the block itself and meets the error, if any.
+                    let fetched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        read_exact(&pool, Resource::Packfile, &mac, offset, length)
+                    }));
+                    blocks.complete(prefetch, fetched.ok().and_then(Result::ok));
+                }
+            });
+        if started.is_err() {
+            if let Some(prefetch) = take(&slot) {
+                self.blocks.complete(prefetch, None);
+            }
+        }
     }
 
     /// A packfile's range if the handle's blocks hold all of it, else
@@ -193,9 +227,12 @@ impl StoreHandle {
         offset: u64,
         length: u32,
     ) -> Option<Vec<u8>> {
-        (kind == Resource::Packfile)
-            .then(|| self.blocks.cached(mac, offset, length))
-            .flatten()
+        if kind != Resource::Packfile {
+            return None;
+        }
+        let read = self.blocks.cached(mac, offset, length)?;
+        self.read_ahead(read.prefetch);
+        Some(read.bytes)
     }
 
     /// Bytes of packfile blocks the handle holds now.
@@ -334,6 +371,43 @@ impl StoreHandle {
     pub fn peak_guest_memory(&self) -> usize {
         self.peak.load(Ordering::Relaxed)
     }
+}
+
+/// Reads exactly `length` bytes at `offset` of an object, on an instance
+/// of `pool`.
+fn read_exact(
+    pool: &Arc<Pool>,
+    kind: Resource,
+    mac: &Mac,
+    offset: u64,
+    length: u32,
+) -> Result<Vec<u8>, StoreError> {
+    let mut lease = pool.acquire()?;
+    let reader = lease.try_call(|i| {
+        let (api, store, res) = i.parts();
+        api.store().call_get(
+            store,
+            res,
+            kind.into(),
+            &mac.0.to_vec(),
+            byte_range(Some((offset, length))),
+        )
+    })?;
+    let mut reader = ObjectReader::new(lease, reader);
+    let mut bytes = Vec::with_capacity((length as usize).min(MAX_PREALLOC));
+    let within = reader
+        .read_to_end_within(&mut bytes, u64::from(length))
+        .map_err(store_error_from_io)?;
+    if !within {
+        return Err(StoreError::Contract(ContractError::Integrity(format!(
+            "the component returned more than the {length} bytes of the range"
+        ))));
+    }
+    Ok(bytes)
+}
+
+fn take(slot: &Mutex<Option<Prefetch>>) -> Option<Prefetch> {
+    slot.lock().unwrap_or_else(|p| p.into_inner()).take()
 }
 
 /// Feeds the writer until `data` ends, then finishes it.

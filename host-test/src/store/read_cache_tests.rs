@@ -1,9 +1,10 @@
 //! The read cache's policy over a fake object: which ranges it asks the
-//! registry for, what it keeps, and that every read returns the object's
-//! own bytes.
+//! registry for, what it keeps and reads ahead, and that every read
+//! returns the object's own bytes.
 
 use super::*;
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 const MIB: u64 = 1 << 20;
 
@@ -30,9 +31,32 @@ impl Object {
         (offset..offset + length).map(|i| (i % 251) as u8).collect()
     }
 
-    /// A read through `cache`, checked against the object's bytes.
+    /// A read through `cache`, checked against the object's bytes; a read
+    /// ahead it asks for is made at once, as the handle's thread would.
     fn read(&self, cache: &ReadCache, offset: u64, length: u32) -> Result<Vec<u8>, StoreError> {
-        let got = cache.read(
+        let read = self.read_leaving_ahead(cache, offset, length)?;
+        if let Some(prefetch) = read.prefetch {
+            self.complete(cache, prefetch);
+        }
+        Ok(read.bytes)
+    }
+
+    /// Makes a read ahead, recording its request.
+    fn complete(&self, cache: &ReadCache, prefetch: Prefetch) {
+        assert_eq!(prefetch.mac(), &self.mac);
+        let (at, len) = prefetch.range();
+        self.fetched.borrow_mut().push((at, len));
+        cache.complete(prefetch, Some(Object::bytes(at, u64::from(len))));
+    }
+
+    /// A read through `cache`, checked, its read ahead left to the caller.
+    fn read_leaving_ahead(
+        &self,
+        cache: &ReadCache,
+        offset: u64,
+        length: u32,
+    ) -> Result<Read, StoreError> {
+        let read = cache.read(
             &self.mac,
             offset,
             length,
@@ -50,12 +74,11 @@ impl Object {
                 Ok(Object::bytes(at, u64::from(len)))
             },
         )?;
-        assert_eq!(
-            got,
-            Object::bytes(offset, u64::from(length)),
+        assert!(
+            read.bytes == Object::bytes(offset, u64::from(length)),
             "{offset}+{length}"
         );
-        Ok(got)
+        Ok(read)
     }
 
     fn fetched(&self) -> Vec<(u64, u32)> {
@@ -79,21 +102,20 @@ fn nearby_small_reads_cost_one_request_for_their_block() {
 fn cached_answers_only_what_every_block_holds() {
     let cache = ReadCache::new(32 * MIB);
     let object = Object::new(1, 2 * MIB + 10);
-    assert_eq!(cache.cached(&object.mac, 0, 10), None);
+    assert!(cache.cached(&object.mac, 0, 10).is_none());
     object.read(&cache, 0, 10).unwrap();
-    assert_eq!(cache.cached(&object.mac, 5, 10), Some(Object::bytes(5, 10)));
-    assert_eq!(
-        cache.cached(&object.mac, MIB - 5, 10),
-        None,
+    let hit = cache.cached(&object.mac, 5, 10).map(|r| r.bytes);
+    assert_eq!(hit, Some(Object::bytes(5, 10)));
+    assert!(
+        cache.cached(&object.mac, MIB - 5, 10).is_none(),
         "block 1 is not held"
     );
     object.read(&cache, 2 * MIB, 10).unwrap();
-    assert_eq!(
-        cache.cached(&object.mac, 2 * MIB, 11),
-        None,
+    assert!(
+        cache.cached(&object.mac, 2 * MIB, 11).is_none(),
         "past the short last block"
     );
-    assert_eq!(cache.cached(&object.mac, 0, 0), None);
+    assert!(cache.cached(&object.mac, 0, 0).is_none());
     assert_eq!(object.fetched().len(), 2, "cached never fetches");
 }
 
@@ -102,15 +124,19 @@ fn a_read_across_blocks_fetches_only_from_the_first_missing_one() {
     let cache = ReadCache::new(32 * MIB);
     let object = Object::new(1, 64 * MIB);
     object.read(&cache, 10, 10).unwrap();
-    // Blocks 0 (held) to 2: one request for blocks 1 and 2.
+    // Blocks 0 (held) to 2: one request for blocks 1 and 2. It moved on
+    // from block 0, so blocks 3 to 6 are read ahead.
     object.read(&cache, MIB - 100, (MIB + 200) as u32).unwrap();
     assert_eq!(
         object.fetched(),
-        vec![(0, MIB as u32), (MIB, 2 * MIB as u32)]
+        vec![
+            (0, MIB as u32),
+            (MIB, 2 * MIB as u32),
+            (3 * MIB, 4 * MIB as u32)
+        ]
     );
-    // All held now.
     object.read(&cache, 2 * MIB + 5, 1000).unwrap();
-    assert_eq!(object.fetched().len(), 2);
+    assert_eq!(object.fetched().len(), 3, "all held");
     assert_eq!(*object.sized.borrow(), 1, "the size is asked once");
 }
 
@@ -157,20 +183,21 @@ fn a_cache_of_no_bytes_passes_every_read_through() {
 
 #[test]
 fn the_least_recently_used_block_goes_first_and_the_capacity_holds() {
+    // Under 16 MiB nothing is read ahead: the order is the readers' own.
     let cache = ReadCache::new(4 * MIB);
     let object = Object::new(1, 64 * MIB);
-    for block in 0..4 {
+    for block in [0, 2, 1, 3] {
         object.read(&cache, block * MIB, 10).unwrap();
     }
     object.read(&cache, 0, 10).unwrap(); // block 0 used again
-    object.read(&cache, 4 * MIB, 10).unwrap(); // pushes block 1 out
+    object.read(&cache, 5 * MIB, 10).unwrap(); // pushes block 2 out
     assert_eq!(cache.held(), 4 * MIB);
     let before = object.fetched().len();
     object.read(&cache, 0, 10).unwrap();
-    object.read(&cache, 2 * MIB, 10).unwrap();
-    assert_eq!(object.fetched().len(), before, "blocks 0 and 2 are held");
     object.read(&cache, MIB, 10).unwrap();
-    assert_eq!(object.fetched().last(), Some(&(MIB, MIB as u32)));
+    assert_eq!(object.fetched().len(), before, "blocks 0 and 1 are held");
+    object.read(&cache, 2 * MIB, 10).unwrap();
+    assert_eq!(object.fetched().last(), Some(&(2 * MIB, MIB as u32)));
     assert!(cache.held() <= 4 * MIB);
 }
 
@@ -228,5 +255,147 @@ fn a_failing_size_or_read_is_the_callers_error() {
         Err(StoreError::Contract(ContractError::NotFound(_)))
     ));
     assert_eq!(cache.held(), 0);
-    // The size learnt stays: the object may come back under its MAC.
+    // Nothing is left in flight: the next read asks again, and waits for
+    // nothing.
+    let result = cache.read(&mac, 10, 10, || Ok(MIB), |_, len| Ok(vec![1; len as usize]));
+    assert_eq!(result.unwrap().bytes, vec![1; 10]);
+}
+
+/// A restore's reads, 40 KiB at a time from one end of a packfile to the
+/// other: after the first two blocks, every block was read ahead, and
+/// the reader itself never waits for the registry again.
+#[test]
+fn a_reader_moving_on_is_read_ahead_of() {
+    let cache = ReadCache::new(32 * MIB);
+    let object = Object::new(1, 20 * MIB + 7);
+    let mut own_requests = 0;
+    let mut offset = 0;
+    while offset < object.size {
+        let length = 40_000.min(object.size - offset) as u32;
+        let before = object.fetched().len();
+        let read = object.read_leaving_ahead(&cache, offset, length).unwrap();
+        own_requests += object.fetched().len() - before;
+        if let Some(prefetch) = read.prefetch {
+            object.complete(&cache, prefetch);
+        }
+        offset += u64::from(length);
+    }
+    assert_eq!(own_requests, 2, "blocks 0 and 1; the rest came ahead");
+    // Each block once, none past the end, at most AHEAD a request.
+    let fetched = object.fetched();
+    let total: u64 = fetched.iter().map(|(_, len)| u64::from(*len)).sum();
+    assert_eq!(total, object.size, "{fetched:?}");
+    assert!(fetched
+        .iter()
+        .all(|(_, len)| u64::from(*len) <= AHEAD * BLOCK));
+    assert!(cache.held() <= 32 * MIB);
+}
+
+#[test]
+fn scattered_reads_are_not_read_ahead_of() {
+    let cache = ReadCache::new(32 * MIB);
+    let object = Object::new(1, 64 * MIB);
+    for block in [40, 3, 17, 3, 60, 41, 2] {
+        let read = object
+            .read_leaving_ahead(&cache, block * MIB + 500, 100)
+            .unwrap();
+        assert!(read.prefetch.is_none(), "block {block}");
+    }
+}
+
+#[test]
+fn a_small_cache_does_not_read_ahead() {
+    let cache = ReadCache::new(15 * MIB);
+    let object = Object::new(1, 64 * MIB);
+    for block in 0..6 {
+        let read = object.read_leaving_ahead(&cache, block * MIB, 100).unwrap();
+        assert!(read.prefetch.is_none(), "block {block}");
+    }
+}
+
+#[test]
+fn at_most_two_reads_ahead_run_at_once() {
+    let cache = ReadCache::new(64 * MIB);
+    let objects: Vec<Object> = (1..=3).map(|n| Object::new(n, 64 * MIB)).collect();
+    let mut pending = Vec::new();
+    for object in &objects {
+        object.read(&cache, 0, 10).unwrap();
+        let read = object.read_leaving_ahead(&cache, MIB, 10).unwrap();
+        pending.extend(read.prefetch);
+    }
+    assert_eq!(pending.len(), 2, "the third reader gets none while two run");
+    for (prefetch, object) in pending.into_iter().zip(&objects) {
+        object.complete(&cache, prefetch);
+    }
+    let read = objects[2].read_leaving_ahead(&cache, 2 * MIB, 10).unwrap();
+    assert!(read.prefetch.is_some(), "free again");
+}
+
+#[test]
+fn a_failed_or_outdated_read_ahead_keeps_nothing() {
+    let cache = ReadCache::new(32 * MIB);
+    let object = Object::new(1, 64 * MIB);
+    object.read(&cache, 0, 10).unwrap();
+    let prefetch = object
+        .read_leaving_ahead(&cache, MIB, 10)
+        .unwrap()
+        .prefetch
+        .unwrap();
+    cache.complete(prefetch, None);
+    assert_eq!(cache.held(), 2 * MIB);
+    // The block is no longer in flight: reading it asks for it at once.
+    let before = object.fetched().len();
+    object.read_leaving_ahead(&cache, 2 * MIB, 10).unwrap();
+    assert_eq!(object.fetched()[before], (2 * MIB, MIB as u32));
+
+    // Forgotten (deleted) while the read ahead ran: its bytes are not kept.
+    let cache = ReadCache::new(32 * MIB);
+    object.read(&cache, 0, 10).unwrap();
+    let prefetch = object
+        .read_leaving_ahead(&cache, MIB, 10)
+        .unwrap()
+        .prefetch
+        .unwrap();
+    cache.forget(&object.mac);
+    object.complete(&cache, prefetch);
+    assert_eq!(cache.held(), 0);
+}
+
+/// A reader needing a block that is being read ahead waits for it, and
+/// does not ask for it a second time.
+#[test]
+fn a_reader_waits_for_a_block_on_its_way() {
+    let cache = ReadCache::new(32 * MIB);
+    let object = Object::new(1, 64 * MIB);
+    object.read(&cache, 0, 10).unwrap();
+    let prefetch = object
+        .read_leaving_ahead(&cache, MIB, 10)
+        .unwrap()
+        .prefetch
+        .unwrap();
+    assert_eq!(prefetch.range(), (2 * MIB, (4 * MIB) as u32));
+    let asked = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let waiting = scope.spawn(|| {
+            cache
+                .read(
+                    &object.mac,
+                    3 * MIB + 5,
+                    10,
+                    || unreachable!("the size is known"),
+                    |at, len| {
+                        asked.fetch_add(1, Ordering::SeqCst);
+                        Ok(Object::bytes(at, u64::from(len)))
+                    },
+                )
+                .unwrap()
+                .bytes
+        });
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(!waiting.is_finished(), "the reader waits for the block");
+        let (at, len) = prefetch.range();
+        cache.complete(prefetch, Some(Object::bytes(at, u64::from(len))));
+        assert_eq!(waiting.join().unwrap(), Object::bytes(3 * MIB + 5, 10));
+    });
+    assert_eq!(asked.load(Ordering::SeqCst), 0);
 }
