@@ -85,6 +85,12 @@ struct Args {
     /// reported as not run.
     #[arg(long, env = "KLOSET_BENCH_INTEGRATION_OCI", value_name = "PATH")]
     integration_oci: Option<PathBuf>,
+    /// plakar part: a peer contender's (integration-oci's) command still
+    /// running after this many seconds is stopped, and its time reported
+    /// as a lower bound ("> N"): over the link its serial reads of a large
+    /// dataset take hours.
+    #[arg(long, value_name = "SECONDS")]
+    peer_cutoff: Option<u64>,
     /// plakar part: runs of each contender (default 3, 1 in short mode).
     #[arg(long, value_name = "N")]
     repeats: Option<usize>,
@@ -270,6 +276,7 @@ fn run_plakar(args: &Args) -> Result<(), BenchError> {
         integration_oci: args.integration_oci.clone(),
         repeats: args.repeats,
         links: args.links.clone(),
+        peer_cutoff: args.peer_cutoff.map(std::time::Duration::from_secs),
     };
     let report = plakar::run(&options)?;
     println!("{}", plakar::table(&report));

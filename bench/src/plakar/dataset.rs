@@ -25,7 +25,7 @@ use kloset_testkit::tree::{self, Entry, TreeSpec};
 const MIB: usize = 1 << 20;
 
 /// What was generated, for the report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Shape {
     pub seed: u64,
     pub small_files: usize,

@@ -62,6 +62,9 @@ pub struct Options {
     pub integration_oci: Option<PathBuf>,
     pub repeats: Option<usize>,
     pub links: Vec<LinkKind>,
+    /// A peer's command running longer is stopped and reported as taking
+    /// at least this long.
+    pub peer_cutoff: Option<std::time::Duration>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -136,6 +139,9 @@ pub struct Sample {
     pub requests: Option<Requests>,
     pub plakar_peak_bytes: u64,
     pub plugin_peak_bytes: Option<u64>,
+    /// Stopped at the peer cut-off: `seconds` (and `requests`) are lower
+    /// bounds.
+    pub cut_off: bool,
 }
 
 /// One run: a contender's whole sequence on one link.
@@ -241,6 +247,9 @@ pub fn run(options: &Options) -> Result<PlakarReport, BenchError> {
                     scratch: work.path(),
                     proxy: proxy.as_ref(),
                     timeout,
+                    cutoff: options
+                        .peer_cutoff
+                        .filter(|_| contender == Contender::IntegrationOci),
                 };
                 let record = match run.go() {
                     Ok(record) => record,

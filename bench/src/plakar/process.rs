@@ -28,15 +28,20 @@ pub struct Outcome {
     pub plugin_peak: Option<u64>,
     pub stdout: String,
     pub stderr: String,
+    /// Stopped at the cut-off: `seconds` is a lower bound of its time.
+    pub cut_off: bool,
 }
 
 /// Runs `command` (a plakar command) to its end or `timeout`; fails when it
 /// exits non-zero. `plugins` is the folder plugin executables live in.
+/// With a `cutoff`, a command still running then is stopped (with every
+/// plugin process of the home) and reported as cut off, not failed.
 pub fn measure(
     mut command: Command,
     what: &str,
     plugins: &Path,
     timeout: Duration,
+    cutoff: Option<Duration>,
 ) -> Result<Outcome, BenchError> {
     for pid in plugin_pids(plugins) {
         // Resets VmHWM to the current RSS; a process gone meanwhile is fine.
@@ -73,6 +78,24 @@ pub fn measure(
             if let Some(peak) = peak_of(plugin) {
                 plugin_peak = Some(plugin_peak.unwrap_or(0).max(peak));
             }
+        }
+        if cutoff.is_some_and(|c| start.elapsed() > c) {
+            let _ = child.kill();
+            let _ = child.wait();
+            for plugin in plugin_pids(plugins) {
+                let _ = Command::new("kill")
+                    .arg("-9")
+                    .arg(plugin.to_string())
+                    .status();
+            }
+            return Ok(Outcome {
+                seconds: start.elapsed().as_secs_f64(),
+                plakar_peak,
+                plugin_peak,
+                stdout: String::new(),
+                stderr: String::new(),
+                cut_off: true,
+            });
         }
         if start.elapsed() > timeout {
             let _ = child.kill();
@@ -114,6 +137,7 @@ pub fn measure(
         plugin_peak,
         stdout,
         stderr,
+        cut_off: false,
     })
 }
 

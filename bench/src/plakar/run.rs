@@ -27,6 +27,9 @@ pub(super) struct Run<'a> {
     pub(super) scratch: &'a Path,
     pub(super) proxy: Option<&'a toxiproxy::Toxiproxy>,
     pub(super) timeout: Duration,
+    /// A peer's command still running after this is stopped and reported
+    /// as taking at least this long (`--peer-cutoff`).
+    pub(super) cutoff: Option<Duration>,
 }
 
 impl Run<'_> {
@@ -54,6 +57,9 @@ impl Run<'_> {
         };
         let log = registry.as_ref().map(|r| AccessLog::new(&r.log_path()));
         let plugins = self.plakar.home().join("cache/plakar/plugins");
+        // A command stopped at the cut-off may leave its lock behind: the
+        // commands after it run without locks.
+        let cut_before = std::cell::Cell::new(false);
         let step = |workload: &'static str,
                     args: &[&str],
                     env: &[(&str, &str)],
@@ -63,7 +69,11 @@ impl Run<'_> {
             let mut command: Command = self.plakar.command();
             command.arg("at").arg(&location).args(args);
             command.envs(env.iter().copied());
-            let outcome = process::measure(command, workload, &plugins, self.timeout)?;
+            if cut_before.get() {
+                command.env("PLAKAR_LOCKLESS", "true");
+            }
+            let outcome = process::measure(command, workload, &plugins, self.timeout, self.cutoff)?;
+            cut_before.set(cut_before.get() || outcome.cut_off);
             let requests = log.as_ref().zip(mark).map(|(log, mark)| log.since(mark));
             Ok((
                 Sample {
@@ -73,6 +83,7 @@ impl Run<'_> {
                     requests,
                     plakar_peak_bytes: outcome.plakar_peak,
                     plugin_peak_bytes: outcome.plugin_peak,
+                    cut_off: outcome.cut_off,
                 },
                 outcome,
             ))
@@ -86,7 +97,7 @@ impl Run<'_> {
             step(BACKUP, &["backup", &live], &[], Some(shape.bytes))
         })??;
         samples.push(sample);
-        let first_id = snapshot_id(&first)?;
+        let first_id = snapshot_id(&whole(first)?)?;
         let (sample, second) = self.dataset.with(Version::Changed, || {
             step(
                 BACKUP_AGAIN,
@@ -96,7 +107,7 @@ impl Run<'_> {
             )
         })??;
         samples.push(sample);
-        let second_id = snapshot_id(&second)?;
+        let second_id = snapshot_id(&whole(second)?)?;
         let stored_bytes = match &registry {
             Some(r) => dir_bytes(r.root_dir()),
             None => dir_bytes(&fs_store),
@@ -105,7 +116,7 @@ impl Run<'_> {
         let (sample, listed) = step(LS, &["ls"], &[], None)?;
         samples.push(sample);
         for id in [&first_id, &second_id] {
-            if !listed.stdout.contains(id.as_str()) {
+            if !listed.cut_off && !listed.stdout.contains(id.as_str()) {
                 return Err(BenchError::Check(format!(
                     "ls does not show snapshot {id}:\n{}",
                     listed.stdout
@@ -116,18 +127,20 @@ impl Run<'_> {
         let mut verified = 0;
         let restored = self.scratch.join(format!("restore-{name}"));
         let to = restored.to_string_lossy().into_owned();
-        samples.push(
-            step(
-                RESTORE,
-                &["restore", "-to", &to, &second_id],
-                &[],
-                Some(shape.changed_version_bytes),
-            )?
-            .0,
-        );
-        dataset::verify(&self.dataset.changed_entries, &restored)?;
-        verified += 1;
-        remove(&restored)?;
+        let (sample, restore) = step(
+            RESTORE,
+            &["restore", "-to", &to, &second_id],
+            &[],
+            Some(shape.changed_version_bytes),
+        )?;
+        samples.push(sample);
+        if !restore.cut_off {
+            dataset::verify(&self.dataset.changed_entries, &restored)?;
+            verified += 1;
+        }
+        if restored.exists() {
+            remove(&restored)?;
+        }
 
         let one = self.scratch.join(format!("one-{name}"));
         let target = format!(
@@ -137,15 +150,13 @@ impl Run<'_> {
                 .join(&self.dataset.single_file)
                 .display()
         );
-        samples.push(
-            step(
-                RESTORE_ONE,
-                &["restore", "-to", &one.to_string_lossy(), &target],
-                &[],
-                None,
-            )?
-            .0,
-        );
+        let (sample, restore_one) = step(
+            RESTORE_ONE,
+            &["restore", "-to", &one.to_string_lossy(), &target],
+            &[],
+            None,
+        )?;
+        samples.push(sample);
         let file_name = self
             .dataset
             .single_file
@@ -161,9 +172,13 @@ impl Run<'_> {
                 .expect("the single file is listed"),
         ))
         .collect();
-        dataset::verify(&want, &one)?;
-        verified += 1;
-        remove(&one)?;
+        if !restore_one.cut_off {
+            dataset::verify(&want, &one)?;
+            verified += 1;
+        }
+        if one.exists() {
+            remove(&one)?;
+        }
 
         samples.push(step(CHECK, &["check"], &[], Some(shape.changed_version_bytes))?.0);
 
@@ -182,6 +197,7 @@ impl Run<'_> {
             rm.seconds += m.seconds;
             rm.plakar_peak_bytes = rm.plakar_peak_bytes.max(m.plakar_peak_bytes);
             rm.plugin_peak_bytes = rm.plugin_peak_bytes.max(m.plugin_peak_bytes);
+            rm.cut_off |= m.cut_off;
             if let (Some(total), Some(more)) = (&mut rm.requests, m.requests) {
                 total.total += more.total;
                 for (method, n) in more.by_method {
@@ -222,6 +238,18 @@ impl Run<'_> {
 fn remove(dir: &Path) -> Result<(), BenchError> {
     std::fs::remove_dir_all(dir)
         .map_err(|e| BenchError::Setup(format!("removing {}: {e}", dir.display())))
+}
+
+/// A backup's outcome, which must have run to its end: the workloads
+/// after it need its snapshot.
+fn whole(backup: Outcome) -> Result<Outcome, BenchError> {
+    if backup.cut_off {
+        return Err(BenchError::Check(format!(
+            "a backup did not end by the peer cut-off ({:.0} s)",
+            backup.seconds
+        )));
+    }
+    Ok(backup)
 }
 
 /// The snapshot a backup made, from its last line (`ID: backup completed
