@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use kloset_host::{Plugin, Resource, StoreError, StoreHandle};
+use kloset_host::{Plugin, StoreError, StoreHandle};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -336,8 +336,8 @@ impl Store for StoreService {
         // A packfile's range (plakar's reads of chunks and index nodes)
         // goes through the handle's blocks of packfiles: a few hundred
         // bytes each, near each other, they cost one request a block.
-        // Longer ones are streamed, not held whole.
-        if let (Resource::Packfile, Some((offset, length @ ..=MAX_HELD_RANGE))) = (kind, range) {
+        // Ranges the blocks do not keep are streamed, not held whole.
+        if let Some((offset, length)) = range.filter(|&(o, l)| store.keeps_range(kind, o, l)) {
             // Held already: answered on this thread, no blocking task.
             if let Some(bytes) = store.cached_range(kind, &mac, offset, length) {
                 return Ok(Response::new(ReceiverStream::new(stream_bytes(bytes))));
@@ -377,10 +377,6 @@ impl Store for StoreService {
         Ok(Response::new(CloseResponse {}))
     }
 }
-
-/// The longest packfile range read into memory before it is sent (plakar's
-/// chunks are at most a few MiB).
-const MAX_HELD_RANGE: u32 = 16 << 20;
 
 /// The first 4 bytes of a MAC in hex, to name an object in a message.
 fn short_hex(mac: &[u8]) -> String {

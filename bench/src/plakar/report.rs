@@ -148,9 +148,10 @@ pub fn build(
                 let mut secs: Vec<f64> = all.iter().map(|s| s.seconds).collect();
                 let seconds_median = median(&mut secs);
                 // Cut-off runs are the slowest: the median is a bound as
-                // soon as one of the middle runs is one of them.
+                // soon as one of the middle runs (two, for an even count)
+                // is one of them.
                 let cut = all.iter().filter(|s| s.cut_off).count();
-                let lower_bound = cut > 0 && secs.len() - cut <= (secs.len() - 1) / 2;
+                let lower_bound = cut > 0 && secs.len() - cut <= secs.len() / 2;
                 let mut counted: Vec<&Requests> =
                     all.iter().filter_map(|s| s.requests.as_ref()).collect();
                 counted.sort_by_key(|r| r.total);
@@ -463,7 +464,7 @@ pub fn table(report: &PlakarReport) -> String {
             match g.met {
                 Some(true) => "yes",
                 Some(false) => "**no**",
-                None if g.value.is_some() => "not judged (a bound below the target)",
+                None if g.value.is_some() => "not judged (the cut-off bound does not settle it)",
                 None => "not judged (integration-oci not run)",
             }
         ));
@@ -556,6 +557,17 @@ mod tests {
         let report = report(&[(70.0, true), (70.0, true), (70.0, true)]);
         let goal = restore_goal(&report);
         assert_eq!(goal.met, None, "{goal:?}");
-        assert!(table(&report).contains("not judged (a bound below the target)"));
+        assert!(table(&report).contains("not judged (the cut-off bound does not settle it)"));
+    }
+
+    #[test]
+    fn with_two_runs_one_cut_off_the_median_is_a_bound() {
+        let runs = vec![
+            run(Contender::Ours, 0, 60.0, false),
+            run(Contender::IntegrationOci, 0, 100.0, false),
+            run(Contender::IntegrationOci, 1, 180.0, true),
+        ];
+        let report = build(false, 2, &[LinkKind::Wan], Shape::default(), vec![], runs);
+        assert!(report.ratios[0].integration_oci_cut_off);
     }
 }

@@ -26,7 +26,8 @@ pub struct StoreHandle {
     requests: Arc<AtomicU64>,
     peak: Arc<AtomicUsize>,
     limits: Limits,
-    blocks: Arc<ReadCache>,
+    /// Blocks of packfiles kept for ranged reads (`read_cache`).
+    read_cache: Arc<ReadCache>,
 }
 
 // Configuration values may hold credentials: never print them.
@@ -76,7 +77,7 @@ impl StoreHandle {
             requests,
             peak,
             limits,
-            blocks: Arc::new(ReadCache::new(limits.read_cache)),
+            read_cache: Arc::new(ReadCache::new(limits.read_cache)),
         })
     }
 
@@ -155,7 +156,7 @@ impl StoreHandle {
         keys.into_iter().map(mac_from_wit).collect()
     }
 
-    /// One object's size in bytes.
+    /// One object's size in bytes (`not-found` when it does not exist).
     pub fn object_size(&self, kind: Resource, mac: &Mac) -> Result<u64, StoreError> {
         self.lease()?.try_call(|i| {
             let (api, store, res) = i.parts();
@@ -180,9 +181,9 @@ impl StoreHandle {
         if kind != Resource::Packfile {
             return fetch(offset, length);
         }
-        let read = self
-            .blocks
-            .read(mac, offset, length, || self.object_size(kind, mac), fetch)?;
+        let read =
+            self.read_cache
+                .read(mac, offset, length, || self.object_size(kind, mac), fetch)?;
         self.read_ahead(read.prefetch);
         Ok(read.bytes)
     }
@@ -198,7 +199,8 @@ impl StoreHandle {
         let started = std::thread::Builder::new()
             .name("kloset-read-ahead".into())
             .spawn({
-                let (slot, pool, blocks) = (slot.clone(), self.pool.clone(), self.blocks.clone());
+                let (slot, pool, blocks) =
+                    (slot.clone(), self.pool.clone(), self.read_cache.clone());
                 move || {
                     let Some(prefetch) = take(&slot) else { return };
                     let (offset, length) = prefetch.range();
@@ -213,13 +215,14 @@ impl StoreHandle {
             });
         if started.is_err() {
             if let Some(prefetch) = take(&slot) {
-                self.blocks.complete(prefetch, None);
+                self.read_cache.complete(prefetch, None);
             }
         }
     }
 
     /// A packfile's range if the handle's blocks hold all of it, else
-    /// `None`; never sends a request ([`StoreHandle::read_range`] does).
+    /// `None`. Sends no request itself (it may start a read ahead on a
+    /// thread of its own), so an async caller may try it first.
     pub fn cached_range(
         &self,
         kind: Resource,
@@ -230,14 +233,21 @@ impl StoreHandle {
         if kind != Resource::Packfile {
             return None;
         }
-        let read = self.blocks.cached(mac, offset, length)?;
+        let read = self.read_cache.cached(mac, offset, length)?;
         self.read_ahead(read.prefetch);
         Some(read.bytes)
     }
 
+    /// Whether [`StoreHandle::read_range`] serves this range from the
+    /// handle's blocks (else it reads it whole from the registry, as
+    /// asked): a caller streaming large ranges asks this first.
+    pub fn keeps_range(&self, kind: Resource, offset: u64, length: u32) -> bool {
+        kind == Resource::Packfile && self.read_cache.keeps(offset, length)
+    }
+
     /// Bytes of packfile blocks the handle holds now.
     pub fn read_cache_held(&self) -> u64 {
-        self.blocks.held()
+        self.read_cache.held()
     }
 
     /// Streams `data` into the component in 1 MiB chunks and returns the
@@ -246,7 +256,7 @@ impl StoreHandle {
     pub fn put(&self, kind: Resource, mac: &Mac, data: impl Read) -> Result<u64, StoreError> {
         // Whatever is written under the MAC is what later reads see.
         if kind == Resource::Packfile {
-            self.blocks.forget(mac);
+            self.read_cache.forget(mac);
         }
         let mut lease = self.lease()?;
         let writer = lease.try_call(|i| {
@@ -274,6 +284,10 @@ impl StoreHandle {
             return written;
         }
         let dropped = lease.call(|i| writer.resource_drop(i.parts().1));
+        // Again once written: a read racing the put kept nothing of it.
+        if kind == Resource::Packfile {
+            self.read_cache.forget(mac);
+        }
         let written = written?;
         dropped.map(|()| written)
     }
@@ -336,7 +350,7 @@ impl StoreHandle {
         });
         // After the delete, so a read racing it cannot keep blocks of it.
         if kind == Resource::Packfile {
-            self.blocks.forget(mac);
+            self.read_cache.forget(mac);
         }
         deleted
     }
@@ -398,9 +412,15 @@ fn read_exact(
     let within = reader
         .read_to_end_within(&mut bytes, u64::from(length))
         .map_err(store_error_from_io)?;
-    if !within {
+    // The component checks lengths; a host does not take it on trust.
+    if !within || bytes.len() != length as usize {
         return Err(StoreError::Contract(ContractError::Integrity(format!(
-            "the component returned more than the {length} bytes of the range"
+            "{kind} {mac}: the component returned {} bytes for a range of {length}",
+            if within {
+                bytes.len().to_string()
+            } else {
+                "more".into()
+            }
         ))));
     }
     Ok(bytes)

@@ -74,9 +74,13 @@ struct State {
     /// The block each object was last read in, to tell a reader moving on.
     last_read: HashMap<Mac, u64>,
     prefetches: usize,
-    /// Bumped by every `forget`: a fetch begun before it is not kept.
-    generation: u64,
+    /// When each object was last forgotten (by `clock`), so that a fetch
+    /// begun before keeps nothing; past [`MAX_OBJECTS`] the map starts
+    /// afresh and `forgotten_all` stands for every object.
+    forgotten: HashMap<Mac, u64>,
+    forgotten_all: u64,
     held: u64,
+    /// Counts every use, insertion and forget: recency and order.
     clock: u64,
 }
 
@@ -88,12 +92,14 @@ struct Entry {
 /// A range to read in the background ahead of a reader; hand its result
 /// to [`ReadCache::complete`], whatever it is.
 #[derive(Debug, PartialEq, Eq)]
+#[must_use = "a read ahead must be completed, or readers wait for its blocks"]
 pub struct Prefetch {
     mac: Mac,
     first: u64,
     last: u64,
     length: u32,
-    generation: u64,
+    /// The clock when planned, to tell a `forget` since.
+    started: u64,
 }
 
 impl Prefetch {
@@ -110,6 +116,7 @@ impl Prefetch {
 
 /// A read's bytes, and a read to start ahead of it if any.
 #[derive(Debug)]
+#[must_use = "its read ahead must be started or completed"]
 pub struct Read {
     pub bytes: Vec<u8>,
     pub prefetch: Option<Prefetch>,
@@ -134,11 +141,29 @@ impl ReadCache {
         }
     }
 
+    /// Whether a read of `[offset, offset + length)` goes through the
+    /// blocks (else `read` passes it to `fetch` as it is): a read spanning
+    /// more than half the cache would push out what the next reads need,
+    /// and a cache under 2 MiB keeps nothing.
+    pub fn keeps(&self, offset: u64, length: u32) -> bool {
+        match offset.checked_add(u64::from(length)) {
+            Some(end) if length > 0 => {
+                let blocks = (end - 1) / BLOCK - offset / BLOCK + 1;
+                blocks * BLOCK <= self.capacity / 2
+            }
+            _ => false,
+        }
+    }
+
     /// Reads `[offset, offset + length)` of the object `mac`. `size`
     /// gives the object's size, `fetch(offset, length)` reads a range of
-    /// it from the registry; each is called only when needed. A range too
-    /// large to keep, or one that does not lie inside the object, goes to
-    /// `fetch` as it is, so the component gives its own answer.
+    /// it from the registry; each is called only when needed. A range the
+    /// blocks do not keep ([`ReadCache::keeps`]), or one that does not lie
+    /// inside the object, goes to `fetch` as it is, so the component gives
+    /// its own answer.
+    ///
+    /// The lock is never held across `size` or `fetch`: other readers go
+    /// on meanwhile, and wait only for the blocks this one is fetching.
     pub fn read(
         &self,
         mac: &Mac,
@@ -147,16 +172,14 @@ impl ReadCache {
         size: impl FnOnce() -> Result<u64, StoreError>,
         fetch: impl Fn(u64, u32) -> Result<Vec<u8>, StoreError>,
     ) -> Result<Read, StoreError> {
-        let Some(end) = offset.checked_add(u64::from(length)) else {
-            return fetch(offset, length).map(Read::alone);
-        };
-        let (first, last) = (offset / BLOCK, end.saturating_sub(1) / BLOCK);
-        // A read spanning more than half the cache would push out what
-        // the next reads need; and nothing is kept with no capacity.
-        if length == 0 || (last - first + 1) * BLOCK > self.capacity / 2 {
+        if !self.keeps(offset, length) {
             return fetch(offset, length).map(Read::alone);
         }
-        {
+        let end = offset + u64::from(length);
+        let (first, last) = (offset / BLOCK, (end - 1) / BLOCK);
+        let mut size = Some(size);
+        let mut learnt = None;
+        loop {
             let mut state = self.lock();
             // A block this read needs is on its way: wait for it.
             while (first..=last).any(|i| state.in_flight.contains(&(*mac, i))) {
@@ -165,63 +188,66 @@ impl ReadCache {
             if let Some(read) = state.serve(self.capacity, mac, offset, end) {
                 return Ok(read);
             }
-        }
-        let known = self.lock().sizes.get(mac).copied();
-        let object_size = match known {
-            Some(size) => size,
-            None => {
-                let size = size()?;
-                let mut state = self.lock();
-                if state.sizes.len() >= MAX_OBJECTS {
-                    state.sizes.clear();
+            let known = state.sizes.get(mac).copied().or(learnt);
+            let started = state.clock;
+            drop(state);
+            let object_size = match (known, size.take()) {
+                (Some(known), _) => known,
+                (None, Some(ask)) => {
+                    let asked = ask()?;
+                    learnt = Some(asked);
+                    let mut state = self.lock();
+                    // Forgotten while it was asked: not kept.
+                    if !state.forgotten_since(mac, started) {
+                        state.keep_size(*mac, asked);
+                    }
+                    asked
                 }
-                state.sizes.insert(*mac, size);
-                size
+                (None, None) => unreachable!("a size asked is kept in `learnt`"),
+            };
+            if end > object_size {
+                return fetch(offset, length).map(Read::alone);
             }
-        };
-        if end > object_size {
-            return fetch(offset, length).map(Read::alone);
-        }
-        // One request for the missing blocks from the first to the last
-        // (a held one between them is fetched again: one request costs
-        // more than a block's bytes).
-        let (missing, generation) = {
             let mut state = self.lock();
+            // Another reader started on one of these blocks meanwhile.
+            if (first..=last).any(|i| state.in_flight.contains(&(*mac, i))) {
+                continue;
+            }
+            // One request for the missing blocks from the first to the
+            // last (a held one between them is fetched again: one request
+            // costs more than a block's bytes).
             let missing: Vec<u64> = (first..=last)
                 .filter(|i| !state.blocks.contains_key(&(*mac, *i)))
                 .collect();
-            for i in &missing {
-                state.in_flight.insert((*mac, *i));
-            }
-            (missing, state.generation)
-        };
-        // None missing: another caller fetched them meanwhile.
-        if let (Some(&from), Some(&to)) = (missing.first(), missing.last()) {
+            let (Some(&from), Some(&to)) = (missing.first(), missing.last()) else {
+                continue; // all there now
+            };
             let start = from * BLOCK;
             let stop = ((to + 1) * BLOCK).min(object_size);
-            let span =
-                u32::try_from(stop - start).expect("a span is at most half the cache, under 4 GiB");
+            let span = (stop - start) as u32; // at most half the cache: under 1 GiB
+            let marks = InFlight::mark(self, &mut state, mac, from..=to);
+            drop(state);
             let fetched = fetch(start, span);
             let mut state = self.lock();
-            for i in &missing {
-                state.in_flight.remove(&(*mac, *i));
-            }
-            self.arrived.notify_all();
+            let started = marks.started;
+            marks.clear(&mut state);
             let bytes = fetched?;
             if bytes.len() as u64 != stop - start {
-                return Err(short_read(start, stop - start, bytes.len()));
+                return Err(short_read(mac, start, stop - start, bytes.len()));
             }
             // Forgotten meanwhile (deleted or written): not kept.
-            if state.generation == generation {
+            if !state.forgotten_since(mac, started) {
                 state.insert_span(self.capacity, mac, from, &bytes);
             }
-        }
-        let served = self.lock().serve(self.capacity, mac, offset, end);
-        match served {
-            Some(read) => Ok(read),
-            // Pushed out already by other readers, or forgotten: read it
-            // as asked.
-            None => fetch(offset, length).map(Read::alone),
+            return match state.serve(self.capacity, mac, offset, end) {
+                Some(read) => Ok(read),
+                // Pushed out already by other readers, or forgotten: read
+                // it as asked.
+                None => {
+                    drop(state);
+                    fetch(offset, length).map(Read::alone)
+                }
+            };
         }
     }
 
@@ -247,17 +273,26 @@ impl ReadCache {
         state.prefetches -= 1;
         // A failed read ahead is not an error: the reader asks again.
         if let Some(bytes) = fetched {
-            if bytes.len() == prefetch.length as usize && state.generation == prefetch.generation {
+            if bytes.len() == prefetch.length as usize
+                && !state.forgotten_since(&prefetch.mac, prefetch.started)
+            {
                 state.insert_span(self.capacity, &prefetch.mac, prefetch.first, &bytes);
             }
         }
         self.arrived.notify_all();
     }
 
-    /// Drops what is kept of `mac` (it was deleted or written).
+    /// Drops what is kept of `mac` (it was deleted or written); a fetch
+    /// of it begun before keeps nothing.
     pub fn forget(&self, mac: &Mac) {
         let mut state = self.lock();
-        state.generation += 1;
+        state.clock += 1;
+        let now = state.clock;
+        if state.forgotten.len() >= MAX_OBJECTS {
+            state.forgotten.clear();
+            state.forgotten_all = now;
+        }
+        state.forgotten.insert(*mac, now);
         state.sizes.remove(mac);
         state.last_read.remove(mac);
         let gone: Vec<(Mac, u64)> = state
@@ -284,14 +319,86 @@ impl ReadCache {
     }
 }
 
-fn short_read(start: u64, asked: u64, got: usize) -> StoreError {
+fn short_read(mac: &Mac, start: u64, asked: u64, got: usize) -> StoreError {
     StoreError::Contract(ContractError::Integrity(format!(
-        "a read of {asked} bytes at {start} returned {got}"
+        "a read of {asked} bytes at {start} of packfile {mac} returned {got}"
     )))
 }
 
+/// Blocks a reader marked in flight. Cleared by [`InFlight::clear`] once
+/// its fetch ends, or on drop if the fetch panicked, so that no reader
+/// waits for them forever.
+struct InFlight<'a> {
+    cache: &'a ReadCache,
+    mac: Mac,
+    blocks: std::ops::RangeInclusive<u64>,
+    /// The clock when they were marked, to tell a `forget` since.
+    started: u64,
+    cleared: bool,
+}
+
+impl<'a> InFlight<'a> {
+    fn mark(
+        cache: &'a ReadCache,
+        state: &mut State,
+        mac: &Mac,
+        blocks: std::ops::RangeInclusive<u64>,
+    ) -> InFlight<'a> {
+        for i in blocks.clone() {
+            state.in_flight.insert((*mac, i));
+        }
+        InFlight {
+            cache,
+            mac: *mac,
+            blocks,
+            started: state.clock,
+            cleared: false,
+        }
+    }
+
+    fn clear(mut self, state: &mut State) {
+        self.unmark(state);
+    }
+
+    fn unmark(&mut self, state: &mut State) {
+        for i in self.blocks.clone() {
+            state.in_flight.remove(&(self.mac, i));
+        }
+        self.cleared = true;
+        self.cache.arrived.notify_all();
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if !self.cleared {
+            let cache = self.cache;
+            let mut state = cache.lock();
+            self.unmark(&mut state);
+        }
+    }
+}
+
 impl State {
-    /// The read from held blocks, and what to read ahead of it.
+    /// Whether `mac` was forgotten after the clock read `started`.
+    fn forgotten_since(&self, mac: &Mac, started: u64) -> bool {
+        self.forgotten
+            .get(mac)
+            .copied()
+            .unwrap_or(self.forgotten_all)
+            > started
+    }
+
+    fn keep_size(&mut self, mac: Mac, size: u64) {
+        if self.sizes.len() >= MAX_OBJECTS {
+            self.sizes.clear();
+        }
+        self.sizes.insert(mac, size);
+    }
+
+    /// The read from held blocks, marking them used; and, when the reader
+    /// moved on into the next block, what to read ahead of it (marked in
+    /// flight: the caller must start it).
     fn serve(&mut self, capacity: u64, mac: &Mac, offset: u64, end: u64) -> Option<Read> {
         let (first, last) = (offset / BLOCK, (end - 1) / BLOCK);
         let bytes = self.assemble(mac, offset, end, first, last)?;
@@ -341,7 +448,7 @@ impl State {
             first: from,
             last: to,
             length: length as u32,
-            generation: self.generation,
+            started: self.clock,
         })
     }
 

@@ -345,7 +345,7 @@ fn a_failed_or_outdated_read_ahead_keeps_nothing() {
     assert_eq!(cache.held(), 2 * MIB);
     // The block is no longer in flight: reading it asks for it at once.
     let before = object.fetched().len();
-    object.read_leaving_ahead(&cache, 2 * MIB, 10).unwrap();
+    object.read(&cache, 2 * MIB, 10).unwrap();
     assert_eq!(object.fetched()[before], (2 * MIB, MIB as u32));
 
     // Forgotten (deleted) while the read ahead ran: its bytes are not kept.
@@ -398,4 +398,83 @@ fn a_reader_waits_for_a_block_on_its_way() {
         assert_eq!(waiting.join().unwrap(), Object::bytes(3 * MIB + 5, 10));
     });
     assert_eq!(asked.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_fetch_that_panics_leaves_no_block_in_flight() {
+    let cache = ReadCache::new(32 * MIB);
+    let object = Object::new(1, 8 * MIB);
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        cache.read(
+            &object.mac,
+            10,
+            10,
+            || Ok(object.size),
+            |_, _| panic!("a broken fetch"),
+        )
+    }));
+    assert!(panicked.is_err());
+    // Were block 0 still marked, this read would wait forever.
+    object.read(&cache, 10, 10).unwrap();
+    assert_eq!(object.fetched(), vec![(0, MIB as u32)]);
+}
+
+#[test]
+fn what_is_learnt_while_the_object_is_forgotten_is_not_kept() {
+    let cache = ReadCache::new(32 * MIB);
+    let mac = Mac([5; 32]);
+    let fetches = AtomicUsize::new(0);
+    // Deleted while its size was asked, and again while its block was
+    // read: the read still answers (it read what it asked), but keeps
+    // neither the size nor the block.
+    let read = cache
+        .read(
+            &mac,
+            10,
+            10,
+            || {
+                cache.forget(&mac);
+                Ok(4 * MIB)
+            },
+            |at, len| {
+                if fetches.fetch_add(1, Ordering::SeqCst) == 0 {
+                    cache.forget(&mac);
+                }
+                Ok(Object::bytes(at, u64::from(len)))
+            },
+        )
+        .unwrap();
+    assert_eq!(read.bytes, Object::bytes(10, 10));
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        2,
+        "the block, then the range as asked"
+    );
+    assert_eq!(cache.held(), 0);
+    let sized = AtomicUsize::new(0);
+    let _ = cache.read(
+        &mac,
+        10,
+        10,
+        || {
+            sized.fetch_add(1, Ordering::SeqCst);
+            Ok(4 * MIB)
+        },
+        |at, len| Ok(Object::bytes(at, u64::from(len))),
+    );
+    assert_eq!(sized.load(Ordering::SeqCst), 1, "the size is asked again");
+}
+
+#[test]
+fn only_ranges_of_up_to_half_the_cache_are_kept() {
+    let cache = ReadCache::new(8 * MIB);
+    assert!(cache.keeps(0, (4 * MIB) as u32));
+    assert!(!cache.keeps(1, (4 * MIB) as u32), "five blocks");
+    assert!(!cache.keeps(0, 0));
+    assert!(!cache.keeps(u64::MAX - 5, 10));
+    assert!(
+        !ReadCache::new(MIB).keeps(0, 1),
+        "under 2 MiB keeps nothing"
+    );
+    assert!(ReadCache::new(2 * MIB).keeps(0, 1));
 }
