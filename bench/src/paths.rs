@@ -179,7 +179,7 @@ impl Caller for NativeCaller {
         let range = range.map(|(offset, length)| ByteRange { offset, length });
         let mut reader = self
             .0
-            .get(oci_kind(kind), &*mac, range)
+            .get(oci_kind(kind), mac, range)
             .map_err(store_error)?;
         let mut out = Vec::with_capacity(range.map_or(0, |r| r.length as usize));
         loop {
@@ -197,6 +197,6 @@ impl Caller for NativeCaller {
     }
 
     fn delete(&mut self, kind: Resource, mac: &Mac) -> Result<(), BenchError> {
-        self.0.delete(oci_kind(kind), &*mac).map_err(store_error)
+        self.0.delete(oci_kind(kind), mac).map_err(store_error)
     }
 }

@@ -61,6 +61,9 @@ mod package_tests {
     /// plugin, so a value the schema admits and the parser refuses would
     /// pass plakar and fail `Init`. For the host's options, read exactly,
     /// the two must agree both ways.
+    /// Whether an option's parser takes a value.
+    type Parser = Box<dyn Fn(&str) -> bool>;
+
     #[test]
     fn schema_patterns_admit_only_what_the_parsers_take() {
         use kloset_host::{OptionKind, OPTIONS};
@@ -70,7 +73,7 @@ mod package_tests {
                 continue;
             };
             let pattern = regex::Regex::new(pattern).expect("the pattern is a regex");
-            let (samples, parses): (Vec<String>, Box<dyn Fn(&str) -> bool>) = match option.kind {
+            let (samples, parses): (Vec<String>, Parser) = match option.kind {
                 OptionKind::Size { min, max } => {
                     // The same size in range (whole MiB), written every way
                     // a user might.

@@ -66,7 +66,7 @@ impl Plakar {
     /// package's name, which `pkg list` must then show.
     pub fn with_ptar(ptar: &Path, name: &str) -> Plakar {
         let plakar = Plakar::bare();
-        let run = plakar.run(&[OsStr::new("pkg"), OsStr::new("add"), ptar.as_os_str()]);
+        let run = plakar.run([OsStr::new("pkg"), OsStr::new("add"), ptar.as_os_str()]);
         assert!(
             run.ok,
             "plakar pkg add {} failed:\n{}",

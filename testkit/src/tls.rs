@@ -62,6 +62,12 @@ pub struct TestPki {
     other_ca: PathBuf,
 }
 
+impl Default for TestPki {
+    fn default() -> Self {
+        TestPki::new()
+    }
+}
+
 impl TestPki {
     /// Makes the PKI, or panics saying why: `openssl` is missing or failed
     /// (its stderr is quoted), or rustls refuses the chain.
