@@ -303,13 +303,7 @@ impl StoreHandle {
         mac: &Mac,
         range: Option<(u64, u32)>,
     ) -> Result<ObjectReader, StoreError> {
-        let mut lease = self.lease()?;
-        let reader = lease.try_call(|i| {
-            let (api, store, res) = i.parts();
-            api.store()
-                .call_get(store, res, kind.into(), &mac.0.to_vec(), byte_range(range))
-        })?;
-        Ok(ObjectReader::new(lease, reader))
+        open_reader(&self.pool, kind, mac, range)
     }
 
     /// Reads an object (or a range of it) whole, into host memory: a range
@@ -387,6 +381,24 @@ impl StoreHandle {
     }
 }
 
+/// Opens an object (or `(offset, length)` of it) on an instance of `pool`:
+/// the handle's `get_reader`, and its read aheads' threads, which hold the
+/// pool but not the handle.
+fn open_reader(
+    pool: &Arc<Pool>,
+    kind: Resource,
+    mac: &Mac,
+    range: Option<(u64, u32)>,
+) -> Result<ObjectReader, StoreError> {
+    let mut lease = pool.acquire()?;
+    let reader = lease.try_call(|i| {
+        let (api, store, res) = i.parts();
+        api.store()
+            .call_get(store, res, kind.into(), &mac.0.to_vec(), byte_range(range))
+    })?;
+    Ok(ObjectReader::new(lease, reader))
+}
+
 /// Reads exactly `length` bytes at `offset` of an object, on an instance
 /// of `pool`.
 fn read_exact(
@@ -396,18 +408,7 @@ fn read_exact(
     offset: u64,
     length: u32,
 ) -> Result<Vec<u8>, StoreError> {
-    let mut lease = pool.acquire()?;
-    let reader = lease.try_call(|i| {
-        let (api, store, res) = i.parts();
-        api.store().call_get(
-            store,
-            res,
-            kind.into(),
-            &mac.0.to_vec(),
-            byte_range(Some((offset, length))),
-        )
-    })?;
-    let mut reader = ObjectReader::new(lease, reader);
+    let mut reader = open_reader(pool, kind, mac, Some((offset, length)))?;
     let mut bytes = Vec::with_capacity((length as usize).min(MAX_PREALLOC));
     let within = reader
         .read_to_end_within(&mut bytes, u64::from(length))

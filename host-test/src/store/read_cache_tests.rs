@@ -81,6 +81,14 @@ impl Object {
         Ok(read)
     }
 
+    /// Reads in block 0, then in block 1: a reader moving on, whose read
+    /// ahead (blocks 2 to 5) is handed back unmade.
+    fn move_into_block_1(&self, cache: &ReadCache) -> Prefetch {
+        self.read(cache, 0, 10).unwrap();
+        let read = self.read_leaving_ahead(cache, MIB, 10).unwrap();
+        read.prefetch.expect("a reader moving on is read ahead of")
+    }
+
     fn fetched(&self) -> Vec<(u64, u32)> {
         self.fetched.borrow().clone()
     }
@@ -335,12 +343,7 @@ fn at_most_two_reads_ahead_run_at_once() {
 fn a_failed_or_outdated_read_ahead_keeps_nothing() {
     let cache = ReadCache::new(32 * MIB);
     let object = Object::new(1, 64 * MIB);
-    object.read(&cache, 0, 10).unwrap();
-    let prefetch = object
-        .read_leaving_ahead(&cache, MIB, 10)
-        .unwrap()
-        .prefetch
-        .unwrap();
+    let prefetch = object.move_into_block_1(&cache);
     cache.complete(prefetch, None);
     assert_eq!(cache.held(), 2 * MIB);
     // The block is no longer in flight: reading it asks for it at once.
@@ -350,12 +353,7 @@ fn a_failed_or_outdated_read_ahead_keeps_nothing() {
 
     // Forgotten (deleted) while the read ahead ran: its bytes are not kept.
     let cache = ReadCache::new(32 * MIB);
-    object.read(&cache, 0, 10).unwrap();
-    let prefetch = object
-        .read_leaving_ahead(&cache, MIB, 10)
-        .unwrap()
-        .prefetch
-        .unwrap();
+    let prefetch = object.move_into_block_1(&cache);
     cache.forget(&object.mac);
     object.complete(&cache, prefetch);
     assert_eq!(cache.held(), 0);
@@ -367,12 +365,7 @@ fn a_failed_or_outdated_read_ahead_keeps_nothing() {
 fn a_reader_waits_for_a_block_on_its_way() {
     let cache = ReadCache::new(32 * MIB);
     let object = Object::new(1, 64 * MIB);
-    object.read(&cache, 0, 10).unwrap();
-    let prefetch = object
-        .read_leaving_ahead(&cache, MIB, 10)
-        .unwrap()
-        .prefetch
-        .unwrap();
+    let prefetch = object.move_into_block_1(&cache);
     assert_eq!(prefetch.range(), (2 * MIB, (4 * MIB) as u32));
     let asked = AtomicUsize::new(0);
     std::thread::scope(|scope| {
