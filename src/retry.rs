@@ -50,8 +50,9 @@ pub enum Next {
 }
 
 /// Statuses worth another try: the registry (or a proxy before it) is
-/// overloaded, restarting or rate-limiting.
-fn transient(status: u16) -> bool {
+/// overloaded, restarting or rate-limiting. Public for the host, which
+/// counts these attempts apart from an operation's own requests.
+pub fn transient(status: u16) -> bool {
     matches!(status, 429 | 500 | 502 | 503 | 504)
 }
 

@@ -178,6 +178,21 @@ impl Env {
     }
 }
 
+/// Requests `op` sent through `store`, less the attempts that failed (no
+/// answer, 429, 5xx) and were sent again: those are not the operation's
+/// cost. A loaded registry dropping a connection once made a list of four
+/// tags look like two requests; the retries are printed instead.
+pub fn requests_of(store: &StoreHandle, op: impl FnOnce()) -> u64 {
+    let (sent, failed) = (store.requests(), store.failed_requests());
+    op();
+    let sent = store.requests() - sent;
+    let failed = store.failed_requests() - failed;
+    if failed > 0 {
+        eprintln!("{failed} of {sent} requests failed and were retried");
+    }
+    sent - failed
+}
+
 /// A MAC derived from a number.
 pub fn mac(seed: u64) -> Mac {
     Mac(Sha256::digest(seed.to_le_bytes()).into())

@@ -4,7 +4,6 @@
 //! `OCI_REGISTRY_*` variables, Docker logins), TLS roots, retries and
 //! timeouts as a store's.
 
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use kloset_oci::client::{Mount, RegistryClient};
@@ -57,7 +56,7 @@ impl ArtifactRegistry {
             format!("oci://{}/{}", reference.registry, reference.repository),
         )];
         pairs.extend_from_slice(options);
-        let mut prepared = prepare(&pairs, Arc::new(AtomicU64::new(0)))?;
+        let mut prepared = prepare(&pairs, Arc::default())?;
         let env = |name: &str| std::env::var(name).ok();
         // The options are checked before any credential helper runs.
         let mut settings = StoreConfig::parse_with_env(&prepared.guest, &env)?;

@@ -17,12 +17,12 @@ use std::future::Future;
 use std::io;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::egress::address;
+use crate::egress::counts::RequestCounts;
 use crate::egress::allow_list::{AllowList, Refusal};
 use crate::egress::http_wire::HttpWire;
 
@@ -62,18 +62,22 @@ struct Shared {
     /// Behind a lock because the list grows while requests run: token
     /// realms and redirect targets are learnt from the registry's answers.
     allow: RwLock<AllowList>,
-    requests: Arc<AtomicU64>,
+    requests: Arc<RequestCounts>,
     refusals: Mutex<Vec<Refusal>>,
 }
 
 impl Egress {
     /// Builds the client from a TLS configuration; `requests` counts every
-    /// request sent.
-    pub fn new(tls: rustls::ClientConfig, allow: AllowList, requests: Arc<AtomicU64>) -> Self {
+    /// request sent, and those that failed.
+    pub fn new(tls: rustls::ClientConfig, allow: AllowList, requests: Arc<RequestCounts>) -> Self {
         Self::over(Box::new(HttpWire::new(tls)), allow, requests)
     }
 
-    pub(crate) fn over(wire: Box<dyn Wire>, allow: AllowList, requests: Arc<AtomicU64>) -> Self {
+    pub(crate) fn over(
+        wire: Box<dyn Wire>,
+        allow: AllowList,
+        requests: Arc<RequestCounts>,
+    ) -> Self {
         Egress {
             shared: Arc::new(Shared {
                 wire,
@@ -127,8 +131,11 @@ impl Shared {
         }
         let method = request.method().clone();
         let uri = request.uri().clone();
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        let response = self.wire.send(request, options).await?;
+        self.requests.count_sent();
+        let response = self.wire.send(request, options).await;
+        self.requests
+            .count_outcome(response.as_ref().ok().map(|r| r.status().as_u16()));
+        let response = response?;
         // The registry's challenges name its token realm, its redirects the
         // places that serve its blobs: admit those for what they are for.
         self.allow

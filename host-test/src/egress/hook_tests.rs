@@ -73,7 +73,7 @@ fn egress(registry: &str, canned: Canned) -> (Egress, Arc<Mutex<Vec<String>>>) {
     let seen = canned.seen.clone();
     let mut allow = AllowList::new();
     allow.allow(&format!("http://{registry}")).unwrap();
-    let egress = Egress::over(Box::new(canned), allow, Arc::new(AtomicU64::new(0)));
+    let egress = Egress::over(Box::new(canned), allow, Arc::default());
     (egress, seen)
 }
 

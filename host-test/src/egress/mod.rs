@@ -7,6 +7,7 @@
 pub(crate) mod address;
 pub(crate) mod allow_list;
 pub(crate) mod client;
+mod counts;
 pub(crate) mod error;
 mod hook;
 pub(crate) mod http_wire;
@@ -16,5 +17,6 @@ pub(crate) mod response_body;
 pub(crate) mod timeouts;
 pub(crate) mod tls;
 
+pub use counts::RequestCounts;
 pub use hook::Egress;
 pub(crate) use hook::{BoxFuture, Wire};

@@ -4,12 +4,11 @@
 //! TLS roots, and, once the caller has validated the rest, the Docker login
 //! added when nothing else gives credentials.
 
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use crate::config::{HostConfig, Limits};
 use crate::egress::allow_list::AllowList;
-use crate::egress::Egress;
+use crate::egress::{Egress, RequestCounts};
 use crate::{
     config, credentials::docker_config, credentials::password_file, egress::tls, StoreError,
 };
@@ -28,7 +27,7 @@ pub struct Prepared {
 /// caller validates `guest` first, then calls [`Prepared::add_docker_login`].
 pub fn prepare(
     config: &[(String, String)],
-    requests: Arc<AtomicU64>,
+    requests: Arc<RequestCounts>,
 ) -> Result<Prepared, StoreError> {
     let (host, mut guest) = config::split(config)?;
     if let Some(path) = &host.password_file {

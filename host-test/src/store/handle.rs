@@ -2,11 +2,12 @@
 //! run on an instance from the handle's pool.
 
 use std::io::Read;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::config::Limits;
 use crate::egress::registry::prepare;
+use crate::egress::RequestCounts;
 use crate::plugin::convert::{byte_range, mac_from_wit};
 use crate::plugin::instance::Recipe;
 use crate::plugin::pool::{Lease, Pool};
@@ -23,7 +24,7 @@ const MAX_PREALLOC: usize = 64 << 20;
 /// A configured store, usable from many threads at once.
 pub struct StoreHandle {
     pool: Arc<Pool>,
-    requests: Arc<AtomicU64>,
+    requests: Arc<RequestCounts>,
     peak: Arc<AtomicUsize>,
     limits: Limits,
     /// Blocks of packfiles kept for ranged reads (`read_cache`).
@@ -48,7 +49,7 @@ impl StoreHandle {
     /// Docker login for its registry looked up (which may run a credential
     /// helper) and added.
     pub fn new(plugin: &Plugin, config: &[(String, String)]) -> Result<StoreHandle, StoreError> {
-        let requests = Arc::new(AtomicU64::new(0));
+        let requests = Arc::new(RequestCounts::default());
         let peak = Arc::new(AtomicUsize::new(0));
         let mut prepared = prepare(config, requests.clone())?;
         let limits = prepared.limits;
@@ -356,9 +357,16 @@ impl StoreHandle {
         self.pool.close_all()
     }
 
-    /// HTTP requests sent so far by all instances of this handle.
+    /// HTTP requests sent so far by all instances of this handle, retries
+    /// included.
     pub fn requests(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
+        self.requests.sent()
+    }
+
+    /// Of [`requests`](Self::requests), those that got no answer or a 429
+    /// or 5xx: the attempts the component retries.
+    pub fn failed_requests(&self) -> u64 {
+        self.requests.failed()
     }
 
     /// The egress this handle's instances send through (pool, allow-list,

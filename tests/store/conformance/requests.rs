@@ -1,27 +1,22 @@
 //! Few requests per operation, counted by the host at its wasi:http egress.
 //! On a registry without DELETE a put costs one more request: a HEAD of the
 //! key's deletion marker, so that a put after a delete revives the key.
+//! Retried attempts are not counted ([`requests_of`]).
 
-use crate::kit::{bytes, mac, Env};
-use kloset_host::{Resource, StoreHandle};
+use crate::kit::{bytes, mac, requests_of, Env};
+use kloset_host::Resource;
 use std::sync::Arc;
-
-fn count(store: &StoreHandle, op: impl FnOnce()) -> u64 {
-    let before = store.requests();
-    op();
-    store.requests() - before
-}
 
 pub fn requests_per_operation(env: &Env) {
     let store = env.created();
     let marker_check = u64::from(!env.deletes);
     let small = bytes(1000, 1);
 
-    let n = count(&store, || {
+    let n = requests_of(&store, || {
         store.put_bytes(Resource::State, &mac(1), &small).unwrap();
     });
     assert!(n <= 3 + marker_check, "a small put took {n} requests");
-    let n = count(&store, || {
+    let n = requests_of(&store, || {
         store
             .put_bytes(Resource::Packfile, &mac(2), &small)
             .unwrap();
@@ -31,7 +26,7 @@ pub fn requests_per_operation(env: &Env) {
         n <= 2 + marker_check + upload,
         "a put of a blob the registry has took {n} requests (no re-upload)"
     );
-    let n = count(&store, || {
+    let n = requests_of(&store, || {
         store
             .put_bytes(Resource::Packfile, &mac(3), &bytes(9 << 20, 3))
             .unwrap();
@@ -41,7 +36,7 @@ pub fn requests_per_operation(env: &Env) {
         "a streamed put took {n} requests (POST, PATCH, PUT, manifest)"
     );
 
-    let n = count(&store, || {
+    let n = requests_of(&store, || {
         drop(
             store
                 .get(Resource::State, &mac(1), Some((10, 100)))
@@ -49,14 +44,14 @@ pub fn requests_per_operation(env: &Env) {
         )
     });
     assert_eq!(n, 1, "a ranged get of an object this instance wrote");
-    let n = count(&store, || {
+    let n = requests_of(&store, || {
         drop(store.get(Resource::Packfile, &mac(3), None).unwrap())
     });
     assert_eq!(n, 1, "a whole get of an object this instance wrote");
 
     let fresh = env.handle();
     fresh.open().unwrap();
-    let n = count(&fresh, || {
+    let n = requests_of(&fresh, || {
         drop(
             fresh
                 .get(Resource::Packfile, &mac(3), Some((0, 10)))
@@ -64,7 +59,7 @@ pub fn requests_per_operation(env: &Env) {
         )
     });
     assert_eq!(n, 2, "first read of an unseen object: manifest, then blob");
-    let n = count(&fresh, || {
+    let n = requests_of(&fresh, || {
         drop(
             fresh
                 .get(Resource::Packfile, &mac(3), Some((10, 10)))
@@ -72,14 +67,14 @@ pub fn requests_per_operation(env: &Env) {
         )
     });
     assert_eq!(n, 1, "a ranged get of an object seen before");
-    let n = count(&fresh, || {
+    let n = requests_of(&fresh, || {
         fresh.put_bytes(Resource::Lock, &mac(4), b"lock").unwrap();
     });
     assert!(
         n <= 3 + marker_check,
         "first put after open took {n} (open already knows the empty config)"
     );
-    let n = count(&fresh, || {
+    let n = requests_of(&fresh, || {
         drop(fresh.get(Resource::Lock, &mac(4), Some((0, 2))).unwrap())
     });
     assert_eq!(
@@ -87,9 +82,9 @@ pub fn requests_per_operation(env: &Env) {
         "locks change under the same MAC: never served from the cache"
     );
 
-    let n = count(&store, || store.delete(Resource::State, &mac(1)).unwrap());
+    let n = requests_of(&store, || store.delete(Resource::State, &mac(1)).unwrap());
     assert!(n <= 2, "a delete took {n} requests");
-    let n = count(&store, || drop(store.list(Resource::Packfile).unwrap()));
+    let n = requests_of(&store, || drop(store.list(Resource::Packfile).unwrap()));
     let tags = env.tags().len() as u64;
     assert!(
         (1..=env.max_list_requests(tags, 1000)).contains(&n),
@@ -119,11 +114,10 @@ pub fn list_follows_pagination(env: &Env) {
     for w in workers {
         w.join().unwrap();
     }
-    let before = store.requests();
-    let mut listed = store.list(Resource::Lock).unwrap();
+    let mut listed = Vec::new();
+    let pages = requests_of(&store, || listed = store.list(Resource::Lock).unwrap());
     // distribution 2.8 ignores `n` and sends every tag at once; v3 with a
     // small `tags.maxtags` pages every listing through `Link` for real.
-    let pages = store.requests() - before;
     let tags = env.tags().len() as u64;
     assert!(tags > 1000, "{tags} tags");
     let most = env.max_list_requests(tags, 1000);
