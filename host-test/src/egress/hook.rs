@@ -22,8 +22,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::egress::address;
-use crate::egress::counts::RequestCounts;
 use crate::egress::allow_list::{AllowList, Refusal};
+use crate::egress::counts::RequestCounts;
 use crate::egress::http_wire::HttpWire;
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
