@@ -85,6 +85,12 @@ struct Args {
     /// reported as not run.
     #[arg(long, env = "KLOSET_BENCH_INTEGRATION_OCI", value_name = "PATH")]
     integration_oci: Option<PathBuf>,
+    /// plakar part: plakar's fs store as a plugin (bench/fs-plugin, built
+    /// by scripts/setup-go-tools as .tools/bin/plakar-fs-plugin): the
+    /// plugin path's floor. Without it, that contender is reported as not
+    /// run.
+    #[arg(long, env = "KLOSET_BENCH_FS_PLUGIN", value_name = "PATH")]
+    fs_plugin: Option<PathBuf>,
     /// plakar part: a peer contender's (integration-oci's) command still
     /// running after this many seconds is stopped, and its time reported
     /// as a lower bound ("> N"): over the link its serial reads of a large
@@ -274,6 +280,7 @@ fn run_plakar(args: &Args) -> Result<(), BenchError> {
             .clone()
             .unwrap_or_else(kloset_testkit::component::component_file),
         integration_oci: args.integration_oci.clone(),
+        fs_plugin: args.fs_plugin.clone(),
         repeats: args.repeats,
         links: args.links.clone(),
         peer_cutoff: args.peer_cutoff.map(std::time::Duration::from_secs),

@@ -119,11 +119,22 @@ fn plugin_binary() -> PathBuf {
     bin
 }
 
+/// The fs plugin (bench/fs-plugin), as scripts/setup builds it.
+fn fs_plugin_binary() -> PathBuf {
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/plakar-fs-plugin");
+    assert!(
+        bin.is_file(),
+        "{} is missing: scripts/setup-go-tools builds it",
+        bin.display()
+    );
+    bin
+}
+
 /// The plakar part in its short mode, on loopback: our plugin (packed from
-/// this build) and plakar's fs store run every workload, and every restore
-/// is checked byte for byte. integration-oci is not given, so it must be
-/// reported as not run. Timings are not judged; request counts are only
-/// required to be counted.
+/// this build), plakar's fs store as a plugin and plakar's built-in fs
+/// store run every workload, and every restore is checked byte for byte.
+/// integration-oci is not given, so it must be reported as not run.
+/// Timings are not judged; request counts are only required to be counted.
 #[test]
 fn the_short_plakar_part_runs_and_restores_exactly() {
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -132,9 +143,12 @@ fn the_short_plakar_part_runs_and_restores_exactly() {
         .args(["--short", "--only", "plakar", "--links", "loopback"])
         .arg("--plakar-plugin")
         .arg(plugin_binary())
+        .arg("--fs-plugin")
+        .arg(fs_plugin_binary())
         .arg("--json")
         .arg(&json)
         .env_remove("KLOSET_BENCH_INTEGRATION_OCI")
+        .env_remove("KLOSET_BENCH_FS_PLUGIN")
         .output()
         .expect("kloset-bench runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -161,7 +175,7 @@ fn the_short_plakar_part_runs_and_restores_exactly() {
         .iter()
         .map(|r| r["contender"].as_str().expect("a contender"))
         .collect();
-    assert_eq!(contenders, ["kloset-oci", "fs"], "{runs:#?}");
+    assert_eq!(contenders, ["kloset-oci", "fs-plugin", "fs"], "{runs:#?}");
     for run in runs {
         let who = run["contender"].as_str().unwrap();
         // The full restore and the single-file restore, each compared.
@@ -189,16 +203,31 @@ fn the_short_plakar_part_runs_and_restores_exactly() {
             let what = format!("{who} {}", s["workload"]);
             positive(&s["seconds"], &what);
             positive(&s["plakar_peak_bytes"], &what);
-            if who == "kloset-oci" {
-                positive(&s["requests"]["total"], &what);
-                positive(&s["plugin_peak_bytes"], &what);
-            } else {
-                assert!(s["requests"].is_null(), "{what}");
+            match who {
+                "kloset-oci" => {
+                    positive(&s["requests"]["total"], &what);
+                    positive(&s["plugin_peak_bytes"], &what);
+                }
+                "fs-plugin" => {
+                    assert!(s["requests"].is_null(), "{what}");
+                    positive(&s["plugin_peak_bytes"], &what);
+                }
+                _ => {
+                    assert!(s["requests"].is_null(), "{what}");
+                    assert!(s["plugin_peak_bytes"].is_null(), "{what}");
+                }
             }
         }
         positive(&run["stored_bytes"], who);
     }
-    assert_eq!(report["restores_verified"], 4);
+    assert_eq!(report["restores_verified"], 6);
+    // Each workload is compared with the plugin path's floor.
+    let ratios = report["ratios"].as_array().expect("ratios");
+    assert_eq!(ratios.len(), 8, "{ratios:#?}");
+    for r in ratios {
+        positive(&r["ours_over_fs_plugin"], "ours / fs-plugin");
+        positive(&r["ours_over_fs"], "ours / fs");
+    }
     // Goals against integration-oci are not judged without it.
     let goals = report["goals"].as_array().expect("goals");
     assert!(goals

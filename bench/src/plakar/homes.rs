@@ -1,19 +1,22 @@
 //! One plakar home per contender, each with its package installed: ours
 //! (given, or packed here from a plugin executable and the component),
-//! integration-oci's (packed here from its executable), and a bare one for
-//! the `fs` store.
+//! integration-oci's and the fs plugin's (packed here from their
+//! executables), and a bare one for the `fs` store.
 
 use std::path::{Path, PathBuf};
 
 use kloset_testkit::plakar::Plakar;
 
-use super::{progress, Contender, Options, INTEGRATION_OCI_VERSION, OUR_VERSION};
+use super::{
+    progress, Contender, Options, FS_PLUGIN_VERSION, INTEGRATION_OCI_VERSION, OUR_VERSION,
+};
 use crate::BenchError;
 
 /// One plakar home per contender.
 pub(super) struct Homes {
     ours: Plakar,
     pub(super) integration_oci: Option<Plakar>,
+    pub(super) fs_plugin: Option<Plakar>,
     fs: Plakar,
     _stage: tempfile::TempDir,
 }
@@ -53,9 +56,18 @@ impl Homes {
             }
             None => None,
         };
+        let fs_plugin = match &options.fs_plugin {
+            Some(binary) => {
+                let ptar = pack_fs_plugin(binary, &stage.path().join("fs-plugin"))?;
+                progress(&format!("installing {}", ptar.display()));
+                Some(Plakar::with_ptar(&ptar, "fs-plugin"))
+            }
+            None => None,
+        };
         Ok(Homes {
             ours,
             integration_oci,
+            fs_plugin,
             fs: Plakar::bare(),
             _stage: stage,
         })
@@ -68,15 +80,30 @@ impl Homes {
                 .integration_oci
                 .as_ref()
                 .expect("integration-oci runs only when installed"),
+            Contender::FsPlugin => self
+                .fs_plugin
+                .as_ref()
+                .expect("the fs plugin runs only when installed"),
             Contender::Fs => &self.fs,
         }
     }
 
-    pub(super) fn integration_oci_note(&self) -> Option<String> {
-        match self.integration_oci {
-            Some(_) => None,
-            None => Some("not run (no integration-oci binary given)".into()),
+    /// Why a peer does not run, by name.
+    pub(super) fn notes(&self) -> Vec<(String, String)> {
+        let mut notes = Vec::new();
+        if self.integration_oci.is_none() {
+            notes.push((
+                Contender::IntegrationOci.name().to_string(),
+                "not run (no integration-oci binary given)".to_string(),
+            ));
         }
+        if self.fs_plugin.is_none() {
+            notes.push((
+                Contender::FsPlugin.name().to_string(),
+                "not run (no fs plugin binary given: --fs-plugin)".to_string(),
+            ));
+        }
+        notes
     }
 }
 
@@ -128,4 +155,24 @@ fn pack_integration_oci(binary: &Path, dir: &Path) -> Result<PathBuf, BenchError
         dir,
         INTEGRATION_OCI_VERSION,
     ))
+}
+
+/// The fs plugin's package (`bench/fs-plugin`): protocol `fsplugin`, a
+/// local path like the built-in `fs`.
+fn pack_fs_plugin(binary: &Path, dir: &Path) -> Result<PathBuf, BenchError> {
+    create_dir(dir)?;
+    copy(binary, &dir.join("fsPlugin"))?;
+    std::fs::write(
+        dir.join("manifest.yaml"),
+        "name: fs-plugin\n\
+         display_name: fs store as a plugin\n\
+         description: plakar's fs store behind plakar's plugin SDK, packed by kloset-bench\n\
+         connectors:\n\
+         - type: storage\n\
+         \x20 executable: fsPlugin\n\
+         \x20 protocols: [fsplugin]\n\
+         \x20 location_flags: [localfs]\n",
+    )
+    .map_err(|e| BenchError::Setup(format!("fs plugin manifest: {e}")))?;
+    Ok(kloset_testkit::plakar::pkg_create(dir, FS_PLUGIN_VERSION))
 }

@@ -1,5 +1,5 @@
 //! The bench's plakar part (`--only plakar`): the real plakar CLI backing
-//! up, restoring and checking a generated dataset through three stores, in
+//! up, restoring and checking a generated dataset through four stores, in
 //! one run, on the same disk and the same kind of registry:
 //!
 //! 1. ours: plakar -> gRPC -> our host -> the component -> the registry;
@@ -7,7 +7,11 @@
 //!    (`--integration-oci PATH`): packed at run time with `plakar pkg
 //!    create` from a manifest written here, installed in a plakar home of
 //!    its own (it claims protocol `oci` too); reported as not run otherwise;
-//! 3. plakar's built-in `fs` store on the same disk: the ceiling.
+//! 3. plakar's own fs store code served as a plugin through plakar's own
+//!    plugin SDK (`bench/fs-plugin`, `--fs-plugin PATH`): what plakar's gRPC
+//!    plugin path costs by itself, the floor for any plugin; reported as not
+//!    run when not given;
+//! 4. plakar's built-in `fs` store on the same disk: the ceiling.
 //!
 //! Design decisions:
 //! - Everything runs in a network namespace with only loopback up
@@ -21,7 +25,7 @@
 //!   so background load falls on all of them; restores are checked byte for
 //!   byte outside the timing.
 //! - Over the simulated link (Toxiproxy, `toxiproxy.rs`) only the registry
-//!   stores run: the fs store has no link to shape.
+//!   stores run: the fs stores have no link to shape.
 
 mod dataset;
 mod homes;
@@ -47,6 +51,8 @@ pub use self::report::{table, PlakarReport};
 
 /// The version integration-oci is packed as (the one the issue names).
 const INTEGRATION_OCI_VERSION: &str = "v1.1.0-beta.3";
+/// The fs plugin's package version (the SDK's).
+const FS_PLUGIN_VERSION: &str = "v1.1.0";
 /// Our package's version, as scripts/package gives it.
 const OUR_VERSION: &str = "v0.1.0";
 
@@ -60,6 +66,8 @@ pub struct Options {
     pub component: PathBuf,
     /// integration-oci's plugin executable.
     pub integration_oci: Option<PathBuf>,
+    /// plakar's fs store as a plugin (`bench/fs-plugin`).
+    pub fs_plugin: Option<PathBuf>,
     pub repeats: Option<usize>,
     pub links: Vec<LinkKind>,
     /// A peer's command running longer is stopped and reported as taking
@@ -91,19 +99,37 @@ pub enum Contender {
     Ours,
     #[serde(rename = "integration-oci")]
     IntegrationOci,
+    #[serde(rename = "fs-plugin")]
+    FsPlugin,
     #[serde(rename = "fs")]
     Fs,
 }
 
 impl Contender {
-    pub const ALL: [Contender; 3] = [Contender::Ours, Contender::IntegrationOci, Contender::Fs];
+    pub const ALL: [Contender; 4] = [
+        Contender::Ours,
+        Contender::IntegrationOci,
+        Contender::FsPlugin,
+        Contender::Fs,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Contender::Ours => "kloset-oci",
             Contender::IntegrationOci => "integration-oci",
+            Contender::FsPlugin => "fs-plugin",
             Contender::Fs => "fs",
         }
+    }
+
+    /// Stores in a registry (the others write to the local disk).
+    pub fn uses_registry(self) -> bool {
+        matches!(self, Contender::Ours | Contender::IntegrationOci)
+    }
+
+    /// Peers: run for comparison; one failing is reported, not fatal.
+    fn is_peer(self) -> bool {
+        self != Contender::Ours
     }
 }
 
@@ -210,14 +236,13 @@ pub fn run(options: &Options) -> Result<PlakarReport, BenchError> {
     if homes.integration_oci.is_some() {
         contenders.push(Contender::IntegrationOci);
     }
+    if homes.fs_plugin.is_some() {
+        contenders.push(Contender::FsPlugin);
+    }
     contenders.push(Contender::Fs);
 
     let mut runs = Vec::new();
-    let mut notes: Vec<(String, String)> = homes
-        .integration_oci_note()
-        .map(|note| (Contender::IntegrationOci.name().to_string(), note))
-        .into_iter()
-        .collect();
+    let mut notes = homes.notes();
     for link in &options.links {
         let proxy = match link {
             LinkKind::Wan => Some(toxiproxy::Toxiproxy::start()?),
@@ -227,7 +252,7 @@ pub fn run(options: &Options) -> Result<PlakarReport, BenchError> {
             let mut order: Vec<Contender> = contenders
                 .iter()
                 .copied()
-                .filter(|c| *link == LinkKind::Loopback || *c != Contender::Fs)
+                .filter(|c| *link == LinkKind::Loopback || c.uses_registry())
                 .collect();
             let len = order.len();
             order.rotate_left(repeat % len);
@@ -255,7 +280,7 @@ pub fn run(options: &Options) -> Result<PlakarReport, BenchError> {
                     Ok(record) => record,
                     // A peer that fails is a result to report, and the
                     // others still run; ours failing fails the bench.
-                    Err(failure) if contender == Contender::IntegrationOci => {
+                    Err(failure) if contender.is_peer() => {
                         let why = failure_line(&failure.to_string());
                         progress(&format!("  failed: {why}"));
                         notes.push((

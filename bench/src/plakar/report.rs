@@ -1,8 +1,9 @@
 //! The plakar part's report: per link, workload and contender the median
 //! wall time over the repeats with its spread, throughput, registry
-//! requests, bytes stored and peak memory; the ratios ours / integration-oci
-//! and ours / fs (speed: the other's time over ours, so above 1 is ours
-//! faster); the goals judged on them. Markdown and JSON.
+//! requests, bytes stored and peak memory; the ratios ours / integration-oci,
+//! ours / fs-plugin and ours / fs (speed: the other's time over ours, so
+//! above 1 is ours faster); the goals judged on them. Markdown and
+//! JSON.
 
 use serde::Serialize;
 
@@ -70,6 +71,8 @@ pub struct Ratio {
     pub integration_oci_cut_off: bool,
     /// fs's median time / ours.
     pub ours_over_fs: Option<f64>,
+    /// The fs plugin's median time / ours: against the plugin path's floor.
+    pub ours_over_fs_plugin: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -195,6 +198,7 @@ pub fn build(
                     ours_over_integration_oci: time(Contender::IntegrationOci).map(|t| t / ours),
                     integration_oci_cut_off: ioci_cut,
                     ours_over_fs: time(Contender::Fs).map(|t| t / ours),
+                    ours_over_fs_plugin: time(Contender::FsPlugin).map(|t| t / ours),
                 });
             }
         }
@@ -360,15 +364,15 @@ pub fn table(report: &PlakarReport) -> String {
         out.push_str(&format!("- {name}: {note}\n"));
     }
     out.push_str(&format!(
-        "- wan: Toxiproxy, {} ms round trip, {} Mbit/s each way; the fs store runs on loopback only\n",
+        "- wan: Toxiproxy, {} ms round trip, {} Mbit/s each way; the fs stores run on loopback only\n- fs-plugin: plakar's own fs store behind plakar's own plugin SDK (bench/fs-plugin): what the plugin path costs any plugin\n",
         report.wan.rtt_ms, report.wan.mbit_per_s
     ));
     out.push_str(&format!(
         "- seconds: median (min–max) of the runs; ratios compare speeds (the other's time / ours: above 1, ours is faster); load average {:.1} to {:.1}; {} restores verified byte for byte\n\n",
         report.load_min, report.load_max, report.restores_verified
     ));
-    out.push_str("| link | workload | kloset-oci s | integration-oci s | fs s | ours / ioci | ours / fs | MiB/s (ours · ioci · fs) | requests (ours · ioci) | requests x RTT s (ours · ioci) | plugin peak MiB (ours · ioci) |\n");
-    out.push_str("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    out.push_str("| link | workload | kloset-oci s | integration-oci s | fs-plugin s | fs s | ours / ioci | ours / fs-plugin | ours / fs | MiB/s (ours · ioci · fs) | requests (ours · ioci) | requests x RTT s (ours · ioci) | plugin peak MiB (ours · ioci) |\n");
+    out.push_str("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for ratio in &report.ratios {
         let row = |c: Contender| {
             report
@@ -376,15 +380,18 @@ pub fn table(report: &PlakarReport) -> String {
                 .iter()
                 .find(|r| r.link == ratio.link && r.workload == ratio.workload && r.contender == c)
         };
-        let (ours, ioci, fs) = (
+        let (ours, ioci, fs_plugin, fs) = (
             row(Contender::Ours),
             row(Contender::IntegrationOci),
+            row(Contender::FsPlugin),
             row(Contender::Fs),
         );
-        let fs_cell = if ratio.link == LinkKind::Wan {
-            "–".to_string()
-        } else {
-            secs(fs)
+        let local_cell = |row: Option<&Row>| {
+            if ratio.link == LinkKind::Wan {
+                "–".to_string()
+            } else {
+                secs(row)
+            }
         };
         let speeds = [ours, ioci, fs]
             .iter()
@@ -425,12 +432,13 @@ pub fn table(report: &PlakarReport) -> String {
             .collect::<Vec<_>>()
             .join(" · ");
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             ratio.link.name(),
             ratio.workload,
             secs(ours),
             secs(ioci),
-            fs_cell,
+            local_cell(fs_plugin),
+            local_cell(fs),
             match (
                 ratio.ours_over_integration_oci,
                 ratio.integration_oci_cut_off
@@ -438,6 +446,7 @@ pub fn table(report: &PlakarReport) -> String {
                 (Some(v), true) => format!("> {v:.2}"),
                 (v, _) => opt(v, 2),
             },
+            opt(ratio.ours_over_fs_plugin, 2),
             opt(ratio.ours_over_fs, 2),
             speeds,
             requests,

@@ -41,9 +41,11 @@ impl Run<'_> {
             self.link.name(),
             self.repeat
         );
-        let registry = match self.contender {
-            Contender::Fs => None,
-            _ => Some(Registry::try_start(RegistryOptions::default()).map_err(BenchError::Setup)?),
+        let registry = match self.contender.uses_registry() {
+            false => None,
+            true => {
+                Some(Registry::try_start(RegistryOptions::default()).map_err(BenchError::Setup)?)
+            }
         };
         let link = match (&registry, self.proxy) {
             (Some(r), Some(proxy)) => Some(proxy.link(&name, &r.authority(), toxiproxy::WAN)?),
@@ -53,6 +55,9 @@ impl Run<'_> {
         let location = match (&registry, &link) {
             (_, Some(link)) => format!("oci://{}/kloset-bench/{name}", link.authority),
             (Some(r), None) => format!("oci://{}/kloset-bench/{name}", r.authority()),
+            (None, _) if self.contender == Contender::FsPlugin => {
+                format!("fsplugin://{}", fs_store.display())
+            }
             (None, _) => fs_store.to_string_lossy().into_owned(),
         };
         let log = registry.as_ref().map(|r| AccessLog::new(&r.log_path()));
