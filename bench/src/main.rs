@@ -85,10 +85,10 @@ struct Args {
     /// reported as not run.
     #[arg(long, env = "KLOSET_BENCH_INTEGRATION_OCI", value_name = "PATH")]
     integration_oci: Option<PathBuf>,
-    /// plakar part: plakar's fs store as a plugin (bench/fs-plugin, built
-    /// by scripts/setup-go-tools as .tools/bin/plakar-fs-plugin): the
-    /// plugin path's floor. Without it, that contender is reported as not
-    /// run.
+    /// plakar part: plakar's fs store behind plakar's own plugin SDK
+    /// (bench/fs-plugin, built by scripts/setup-go-tools as
+    /// .tools/bin/plakar-fs-plugin): plakar's reference plugin path.
+    /// Without it, that contender is reported as not run.
     #[arg(long, env = "KLOSET_BENCH_FS_PLUGIN", value_name = "PATH")]
     fs_plugin: Option<PathBuf>,
     /// plakar part: a peer contender's (integration-oci's) command still

@@ -12,6 +12,8 @@
 //! - independent OCI clients to check what the store wrote: [`skopeo`],
 //!   [`clients`] (oras, regctl, crane, skopeo), [`artifacts`], and [`tags`]
 //!   (a repository's tags read straight from the registry);
+//! - [`requests`]: the requests one operation sends through a store
+//!   handle, retried attempts apart;
 //! - plakar: [`plakar`] (the CLI in a throwaway home), [`tree`] (generated
 //!   trees), [`netns`] (a network namespace with loopback only).
 //!
@@ -32,6 +34,7 @@ pub mod plakar;
 pub mod proxied;
 pub mod proxy;
 pub mod registry;
+pub mod requests;
 pub mod skopeo;
 pub mod tags;
 pub mod tls;

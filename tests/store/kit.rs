@@ -3,6 +3,7 @@
 use kloset_host::{Mac, StoreHandle};
 use kloset_testkit::auth::{basic_authorization, bearer_authorization};
 pub use kloset_testkit::component::plugin;
+pub use kloset_testkit::requests::requests_of;
 use kloset_testkit::tls::TestPki;
 use kloset_testkit::{
     unique_repo, Implementation, Registry, RegistryAuth, RegistryOptions, TokenAuth, TokenUser,
@@ -176,21 +177,6 @@ impl Env {
             .collect();
         self.registry.tags(&self.repo, &headers).0
     }
-}
-
-/// Requests `op` sent through `store`, less the attempts that failed (no
-/// answer, 429, 5xx) and were sent again: those are not the operation's
-/// cost. A loaded registry dropping a connection once made a list of four
-/// tags look like two requests; the retries are printed instead.
-pub fn requests_of(store: &StoreHandle, op: impl FnOnce()) -> u64 {
-    let (sent, failed) = (store.requests(), store.failed_requests());
-    op();
-    let sent = store.requests() - sent;
-    let failed = store.failed_requests() - failed;
-    if failed > 0 {
-        eprintln!("{failed} of {sent} requests failed and were retried");
-    }
-    sent - failed
 }
 
 /// A MAC derived from a number.

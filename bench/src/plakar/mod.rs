@@ -8,9 +8,9 @@
 //!    create` from a manifest written here, installed in a plakar home of
 //!    its own (it claims protocol `oci` too); reported as not run otherwise;
 //! 3. plakar's own fs store code served as a plugin through plakar's own
-//!    plugin SDK (`bench/fs-plugin`, `--fs-plugin PATH`): what plakar's gRPC
-//!    plugin path costs by itself, the floor for any plugin; reported as not
-//!    run when not given;
+//!    plugin SDK (`bench/fs-plugin`, `--fs-plugin PATH`): plakar's reference
+//!    plugin path, on the same disk as `fs`, so the two differ by that path
+//!    alone; reported as not run when not given;
 //! 4. plakar's built-in `fs` store on the same disk: the ceiling.
 //!
 //! Design decisions:
@@ -66,7 +66,7 @@ pub struct Options {
     pub component: PathBuf,
     /// integration-oci's plugin executable.
     pub integration_oci: Option<PathBuf>,
-    /// plakar's fs store as a plugin (`bench/fs-plugin`).
+    /// plakar's fs store behind plakar's plugin SDK (`bench/fs-plugin`).
     pub fs_plugin: Option<PathBuf>,
     pub repeats: Option<usize>,
     pub links: Vec<LinkKind>,
@@ -127,9 +127,11 @@ impl Contender {
         matches!(self, Contender::Ours | Contender::IntegrationOci)
     }
 
-    /// Peers: run for comparison; one failing is reported, not fatal.
+    /// Other plugins, run for comparison: one failing is reported and the
+    /// rest goes on. Ours or the built-in `fs` store (the goals' ceiling)
+    /// failing fails the bench.
     fn is_peer(self) -> bool {
-        self != Contender::Ours
+        matches!(self, Contender::IntegrationOci | Contender::FsPlugin)
     }
 }
 

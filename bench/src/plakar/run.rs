@@ -52,6 +52,9 @@ impl Run<'_> {
             _ => None,
         };
         let fs_store = self.scratch.join(format!("fs-store-{name}"));
+        // A run that fails part-way leaves no 1 GiB store behind for the
+        // runs after it (a peer's failure does not stop the bench).
+        let _fs_store_left = RemovedOnDrop(&fs_store);
         let location = match (&registry, &link) {
             (_, Some(link)) => format!("oci://{}/kloset-bench/{name}", link.authority),
             (Some(r), None) => format!("oci://{}/kloset-bench/{name}", r.authority()),
@@ -298,4 +301,16 @@ fn dir_bytes(dir: &Path) -> u64 {
             _ => 0,
         })
         .sum()
+}
+
+/// A folder removed (if there) when this goes out of scope, however the
+/// scope ends.
+struct RemovedOnDrop<'a>(&'a Path);
+
+impl Drop for RemovedOnDrop<'_> {
+    fn drop(&mut self) {
+        if self.0.exists() {
+            let _ = std::fs::remove_dir_all(self.0);
+        }
+    }
 }

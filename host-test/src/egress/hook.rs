@@ -133,8 +133,11 @@ impl Shared {
         let uri = request.uri().clone();
         self.requests.count_sent();
         let response = self.wire.send(request, options).await;
-        self.requests
-            .count_outcome(response.as_ref().ok().map(|r| r.status().as_u16()));
+        self.requests.count_outcome(
+            method.as_str(),
+            uri.path(),
+            response.as_ref().ok().map(|r| r.status().as_u16()),
+        );
         let response = response?;
         // The registry's challenges name its token realm, its redirects the
         // places that serve its blobs: admit those for what they are for.

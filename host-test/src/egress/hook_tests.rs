@@ -238,3 +238,34 @@ fn credentials_never_leave_for_an_unnamed_host() {
         vec![Refusal::Credentials("127.0.0.1:5999".into())]
     );
 }
+
+#[test]
+fn every_sent_request_is_counted_and_a_transient_answer_apart() {
+    let canned = Canned::default()
+        .answer(
+            &format!("GET http://{REGISTRY}/v2/r/tags/list?n=1000"),
+            503,
+            &[],
+        )
+        .answer(&format!("GET http://{REGISTRY}/v2/"), 200, &[]);
+    let counts = Arc::new(RequestCounts::default());
+    let mut allow = AllowList::new();
+    allow.allow(&format!("http://{REGISTRY}")).unwrap();
+    let mut egress = Egress::over(Box::new(canned), allow, counts.clone());
+    let tags = format!("http://{REGISTRY}/v2/r/tags/list?n=1000");
+    assert_eq!(send(&mut egress, "GET", &tags, &[]).unwrap(), 503);
+    assert_eq!(
+        send(&mut egress, "GET", &format!("http://{REGISTRY}/v2/"), &[]).unwrap(),
+        200
+    );
+    // Refused before it is sent: not counted at all.
+    assert!(denied(send(
+        &mut egress,
+        "GET",
+        "http://127.0.0.2:5000/v2/",
+        &[]
+    )));
+    assert_eq!(counts.sent(), 2);
+    assert_eq!(counts.unanswered_or_transient(), 1);
+    assert_eq!(counts.recent(), ["GET /v2/r/tags/list 503", "GET /v2/ 200"]);
+}

@@ -363,10 +363,17 @@ impl StoreHandle {
         self.requests.sent()
     }
 
-    /// Of [`requests`](Self::requests), those that got no answer or a 429
-    /// or 5xx: the attempts the component retries.
-    pub fn failed_requests(&self) -> u64 {
-        self.requests.failed()
+    /// Of [`requests`](Self::requests), those that got no answer or a
+    /// 429/5xx: the ones the component sends again while its retry budget
+    /// lasts.
+    pub fn unanswered_or_transient_requests(&self) -> u64 {
+        self.requests.unanswered_or_transient()
+    }
+
+    /// The latest exchanges of this handle (at most 64), oldest first, as
+    /// `METHOD /path status`: what to print when a request count is off.
+    pub fn recent_requests(&self) -> Vec<String> {
+        self.requests.recent()
     }
 
     /// The egress this handle's instances send through (pool, allow-list,

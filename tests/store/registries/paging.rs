@@ -27,7 +27,7 @@ fn v3_pages_every_listing_and_the_store_follows() {
     );
 
     let mut listed = Vec::new();
-    let pages = requests_of(&store, || listed = store.list(Resource::Lock).unwrap());
+    let pages = requests_of(&store, || listed = store.list(Resource::Lock).unwrap()).net;
     listed.sort();
     let mut want: Vec<_> = (0..30).map(mac).collect();
     want.sort();
