@@ -1,8 +1,8 @@
 //! Counting the requests one operation sends through a store handle, as
 //! request-count checks need it: less the attempts that got no answer or a
-//! 429/5xx (a registry loaded by the rest of the suite once dropped a
-//! connection under a tag list, which then looked like a list of two
-//! requests), with the exchanges themselves to print when a count is off.
+//! 429/5xx (CI once saw a list of four tags take two requests on a loaded
+//! ferro-oci-server, believed to be a dropped keep-alive connection sent
+//! again), with the exchanges themselves to print when a count is off.
 
 use std::fmt;
 
