@@ -48,7 +48,10 @@ impl Pair<'_> {
 /// Requests `handle` sent so far, less attempts that got no answer or a
 /// 429/5xx: a loaded registry's retries are not a workload's cost.
 fn net_requests(handle: &StoreHandle) -> u64 {
-    handle.requests() - handle.unanswered_or_transient_requests()
+    // Failed ones first: an attempt is counted sent before it can fail, so
+    // this order never reads more failed than sent.
+    let failed = handle.unanswered_or_transient_requests();
+    handle.requests() - failed
 }
 
 fn random_mac(rng: &mut impl RngCore) -> Mac {

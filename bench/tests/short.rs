@@ -221,7 +221,7 @@ fn the_short_plakar_part_runs_and_restores_exactly() {
         positive(&run["stored_bytes"], who);
     }
     assert_eq!(report["restores_verified"], 6);
-    // Each workload is compared with the plugin path's floor.
+    // Each workload is compared with plakar's reference plugin path.
     let ratios = report["ratios"].as_array().expect("ratios");
     assert_eq!(ratios.len(), 8, "{ratios:#?}");
     for r in ratios {

@@ -48,22 +48,9 @@ impl Homes {
         }
         progress(&format!("installing {}", ours_ptar.display()));
         let ours = Plakar::with_ptar(&ours_ptar, "kloset-oci");
-        let integration_oci = match &options.integration_oci {
-            Some(binary) => {
-                let ptar = pack_integration_oci(binary, &stage.path().join("integration-oci"))?;
-                progress(&format!("installing {}", ptar.display()));
-                Some(Plakar::with_ptar(&ptar, "oci"))
-            }
-            None => None,
-        };
-        let fs_plugin = match &options.fs_plugin {
-            Some(binary) => {
-                let ptar = pack_fs_plugin(binary, &stage.path().join("fs-plugin"))?;
-                progress(&format!("installing {}", ptar.display()));
-                Some(Plakar::with_ptar(&ptar, "fs-plugin"))
-            }
-            None => None,
-        };
+        let integration_oci =
+            INTEGRATION_OCI.install(options.integration_oci.as_deref(), &stage)?;
+        let fs_plugin = FS_PLUGIN.install(options.fs_plugin.as_deref(), &stage)?;
         Ok(Homes {
             ours,
             integration_oci,
@@ -135,44 +122,74 @@ fn pack_ours(plugin: &Path, component: &Path, dir: &Path) -> Result<PathBuf, Ben
     Ok(kloset_testkit::plakar::pkg_create(dir, OUR_VERSION))
 }
 
-/// integration-oci's package: its executable under the name its own
-/// manifest gives it (`ociStorage`), protocol `oci`.
-fn pack_integration_oci(binary: &Path, dir: &Path) -> Result<PathBuf, BenchError> {
-    create_dir(dir)?;
-    copy(binary, &dir.join("ociStorage"))?;
-    std::fs::write(
-        dir.join("manifest.yaml"),
-        "name: oci\n\
-         display_name: OCI registry (integration-oci)\n\
-         description: PlakarKorp's integration-oci, packed by kloset-bench for comparison\n\
-         connectors:\n\
-         - type: storage\n\
-         \x20 executable: ociStorage\n\
-         \x20 protocols: [oci]\n",
-    )
-    .map_err(|e| BenchError::Setup(format!("integration-oci manifest: {e}")))?;
-    Ok(kloset_testkit::plakar::pkg_create(
-        dir,
-        INTEGRATION_OCI_VERSION,
-    ))
+/// A peer plugin's package, packed here from its executable with a
+/// manifest written here.
+struct PeerPackage {
+    /// The package's name, also the name it is installed under.
+    name: &'static str,
+    display_name: &'static str,
+    description: &'static str,
+    /// The executable's file name in the package.
+    executable: &'static str,
+    protocol: &'static str,
+    /// `location_flags` (`localfs` for a local path), if any.
+    location_flags: Option<&'static str>,
+    version: &'static str,
 }
 
-/// The fs plugin's package (`bench/fs-plugin`): protocol `fsplugin`, a
-/// local path like the built-in `fs`.
-fn pack_fs_plugin(binary: &Path, dir: &Path) -> Result<PathBuf, BenchError> {
-    create_dir(dir)?;
-    copy(binary, &dir.join("fsPlugin"))?;
-    std::fs::write(
-        dir.join("manifest.yaml"),
-        "name: fs-plugin\n\
-         display_name: fs store as a plugin\n\
-         description: plakar's fs store behind plakar's plugin SDK, packed by kloset-bench\n\
-         connectors:\n\
-         - type: storage\n\
-         \x20 executable: fsPlugin\n\
-         \x20 protocols: [fsplugin]\n\
-         \x20 location_flags: [localfs]\n",
-    )
-    .map_err(|e| BenchError::Setup(format!("fs plugin manifest: {e}")))?;
-    Ok(kloset_testkit::plakar::pkg_create(dir, FS_PLUGIN_VERSION))
+/// integration-oci: its executable under the name its own manifest gives
+/// it (`ociStorage`), protocol `oci`.
+const INTEGRATION_OCI: PeerPackage = PeerPackage {
+    name: "oci",
+    display_name: "OCI registry (integration-oci)",
+    description: "PlakarKorp's integration-oci, packed by kloset-bench for comparison",
+    executable: "ociStorage",
+    protocol: "oci",
+    location_flags: None,
+    version: INTEGRATION_OCI_VERSION,
+};
+
+/// The fs plugin (`bench/fs-plugin`): protocol `fsplugin`, a local path
+/// like the built-in `fs`.
+const FS_PLUGIN: PeerPackage = PeerPackage {
+    name: "fs-plugin",
+    display_name: "fs store as a plugin",
+    description: "plakar's fs store behind plakar's plugin SDK, packed by kloset-bench",
+    executable: "fsPlugin",
+    protocol: "fsplugin",
+    location_flags: Some("localfs"),
+    version: FS_PLUGIN_VERSION,
+};
+
+impl PeerPackage {
+    /// Packs `binary` (when given) and installs it in a plakar home of its
+    /// own.
+    fn install(
+        &self,
+        binary: Option<&Path>,
+        stage: &tempfile::TempDir,
+    ) -> Result<Option<Plakar>, BenchError> {
+        let Some(binary) = binary else {
+            return Ok(None);
+        };
+        let ptar = self.pack(binary, &stage.path().join(self.name))?;
+        progress(&format!("installing {}", ptar.display()));
+        Ok(Some(Plakar::with_ptar(&ptar, self.name)))
+    }
+
+    fn pack(&self, binary: &Path, dir: &Path) -> Result<PathBuf, BenchError> {
+        create_dir(dir)?;
+        copy(binary, &dir.join(self.executable))?;
+        let mut manifest = format!(
+            "name: {}\ndisplay_name: {}\ndescription: {}\nconnectors:\n\
+             - type: storage\n  executable: {}\n  protocols: [{}]\n",
+            self.name, self.display_name, self.description, self.executable, self.protocol
+        );
+        if let Some(flags) = self.location_flags {
+            manifest.push_str(&format!("  location_flags: [{flags}]\n"));
+        }
+        std::fs::write(dir.join("manifest.yaml"), manifest)
+            .map_err(|e| BenchError::Setup(format!("{} manifest: {e}", self.name)))?;
+        Ok(kloset_testkit::plakar::pkg_create(dir, self.version))
+    }
 }
