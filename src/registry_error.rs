@@ -23,6 +23,26 @@ struct ErrorEntry {
     code: String,
     #[serde(default)]
     message: String,
+    /// Free-form: a string, an object, anything (distribution spec,
+    /// "Error Codes"). GitLab and Google put what the user needs here
+    /// (`unknown media type: ...`, the tag that still references a
+    /// manifest), so it is quoted too.
+    #[serde(default)]
+    detail: serde_json::Value,
+}
+
+/// The detail of an error entry as text: a string as it is, anything else
+/// (an object, an array, a number) as compact JSON; nothing for null or an
+/// empty value.
+fn detail_text(detail: &serde_json::Value) -> Option<String> {
+    let text = match detail {
+        serde_json::Value::Null => return None,
+        serde_json::Value::String(s) => s.trim().to_string(),
+        serde_json::Value::Object(o) if o.is_empty() => return None,
+        serde_json::Value::Array(a) if a.is_empty() => return None,
+        other => other.to_string(),
+    };
+    (!text.is_empty()).then_some(text)
 }
 
 /// Every error code of an OCI error body (registries may send several).
@@ -34,13 +54,36 @@ pub fn error_codes(body: &[u8]) -> Vec<String> {
 
 /// The first `(code, message)` of an OCI error body, if it is one, both
 /// cut and cleaned of control characters: they end up in error messages.
+/// The entry's `detail`, when it says more than the message, follows the
+/// message (`manifest invalid: unknown media type: ...`).
 pub fn parse_error_body(body: &[u8]) -> Option<(String, String)> {
     let parsed: ErrorBody = crate::json::from_object(body).ok()?;
     let first = parsed.errors.into_iter().next()?;
+    let message = match detail_text(&first.detail) {
+        Some(detail) if !first.message.contains(&detail) => {
+            if first.message.is_empty() {
+                detail
+            } else {
+                format!("{}: {detail}", first.message)
+            }
+        }
+        _ => first.message,
+    };
     Some((
         excerpt(&first.code, MAX_CODE),
-        excerpt(&first.message, MAX_MESSAGE),
+        excerpt(&message, MAX_MESSAGE),
     ))
+}
+
+/// A body that is no OCI error document but short plain text (a proxy's
+/// or a storage driver's own words, such as `no space left on device`):
+/// worth quoting. HTML pages and binary junk are not.
+fn plain_text(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?.trim();
+    if text.is_empty() || text.starts_with('<') || text.starts_with('{') {
+        return None;
+    }
+    Some(excerpt(text, 200))
 }
 
 /// Registry-sent text as an error message may quote it: control
@@ -60,7 +103,9 @@ pub fn excerpt(text: &str, max_chars: usize) -> String {
 /// Maps a non-success answer to an error. `what` says what we were doing
 /// ("PUT manifest lock-ab12..."), so the message names the object.
 pub fn error_from_response(status: u16, body: &[u8], what: &str) -> StoreError {
-    let (code, message) = parse_error_body(body).unwrap_or_default();
+    let (code, message) = parse_error_body(body)
+        .or_else(|| plain_text(body).map(|text| (String::new(), text)))
+        .unwrap_or_default();
     let detail = if message.is_empty() {
         format!("{what}: HTTP {status}")
     } else {
@@ -124,6 +169,38 @@ mod tests {
             error_from_response(500, b"oops", "x"),
             StoreError::Registry { status: 500, .. }
         ));
+    }
+
+    #[test]
+    fn the_registry_s_detail_and_plain_words_are_quoted() {
+        // GitLab's refusal of a type outside its allow-list (issue 20).
+        let gitlab = br#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid","detail":"unknown media type: application/vnd.plakar.kloset.v1.probe (artifactType)"}]}"#;
+        let shown = error_from_response(400, gitlab, "PUT manifest config.probe").to_string();
+        assert_eq!(
+            shown,
+            "registry answered 400 MANIFEST_INVALID: PUT manifest config.probe: manifest invalid: \
+             unknown media type: application/vnd.plakar.kloset.v1.probe (artifactType)"
+        );
+        // An object detail is quoted as compact JSON; one the message
+        // already says is not repeated.
+        let object = br#"{"errors":[{"code":"X","message":"m","detail":{"Tag":"config.probe"}}]}"#;
+        assert_eq!(
+            parse_error_body(object).unwrap().1,
+            r#"m: {"Tag":"config.probe"}"#
+        );
+        let same = br#"{"errors":[{"code":"X","message":"blob unknown: sha256:ab","detail":"sha256:ab"}]}"#;
+        assert_eq!(parse_error_body(same).unwrap().1, "blob unknown: sha256:ab");
+        // A storage driver's own words in a plain body (a full disk).
+        let disk = error_from_response(500, b"no space left on device\n", "PATCH blob upload");
+        assert_eq!(
+            disk.to_string(),
+            "registry answered 500: PATCH blob upload: no space left on device"
+        );
+        // An HTML page says nothing worth quoting.
+        assert_eq!(
+            error_from_response(502, b"<html>bad gateway</html>", "GET x").to_string(),
+            "registry answered 502: GET x: HTTP 502"
+        );
     }
 
     #[test]

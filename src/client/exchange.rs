@@ -63,6 +63,12 @@ impl Budget {
     }
 }
 
+/// A GET's answer: a success read whole, or any other answer unread.
+pub(super) enum Fetched<B> {
+    Whole(http::response::Parts, Vec<u8>),
+    Other(Response<B>),
+}
+
 /// Whether the exchange resends transient failures itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Resend {
@@ -208,6 +214,42 @@ impl<T: Transport> RegistryClient<T> {
         let mut budget = self.budget();
         self.exchange(&mut budget, &mut request, true, Resend::Transient)
             .map_err(|f| f.error)
+    }
+
+    /// Sends an idempotent GET and reads a successful answer's body whole
+    /// (at most `cap` bytes). A body that breaks midway (a connection cut
+    /// after the head, as a registry or proxy under load does) is asked
+    /// for again, as a request that got no answer is: within the same
+    /// budget of retries and time. Other answers come back unread for the
+    /// caller to judge (a 404, an error document).
+    pub(super) fn fetch(
+        &self,
+        request: http::Result<Request<Vec<u8>>>,
+        cap: usize,
+        what: &str,
+    ) -> Result<Fetched<T::Body>, StoreError> {
+        let mut request = request
+            .map_err(|e| StoreError::InvalidArgument(format!("cannot build request: {e}")))?;
+        let mut budget = self.budget();
+        loop {
+            let response = self
+                .exchange(&mut budget, &mut request, true, Resend::Transient)
+                .map_err(|f| f.error)?;
+            if !response.status().is_success() {
+                return Ok(Fetched::Other(response));
+            }
+            let (parts, mut body) = response.into_parts();
+            match read_to_vec(&mut body, cap, what) {
+                Ok(bytes) => return Ok(Fetched::Whole(parts, bytes)),
+                Err(error @ StoreError::Transport(_)) => {
+                    match self.backoff(&budget, Outcome::NoAnswer { retryable: true }) {
+                        Some(wait) => self.wait(&mut budget, wait),
+                        None => return Err(error),
+                    }
+                }
+                Err(other) => return Err(other),
+            }
+        }
     }
 
     /// The loop. A connection that breaks before an answer arrives, or a

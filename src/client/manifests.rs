@@ -3,7 +3,7 @@
 //! "Deleting manifests").
 
 use super::answers::{read_only_hint, MAX_ERROR_BODY};
-use super::exchange::Resend;
+use super::exchange::{Fetched, Resend};
 use super::RegistryClient;
 use crate::digest::is_sha256_digest;
 use crate::error::StoreError;
@@ -59,32 +59,42 @@ impl<T: Transport> RegistryClient<T> {
     /// The manifest bytes at a tag, or `None` if there is no such tag.
     pub fn get_manifest(&self, tag: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let what = format!("GET manifest {tag}");
-        let mut response = self.send(
+        let fetched = self.fetch(
             self.request(Method::GET, &self.url(&format!("manifests/{tag}")))
                 .header("accept", OCI_MANIFEST)
                 .body(Vec::new()),
+            MAX_MANIFEST_BYTES,
+            &what,
         )?;
-        match response.status().as_u16() {
-            200 => {
-                let bytes = read_to_vec(response.body_mut(), MAX_MANIFEST_BYTES, &what)?;
-                // The registry names the digest of what it sent; a mismatch
-                // means the bytes were damaged on the way.
-                if let Some(claimed) = header(&response, "docker-content-digest") {
-                    if is_sha256_digest(claimed) && crate::digest::sha256_digest(&bytes) != claimed
-                    {
-                        return Err(StoreError::Integrity(format!(
-                            "{what}: body does not match its digest"
-                        )));
-                    }
-                }
-                Ok(Some(bytes))
-            }
-            404 => {
+        let (parts, bytes) = match fetched {
+            Fetched::Whole(parts, bytes) => (parts, bytes),
+            Fetched::Other(response) if response.status().as_u16() == 404 => {
                 self.drain(response, &what)?;
-                Ok(None)
+                return Ok(None);
             }
-            _ => Err(self.fail(response, &what)),
+            Fetched::Other(response) => return Err(self.fail(response, &what)),
+        };
+        if parts.status.as_u16() != 200 {
+            return Err(StoreError::Registry {
+                status: parts.status.as_u16(),
+                code: String::new(),
+                message: format!("{what}: a manifest GET answered without a manifest"),
+            });
         }
+        // The registry names the digest of what it sent; a mismatch
+        // means the bytes were damaged on the way.
+        let claimed = parts
+            .headers
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok());
+        if let Some(claimed) = claimed {
+            if is_sha256_digest(claimed) && crate::digest::sha256_digest(&bytes) != claimed {
+                return Err(StoreError::Integrity(format!(
+                    "{what}: body does not match its digest"
+                )));
+            }
+        }
+        Ok(Some(bytes))
     }
 
     /// PUTs a manifest whose blobs we have just pushed or found. distribution

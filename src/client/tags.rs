@@ -1,10 +1,11 @@
 //! `GET /v2/<name>/tags/list`, page after page (OCI distribution spec v1.1,
 //! "Listing tags"; `Link` pagination as RFC 8288 and distribution write it).
 
+use super::exchange::Fetched;
 use super::RegistryClient;
 use crate::error::StoreError;
 use crate::link::next_link;
-use crate::transport::{read_to_vec, Transport};
+use crate::transport::Transport;
 use http::Method;
 use serde::Deserialize;
 
@@ -50,25 +51,34 @@ impl<T: Transport> RegistryClient<T> {
                 return Err(refused("tag list pagination loops back on itself".into()));
             }
             let what = "GET tags/list";
-            let mut response = self.send(self.request(Method::GET, &url).body(Vec::new()))?;
-            match response.status().as_u16() {
-                200 => {}
+            let fetched = self.fetch(
+                self.request(Method::GET, &url).body(Vec::new()),
+                MAX_TAG_PAGE,
+                what,
+            )?;
+            let (parts, body) = match fetched {
+                Fetched::Whole(parts, body) if parts.status.as_u16() == 200 => (parts, body),
+                Fetched::Whole(parts, _) => {
+                    return Err(refused(format!(
+                        "{what}: status {} to a tag list",
+                        parts.status.as_u16()
+                    )))
+                }
                 // A repository nothing was pushed to yet is unknown to the
                 // registry (404 NAME_UNKNOWN): it holds no tags.
-                404 if tags.is_empty() => {
+                Fetched::Other(response) if response.status().as_u16() == 404 && tags.is_empty() => {
                     self.drain(response, what)?;
                     return Ok(Vec::new());
                 }
-                _ => return Err(self.fail(response, what)),
-            }
+                Fetched::Other(response) => return Err(self.fail(response, what)),
+            };
             let next = next_link(
-                response
-                    .headers()
+                parts
+                    .headers
                     .get_all("link")
                     .iter()
                     .filter_map(|v| v.to_str().ok()),
             );
-            let body = read_to_vec(response.body_mut(), MAX_TAG_PAGE, what)?;
             let page: TagPage = crate::json::from_object(&body).map_err(|e| {
                 refused(format!(
                     "unreadable tag list: {}",

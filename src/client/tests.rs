@@ -314,15 +314,26 @@ fn a_registry_refusing_uploads_is_read_only() {
     ]);
     assert!(c.takes_writes(false).unwrap());
     assert_eq!(c.transport().methods(), ["POST", "DELETE"]);
-    // Credentials without push: read-only too; a server error is an error.
+    // Credentials without push: read-only too.
     let c = client(vec![
         Answer::new(403, b"").to("POST /v2/team/repo/blobs/uploads/")
     ]);
     assert!(!c.takes_writes(false).unwrap());
-    let c = client(vec![
-        Answer::new(400, b"").to("POST /v2/team/repo/blobs/uploads/")
-    ]);
-    assert!(c.takes_writes(false).is_err());
+    // A registry that cannot take writes now (its disk is full: 500, asked
+    // once) or refuses this upload for its own reasons stays readable:
+    // reading never depends on writes (issue 21); the write itself will
+    // say what is wrong.
+    let full = br#"{"errors":[{"code":"UNKNOWN","message":"unknown error"}]}"#;
+    for status in [500, 400, 429] {
+        let c = client(vec![
+            Answer::new(status, full).to("POST /v2/team/repo/blobs/uploads/")
+        ]);
+        assert!(c.takes_writes(false).unwrap(), "{status}");
+        assert_eq!(c.transport().methods(), ["POST"], "{status}");
+    }
+    // No answer at all: the registry is not there for reads either.
+    let c = client(vec![Answer::broken().to("POST /v2/team/repo/blobs/uploads/")]);
+    assert!(matches!(c.takes_writes(false), Err(StoreError::Transport(_))));
     // A 401: read-only for an anonymous store (a public repository),
     // but an error when credentials were given (a wrong password).
     let c = client(vec![
@@ -556,4 +567,40 @@ fn an_unreadable_tag_page_is_quoted_tamed() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn a_manifest_or_tag_page_cut_midway_is_asked_again() {
+    // Status and headers sent, then the connection closed mid-body (a
+    // registry or proxy under load): an idempotent GET is simply sent
+    // again, as one that got no answer.
+    let manifest = br#"{"schemaVersion":2}"#;
+    let c = client(vec![
+        Answer::new(200, &manifest[..5])
+            .cut()
+            .to("GET /v2/team/repo/manifests/config"),
+        Answer::new(200, manifest).to("GET /v2/team/repo/manifests/config"),
+        Answer::new(200, &page(&["a", "b"])[..7])
+            .cut()
+            .to("GET /v2/team/repo/tags/list?n=1000"),
+        Answer::new(200, &page(&["a", "b"])).to("GET /v2/team/repo/tags/list?n=1000"),
+    ]);
+    assert_eq!(c.get_manifest("config").unwrap().unwrap(), manifest);
+    assert_eq!(c.list_tags().unwrap(), ["a", "b"]);
+}
+
+#[test]
+fn a_body_that_keeps_breaking_fails_within_the_retries() {
+    let retries = DEFAULT_POLICY.retries;
+    let cut = || {
+        Answer::new(200, b"{\"sch")
+            .cut()
+            .to("GET /v2/team/repo/manifests/config")
+    };
+    let c = client((0..=retries).map(|_| cut()).collect());
+    match c.get_manifest("config") {
+        Err(StoreError::Transport(message)) => assert!(message.contains("mid-body"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.transport().asked.borrow().len(), retries + 1);
 }

@@ -77,12 +77,22 @@ fn unbuildable(e: http::Error) -> StoreError {
 impl<T: Transport> RegistryClient<T> {
     /// Opens an upload session.
     pub fn start_upload(&self) -> Result<UploadSession, StoreError> {
+        self.open_session(Resend::Transient)
+    }
+
+    /// Opens an upload session, retrying transient failures or not (a
+    /// probe that a failure answers well enough).
+    fn open_session(&self, resend: Resend) -> Result<UploadSession, StoreError> {
         let what = "POST blob upload";
-        let response = self.send(
-            self.request(Method::POST, &self.url("blobs/uploads/"))
-                .header("content-length", "0")
-                .body(Vec::new()),
-        )?;
+        let mut request = self
+            .request(Method::POST, &self.url("blobs/uploads/"))
+            .header("content-length", "0")
+            .body(Vec::new())
+            .map_err(unbuildable)?;
+        let mut budget = self.budget();
+        let response = self
+            .exchange(&mut budget, &mut request, true, resend)
+            .map_err(|f| f.error)?;
         if response.status().as_u16() == 202 {
             let url = self.location_of(&response, what)?;
             // OCI distribution spec v1.1, "Pushing a blob in chunks": every
@@ -100,21 +110,28 @@ impl<T: Transport> RegistryClient<T> {
     /// cancels it at once (two requests; nothing is written). A registry that
     /// refuses the POST with 405 or `UNSUPPORTED` (a pull-through cache:
     /// distribution with `proxy.remoteurl`), or whose credentials lack push
-    /// (401, 403), is read-only; any other failure is the caller's error.
+    /// (401, 403), is read-only.
     ///
     /// A 401 means read-only only for an anonymous store (a public
     /// repository read without logging in); with credentials it is the
     /// error it is, so a wrong password is reported as `unauthorized`
     /// rather than hidden behind a read-only mode.
+    ///
+    /// Any other refusal (a 500 from a registry whose disk is full, a 429,
+    /// a repository the registry will not create) does not make the
+    /// repository unreadable: reading never depends on the registry taking
+    /// writes (Kloset asks `mode` before every read). It counts as
+    /// writable, and a write then fails with the registry's own words.
     pub fn takes_writes(&self, anonymous: bool) -> Result<bool, StoreError> {
-        match self.start_upload() {
+        match self.open_session(Resend::Never) {
             Ok(session) => {
                 self.cancel_upload(&session.url);
                 Ok(true)
             }
             Err(StoreError::Unsupported(_) | StoreError::Denied(_)) => Ok(false),
             Err(StoreError::Unauthorized(_)) if anonymous => Ok(false),
-            Err(other) => Err(other),
+            Err(error @ (StoreError::Unauthorized(_) | StoreError::Transport(_))) => Err(error),
+            Err(_) => Ok(true),
         }
     }
 
