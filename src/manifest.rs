@@ -1,7 +1,13 @@
-//! The OCI 1.1 artifacts we write: image manifests with an `artifactType`,
-//! the empty config descriptor, one layer, and annotations naming the key so
-//! that no two keys ever share a manifest (a registry DELETE by digest removes
-//! every tag of that digest).
+//! The OCI 1.1 artifacts we write: image manifests with one layer and
+//! annotations naming the key, so that no two keys ever share a manifest (a
+//! registry DELETE by digest removes every tag of that digest).
+//!
+//! Two shapes, chosen once per repository by `create` and recorded in its
+//! config manifest ([`Profile`]): the OCI 1.1 artifact (an `artifactType`
+//! of our own and the empty config), and, for registries that allow-list
+//! media types, an image (image config, tar layer, no `artifactType`).
+//! Readers never look at the types, only at the annotations, so both read
+//! the same way.
 
 use crate::digest::is_sha256_digest;
 use crate::error::StoreError;
@@ -26,6 +32,68 @@ const MAC: &str = "io.plakar.kloset.mac";
 const DELETION: &str = "io.plakar.kloset.deletion";
 const PREFIX: &str = "io.plakar.kloset.prefix";
 const CREATOR: &str = "io.plakar.kloset.creator";
+const PROFILE: &str = "io.plakar.kloset.media";
+
+/// OCI image spec 1.1: the config and layer types of an image, which every
+/// registry's allow-list holds.
+pub const IMAGE_CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
+pub const IMAGE_LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
+/// The image config every manifest of the image profile references: the
+/// fields the image spec requires ("Properties": `architecture`, `os`,
+/// `rootfs`), naming no platform, since nothing here runs.
+pub const IMAGE_CONFIG_CONTENT: &[u8] =
+    br#"{"architecture":"unknown","os":"unknown","rootfs":{"type":"layers","diff_ids":[]}}"#;
+
+/// Which shape our manifests take in a repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Profile {
+    /// An OCI 1.1 artifact: `artifactType` `<family>.<role>`, the empty
+    /// config, a layer of that type. Every repository made before profiles
+    /// existed has this one (its config manifest names none).
+    #[default]
+    Artifact,
+    /// An OCI image: the image config ([`IMAGE_CONFIG_CONTENT`]), a tar
+    /// layer, no `artifactType`. For registries that refuse media types
+    /// outside an allow-list: GitLab ("Any manifest or any of its
+    /// references with a media type outside this list will lead to a 400
+    /// Bad Request", GitLab container registry docs/supported-media-types.md)
+    /// and Quay (`ALLOWED_OCI_ARTIFACT_TYPES`, quay/quay config.py, whose
+    /// default holds no empty config).
+    Image,
+}
+
+impl Profile {
+    fn name(self) -> &'static str {
+        match self {
+            Profile::Artifact => "artifact",
+            Profile::Image => "image",
+        }
+    }
+}
+
+/// How our manifests are typed: the family of artifact types (option
+/// `media_type`) and the repository's profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Media<'a> {
+    pub family: &'a str,
+    pub profile: Profile,
+}
+
+impl<'a> Media<'a> {
+    pub const fn artifact(family: &'a str) -> Self {
+        Media {
+            family,
+            profile: Profile::Artifact,
+        }
+    }
+
+    pub const fn image(family: &'a str) -> Self {
+        Media {
+            family,
+            profile: Profile::Image,
+        }
+    }
+}
 
 /// A blob as a descriptor names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +159,18 @@ fn blob_descriptor(media_type: String, blob: &BlobRef) -> Descriptor {
     }
 }
 
+/// The blob of [`IMAGE_CONFIG_CONTENT`].
+pub fn image_config_blob() -> BlobRef {
+    BlobRef {
+        digest: crate::digest::sha256_digest(IMAGE_CONFIG_CONTENT),
+        size: IMAGE_CONFIG_CONTENT.len() as u64,
+    }
+}
+
+fn image_config_descriptor() -> Descriptor {
+    blob_descriptor(IMAGE_CONFIG_MEDIA_TYPE.into(), &image_config_blob())
+}
+
 fn empty_descriptor() -> Descriptor {
     Descriptor {
         media_type: EMPTY_MEDIA_TYPE.into(),
@@ -99,17 +179,46 @@ fn empty_descriptor() -> Descriptor {
     }
 }
 
-fn build(artifact_type: String, layer: Descriptor, annotations: &[(&str, &str)]) -> Vec<u8> {
+/// A manifest of `role` (`object`, `config`, ...) whose layer is `blob`,
+/// or the empty blob for markers and probes.
+fn build(
+    media: &Media,
+    role: &str,
+    blob: Option<&BlobRef>,
+    annotations: &[(&str, &str)],
+) -> Vec<u8> {
+    let (artifact_type, config, layer) = match media.profile {
+        Profile::Artifact => {
+            let artifact = format!("{}.{role}", media.family);
+            let layer = match blob {
+                Some(blob) => blob_descriptor(artifact.clone(), blob),
+                None => empty_descriptor(),
+            };
+            (Some(artifact), empty_descriptor(), layer)
+        }
+        Profile::Image => {
+            let empty = BlobRef {
+                digest: EMPTY_DIGEST.into(),
+                size: EMPTY_CONTENT.len() as u64,
+            };
+            let layer = blob_descriptor(IMAGE_LAYER_MEDIA_TYPE.into(), blob.unwrap_or(&empty));
+            (None, image_config_descriptor(), layer)
+        }
+    };
+    let mut annotations: BTreeMap<String, String> = annotations
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    if media.profile == Profile::Image {
+        annotations.insert(PROFILE.into(), Profile::Image.name().into());
+    }
     let manifest = Manifest {
         schema_version: 2,
         media_type: OCI_MANIFEST.into(),
-        artifact_type: Some(artifact_type),
-        config: empty_descriptor(),
+        artifact_type,
+        config,
         layers: vec![layer],
-        annotations: annotations
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        annotations,
     };
     serde_json::to_vec(&manifest).expect("a manifest always serializes")
 }
@@ -137,52 +246,50 @@ fn key_annotations<'a>(
 
 /// The manifest of a stored object: its one layer is the object's bytes.
 pub fn object_manifest(
-    media_type: &str,
+    media: &Media,
     kind: Resource,
     mac: &Mac,
     prefix: Option<&str>,
     blob: &BlobRef,
 ) -> Vec<u8> {
-    let artifact = format!("{media_type}.{}", kind.name());
-    let layer = blob_descriptor(artifact.clone(), blob);
     let mac = mac.to_hex();
     build(
-        artifact,
-        layer,
+        media,
+        kind.name(),
+        Some(blob),
         &key_annotations("object", kind, &mac, prefix),
     )
 }
 
 /// A tombstone (at the object tag and the `.d` marker) or a revival marker.
 pub fn marker_manifest(
-    media_type: &str,
+    media: &Media,
     kind: Resource,
     mac: &Mac,
     prefix: Option<&str>,
     revived: bool,
 ) -> Vec<u8> {
     let role = if revived { "revived" } else { "tombstone" };
-    let artifact = format!("{media_type}.{role}");
     let mac = mac.to_hex();
     build(
-        artifact,
-        empty_descriptor(),
+        media,
+        role,
+        None,
         &key_annotations(role, kind, &mac, prefix),
     )
 }
 
 /// The configuration manifest. `creator` is a random value a `create`
 /// writes, so that reading the tag back tells whether a concurrent
-/// `create` overwrote it.
+/// `create` overwrote it. The profile is recorded by every manifest of the
+/// image profile (an annotation); this one is what `open` reads.
 pub fn config_manifest(
-    media_type: &str,
+    media: &Media,
     prefix: Option<&str>,
     blob: &BlobRef,
     deletion: Deletion,
     creator: Option<&str>,
 ) -> Vec<u8> {
-    let artifact = format!("{media_type}.config");
-    let layer = blob_descriptor(artifact.clone(), blob);
     let mut annotations = vec![
         (ROLE, "config"),
         (PREFIX, prefix.unwrap_or("")),
@@ -191,14 +298,16 @@ pub fn config_manifest(
     if let Some(creator) = creator {
         annotations.push((CREATOR, creator));
     }
-    build(artifact, layer, &annotations)
+    build(media, "config", Some(blob), &annotations)
 }
 
-/// A throwaway manifest `create` tags and deletes to learn whether DELETE works.
-pub fn probe_manifest(media_type: &str, prefix: Option<&str>) -> Vec<u8> {
+/// A throwaway manifest `create` tags and deletes to learn whether DELETE
+/// works, and whether the registry takes this profile's media types.
+pub fn probe_manifest(media: &Media, prefix: Option<&str>) -> Vec<u8> {
     build(
-        format!("{media_type}.probe"),
-        empty_descriptor(),
+        media,
+        "probe",
+        None,
         &[(ROLE, "probe"), (PREFIX, prefix.unwrap_or(""))],
     )
 }
@@ -271,26 +380,41 @@ pub fn names_prefix(bytes: &[u8], prefix: Option<&str>) -> bool {
         .is_ok_and(|m| m.annotations.get(PREFIX).map(String::as_str) == Some(prefix))
 }
 
-pub fn parse_config(bytes: &[u8], tag: &str) -> Result<(BlobRef, Deletion), StoreError> {
+/// What a repository's config manifest says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigEntry {
+    /// The configuration's bytes.
+    pub blob: BlobRef,
+    pub deletion: Deletion,
+    pub profile: Profile,
+}
+
+pub fn parse_config(bytes: &[u8], tag: &str) -> Result<ConfigEntry, StoreError> {
     let what = format!("tag {tag}");
     let m = parse(bytes, &what)?;
-    if m.annotations.get(ROLE).map(String::as_str) != Some("config") {
+    let ann = |k: &str| m.annotations.get(k).map(String::as_str);
+    if ann(ROLE) != Some("config") {
         return Err(StoreError::Integrity(format!(
             "{what} holds no Kloset configuration"
         )));
     }
-    let deletion = match m.annotations.get(DELETION).map(String::as_str) {
+    let deletion = match ann(DELETION) {
         Some("tombstone") => Deletion::Tombstone,
         _ => Deletion::Registry,
     };
+    let profile = match ann(PROFILE) {
+        Some("image") => Profile::Image,
+        _ => Profile::Artifact,
+    };
     let layer = &m.layers[0];
-    Ok((
-        BlobRef {
+    Ok(ConfigEntry {
+        blob: BlobRef {
             digest: layer.digest.clone(),
             size: layer.size,
         },
         deletion,
-    ))
+        profile,
+    })
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 use super::*;
 use crate::digest::sha256_digest;
 
-const MT: &str = "application/vnd.plakar.kloset.v1";
+const FAMILY: &str = "application/vnd.plakar.kloset.v1";
+const MT: &Media = &Media::artifact(FAMILY);
 
 fn blob() -> BlobRef {
     BlobRef {
@@ -136,8 +137,55 @@ fn unreadable_manifests_are_not_quoted_whole() {
 fn config_round_trip() {
     for d in [Deletion::Registry, Deletion::Tombstone] {
         let bytes = config_manifest(MT, Some("p"), &blob(), d, None);
-        assert_eq!(parse_config(&bytes, "config").unwrap(), (blob(), d));
+        assert_eq!(
+            parse_config(&bytes, "config").unwrap(),
+            ConfigEntry {
+                blob: blob(),
+                deletion: d,
+                profile: Profile::Artifact
+            }
+        );
     }
     let obj = object_manifest(MT, Resource::State, &Mac([7; 32]), None, &blob());
     assert!(parse_config(&obj, "config").is_err());
+}
+
+#[test]
+fn image_profile_manifests_read_as_the_artifact_ones_do() {
+    let image = &Media::image(FAMILY);
+    let mac = Mac([9; 32]);
+    let bytes = object_manifest(image, Resource::Packfile, &mac, None, &blob());
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert!(v.get("artifactType").is_none());
+    assert_eq!(v["config"]["mediaType"], IMAGE_CONFIG_MEDIA_TYPE);
+    assert_eq!(v["config"]["digest"], image_config_blob().digest);
+    assert_eq!(v["layers"][0]["mediaType"], IMAGE_LAYER_MEDIA_TYPE);
+    assert_eq!(
+        parse_object(&bytes, Resource::Packfile, &mac, None, "t").unwrap(),
+        ObjectEntry::Object(blob())
+    );
+    let tomb = marker_manifest(image, Resource::Packfile, &mac, None, false);
+    assert_eq!(
+        parse_object(&tomb, Resource::Packfile, &mac, None, "t").unwrap(),
+        ObjectEntry::Tombstone
+    );
+    let config = config_manifest(image, None, &blob(), Deletion::Tombstone, None);
+    assert_eq!(
+        parse_config(&config, "config").unwrap(),
+        ConfigEntry {
+            blob: blob(),
+            deletion: Deletion::Tombstone,
+            profile: Profile::Image
+        }
+    );
+    // Never the same manifest as the artifact profile's for a key.
+    assert_ne!(
+        bytes,
+        object_manifest(MT, Resource::Packfile, &mac, None, &blob())
+    );
+    // The image config is what the image spec requires of one.
+    let image_config: serde_json::Value = serde_json::from_slice(IMAGE_CONFIG_CONTENT).unwrap();
+    for field in ["architecture", "os", "rootfs"] {
+        assert!(image_config.get(field).is_some(), "{field}");
+    }
 }

@@ -143,7 +143,7 @@ impl<T: Transport> PutSession<T> {
         };
         match std::mem::replace(&mut self.stage, Stage::Failed) {
             Stage::Buffering(buffer) => {
-                self.repo.ensure_empty_config()?;
+                self.repo.ensure_empty_blob()?;
                 self.repo.push_blob(buffer)?;
             }
             Stage::Streaming { session, upload } => {

@@ -8,6 +8,7 @@ use crate::digest::sha256_digest;
 use crate::error::StoreError;
 use crate::layout::TagRole;
 use crate::manifest::{config_manifest, marker_manifest, object_manifest, BlobRef, Deletion};
+use crate::manifest::{Media, Profile};
 use crate::resource::{Mac, Resource};
 use crate::scripted::Answer;
 use crate::store::tests::{asked, store_with};
@@ -45,7 +46,8 @@ fn a_put_makes_its_object_visible_last() {
             ok(201).to("PUT /v2/team/repo/manifests/packfile-*"),
         ],
     );
-    s.repository().learn(Deletion::Registry, None);
+    s.repository()
+        .learn(Deletion::Registry, Profile::Artifact, None);
     let mut put = s.put(Resource::Packfile, KEY).unwrap();
     put.write(b"hello ").unwrap();
     put.write(b"world").unwrap();
@@ -62,7 +64,7 @@ fn a_put_makes_its_object_visible_last() {
         )
     );
     let manifest = object_manifest(
-        DEFAULT_MEDIA_TYPE,
+        &Media::artifact(DEFAULT_MEDIA_TYPE),
         Resource::Packfile,
         &KEY,
         None,
@@ -89,7 +91,8 @@ fn a_put_whose_upload_fails_never_shows() {
             Answer::new(400, b"").to("PUT /v2/team/repo/blobs/uploads/s"),
         ],
     );
-    s.repository().learn(Deletion::Registry, None);
+    s.repository()
+        .learn(Deletion::Registry, Profile::Artifact, None);
     let mut put = s.put(Resource::Lock, KEY).unwrap();
     put.write(b"lock").unwrap();
     assert!(put.finish().is_err());
@@ -115,7 +118,8 @@ fn a_tombstone_mode_put_of_a_deleted_key_writes_its_revival_marker_first() {
             ok(201).to("PUT /v2/team/repo/manifests/lock-*"),
         ],
     );
-    s.repository().learn(Deletion::Tombstone, None);
+    s.repository()
+        .learn(Deletion::Tombstone, Profile::Artifact, None);
     let mut put = s.put(Resource::Lock, KEY).unwrap();
     put.write(b"again").unwrap();
     put.finish().unwrap();
@@ -129,7 +133,13 @@ fn a_tombstone_mode_put_of_a_deleted_key_writes_its_revival_marker_first() {
             format!("PUT manifests/{}", tag(TagRole::Object)),
         ]
     );
-    let revived = marker_manifest(DEFAULT_MEDIA_TYPE, Resource::Lock, &KEY, None, true);
+    let revived = marker_manifest(
+        &Media::artifact(DEFAULT_MEDIA_TYPE),
+        Resource::Lock,
+        &KEY,
+        None,
+        true,
+    );
     assert_eq!(
         s.repository().client.transport().asked.borrow()[3].body,
         revived
@@ -144,7 +154,8 @@ fn a_tombstone_mode_put_of_a_deleted_key_writes_its_revival_marker_first() {
             ok(201).to("PUT /v2/team/repo/manifests/lock-*"),
         ],
     );
-    s.repository().learn(Deletion::Tombstone, None);
+    s.repository()
+        .learn(Deletion::Tombstone, Profile::Artifact, None);
     let mut put = s.put(Resource::Lock, KEY).unwrap();
     put.write(b"first").unwrap();
     put.finish().unwrap();
@@ -155,7 +166,7 @@ fn a_tombstone_mode_put_of_a_deleted_key_writes_its_revival_marker_first() {
 #[test]
 fn the_first_put_reads_how_deletions_are_recorded() {
     let config = config_manifest(
-        DEFAULT_MEDIA_TYPE,
+        &Media::artifact(DEFAULT_MEDIA_TYPE),
         None,
         &blob_of(b"c"),
         Deletion::Tombstone,
@@ -203,7 +214,8 @@ fn chunked_mode_sends_no_body_longer_than_a_chunk() {
             ok(201).to("PUT /v2/team/repo/manifests/packfile-*"),
         ],
     );
-    s.repository().learn(Deletion::Registry, None);
+    s.repository()
+        .learn(Deletion::Registry, Profile::Artifact, None);
     let mut put = s.put(Resource::Packfile, KEY).unwrap();
     for piece in data.chunks(10_000) {
         put.write(piece).unwrap();

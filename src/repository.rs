@@ -11,8 +11,8 @@ use crate::digest::sha256_digest;
 use crate::error::StoreError;
 use crate::layout::{Layout, TagRole};
 use crate::manifest::{
-    marker_manifest, object_manifest, parse_config, parse_object, BlobRef, Deletion, ObjectEntry,
-    EMPTY_CONTENT,
+    image_config_blob, marker_manifest, object_manifest, parse_config, parse_object, BlobRef,
+    ConfigEntry, Deletion, Media, ObjectEntry, Profile, EMPTY_CONTENT, IMAGE_CONFIG_CONTENT,
 };
 use crate::resource::{Mac, Resource};
 use crate::transport::Transport;
@@ -31,8 +31,12 @@ struct State {
     closed: bool,
     /// Known after create or open, or read lazily by the first put.
     deletion: Option<Deletion>,
-    /// The empty config blob every manifest references is known to exist.
+    /// How manifests are typed: known with `deletion`.
+    profile: Option<Profile>,
+    /// The empty blob every manifest references (as config or layer) is
+    /// known to exist; and the image config, for the image profile.
     empty_config_present: bool,
+    image_config_present: bool,
     config_blob: Option<BlobRef>,
     /// Manifest -> blob of immutable objects this instance has seen, so a
     /// ranged read of a known packfile costs one request.
@@ -77,19 +81,23 @@ impl<T: Transport> Repository<T> {
         }
     }
 
-    /// The configuration's blob and how deletions are recorded, from the
-    /// config manifest (`not-found`: no repository here).
-    pub(crate) fn read_config_manifest(&self) -> Result<(BlobRef, Deletion), StoreError> {
+    /// What the config manifest says: the configuration's blob, how
+    /// deletions are recorded and how manifests are typed (`not-found`: no
+    /// repository here).
+    pub(crate) fn read_config_manifest(&self) -> Result<ConfigEntry, StoreError> {
         let tag = self.layout.config_tag();
         let bytes = self.client.get_manifest(&tag)?.ok_or_else(|| {
             StoreError::NotFound(format!("no Kloset repository at {}", self.location()))
         })?;
-        let (blob, deletion) = parse_config(&bytes, &tag)?;
+        let entry = parse_config(&bytes, &tag)?;
         let mut state = self.state.borrow_mut();
-        state.deletion = Some(deletion);
-        // The config manifest references the empty blob, so it exists.
+        state.deletion = Some(entry.deletion);
+        state.profile = Some(entry.profile);
+        // The config manifest references the blobs of its profile, so
+        // they exist.
         state.empty_config_present = true;
-        Ok((blob, deletion))
+        state.image_config_present = entry.profile == Profile::Image;
+        Ok(entry)
     }
 
     /// How deletions are recorded: known, or read from the config manifest.
@@ -97,7 +105,26 @@ impl<T: Transport> Repository<T> {
         if let Some(d) = self.state.borrow().deletion {
             return Ok(d);
         }
-        Ok(self.read_config_manifest()?.1)
+        Ok(self.read_config_manifest()?.deletion)
+    }
+
+    /// How this repository's manifests are typed: known, or read from the
+    /// config manifest.
+    pub(crate) fn media(&self) -> Result<Media<'_>, StoreError> {
+        let known = self.state.borrow().profile;
+        let profile = match known {
+            Some(p) => p,
+            None => self.read_config_manifest()?.profile,
+        };
+        Ok(self.media_as(profile))
+    }
+
+    /// Manifests typed as `profile`.
+    pub(crate) fn media_as(&self, profile: Profile) -> Media<'_> {
+        Media {
+            family: &self.config.media_type,
+            profile,
+        }
     }
 
     /// How deletions are recorded, if known without asking.
@@ -105,10 +132,12 @@ impl<T: Transport> Repository<T> {
         self.state.borrow().deletion
     }
 
-    /// Records what `create` wrote, or a switch to tombstones.
-    pub(crate) fn learn(&self, deletion: Deletion, config_blob: Option<BlobRef>) {
+    /// Records what `create` wrote or `open` read, or a switch to
+    /// tombstones.
+    pub(crate) fn learn(&self, deletion: Deletion, profile: Profile, config_blob: Option<BlobRef>) {
         let mut state = self.state.borrow_mut();
         state.deletion = Some(deletion);
+        state.profile = Some(profile);
         if config_blob.is_some() {
             state.config_blob = config_blob;
         }
@@ -119,13 +148,26 @@ impl<T: Transport> Repository<T> {
         self.state.borrow().config_blob.clone()
     }
 
-    /// Pushes the empty config blob once per store instance.
-    pub(crate) fn ensure_empty_config(&self) -> Result<(), StoreError> {
-        if self.state.borrow().empty_config_present {
-            return Ok(());
+    /// Pushes the empty blob once per store instance: every manifest
+    /// references it (as config, or as the layer of a marker).
+    pub(crate) fn ensure_empty_blob(&self) -> Result<(), StoreError> {
+        if !self.state.borrow().empty_config_present {
+            self.push_blob(EMPTY_CONTENT.to_vec())?;
+            self.state.borrow_mut().empty_config_present = true;
         }
-        self.push_blob(EMPTY_CONTENT.to_vec())?;
-        self.state.borrow_mut().empty_config_present = true;
+        Ok(())
+    }
+
+    /// Pushes, once per store instance, the blobs every manifest of
+    /// `profile` references besides its own layer: the empty blob, and the
+    /// image config for the image profile.
+    pub(crate) fn ensure_base_blobs(&self, profile: Profile) -> Result<(), StoreError> {
+        self.ensure_empty_blob()?;
+        if profile == Profile::Image && !self.state.borrow().image_config_present {
+            let blob = self.push_blob(IMAGE_CONFIG_CONTENT.to_vec())?;
+            debug_assert_eq!(blob, image_config_blob());
+            self.state.borrow_mut().image_config_present = true;
+        }
         Ok(())
     }
 
@@ -150,7 +192,9 @@ impl<T: Transport> Repository<T> {
         mac: &Mac,
         blob: BlobRef,
     ) -> Result<(), StoreError> {
-        self.ensure_empty_config()?;
+        self.ensure_empty_blob()?;
+        let media = self.media()?;
+        self.ensure_base_blobs(media.profile)?;
         if self.deletion_mode()? == Deletion::Tombstone {
             // A key deleted before keeps its `.d` marker forever; a `.r`
             // marker tells `list` to look at the object tag instead.
@@ -159,13 +203,12 @@ impl<T: Transport> Repository<T> {
                 .head_manifest(&self.layout.tag(kind, mac, TagRole::Deleted))?
                 .is_some()
             {
-                let revived =
-                    marker_manifest(&self.config.media_type, kind, mac, self.prefix(), true);
+                let revived = marker_manifest(&media, kind, mac, self.prefix(), true);
                 self.client
                     .put_manifest(&self.layout.tag(kind, mac, TagRole::Revived), revived)?;
             }
         }
-        let manifest = object_manifest(&self.config.media_type, kind, mac, self.prefix(), &blob);
+        let manifest = object_manifest(&media, kind, mac, self.prefix(), &blob);
         self.client
             .put_manifest(&self.layout.object_tag(kind, mac), manifest)?;
         let mut state = self.state.borrow_mut();

@@ -34,8 +34,8 @@ pub fn manifest(data: &[u8]) {
         }
     }
     match parse_config(data, "config") {
-        Ok((blob, _)) => {
-            assert!(is_sha256_digest(&blob.digest));
+        Ok(entry) => {
+            assert!(is_sha256_digest(&entry.blob.digest));
             if let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) {
                 assert_eq!(v["annotations"]["io.plakar.kloset.role"], "config");
             }
@@ -62,7 +62,12 @@ fn round_trip(data: &[u8]) {
         digest: sha256_digest(data),
         size,
     };
-    let object = object_manifest(MEDIA_TYPE, kind, &mac, None, &blob);
+    // Both profiles, by the input's last byte.
+    let media = match data.last().copied().unwrap_or(0) & 1 {
+        0 => Media::artifact(MEDIA_TYPE),
+        _ => Media::image(MEDIA_TYPE),
+    };
+    let object = object_manifest(&media, kind, &mac, None, &blob);
     assert!(object.len() < 1024, "{} bytes", object.len());
     assert_eq!(
         parse_object(&object, kind, &mac, None, "t").unwrap(),
@@ -71,13 +76,13 @@ fn round_trip(data: &[u8]) {
     let mut other = mac;
     other.0[31] ^= 1;
     assert!(parse_object(&object, kind, &other, None, "t").is_err());
-    let tombstone = marker_manifest(MEDIA_TYPE, kind, &mac, None, false);
+    let tombstone = marker_manifest(&media, kind, &mac, None, false);
     assert_eq!(
         parse_object(&tombstone, kind, &mac, None, "t").unwrap(),
         ObjectEntry::Tombstone
     );
     assert!(parse_object(
-        &marker_manifest(MEDIA_TYPE, kind, &mac, None, true),
+        &marker_manifest(&media, kind, &mac, None, true),
         kind,
         &mac,
         None,
@@ -89,6 +94,10 @@ fn round_trip(data: &[u8]) {
         0 => Deletion::Registry,
         _ => Deletion::Tombstone,
     };
-    let config = config_manifest(MEDIA_TYPE, Some(&prefix), &blob, deletion, None);
-    assert_eq!(parse_config(&config, "config").unwrap(), (blob, deletion));
+    let config = config_manifest(&media, Some(&prefix), &blob, deletion, None);
+    let entry = parse_config(&config, "config").unwrap();
+    assert_eq!(
+        (entry.blob, entry.deletion, entry.profile),
+        (blob, deletion, media.profile)
+    );
 }

@@ -58,6 +58,11 @@ impl<T: Transport> RegistryClient<T> {
         )?;
         match response.status().as_u16() {
             200 => self.drain(response, &what).map(|()| true),
+            // A registry whose blobs live in object storage (distribution on
+            // S3, GHCR, Docker Hub) redirects a blob HEAD there: it names
+            // where the blob is, so the blob exists. The target need not be
+            // asked (GHCR's S3 answers a HEAD 403).
+            301 | 302 | 303 | 307 | 308 => self.drain(response, &what).map(|()| true),
             404 => self.drain(response, &what).map(|()| false),
             _ => Err(self.fail(response, &what)),
         }

@@ -30,8 +30,9 @@ impl<T: Transport> RegistryClient<T> {
     /// The digest a tag points at, or `None` if there is no such tag.
     pub fn head_manifest(&self, tag: &str) -> Result<Option<String>, StoreError> {
         let what = format!("HEAD manifest {tag}");
+        let url = self.url(&format!("manifests/{tag}"));
         let response = self.send(
-            self.request(Method::HEAD, &self.url(&format!("manifests/{tag}")))
+            self.request(Method::HEAD, &url)
                 .header("accept", OCI_MANIFEST)
                 .body(Vec::new()),
         )?;
@@ -52,7 +53,29 @@ impl<T: Transport> RegistryClient<T> {
                 self.drain(response, &what)?;
                 Ok(None)
             }
-            _ => Err(self.fail(response, &what)),
+            _ => Err(self.with_words(response, &url, &what)),
+        }
+    }
+
+    /// An answer to a HEAD has no body, so a refusal says only its status
+    /// (`unauthorized: HEAD manifest config: HTTP 401`); the same URL asked
+    /// by GET says why in the registry's words (Harbor's "project X not
+    /// found"). Asked once, only when the HEAD failed.
+    fn with_words(&self, head: http::Response<T::Body>, url: &str, what: &str) -> StoreError {
+        let status = head.status();
+        let bare = self.fail(head, what);
+        let asked = self.send(
+            self.request(Method::GET, url)
+                .header("accept", OCI_MANIFEST)
+                .body(Vec::new()),
+        );
+        match asked {
+            Ok(response) if response.status() == status => self.fail(response, what),
+            Ok(response) => {
+                let _ = self.drain(response, what);
+                bare
+            }
+            Err(_) => bare,
         }
     }
 
@@ -140,21 +163,59 @@ impl<T: Transport> RegistryClient<T> {
     /// Deletes a manifest by digest (removing every tag on it). `Ok(true)`
     /// when deleted or already gone, `Ok(false)` when the registry does not
     /// allow deletion (405, or `UNSUPPORTED`; distribution's default).
-    pub fn delete_manifest(&self, digest: &str) -> Result<bool, StoreError> {
-        let what = format!("DELETE manifest {digest}");
-        let response = self.send(
-            self.request(Method::DELETE, &self.url(&format!("manifests/{digest}")))
-                .body(Vec::new()),
-        )?;
-        match response.status().as_u16() {
-            200..=299 | 404 => {
-                self.drain(response, &what)?;
-                Ok(true)
-            }
-            _ => match self.fail(response, &what) {
-                StoreError::Unsupported(_) => Ok(false),
-                other => Err(other),
+    ///
+    /// Google Artifact Registry refuses to delete a manifest by digest while
+    /// a tag still references it (`GOOGLE_MANIFEST_DANGLING_TAG`:
+    /// genuinetools/reg#136, fluxcd/pkg#328): then `tag` is deleted first
+    /// (DELETE by tag untags, there and in distribution v3), and the digest
+    /// after it.
+    pub fn delete_manifest(&self, digest: &str, tag: &str) -> Result<bool, StoreError> {
+        match self.delete_reference(digest)? {
+            Deleted::Yes => Ok(true),
+            Deleted::Refused => Ok(false),
+            Deleted::StillTagged(refusal) => match self.delete_reference(tag)? {
+                Deleted::Yes => match self.delete_reference(digest)? {
+                    Deleted::Yes => Ok(true),
+                    Deleted::Refused => Ok(false),
+                    Deleted::StillTagged(again) => Err(again),
+                },
+                // A registry that untags by no DELETE: its refusal of the
+                // digest is the error to show.
+                Deleted::Refused | Deleted::StillTagged(_) => Err(refusal),
             },
         }
     }
+
+    /// One DELETE of a manifest by digest or tag.
+    fn delete_reference(&self, reference: &str) -> Result<Deleted, StoreError> {
+        let what = format!("DELETE manifest {reference}");
+        let mut response = self.send(
+            self.request(Method::DELETE, &self.url(&format!("manifests/{reference}")))
+                .body(Vec::new()),
+        )?;
+        let status = response.status().as_u16();
+        if (200..=299).contains(&status) || status == 404 {
+            self.drain(response, &what)?;
+            return Ok(Deleted::Yes);
+        }
+        let body = read_to_vec(response.body_mut(), MAX_ERROR_BODY, &what).unwrap_or_default();
+        let still_tagged = error_codes(&body)
+            .iter()
+            .any(|c| c == "GOOGLE_MANIFEST_DANGLING_TAG");
+        match error_from_response(status, &body, &what) {
+            StoreError::Unsupported(_) => Ok(Deleted::Refused),
+            refusal if still_tagged => Ok(Deleted::StillTagged(refusal)),
+            other => Err(other),
+        }
+    }
+}
+
+/// What one DELETE of a manifest came to.
+enum Deleted {
+    /// Gone, or never there.
+    Yes,
+    /// The registry does not delete manifests.
+    Refused,
+    /// A tag still references it; the refusal, to show if untagging fails.
+    StillTagged(StoreError),
 }

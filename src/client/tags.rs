@@ -66,7 +66,9 @@ impl<T: Transport> RegistryClient<T> {
                 }
                 // A repository nothing was pushed to yet is unknown to the
                 // registry (404 NAME_UNKNOWN): it holds no tags.
-                Fetched::Other(response) if response.status().as_u16() == 404 && tags.is_empty() => {
+                Fetched::Other(response)
+                    if response.status().as_u16() == 404 && tags.is_empty() =>
+                {
                     self.drain(response, what)?;
                     return Ok(Vec::new());
                 }

@@ -332,8 +332,13 @@ fn a_registry_refusing_uploads_is_read_only() {
         assert_eq!(c.transport().methods(), ["POST"], "{status}");
     }
     // No answer at all: the registry is not there for reads either.
-    let c = client(vec![Answer::broken().to("POST /v2/team/repo/blobs/uploads/")]);
-    assert!(matches!(c.takes_writes(false), Err(StoreError::Transport(_))));
+    let c = client(vec![
+        Answer::broken().to("POST /v2/team/repo/blobs/uploads/")
+    ]);
+    assert!(matches!(
+        c.takes_writes(false),
+        Err(StoreError::Transport(_))
+    ));
     // A 401: read-only for an anonymous store (a public repository),
     // but an error when credentials were given (a wrong password).
     let c = client(vec![

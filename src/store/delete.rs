@@ -24,7 +24,8 @@ impl<T: Transport> OciStore<T> {
         let Some(digest) = self.digest_to_delete(kind, mac)? else {
             return Ok(()); // already gone: deletes are idempotent
         };
-        if self.repo.client.delete_manifest(&digest)? {
+        let tag = self.repo.layout.object_tag(kind, mac);
+        if self.repo.client.delete_manifest(&digest, &tag)? {
             return Ok(());
         }
         // The registry stopped honouring DELETE since `create` probed it:
@@ -50,10 +51,10 @@ impl<T: Transport> OciStore<T> {
         if names_prefix(&bytes, repo.prefix()) {
             return Ok(Some(sha256_digest(&bytes)));
         }
-        let media = &repo.config.media_type;
+        let media = repo.media()?;
         let ours = match entry {
-            ObjectEntry::Object(blob) => object_manifest(media, kind, mac, repo.prefix(), &blob),
-            ObjectEntry::Tombstone => marker_manifest(media, kind, mac, repo.prefix(), false),
+            ObjectEntry::Object(blob) => object_manifest(&media, kind, mac, repo.prefix(), &blob),
+            ObjectEntry::Tombstone => marker_manifest(&media, kind, mac, repo.prefix(), false),
         };
         let digest = sha256_digest(&ours);
         repo.client.put_manifest(&tag, ours)?;
@@ -65,7 +66,8 @@ impl<T: Transport> OciStore<T> {
     /// delete leaves a consistent state.
     fn delete_by_tombstone(&self, kind: Resource, mac: &Mac) -> Result<(), StoreError> {
         let repo = &self.repo;
-        let tombstone = marker_manifest(&repo.config.media_type, kind, mac, repo.prefix(), false);
+        let media = repo.media()?;
+        let tombstone = marker_manifest(&media, kind, mac, repo.prefix(), false);
         repo.client.put_manifest(
             &repo.layout.tag(kind, mac, TagRole::Deleted),
             tombstone.clone(),
@@ -76,17 +78,17 @@ impl<T: Transport> OciStore<T> {
 
     fn switch_to_tombstones(&self) -> Result<(), StoreError> {
         let repo = &self.repo;
-        let (blob, _) = repo.read_config_manifest()?;
+        let entry = repo.read_config_manifest()?;
         let manifest = config_manifest(
-            &repo.config.media_type,
+            &repo.media_as(entry.profile),
             repo.prefix(),
-            &blob,
+            &entry.blob,
             Deletion::Tombstone,
             None,
         );
         repo.client
             .put_manifest(&repo.layout.config_tag(), manifest)?;
-        repo.learn(Deletion::Tombstone, None);
+        repo.learn(Deletion::Tombstone, entry.profile, None);
         Ok(())
     }
 }

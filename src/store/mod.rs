@@ -4,6 +4,7 @@
 //! stand on the repository core (`crate::repository`), never on each other.
 
 mod delete;
+mod hints;
 #[cfg(test)]
 mod rules_tests;
 #[cfg(test)]
@@ -12,12 +13,13 @@ pub(crate) mod tests;
 use crate::error::StoreError;
 use crate::get::{GetReader, ObjectReader};
 use crate::layout::classify;
-use crate::manifest::{config_manifest, probe_manifest, Deletion};
+use crate::manifest::{config_manifest, probe_manifest, Deletion, Profile};
 use crate::put::PutSession;
 use crate::range::ByteRange;
 use crate::repository::Repository;
 use crate::resource::{Mac, Resource};
 use crate::transport::Transport;
+use hints::{both_profiles_refused, made_first_hint, refuses_media_types};
 use std::cell::Cell;
 use std::rc::Rc;
 
@@ -99,6 +101,9 @@ impl<T: Transport> OciStore<T> {
     /// and is read back after `CREATE_SETTLE`; if another create's is
     /// there, this one fails with `already-exists` (the last writer wins,
     /// and only it).
+    ///
+    /// On the way it learns, for good, what this registry takes: whether
+    /// it deletes manifests, and which media types (`probe`).
     pub fn create(&self, config: &[u8]) -> Result<(), StoreError> {
         let repo = &self.repo;
         repo.check_open()?;
@@ -111,16 +116,24 @@ impl<T: Transport> OciStore<T> {
                 repo.location()
             ))
         };
-        if client.head_manifest(&tag)?.is_some() {
+        if client
+            .head_manifest(&tag)
+            .map_err(|e| made_first_hint(e, repo))?
+            .is_some()
+        {
             return Err(exists());
         }
-        repo.ensure_empty_config()?;
-        let blob = repo.push_blob(config.to_vec())?;
-        let deletion = self.probe_deletion()?;
+        let written = (|| {
+            repo.ensure_base_blobs(Profile::Artifact)?;
+            let blob = repo.push_blob(config.to_vec())?;
+            let (profile, deletion) = self.probe()?;
+            Ok((blob, profile, deletion))
+        })();
+        let (blob, profile, deletion) = written.map_err(|e| made_first_hint(e, repo))?;
         let transport = client.transport();
         let creator = format!("{:016x}{:016x}", transport.random(), transport.random());
-        let media = &repo.config.media_type;
-        let manifest = config_manifest(media, repo.prefix(), &blob, deletion, Some(&creator));
+        let media = repo.media_as(profile);
+        let manifest = config_manifest(&media, repo.prefix(), &blob, deletion, Some(&creator));
         // Looked at again right before writing: the window in which a
         // concurrent create can still overwrite ours is this one request.
         if client.head_manifest(&tag)?.is_some() {
@@ -131,32 +144,55 @@ impl<T: Transport> OciStore<T> {
         if client.get_manifest(&tag)?.as_deref() != Some(&manifest[..]) {
             return Err(exists());
         }
-        repo.learn(deletion, Some(blob));
+        repo.learn(deletion, profile, Some(blob));
         Ok(())
     }
 
-    /// Tags a throwaway manifest and deletes it: whether the registry allows
-    /// that decides how this repository records deletions, for good.
-    fn probe_deletion(&self) -> Result<Deletion, StoreError> {
+    /// Tags a throwaway manifest and deletes it, to learn two things this
+    /// repository then keeps for good:
+    /// - which profile of media types the registry takes: the artifact
+    ///   one, unless the registry refuses it as an invalid manifest (an
+    ///   allow-list of media types: GitLab, Quay), then the image one;
+    /// - whether the registry deletes manifests, and really does: a DELETE
+    ///   answered 202 does not prove the tag is gone (go-containerregistry's
+    ///   registry, `crane registry serve`, answers so and keeps serving the
+    ///   tag), so the tag is looked at once more; one still there, or a
+    ///   refused DELETE, means tombstones.
+    fn probe(&self) -> Result<(Profile, Deletion), StoreError> {
         let repo = &self.repo;
-        let probe = probe_manifest(&repo.config.media_type, repo.prefix());
+        let tag = repo.layout.probe_tag();
+        let mut profile = Profile::Artifact;
+        let mut probe = probe_manifest(&repo.media_as(profile), repo.prefix());
+        if let Err(refusal) = repo.client.put_manifest(&tag, probe.clone()) {
+            if !refuses_media_types(&refusal) {
+                return Err(refusal);
+            }
+            profile = Profile::Image;
+            repo.ensure_base_blobs(profile)?;
+            probe = probe_manifest(&repo.media_as(profile), repo.prefix());
+            repo.client
+                .put_manifest(&tag, probe.clone())
+                .map_err(|e| both_profiles_refused(e, &refusal))?;
+        }
         let digest = crate::digest::sha256_digest(&probe);
-        repo.client.put_manifest(&repo.layout.probe_tag(), probe)?;
-        Ok(if repo.client.delete_manifest(&digest)? {
-            Deletion::Registry
-        } else {
-            Deletion::Tombstone
-        })
+        if !repo.client.delete_manifest(&digest, &tag)? {
+            return Ok((profile, Deletion::Tombstone));
+        }
+        let deletion = match repo.client.head_manifest(&tag)? {
+            None => Deletion::Registry,
+            Some(_) => Deletion::Tombstone,
+        };
+        Ok((profile, deletion))
     }
 
     pub fn open(&self) -> Result<Vec<u8>, StoreError> {
         let repo = &self.repo;
         repo.check_open()?;
         let _op = repo.client.operation();
-        let (blob, deletion) = repo.read_config_manifest()?;
-        let reader = GetReader::whole(&repo.client, &blob, "the repository configuration")?;
+        let entry = repo.read_config_manifest()?;
+        let reader = GetReader::whole(&repo.client, &entry.blob, "the repository configuration")?;
         let bytes = reader.read_all(&repo.client)?;
-        repo.learn(deletion, Some(blob));
+        repo.learn(entry.deletion, entry.profile, Some(entry.blob));
         Ok(bytes)
     }
 
@@ -229,7 +265,7 @@ impl<T: Transport> OciStore<T> {
         let tags = repo.client.list_tags()?;
         let mut total = match repo.config_blob() {
             Some(blob) => blob.size,
-            None => repo.read_config_manifest()?.0.size,
+            None => repo.read_config_manifest()?.blob.size,
         };
         for kind in Resource::ALL {
             for mac in self.live_keys(&tags, kind)? {

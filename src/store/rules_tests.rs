@@ -9,7 +9,9 @@ use crate::layout::TagRole;
 use crate::manifest::{
     config_manifest, marker_manifest, object_manifest, parse_config, BlobRef, EMPTY_CONTENT,
 };
-use crate::scripted::Answer;
+use crate::manifest::{Media, Profile};
+use crate::scripted::{Answer, Scripted};
+use std::rc::Rc;
 
 const M: &str = DEFAULT_MEDIA_TYPE;
 const KEY: Mac = Mac([0xab; 32]);
@@ -32,7 +34,7 @@ fn ok(status: u16) -> Answer {
 fn written_config(config: &[u8]) -> Vec<u8> {
     let creator = "0".repeat(32);
     config_manifest(
-        M,
+        &Media::artifact(M),
         None,
         &blob_of(config),
         Deletion::Registry,
@@ -51,8 +53,9 @@ fn create_answers() -> Vec<Answer> {
         ok(201).to("PUT /v2/team/repo/blobs/uploads/s"), // PUT of the configuration blob
         ok(201).to("PUT /v2/team/repo/manifests/config.probe"), // PUT config.probe
         ok(202).to("DELETE /v2/team/repo/manifests/sha256:*"), // DELETE of the probe: the registry honours DELETE
-        ok(404).to("HEAD /v2/team/repo/manifests/config"),     // HEAD config, right before writing
-        ok(201).to("PUT /v2/team/repo/manifests/config"),      // PUT config
+        ok(404).to("HEAD /v2/team/repo/manifests/config.probe"), // and the probe's tag is really gone
+        ok(404).to("HEAD /v2/team/repo/manifests/config"), // HEAD config, right before writing
+        ok(201).to("PUT /v2/team/repo/manifests/config"),  // PUT config
     ]
 }
 
@@ -63,7 +66,7 @@ fn create_writes_the_configuration_then_reads_it_back_after_settling() {
         .push(Answer::new(200, &written_config(b"cfg")).to("GET /v2/team/repo/manifests/config"));
     let s = store_with(&[], answers);
     s.create(b"cfg").unwrap();
-    let probe = sha256_digest(&probe_manifest(M, None));
+    let probe = sha256_digest(&probe_manifest(&Media::artifact(M), None));
     let empty = sha256_digest(EMPTY_CONTENT);
     let cfg = sha256_digest(b"cfg");
     assert_eq!(
@@ -75,6 +78,7 @@ fn create_writes_the_configuration_then_reads_it_back_after_settling() {
             format!("PUT blobs/uploads/s?digest={cfg}"),
             "PUT manifests/config.probe".into(),
             format!("DELETE manifests/{probe}"),
+            "HEAD manifests/config.probe".into(),
             "HEAD manifests/config".into(),
             "PUT manifests/config".into(),
             "GET manifests/config".into(),
@@ -82,9 +86,9 @@ fn create_writes_the_configuration_then_reads_it_back_after_settling() {
     );
     let transport = s.repo.client.transport();
     assert_eq!(*transport.slept.borrow(), [CREATE_SETTLE]);
-    let written = &transport.asked.borrow()[7].body;
+    let written = &transport.asked.borrow()[8].body;
     assert_eq!(
-        parse_config(written, "config").unwrap().1,
+        parse_config(written, "config").unwrap().deletion,
         Deletion::Registry
     );
 }
@@ -95,7 +99,7 @@ fn a_create_whose_configuration_was_overwritten_fails() {
     // writer wins, and only it.
     let mut answers = create_answers();
     let theirs = config_manifest(
-        M,
+        &Media::artifact(M),
         None,
         &blob_of(b"theirs"),
         Deletion::Registry,
@@ -110,10 +114,10 @@ fn a_create_whose_configuration_was_overwritten_fails() {
     // The one-request window: a configuration appearing between the first
     // look and the write is found by the second look, and nothing is written.
     let mut answers = create_answers();
-    answers[6] = Answer::new(200, b"")
+    answers[7] = Answer::new(200, b"")
         .to("HEAD /v2/team/repo/manifests/config")
         .header("docker-content-digest", &sha256_digest(b"x"));
-    answers.truncate(7);
+    answers.truncate(8);
     let s = store_with(&[], answers);
     assert!(matches!(
         s.create(b"cfg"),
@@ -122,12 +126,184 @@ fn a_create_whose_configuration_was_overwritten_fails() {
     assert!(!asked(&s).contains(&"PUT manifests/config".to_string()));
 }
 
+/// `create` against `answers`, its config manifest read back as written
+/// with `deletion` and `profile`: what the store learnt.
+fn create_learning(
+    mut answers: Vec<Answer>,
+    deletion: Deletion,
+    profile: Profile,
+) -> Rc<OciStore<Scripted>> {
+    let creator = "0".repeat(32);
+    let media = Media { family: M, profile };
+    let written = config_manifest(&media, None, &blob_of(b"c"), deletion, Some(&creator));
+    answers.push(Answer::new(200, &written).to("GET /v2/team/repo/manifests/config"));
+    let s = store_with(&[], answers);
+    s.create(b"c").unwrap();
+    assert_eq!(s.repo.known_deletion(), Some(deletion));
+    assert_eq!(s.repo.media().unwrap().profile, profile);
+    s
+}
+
+#[test]
+fn a_delete_answered_but_not_done_gets_a_tombstone_store() {
+    // go-containerregistry's registry answers 202 and keeps the tag.
+    let mut answers = create_answers();
+    answers[6] = Answer::new(200, b"")
+        .to("HEAD /v2/team/repo/manifests/config.probe")
+        .header("docker-content-digest", &sha256_digest(b"probe"));
+    create_learning(answers, Deletion::Tombstone, Profile::Artifact);
+}
+
+#[test]
+fn a_manifest_still_tagged_is_untagged_then_deleted() {
+    // Artifact Registry refuses a DELETE by digest while a tag references
+    // the manifest (GOOGLE_MANIFEST_DANGLING_TAG): the tag goes first.
+    let dangling = br#"{"errors":[{"code":"GOOGLE_MANIFEST_DANGLING_TAG","message":"Manifest is still referenced by tag: config.probe"}]}"#;
+    let mut answers = create_answers();
+    answers.splice(
+        5..6,
+        [
+            Answer::new(400, dangling).to("DELETE /v2/team/repo/manifests/sha256:*"),
+            ok(202).to("DELETE /v2/team/repo/manifests/config.probe"),
+            ok(202).to("DELETE /v2/team/repo/manifests/sha256:*"),
+        ],
+    );
+    let s = create_learning(answers, Deletion::Registry, Profile::Artifact);
+    // And a delete of an object later does the same.
+    let manifest = object_manifest(
+        &Media::artifact(M),
+        Resource::Lock,
+        &KEY,
+        None,
+        &blob_of(b"lock"),
+    );
+    let s2 = store_with(
+        &[],
+        vec![
+            Answer::new(200, &manifest).to("GET /v2/team/repo/manifests/lock-*"),
+            Answer::new(400, dangling).to("DELETE /v2/team/repo/manifests/sha256:*"),
+            ok(202).to("DELETE /v2/team/repo/manifests/lock-*"),
+            ok(202).to("DELETE /v2/team/repo/manifests/sha256:*"),
+        ],
+    );
+    s2.delete(Resource::Lock, &KEY).unwrap();
+    drop(s);
+    // A registry that refuses the untagging too: its first refusal shows.
+    let s3 = store_with(
+        &[],
+        vec![
+            Answer::new(200, &manifest).to("GET /v2/team/repo/manifests/lock-*"),
+            Answer::new(400, dangling).to("DELETE /v2/team/repo/manifests/sha256:*"),
+            Answer::new(405, UNSUPPORTED).to("DELETE /v2/team/repo/manifests/lock-*"),
+        ],
+    );
+    let shown = s3.delete(Resource::Lock, &KEY).unwrap_err().to_string();
+    assert!(
+        shown.contains("GOOGLE_MANIFEST_DANGLING_TAG") && shown.contains("still referenced by tag"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_registry_allow_listing_media_types_gets_an_image_store() {
+    // GitLab: "400 Bad Request ... unknown media type" for our artifact
+    // type; the image profile's types are on every allow-list.
+    let gitlab = br#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid","detail":"unknown media type: application/vnd.plakar.kloset.v1.probe (artifactType)"}]}"#;
+    let mut answers = create_answers();
+    answers.splice(
+        4..5,
+        [
+            Answer::new(400, gitlab).to("PUT /v2/team/repo/manifests/config.probe"),
+            ok(201).to("POST /v2/team/repo/blobs/uploads/"), // the image config: there
+            ok(201).to("PUT /v2/team/repo/manifests/config.probe"),
+        ],
+    );
+    let s = create_learning(answers, Deletion::Registry, Profile::Image);
+    let asked = s.repo.client.transport().asked.borrow();
+    let image_config = sha256_digest(crate::manifest::IMAGE_CONFIG_CONTENT);
+    assert!(asked[5].uri.contains(&format!("mount={image_config}")));
+    let probe: serde_json::Value = serde_json::from_slice(&asked[6].body).unwrap();
+    assert!(probe.get("artifactType").is_none(), "{probe}");
+    assert_eq!(
+        probe["config"]["mediaType"],
+        crate::manifest::IMAGE_CONFIG_MEDIA_TYPE
+    );
+    assert_eq!(
+        probe["layers"][0]["mediaType"],
+        crate::manifest::IMAGE_LAYER_MEDIA_TYPE
+    );
+    let config: serde_json::Value = serde_json::from_slice(&asked[10].body).unwrap();
+    assert_eq!(config["annotations"]["io.plakar.kloset.media"], "image");
+    assert_eq!(config["config"]["digest"], image_config);
+}
+
+#[test]
+fn a_registry_refusing_both_profiles_says_both_refusals() {
+    let refused =
+        br#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid","detail":"nope"}]}"#;
+    let mut answers = create_answers();
+    answers.truncate(4);
+    answers.extend([
+        Answer::new(400, refused).to("PUT /v2/team/repo/manifests/config.probe"),
+        ok(201).to("POST /v2/team/repo/blobs/uploads/"),
+        Answer::new(400, refused).to("PUT /v2/team/repo/manifests/config.probe"),
+    ]);
+    let s = store_with(&[], answers);
+    let shown = s.create(b"c").unwrap_err().to_string();
+    assert!(
+        shown.contains("as an OCI image") && shown.contains("as an OCI 1.1 artifact"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_repository_to_make_first_is_named_with_how() {
+    // ECR: the repository must exist before any push (regclient#869).
+    let ecr = br#"{"errors":[{"code":"NAME_UNKNOWN","message":"The repository with name 'team/repo' does not exist in the registry with id '123456789012'"}]}"#;
+    let s = store_with(
+        &[],
+        vec![
+            ok(404).to("HEAD /v2/team/repo/manifests/config"),
+            Answer::new(404, ecr).to("POST /v2/team/repo/blobs/uploads/"),
+        ],
+    );
+    let shown = s.create(b"c").unwrap_err().to_string();
+    assert!(shown.starts_with("not found: "), "{shown}");
+    assert!(
+        shown.contains("aws ecr create-repository --repository-name team/repo"),
+        "{shown}"
+    );
+    // Harbor: the first request, a HEAD, gets a bare 401; asked again by
+    // GET, the registry says the project is missing.
+    let harbor = br#"{"errors":[{"code":"UNAUTHORIZED","message":"project team not found"}]}"#;
+    let s = store_with(
+        &[],
+        vec![
+            ok(401).to("HEAD /v2/team/repo/manifests/config"),
+            Answer::new(401, harbor).to("GET /v2/team/repo/manifests/config"),
+        ],
+    );
+    let shown = s.create(b"c").unwrap_err().to_string();
+    assert!(shown.contains("project team not found"), "{shown}");
+    assert!(
+        shown.contains("create the project team in Harbor first"),
+        "{shown}"
+    );
+}
+
 #[test]
 fn a_registry_refusing_the_probes_delete_gets_a_tombstone_store() {
     let mut answers = create_answers();
     answers[5] = Answer::new(405, UNSUPPORTED).to("DELETE /v2/team/repo/manifests/sha256:*");
+    answers.remove(6); // a refused DELETE needs no look at the tag
     let creator = "0".repeat(32);
-    let tomb = config_manifest(M, None, &blob_of(b"c"), Deletion::Tombstone, Some(&creator));
+    let tomb = config_manifest(
+        &Media::artifact(M),
+        None,
+        &blob_of(b"c"),
+        Deletion::Tombstone,
+        Some(&creator),
+    );
     answers.push(Answer::new(200, &tomb).to("GET /v2/team/repo/manifests/config"));
     let s = store_with(&[], answers);
     s.create(b"c").unwrap();
@@ -157,7 +333,13 @@ fn mode_is_asked_once_and_is_read_only_where_uploads_are_refused() {
 
 #[test]
 fn delete_removes_the_digest_of_the_manifest_it_read() {
-    let manifest = object_manifest(M, Resource::Lock, &KEY, None, &blob_of(b"lock"));
+    let manifest = object_manifest(
+        &Media::artifact(M),
+        Resource::Lock,
+        &KEY,
+        None,
+        &blob_of(b"lock"),
+    );
     let s = store_with(
         &[],
         vec![
@@ -175,7 +357,13 @@ fn delete_removes_the_digest_of_the_manifest_it_read() {
         ]
     );
     // Another key's manifest at the tag is refused, never deleted.
-    let other = object_manifest(M, Resource::Lock, &Mac([1; 32]), None, &blob_of(b"x"));
+    let other = object_manifest(
+        &Media::artifact(M),
+        Resource::Lock,
+        &Mac([1; 32]),
+        None,
+        &blob_of(b"x"),
+    );
     let s = store_with(
         &[],
         vec![Answer::new(200, &other).to("GET /v2/team/repo/manifests/lock-*")],
@@ -196,7 +384,7 @@ fn a_tombstone_delete_marks_the_key_then_covers_its_object_tag() {
             ok(201).to("PUT /v2/team/repo/manifests/lock-*"),
         ],
     );
-    s.repo.learn(Deletion::Tombstone, None);
+    s.repo.learn(Deletion::Tombstone, Profile::Artifact, None);
     s.delete(Resource::Lock, &KEY).unwrap();
     let layout = &s.repo.layout;
     assert_eq!(
@@ -209,15 +397,27 @@ fn a_tombstone_delete_marks_the_key_then_covers_its_object_tag() {
             format!("PUT manifests/{}", layout.object_tag(Resource::Lock, &KEY)),
         ]
     );
-    let tombstone = marker_manifest(M, Resource::Lock, &KEY, None, false);
+    let tombstone = marker_manifest(&Media::artifact(M), Resource::Lock, &KEY, None, false);
     let bodies = s.repo.client.transport().asked.borrow();
     assert!(bodies.iter().all(|a| a.body == tombstone));
 }
 
 #[test]
 fn a_registry_that_stops_honouring_delete_is_switched_to_tombstones() {
-    let manifest = object_manifest(M, Resource::Lock, &KEY, None, &blob_of(b"lock"));
-    let config = config_manifest(M, None, &blob_of(b"c"), Deletion::Registry, None);
+    let manifest = object_manifest(
+        &Media::artifact(M),
+        Resource::Lock,
+        &KEY,
+        None,
+        &blob_of(b"lock"),
+    );
+    let config = config_manifest(
+        &Media::artifact(M),
+        None,
+        &blob_of(b"c"),
+        Deletion::Registry,
+        None,
+    );
     let s = store_with(
         &[],
         vec![
@@ -234,7 +434,7 @@ fn a_registry_that_stops_honouring_delete_is_switched_to_tombstones() {
     assert_eq!(asked.len(), 6);
     assert!(asked[3].uri.ends_with("manifests/config"));
     assert_eq!(
-        parse_config(&asked[3].body, "config").unwrap().1,
+        parse_config(&asked[3].body, "config").unwrap().deletion,
         Deletion::Tombstone
     );
     assert_eq!(s.repo.known_deletion(), Some(Deletion::Tombstone));
@@ -242,7 +442,7 @@ fn a_registry_that_stops_honouring_delete_is_switched_to_tombstones() {
 
 #[test]
 fn a_tombstoned_key_is_not_found() {
-    let tombstone = marker_manifest(M, Resource::State, &KEY, None, false);
+    let tombstone = marker_manifest(&Media::artifact(M), Resource::State, &KEY, None, false);
     let s = store_with(
         &[],
         vec![Answer::new(200, &tombstone).to("GET /v2/team/repo/manifests/state-*")],

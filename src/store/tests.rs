@@ -6,6 +6,7 @@ use super::*;
 use crate::config::StoreConfig;
 use crate::digest::sha256_digest;
 use crate::layout::Layout;
+use crate::manifest::Media;
 use crate::manifest::{object_manifest, BlobRef};
 use crate::scripted::{Answer, Scripted};
 
@@ -70,12 +71,24 @@ fn registry(config_size: u64, sizes: &[u64]) -> Vec<Answer> {
             .to("GET /v2/team/repo/tags/list?n=1000"),
         Answer::new(
             200,
-            &config_manifest(MEDIA, None, &blob(config_size), Deletion::Registry, None),
+            &config_manifest(
+                &Media::artifact(MEDIA),
+                None,
+                &blob(config_size),
+                Deletion::Registry,
+                None,
+            ),
         )
         .to("GET /v2/team/repo/manifests/config"),
     ];
     for (mac, size) in macs.iter().zip(sizes) {
-        let manifest = object_manifest(MEDIA, Resource::Packfile, mac, None, &blob(*size));
+        let manifest = object_manifest(
+            &Media::artifact(MEDIA),
+            Resource::Packfile,
+            mac,
+            None,
+            &blob(*size),
+        );
         answers.push(Answer::new(200, &manifest).to("GET /v2/team/repo/manifests/packfile-*"));
     }
     answers
@@ -166,7 +179,13 @@ fn mode_ends_by_the_deadline() {
 fn object_size_reads_the_manifest_once_and_get_reuses_it() {
     let mac = Mac([9; 32]);
     let blob = blob(5000);
-    let manifest = object_manifest(MEDIA, Resource::Packfile, &mac, None, &blob);
+    let manifest = object_manifest(
+        &Media::artifact(MEDIA),
+        Resource::Packfile,
+        &mac,
+        None,
+        &blob,
+    );
     let s = store(vec![
         Answer::new(200, &manifest).to("GET /v2/team/repo/manifests/packfile-*"),
         Answer::new(206, &[7u8; 100])

@@ -193,7 +193,7 @@ fn run_hostile(host: &str, mut command: Command) {
     // a put goes as far as its upload POST whatever it reads first.
     let config_path = format!("/v2/{repo}/manifests/config");
     let config = kloset_oci::manifest::config_manifest(
-        kloset_oci::config::DEFAULT_MEDIA_TYPE,
+        &kloset_oci::manifest::Media::artifact(kloset_oci::config::DEFAULT_MEDIA_TYPE),
         None,
         &kloset_oci::manifest::BlobRef {
             digest: kloset_oci::digest::sha256_digest(b"config"),
