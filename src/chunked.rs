@@ -1,6 +1,17 @@
-//! Chunked uploads (`upload_mode=chunked`): an object goes in PATCHes of a
-//! fixed size with `Content-Range`, for registries and proxies that cap
-//! request bodies (GHCR: 4 MiB per chunk). Only the chunk in flight is held.
+//! Chunked uploads (`upload_mode=chunked`, the default): an object goes in
+//! PATCHes with `Content-Range`. Only the chunk in flight is held.
+//!
+//! The chunk adapts to the registry (what it learnt is kept per store
+//! instance, [`Learnt`]):
+//! - a PATCH refused as too large (413; GHCR's `416 ... the request body is
+//!   too large and exceeds the maximum permissible limit of 4.00MiB`,
+//!   oras-project/rust-oci-client#35; ECR's `400 BLOB_UPLOAD_INVALID ...
+//!   layer part size exceeds the maximum of 20971520 bytes`) is sent again
+//!   in pieces of the limit the refusal states, or of half the chunk;
+//! - a PATCH taken without the session's `Range` moving at all is a
+//!   registry dropping PATCH bodies (ECR, aws/containers-roadmap#2831: from
+//!   the second PATCH of a session on): what is left of the object then
+//!   goes with the closing PUT, held in memory until then.
 //!
 //! A chunk whose PATCH fails is resumed from what the session says arrived
 //! (OCI distribution spec v1.1, "Resuming an upload": `GET <session>`
@@ -31,15 +42,92 @@ pub fn real_progress(offset: usize, at: usize, len: usize) -> bool {
     at > offset && at - offset >= MIN_PROGRESS.min(len - offset)
 }
 
+/// The smallest chunk a too-large refusal may bring a chunk down to: below
+/// it requests dominate, and a registry refusing such bodies takes none.
+pub const MIN_ADAPTED_CHUNK: usize = 64 << 10;
+
+/// What the uploads of one store instance learnt of the registry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Learnt {
+    /// The most a request body may hold, from a too-large refusal.
+    pub body_cap: Option<usize>,
+    /// The registry drops the body of every PATCH after a session's first.
+    pub one_patch: bool,
+}
+
 pub struct ChunkedUpload {
     /// Where the session's next request goes (each answer names the next).
     url: String,
     /// Bytes per PATCH; the last chunk goes with the closing PUT.
     chunk: usize,
-    /// Written but not sent yet; shorter than `chunk`.
+    /// Written but not sent yet; shorter than `chunk`, unless `rest_in_put`.
     pending: Vec<u8>,
     /// Bytes the registry holds.
     sent: u64,
+    learnt: Learnt,
+    /// No more PATCHes: everything not sent yet goes with the closing PUT.
+    rest_in_put: bool,
+}
+
+/// Whether a refusal says the request body was too large, and the limit it
+/// states, if any (`Some(None)`: too large, no limit given).
+pub fn too_large(error: &StoreError) -> Option<Option<u64>> {
+    let StoreError::Registry {
+        status,
+        code,
+        message,
+    } = error
+    else {
+        return None;
+    };
+    let lower = message.to_ascii_lowercase();
+    let says = match status {
+        413 => true,
+        416 => lower.contains("too large"),
+        400 => code == "BLOB_UPLOAD_INVALID" && lower.contains("exceeds the maximum"),
+        _ => false,
+    };
+    says.then(|| stated_limit(message))
+}
+
+/// The last size a message states, as `4.00MiB`, `20971520 bytes` or
+/// `5 MB`: what registries write in their too-large refusals.
+pub fn stated_limit(message: &str) -> Option<u64> {
+    let words: Vec<&str> = message
+        .split(|c: char| c.is_whitespace() || c == ',' || c == ';' || c == '(' || c == ')')
+        .filter(|w| !w.is_empty())
+        .collect();
+    let unit_of = |u: &str| -> Option<f64> {
+        match u.trim_end_matches('.').to_ascii_lowercase().as_str() {
+            "b" | "byte" | "bytes" => Some(1.0),
+            "kib" | "kb" => Some(1024.0),
+            "mib" | "mb" => Some(1024.0 * 1024.0),
+            "gib" | "gb" => Some(1024.0 * 1024.0 * 1024.0),
+            _ => None,
+        }
+    };
+    let mut found = None;
+    for (i, word) in words.iter().enumerate() {
+        let digits = word
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(word.len());
+        let (number, unit) = word.split_at(digits);
+        let Ok(value) = number.parse::<f64>() else {
+            continue;
+        };
+        let unit = if unit.is_empty() {
+            words.get(i + 1).and_then(|u| unit_of(u))
+        } else {
+            unit_of(unit)
+        };
+        if let Some(unit) = unit {
+            let bytes = value * unit;
+            if bytes.is_finite() && bytes >= 1.0 && bytes < u64::MAX as f64 {
+                found = Some(bytes as u64);
+            }
+        }
+    }
+    found
 }
 
 /// How to go on with a chunk once the session said how much it holds.
@@ -82,16 +170,33 @@ impl ChunkedUpload {
         client: &RegistryClient<T>,
         chunk_size: usize,
     ) -> Result<Self, StoreError> {
+        Self::start_learnt(client, chunk_size, Learnt::default())
+    }
+
+    /// Starts an upload with what earlier uploads learnt.
+    pub fn start_learnt<T: Transport>(
+        client: &RegistryClient<T>,
+        chunk_size: usize,
+        learnt: Learnt,
+    ) -> Result<Self, StoreError> {
         let session = client.start_upload()?;
         let chunk = effective_chunk(chunk_size, session.min_chunk).inspect_err(|_| {
             client.cancel_upload(&session.url);
         })?;
+        let chunk = learnt.body_cap.map_or(chunk, |cap| chunk.min(cap));
         Ok(ChunkedUpload {
             url: session.url,
             chunk,
             pending: Vec::new(),
             sent: 0,
+            learnt,
+            rest_in_put: false,
         })
+    }
+
+    /// What this upload learnt (and was started with).
+    pub fn learnt(&self) -> Learnt {
+        self.learnt
     }
 
     /// The session's current URL, to cancel it.
@@ -105,17 +210,35 @@ impl ChunkedUpload {
         mut bytes: &[u8],
     ) -> Result<(), StoreError> {
         while !bytes.is_empty() {
+            if self.rest_in_put {
+                return self.hold_for_put(bytes);
+            }
             if self.pending.capacity() == 0 {
                 self.pending.reserve_exact(self.chunk);
             }
-            let take = (self.chunk - self.pending.len()).min(bytes.len());
+            let room = self.chunk.saturating_sub(self.pending.len());
+            let take = room.min(bytes.len());
             self.pending.extend_from_slice(&bytes[..take]);
             bytes = &bytes[take..];
-            if self.pending.len() == self.chunk {
+            if self.pending.len() >= self.chunk {
                 let full = std::mem::take(&mut self.pending);
                 self.send(client, full)?;
             }
         }
+        Ok(())
+    }
+
+    /// Keeps `bytes` for the closing PUT, within what a store holds.
+    fn hold_for_put(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        if self.pending.len().saturating_add(bytes.len()) as u64 > MAX_CHUNK {
+            return Err(StoreError::Unsupported(format!(
+                "the registry drops PATCH bodies after a session's first (a known Amazon \
+                 ECR bug, aws/containers-roadmap#2831), so the rest of an object goes with \
+                 the closing PUT, and this one is larger than the {MAX_CHUNK} bytes a store \
+                 holds in memory; use upload_mode=monolithic"
+            )));
+        }
+        self.pending.extend_from_slice(bytes);
         Ok(())
     }
 
@@ -162,6 +285,23 @@ impl ChunkedUpload {
                     let held = accepted.received.unwrap_or(end);
                     if held == end {
                         self.sent = end;
+                        if self.learnt.one_patch {
+                            self.rest_in_put = true;
+                        }
+                        return Ok(());
+                    }
+                    // A later chunk taken, and not a byte of it held: the
+                    // registry drops PATCH bodies after the first (ECR,
+                    // aws/containers-roadmap#2831). It holds what it held
+                    // before this chunk, so the rest of the object goes
+                    // with the closing PUT. (Not the first chunk: a session
+                    // holding one byte says `0-0`, as an empty one does.)
+                    if offset == 0 && base > 0 && held == base {
+                        self.learnt.one_patch = true;
+                        self.rest_in_put = true;
+                        let mut rest = chunk;
+                        rest.append(&mut self.pending);
+                        self.pending = rest;
                         return Ok(());
                     }
                     // Took less than it was sent, without an error: go on
@@ -189,6 +329,22 @@ impl ChunkedUpload {
                 }
                 Err(failed) => failed,
             };
+            // Refused as too large: the registry holds nothing of this
+            // request; the chunk goes on in pieces it takes.
+            if let Some(limit) = too_large(&failed.error) {
+                let smaller = limit
+                    .map(|l| l.min(usize::MAX as u64) as usize)
+                    .filter(|&l| l < self.chunk)
+                    .unwrap_or(self.chunk / 2);
+                // Each refusal at least halves the chunk, down to a floor:
+                // a few refusals at most, outside the retry count.
+                if smaller < MIN_ADAPTED_CHUNK {
+                    return Err(failed.error);
+                }
+                self.chunk = smaller;
+                self.learnt.body_cap = Some(smaller);
+                return self.send_pieces(client, chunk.split_off(offset));
+            }
             let wait = match failed.retry {
                 // Out of order: the session knows better; ask it at once.
                 Outcome::Answer { status: 416, .. } if budget.retries_left() => {
@@ -229,6 +385,25 @@ impl ChunkedUpload {
                 }
             }
         }
+    }
+}
+
+impl ChunkedUpload {
+    /// Sends `rest` (the registry holds everything before it) in full
+    /// chunks; what is left short of a chunk waits for more writes.
+    fn send_pieces<T: Transport>(
+        &mut self,
+        client: &RegistryClient<T>,
+        mut rest: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        while rest.len() >= self.chunk && !self.rest_in_put {
+            let tail = rest.split_off(self.chunk);
+            self.send(client, rest)?;
+            rest = tail;
+        }
+        rest.append(&mut self.pending);
+        self.pending = rest;
+        Ok(())
     }
 }
 

@@ -261,3 +261,108 @@ fn a_413_names_the_options_that_get_under_the_cap() {
         other => panic!("{other:?}"),
     }
 }
+
+/// GHCR's refusal of a body over 4 MiB (oras-project/rust-oci-client#35),
+/// scaled to this test's sizes by the limit it states.
+fn too_large_refusal(limit: &str) -> Answer {
+    let body = format!(
+        r#"{{"errors":[{{"code":"RANGE_INVALID","message":"the request body is too large and exceeds the maximum permissible limit of {limit}"}}]}}"#
+    );
+    Answer::new(416, body.as_bytes()).to("PATCH /v2/team/repo/blobs/uploads/s")
+}
+
+#[test]
+fn refusals_as_too_large_and_their_limits_are_read() {
+    let ghcr = StoreError::Registry {
+        status: 416,
+        code: "RANGE_INVALID".into(),
+        message: "PATCH blob chunk: the request body is too large and exceeds the maximum permissible limit of 4.00MiB".into(),
+    };
+    assert_eq!(too_large(&ghcr), Some(Some(4 << 20)));
+    let ecr = StoreError::Registry {
+        status: 400,
+        code: "BLOB_UPLOAD_INVALID".into(),
+        message: "PATCH blob chunk: layer part size exceeds the maximum of 20971520 bytes".into(),
+    };
+    assert_eq!(too_large(&ecr), Some(Some(20_971_520)));
+    let proxy = StoreError::Registry {
+        status: 413,
+        code: String::new(),
+        message: "PUT blob sha256:0123456789: HTTP 413".into(),
+    };
+    assert_eq!(too_large(&proxy), Some(None));
+    // An out-of-order chunk is a 416 too, and no size refusal.
+    let order = StoreError::Registry {
+        status: 416,
+        code: "RANGE_INVALID".into(),
+        message: "PATCH blob chunk: invalid content range".into(),
+    };
+    assert_eq!(too_large(&order), None);
+    assert_eq!(stated_limit("at most 5 MB, or 64 KiB"), Some(64 << 10));
+    assert_eq!(stated_limit("sha256:1234 nothing"), None);
+}
+
+#[test]
+fn a_chunk_refused_as_too_large_goes_again_in_pieces_of_the_stated_limit() {
+    // Chunks of 400 KiB; the registry takes bodies of at most 200 KiB.
+    let chunk = 400 << 10;
+    let data: Vec<u8> = (0..(chunk + 1000)).map(|i| (i % 251) as u8).collect();
+    let c = client(vec![
+        opened(),
+        too_large_refusal("200KiB"),
+        took(200 << 10),
+        took(400 << 10),
+        Answer::new(201, b"").to("PUT /v2/team/repo/blobs/uploads/s"),
+    ]);
+    let mut up = ChunkedUpload::start(&c, chunk).unwrap();
+    for piece in data.chunks(1 << 16) {
+        up.write(&c, piece).unwrap();
+    }
+    assert_eq!(up.learnt().body_cap, Some(200 << 10));
+    up.finish(&c, &sha256_digest(&data)).unwrap();
+    let asked = c.transport().asked.borrow();
+    let bodies: Vec<usize> = asked.iter().map(|a| a.body.len()).collect();
+    assert_eq!(bodies, [0, chunk, 200 << 10, 200 << 10, 1000]);
+    let joined: Vec<u8> = asked[2..].iter().flat_map(|a| a.body.clone()).collect();
+    assert_eq!(joined, data, "every byte once, in order");
+}
+
+#[test]
+fn a_registry_dropping_later_patch_bodies_gets_the_rest_with_the_put() {
+    // ECR's bug (aws/containers-roadmap#2831): the second PATCH is answered
+    // 201 and the session's Range does not move.
+    let chunk = 100 << 10;
+    let data: Vec<u8> = (0..(3 * chunk + 7)).map(|i| (i % 253) as u8).collect();
+    let dropped = Answer::new(201, b"")
+        .to("PATCH /v2/team/repo/blobs/uploads/s")
+        .header("location", &format!("{SESSION}?_state=x"))
+        .header("range", &format!("0-{}", chunk - 1));
+    let c = client(vec![
+        opened(),
+        took(chunk as u64),
+        dropped,
+        Answer::new(201, b"").to("PUT /v2/team/repo/blobs/uploads/s"),
+    ]);
+    let mut up = ChunkedUpload::start(&c, chunk).unwrap();
+    up.write(&c, &data).unwrap();
+    assert!(up.learnt().one_patch);
+    up.finish(&c, &sha256_digest(&data)).unwrap();
+    let asked = c.transport().asked.borrow();
+    assert_eq!(asked[3].method, "PUT");
+    assert_eq!(asked[3].body, data[chunk..], "all that the registry lacks");
+    drop(asked);
+    // The next upload of the instance PATCHes once, then PUTs the rest.
+    let c = client(vec![
+        opened(),
+        took(chunk as u64),
+        Answer::new(201, b"").to("PUT /v2/team/repo/blobs/uploads/s"),
+    ]);
+    let learnt = Learnt {
+        body_cap: None,
+        one_patch: true,
+    };
+    let mut up = ChunkedUpload::start_learnt(&c, chunk, learnt).unwrap();
+    up.write(&c, &data).unwrap();
+    up.finish(&c, &sha256_digest(&data)).unwrap();
+    assert_eq!(c.transport().methods(), ["POST", "PATCH", "PUT"]);
+}

@@ -1,9 +1,10 @@
 //! One object being stored. Small objects are buffered and sent in one PUT
 //! whose digest is known up front (and skipped when the registry already has
-//! the blob). Past `BUFFER_LIMIT` the object travels as `upload_mode` says:
-//! streamed in one PATCH while its digest is computed (the default), in
-//! resumable chunks (`chunked`), or buffered whole for one PUT
-//! (`monolithic`). The object becomes visible only when its manifest is PUT,
+//! the blob; sent again in chunks when the registry refuses the body as too
+//! large). Past `BUFFER_LIMIT` the object travels as `upload_mode` says: in
+//! resumable chunks that adapt to the registry (`chunked`, the default),
+//! streamed in one PATCH while its digest is computed (`stream`), or
+//! buffered whole for one PUT (`monolithic`). The object becomes visible only when its manifest is PUT,
 //! the last step.
 
 use crate::chunked::ChunkedUpload;
@@ -61,10 +62,15 @@ impl<T: Transport> PutSession<T> {
     /// monolithic mode. Chunked mode sends anything over one chunk in chunks,
     /// so that no request body exceeds the chunk size.
     fn buffer_limit(&self) -> usize {
-        match self.repo.config.upload {
+        let limit = match self.repo.config.upload {
             UploadMode::Stream => BUFFER_LIMIT,
             UploadMode::Chunked { chunk_size } => BUFFER_LIMIT.min(chunk_size),
             UploadMode::Monolithic => usize::MAX,
+        };
+        // A body cap learnt from the registry: nothing larger in one PUT.
+        match self.repo.uploads().body_cap {
+            Some(cap) if self.repo.config.upload != UploadMode::Monolithic => limit.min(cap),
+            _ => limit,
         }
     }
 
@@ -85,14 +91,21 @@ impl<T: Transport> PutSession<T> {
                         upload.write(chunk)?;
                     }
                     Stage::Chunking(upload) => {
-                        upload.write(client, &buffered)?;
-                        upload.write(client, chunk)?;
+                        let written = upload
+                            .write(client, &buffered)
+                            .and_then(|()| upload.write(client, chunk));
+                        self.repo.learn_uploads(upload.learnt());
+                        written?
                     }
                     _ => unreachable!("start_upload starts a PATCH"),
                 }
             }
             Stage::Streaming { upload, .. } => upload.write(chunk)?,
-            Stage::Chunking(upload) => upload.write(client, chunk)?,
+            Stage::Chunking(upload) => {
+                let written = upload.write(client, chunk);
+                self.repo.learn_uploads(upload.learnt());
+                written?
+            }
             Stage::Finished | Stage::Failed => {
                 return Err(StoreError::InvalidArgument(
                     "this writer is finished or failed".into(),
@@ -109,7 +122,8 @@ impl<T: Transport> PutSession<T> {
         let client = &self.repo.client;
         match self.repo.config.upload {
             UploadMode::Chunked { chunk_size } => {
-                ChunkedUpload::start(client, chunk_size).map(Stage::Chunking)
+                ChunkedUpload::start_learnt(client, chunk_size, self.repo.uploads())
+                    .map(Stage::Chunking)
             }
             UploadMode::Stream | UploadMode::Monolithic => {
                 let session = client.start_upload()?.url;

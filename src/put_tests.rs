@@ -253,3 +253,44 @@ fn a_failed_write_cancels_its_session_and_fails_later_calls() {
     drop(put);
     assert_eq!(asked(&s).len(), 3, "cancelled once");
 }
+
+#[test]
+fn a_small_object_refused_as_too_large_goes_again_in_chunks() {
+    // GHCR caps every upload body (4 MiB there, 128 KiB here): the
+    // buffered object's one PUT is refused, and the bytes, all in memory,
+    // go again in chunks of the stated limit; later puts of the instance
+    // start in chunks.
+    let data: Vec<u8> = (0..(300 << 10)).map(|i| (i % 241) as u8).collect();
+    let refusal = br#"{"errors":[{"code":"RANGE_INVALID","message":"the request body is too large and exceeds the maximum permissible limit of 128KiB"}]}"#;
+    let took = |held: usize| {
+        Answer::new(202, b"")
+            .to("PATCH /v2/team/repo/blobs/uploads/c")
+            .header("location", "/v2/team/repo/blobs/uploads/c")
+            .header("range", &format!("0-{}", held - 1))
+    };
+    let s = store_with(
+        &[],
+        vec![
+            ok(201).to("POST /v2/team/repo/blobs/uploads/"), // the empty blob: there
+            opened("s"),
+            Answer::new(416, refusal).to("PUT /v2/team/repo/blobs/uploads/s"),
+            ok(204).to("DELETE /v2/team/repo/blobs/uploads/s"),
+            opened("c"),
+            took(128 << 10),
+            took(256 << 10),
+            ok(201).to("PUT /v2/team/repo/blobs/uploads/c"),
+            ok(201).to("PUT /v2/team/repo/manifests/state-*"),
+        ],
+    );
+    s.repository()
+        .learn(Deletion::Registry, Profile::Artifact, None);
+    let mut put = s.put(Resource::State, KEY).unwrap();
+    put.write(&data).unwrap();
+    assert_eq!(put.finish().unwrap(), data.len() as u64);
+    assert_eq!(s.repository().uploads().body_cap, Some(128 << 10));
+    let transport = s.repository().client.transport();
+    let asked = transport.asked.borrow();
+    let sent: Vec<u8> = asked[5..8].iter().flat_map(|a| a.body.clone()).collect();
+    assert_eq!(sent, data);
+    assert!(asked[5..8].iter().all(|a| a.body.len() <= 128 << 10));
+}

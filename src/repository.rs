@@ -5,6 +5,7 @@
 //! layout") but no operation of the Kloset contract: those are `store`
 //! (create, open, list, delete, size), `put` and `get`, above it.
 
+use crate::chunked::{too_large, ChunkedUpload, Learnt};
 use crate::client::{Mount, RegistryClient};
 use crate::config::StoreConfig;
 use crate::digest::sha256_digest;
@@ -41,6 +42,8 @@ struct State {
     /// Manifest -> blob of immutable objects this instance has seen, so a
     /// ranged read of a known packfile costs one request.
     blobs: HashMap<(Resource, Mac), BlobRef>,
+    /// What uploads learnt of the registry's limits (`chunked`).
+    uploads: Learnt,
 }
 
 impl<T: Transport> Repository<T> {
@@ -178,10 +181,64 @@ impl<T: Transport> Repository<T> {
             digest: sha256_digest(&bytes),
             size: bytes.len() as u64,
         };
-        if let Mount::Upload(session) = self.client.mount_or_start(&blob.digest)? {
-            self.client.complete_upload(&session, &blob.digest, bytes)?;
+        let Mount::Upload(session) = self.client.mount_or_start(&blob.digest)? else {
+            return Ok(blob);
+        };
+        let cap = self.uploads().body_cap;
+        if cap.is_some_and(|cap| bytes.len() > cap) {
+            self.client.cancel_upload(&session);
+            return self.push_in_chunks(blob, &bytes);
         }
+        match self
+            .client
+            .complete_upload(&session, &blob.digest, bytes.clone())
+        {
+            // A body cap (GHCR's 4 MiB): the bytes are all here, so they
+            // go again in chunks the registry takes.
+            Err(refusal) if too_large(&refusal).is_some() => {
+                self.client.cancel_upload(&session);
+                let limit = too_large(&refusal).flatten().map(|l| l as usize);
+                let cap = limit
+                    .filter(|&l| l < bytes.len())
+                    .unwrap_or(bytes.len() / 2);
+                if cap < crate::chunked::MIN_ADAPTED_CHUNK {
+                    return Err(refusal);
+                }
+                self.learn_uploads(Learnt {
+                    body_cap: Some(cap),
+                    ..self.uploads()
+                });
+                self.push_in_chunks(blob, &bytes)
+            }
+            other => other.map(|()| blob),
+        }
+    }
+
+    /// Uploads a blob held in memory in chunks of what the registry takes.
+    fn push_in_chunks(&self, blob: BlobRef, bytes: &[u8]) -> Result<BlobRef, StoreError> {
+        let learnt = self.uploads();
+        let chunk = learnt.body_cap.unwrap_or(bytes.len());
+        let mut upload = ChunkedUpload::start_learnt(&self.client, chunk, learnt)?;
+        let result = upload.write(&self.client, bytes).map(|()| upload.learnt());
+        self.learn_uploads(upload.learnt());
+        if let Err(e) = result {
+            self.client.cancel_upload(upload.url());
+            return Err(e);
+        }
+        let session = upload.url().to_string();
+        upload.finish(&self.client, &blob.digest).inspect_err(|_| {
+            self.client.cancel_upload(&session);
+        })?;
         Ok(blob)
+    }
+
+    /// What uploads of this instance learnt of the registry's limits.
+    pub(crate) fn uploads(&self) -> Learnt {
+        self.state.borrow().uploads
+    }
+
+    pub(crate) fn learn_uploads(&self, learnt: Learnt) {
+        self.state.borrow_mut().uploads = learnt;
     }
 
     /// Makes an uploaded blob visible as the object `kind`/`mac`: the last

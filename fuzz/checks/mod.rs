@@ -34,8 +34,8 @@ use kloset_oci::digest::{is_sha256_digest, sha256_digest};
 use kloset_oci::layout::{classify, Layout, TagRole};
 use kloset_oci::link::next_link;
 use kloset_oci::manifest::{
-    config_manifest, marker_manifest, object_manifest, parse_config, parse_object, BlobRef, Media,
-    Deletion, ObjectEntry,
+    config_manifest, marker_manifest, object_manifest, parse_config, parse_object, BlobRef,
+    Deletion, Media, ObjectEntry,
 };
 use kloset_oci::range::{plan_slice, ByteRange};
 use kloset_oci::registry_error::{error_codes, error_from_response, parse_error_body};

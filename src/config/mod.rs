@@ -36,17 +36,24 @@ pub const ENV_TOKEN: &str = "OCI_REGISTRY_TOKEN";
 pub enum UploadMode {
     /// One PATCH with the body streamed and no `Content-Range`, as `docker
     /// push` sends it: the fewest requests, bounded memory; a connection
-    /// that breaks mid-body fails the put (nothing becomes visible).
+    /// that breaks mid-body fails the put (nothing becomes visible), and a
+    /// registry capping request bodies (GHCR: 4 MiB, ECR: 10 to 20 MiB a
+    /// part) refuses it.
     Stream,
-    /// PATCHes of `chunk_size` bytes with `Content-Range`, each resumable:
-    /// for registries or proxies that cap request bodies (GHCR: 4 MiB).
+    /// PATCHes of `chunk_size` bytes with `Content-Range`, each resumable,
+    /// adapting to what the registry takes (`crate::chunked`): the default,
+    /// since no single body size fits GHCR and ECR both, and only a chunk
+    /// held in memory can be sent again in smaller pieces.
     Chunked { chunk_size: usize },
     /// The whole object in memory, then one PUT with its digest: for
     /// registries without PATCH uploads. Memory grows with the object.
     Monolithic,
 }
 
-/// Default chunk for `upload_mode=chunked`.
+/// Default chunk for `upload_mode=chunked`: at least ECR's 5 MiB minimum
+/// for all parts but the last, at most its 10 MiB maximum (the service
+/// quotas page; the UploadLayerPart reference says 20 MiB); GHCR's 4 MiB
+/// cap is learnt from its first refusal.
 pub const DEFAULT_CHUNK_SIZE: usize = 8 << 20;
 /// Chunk sizes accepted: below 64 KiB requests dominate; above 256 MiB the
 /// guest would hold more than four packfiles' worth.

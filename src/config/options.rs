@@ -107,8 +107,8 @@ pub const OPTIONS: &[OptionSpec] = &[
     ),
     component(
         "upload_mode",
-        Kind::Choice(&["stream", "chunked", "monolithic"]),
-        "stream",
+        Kind::Choice(&["chunked", "stream", "monolithic"]),
+        "chunked",
     ),
     component(
         "chunk_size",

@@ -172,7 +172,12 @@ fn timeout_and_upload_options() {
     let base = ("location", "oci://r.example/a");
     let c = cfg(&[base]).unwrap();
     assert_eq!(c.timeout, DEFAULT_TIMEOUT);
-    assert_eq!(c.upload, UploadMode::Stream);
+    assert_eq!(
+        c.upload,
+        UploadMode::Chunked {
+            chunk_size: DEFAULT_CHUNK_SIZE
+        }
+    );
     let c = cfg(&[base, ("timeout", "5")]).unwrap();
     assert_eq!(
         c.timeouts(),

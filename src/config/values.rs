@@ -16,11 +16,11 @@ pub(super) fn parse_upload_mode(
         .map(|v| option("chunk_size").size(v))
         .transpose()?;
     match (mode.map(str::trim), size) {
-        (None | Some("stream"), None) => Ok(UploadMode::Stream),
+        (Some("stream"), None) => Ok(UploadMode::Stream),
         (None | Some("chunked"), Some(n)) => Ok(UploadMode::Chunked {
             chunk_size: n as usize,
         }),
-        (Some("chunked"), None) => Ok(UploadMode::Chunked {
+        (None | Some("chunked"), None) => Ok(UploadMode::Chunked {
             chunk_size: DEFAULT_CHUNK_SIZE,
         }),
         (Some("monolithic"), None) => Ok(UploadMode::Monolithic),
