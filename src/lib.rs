@@ -21,7 +21,9 @@
 //! 4. `repository`: the client, the tag layout and what an instance learnt;
 //! 5. the store's operations over it: `store` (create, open, mode, list,
 //!    delete, size), `put` (with `chunked` uploads), `get`;
-//! 6. the edges, wasi only: `wasi_transport`, `component`.
+//! 6. `probe`: what a registry does, found through the store's operations
+//!    in a scratch place (run natively by the host);
+//! 7. the edges, wasi only: `wasi_transport`, `component`.
 
 pub mod auth;
 pub mod chunked;
@@ -35,6 +37,7 @@ pub mod layout;
 pub mod link;
 pub mod manifest;
 pub mod origin;
+pub mod probe;
 pub mod put;
 pub mod range;
 pub mod registry_error;

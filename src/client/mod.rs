@@ -14,6 +14,7 @@ mod answers;
 mod blobs;
 mod exchange;
 mod manifests;
+mod observe;
 mod tags;
 mod uploads;
 
@@ -24,6 +25,7 @@ mod tests;
 
 pub use blobs::Mount;
 pub use exchange::{Budget, Operation};
+pub use observe::{Observed, TELLING_HEADERS};
 pub use tags::{MAX_TAGS, MAX_TAG_PAGES, TAG_PAGE_SIZE};
 pub use uploads::{parse_received, ChunkAccepted, ChunkFailed, UploadSession, UploadStatus};
 
