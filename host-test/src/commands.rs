@@ -26,6 +26,8 @@ pub enum CliError {
     Io { what: String, source: io::Error },
     #[error("--password-stdin: {0}")]
     PasswordStdin(&'static str),
+    #[error("probe stopped: {0}")]
+    ProbeStopped(String),
 }
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> CliError {
@@ -50,6 +52,18 @@ pub fn run(mut cli: Cli) -> Result<(), CliError> {
         let pinned = artifact::publish(&reference, &cli.options, &wasm)?;
         writeln!(out, "{pinned}").map_err(io_err("writing to stdout"))?;
         return Ok(());
+    }
+
+    if let Command::Probe = &cli.command {
+        let mut config = vec![("location".to_string(), cli.store.ok_or(CliError::NoStore)?)];
+        config.extend(cli.options);
+        let report = kloset_host::probe::probe(&config)?;
+        out.write_all(kloset_host::probe::render(&report).as_bytes())
+            .map_err(io_err("writing to stdout"))?;
+        return match report.stopped {
+            Some(why) => Err(CliError::ProbeStopped(why)),
+            None => Ok(()),
+        };
     }
 
     let plugin = match &cli.component {
@@ -125,7 +139,7 @@ pub fn run(mut cli: Cli) -> Result<(), CliError> {
             copy(&mut reader, &mut out)?;
         }
         Command::Rm { resource, mac } => store.delete(resource, &mac)?,
-        Command::Publish { .. } => unreachable!("handled above"),
+        Command::Publish { .. } | Command::Probe => unreachable!("handled above"),
     }
     out.flush().map_err(io_err("writing to stdout"))
 }

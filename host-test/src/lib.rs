@@ -20,6 +20,7 @@ mod credentials;
 mod egress;
 mod error;
 mod plugin;
+pub mod probe;
 mod rfc3339;
 mod store;
 

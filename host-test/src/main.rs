@@ -90,6 +90,11 @@ enum Command {
         #[arg(value_parser = parse_mac_arg)]
         mac: Mac,
     },
+    /// Find out what the registry of --store does (authentication, media
+    /// types, DELETE, uploads, Range, tag paging, limits) in a scratch
+    /// repository beside it, print a table and the options to use, and
+    /// remove what it wrote. Runs without the component.
+    Probe,
     /// Push the component (--component, a file) to a registry as a Wasm OCI
     /// artifact at REFERENCE (HOST[:PORT]/REPOSITORY[:TAG], tag `latest` by
     /// default); prints the reference pinned to its digest.
