@@ -8,10 +8,14 @@
 //!   oras-project/rust-oci-client#35; ECR's `400 BLOB_UPLOAD_INVALID ...
 //!   layer part size exceeds the maximum of 20971520 bytes`) is sent again
 //!   in pieces of the limit the refusal states, or of half the chunk;
-//! - a PATCH taken without the session's `Range` moving at all is a
-//!   registry dropping PATCH bodies (ECR, aws/containers-roadmap#2831: from
-//!   the second PATCH of a session on): what is left of the object then
-//!   goes with the closing PUT, held in memory until then.
+//! - a later PATCH taken (ECR answers 201) while the session's `Range` does
+//!   not move at all is ECR's stale `Range` (aws/containers-roadmap#2831:
+//!   first read as bodies dropped, then shown byte for byte to be stored,
+//!   the `Range` "stuck at the first chunk boundary"; crashappsec/chalk#682
+//!   tracks the offset by what was sent): from then on the upload trusts
+//!   what it sent, and the closing PUT's digest check, which the registry
+//!   makes, decides. A wrong guess fails the put; it never stores wrong
+//!   bytes.
 //!
 //! A chunk whose PATCH fails is resumed from what the session says arrived
 //! (OCI distribution spec v1.1, "Resuming an upload": `GET <session>`
@@ -51,8 +55,9 @@ pub const MIN_ADAPTED_CHUNK: usize = 64 << 10;
 pub struct Learnt {
     /// The most a request body may hold, from a too-large refusal.
     pub body_cap: Option<usize>,
-    /// The registry drops the body of every PATCH after a session's first.
-    pub one_patch: bool,
+    /// The registry's `Range` after a session's first PATCH is stale: what
+    /// was sent is what it holds.
+    pub stale_range: bool,
 }
 
 pub struct ChunkedUpload {
@@ -60,13 +65,11 @@ pub struct ChunkedUpload {
     url: String,
     /// Bytes per PATCH; the last chunk goes with the closing PUT.
     chunk: usize,
-    /// Written but not sent yet; shorter than `chunk`, unless `rest_in_put`.
+    /// Written but not sent yet; shorter than `chunk`.
     pending: Vec<u8>,
     /// Bytes the registry holds.
     sent: u64,
     learnt: Learnt,
-    /// No more PATCHes: everything not sent yet goes with the closing PUT.
-    rest_in_put: bool,
 }
 
 /// Whether a refusal says the request body was too large, and the limit it
@@ -190,7 +193,6 @@ impl ChunkedUpload {
             pending: Vec::new(),
             sent: 0,
             learnt,
-            rest_in_put: false,
         })
     }
 
@@ -210,9 +212,6 @@ impl ChunkedUpload {
         mut bytes: &[u8],
     ) -> Result<(), StoreError> {
         while !bytes.is_empty() {
-            if self.rest_in_put {
-                return self.hold_for_put(bytes);
-            }
             if self.pending.capacity() == 0 {
                 self.pending.reserve_exact(self.chunk);
             }
@@ -225,20 +224,6 @@ impl ChunkedUpload {
                 self.send(client, full)?;
             }
         }
-        Ok(())
-    }
-
-    /// Keeps `bytes` for the closing PUT, within what a store holds.
-    fn hold_for_put(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
-        if self.pending.len().saturating_add(bytes.len()) as u64 > MAX_CHUNK {
-            return Err(StoreError::Unsupported(format!(
-                "the registry drops PATCH bodies after a session's first (a known Amazon \
-                 ECR bug, aws/containers-roadmap#2831), so the rest of an object goes with \
-                 the closing PUT, and this one is larger than the {MAX_CHUNK} bytes a store \
-                 holds in memory; use upload_mode=monolithic"
-            )));
-        }
-        self.pending.extend_from_slice(bytes);
         Ok(())
     }
 
@@ -283,25 +268,13 @@ impl ChunkedUpload {
                 Ok(accepted) => {
                     self.url = accepted.url;
                     let held = accepted.received.unwrap_or(end);
-                    if held == end {
+                    // A later chunk taken, and the Range not moved at all:
+                    // ECR's stale Range (see the module's notes). What was
+                    // sent is held; the closing PUT's digest check decides.
+                    let stale = offset == 0 && base > 0 && held == base;
+                    if held == end || stale || self.learnt.stale_range {
+                        self.learnt.stale_range |= held != end;
                         self.sent = end;
-                        if self.learnt.one_patch {
-                            self.rest_in_put = true;
-                        }
-                        return Ok(());
-                    }
-                    // A later chunk taken, and not a byte of it held: the
-                    // registry drops PATCH bodies after the first (ECR,
-                    // aws/containers-roadmap#2831). It holds what it held
-                    // before this chunk, so the rest of the object goes
-                    // with the closing PUT. (Not the first chunk: a session
-                    // holding one byte says `0-0`, as an empty one does.)
-                    if offset == 0 && base > 0 && held == base {
-                        self.learnt.one_patch = true;
-                        self.rest_in_put = true;
-                        let mut rest = chunk;
-                        rest.append(&mut self.pending);
-                        self.pending = rest;
                         return Ok(());
                     }
                     // Took less than it was sent, without an error: go on
@@ -396,7 +369,7 @@ impl ChunkedUpload {
         client: &RegistryClient<T>,
         mut rest: Vec<u8>,
     ) -> Result<(), StoreError> {
-        while rest.len() >= self.chunk && !self.rest_in_put {
+        while rest.len() >= self.chunk {
             let tail = rest.split_off(self.chunk);
             self.send(client, rest)?;
             rest = tail;

@@ -220,10 +220,10 @@ fn exercise<T: Transport>(
             crate::config::DEFAULT_CHUNK_SIZE
         ),
     };
-    if learnt.one_patch {
+    if learnt.stale_range {
         uploads.push_str(
-            "; the registry drops PATCH bodies after a session's first (ECR's bug): \
-             the rest of each object goes with the closing PUT",
+            "; the session's Range stops moving after the first PATCH (ECR's bug, \
+             aws/containers-roadmap#2831): the offset is tracked by what was sent",
         );
     }
     report.found("uploads", uploads);
