@@ -58,6 +58,9 @@ pub struct Learnt {
     /// The registry's `Range` after a session's first PATCH is stale: what
     /// was sent is what it holds.
     pub stale_range: bool,
+    /// The registry refuses PATCHes with `Content-Range`: objects go in one
+    /// streamed PATCH.
+    pub no_chunks: bool,
 }
 
 pub struct ChunkedUpload {
@@ -91,6 +94,19 @@ pub fn too_large(error: &StoreError) -> Option<Option<u64>> {
         _ => false,
     };
     says.then(|| stated_limit(message))
+}
+
+/// Whether a refusal of a session's first chunk says the registry takes
+/// no chunks at all: `UNSUPPORTED` or 405, a 400, 415 or 501, or a 416
+/// that is no size refusal (the first chunk cannot be out of order).
+fn refuses_chunks(error: &StoreError) -> bool {
+    match error {
+        StoreError::Unsupported(_) => true,
+        StoreError::Registry { status, .. } => {
+            matches!(status, 400 | 405 | 415 | 416 | 501) && too_large(error).is_none()
+        }
+        _ => false,
+    }
 }
 
 /// The last size a message states, as `4.00MiB`, `20971520 bytes` or
@@ -221,10 +237,22 @@ impl ChunkedUpload {
             bytes = &bytes[take..];
             if self.pending.len() >= self.chunk {
                 let full = std::mem::take(&mut self.pending);
-                self.send(client, full)?;
+                if let Err(e) = self.send(client, full) {
+                    if self.learnt.no_chunks && self.sent == 0 {
+                        // Nothing is lost: the caller takes it all back.
+                        self.pending.extend_from_slice(bytes);
+                    }
+                    return Err(e);
+                }
             }
         }
         Ok(())
+    }
+
+    /// After a refusal of chunks (`Learnt::no_chunks`): every byte written
+    /// so far, none of which the registry holds, for another way up.
+    pub fn take_unsent(&mut self) -> Option<Vec<u8>> {
+        (self.learnt.no_chunks && self.sent == 0).then(|| std::mem::take(&mut self.pending))
     }
 
     /// Sends what is left with the closing PUT, which the client retries
@@ -317,6 +345,15 @@ impl ChunkedUpload {
                 self.chunk = smaller;
                 self.learnt.body_cap = Some(smaller);
                 return self.send_pieces(client, chunk.split_off(offset));
+            }
+            // The first chunk of a session refused outright: a registry that
+            // takes no chunked PATCH (Google Artifact Registry: "does not
+            // support Docker chunked uploads", its Docker API reference). The
+            // chunk is kept for the caller, who streams it instead.
+            if base == 0 && offset == 0 && budget.failures() == 0 && refuses_chunks(&failed.error) {
+                self.learnt.no_chunks = true;
+                self.pending = chunk;
+                return Err(failed.error);
             }
             let wait = match failed.retry {
                 // Out of order: the session knows better; ask it at once.

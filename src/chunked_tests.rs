@@ -364,3 +364,33 @@ fn a_registry_whose_range_stops_moving_is_tracked_by_what_was_sent() {
     let sent: Vec<u8> = asked[1..].iter().flat_map(|a| a.body.clone()).collect();
     assert_eq!(sent, data, "every byte once, in order");
 }
+
+#[test]
+fn a_registry_refusing_chunks_gets_every_byte_back_to_stream() {
+    // Google Artifact Registry "does not support Docker chunked uploads"
+    // (its Docker API reference): the first chunk's refusal leaves every
+    // byte written with the caller, who streams them instead.
+    let chunk = 100 << 10;
+    let data: Vec<u8> = (0..(chunk + 5000)).map(|i| (i % 249) as u8).collect();
+    let refused =
+        br#"{"errors":[{"code":"UNSUPPORTED","message":"chunked uploads are not supported"}]}"#;
+    let c = client(vec![
+        opened(),
+        Answer::new(405, refused).to("PATCH /v2/team/repo/blobs/uploads/s"),
+    ]);
+    let mut up = ChunkedUpload::start(&c, chunk).unwrap();
+    assert!(up.write(&c, &data).is_err());
+    assert!(up.learnt().no_chunks);
+    assert_eq!(up.take_unsent().unwrap(), data, "nothing lost");
+    // A refusal of a later chunk, or a transient one, is no such thing.
+    assert!(!refuses_chunks(&StoreError::Registry {
+        status: 503,
+        code: String::new(),
+        message: "busy".into()
+    }));
+    assert!(!refuses_chunks(&StoreError::Registry {
+        status: 416,
+        code: String::new(),
+        message: "the request body is too large".into()
+    }));
+}

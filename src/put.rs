@@ -91,11 +91,18 @@ impl<T: Transport> PutSession<T> {
                         upload.write(chunk)?;
                     }
                     Stage::Chunking(upload) => {
-                        let written = upload
-                            .write(client, &buffered)
-                            .and_then(|()| upload.write(client, chunk));
+                        let mut written = upload.write(client, &buffered);
+                        let mut rest = chunk;
+                        if written.is_ok() {
+                            written = upload.write(client, chunk);
+                            rest = &[];
+                        }
                         self.repo.learn_uploads(upload.learnt());
-                        written?
+                        if let Err(refusal) = written {
+                            let mut unsent = upload.take_unsent().ok_or(refusal)?;
+                            unsent.extend_from_slice(rest);
+                            self.stream_instead(unsent)?;
+                        }
                     }
                     _ => unreachable!("start_upload starts a PATCH"),
                 }
@@ -104,7 +111,10 @@ impl<T: Transport> PutSession<T> {
             Stage::Chunking(upload) => {
                 let written = upload.write(client, chunk);
                 self.repo.learn_uploads(upload.learnt());
-                written?
+                if let Err(refusal) = written {
+                    let unsent = upload.take_unsent().ok_or(refusal)?;
+                    self.stream_instead(unsent)?;
+                }
             }
             Stage::Finished | Stage::Failed => {
                 return Err(StoreError::InvalidArgument(
@@ -116,25 +126,45 @@ impl<T: Transport> PutSession<T> {
         Ok(())
     }
 
+    /// The registry refused this upload's first chunk as a chunk (it takes
+    /// no chunked PATCH): the bytes written so far, none of which it holds,
+    /// start one streamed PATCH in a new session, which the rest follows.
+    fn stream_instead(&mut self, unsent: Vec<u8>) -> Result<(), StoreError> {
+        if let Stage::Chunking(upload) = &self.stage {
+            self.repo.client.cancel_upload(upload.url());
+        }
+        self.stage = Stage::Failed;
+        self.stage = self.start_stream()?;
+        match &mut self.stage {
+            Stage::Streaming { upload, .. } => upload.write(&unsent),
+            _ => unreachable!("start_stream starts a PATCH"),
+        }
+    }
+
+    /// Opens a session and starts one streamed PATCH into it.
+    fn start_stream(&self) -> Result<Stage<T::Upload>, StoreError> {
+        let client = &self.repo.client;
+        let session = client.start_upload()?.url;
+        match client.start_patch(&session) {
+            Ok(upload) => Ok(Stage::Streaming { session, upload }),
+            Err(e) => {
+                client.cancel_upload(&session);
+                Err(e)
+            }
+        }
+    }
+
     /// Opens the session an object past the buffer goes through. Once it is
     /// in `self.stage`, a failure cancels it.
     fn start_upload(&self) -> Result<Stage<T::Upload>, StoreError> {
         let client = &self.repo.client;
         match self.repo.config.upload {
+            UploadMode::Chunked { .. } if self.repo.uploads().no_chunks => self.start_stream(),
             UploadMode::Chunked { chunk_size } => {
                 ChunkedUpload::start_learnt(client, chunk_size, self.repo.uploads())
                     .map(Stage::Chunking)
             }
-            UploadMode::Stream | UploadMode::Monolithic => {
-                let session = client.start_upload()?.url;
-                match client.start_patch(&session) {
-                    Ok(upload) => Ok(Stage::Streaming { session, upload }),
-                    Err(e) => {
-                        client.cancel_upload(&session);
-                        Err(e)
-                    }
-                }
-            }
+            UploadMode::Stream | UploadMode::Monolithic => self.start_stream(),
         }
     }
 

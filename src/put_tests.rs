@@ -238,7 +238,7 @@ fn a_failed_write_cancels_its_session_and_fails_later_calls() {
         &[("upload_mode", "chunked"), ("chunk_size", "64KiB")],
         vec![
             opened("c"),
-            Answer::new(400, b"").to("PATCH /v2/team/repo/blobs/uploads/c"),
+            Answer::new(403, b"").to("PATCH /v2/team/repo/blobs/uploads/c"),
             ok(204).to("DELETE /v2/team/repo/blobs/uploads/c"),
         ],
     );
