@@ -27,6 +27,11 @@ pub enum Flavor {
     V3 { deletes: bool },
     /// ferro-oci-server 1.0.0 (crates.io): anonymous, plain HTTP, DELETE on.
     Ferro,
+    /// olareg v0.2.2: anonymous, plain HTTP, DELETE of manifests and blobs on.
+    Olareg,
+    /// go-containerregistry's `crane registry serve`: anonymous, plain HTTP;
+    /// its DELETE by digest answers 202 and leaves the tag serving.
+    Crane,
 }
 
 /// The page size of the v3 flavours: small, so that every listing pages.
@@ -61,6 +66,8 @@ impl Env {
                 options.delete_enabled = deletes;
             }
             Flavor::Ferro => options.implementation = Implementation::Ferro,
+            Flavor::Olareg => options.implementation = Implementation::Olareg,
+            Flavor::Crane => options.implementation = Implementation::Crane,
             Flavor::Basic => options.auth = RegistryAuth::htpasswd(&[(USER, PASSWORD)]),
             Flavor::Token => {
                 options.auth = RegistryAuth::Token(TokenAuth::with_users(vec![TokenUser::new(
@@ -83,7 +90,9 @@ impl Env {
             extra.push(("username".to_string(), USER.to_string()));
             extra.push(("password".to_string(), PASSWORD.to_string()));
         }
-        let deletes = options.delete_enabled;
+        // crane's registry answers 202 but keeps serving the tag: create's
+        // probe sees it and the store records deletions as tombstones.
+        let deletes = options.delete_enabled && flavor != Flavor::Crane;
         Env {
             registry: Registry::start(options),
             repo,
@@ -113,7 +122,12 @@ impl Env {
                     &server.mint(USER, &[(self.repo.as_str(), &["pull"])]),
                 ))
             }
-            Flavor::Plain { .. } | Flavor::Tls | Flavor::V3 { .. } | Flavor::Ferro => None,
+            Flavor::Plain { .. }
+            | Flavor::Tls
+            | Flavor::V3 { .. }
+            | Flavor::Ferro
+            | Flavor::Olareg
+            | Flavor::Crane => None,
         }
     }
 
@@ -143,14 +157,18 @@ impl Env {
     }
 
     /// Whether a `POST ?mount=<digest>&from=<repo>` of a blob the registry
-    /// has answers 201. ferro-oci-server 1.0.0 ignores `mount` (the spec
-    /// allows it) and opens an upload: the put re-sends the bytes.
+    /// has answers 201. ferro-oci-server 1.0.0 and crane's registry (no
+    /// mount in pkg/registry/blobs.go) ignore `mount` (the spec allows it)
+    /// and open an upload: the put re-sends the bytes. olareg mounts.
     pub fn mounts_blobs(&self) -> bool {
-        self.flavor != Flavor::Ferro
+        !matches!(self.flavor, Flavor::Ferro | Flavor::Crane)
     }
 
     /// How many tags one tag-list page holds at most when the client asks
     /// for more (`n`); `None` when the registry answers every tag at once.
+    /// olareg and crane's registry answer as many as `n` asks (olareg then
+    /// sends a `Link` to the rest; crane's registry sends none: the rest
+    /// cannot be reached).
     pub fn page_size(&self) -> Option<u64> {
         match self.flavor {
             Flavor::V3 { .. } => Some(u64::from(V3_MAX_TAGS)),

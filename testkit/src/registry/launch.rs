@@ -126,7 +126,7 @@ pub(super) fn wait_ready(
     child: &mut Child,
     transport: &Transport,
     port: u16,
-    nonce: Option<&str>,
+    identity: Option<(&str, &str)>,
     probe: &dyn Fn() -> ProbeRequest,
 ) -> Result<(), StartFailure> {
     let deadline = Instant::now() + READY_TIMEOUT;
@@ -145,7 +145,7 @@ pub(super) fn wait_ready(
         let seen = match send(transport, port, "GET", "/v2/", &headers, &[]) {
             // Someone else's server on this port: ours will fail to bind and
             // exit, and the caller retries on another port.
-            Ok(resp) if nonce.is_some() && resp.header(NONCE_HEADER) != nonce => {
+            Ok(resp) if identity.is_some_and(|(name, value)| resp.header(name) != Some(value)) => {
                 format!("HTTP {} from another server", resp.status)
             }
             Ok(resp) if request.accepts(&resp) => {
@@ -233,6 +233,110 @@ pub(super) fn spawn_ferro(bin: &OsStr, port: u16, root: &Path, log_path: &Path) 
         .stderr(log_err)
         .spawn()
         .unwrap_or_else(|e| panic!("test registry: cannot run `{}`: {e}", bin.to_string_lossy()))
+}
+
+/// olareg v0.2.2 (`cmd/olareg/serve.go`): `serve` with `--addr`, `--port`,
+/// `--dir` (an OCI layout per repository under it), `--tls-cert`/`--tls-key`,
+/// `--api-delete` (manifests) and `--api-blob-delete` (blobs, needs the
+/// former), both off by default; `--warning TEXT` adds `Warning: 299 -
+/// "TEXT"` to every answer, which carries the nonce. A lost port race shows
+/// as "address already in use" and an early exit.
+pub(super) fn spawn_olareg(
+    bin: &OsStr,
+    port: u16,
+    root: &Path,
+    log_path: &Path,
+    nonce: &str,
+    opts: &RegistryOptions,
+) -> Child {
+    let mut cmd = Command::new(bin);
+    cmd.args(["--verbosity", "info", "serve", "--addr", "127.0.0.1"])
+        .arg("--port")
+        .arg(port.to_string())
+        .arg("--dir")
+        .arg(root)
+        .args(["--store-type", "dir", "--warning", nonce]);
+    if opts.delete_enabled {
+        cmd.args(["--api-delete", "--api-blob-delete"]);
+    }
+    if let Some(tls) = &opts.tls {
+        cmd.arg("--tls-cert")
+            .arg(&tls.certificate)
+            .arg("--tls-key")
+            .arg(&tls.key);
+    }
+    run_logged(cmd, bin, log_path)
+}
+
+/// go-containerregistry's `crane registry serve` (`cmd/crane/cmd/serve.go`):
+/// `--address HOST:PORT` (`:0` or `$PORT` otherwise), `--disk DIR` for blobs
+/// (manifests stay in memory). It listens first, then logs `serving on port
+/// N` (Go's `log`, on stderr): that line is its readiness signal, and names
+/// the port the kernel picked when `port` is `None`. Says why when the line
+/// never comes.
+pub(super) fn spawn_crane(
+    bin: &OsStr,
+    port: Option<u16>,
+    root: &Path,
+    log_path: &Path,
+) -> Result<(Child, u16), String> {
+    let mut cmd = Command::new(bin);
+    cmd.args(["registry", "serve", "--address"])
+        .arg(format!("127.0.0.1:{}", port.unwrap_or(0)))
+        .arg("--disk")
+        .arg(root)
+        // It reads $PORT when --address is not given: keep it from mattering.
+        .env_remove("PORT");
+    let mut child = run_logged(cmd, bin, log_path);
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        let log = read_log(log_path);
+        let listening = log.lines().find_map(|line| {
+            let (_, after) = line.split_once("serving on port ")?;
+            after.trim().parse::<u16>().ok()
+        });
+        if let Some(port) = listening {
+            return Ok((child, port));
+        }
+        let exited = child
+            .try_wait()
+            .expect("test registry: cannot poll the process");
+        if exited.is_some() || Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let why = match exited {
+                Some(status) => format!("exited early ({status})"),
+                None => format!("did not log `serving on port N` within {READY_TIMEOUT:?}"),
+            };
+            return Err(format!(
+                "test registry: `{} registry serve` {why}; last lines of its log:\n{}",
+                bin.to_string_lossy(),
+                tail(&log, LOG_TAIL_LINES),
+            ));
+        }
+        thread::sleep(PROBE_INTERVAL);
+    }
+}
+
+/// Runs `cmd` with its output into `log_path`; a binary that is not there
+/// fails the test naming the setup script that installs it.
+fn run_logged(mut cmd: Command, bin: &OsStr, log_path: &Path) -> Child {
+    let log = File::create(log_path)
+        .unwrap_or_else(|e| panic!("test registry: cannot create {}: {e}", log_path.display()));
+    let log_err = log
+        .try_clone()
+        .unwrap_or_else(|e| panic!("test registry: cannot share the log file: {e}"));
+    cmd.stdin(Stdio::null()).stdout(log).stderr(log_err);
+    cmd.spawn().unwrap_or_else(|e| {
+        if e.kind() == io::ErrorKind::NotFound {
+            panic!(
+                "test registry: binary `{}` not found: scripts/setup-go-tools installs olareg \
+                 and crane into .tools/bin ({OLAREG_BIN_ENV}, {CRANE_BIN_ENV} override)",
+                bin.to_string_lossy()
+            )
+        }
+        panic!("test registry: cannot run `{}`: {e}", bin.to_string_lossy())
+    })
 }
 
 /// A port that was free a moment ago. The listener is closed on return so the

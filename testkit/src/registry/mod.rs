@@ -2,8 +2,12 @@
 //! by default `docker-registry` (distribution 2.8, Debian's package); also
 //! CNCF distribution v3 (`.tools/bin/registry`, from scripts/setup-go-tools),
 //! which pages tag lists through `Link` when `tags.maxtags` is small, and can
-//! be a pull-through cache (`proxy.remoteurl`); and `ferro-oci-server`
-//! (crates.io, `.tools/bin/ferro-oci-server`), a third implementation.
+//! be a pull-through cache (`proxy.remoteurl`); `ferro-oci-server`
+//! (crates.io, `.tools/bin/ferro-oci-server`), a third implementation;
+//! olareg (`.tools/bin/olareg`), which keeps each repository as an OCI
+//! layout; and go-containerregistry's in-memory registry (`crane registry
+//! serve`, `.tools/bin/crane`), whose DELETE by digest answers 202 and keeps
+//! serving the tag.
 //!
 //! Tests run against the reference registry rather than a mock: a test that
 //! cannot get its registry panics, it never passes without one.
@@ -13,8 +17,12 @@
 //!   registry. Another process can take it in between, so a start whose
 //!   registry dies with "address already in use" is retried on a new port.
 //! - Every registry answers with a header carrying a random nonce (the config's
-//!   `http.headers`). The readiness probe checks it, so a registry that lost the
-//!   port race is never mistaken for the one that won it.
+//!   `http.headers`; olareg's `--warning`, a `Warning` header on every
+//!   answer). The readiness probe checks it, so a registry that lost the
+//!   port race is never mistaken for the one that won it. ferro-oci-server
+//!   has no such setting. crane's registry takes no port: it listens on one
+//!   the kernel picks (`--address 127.0.0.1:0`) and logs `serving on port N`,
+//!   so there is no race to lose and no nonce is needed.
 //! - The probe speaks HTTP/1.1 by hand (`super::http`): the harness needs no
 //!   HTTP client crate, and the requests it makes are tiny. A TLS registry is
 //!   probed over TLS trusting only the test CA, so a start also proves the
@@ -45,8 +53,8 @@ use super::token_server::TokenServer;
 
 mod launch;
 use launch::{
-    free_loopback_port, prepare_auth, random_hex, read_log, render_config, spawn, spawn_ferro,
-    tail, wait_ready, StartFailure,
+    free_loopback_port, prepare_auth, random_hex, read_log, render_config, spawn, spawn_crane,
+    spawn_ferro, spawn_olareg, tail, wait_ready, StartFailure,
 };
 
 /// Overrides the registry binary (a path or a name looked up in `PATH`).
@@ -76,6 +84,18 @@ pub enum Implementation {
     /// `ferro-oci-server` 1.0.0 (crates.io, `cargo install`): configured by
     /// environment only, so no TLS, no auth, no nonce header, deletes always on.
     Ferro,
+    /// olareg v0.2.2 (built by scripts/setup-go-tools): each repository an OCI
+    /// layout under the storage root; TLS, and deletes on or off (manifests
+    /// and blobs, as distribution's `storage.delete.enabled`); no auth
+    /// here (its own file format and token scheme). Pages tags by `n` with
+    /// `Link`, with no page limit of its own.
+    Olareg,
+    /// go-containerregistry v0.22.1's `crane registry serve`: manifests in
+    /// memory, blobs in the temporary directory (`--disk`); plain HTTP, no
+    /// auth, DELETE always answered 202. A DELETE by digest removes only the
+    /// digest's entry: the tag keeps serving the manifest. `n` cuts a tag
+    /// list short with no `Link` to the rest; blob mounts are not done.
+    Crane,
 }
 
 impl Implementation {
@@ -85,6 +105,8 @@ impl Implementation {
             Implementation::Distribution2 => "distribution 2.8",
             Implementation::Distribution3 => "distribution v3.1.1",
             Implementation::Ferro => "ferro-oci-server 1.0.0",
+            Implementation::Olareg => "olareg v0.2.2",
+            Implementation::Crane => "crane registry v0.22.1",
         }
     }
 }
@@ -188,6 +210,8 @@ impl Registry {
             Implementation::Distribution2 => registry_binary(),
             Implementation::Distribution3 => tool_binary(REGISTRY_V3_BIN_ENV, "registry", SETUP_GO),
             Implementation::Ferro => tool_binary(FERRO_BIN_ENV, "ferro-oci-server", SETUP_FERRO),
+            Implementation::Olareg => tool_binary(OLAREG_BIN_ENV, "olareg", SETUP_GO),
+            Implementation::Crane => tool_binary(CRANE_BIN_ENV, "crane", SETUP_GO),
         };
         Self::try_start_with_binary(&bin, opts)
     }
@@ -210,20 +234,33 @@ impl Registry {
         let (auth_config, token_server, probe) = prepare_auth(&opts.auth, dir.path());
 
         for attempt in 1..=PORT_ATTEMPTS {
-            let port = opts.port.unwrap_or_else(free_loopback_port);
+            let mut port = opts.port.unwrap_or_else(free_loopback_port);
             let nonce = random_hex(16);
-            let (mut child, nonce) = if opts.implementation == Implementation::Ferro {
-                (spawn_ferro(bin, port, &root, &log_path), None)
-            } else {
-                let config =
-                    render_config(&root, port, &random_hex(32), &nonce, &opts, &auth_config);
-                fs::write(&config_path, config).unwrap_or_else(|e| {
-                    panic!("test registry: cannot write {}: {e}", config_path.display())
-                });
-                (spawn(bin, &config_path, &log_path), Some(nonce))
+            // The header that identifies this instance, and its value.
+            let (mut child, identity) = match opts.implementation {
+                Implementation::Ferro => (spawn_ferro(bin, port, &root, &log_path), None),
+                Implementation::Olareg => {
+                    let child = spawn_olareg(bin, port, &root, &log_path, &nonce, &opts);
+                    (child, Some(("warning", format!("299 - \"{nonce}\""))))
+                }
+                Implementation::Crane => {
+                    let (child, listening) = spawn_crane(bin, opts.port, &root, &log_path)?;
+                    port = listening;
+                    (child, None)
+                }
+                Implementation::Distribution2 | Implementation::Distribution3 => {
+                    let config =
+                        render_config(&root, port, &random_hex(32), &nonce, &opts, &auth_config);
+                    fs::write(&config_path, config).unwrap_or_else(|e| {
+                        panic!("test registry: cannot write {}: {e}", config_path.display())
+                    });
+                    let child = spawn(bin, &config_path, &log_path);
+                    (child, Some((NONCE_HEADER, nonce)))
+                }
             };
+            let identity = identity.as_ref().map(|(h, v)| (*h, v.as_str()));
             let next_probe = || probe.request(token_server.as_ref());
-            match wait_ready(&mut child, &transport, port, nonce.as_deref(), &next_probe) {
+            match wait_ready(&mut child, &transport, port, identity, &next_probe) {
                 Ok(()) => {
                     return Ok(Registry {
                         child,
@@ -243,11 +280,15 @@ impl Registry {
                     if lost_port && attempt < PORT_ATTEMPTS && opts.port.is_none() {
                         continue; // lost the port to another process: pick another
                     }
+                    let command = match opts.implementation {
+                        Implementation::Distribution2 | Implementation::Distribution3 => {
+                            format!("{} serve {}", bin.to_string_lossy(), config_path.display())
+                        }
+                        _ => bin.to_string_lossy().into_owned(),
+                    };
                     return Err(format!(
-                        "test registry: `{} serve {}` exited early ({status}) on port {port}; \
+                        "test registry: `{command}` exited early ({status}) on port {port}; \
                          last lines of its log:\n{}",
-                        bin.to_string_lossy(),
-                        config_path.display(),
                         tail(&log, LOG_TAIL_LINES),
                     ));
                 }
@@ -360,6 +401,13 @@ impl Registry {
                 .join("data"),
             // ferro-blob-store's FsBlobStore: <root>/sha256/<2 hex>/<the rest>.
             Implementation::Ferro => self.root.join("sha256").join(&hex[..2]).join(&hex[2..]),
+            // crane's `--disk` (pkg/registry/blobs_disk.go): <root>/sha256/<hex>.
+            Implementation::Crane => self.root.join("sha256").join(hex),
+            // An OCI layout per repository: <root>/<repo>/blobs/sha256/<hex>.
+            // The blob is found in whichever repository holds it (tests use
+            // fresh repositories, so there is one).
+            Implementation::Olareg => find_file(&self.root, hex, "blobs/sha256")
+                .unwrap_or_else(|| self.root.join("<no repository>/blobs/sha256").join(hex)),
         }
     }
 
@@ -431,6 +479,11 @@ pub fn registry_binary() -> OsString {
 pub const REGISTRY_V3_BIN_ENV: &str = "KLOSET_TEST_REGISTRY_V3_BIN";
 /// Overrides ferro-oci-server's binary (default: `.tools/bin/ferro-oci-server`).
 pub const FERRO_BIN_ENV: &str = "KLOSET_TEST_FERRO_BIN";
+/// Overrides olareg's binary (default: `.tools/bin/olareg`).
+pub const OLAREG_BIN_ENV: &str = "KLOSET_TEST_OLAREG_BIN";
+/// Overrides crane's binary (default: `.tools/bin/crane`), for its registry
+/// as for the client (`crate::clients`).
+pub const CRANE_BIN_ENV: &str = "KLOSET_TEST_CRANE_BIN";
 const SETUP_GO: &str = "scripts/setup-go-tools";
 const SETUP_FERRO: &str =
     "scripts/setup, or: cargo install --locked --root .tools ferro-oci-server --version 1.0.0";
@@ -492,6 +545,55 @@ fn check_options(opts: &RegistryOptions) {
             "test registry: ferro-oci-server always allows DELETE"
         );
     }
+    if which == Implementation::Olareg {
+        assert!(
+            matches!(opts.auth, RegistryAuth::None),
+            "test registry: olareg is run without auth here (its basic-auth file and \
+             opaque tokens are not distribution's htpasswd and token server)"
+        );
+        assert!(
+            opts.proxy_remote.is_none(),
+            "test registry: olareg is no proxy"
+        );
+        assert!(
+            opts.public_url.is_none(),
+            "test registry: olareg's --external-url only names its token realm"
+        );
+    }
+    if which == Implementation::Crane {
+        assert!(
+            opts.tls.is_none() && matches!(opts.auth, RegistryAuth::None),
+            "test registry: crane registry serve serves plain HTTP without auth only"
+        );
+        assert!(
+            opts.proxy_remote.is_none(),
+            "test registry: crane registry serve is no proxy"
+        );
+        assert!(
+            opts.public_url.is_none(),
+            "test registry: crane registry serve has no base URL setting"
+        );
+        assert!(
+            opts.delete_enabled,
+            "test registry: crane registry serve always answers DELETE (202)"
+        );
+    }
+}
+
+/// The file named `name` in a directory ending in `parent` somewhere under
+/// `root`.
+fn find_file(root: &Path, name: &str, parent: &str) -> Option<PathBuf> {
+    for entry in fs::read_dir(root).ok()?.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if let Some(found) = find_file(&path, name, parent) {
+                return Some(found);
+            }
+        } else if path.file_name() == Some(OsStr::new(name)) && root.ends_with(parent) {
+            return Some(path);
+        }
+    }
+    None
 }
 
 /// A fresh repository name, `<prefix>-<16 hex digits>`, so that tests sharing

@@ -1,13 +1,16 @@
 //! The Kloset store contract (FIELD-NOTES section 1), checked through the
-//! wasmtime host against real registries. Every check runs eight times:
+//! wasmtime host against real registries. Every check runs ten times:
 //! against Debian's docker-registry (distribution 2.8) honouring DELETE, with
 //! deletes disabled (distribution's default, like GHCR and Docker Hub, where
 //! the store records deletions as tombstone tags), with htpasswd Basic auth,
 //! with token auth (a token server made by the tests), and serving TLS under a
 //! CA made by the tests; against CNCF distribution v3 with `tags.maxtags` 7
 //! (every listing pages through `Link`), with and without DELETE; and against
-//! ferro-oci-server, a third implementation. v3 and ferro come from
-//! `.tools/` (scripts/setup-go-tools); a missing one fails its tests.
+//! ferro-oci-server, a third implementation; olareg (DELETE on)
+//! and go-containerregistry's `crane registry serve` (whose DELETE by digest
+//! answers 202 but leaves the tag serving). v3, ferro, olareg and crane come
+//! from `.tools/` (scripts/setup-go-tools, scripts/setup); a missing one
+//! fails its tests.
 
 mod blocks;
 mod concurrency;
@@ -28,6 +31,8 @@ macro_rules! suite {
         suite!(@flavour v3_with_deletes, crate::kit::Flavor::V3 { deletes: true }, $($module::$check),*);
         suite!(@flavour v3_without_deletes, crate::kit::Flavor::V3 { deletes: false }, $($module::$check),*);
         suite!(@flavour ferro, crate::kit::Flavor::Ferro, $($module::$check),*);
+        suite!(@flavour olareg, crate::kit::Flavor::Olareg, $($module::$check),*);
+        suite!(@flavour crane, crate::kit::Flavor::Crane, $($module::$check),*);
     };
     (@flavour $name:ident, $flavour:expr, $($module:ident :: $check:ident),*) => {
         mod $name {
