@@ -215,12 +215,15 @@ impl ReadCache {
             }
             // One request for the missing blocks from the first to the
             // last (a held one between them is fetched again: one request
-            // costs more than a block's bytes).
+            // costs more than a block's bytes). A block held shorter than
+            // this size says it should be (kept when the object ended
+            // there, and the size learnt since is larger) counts as
+            // missing: the loop ends in a request, it never spins.
             let missing: Vec<u64> = (first..=last)
-                .filter(|i| !state.blocks.contains_key(&(*mac, *i)))
+                .filter(|i| !state.holds_whole(mac, *i, object_size))
                 .collect();
             let (Some(&from), Some(&to)) = (missing.first(), missing.last()) else {
-                continue; // all there now
+                continue; // all there now: `serve` answers
             };
             let start = from * BLOCK;
             let stop = ((to + 1) * BLOCK).min(object_size);
@@ -387,6 +390,15 @@ impl State {
             .copied()
             .unwrap_or(self.forgotten_all)
             > started
+    }
+
+    /// Whether block `index` of `mac` is held whole for an object of
+    /// `size` bytes: all of [`BLOCK`], or up to the object's end.
+    fn holds_whole(&self, mac: &Mac, index: u64, size: u64) -> bool {
+        let want = size.saturating_sub(index * BLOCK).min(BLOCK);
+        self.blocks
+            .get(&(*mac, index))
+            .is_some_and(|entry| entry.bytes.len() as u64 >= want)
     }
 
     fn keep_size(&mut self, mac: Mac, size: u64) {

@@ -471,3 +471,37 @@ fn only_ranges_of_up_to_half_the_cache_are_kept() {
     );
     assert!(ReadCache::new(2 * MIB).keeps(0, 1));
 }
+
+/// A block kept short (the object ended there at the size learnt then),
+/// then a larger size for the same MAC (the sizes start afresh past
+/// `MAX_OBJECTS`, and a registry may answer another size for a MAC put
+/// again): the read asks for the block again. It used to find every
+/// block "held", serve none, and loop forever without a request.
+#[test]
+fn a_block_kept_short_under_a_larger_size_is_fetched_again() {
+    let cache = std::sync::Arc::new(ReadCache::new(32 * MIB));
+    let small = Object::new(3, MIB + 100);
+    small.read(&cache, MIB, 10).unwrap();
+    assert_eq!(small.fetched(), vec![(MIB, 100)], "block 1 is kept short");
+    {
+        let mut state = cache.lock();
+        for n in 0..MAX_OBJECTS as u32 {
+            let mut other = [0xee; 32];
+            other[..4].copy_from_slice(&n.to_le_bytes());
+            state.keep_size(Mac(other), 1);
+        }
+        assert!(!state.sizes.contains_key(&small.mac), "its size is gone");
+    }
+    let (done, result) = std::sync::mpsc::channel();
+    let reader = std::sync::Arc::clone(&cache);
+    std::thread::spawn(move || {
+        let large = Object::new(3, 2 * MIB);
+        let read = large.read(&reader, MIB + 200, 10).map(|_| large.fetched());
+        let _ = done.send(read);
+    });
+    let fetched = result
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("the read ended")
+        .unwrap();
+    assert_eq!(fetched, vec![(MIB, MIB as u32)]);
+}
