@@ -17,8 +17,10 @@
 pub mod artifact;
 mod config;
 mod credentials;
+pub mod echo;
 mod egress;
 mod error;
+mod local_file;
 mod plugin;
 pub mod probe;
 mod rfc3339;

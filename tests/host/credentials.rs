@@ -282,6 +282,8 @@ fn a_password_file_logs_in_and_mixes_with_no_password_option() {
     let empty = empty_dir();
     let file = empty.path().join("password");
     fs::write(&file, format!("{PASSWORD}\n")).unwrap();
+    // Private to its owner, as ssh asks of a key; else it is refused.
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
     let config = store_config(
         &registry,
         empty.path(),
@@ -559,6 +561,35 @@ fn credential_helpers_are_asked_first_and_their_answers_used() {
                 && r.status == 200),
         "{requests:#?}"
     );
+
+    // A helper reached only through a relative PATH entry (here `bin` as
+    // seen from the current directory; `.` or an empty entry alike) is
+    // never run: such an entry names the folder the command runs in.
+    let cwd = std::env::current_dir().unwrap();
+    let relative = PathBuf::from("../".repeat(cwd.components().count() - 1))
+        .join(bin.path().strip_prefix("/").unwrap());
+    assert!(relative.join("docker-credential-kloset-test").is_file());
+    let relative_path: OsString = std::env::join_paths(
+        [PathBuf::from(""), relative]
+            .into_iter()
+            .chain(std::env::split_paths(&old_path)),
+    )
+    .expect("a PATH of plain directories");
+    std::env::set_var("PATH", relative_path);
+    let dir = docker_config(&json!({ "credsStore": "kloset-test" }));
+    match StoreHandle::new(plugin(), &store_config(&registry, dir.path(), &[])) {
+        Err(StoreError::Contract(ContractError::InvalidConfig(msg))) => assert_eq!(
+            msg,
+            "credential helper docker-credential-kloset-test: it is not in any absolute directory of PATH"
+        ),
+        other => panic!("expected invalid-config, got {other:?}"),
+    }
+    assert_eq!(
+        helper.take_calls(),
+        Vec::<String>::new(),
+        "a helper ran through a relative PATH entry"
+    );
+    std::env::set_var("PATH", old_path);
 }
 
 // ---------------------------------------------------------------- the CLI

@@ -25,7 +25,7 @@ impl ComponentCache {
     pub fn open() -> ComponentCache {
         ComponentCache {
             dir: crate::plugin::cache::cache_dir()
-                .filter(|d| crate::plugin::cache_dir::trusted(d))
+                .filter(|d| crate::plugin::cache_dir::trusted(d).is_some())
                 .map(|d| d.join("artifacts")),
         }
     }

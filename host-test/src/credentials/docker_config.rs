@@ -11,6 +11,16 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 use crate::credentials::helper::{run_helper, HelperLimits};
+use crate::echo;
+use crate::local_file::{self, Rules};
+
+/// A regular file of at most 4 MiB: a config with a hundred logins is a
+/// few tens of KiB; `/dev/zero` or a FIFO in its place fails at once.
+/// Docker itself asks nothing of its mode, so neither does this.
+const CONFIG_RULES: Rules = Rules {
+    cap: 4 << 20,
+    private: false,
+};
 
 /// Docker Hub's key in `auths` and for helpers.
 const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
@@ -34,9 +44,9 @@ impl fmt::Debug for Login {
 #[derive(Debug, thiserror::Error)]
 pub enum DockerConfigError {
     #[error("cannot read Docker config {path}: {reason}")]
-    Unreadable { path: PathBuf, reason: String },
+    Unreadable { path: String, reason: String },
     #[error("Docker config {path}: {reason}")]
-    Malformed { path: PathBuf, reason: String },
+    Malformed { path: String, reason: String },
     #[error("credential helper docker-credential-{helper}: {reason}")]
     Helper { helper: String, reason: String },
 }
@@ -108,19 +118,19 @@ pub fn default_dir() -> Option<PathBuf> {
 /// A missing config file means no login; a broken one is an error.
 pub fn login_for(dir: &Path, registry: &str) -> Result<Option<Login>, DockerConfigError> {
     let path = dir.join("config.json");
-    let text = match std::fs::read(&path) {
+    let text = match local_file::read(&path, CONFIG_RULES) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
+        Err(problem) if problem.is_not_found() => return Ok(None),
+        Err(problem) => {
             return Err(DockerConfigError::Unreadable {
-                path,
-                reason: e.to_string(),
+                path: echo::path(&path),
+                reason: problem.to_string(),
             })
         }
     };
     let config: ConfigFile =
         serde_json::from_slice(&text).map_err(|e| DockerConfigError::Malformed {
-            path: path.clone(),
+            path: echo::path(&path),
             reason: json_error_reason(&e),
         })?;
     let key = auth_key(registry);
@@ -133,7 +143,10 @@ pub fn login_for(dir: &Path, registry: &str) -> Result<Option<Login>, DockerConf
     let Some(entry) = best_match(&config.auths, &key) else {
         return Ok(None);
     };
-    entry_login(entry).map_err(|reason| DockerConfigError::Malformed { path, reason })
+    entry_login(entry).map_err(|reason| DockerConfigError::Malformed {
+        path: echo::path(&path),
+        reason,
+    })
 }
 
 /// The key Docker files a registry under: Docker Hub's legacy URL, else
@@ -293,6 +306,37 @@ mod tests {
         let bad_auth = write_config(r#"{"auths":{"r":{"auth":"!!!"}}}"#);
         let err = login_for(bad_auth.path(), "r").unwrap_err().to_string();
         assert!(err.contains("base64") && !err.contains("!!!"), "{err}");
+    }
+
+    /// A `config.json` that is a FIFO or a device is refused at once (it
+    /// used to block forever, or grow memory without bound), in one line.
+    #[test]
+    fn a_config_that_is_not_a_regular_file_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("config.json");
+        let name = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+        let (done, result) = std::sync::mpsc::channel();
+        let at = dir.path().to_path_buf();
+        std::thread::spawn(move || {
+            let _ = done.send(login_for(&at, "r").map_err(|e| e.to_string()));
+        });
+        let err = result
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("a FIFO config did not block")
+            .unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "cannot read Docker config {}: it is not a regular file (it is a FIFO)",
+                fifo.display()
+            )
+        );
+        let devices = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/dev/zero", devices.path().join("config.json")).unwrap();
+        let err = login_for(devices.path(), "r").unwrap_err().to_string();
+        assert!(err.ends_with("(it is a character device)"), "{err}");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 use std::ffi::OsStr;
 use std::io::{Read, Write};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -43,7 +44,8 @@ struct HelperAnswer {
     secret: String,
 }
 
-/// Runs `docker-credential-<helper> get` (found on `PATH`). "Not found"
+/// Runs `docker-credential-<helper> get` (found in an absolute directory
+/// of `PATH`, [`find_on_path`]). "Not found"
 /// answers (exit status 1 with `credentials not found` on stdout, as the
 /// helpers print it) mean no login.
 pub fn run_helper(
@@ -59,7 +61,31 @@ pub fn run_helper(
         return Err(failure(helper, "not a helper name"));
     }
     let program = format!("docker-credential-{helper}");
-    run_program(OsStr::new(&program), helper, server, limits)
+    let path = std::env::var_os("PATH");
+    let Some(found) = find_on_path(&program, path.as_deref()) else {
+        return Err(failure(
+            helper,
+            "it is not in any absolute directory of PATH",
+        ));
+    };
+    run_program(found.as_os_str(), helper, server, limits)
+}
+
+/// The first executable file named `program` in an absolute directory of
+/// `path` (a `PATH` value). Empty, `.` and other relative entries are
+/// skipped: they name the directory the command runs in, where anyone who
+/// could write a file there would have it run with the user's credentials
+/// (Docker's client refuses them too: Go's `exec.LookPath` fails with
+/// `ErrDot` rather than run a program found through them).
+pub(crate) fn find_on_path(program: &str, path: Option<&OsStr>) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::split_paths(path?)
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(program))
+        .find(|candidate| {
+            std::fs::metadata(candidate)
+                .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+        })
 }
 
 /// Runs `program get` as the helper named `helper`.
@@ -175,7 +201,8 @@ fn kill(child: &mut Child) {
 
 fn failure(helper: &str, reason: &str) -> DockerConfigError {
     DockerConfigError::Helper {
-        helper: helper.to_string(),
+        // From config.json: any text, so cleaned and cut when shown.
+        helper: crate::echo::text(helper),
         reason: reason.to_string(),
     }
 }

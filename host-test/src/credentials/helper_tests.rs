@@ -90,3 +90,38 @@ fn a_helper_leaving_a_child_behind_with_stdout_does_not_hang_us() {
         started.elapsed()
     );
 }
+
+/// A `PATH` entry that is empty, `.` or any relative path names the
+/// directory plakar runs in: a helper there is never found, never run,
+/// while the same directory given absolutely is searched.
+#[test]
+fn a_helper_is_found_only_through_absolute_path_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let found = script(dir.path(), "echo '{}'");
+    // The temporary directory as a relative entry, from wherever tests run.
+    let cwd = std::env::current_dir().unwrap();
+    let up = "../".repeat(cwd.components().count().saturating_sub(1));
+    let relative = format!("{up}{}", dir.path().strip_prefix("/").unwrap().display());
+    assert!(Path::new(&relative)
+        .join("docker-credential-fake")
+        .is_file());
+    for path in ["", ":", ".", ":/nonexistent", "./", relative.as_str()] {
+        assert_eq!(
+            find_on_path("docker-credential-fake", Some(OsStr::new(path))),
+            None,
+            "{path:?}"
+        );
+    }
+    let absolute = format!("/nonexistent::{}", dir.path().display());
+    assert_eq!(
+        find_on_path("docker-credential-fake", Some(OsStr::new(&absolute))),
+        Some(found.clone())
+    );
+    // Not executable: not a helper.
+    std::fs::set_permissions(&found, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(
+        find_on_path("docker-credential-fake", Some(OsStr::new(&absolute))),
+        None
+    );
+    assert_eq!(find_on_path("docker-credential-fake", None), None);
+}

@@ -20,13 +20,23 @@ use std::sync::{Arc, OnceLock};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::pem::{Error as PemError, PemObject};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{
     ClientConfig, DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme,
 };
 
 use crate::config::{HostConfig, TLS_CA_FILE};
-use crate::{ContractError, HostError, StoreError};
+use crate::local_file::{self, Rules};
+use crate::{echo, ContractError, HostError, StoreError};
+
+/// A regular file of at most 4 MiB: Debian's whole CA bundle (about 150
+/// certificates) is some 220 KB, so this holds any set of CAs a store
+/// trusts, while `/dev/zero` or a FIFO named by mistake fails at once.
+const CA_FILE_RULES: Rules = Rules {
+    cap: 4 << 20,
+    private: false,
+};
 
 /// webpki roots plus the system's, loaded once per process: reading the
 /// system store parses a few hundred files.
@@ -50,18 +60,34 @@ fn base_roots() -> &'static RootCertStore {
 pub fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, StoreError> {
     let invalid = |why: String| {
         StoreError::Contract(ContractError::InvalidConfig(format!(
-            "{TLS_CA_FILE} {}: {why}",
-            path.display()
+            "option '{TLS_CA_FILE}' ({}): {why}",
+            echo::path(path)
         )))
     };
-    let bytes = std::fs::read(path).map_err(|e| invalid(e.to_string()))?;
-    let certs = rustls_pemfile::certs(&mut bytes.as_slice())
+    let bytes = local_file::read(path, CA_FILE_RULES).map_err(|e| invalid(e.to_string()))?;
+    // Sections other than certificates (a key beside them) are skipped,
+    // as rustls-pemfile's `certs` did.
+    let certs = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| invalid(format!("not PEM: {e}")))?;
+        .map_err(|e| invalid(format!("not PEM: {}", pem_problem(&e))))?;
     if certs.is_empty() {
         return Err(invalid("holds no certificate".into()));
     }
     Ok(certs)
+}
+
+/// What a PEM error says, in words that quote nothing of the file (the
+/// file may hold a key beside its certificates).
+fn pem_problem(err: &PemError) -> &'static str {
+    match err {
+        PemError::MissingSectionEnd { .. } => "a section has no END line",
+        PemError::IllegalSectionStart { .. } => "a BEGIN line is malformed",
+        PemError::Base64Decode(_) => "a section is not valid base64",
+        PemError::Io(_) => "it cannot be read",
+        PemError::NoItemsFound => "it holds no certificate",
+        PemError::SectionTooLarge => "a section is too large",
+        _ => "it is malformed",
+    }
 }
 
 /// Builds the client configuration of a store handle: the base roots plus
@@ -73,8 +99,8 @@ pub fn client_config(host: &HostConfig) -> Result<ClientConfig, StoreError> {
         for cert in read_pem_certs(path)? {
             roots.add(cert).map_err(|e| {
                 StoreError::Contract(ContractError::InvalidConfig(format!(
-                    "{TLS_CA_FILE} {}: unusable certificate: {e}",
-                    path.display()
+                    "option '{TLS_CA_FILE}' ({}): unusable certificate: {e}",
+                    echo::path(path)
                 )))
             })?;
         }

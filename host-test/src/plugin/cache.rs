@@ -12,11 +12,13 @@
 //! are handed to wasmtime; one that fails is recompiled and replaced. The
 //! digest guards against damage, not against someone who can write the
 //! cache; that is why a cache directory others can write, or another user
-//! owns, is not used at all ([`crate::plugin::cache_dir`]).
+//! owns, is not used at all, and an entry others can write, another user
+//! owns or with a second name is not loaded ([`crate::plugin::cache_dir`]).
 
 use std::fs;
 use std::hash::{Hash, Hasher};
-use std::io::Write;
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -24,6 +26,7 @@ use wasmtime::component::Component;
 use wasmtime::Engine;
 
 use crate::error::one_line;
+use crate::plugin::cache_dir;
 use crate::HostError;
 
 /// Overrides the cache directory.
@@ -47,16 +50,22 @@ pub fn load_or_compile_in(
     wasm: &[u8],
     dir: Option<&Path>,
 ) -> Result<Component, HostError> {
-    let Some(dir) = dir.filter(|d| crate::plugin::cache_dir::trusted(d)) else {
+    let Some((dir, opened)) = dir.and_then(|d| cache_dir::trusted(d).map(|fd| (d, fd))) else {
         return compile(engine, wasm);
     };
-    let path = dir.join(format!("{}.cwasm", cache_key(engine, wasm)));
-    if let Some(serialized) = fs::read(&path).ok().as_deref().and_then(verified) {
+    let name = format!("{}.cwasm", cache_key(engine, wasm));
+    let path = dir.join(&name);
+    let entry = cache_dir::open_entry(&opened, &name).and_then(|file| {
+        let mut bytes = Vec::new();
+        (&file).read_to_end(&mut bytes).ok().map(|_| bytes)
+    });
+    if let Some(serialized) = entry.as_deref().and_then(verified) {
         // SAFETY: these bytes are, digest for digest, what `store` below
         // wrote from `Component::serialize` of this same engine
-        // configuration (the key says so), in a directory only this user
-        // can write; they were read into memory before the check, so the
-        // file changing now changes nothing.
+        // configuration (the key says so), read from a file of this user's
+        // that only this user can write, with no other name, opened in a
+        // directory only this user can write; they were read into memory
+        // before the check, so the file changing now changes nothing.
         if let Ok(component) = unsafe { Component::deserialize(engine, serialized) } {
             return Ok(component);
         }
@@ -131,7 +140,13 @@ pub(crate) fn write_atomically(
         .map(|d| d.as_nanos())
         .unwrap_or_default();
     let temp = dir.join(format!(".{}.{nonce}.tmp", std::process::id()));
-    let written = fs::File::create(&temp)
+    // Only this user may write an entry, whatever the umask: an entry
+    // others may write is never loaded ([`cache_dir::open_entry`]).
+    let written = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&temp)
         .and_then(|mut file| {
             file.write_all(bytes)?;
             file.sync_all()

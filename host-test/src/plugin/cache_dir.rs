@@ -6,30 +6,42 @@
 //! nobody else; otherwise the host compiles without caching and says so on
 //! stderr, once per process.
 
-use std::fs;
+use std::fs::{self, File};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::Path;
 use std::sync::Once;
 
-/// Whether `dir` may hold compiled code; creates it (`0700`) if missing.
-pub fn trusted(dir: &Path) -> bool {
-    match check(dir) {
-        Ok(()) => true,
+use rustix::fs::{Mode, OFlags};
+
+/// `dir`, opened, if it may hold compiled code; creates it (`0700`) if
+/// missing. Entries are opened relative to it ([`open_entry`]), so what
+/// was checked is what they are read from.
+pub fn trusted(dir: &Path) -> Option<OwnedFd> {
+    match open(dir) {
+        Ok(fd) => Some(fd),
         Err(why) => {
             static WARNED: Once = Once::new();
             WARNED.call_once(|| {
                 eprintln!(
                     "kloset-host: warning: not caching compiled code in {}: {why}",
-                    dir.display()
+                    crate::echo::path(dir)
                 );
             });
-            false
+            None
         }
     }
 }
 
 /// Why `dir` cannot be trusted, if it cannot.
-pub fn check(dir: &Path) -> Result<(), String> {
+#[cfg(test)]
+fn check(dir: &Path) -> Result<(), String> {
+    open(dir).map(drop)
+}
+
+/// Opens `dir` and judges what was opened (also for the host's blob
+/// maps, `crate::store::blob_map`, which warn in their own words).
+pub fn open(dir: &Path) -> Result<OwnedFd, String> {
     if !dir.exists() {
         fs::DirBuilder::new()
             .recursive(true)
@@ -39,12 +51,18 @@ pub fn check(dir: &Path) -> Result<(), String> {
     }
     // Not followed: a link's target is judged by what it points to, and a
     // link itself could be swapped; a cache dir is a plain directory.
-    let meta = fs::symlink_metadata(dir).map_err(|e| format!("cannot inspect it ({e})"))?;
-    if !meta.is_dir() {
-        return Err("it is not a directory".into());
-    }
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let me = unsafe { libc::geteuid() };
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rustix::fs::open(dir, flags, Mode::empty()).map_err(|e| match e {
+        rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR => "it is not a directory".to_string(),
+        e => format!("cannot open it ({e})"),
+    })?;
+    let meta = File::from(
+        fd.try_clone()
+            .map_err(|e| format!("cannot open it ({e})"))?,
+    )
+    .metadata()
+    .map_err(|e| format!("cannot inspect it ({e})"))?;
+    let me = euid();
     if meta.uid() != me {
         return Err(format!("it belongs to user {}, not to {me}", meta.uid()));
     }
@@ -54,7 +72,27 @@ pub fn check(dir: &Path) -> Result<(), String> {
             meta.mode() & 0o777
         ));
     }
-    Ok(())
+    Ok(fd)
+}
+
+/// The entry `name` of the trusted directory `dir`, opened there (a link
+/// is not followed), if it is safe to load: a regular file of this user's
+/// that nobody else may write, with no other name. A planted entry (another
+/// user's, one others may write, a hard link to a file elsewhere) is
+/// `None`: recompiled and replaced, never loaded. The digest inside an
+/// entry cannot tell, as whoever writes an entry writes its digest too.
+pub fn open_entry(dir: &OwnedFd, name: &str) -> Option<File> {
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
+    let file = File::from(rustix::fs::openat(dir, name, flags, Mode::empty()).ok()?);
+    let meta = file.metadata().ok()?;
+    let safe =
+        meta.is_file() && meta.uid() == euid() && meta.mode() & 0o022 == 0 && meta.nlink() == 1;
+    safe.then_some(file)
+}
+
+fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
 }
 
 #[cfg(test)]
