@@ -41,6 +41,7 @@ impl<T: Transport> RegistryClient<T> {
         let mut tags = Vec::new();
         let mut url = self.url(&format!("tags/list?n={TAG_PAGE_SIZE}"));
         let mut visited = std::collections::HashSet::new();
+        let mut seen = std::collections::HashSet::new();
         loop {
             if visited.len() >= MAX_TAG_PAGES {
                 return Err(refused(format!(
@@ -87,15 +88,29 @@ impl<T: Transport> RegistryClient<T> {
                     crate::registry_error::excerpt(&e.to_string(), 200)
                 ))
             })?;
-            tags.extend(page.tags.unwrap_or_default());
+            let page = page.tags.unwrap_or_default();
+            let full = page.len() == TAG_PAGE_SIZE;
+            let last = page.last().cloned();
+            let before = tags.len();
+            tags.extend(page.into_iter().filter(|t| seen.insert(t.clone())));
+            let moved = tags.len() > before;
             if tags.len() > MAX_TAGS {
                 return Err(refused(format!(
                     "tag list holds more than {MAX_TAGS} tags, more than a store writes"
                 )));
             }
-            match next {
-                Some(link) => url = self.resolve(&link)?,
-                None => return Ok(tags),
+            match (next, last) {
+                (Some(link), _) => url = self.resolve(&link)?,
+                // A full page and no `Link`: go-containerregistry's registry
+                // stops at `n` and names no next page, so the next one is
+                // asked with `last` (distribution spec, "Listing tags"). A
+                // page that brings nothing new ends the listing: that
+                // registry answers a `last` past the end with every tag
+                // again, and one ignoring `last` would too.
+                (None, Some(last)) if full && moved => {
+                    url = self.url(&format!("tags/list?n={TAG_PAGE_SIZE}&last={last}"));
+                }
+                (None, _) => return Ok(tags),
             }
         }
     }

@@ -609,3 +609,28 @@ fn a_body_that_keeps_breaking_fails_within_the_retries() {
     }
     assert_eq!(c.transport().asked.borrow().len(), retries + 1);
 }
+
+#[test]
+fn a_full_page_without_link_is_followed_by_last() {
+    // go-containerregistry's registry stops at `n` and sends no `Link`; a
+    // `last` past the end answers every tag again.
+    let first: Vec<String> = (0..TAG_PAGE_SIZE).map(|i| format!("t{i:05}")).collect();
+    let first_refs: Vec<&str> = first.iter().map(String::as_str).collect();
+    let last = first.last().unwrap().clone();
+    let c = client(vec![
+        Answer::new(200, &page(&first_refs)).to("GET /v2/team/repo/tags/list?n=1000"),
+        Answer::new(200, &page(&["u1", "u2"]))
+            .to(&format!("GET /v2/team/repo/tags/list?n=1000&last={last}")),
+    ]);
+    let listed = c.list_tags().unwrap();
+    assert_eq!(listed.len(), TAG_PAGE_SIZE + 2);
+    assert_eq!(listed.last().unwrap(), "u2");
+    // Exactly a full page in all: the next asks, gets every tag again, and
+    // stops with each once.
+    let c = client(vec![
+        Answer::new(200, &page(&first_refs)).to("GET /v2/team/repo/tags/list?n=1000"),
+        Answer::new(200, &page(&first_refs))
+            .to(&format!("GET /v2/team/repo/tags/list?n=1000&last={last}")),
+    ]);
+    assert_eq!(c.list_tags().unwrap(), first);
+}
