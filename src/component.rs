@@ -3,6 +3,7 @@
 
 use crate::error::StoreError;
 use crate::get::ObjectReader;
+use crate::manifest::BlobRef;
 use crate::put::PutSession;
 use crate::range::ByteRange;
 use crate::resource::{Mac, Resource};
@@ -153,6 +154,37 @@ impl GuestStore for StoreResource {
     fn delete(&self, resource: wit::Resource, key: Vec<u8>) -> Result<(), wit::Error> {
         let mac = Mac::from_slice(&key).map_err(to_wit)?;
         self.0.delete(kind(resource), &mac).map_err(to_wit)
+    }
+
+    fn known_blob(&self, resource: wit::Resource, key: Vec<u8>) -> Option<wit::BlobRef> {
+        let mac = Mac::from_slice(&key).ok()?;
+        let blob = self.0.repository().known_blob(kind(resource), &mac)?;
+        Some(wit::BlobRef {
+            digest: blob.digest,
+            size: blob.size,
+        })
+    }
+
+    fn teach_blob(
+        &self,
+        resource: wit::Resource,
+        key: Vec<u8>,
+        blob: wit::BlobRef,
+    ) -> Result<(), wit::Error> {
+        let repo = self.0.repository();
+        repo.check_open().map_err(to_wit)?;
+        let mac = Mac::from_slice(&key).map_err(to_wit)?;
+        let blob = BlobRef {
+            digest: blob.digest,
+            size: blob.size,
+        };
+        repo.teach_blob(kind(resource), &mac, blob).map_err(to_wit)
+    }
+
+    fn forget_blob(&self, resource: wit::Resource, key: Vec<u8>) -> Result<(), wit::Error> {
+        let mac = Mac::from_slice(&key).map_err(to_wit)?;
+        self.0.repository().forget(kind(resource), &mac);
+        Ok(())
     }
 
     fn close(&self) -> Result<(), wit::Error> {

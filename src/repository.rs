@@ -314,4 +314,38 @@ impl<T: Transport> Repository<T> {
     pub(crate) fn forget(&self, kind: Resource, mac: &Mac) {
         self.state.borrow_mut().blobs.remove(&(kind, *mac));
     }
+
+    /// What this instance knows of an object's blob, without a request
+    /// (never anything for a lock, which is not remembered).
+    // Called by the WIT glue, which exists on the wasi target only.
+    #[cfg_attr(not(target_os = "wasi"), allow(dead_code))]
+    pub(crate) fn known_blob(&self, kind: Resource, mac: &Mac) -> Option<BlobRef> {
+        self.state.borrow().blobs.get(&(kind, *mac)).cloned()
+    }
+
+    /// Takes a host's word for an immutable object's blob, as if its
+    /// manifest had been read: a hint `get` survives being wrong about
+    /// (a blob gone is looked up again; a whole read checks the digest).
+    /// Refused for a lock and for a digest that is not sha256, which would
+    /// otherwise reach a request path.
+    #[cfg_attr(not(target_os = "wasi"), allow(dead_code))]
+    pub(crate) fn teach_blob(
+        &self,
+        kind: Resource,
+        mac: &Mac,
+        blob: BlobRef,
+    ) -> Result<(), StoreError> {
+        if !kind.is_immutable() {
+            return Err(StoreError::InvalidArgument(format!(
+                "{kind} {mac}: a {kind} is re-put under one MAC, so its blob is never taught"
+            )));
+        }
+        if !crate::digest::is_sha256_digest(&blob.digest) {
+            return Err(StoreError::InvalidArgument(format!(
+                "{kind} {mac}: a taught blob digest must be sha256: and 64 lowercase hex digits"
+            )));
+        }
+        self.state.borrow_mut().blobs.insert((kind, *mac), blob);
+        Ok(())
+    }
 }

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::store::blob_map::Placement;
 use crate::{ContractError, StoreError};
 use kloset_oci::config::options::{option, OptionSpec};
 
@@ -37,6 +38,10 @@ pub const MAX_GET_SIZE: &str = "max_get_size";
 /// Bytes of packfile blocks a handle keeps for ranged reads (0: none).
 pub const READ_CACHE: &str = "read_cache";
 
+/// Where the mappings of immutable objects to their blobs are kept
+/// between processes: a directory, or `off` ([`crate::store::blob_map`]).
+pub const BLOB_MAP: &str = "blob_map";
+
 /// The option holding `oci://HOST[:PORT]/REPOSITORY`.
 pub const LOCATION: &str = "location";
 
@@ -60,6 +65,8 @@ pub struct HostConfig {
     pub password_file: Option<PathBuf>,
     /// The host's limits on instances and memory.
     pub limits: Limits,
+    /// Where blob mappings are kept between processes (`blob_map`).
+    pub blob_map: Placement,
 }
 
 /// What the host allows a store handle.
@@ -136,6 +143,7 @@ pub fn split(
             INSTANCE_WAIT => host.limits.instance_wait = spec.seconds(value)?,
             MAX_GET_SIZE => host.limits.max_get_size = spec.size(value)?,
             READ_CACHE => host.limits.read_cache = spec.size(value)?,
+            BLOB_MAP => host.blob_map = blob_map(value)?,
             _ => unreachable!("every host key is handled"),
         }
     }
@@ -147,6 +155,21 @@ pub fn split(
         guest.push(("use_tls".to_string(), "true".to_string()));
     }
     Ok((host, guest))
+}
+
+/// `off`, or a directory (absolute, so a plugin's working directory
+/// never decides where mappings go).
+fn blob_map(value: &str) -> Result<Placement, StoreError> {
+    if value == "off" {
+        return Ok(Placement::Off);
+    }
+    let dir = PathBuf::from(value);
+    if !dir.is_absolute() {
+        return Err(StoreError::Contract(ContractError::InvalidConfig(format!(
+            "option '{BLOB_MAP}' is an absolute directory, or off"
+        ))));
+    }
+    Ok(Placement::Dir(dir))
 }
 
 /// The registry's `host[:port]` as the component will address it: the

@@ -168,6 +168,12 @@ pub const OPTIONS: &[OptionSpec] = &[
         },
         "32MiB",
     ),
+    // The host's blob mappings between processes: a directory, or `off`.
+    host(
+        "blob_map",
+        Kind::Path,
+        "blob-maps in the compilation cache's directory",
+    ),
 ];
 
 /// The most component instances one host handle may keep (`max_instances`).

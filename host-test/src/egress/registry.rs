@@ -19,6 +19,8 @@ pub struct Prepared {
     /// The component's part (host keys removed).
     pub guest: Vec<(String, String)>,
     pub limits: Limits,
+    /// Where blob mappings are kept between processes.
+    pub blob_map: crate::store::blob_map::Placement,
     host: HostConfig,
 }
 
@@ -41,6 +43,7 @@ pub fn prepare(
         egress,
         guest,
         limits: host.limits,
+        blob_map: host.blob_map.clone(),
         host,
     })
 }

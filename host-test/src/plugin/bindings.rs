@@ -7,4 +7,6 @@ wasmtime::component::bindgen!({
 });
 
 pub use exports::kloset::store::store::Guest as StoreApi;
-pub use exports::kloset::store::types::{ByteRange, Error as WitError, Resource as WitResource};
+pub use exports::kloset::store::types::{
+    BlobRef as WitBlobRef, ByteRange, Error as WitError, Resource as WitResource,
+};

@@ -11,6 +11,7 @@ use crate::error::one_line;
 use crate::plugin::bindings::{KlosetStore, StoreApi, WitError};
 use crate::plugin::pool::{Build, Flags, Pooled};
 use crate::plugin::state::{MemoryLimitExceeded, State};
+use crate::store::blob_map::BlobMap;
 use crate::{HostError, Plugin, StoreError};
 
 /// A component instance and the `store` resource built in it.
@@ -20,6 +21,11 @@ pub struct Instance {
     resource: ResourceAny,
     /// Closed, trapped, to be discarded: kept by the pool.
     flags: Flags,
+    /// The last change of the handle's keys (a delete or put) this
+    /// instance has forgotten the old mapping of: it knows nothing from
+    /// before it was built, and catches up before each read
+    /// ([`BlobMap::catch_up`]).
+    pub(crate) changes_seen: u64,
 }
 
 /// What every per-instance ingredient of a handle needs to build one.
@@ -31,6 +37,9 @@ pub struct Recipe {
     pub config: Vec<(String, String)>,
     /// `max_guest_memory`, in bytes.
     pub max_memory: u64,
+    /// The handle's blob mappings and changed keys: a new instance has
+    /// nothing to forget of the changes made before it.
+    pub blobs: Arc<BlobMap>,
 }
 
 impl Build for Recipe {
@@ -54,6 +63,7 @@ impl Build for Recipe {
             bindings,
             resource,
             flags: Flags::default(),
+            changes_seen: self.blobs.epoch(),
         })
     }
 }

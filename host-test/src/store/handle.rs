@@ -8,9 +8,11 @@ use std::sync::{Arc, Mutex};
 use crate::config::Limits;
 use crate::egress::registry::prepare;
 use crate::egress::RequestCounts;
+use crate::plugin::bindings::WitBlobRef;
 use crate::plugin::convert::{byte_range, mac_from_wit};
 use crate::plugin::instance::Recipe;
 use crate::plugin::pool::{Lease, Pool};
+use crate::store::blob_map::{BlobMap, BlobRef, CatchUp};
 use crate::store::read_cache::{Prefetch, ReadCache};
 use crate::store::reader::{store_error_from_io, ObjectReader};
 use crate::{ContractError, HostError, Mac, Plugin, Resource, StoreError};
@@ -29,6 +31,10 @@ pub struct StoreHandle {
     limits: Limits,
     /// Blocks of packfiles kept for ranged reads (`read_cache`).
     read_cache: Arc<ReadCache>,
+    /// Where immutable objects' bytes are, across instances and processes
+    /// (`blob_map`), and the keys deleted or put that every instance must
+    /// forget.
+    blobs: Arc<BlobMap>,
 }
 
 // Configuration values may hold credentials: never print them.
@@ -54,6 +60,10 @@ impl StoreHandle {
         let mut prepared = prepare(config, requests.clone())?;
         let limits = prepared.limits;
         let egress = prepared.egress.clone();
+        let blobs = Arc::new(match repository_identity(&prepared.guest) {
+            Some(identity) => BlobMap::for_repository(&prepared.blob_map, &identity),
+            None => BlobMap::new(None),
+        });
         let pool = |guest: Vec<(String, String)>| {
             Pool::new(
                 Recipe {
@@ -62,6 +72,7 @@ impl StoreHandle {
                     peak: peak.clone(),
                     config: guest,
                     max_memory: limits.max_guest_memory,
+                    blobs: blobs.clone(),
                 },
                 limits.max_instances,
                 limits.instance_wait,
@@ -79,6 +90,7 @@ impl StoreHandle {
             peak,
             limits,
             read_cache: Arc::new(ReadCache::new(limits.read_cache)),
+            blobs,
         })
     }
 
@@ -159,11 +171,14 @@ impl StoreHandle {
 
     /// One object's size in bytes (`not-found` when it does not exist).
     pub fn object_size(&self, kind: Resource, mac: &Mac) -> Result<u64, StoreError> {
-        self.lease()?.try_call(|i| {
+        let (mut lease, seen) = lease_to_read(&self.pool, &self.blobs, kind, mac)?;
+        let size = lease.try_call(|i| {
             let (api, store, res) = i.parts();
             api.store()
                 .call_object_size(store, res, kind.into(), &mac.0.to_vec())
-        })
+        });
+        learn_after_read(&mut lease, &self.blobs, kind, mac, seen, &size);
+        size
     }
 
     /// Reads `length` bytes at `offset` of an object into memory. A
@@ -178,7 +193,7 @@ impl StoreHandle {
         offset: u64,
         length: u32,
     ) -> Result<Vec<u8>, StoreError> {
-        let fetch = |at, len| read_exact(&self.pool, kind, mac, at, len);
+        let fetch = |at, len| read_exact(&self.pool, &self.blobs, kind, mac, at, len);
         if kind != Resource::Packfile {
             return fetch(offset, length);
         }
@@ -200,8 +215,12 @@ impl StoreHandle {
         let started = std::thread::Builder::new()
             .name("kloset-read-ahead".into())
             .spawn({
-                let (slot, pool, blocks) =
-                    (slot.clone(), self.pool.clone(), self.read_cache.clone());
+                let (slot, pool, blocks, blobs) = (
+                    slot.clone(),
+                    self.pool.clone(),
+                    self.read_cache.clone(),
+                    self.blobs.clone(),
+                );
                 move || {
                     let Some(prefetch) = take(&slot) else { return };
                     let (offset, length) = prefetch.range();
@@ -209,7 +228,7 @@ impl StoreHandle {
                     // A failure or a panic keeps nothing: the reader
                     // reads the block itself and meets the error, if any.
                     let fetched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        read_exact(&pool, Resource::Packfile, &mac, offset, length)
+                        read_exact(&pool, &blobs, Resource::Packfile, &mac, offset, length)
                     }));
                     blocks.complete(prefetch, fetched.ok().and_then(Result::ok));
                 }
@@ -289,6 +308,16 @@ impl StoreHandle {
         if kind == Resource::Packfile {
             self.read_cache.forget(mac);
         }
+        // Every other instance forgets what it knew of the key (even after
+        // a failure, which may have replaced it), then learns the new blob
+        // from this one.
+        self.blobs.changed(kind, mac);
+        let seen = self.blobs.epoch();
+        if written.is_ok() && dropped.is_ok() {
+            if let Some(blob) = known_blob(&mut lease, kind, mac) {
+                self.blobs.learnt(kind, mac, &blob, seen);
+            }
+        }
         let written = written?;
         dropped.map(|()| written)
     }
@@ -304,7 +333,7 @@ impl StoreHandle {
         mac: &Mac,
         range: Option<(u64, u32)>,
     ) -> Result<ObjectReader, StoreError> {
-        open_reader(&self.pool, kind, mac, range)
+        open_reader(&self.pool, &self.blobs, kind, mac, range)
     }
 
     /// Reads an object (or a range of it) whole, into host memory: a range
@@ -347,6 +376,9 @@ impl StoreHandle {
         if kind == Resource::Packfile {
             self.read_cache.forget(mac);
         }
+        // Likewise every instance's mapping, and the handle's (even after
+        // a failure, which may have deleted it).
+        self.blobs.changed(kind, mac);
         deleted
     }
 
@@ -354,6 +386,7 @@ impl StoreHandle {
     /// next come back into use). Later calls get the component's answer for
     /// a closed store.
     pub fn close(&self) -> Result<(), StoreError> {
+        self.blobs.save();
         self.pool.close_all()
     }
 
@@ -396,34 +429,147 @@ impl StoreHandle {
     }
 }
 
+impl Drop for StoreHandle {
+    /// Keeps what was learnt for the next process.
+    fn drop(&mut self) {
+        self.blobs.save();
+    }
+}
+
+/// `registry + repository + prefix` as the component reads them from its
+/// configuration: what one repository's blob mappings are kept under.
+fn repository_identity(guest: &[(String, String)]) -> Option<String> {
+    let config = kloset_oci::config::StoreConfig::parse(guest).ok()?;
+    Some(format!(
+        "{}\n{}\n{}",
+        config.base_url(),
+        config.repository,
+        config.prefix.as_deref().unwrap_or("")
+    ))
+}
+
+/// An instance ready to read `kind`/`mac`: it has forgotten every key
+/// deleted or put through another instance since it last looked, and been
+/// told where the object's bytes are if the handle knows. Returns the
+/// last change it saw, for [`learn_after_read`].
+fn lease_to_read(
+    pool: &Arc<Pool>,
+    blobs: &BlobMap,
+    kind: Resource,
+    mac: &Mac,
+) -> Result<(Lease, u64), StoreError> {
+    loop {
+        let mut lease = pool.acquire()?;
+        let seen = match blobs.catch_up(lease.instance().changes_seen) {
+            // More changes than are kept: a new instance knows nothing.
+            CatchUp::TooFarBehind => {
+                lease.discard();
+                continue;
+            }
+            CatchUp::Forget { keys, seen } => {
+                for (kind, mac) in keys {
+                    lease.try_call(|i| {
+                        let (api, store, res) = i.parts();
+                        api.store()
+                            .call_forget_blob(store, res, kind.into(), &mac.0.to_vec())
+                    })?;
+                }
+                seen
+            }
+        };
+        lease.instance().changes_seen = seen;
+        if kind.is_immutable() {
+            if let Some(blob) = blobs.lookup(kind, mac) {
+                let blob = WitBlobRef {
+                    digest: blob.digest,
+                    size: blob.size,
+                };
+                // A refused hint (a closed store) only costs the manifest.
+                let _ = lease.try_call(|i| {
+                    let (api, store, res) = i.parts();
+                    api.store()
+                        .call_teach_blob(store, res, kind.into(), &mac.0.to_vec(), &blob)
+                });
+            }
+        }
+        return Ok((lease, seen));
+    }
+}
+
+/// Keeps what the instance knows of `kind`/`mac`'s blob after a read; a
+/// read that found nothing drops the handle's mapping and every
+/// instance's.
+fn learn_after_read<T>(
+    lease: &mut Lease,
+    blobs: &BlobMap,
+    kind: Resource,
+    mac: &Mac,
+    seen: u64,
+    outcome: &Result<T, StoreError>,
+) {
+    if !kind.is_immutable() {
+        return;
+    }
+    match outcome {
+        Ok(_) => {
+            if let Some(blob) = known_blob(lease, kind, mac) {
+                blobs.learnt(kind, mac, &blob, seen);
+            }
+        }
+        Err(StoreError::Contract(ContractError::NotFound(_))) => blobs.changed(kind, mac),
+        Err(_) => {}
+    }
+}
+
+/// What the instance knows of `kind`/`mac`'s blob (no request).
+fn known_blob(lease: &mut Lease, kind: Resource, mac: &Mac) -> Option<BlobRef> {
+    if lease.is_poisoned() {
+        return None;
+    }
+    let known = lease
+        .call(|i| {
+            let (api, store, res) = i.parts();
+            api.store()
+                .call_known_blob(store, res, kind.into(), &mac.0.to_vec())
+        })
+        .ok()??;
+    Some(BlobRef {
+        digest: known.digest,
+        size: known.size,
+    })
+}
+
 /// Opens an object (or `(offset, length)` of it) on an instance of `pool`:
 /// the handle's `get_reader`, and its read aheads' threads, which hold the
 /// pool but not the handle.
 fn open_reader(
     pool: &Arc<Pool>,
+    blobs: &BlobMap,
     kind: Resource,
     mac: &Mac,
     range: Option<(u64, u32)>,
 ) -> Result<ObjectReader, StoreError> {
-    let mut lease = pool.acquire()?;
+    let (mut lease, seen) = lease_to_read(pool, blobs, kind, mac)?;
     let reader = lease.try_call(|i| {
         let (api, store, res) = i.parts();
         api.store()
             .call_get(store, res, kind.into(), &mac.0.to_vec(), byte_range(range))
-    })?;
-    Ok(ObjectReader::new(lease, reader))
+    });
+    learn_after_read(&mut lease, blobs, kind, mac, seen, &reader);
+    Ok(ObjectReader::new(lease, reader?))
 }
 
 /// Reads exactly `length` bytes at `offset` of an object, on an instance
 /// of `pool`.
 fn read_exact(
     pool: &Arc<Pool>,
+    blobs: &BlobMap,
     kind: Resource,
     mac: &Mac,
     offset: u64,
     length: u32,
 ) -> Result<Vec<u8>, StoreError> {
-    let mut reader = open_reader(pool, kind, mac, Some((offset, length)))?;
+    let mut reader = open_reader(pool, blobs, kind, mac, Some((offset, length)))?;
     let mut bytes = Vec::with_capacity((length as usize).min(MAX_PREALLOC));
     let within = reader
         .read_to_end_within(&mut bytes, u64::from(length))

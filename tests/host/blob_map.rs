@@ -1,0 +1,211 @@
+//! What the host keeps of where objects' bytes are: across processes (a
+//! new `StoreHandle` on the same `blob_map` directory is what the next
+//! plakar command gets), so a second restore sends no manifest GET for the
+//! packfiles it has seen (Docker Hub counts each as a pull); a wrong
+//! mapping on disk still reads the right bytes; and across the instances
+//! of one handle, so a packfile deleted through one is gone through every
+//! other. Real distribution 2.8 registries, requests counted at the host's
+//! egress.
+
+use std::path::Path;
+
+use kloset_host::{Mac, Resource, StoreHandle};
+use kloset_testkit::component::plugin;
+use kloset_testkit::requests::requests_of;
+use kloset_testkit::{unique_repo, Registry, RegistryOptions};
+use sha2::{Digest, Sha256};
+
+/// Packfiles a restore reads in these tests.
+const PACKFILES: u8 = 12;
+
+fn registry() -> Registry {
+    Registry::start(RegistryOptions {
+        delete_enabled: true,
+        ..RegistryOptions::default()
+    })
+}
+
+fn handle(registry: &Registry, repo: &str, extra: &[(&str, &str)]) -> StoreHandle {
+    let mut config = registry.config(repo);
+    config.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    StoreHandle::new(plugin(), &config).expect("configure the store")
+}
+
+fn mac(n: u8) -> Mac {
+    Mac(Sha256::digest([n]).into())
+}
+
+/// A packfile's bytes: distinct per `n`, a few blocks long.
+fn packfile(n: u8) -> Vec<u8> {
+    (0..300_000u32)
+        .map(|i| (i.wrapping_mul(31) as u8) ^ n)
+        .collect()
+}
+
+/// A repository holding [`PACKFILES`] packfiles, written by a handle that
+/// keeps no mappings (so only reads teach the maps below).
+fn filled(registry: &Registry, repo: &str) {
+    let writer = handle(registry, repo, &[("blob_map", "off")]);
+    writer.create(b"kloset config").unwrap();
+    for n in 0..PACKFILES {
+        writer
+            .put_bytes(Resource::Packfile, &mac(n), &packfile(n))
+            .unwrap();
+    }
+    writer.close().unwrap();
+}
+
+/// What plakar's restore does through the plugin: open, then each
+/// packfile's size and a range of it, then one whole. Checks every byte;
+/// returns the manifest GETs of packfiles it sent.
+fn restore(store: &StoreHandle) -> usize {
+    store.open().unwrap();
+    let mut manifest_gets = 0;
+    for n in 0..PACKFILES {
+        let expected = packfile(n);
+        let sent = requests_of(store, || {
+            let range = store
+                .read_range(Resource::Packfile, &mac(n), 1000, 5000)
+                .unwrap();
+            assert_eq!(range, expected[1000..6000], "packfile {n}'s range");
+            let whole = store.get(Resource::Packfile, &mac(n), None).unwrap();
+            assert!(whole == expected, "packfile {n} read back different bytes");
+        });
+        manifest_gets += sent
+            .exchanges
+            .iter()
+            .filter(|e| e.starts_with("GET ") && e.contains("/manifests/packfile-"))
+            .count();
+    }
+    store.close().unwrap();
+    manifest_gets
+}
+
+#[test]
+fn a_second_restore_sends_no_manifest_get_for_packfiles_it_has_seen() {
+    let registry = registry();
+    let repo = unique_repo("blob-map");
+    filled(&registry, &repo);
+    let maps = tempfile::tempdir().unwrap();
+    let dir = maps.path().join("maps").display().to_string();
+
+    let without = restore(&handle(&registry, &repo, &[("blob_map", "off")]));
+    assert_eq!(
+        without, PACKFILES as usize,
+        "without a map: one per packfile"
+    );
+
+    // Each handle is what one plakar command gets: its own instances, the
+    // map on disk between them.
+    let first = restore(&handle(&registry, &repo, &[("blob_map", &dir)]));
+    assert_eq!(first, PACKFILES as usize, "the first restore learns them");
+    let second = restore(&handle(&registry, &repo, &[("blob_map", &dir)]));
+    assert_eq!(second, 0, "the second restore knows every packfile");
+    println!(
+        "manifest GETs per restore of {PACKFILES} packfiles: {without} without the map, \
+         {first} on the first restore with it, {second} on the second"
+    );
+    // The map is private, as the compilation cache is.
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(&dir).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+}
+
+#[test]
+fn a_map_naming_missing_blobs_still_reads_the_right_bytes_and_mends() {
+    let registry = registry();
+    let repo = unique_repo("blob-map-stale");
+    filled(&registry, &repo);
+    let maps = tempfile::tempdir().unwrap();
+    let dir = maps.path().join("maps");
+    let option = dir.display().to_string();
+    assert_eq!(
+        restore(&handle(&registry, &repo, &[("blob_map", &option)])),
+        PACKFILES as usize
+    );
+
+    // Every entry now names a blob the registry never held.
+    point_every_entry_elsewhere(&dir);
+    let stale = restore(&handle(&registry, &repo, &[("blob_map", &option)]));
+    assert_eq!(
+        stale, PACKFILES as usize,
+        "each wrong entry costs its manifest"
+    );
+    // ... and is mended for the next command.
+    let mended = restore(&handle(&registry, &repo, &[("blob_map", &option)]));
+    assert_eq!(mended, 0);
+}
+
+/// Rewrites the one map file in `dir` so every entry's digest is another
+/// (the file's format: a magic line, 73-byte entries of kind, MAC, sha256
+/// and size, then the sha256 of all before).
+fn point_every_entry_elsewhere(dir: &Path) {
+    let files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "map"))
+        .collect();
+    assert_eq!(files.len(), 1, "one repository, one map: {files:?}");
+    let mut bytes = std::fs::read(&files[0]).unwrap();
+    let magic = bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
+    let body = bytes.len() - 32;
+    assert_eq!((body - magic) % 73, 0);
+    for entry in (magic..body).step_by(73) {
+        for b in &mut bytes[entry + 33..entry + 65] {
+            *b ^= 0x5a;
+        }
+    }
+    let sum = Sha256::digest(&bytes[..body]);
+    bytes[body..].copy_from_slice(&sum);
+    std::fs::write(&files[0], &bytes).unwrap();
+}
+
+#[test]
+fn a_packfile_deleted_through_one_instance_is_gone_through_every_other() {
+    let registry = registry();
+    let repo = unique_repo("blob-forget");
+    let store = handle(
+        &registry,
+        &repo,
+        &[("blob_map", "off"), ("max_instances", "2")],
+    );
+    store.create(b"kloset config").unwrap();
+    let (p, q) = (mac(1), mac(2));
+    store
+        .put_bytes(Resource::Packfile, &p, &packfile(1))
+        .unwrap();
+    store
+        .put_bytes(Resource::Packfile, &q, &packfile(2))
+        .unwrap();
+
+    // Both instances learn where p is: a reader holds one while the other
+    // reads. Pooled instances come back last in, first out.
+    let mut held = store.get_reader(Resource::Packfile, &p, None).unwrap();
+    assert_eq!(
+        store.get(Resource::Packfile, &p, None).unwrap(),
+        packfile(1)
+    );
+    std::io::copy(&mut held, &mut std::io::sink()).unwrap();
+    drop(held);
+    assert_eq!(store.instances(), (2, 2), "two instances");
+
+    // The delete runs on the other instance while this one is held...
+    let held = store.get_reader(Resource::Packfile, &q, None).unwrap();
+    store.delete(Resource::Packfile, &p).unwrap();
+    drop(held);
+    // ... and this one, which read p before, must not serve it now (the
+    // registry keeps the blob until garbage collection).
+    let got = store.get(Resource::Packfile, &p, None);
+    assert!(
+        got.as_ref().is_err_and(|e| e.is_not_found()),
+        "a deleted packfile read through another instance: {:?}",
+        got.map(|b| b.len())
+    );
+    assert!(store
+        .object_size(Resource::Packfile, &p)
+        .is_err_and(|e| e.is_not_found()));
+    assert_eq!(
+        store.get(Resource::Packfile, &q, None).unwrap(),
+        packfile(2)
+    );
+}
