@@ -15,11 +15,11 @@
 //! - A schedule (`Fn(&RequestInfo, n) -> Fault`, n counting requests from 0)
 //!   decides per request; [`seeded`] builds a reproducible random one.
 
-use super::wire::{no_body_status, read_message, Message};
+use super::wire::{forward, rewrite_locations, write_response, Message, Server};
 use std::collections::HashMap;
-use std::io::{self, BufReader, Write};
-use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::io::{self, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread;
 
@@ -176,49 +176,39 @@ struct Shared {
 }
 
 pub struct FaultProxy {
-    port: u16,
-    upstream: String,
+    server: Server,
     shared: Arc<Shared>,
     schedule: Arc<RwLock<Arc<Schedule>>>,
-    stop: Arc<AtomicBool>,
 }
 
 impl FaultProxy {
     /// Listens on a free loopback port and forwards to `upstream`
     /// (`127.0.0.1:PORT`), applying no fault until [`FaultProxy::set`].
     pub fn start(upstream: &str) -> FaultProxy {
-        let listener =
-            TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("fault proxy: bind a loopback port");
-        let port = listener.local_addr().unwrap().port();
-        let proxy = FaultProxy {
-            port,
-            upstream: upstream.to_string(),
-            shared: Arc::new(Shared::default()),
-            schedule: Arc::new(RwLock::new(Arc::new(|_: &RequestInfo, _| Fault::None))),
-            stop: Arc::new(AtomicBool::new(false)),
-        };
+        let shared = Arc::new(Shared::default());
+        let schedule: Arc<RwLock<Arc<Schedule>>> =
+            Arc::new(RwLock::new(Arc::new(|_: &RequestInfo, _| Fault::None)));
+        let authority = Arc::new(Mutex::new(String::new()));
         let conn = Conn {
-            upstream: proxy.upstream.clone(),
-            authority: proxy.authority(),
-            shared: proxy.shared.clone(),
-            schedule: proxy.schedule.clone(),
+            upstream: upstream.to_string(),
+            authority: authority.clone(),
+            shared: shared.clone(),
+            schedule: schedule.clone(),
         };
-        let stop = proxy.stop.clone();
-        thread::spawn(move || {
-            for client in listener.incoming() {
-                if stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(client) = client else { continue };
-                let conn = conn.clone();
-                thread::spawn(move || conn.serve(client));
-            }
-        });
-        proxy
+        let server = Server::start(
+            "fault proxy",
+            Arc::new(move |request, client: &mut TcpStream| conn.handle(request, client)),
+        );
+        *authority.lock().unwrap() = server.authority();
+        FaultProxy {
+            server,
+            shared,
+            schedule,
+        }
     }
 
     pub fn authority(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        self.server.authority()
     }
 
     /// Replaces the schedule.
@@ -258,14 +248,6 @@ impl FaultProxy {
             *counts.entry(format!("{:?}", h.fault)).or_insert(0) += 1;
         }
         counts
-    }
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop so it sees the flag.
-        let _: io::Result<TcpStream> = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port));
     }
 }
 
@@ -322,31 +304,15 @@ pub fn splitmix64(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-#[derive(Clone)]
 struct Conn {
     upstream: String,
-    authority: String,
+    /// The proxy's own authority, known once its port is bound.
+    authority: Arc<Mutex<String>>,
     shared: Arc<Shared>,
     schedule: Arc<RwLock<Arc<Schedule>>>,
 }
 
 impl Conn {
-    /// Serves one client connection until it closes or a fault closes it.
-    fn serve(&self, client: TcpStream) {
-        let Ok(write_half) = client.try_clone() else {
-            return;
-        };
-        let mut reader = BufReader::new(client);
-        let mut writer = write_half;
-        while let Ok(Some(request)) = read_message(&mut reader, false) {
-            let keep = self.handle(request, &mut writer).unwrap_or(false);
-            if !keep {
-                break;
-            }
-        }
-        let _ = writer.shutdown(Shutdown::Both);
-    }
-
     /// Handles one request; `Ok(true)` when the connection stays open.
     fn handle(&self, request: Message, client: &mut TcpStream) -> io::Result<bool> {
         let mut parts = request.start.splitn(3, ' ');
@@ -446,11 +412,8 @@ impl Conn {
         if fault == Fault::ResetBeforeResponse {
             return Ok(false);
         }
-        for (name, value) in response.headers.iter_mut() {
-            if name.eq_ignore_ascii_case("location") {
-                *value = value.replace(&self.upstream, &self.authority);
-            }
-        }
+        let authority = self.authority.lock().unwrap().clone();
+        rewrite_locations(&mut response, &self.upstream, &authority);
         if let Fault::AddHeader(name, value) = &fault {
             response.headers.push((name.to_string(), value.clone()));
         }
@@ -485,28 +448,7 @@ impl Conn {
 
     /// Sends the request upstream on a connection of its own.
     fn forward(&self, request: &Message) -> io::Result<Message> {
-        let mut upstream = TcpStream::connect(&self.upstream)?;
-        let mut head = format!("{}\r\n", request.start);
-        for (name, value) in &request.headers {
-            if is_hop_by_hop(name) {
-                continue;
-            }
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str(&format!(
-            "Content-Length: {}\r\nConnection: close\r\n\r\n",
-            request.body.len()
-        ));
-        upstream.write_all(head.as_bytes())?;
-        // The registry may answer (404 to a closed upload session, say) and
-        // close before it has read the body: read its answer all the same.
-        let _ = upstream
-            .write_all(&request.body)
-            .and_then(|()| upstream.flush());
-        let head_request = request.start.starts_with("HEAD ");
-        let mut reader = BufReader::new(upstream);
-        read_message(&mut reader, head_request)?
-            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "upstream closed"))
+        forward(&self.upstream, request)
     }
 
     /// One page of the registry's full tag list, from the cursor in the
@@ -567,19 +509,6 @@ fn query_param<'a>(target: &'a str, name: &str) -> Option<&'a str> {
         .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
 }
 
-fn is_hop_by_hop(name: &str) -> bool {
-    [
-        "connection",
-        "keep-alive",
-        "transfer-encoding",
-        "content-length",
-        "te",
-        "trailer",
-    ]
-    .iter()
-    .any(|h| name.eq_ignore_ascii_case(h))
-}
-
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
@@ -593,34 +522,4 @@ fn reason(status: u16) -> &'static str {
         504 => "Gateway Timeout",
         _ => "Injected",
     }
-}
-
-/// Writes a response with a `Content-Length` body. For a HEAD answer the
-/// upstream's `Content-Length` is kept and no body sent; with `truncate`,
-/// only that many body bytes follow the full-length head.
-fn write_response(
-    client: &mut TcpStream,
-    response: &Message,
-    head_request: bool,
-    truncate: Option<usize>,
-) -> io::Result<()> {
-    let mut head = format!("{}\r\n", response.start);
-    for (name, value) in &response.headers {
-        let keep_length = head_request && name.eq_ignore_ascii_case("content-length");
-        if is_hop_by_hop(name) && !keep_length {
-            continue;
-        }
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    let bodiless = head_request || no_body_status(&response.start);
-    if !bodiless {
-        head.push_str(&format!("Content-Length: {}\r\n", response.body.len()));
-    }
-    head.push_str("\r\n");
-    client.write_all(head.as_bytes())?;
-    if !bodiless {
-        let end = truncate.unwrap_or(usize::MAX).min(response.body.len());
-        client.write_all(&response.body[..end])?;
-    }
-    client.flush()
 }

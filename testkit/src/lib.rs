@@ -9,6 +9,9 @@
 //! - what no real server can be made to do: [`faults`] (a proxy that breaks
 //!   exchanges on purpose), [`fake`] and [`deaf`] (scripted and silent
 //!   servers), [`proxy`] and [`proxied`];
+//! - [`personality`]: a proxy applying one hosted registry's documented
+//!   rules (GitLab, GHCR, ECR, Artifact Registry, Docker Hub, Quay,
+//!   Harbor, ACR) in front of a real registry;
 //! - independent OCI clients to check what the store wrote: [`skopeo`],
 //!   [`clients`] (oras, regctl, crane, skopeo), [`artifacts`], and [`tags`]
 //!   (a repository's tags read straight from the registry);
@@ -30,6 +33,7 @@ pub mod faults;
 pub mod http;
 pub mod netns;
 pub mod openssl;
+pub mod personality;
 pub mod plakar;
 pub mod proxied;
 pub mod proxy;

@@ -3,6 +3,9 @@
 use kloset_host::{Mac, StoreHandle};
 use kloset_testkit::auth::{basic_authorization, bearer_authorization};
 pub use kloset_testkit::component::plugin;
+use kloset_testkit::personality::{
+    Acr, ArtifactRegistry, DockerHub, Ecr, Ghcr, GitLab, Harbor, PersonalityProxy, Quay, Rules,
+};
 pub use kloset_testkit::requests::requests_of;
 use kloset_testkit::tls::TestPki;
 use kloset_testkit::{
@@ -32,7 +35,33 @@ pub enum Flavor {
     /// go-containerregistry's `crane registry serve`: anonymous, plain HTTP;
     /// its DELETE by digest answers 202 and leaves the tag serving.
     Crane,
+    /// A hosted registry's documented rules (`kloset_testkit::personality`)
+    /// in front of distribution (v3 for Artifact Registry, which untags on
+    /// DELETE by tag), with whatever that registry wants made first
+    /// (ECR's repository, Harbor's project) made.
+    Personality(Hosted),
 }
+
+/// The hosted registries the personalities emulate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hosted {
+    GitLab,
+    Ghcr,
+    Ecr,
+    /// ECR with its open PATCH bug (aws/containers-roadmap#2831).
+    EcrPatchBug,
+    ArtifactRegistry,
+    DockerHub,
+    Quay,
+    Harbor,
+    /// At Premium's 2,000 writes a minute: Basic's 100 would hold the
+    /// 1,100-lock listing check for over twenty minutes of waits (the
+    /// personality tests check the limit itself).
+    Acr,
+}
+
+/// The Harbor flavour's project, made before the test.
+const HARBOR_PROJECT: &str = "kloset";
 
 /// The page size of the v3 flavours: small, so that every listing pages.
 pub const V3_MAX_TAGS: u32 = 7;
@@ -50,11 +79,13 @@ pub struct Env {
     extra: Vec<(String, String)>,
     /// Keeps the CA and certificate files alive while the registry runs.
     _pki: Option<TestPki>,
+    /// The personality in front of the registry, which the store talks to.
+    pub personality: Option<PersonalityProxy<Box<dyn Rules>>>,
 }
 
 impl Env {
     pub fn new(flavor: Flavor) -> Env {
-        let repo = unique_repo("conformance");
+        let mut repo = unique_repo("conformance");
         let mut options = RegistryOptions::default();
         let mut extra = Vec::new();
         let mut pki = None;
@@ -68,6 +99,11 @@ impl Env {
             Flavor::Ferro => options.implementation = Implementation::Ferro,
             Flavor::Olareg => options.implementation = Implementation::Olareg,
             Flavor::Crane => options.implementation = Implementation::Crane,
+            Flavor::Personality(Hosted::ArtifactRegistry) => {
+                options.implementation = Implementation::Distribution3
+            }
+            Flavor::Personality(Hosted::Harbor) => repo = format!("{HARBOR_PROJECT}/{repo}"),
+            Flavor::Personality(_) => {}
             Flavor::Basic => options.auth = RegistryAuth::htpasswd(&[(USER, PASSWORD)]),
             Flavor::Token => {
                 options.auth = RegistryAuth::Token(TokenAuth::with_users(vec![TokenUser::new(
@@ -90,21 +126,50 @@ impl Env {
             extra.push(("username".to_string(), USER.to_string()));
             extra.push(("password".to_string(), PASSWORD.to_string()));
         }
+        // GHCR answers DELETE with 405, whatever the registry behind does.
         // crane's registry answers 202 but keeps serving the tag: create's
         // probe sees it and the store records deletions as tombstones.
-        let deletes = options.delete_enabled && flavor != Flavor::Crane;
+        let deletes = options.delete_enabled
+            && !matches!(flavor, Flavor::Personality(Hosted::Ghcr) | Flavor::Crane);
+        let registry = Registry::start(options);
+        let personality = match flavor {
+            Flavor::Personality(hosted) => Some(PersonalityProxy::start(
+                &registry.authority(),
+                hosted.rules(&repo),
+            )),
+            _ => None,
+        };
         Env {
-            registry: Registry::start(options),
+            registry,
             repo,
             deletes,
             flavor,
             extra,
             _pki: pki,
+            personality,
+        }
+    }
+
+    /// `127.0.0.1:PORT` the store talks to: the personality's when there is
+    /// one, else the registry's.
+    pub fn authority(&self) -> String {
+        match &self.personality {
+            Some(proxy) => proxy.authority(),
+            None => self.registry.authority(),
         }
     }
 
     pub fn config(&self) -> Vec<(String, String)> {
-        let mut config = self.registry.config(&self.repo);
+        let mut config = match &self.personality {
+            Some(proxy) => vec![
+                (
+                    "location".to_string(),
+                    format!("oci://{}/{}", proxy.authority(), self.repo),
+                ),
+                ("use_tls".to_string(), "false".to_string()),
+            ],
+            None => self.registry.config(&self.repo),
+        };
         config.extend(self.extra.iter().cloned());
         config
     }
@@ -126,6 +191,7 @@ impl Env {
             | Flavor::Tls
             | Flavor::V3 { .. }
             | Flavor::Ferro
+            | Flavor::Personality(_)
             | Flavor::Olareg
             | Flavor::Crane => None,
         }
@@ -172,6 +238,7 @@ impl Env {
     pub fn page_size(&self) -> Option<u64> {
         match self.flavor {
             Flavor::V3 { .. } => Some(u64::from(V3_MAX_TAGS)),
+            Flavor::Personality(hosted) => hosted.page_size(),
             _ => None,
         }
     }
@@ -284,5 +351,46 @@ impl<R: Read> Read for FailingReader<R> {
         let n = self.inner.read(&mut buf[..room])?;
         self.given += n as u64;
         Ok(n)
+    }
+}
+
+impl Hosted {
+    /// The personality's rules for a store at `repo`, with the repository
+    /// or project it needs made.
+    fn rules(self, repo: &str) -> Box<dyn Rules> {
+        match self {
+            Hosted::GitLab => Box::new(GitLab::new()),
+            Hosted::Ghcr => Box::new(Ghcr::new()),
+            Hosted::Ecr | Hosted::EcrPatchBug => {
+                let ecr = if self == Hosted::Ecr {
+                    Ecr::new()
+                } else {
+                    Ecr::with_patch_bug()
+                };
+                ecr.create_repository(repo);
+                Box::new(ecr)
+            }
+            Hosted::ArtifactRegistry => Box::new(ArtifactRegistry::new()),
+            Hosted::DockerHub => Box::new(DockerHub::new()),
+            Hosted::Quay => Box::new(Quay::new()),
+            Hosted::Harbor => {
+                let harbor = Harbor::new();
+                harbor.create_project(HARBOR_PROJECT);
+                Box::new(harbor)
+            }
+            Hosted::Acr => Box::new(Acr::with_writes_per_minute(Acr::PREMIUM)),
+        }
+    }
+
+    /// The most tags a page holds when the store asks for 1000: GHCR and
+    /// Docker Hub 100, Quay 50; GitLab and ECR honour `n` (ECR up to 1000);
+    /// the others answer as distribution does.
+    fn page_size(self) -> Option<u64> {
+        match self {
+            Hosted::Ghcr => Some(Ghcr::PAGING.max_page.unwrap() as u64),
+            Hosted::DockerHub => Some(DockerHub::PAGING.max_page.unwrap() as u64),
+            Hosted::Quay => Some(Quay::PAGING.max_page.unwrap() as u64),
+            _ => None,
+        }
     }
 }

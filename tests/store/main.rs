@@ -1,9 +1,11 @@
 //! The store against real registries, through the wasmtime host: the Kloset
 //! store contract on eight registry flavours (`conformance`) and every other
-//! registry and OCI client this machine runs (`registries`). `kit` holds
+//! registry and OCI client this machine runs (`registries`), and the hosted
+//! registries' personalities themselves (`personalities`). `kit` holds
 //! their shared fixtures; servers and clients come from `kloset-testkit`.
 
 mod kit;
 
 mod conformance;
+mod personalities;
 mod registries;

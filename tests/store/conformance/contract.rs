@@ -45,7 +45,7 @@ pub fn create_and_open(env: &Env) {
         "open returns the config exactly"
     );
     other.ping().expect("ping");
-    assert_eq!(other.origin().unwrap(), env.registry.authority());
+    assert_eq!(other.origin().unwrap(), env.authority());
     assert_eq!(other.store_type().unwrap(), "oci");
     assert_eq!(other.root().unwrap(), env.repo);
     assert_eq!(other.flags().unwrap(), 0);
