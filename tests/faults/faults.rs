@@ -364,6 +364,56 @@ fn a_whole_get_survives_a_connection_cut_every_few_mib() {
 }
 
 #[test]
+fn every_kind_of_get_body_cut_midway_is_ridden_out() {
+    // Issue 21: 30% of GET answers (manifests, the config, tag lists,
+    // ranged and whole blob reads) sent with their status and headers,
+    // then the connection closed 40 bytes into the body. Every operation
+    // reads on, and reads the right bytes.
+    let s = setup("cut-bodies");
+    s.store.create(b"config bytes").unwrap();
+    let packfile = bytes(7, 300_000);
+    s.store
+        .put_bytes(Resource::Packfile, &mac(1), &packfile)
+        .unwrap();
+    let seed = 0x5eed_c07;
+    let cutting = seeded(seed, 0.30, vec![Fault::TruncateBody(40)], |r| {
+        r.method == "GET"
+    });
+    s.proxy.set(cutting);
+    for round in 0..10u8 {
+        let fresh = s.reopen(&[]);
+        assert_eq!(fresh.open().unwrap(), b"config bytes", "open, round {round}");
+        assert_eq!(
+            fresh.get(Resource::Packfile, &mac(1), None).unwrap(),
+            packfile,
+            "whole get, round {round}"
+        );
+        let at = 1_000 * u64::from(round);
+        assert_eq!(
+            fresh
+                .get(Resource::Packfile, &mac(1), Some((at, 5_000)))
+                .unwrap(),
+            packfile[at as usize..at as usize + 5_000],
+            "ranged get, round {round}"
+        );
+        let lock = bytes(100 + u64::from(round), 200);
+        fresh
+            .put_bytes(Resource::Lock, &mac(10 + round), &lock)
+            .unwrap_or_else(|e| panic!("put, round {round}: {e}"));
+        assert!(
+            listed(&fresh, Resource::Lock).contains(&mac(10 + round)),
+            "list, round {round}"
+        );
+    }
+    let counts = s.proxy.fault_counts();
+    println!("cut bodies: {counts:?} over {} requests", s.proxy.requests());
+    assert!(
+        s.proxy.faults() >= 10,
+        "the proxy cut too few bodies to mean anything: {counts:?}"
+    );
+}
+
+#[test]
 fn a_corrupted_blob_is_never_returned() {
     let (s, data) = one_packfile("fault-corrupt");
     first_blob_get(&s.proxy, Fault::CorruptByte);
@@ -513,12 +563,17 @@ fn a_seeded_soak_keeps_every_object_consistent() {
         |r| !r.is_patch(),
     );
     // Bodies cut mid-way (a truncated answer, a connection closed while
-    // the body streams): resumed with `Range` from the byte reached.
+    // the body streams), of every kind of GET: blobs are resumed with
+    // `Range` from the byte reached, manifests and tag pages asked again.
     let cutting = seeded(
         seed ^ 0xc07,
         0.10,
-        vec![Fault::TruncateBody(1_000), Fault::TruncateBody(20_000)],
-        |r| r.is_blob_get(),
+        vec![
+            Fault::TruncateBody(40),
+            Fault::TruncateBody(1_000),
+            Fault::TruncateBody(20_000),
+        ],
+        |r| r.method == "GET",
     );
     s.proxy.set(move |r, n| match cutting(r, n) {
         Fault::None => retryable(r, n),

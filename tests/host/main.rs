@@ -3,7 +3,7 @@
 //! `auth_harness`), TLS (`tls`), the egress allow-list (`egress`), Docker
 //! logins and the CLI (`credentials`), publishing and pulling the component
 //! as an OCI artifact (`distribution`), jco and wasmtime-py running the same
-//! component (`other_hosts`), the cargo-component build (`component_builds`),
+//! component (`other_hosts`), `kloset-host probe` (`probe`), the cargo-component build (`component_builds`),
 //! the registry harness's own checks (`harness`) and the fuzz corpus
 //! (`fuzz_corpus`).
 
@@ -16,4 +16,5 @@ mod egress;
 mod fuzz_corpus;
 mod harness;
 mod other_hosts;
+mod probe;
 mod tls;
