@@ -5,7 +5,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use kloset_host::artifact::{self, ArtifactError, Reference};
-use kloset_host::{store_error_from_io, HostError, Plugin, StoreError, StoreHandle};
+use kloset_host::{echo, store_error_from_io, HostError, Plugin, StoreError, StoreHandle};
 
 use crate::{Cli, Command};
 
@@ -20,7 +20,7 @@ pub enum CliError {
     Artifact(#[from] ArtifactError),
     #[error("--store is required for this command")]
     NoStore,
-    #[error("publish takes the component from a file; '{0}' is not one")]
+    #[error("publish takes the component from a file; '{}' is not one", echo::text(.0))]
     NotAFile(String),
     #[error("{what}: {source}")]
     Io { what: String, source: io::Error },
@@ -48,7 +48,8 @@ pub fn run(mut cli: Cli) -> Result<(), CliError> {
             Some(other) => return Err(CliError::NotAFile(other.clone())),
             None => Plugin::default_path(),
         };
-        let wasm = std::fs::read(&path).map_err(io_err(format!("reading {}", path.display())))?;
+        let wasm =
+            std::fs::read(&path).map_err(io_err(format!("reading {}", echo::path(&path))))?;
         let pinned = artifact::publish(&reference, &cli.options, &wasm)?;
         writeln!(out, "{pinned}").map_err(io_err("writing to stdout"))?;
         return Ok(());
@@ -105,8 +106,15 @@ pub fn run(mut cli: Cli) -> Result<(), CliError> {
                 .map_err(io_err("writing to stdout"))?;
         }
         Command::Ls { resource } => {
+            let macs = store.list(resource)?;
+            if macs.is_empty() {
+                // A registry lists no tags of a repository never made, so
+                // an empty list may mean there is none: say so as `open`
+                // does ("no Kloset repository at ..."), never exit 0.
+                store.open()?;
+            }
             let mut text = String::new();
-            for mac in store.list(resource)? {
+            for mac in macs {
                 text.push_str(&mac.to_hex());
                 text.push('\n');
             }
@@ -120,8 +128,8 @@ pub fn run(mut cli: Cli) -> Result<(), CliError> {
         } => {
             let written = match file.as_deref() {
                 Some(path) if path != Path::new("-") => {
-                    let input =
-                        File::open(path).map_err(io_err(format!("opening {}", path.display())))?;
+                    let input = File::open(path)
+                        .map_err(io_err(format!("opening {}", echo::path(path))))?;
                     store.put(resource, &mac, input)?
                 }
                 _ => store.put(resource, &mac, io::stdin().lock())?,
@@ -201,7 +209,7 @@ fn read_input(path: &Path) -> Result<Vec<u8>, CliError> {
             .read_to_end(&mut bytes)
             .map_err(io_err("reading stdin"))?;
     } else {
-        bytes = std::fs::read(path).map_err(io_err(format!("reading {}", path.display())))?;
+        bytes = std::fs::read(path).map_err(io_err(format!("reading {}", echo::path(path))))?;
     }
     Ok(bytes)
 }

@@ -4,11 +4,12 @@
 //! otherwise. A failure prints exactly one line, `kloset-host: <error>`, on
 //! stderr and exits with 1; usage errors exit with 2 (clap's convention).
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use kloset_host::{Mac, MacParseError, Resource};
+use kloset_host::{echo, Mac, MacParseError, Resource};
 
 mod commands;
 
@@ -28,7 +29,7 @@ struct Cli {
 
     /// An option for the registry the component is pulled from (repeatable),
     /// as for a store: use_tls, username, password, token, tls_ca_file...
-    #[arg(long = "component-option", value_name = "KEY=VALUE", value_parser = parse_option)]
+    #[arg(long = "component-option", value_name = "KEY=VALUE", value_parser = OptionParser)]
     component_options: Vec<(String, String)>,
 
     /// Where the repository lives: oci://HOST[:PORT]/REPOSITORY (every command
@@ -38,7 +39,7 @@ struct Cli {
 
     /// A store option (repeatable), e.g. -o use_tls=false; for publish, an
     /// option of the registry published to
-    #[arg(short = 'o', long = "option", value_name = "KEY=VALUE", value_parser = parse_option, global = true)]
+    #[arg(short = 'o', long = "option", value_name = "KEY=VALUE", value_parser = OptionParser, global = true)]
     options: Vec<(String, String)>,
 
     /// Read the store's (or, for publish, the registry's) password from
@@ -101,10 +102,42 @@ enum Command {
     Publish { reference: String },
 }
 
-fn parse_option(text: &str) -> Result<(String, String), String> {
+/// `KEY=VALUE`, for `-o` and `--component-option`. What is refused is
+/// never shown: `-o s3cret` is most likely a password whose `password=`
+/// was forgotten, and clap's own message would quote it whole.
+#[derive(Clone)]
+struct OptionParser;
+
+impl clap::builder::TypedValueParser for OptionParser {
+    type Value = (String, String);
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<Self::Value, clap::Error> {
+        let name = arg.and_then(|a| a.get_long()).unwrap_or("option");
+        let refuse = |why: &str| {
+            cmd.clone().error(
+                clap::error::ErrorKind::ValueValidation,
+                format!("--{name} takes KEY=VALUE; {why} (not shown: it may be a secret)"),
+            )
+        };
+        let text = value
+            .to_str()
+            .ok_or_else(|| refuse("a value is not UTF-8"))?;
+        parse_option(text).map_err(refuse)
+    }
+}
+
+/// `KEY=VALUE` split at its first `=`; why not, in words that quote
+/// nothing of it.
+fn parse_option(text: &str) -> Result<(String, String), &'static str> {
     match text.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
-        _ => Err(format!("expected KEY=VALUE, got {text:?}")),
+        Some(_) => Err("a value has no KEY before its '='"),
+        None => Err("a value has no '='"),
     }
 }
 
@@ -113,14 +146,37 @@ fn parse_mac_arg(text: &str) -> Result<Mac, MacParseError> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(&err),
+    };
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            // One line, whatever the error's text holds.
-            let text = err.to_string().replace(['\n', '\r'], " ");
-            eprintln!("kloset-host: {text}");
+            // One line, whatever the error's text holds, with what it
+            // quotes of the user's input escaped and cut.
+            eprintln!("kloset-host: {}", echo::message(&err.to_string()));
             ExitCode::FAILURE
         }
     }
+}
+
+/// clap's message for a command line it refuses, or its help. clap quotes
+/// what it refuses (`invalid value 'X'`) as typed: each line is shown with
+/// control characters escaped and cut ([`echo::message`]), so a terminal
+/// never runs an escape sequence given as an argument.
+fn usage_error(err: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) {
+        let _ = err.print();
+        return ExitCode::SUCCESS;
+    }
+    let text = err.render().to_string();
+    for line in text.lines() {
+        eprintln!("{}", echo::message(line));
+    }
+    ExitCode::from(2)
 }

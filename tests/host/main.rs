@@ -1,7 +1,8 @@
 //! What the host and its users meet, against real registries and tools:
 //! Basic and token auth (`auth`, and the token server itself in
 //! `auth_harness`), TLS (`tls`), the egress allow-list (`egress`), Docker
-//! logins and the CLI (`credentials`), publishing and pulling the component
+//! logins and the CLI (`credentials`, and what `cli` shows of its input),
+//! publishing and pulling the component
 //! as an OCI artifact (`distribution`), jco and wasmtime-py running the same
 //! component (`other_hosts`), `kloset-host probe` (`probe`), the cargo-component build (`component_builds`),
 //! the registry harness's own checks (`harness`) and the fuzz corpus
@@ -9,6 +10,7 @@
 
 mod auth;
 mod auth_harness;
+mod cli;
 mod component_builds;
 mod credentials;
 mod distribution;

@@ -1,7 +1,7 @@
 //! Conversions between the host's types and the generated WIT types.
 
 use crate::plugin::bindings::{ByteRange, WitError, WitResource};
-use crate::{ContractError, HostError, Mac, Resource, StoreError};
+use crate::{echo, ContractError, HostError, Mac, Resource, StoreError};
 
 impl From<Resource> for WitResource {
     fn from(kind: Resource) -> Self {
@@ -27,24 +27,28 @@ impl From<WitResource> for Resource {
     }
 }
 
-/// The component's WIT error is the contract's error, case for case.
+/// The component's WIT error is the contract's error, case for case. Its
+/// messages may quote configuration the component was given (an unknown
+/// key, a malformed location): they are made one clean line of bounded
+/// length ([`echo::message`]) before any caller prints them.
 impl From<WitError> for ContractError {
     fn from(err: WitError) -> Self {
+        let m = |text: String| echo::message(&text);
         match err {
-            WitError::NotFound(m) => ContractError::NotFound(m),
-            WitError::AlreadyExists(m) => ContractError::AlreadyExists(m),
-            WitError::InvalidConfig(m) => ContractError::InvalidConfig(m),
-            WitError::InvalidArgument(m) => ContractError::InvalidArgument(m),
-            WitError::Unauthorized(m) => ContractError::Unauthorized(m),
-            WitError::Denied(m) => ContractError::Denied(m),
-            WitError::Unsupported(m) => ContractError::Unsupported(m),
-            WitError::Integrity(m) => ContractError::Integrity(m),
-            WitError::RateLimited(m) => ContractError::RateLimited(m),
-            WitError::Transport(m) => ContractError::Transport(m),
+            WitError::NotFound(t) => ContractError::NotFound(m(t)),
+            WitError::AlreadyExists(t) => ContractError::AlreadyExists(m(t)),
+            WitError::InvalidConfig(t) => ContractError::InvalidConfig(m(t)),
+            WitError::InvalidArgument(t) => ContractError::InvalidArgument(m(t)),
+            WitError::Unauthorized(t) => ContractError::Unauthorized(m(t)),
+            WitError::Denied(t) => ContractError::Denied(m(t)),
+            WitError::Unsupported(t) => ContractError::Unsupported(m(t)),
+            WitError::Integrity(t) => ContractError::Integrity(m(t)),
+            WitError::RateLimited(t) => ContractError::RateLimited(m(t)),
+            WitError::Transport(t) => ContractError::Transport(m(t)),
             WitError::Registry(failure) => ContractError::Registry {
                 status: failure.status,
-                code: failure.code,
-                message: failure.message,
+                code: m(failure.code),
+                message: m(failure.message),
             },
         }
     }
@@ -95,6 +99,25 @@ mod tests {
             StoreError::Contract(ContractError::Registry { status: 418, ref code, ref message })
                 if code == "TEAPOT" && message == "short and stout"
         ));
+    }
+
+    /// A message quoting an option key with a terminal escape (the
+    /// component quotes unknown keys as given) reaches callers escaped and
+    /// cut, in one line.
+    #[test]
+    fn component_messages_are_one_clean_line() {
+        let key = format!("\u{1b}[2J{}", "k".repeat(10_000));
+        let err = StoreError::from(WitError::InvalidConfig(format!(
+            "unknown option '{key}'\n(known: location)"
+        )))
+        .to_string();
+        assert!(!err.contains('\u{1b}') && !err.contains('\n'), "{err}");
+        assert!(err.contains("\\u{1b}[2J"), "{err}");
+        assert!(
+            err.chars().count() < echo::MAX_MESSAGE_CHARS + 40,
+            "{}",
+            err.len()
+        );
     }
 
     #[test]
