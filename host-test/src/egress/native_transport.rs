@@ -22,6 +22,7 @@ use hyper::body::Frame;
 use kloset_oci::transport::{ResponseBody, SendFailure, Transport, Upload};
 use kloset_oci::StoreError;
 
+use crate::egress::words::{host_of, plain_words};
 use crate::EgressClient;
 use tokio::sync::mpsc;
 use wasmtime_wasi::runtime::{in_tokio, spawn, AbortOnDropJoinHandle};
@@ -104,7 +105,7 @@ fn transport_error(what: &str, detail: impl std::fmt::Display) -> StoreError {
 fn failure(what: &str, code: ErrorCode) -> SendFailure {
     SendFailure {
         retryable: retryable(&code),
-        error: transport_error(what, code),
+        error: transport_error(what, plain_words(&code, host_of(what))),
     }
 }
 
@@ -247,7 +248,8 @@ impl ResponseBody for NativeBody {
                     }
                 }
                 Some(Err(code)) => {
-                    return Err(transport_error("reading a response body", code));
+                    let words = plain_words(&code, "the registry");
+                    return Err(transport_error("reading a response body", words));
                 }
             }
         }
