@@ -31,10 +31,28 @@ struct ErrorEntry {
     detail: serde_json::Value,
 }
 
+/// What a storage driver's errno means, where distribution wraps a
+/// system error as `{"DriverName":...,"Enclosed":{"Op":...,"Err":N}}` (its
+/// `storagedriver.Error`, Go's `PathError`): the numbers a registry's disk
+/// answers with when it cannot take more (Linux's values).
+fn errno_words(detail: &serde_json::Value) -> Option<&'static str> {
+    match detail.get("Enclosed")?.get("Err")?.as_u64()? {
+        28 => Some("no space left on device"),
+        122 => Some("disk quota exceeded"),
+        30 => Some("read-only file system"),
+        13 => Some("permission denied"),
+        5 => Some("input/output error"),
+        _ => None,
+    }
+}
+
 /// The detail of an error entry as text: a string as it is, anything else
-/// (an object, an array, a number) as compact JSON; nothing for null or an
-/// empty value.
+/// (an object, an array, a number) as compact JSON, led by what its errno
+/// means when it wraps one; nothing for null or an empty value.
 fn detail_text(detail: &serde_json::Value) -> Option<String> {
+    if let Some(words) = errno_words(detail) {
+        return Some(format!("{words} ({detail})"));
+    }
     let text = match detail {
         serde_json::Value::Null => return None,
         serde_json::Value::String(s) => s.trim().to_string(),
@@ -190,6 +208,13 @@ mod tests {
         );
         let same = br#"{"errors":[{"code":"X","message":"blob unknown: sha256:ab","detail":"sha256:ab"}]}"#;
         assert_eq!(parse_error_body(same).unwrap().1, "blob unknown: sha256:ab");
+        // distribution's wrapped system error: errno 28 is a full disk.
+        let full = br#"{"errors":[{"code":"UNKNOWN","message":"unknown error","detail":{"DriverName":"filesystem","Enclosed":{"Err":28,"Op":"write","Path":"/x/startedat"}}}]}"#;
+        let shown = error_from_response(500, full, "POST blob upload").to_string();
+        assert!(
+            shown.starts_with("registry answered 500 UNKNOWN: POST blob upload: unknown error: no space left on device ("),
+            "{shown}"
+        );
         // A storage driver's own words in a plain body (a full disk).
         let disk = error_from_response(500, b"no space left on device\n", "PATCH blob upload");
         assert_eq!(

@@ -56,7 +56,8 @@ fn a_full_disk_fails_the_write_in_its_own_words_and_reads_go_on() {
     // Packfiles until the disk is full.
     let mut refusal = None;
     for n in 2..20u8 {
-        if let Err(e) = store.put_bytes(Resource::Packfile, &mac(n), &bytes(u64::from(n), 9 << 20)) {
+        if let Err(e) = store.put_bytes(Resource::Packfile, &mac(n), &bytes(u64::from(n), 9 << 20))
+        {
             refusal = Some(e.to_string());
             break;
         }

@@ -382,7 +382,11 @@ fn every_kind_of_get_body_cut_midway_is_ridden_out() {
     s.proxy.set(cutting);
     for round in 0..10u8 {
         let fresh = s.reopen(&[]);
-        assert_eq!(fresh.open().unwrap(), b"config bytes", "open, round {round}");
+        assert_eq!(
+            fresh.open().unwrap(),
+            b"config bytes",
+            "open, round {round}"
+        );
         assert_eq!(
             fresh.get(Resource::Packfile, &mac(1), None).unwrap(),
             packfile,
@@ -406,7 +410,10 @@ fn every_kind_of_get_body_cut_midway_is_ridden_out() {
         );
     }
     let counts = s.proxy.fault_counts();
-    println!("cut bodies: {counts:?} over {} requests", s.proxy.requests());
+    println!(
+        "cut bodies: {counts:?} over {} requests",
+        s.proxy.requests()
+    );
     assert!(
         s.proxy.faults() >= 10,
         "the proxy cut too few bodies to mean anything: {counts:?}"

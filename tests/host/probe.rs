@@ -25,7 +25,10 @@ fn finding<'a>(report: &'a ProbeReport, feature: &str) -> &'a str {
 /// What every registry here does alike: the API, our artifact type, a
 /// mount, exact ranges and listings through the store, a round trip.
 fn common(report: &ProbeReport) {
-    assert_eq!(finding(report, "api"), "OCI distribution API, anonymous access");
+    assert_eq!(
+        finding(report, "api"),
+        "OCI distribution API, anonymous access"
+    );
     assert!(finding(report, "media types").starts_with("OCI 1.1 artifacts"));
     assert!(finding(report, "range").ends_with("through the store: exact"));
     assert!(finding(report, "tag lists").ends_with("through the store: exact"));
@@ -61,7 +64,11 @@ fn distribution_with_deletes_is_probed_and_left_clean() {
         200 => tags_of_page(&listing.body),
         other => panic!("tag list answered {other}"),
     };
-    assert_eq!(left, Vec::<String>::new(), "every tag the probe wrote is gone");
+    assert_eq!(
+        left,
+        Vec::<String>::new(),
+        "every tag the probe wrote is gone"
+    );
 }
 
 #[test]
@@ -106,7 +113,11 @@ fn the_cli_prints_the_table() {
         .output()
         .expect("run kloset-host");
     let shown = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{shown}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{shown}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     for line in [
         "api ",
         "media types ",
