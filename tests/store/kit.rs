@@ -230,6 +230,36 @@ impl Env {
         !matches!(self.flavor, Flavor::Ferro | Flavor::Crane)
     }
 
+    /// Whether the registry refuses media types outside an allow-list
+    /// (GitLab, Quay), so the store writes images, not artifacts.
+    pub fn allow_lists_media_types(&self) -> bool {
+        matches!(
+            self.flavor,
+            Flavor::Personality(Hosted::GitLab | Hosted::Quay)
+        )
+    }
+
+    /// The most requests a put of `len` bytes may take beyond one body
+    /// request: none, except where the registry caps request bodies (GHCR's
+    /// 4 MiB): a piece per 4 MiB and the refused first try that teaches the
+    /// store the cap (a 416, which is no retry of a transient failure).
+    pub fn extra_body_requests(&self, len: u64) -> u64 {
+        match self.flavor {
+            Flavor::Personality(Hosted::Ghcr) => len.div_ceil(4 << 20),
+            _ => 0,
+        }
+    }
+
+    /// The most requests a delete may take: the manifest's digest and its
+    /// DELETE; on Artifact Registry also the DELETE of the tag first
+    /// (GOOGLE_MANIFEST_DANGLING_TAG otherwise).
+    pub fn most_delete_requests(&self) -> u64 {
+        match self.flavor {
+            Flavor::Personality(Hosted::ArtifactRegistry) => 3,
+            _ => 2,
+        }
+    }
+
     /// How many tags one tag-list page holds at most when the client asks
     /// for more (`n`); `None` when the registry answers every tag at once.
     /// olareg and crane's registry answer as many as `n` asks (olareg then
