@@ -13,7 +13,8 @@ pub struct Policy {
     pub base: Duration,
     pub cap: Duration,
     /// A `Retry-After` longer than this fails at once (`rate-limited`)
-    /// rather than stalling a backup.
+    /// rather than stalling a backup. A minute: the window of per-minute
+    /// limits (ACR's writes a minute, Artifact Registry's quotas).
     pub max_retry_after: Duration,
     /// The most one request may spend, its retries and waits included: no
     /// retry starts that would end past it.
@@ -24,7 +25,7 @@ pub const DEFAULT_POLICY: Policy = Policy {
     retries: 4,
     base: Duration::from_millis(100),
     cap: Duration::from_secs(5),
-    max_retry_after: Duration::from_secs(30),
+    max_retry_after: Duration::from_secs(60),
     budget: Duration::from_secs(120),
 };
 
@@ -67,7 +68,12 @@ pub fn decide(
     jitter: u64,
     spent: Duration,
 ) -> Next {
-    let retries_left = failures < policy.retries;
+    // A 429 is a registry asking to slow down, not failing: it is waited
+    // out for as long as the request's time budget lasts, whatever the
+    // count (ECR's 10 manifest PUTs a second, ACR's writes a minute, Docker
+    // Hub's pulls), each wait growing to `cap` or as `Retry-After` says.
+    let retries_left =
+        failures < policy.retries || matches!(outcome, Outcome::Answer { status: 429, .. });
     let wait = match outcome {
         Outcome::NoAnswer { retryable: true } if retries_left => backoff(policy, failures, jitter),
         Outcome::Answer {
@@ -148,11 +154,14 @@ mod tests {
                 matches!(d(0, false, answer(status), 7), Next::RetryAfter(_)),
                 "{status}"
             );
-            assert_eq!(
-                d(P.retries, false, answer(status), 7),
-                Next::Done,
-                "{status} bounded"
-            );
+            // A 429 is bounded by the time budget alone (rate_limit_tests).
+            if status != 429 {
+                assert_eq!(
+                    d(P.retries, false, answer(status), 7),
+                    Next::Done,
+                    "{status} bounded"
+                );
+            }
         }
     }
 
@@ -226,6 +235,53 @@ mod tests {
                 0,
                 Duration::ZERO
             ),
+            Next::Done
+        );
+    }
+}
+
+#[cfg(test)]
+mod rate_limit_tests {
+    use super::*;
+
+    #[test]
+    fn a_429_is_waited_out_past_the_retry_count_within_the_budget() {
+        let limited = Outcome::Answer {
+            status: 429,
+            retry_after: None,
+        };
+        let p = DEFAULT_POLICY;
+        // Far past `retries`, still within the time budget: another wait.
+        assert!(matches!(
+            decide(&p, p.retries + 20, true, limited, 0, Duration::from_secs(10)),
+            Next::RetryAfter(w) if w <= p.cap
+        ));
+        // The budget ends it.
+        assert_eq!(
+            decide(&p, p.retries + 20, true, limited, 0, p.budget),
+            Next::Done
+        );
+        // A minute's window is waited; more is refused at once.
+        let minute = Outcome::Answer {
+            status: 429,
+            retry_after: Some(Duration::from_secs(60)),
+        };
+        assert_eq!(
+            decide(&p, 0, true, minute, 0, Duration::ZERO),
+            Next::RetryAfter(Duration::from_secs(60))
+        );
+        let hour = Outcome::Answer {
+            status: 429,
+            retry_after: Some(Duration::from_secs(3600)),
+        };
+        assert_eq!(decide(&p, 0, true, hour, 0, Duration::ZERO), Next::Done);
+        // A 503 still stops at the count.
+        let busy = Outcome::Answer {
+            status: 503,
+            retry_after: None,
+        };
+        assert_eq!(
+            decide(&p, p.retries, true, busy, 0, Duration::ZERO),
             Next::Done
         );
     }
