@@ -95,11 +95,79 @@ fn transport_error(what: &str, detail: impl std::fmt::Debug) -> StoreError {
 }
 
 fn error_code(what: &str, code: ErrorCode) -> StoreError {
+    let host = host_of(what);
+    StoreError::Transport(format!("{what}: {}", plain_words(&code, host)))
+}
+
+/// The host a request described as `METHOD HOST[:PORT]/PATH` went to.
+fn host_of(what: &str) -> &str {
+    let target = what.split_once(' ').map_or(what, |(_, rest)| rest);
+    target.split('/').next().unwrap_or(target)
+}
+
+/// `code` in words a user can act on, never its Rust name: the same table,
+/// case for case, as the host's (`host-test/src/egress/words.rs`) for
+/// wasmtime's error of the same codes.
+fn plain_words(code: &ErrorCode, host: &str) -> String {
+    use ErrorCode::*;
+    let too_large = |what: &str, size: Option<u64>| match size {
+        Some(size) => format!("{what} is too large ({size} bytes)"),
+        None => format!("{what} is too large"),
+    };
     match code {
-        ErrorCode::HttpRequestDenied => {
-            StoreError::Transport(format!("{what}: the host denied this request"))
+        DnsTimeout => format!("timed out looking up {host} in DNS"),
+        DnsError(payload) => match payload.rcode.as_deref() {
+            Some(rcode) if !rcode.is_empty() => format!("DNS lookup failed for {host} ({rcode})"),
+            _ => format!("DNS lookup failed for {host}"),
+        },
+        DestinationNotFound => format!("{host} was not found"),
+        DestinationUnavailable => format!("{host} is unavailable"),
+        DestinationIpProhibited => format!("connecting to {host}'s address is not allowed"),
+        DestinationIpUnroutable => format!("{host}'s address cannot be reached"),
+        ConnectionRefused => "connection refused".into(),
+        ConnectionTerminated => "the registry closed the connection".into(),
+        ConnectionTimeout => format!("timed out connecting to {host}"),
+        ConnectionReadTimeout => "timed out waiting for the rest of the answer".into(),
+        ConnectionWriteTimeout => "timed out sending the request".into(),
+        ConnectionLimitReached => "too many connections are open".into(),
+        TlsProtocolError => "TLS handshake failed: a TLS protocol error".into(),
+        TlsCertificateError => {
+            "TLS handshake failed: the certificate is not trusted (see tls_ca_file)".into()
         }
-        other => transport_error(what, other),
+        TlsAlertReceived(alert) => match (&alert.alert_message, alert.alert_id) {
+            (Some(message), _) => format!("TLS handshake failed: the server said {message}"),
+            (None, Some(id)) => format!("TLS handshake failed: the server sent alert {id}"),
+            (None, None) => "TLS handshake failed: the server sent an alert".into(),
+        },
+        HttpRequestDenied => "the host denied this request".into(),
+        HttpRequestLengthRequired => "the server wants the request's length first".into(),
+        HttpRequestBodySize(size) => too_large("the request body", *size),
+        HttpRequestMethodInvalid => "the request method is invalid".into(),
+        HttpRequestUriInvalid => "the request URL is invalid".into(),
+        HttpRequestUriTooLong => "the request URL is too long".into(),
+        HttpRequestHeaderSectionSize(_) | HttpRequestHeaderSize(_) => {
+            "the request's headers are too large".into()
+        }
+        HttpRequestTrailerSectionSize(_) | HttpRequestTrailerSize(_) => {
+            "the request's trailers are too large".into()
+        }
+        HttpResponseIncomplete => "the answer ended before it was whole".into(),
+        HttpResponseHeaderSectionSize(_) | HttpResponseHeaderSize(_) => {
+            "the answer's headers are too large".into()
+        }
+        HttpResponseBodySize(size) => too_large("the answer", *size),
+        HttpResponseTrailerSectionSize(_) | HttpResponseTrailerSize(_) => {
+            "the answer's trailers are too large".into()
+        }
+        HttpResponseTransferCoding(_) => "the answer has a transfer coding not understood".into(),
+        HttpResponseContentCoding(_) => "the answer has a content coding not understood".into(),
+        HttpResponseTimeout => "timed out waiting for the answer".into(),
+        HttpUpgradeFailed => "the HTTP upgrade failed".into(),
+        HttpProtocolError => "the answer is not valid HTTP".into(),
+        LoopDetected => "the request went round in a loop".into(),
+        ConfigurationError => "the HTTP client is misconfigured".into(),
+        InternalError(Some(text)) => crate::registry_error::excerpt(text, 200),
+        InternalError(None) => "an internal error of the HTTP client".into(),
     }
 }
 
@@ -240,6 +308,11 @@ fn stream_error(what: &str, error: StreamError) -> StoreError {
     match error {
         StreamError::Closed => StoreError::Transport(format!("{what}: connection closed")),
         StreamError::LastOperationFailed(e) => {
+            // An HTTP failure mid-body (a connection cut): its code in words.
+            if let Some(code) = wasi::http::types::http_error_code(&e) {
+                let words = plain_words(&code, host_of(what));
+                return StoreError::Transport(format!("{what}: {words}"));
+            }
             // The host's debug text can carry a whole backtrace: keep its
             // first line.
             let detail = e.to_debug_string();
