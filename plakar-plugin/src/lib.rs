@@ -13,9 +13,12 @@
 //!   off the async threads, encode;
 //! - `put_input` / `get_output`: the bridges between gRPC streams and the
 //!   handle's blocking `Read`-based put and get;
+//! - `calls`: the calls in flight, which `Close` and the exit let finish,
+//!   and the optional trace of every call (`KLOSET_OCI_PLAKAR_TRACE`);
 //! - `status`: store errors as gRPC statuses whose message says everything,
 //!   since plakar prints the message and drops the code.
 
+pub mod calls;
 pub mod get_output;
 pub mod proto;
 pub mod put_input;

@@ -6,6 +6,7 @@
 
 use std::process::ExitCode;
 
+use kloset_oci_plakar::calls::{trace, Calls, FINISH_WAIT};
 use kloset_oci_plakar::proto::store_server::StoreServer;
 use kloset_oci_plakar::service::component_path;
 use kloset_oci_plakar::stdio::StdioConnection;
@@ -43,8 +44,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let served = runtime.block_on(serve());
-    // Blocking store calls still running belong to a client that has gone.
+    let service = StoreService::new(component_path());
+    let calls = service.calls();
+    let served = runtime.block_on(serve(service, calls.clone()));
+    // Calls plakar sent before it closed stdin are finished (its last is
+    // often a lock's Delete from a goroutine it does not wait for: see
+    // `calls`); their answers have nowhere to go, their effect counts.
+    let left = runtime.block_on(calls.finished(FINISH_WAIT));
+    trace(format_args!("exit, {left} calls in flight"));
+    // Blocking store calls still running (stuck past the wait) belong to a
+    // client that has gone.
     runtime.shutdown_background();
     match served {
         Ok(()) => ExitCode::SUCCESS,
@@ -55,7 +64,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve() -> Result<(), Box<dyn std::error::Error>> {
+async fn serve(service: StoreService, calls: Calls) -> Result<(), Box<dyn std::error::Error>> {
     let (connection, mut ended) = StdioConnection::take()?;
     // One connection, then a stream that never ends: ending it would stop
     // the server at once (tonic stops accepting and drops the connection).
@@ -63,8 +72,7 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
         tokio_stream::once(Ok::<_, std::io::Error>(connection)),
         tokio_stream::pending(),
     );
-    let service = StoreServer::new(StoreService::new(component_path()))
-        .max_decoding_message_size(MAX_REQUEST);
+    let service = StoreServer::new(service).max_decoding_message_size(MAX_REQUEST);
     Server::builder()
         // Bounds memory: each open Put or Get holds a few MiB in flight.
         .max_concurrent_streams(MAX_STREAMS)
@@ -76,6 +84,10 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
         // `wait_for` returns an error.
         .serve_with_incoming_shutdown(incoming, async move {
             let _ = ended.wait_for(|ended| *ended).await;
+            trace(format_args!(
+                "stdin closed, {} calls in flight",
+                calls.in_flight()
+            ));
         })
         .await?;
     Ok(())

@@ -12,6 +12,7 @@ use kloset_host::{Plugin, StoreError, StoreHandle};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::calls::{trace, Call, Calls, Outcome, FINISH_WAIT};
 use crate::get_output::{stream_bytes, stream_object};
 use crate::proto::store_server::Store;
 use crate::proto::*;
@@ -26,6 +27,7 @@ pub const PROTOCOL: &str = "oci";
 pub struct StoreService {
     component: Option<PathBuf>,
     opened: RwLock<Option<Opened>>,
+    calls: Calls,
 }
 
 /// A store built by `Init`.
@@ -43,7 +45,14 @@ impl StoreService {
         StoreService {
             component,
             opened: RwLock::new(None),
+            calls: Calls::default(),
         }
+    }
+
+    /// The store calls in flight, for the process to let them finish
+    /// before it exits.
+    pub fn calls(&self) -> Calls {
+        self.calls.clone()
     }
 
     fn opened(&self) -> Result<Opened, Status> {
@@ -67,11 +76,18 @@ pub fn component_path() -> Option<PathBuf> {
     Some(exe.parent()?.join("kloset_oci.wasm"))
 }
 
-/// Runs a blocking store call off the async threads.
-async fn blocking<T: Send + 'static>(
-    call: impl FnOnce() -> T + Send + 'static,
+/// Runs a blocking store call off the async threads. `call` counts as in
+/// flight until the store call returns, even if the handler is dropped.
+async fn blocking<T: Outcome + Send + 'static>(
+    mut call: Call,
+    work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, Status> {
-    tokio::task::spawn_blocking(call).await.map_err(|_| {
+    let work = move || {
+        let done = work();
+        call.outcome(&done);
+        done
+    };
+    tokio::task::spawn_blocking(work).await.map_err(|_| {
         Status::internal(
             "the store call failed inside the plugin (it panicked; see the plugin's stderr)",
         )
@@ -151,7 +167,8 @@ impl Store for StoreService {
         };
         let component = self.component.clone();
         let shown = location.clone();
-        let (store, reply) = blocking(move || -> Result<_, Status> {
+        let call = self.calls.begin("init");
+        let (store, reply) = blocking(call, move || -> Result<_, Status> {
             let path = component.ok_or_else(|| {
                 Status::failed_precondition("no kloset-oci component: $KLOSET_COMPONENT is unset and no kloset_oci.wasm is beside the plugin")
             })?;
@@ -195,7 +212,8 @@ impl Store for StoreService {
     ) -> Result<Response<CreateResponse>, Status> {
         let Opened { store, location } = self.opened()?;
         let config = request.into_inner().config;
-        blocking(move || store.create(&config))
+        let call = self.calls.begin("create");
+        blocking(call, move || store.create(&config))
             .await?
             .map_err(|e| store_status("create", &location, &e))?;
         Ok(Response::new(CreateResponse {}))
@@ -203,7 +221,7 @@ impl Store for StoreService {
 
     async fn open(&self, _: Request<OpenRequest>) -> Result<Response<OpenResponse>, Status> {
         let Opened { store, location } = self.opened()?;
-        let config = blocking(move || store.open())
+        let config = blocking(self.calls.begin("open"), move || store.open())
             .await?
             .map_err(|e| store_status("open", &location, &e))?;
         Ok(Response::new(OpenResponse {
@@ -213,7 +231,7 @@ impl Store for StoreService {
 
     async fn ping(&self, _: Request<PingRequest>) -> Result<Response<PingResponse>, Status> {
         let Opened { store, location } = self.opened()?;
-        blocking(move || store.ping())
+        blocking(self.calls.begin("ping"), move || store.ping())
             .await?
             .map_err(|e| store_status("ping", &location, &e))?;
         Ok(Response::new(PingResponse {}))
@@ -221,7 +239,7 @@ impl Store for StoreService {
 
     async fn mode(&self, _: Request<ModeRequest>) -> Result<Response<ModeResponse>, Status> {
         let Opened { store, location } = self.opened()?;
-        let mode = blocking(move || store.mode())
+        let mode = blocking(self.calls.begin("mode"), move || store.mode())
             .await?
             .map_err(|e| store_status("mode", &location, &e))?;
         Ok(Response::new(ModeResponse { mode: mode as i32 }))
@@ -229,7 +247,7 @@ impl Store for StoreService {
 
     async fn size(&self, _: Request<SizeRequest>) -> Result<Response<SizeResponse>, Status> {
         let Opened { store, location } = self.opened()?;
-        let size = blocking(move || store.size())
+        let size = blocking(self.calls.begin("size"), move || store.size())
             .await?
             .map_err(|e| store_status("size", &location, &e))?;
         Ok(Response::new(SizeResponse {
@@ -240,7 +258,8 @@ impl Store for StoreService {
     async fn list(&self, request: Request<ListRequest>) -> Result<Response<ListResponse>, Status> {
         let Opened { store, location } = self.opened()?;
         let kind = resource_from_wire(request.into_inner().r#type)?;
-        let macs = blocking(move || store.list(kind))
+        let call = self.calls.begin(format_args!("list {kind}s"));
+        let macs = blocking(call, move || store.list(kind))
             .await?
             .map_err(|e| store_status(&format!("list {kind}s of"), &location, &e))?;
         if macs.len() > MAX_LIST_MACS {
@@ -273,7 +292,14 @@ impl Store for StoreService {
             }
         };
         let (tx, reader) = put_input::channel();
-        let job = tokio::task::spawn_blocking(move || store.put(kind, &mac, reader));
+        let mut call = self
+            .calls
+            .begin(format_args!("put {kind} {}", short_hex(mac.as_bytes())));
+        let job = tokio::task::spawn_blocking(move || {
+            let written = store.put(kind, &mac, reader);
+            call.outcome(&written);
+            written
+        });
 
         // Forward the chunks (the first message may carry one too). A send
         // fails once the store stopped reading: it failed, and its error is
@@ -342,12 +368,14 @@ impl Store for StoreService {
             if let Some(bytes) = store.cached_range(kind, &mac, offset, length) {
                 return Ok(Response::new(ReceiverStream::new(stream_bytes(bytes))));
             }
-            let bytes = blocking(move || store.read_range(kind, &mac, offset, length))
+            let call = self.calls.begin(format_args!("get {kind} {hex} range"));
+            let bytes = blocking(call, move || store.read_range(kind, &mac, offset, length))
                 .await?
                 .map_err(|e| store_status(&operation, &location, &e))?;
             return Ok(Response::new(ReceiverStream::new(stream_bytes(bytes))));
         }
-        let reader = blocking(move || store.get_reader(kind, &mac, range))
+        let call = self.calls.begin(format_args!("get {kind} {hex}"));
+        let reader = blocking(call, move || store.get_reader(kind, &mac, range))
             .await?
             .map_err(|e| store_status(&operation, &location, &e))?;
         let replies = stream_object(reader, move |e| store_status(&operation, &location, &e));
@@ -363,17 +391,28 @@ impl Store for StoreService {
         let kind = resource_from_wire(r#type)?;
         let mac = mac_from_wire(&mac)?;
         let hex = short_hex(mac.as_bytes());
-        blocking(move || store.delete(kind, &mac))
+        let call = self.calls.begin(format_args!("delete {kind} {hex}"));
+        blocking(call, move || store.delete(kind, &mac))
             .await?
             .map_err(|e| store_status(&format!("delete {kind} {hex}… from"), &location, &e))?;
         Ok(Response::new(DeleteResponse {}))
     }
 
+    /// plakar's last call, answered once the calls sent before it are done:
+    /// plakar exits as soon as it has the answer, and its lock's Delete,
+    /// sent from a goroutine, is usually one of them. The store itself is
+    /// left open: that goroutine can also send the Delete just after Close
+    /// (seen in 1 maintenance of 20), and a closed store would refuse it.
+    /// The store goes with the process, which lets such late calls finish
+    /// first (`main`); closing it would only have marked it closed.
     async fn close(&self, _: Request<CloseRequest>) -> Result<Response<CloseResponse>, Status> {
-        let Opened { store, location } = self.opened()?;
-        blocking(move || store.close())
-            .await?
-            .map_err(|e| store_status("close", &location, &e))?;
+        self.opened()?;
+        trace(format_args!(
+            "close: received, {} calls in flight",
+            self.calls.in_flight()
+        ));
+        let left = self.calls.finished(FINISH_WAIT).await;
+        trace(format_args!("close: answered, {left} calls in flight"));
         Ok(Response::new(CloseResponse {}))
     }
 }

@@ -16,9 +16,9 @@ use kloset_testkit::{unique_repo, Registry, RegistryOptions};
 
 const PACKFILE: i32 = StorageResource::Packfile as i32;
 const STATE: i32 = StorageResource::State as i32;
-const LOCK: i32 = StorageResource::Lock as i32;
+pub(crate) const LOCK: i32 = StorageResource::Lock as i32;
 
-fn registry() -> Registry {
+pub(crate) fn registry() -> Registry {
     Registry::start(RegistryOptions {
         delete_enabled: true,
         ..RegistryOptions::default()
@@ -26,7 +26,7 @@ fn registry() -> Registry {
 }
 
 /// Init as plakar sends it, for protocol `oci`.
-async fn init(
+pub(crate) async fn init(
     plugin: &mut PluginProcess,
     config: std::collections::HashMap<String, String>,
 ) -> Result<InitResponse, tonic::Status> {
@@ -48,7 +48,7 @@ async fn started(registry: &Registry, repo: &str) -> PluginProcess {
     plugin
 }
 
-async fn create(plugin: &PluginProcess) {
+pub(crate) async fn create(plugin: &PluginProcess) {
     plugin
         .client
         .clone()
@@ -59,7 +59,7 @@ async fn create(plugin: &PluginProcess) {
         .expect("Create");
 }
 
-fn mac(seed: u8) -> Bytes {
+pub(crate) fn mac(seed: u8) -> Bytes {
     Bytes::from(vec![seed; 32])
 }
 
@@ -70,7 +70,7 @@ fn random(len: usize) -> Vec<u8> {
 }
 
 /// A Put as plakar sends it: the MAC and type first, then 1 MiB chunks.
-async fn put(
+pub(crate) async fn put(
     plugin: &PluginProcess,
     kind: i32,
     key: Bytes,

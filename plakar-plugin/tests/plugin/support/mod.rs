@@ -4,3 +4,4 @@
 
 pub mod grpc;
 pub mod package;
+pub mod slow;
