@@ -110,6 +110,10 @@ pub enum Deletion {
     Registry,
     /// The registry refuses DELETE: deletions are recorded as tombstones.
     Tombstone,
+    /// The registry deletes a manifest by digest only once no tag references
+    /// it (Google Artifact Registry's `GOOGLE_MANIFEST_DANGLING_TAG`): the
+    /// tag is deleted first, then the digest.
+    UntagFirst,
 }
 
 impl Deletion {
@@ -117,6 +121,7 @@ impl Deletion {
         match self {
             Deletion::Registry => "registry",
             Deletion::Tombstone => "tombstone",
+            Deletion::UntagFirst => "untag-first",
         }
     }
 }
@@ -400,6 +405,7 @@ pub fn parse_config(bytes: &[u8], tag: &str) -> Result<ConfigEntry, StoreError> 
     }
     let deletion = match ann(DELETION) {
         Some("tombstone") => Deletion::Tombstone,
+        Some("untag-first") => Deletion::UntagFirst,
         _ => Deletion::Registry,
     };
     let profile = match ann(PROFILE) {

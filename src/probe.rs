@@ -280,7 +280,7 @@ fn deletes<T: Transport>(
                  recorded as tombstones",
                 by_digest.status
             ),
-            (status, _, Deletion::Registry) => format!(
+            (status, _, Deletion::Registry | Deletion::UntagFirst) => format!(
                 "DELETE by digest refused while tagged ({status}{}): tags are removed first",
                 error_code(&by_digest)
             ),
@@ -483,7 +483,7 @@ fn clean_up<T: Transport>(store: &OciStore<T>, written: Written, report: &mut Pr
     for tag in tags {
         match repo.client.head_manifest(&tag) {
             Ok(None) => {}
-            Ok(Some(digest)) if deletion == Some(Deletion::Registry) => {
+            Ok(Some(digest)) if deletion.is_some_and(|d| d != Deletion::Tombstone) => {
                 if let Err(e) = repo.client.delete_manifest(&digest, &tag) {
                     report.left_behind.push(format!("tag {tag}: {e}"));
                 }

@@ -146,6 +146,11 @@ impl<T: Transport> Repository<T> {
         }
     }
 
+    /// Records how deletions go, learnt by a delete.
+    pub(crate) fn learn_deletion(&self, deletion: Deletion) {
+        self.state.borrow_mut().deletion = Some(deletion);
+    }
+
     /// The configuration's blob, if known without asking.
     pub(crate) fn config_blob(&self) -> Option<BlobRef> {
         self.state.borrow().config_blob.clone()

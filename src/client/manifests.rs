@@ -163,26 +163,41 @@ impl<T: Transport> RegistryClient<T> {
     /// Deletes a manifest by digest (removing every tag on it). `Ok(true)`
     /// when deleted or already gone, `Ok(false)` when the registry does not
     /// allow deletion (405, or `UNSUPPORTED`; distribution's default).
-    ///
-    /// Google Artifact Registry refuses to delete a manifest by digest while
-    /// a tag still references it (`GOOGLE_MANIFEST_DANGLING_TAG`:
-    /// genuinetools/reg#136, fluxcd/pkg#328): then `tag` is deleted first
-    /// (DELETE by tag untags, there and in distribution v3), and the digest
-    /// after it.
     pub fn delete_manifest(&self, digest: &str, tag: &str) -> Result<bool, StoreError> {
+        Ok(self.remove_manifest(digest, tag)? != Removal::Refused)
+    }
+
+    /// Deletes a manifest by digest, saying how it went. Google Artifact
+    /// Registry refuses to delete a manifest by digest while a tag still
+    /// references it (`GOOGLE_MANIFEST_DANGLING_TAG`: genuinetools/reg#136,
+    /// fluxcd/pkg#328): then `tag` is deleted first (DELETE by tag untags,
+    /// there and in distribution v3), and the digest after it.
+    pub fn remove_manifest(&self, digest: &str, tag: &str) -> Result<Removal, StoreError> {
         match self.delete_reference(digest)? {
-            Deleted::Yes => Ok(true),
-            Deleted::Refused => Ok(false),
-            Deleted::StillTagged(refusal) => match self.delete_reference(tag)? {
-                Deleted::Yes => match self.delete_reference(digest)? {
-                    Deleted::Yes => Ok(true),
-                    Deleted::Refused => Ok(false),
-                    Deleted::StillTagged(again) => Err(again),
-                },
+            Deleted::Yes => Ok(Removal::Deleted),
+            Deleted::Refused => Ok(Removal::Refused),
+            Deleted::StillTagged(refusal) => match self.untag_then_delete(digest, tag) {
+                Ok(removal) => Ok(removal),
                 // A registry that untags by no DELETE: its refusal of the
                 // digest is the error to show.
-                Deleted::Refused | Deleted::StillTagged(_) => Err(refusal),
+                Err(_) => Err(refusal),
             },
+        }
+    }
+
+    /// DELETE by tag, then by digest: two requests where the registry is
+    /// known to refuse a tagged manifest's deletion.
+    pub fn untag_then_delete(&self, digest: &str, tag: &str) -> Result<Removal, StoreError> {
+        match self.delete_reference(tag)? {
+            Deleted::Yes => match self.delete_reference(digest)? {
+                Deleted::Yes => Ok(Removal::Untagged),
+                Deleted::Refused => Ok(Removal::Refused),
+                Deleted::StillTagged(again) => Err(again),
+            },
+            Deleted::Refused => Err(StoreError::Unsupported(format!(
+                "DELETE manifest {tag}: the registry does not delete tags"
+            ))),
+            Deleted::StillTagged(again) => Err(again),
         }
     }
 
@@ -208,6 +223,17 @@ impl<T: Transport> RegistryClient<T> {
             other => Err(other),
         }
     }
+}
+
+/// How a manifest was removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// By digest, at once.
+    Deleted,
+    /// Its tag first, then by digest (the registry refused a tagged one).
+    Untagged,
+    /// The registry deletes no manifests.
+    Refused,
 }
 
 /// What one DELETE of a manifest came to.

@@ -25,6 +25,7 @@ mod tests;
 
 pub use blobs::Mount;
 pub use exchange::{Budget, Operation};
+pub use manifests::Removal;
 pub use observe::{Observed, TELLING_HEADERS};
 pub use tags::{MAX_TAGS, MAX_TAG_PAGES, TAG_PAGE_SIZE};
 pub use uploads::{parse_received, ChunkAccepted, ChunkFailed, UploadSession, UploadStatus};

@@ -3,6 +3,7 @@
 //! without DELETE").
 
 use super::OciStore;
+use crate::client::Removal;
 use crate::digest::sha256_digest;
 use crate::error::StoreError;
 use crate::layout::TagRole;
@@ -25,7 +26,16 @@ impl<T: Transport> OciStore<T> {
             return Ok(()); // already gone: deletes are idempotent
         };
         let tag = self.repo.layout.object_tag(kind, mac);
-        if self.repo.client.delete_manifest(&digest, &tag)? {
+        let removal = match self.repo.known_deletion() {
+            Some(Deletion::UntagFirst) => self.repo.client.untag_then_delete(&digest, &tag)?,
+            _ => self.repo.client.remove_manifest(&digest, &tag)?,
+        };
+        if removal == Removal::Untagged {
+            // Learnt here when this instance did not know it yet: its next
+            // deletes untag first, sparing the refused request.
+            self.repo.learn_deletion(Deletion::UntagFirst);
+        }
+        if removal != Removal::Refused {
             return Ok(());
         }
         // The registry stopped honouring DELETE since `create` probed it:

@@ -10,6 +10,7 @@ mod rules_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 
+use crate::client::Removal;
 use crate::error::StoreError;
 use crate::get::{GetReader, ObjectReader};
 use crate::layout::classify;
@@ -175,11 +176,13 @@ impl<T: Transport> OciStore<T> {
                 .map_err(|e| both_profiles_refused(e, &refusal))?;
         }
         let digest = crate::digest::sha256_digest(&probe);
-        if !repo.client.delete_manifest(&digest, &tag)? {
-            return Ok((profile, Deletion::Tombstone));
-        }
+        let deletes = match repo.client.remove_manifest(&digest, &tag)? {
+            Removal::Refused => return Ok((profile, Deletion::Tombstone)),
+            Removal::Deleted => Deletion::Registry,
+            Removal::Untagged => Deletion::UntagFirst,
+        };
         let deletion = match repo.client.head_manifest(&tag)? {
-            None => Deletion::Registry,
+            None => deletes,
             Some(_) => Deletion::Tombstone,
         };
         Ok((profile, deletion))

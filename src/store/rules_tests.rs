@@ -168,8 +168,9 @@ fn a_manifest_still_tagged_is_untagged_then_deleted() {
             ok(202).to("DELETE /v2/team/repo/manifests/sha256:*"),
         ],
     );
-    let s = create_learning(answers, Deletion::Registry, Profile::Artifact);
-    // And a delete of an object later does the same.
+    let s = create_learning(answers, Deletion::UntagFirst, Profile::Artifact);
+    // A delete on an instance that does not know it yet finds out the same
+    // way, and its next delete untags first.
     let manifest = object_manifest(
         &Media::artifact(M),
         Resource::Lock,
@@ -187,6 +188,21 @@ fn a_manifest_still_tagged_is_untagged_then_deleted() {
         ],
     );
     s2.delete(Resource::Lock, &KEY).unwrap();
+    assert_eq!(s2.repo.known_deletion(), Some(Deletion::UntagFirst));
+    let s2 = {
+        let again = store_with(
+            &[],
+            vec![
+                Answer::new(200, &manifest).to("GET /v2/team/repo/manifests/lock-*"),
+                ok(202).to("DELETE /v2/team/repo/manifests/lock-*"),
+                ok(202).to("DELETE /v2/team/repo/manifests/sha256:*"),
+            ],
+        );
+        again.repo.learn_deletion(Deletion::UntagFirst);
+        again
+    };
+    s2.delete(Resource::Lock, &KEY).unwrap();
+    assert_eq!(asked(&s2).len(), 3, "no refused request once known");
     drop(s);
     // A registry that refuses the untagging too: its first refusal shows.
     let s3 = store_with(
