@@ -580,7 +580,7 @@ fn ecr_refuses_n_over_1000_and_pages_unsorted_with_an_opaque_last() {
 }
 
 #[test]
-fn ecr_with_its_patch_bug_answers_201_and_drops_every_later_patch() {
+fn ecr_with_its_patch_bug_answers_201_and_keeps_the_range_at_the_first_chunk() {
     let s = Setup::new(Ecr::with_patch_bug());
     let repo = "bug";
     s.rules().create_repository(repo);
@@ -609,28 +609,27 @@ fn ecr_with_its_patch_bug_answers_201_and_drops_every_later_patch() {
         Some(range.as_str()),
         "the Range does not advance"
     );
+    // The bytes are stored all the same (the reporter's correction in
+    // #2831): the registry behind holds both parts, and the close, which
+    // checks the digest, takes them.
     let status = s
         .registry
         .send("GET", &path_of(r.header("location").unwrap()), &[], &[]);
+    let whole = format!("0-{}", 2 * part - 1);
     assert_eq!(
         status.header("range"),
-        Some(range.as_str()),
-        "the body never reached the registry"
+        Some(whole.as_str()),
+        "the second body reached the registry"
     );
     let put = with_query(
         &path_of(r.header("location").unwrap()),
         &format!("digest={}", digest(&data)),
     );
     let r = s.send("PUT", &put, &[], &[]);
-    assert_eq!(
-        r.status,
-        400,
-        "the close finds the bytes missing: {}",
-        text(&r)
-    );
+    assert_eq!(r.status, 201, "the close takes the bytes: {}", text(&r));
     assert_eq!(
         s.behind("HEAD", &format!("/v2/{repo}/blobs/{}", digest(&data))),
-        404
+        200
     );
 
     // One streamed PATCH is the first of its session: it passes.
@@ -695,6 +694,31 @@ fn artifact_registry_refuses_deleting_a_tagged_manifest_by_digest_and_untags_by_
         "untagged: deleted by digest"
     );
     assert_eq!(s.behind("GET", &by_digest), 404);
+}
+
+#[test]
+fn artifact_registry_refuses_chunked_patches_and_takes_one_streamed() {
+    let s = Setup::on(Implementation::Distribution3, ArtifactRegistry::new());
+    let repo = "project/chunks";
+    let data = vec![7u8; 1 << 20];
+    let session = s.open_upload(repo);
+    let r = s.send(
+        "PATCH",
+        &session,
+        &[("Content-Range", &format!("0-{}", data.len() - 1))],
+        &data,
+    );
+    assert_eq!(r.status, 405, "a chunk is refused: {}", text(&r));
+    assert_eq!(error_of(&r).0, "UNSUPPORTED");
+    // One PATCH without Content-Range (docker push's), then the close.
+    let session = s.open_upload(repo);
+    let r = s.send("PATCH", &session, &[], &data);
+    assert_eq!(r.status, 202, "a streamed PATCH passes: {}", text(&r));
+    let put = with_query(
+        &path_of(r.header("location").unwrap()),
+        &format!("digest={}", digest(&data)),
+    );
+    assert_eq!(s.send("PUT", &put, &[], &[]).status, 201);
 }
 
 // ------------------------------------------------------------ Docker Hub

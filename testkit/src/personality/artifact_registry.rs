@@ -1,7 +1,7 @@
 //! Google Artifact Registry (and GCR): a manifest still referenced by a
-//! tag cannot be deleted by digest; deleting by tag removes the tag. Run
-//! it in front of distribution v3, which untags on DELETE by tag
-//! (distribution 2.8 refuses that).
+//! tag cannot be deleted by digest; deleting by tag removes the tag; no
+//! chunked uploads. Run it in front of distribution v3, which untags on
+//! DELETE by tag (distribution 2.8 refuses that).
 
 use super::{error, locked, status_of, Endpoint, Request, Route, Rules, Upstream};
 use crate::wire::Message;
@@ -80,6 +80,24 @@ impl ArtifactRegistry {
 
 impl Rules for ArtifactRegistry {
     fn answer(&self, request: &Request, upstream: &Upstream) -> io::Result<Message> {
+        // "Artifact Registry does not support Docker chunked uploads. ...
+        // You must use monolithic uploads" (its Docker API reference,
+        // quoted in dotnet/sdk-container-builds#287; FIELD-NOTES section 2:
+        // "monolithic or one streamed PATCH"). A PATCH with a
+        // `Content-Range` is refused; the status and code are ours (the
+        // sources give none), the OCI spec's for an operation a registry
+        // does not support.
+        if request.method() == "PATCH"
+            && matches!(request.route.endpoint, Endpoint::Upload(_))
+            && request.message.header("content-range").is_some()
+        {
+            return Ok(error(
+                405,
+                "UNSUPPORTED",
+                "chunked uploads are not supported: use a monolithic upload",
+                None,
+            ));
+        }
         let (Some(repository), Endpoint::Manifest(reference)) =
             (&request.route.repository, &request.route.endpoint)
         else {

@@ -34,8 +34,15 @@ pub struct Ecr {
     pub max_n: usize,
     /// aws/containers-roadmap#2831 (open, 2026-06): "an intermediate PATCH
     /// is answered 201 instead of 202, and the `Range` does not advance
-    /// after the second or any later PATCH: the body is silently
-    /// discarded".
+    /// after the second or any later PATCH" (REGISTRY-RULES.md). The rules
+    /// page adds "the body is silently discarded"; the issue's reporter
+    /// corrected that in the same thread (2026-06-24) after checking the
+    /// stored blob byte for byte: "ECR is **not** discarding PATCH bodies.
+    /// Each chunk is stored correctly. The `Range` response header is
+    /// simply unreliable — it gets stuck at the first chunk boundary", and
+    /// crashappsec/chalk#682 works round it by tracking what was sent. So
+    /// the bodies are stored here, and the `Range` stays at the first
+    /// chunk's end.
     pub patch_bug: bool,
     created: Mutex<HashSet<String>>,
     sessions: Mutex<HashMap<String, Session>>,
@@ -144,25 +151,27 @@ impl Ecr {
             state.parts.push(len);
             state.parts.len() - 1
         };
-        if self.patch_bug && earlier > 0 {
-            // #2831: from the second PATCH on, 201, the body dropped, the
-            // `Range` where it was.
-            let sessions = locked(&self.sessions);
-            let state = &sessions[session];
-            let mut headers = vec![("Docker-Upload-UUID".to_string(), session.to_string())];
-            headers.extend(state.last_location.clone().map(|l| ("Location".into(), l)));
-            headers.extend(state.last_range.clone().map(|r| ("Range".into(), r)));
-            return Ok(super::reply(201, headers, Vec::new()));
-        }
         let mut response = upstream.forward(&request.message)?;
         if status_of(&response) == 202 {
             let mut sessions = locked(&self.sessions);
             let state = sessions.entry(session.to_string()).or_default();
             state.last_location = response.header("location").map(String::from);
-            state.last_range = response.header("range").map(String::from);
+            if earlier == 0 {
+                state.last_range = response.header("range").map(String::from);
+            }
             if self.patch_bug {
-                // #2831: "an intermediate PATCH is answered 201 instead of 202".
+                // #2831: "an intermediate PATCH is answered 201 instead of
+                // 202"; from the second PATCH on the `Range` stays "stuck
+                // at the first chunk boundary" while the body is stored.
                 response.start = "HTTP/1.1 201 Created".into();
+                if earlier > 0 {
+                    if let Some(first) = state.last_range.clone() {
+                        response
+                            .headers
+                            .retain(|(n, _)| !n.eq_ignore_ascii_case("range"));
+                        response.headers.push(("Range".into(), first));
+                    }
+                }
             }
         }
         Ok(response)
