@@ -243,10 +243,26 @@ impl Env {
     /// request: none, except where the registry caps request bodies (GHCR's
     /// 4 MiB): a piece per 4 MiB and the refused first try that teaches the
     /// store the cap (a 416, which is no retry of a transient failure).
+    /// On Artifact Registry, which takes no chunked PATCH, an instance's
+    /// first upload past one chunk is refused once, its session cancelled
+    /// and a new one streamed: three more, once per instance.
     pub fn extra_body_requests(&self, len: u64) -> u64 {
         match self.flavor {
             Flavor::Personality(Hosted::Ghcr) => len.div_ceil(4 << 20),
+            Flavor::Personality(Hosted::ArtifactRegistry) if len > 8 << 20 => 3,
             _ => 0,
+        }
+    }
+
+    /// How `create` records deletions here (the config manifest's
+    /// `io.plakar.kloset.deletion`): by the registry's DELETE, untagging
+    /// first where a tagged manifest cannot be deleted (Artifact
+    /// Registry), or as tombstones.
+    pub fn deletion_annotation(&self) -> &'static str {
+        match self.flavor {
+            _ if !self.deletes => "tombstone",
+            Flavor::Personality(Hosted::ArtifactRegistry) => "untag-first",
+            _ => "registry",
         }
     }
 
@@ -263,8 +279,8 @@ impl Env {
     /// How many tags one tag-list page holds at most when the client asks
     /// for more (`n`); `None` when the registry answers every tag at once.
     /// olareg and crane's registry answer as many as `n` asks (olareg then
-    /// sends a `Link` to the rest; crane's registry sends none: the rest
-    /// cannot be reached).
+    /// sends a `Link` to the rest; crane's registry sends none, and the
+    /// store asks for the next page with `last`).
     pub fn page_size(&self) -> Option<u64> {
         match self.flavor {
             Flavor::V3 { .. } => Some(u64::from(V3_MAX_TAGS)),
