@@ -19,16 +19,33 @@ impl Registry {
     /// Every tag of `repo`, asked for in pages of 1000 (`n`) and following
     /// `Link`, with `headers` on each request (an `authorization`, say);
     /// and how many requests that took.
+    /// A full page without `Link` is followed by one asked with `last`
+    /// (crane's registry stops at `n` and names no next page), until a page
+    /// brings nothing new.
     pub fn tags(&self, repo: &str, headers: &[(&str, &str)]) -> (Vec<String>, usize) {
         let mut next = Some(format!("/v2/{repo}/tags/list?n=1000"));
-        let mut tags = Vec::new();
+        let mut tags: Vec<String> = Vec::new();
         let mut requests = 0;
         while let Some(path) = next.take() {
             let response = self.send("GET", &path, headers, &[]);
             requests += 1;
             assert_eq!(response.status, 200, "GET {path}");
-            tags.extend(tags_of_page(&response.body));
-            next = response.header("link").map(link_target);
+            let page = tags_of_page(&response.body);
+            let full = page.len() == 1000;
+            let last = page.last().cloned();
+            let before = tags.len();
+            for tag in page {
+                if !tags.contains(&tag) {
+                    tags.push(tag);
+                }
+            }
+            next = match (response.header("link").map(link_target), last) {
+                (Some(link), _) => Some(link),
+                (None, Some(last)) if full && tags.len() > before => {
+                    Some(format!("/v2/{repo}/tags/list?n=1000&last={last}"))
+                }
+                _ => None,
+            };
         }
         (tags, requests)
     }
