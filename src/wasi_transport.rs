@@ -90,8 +90,8 @@ fn describe(method: &http::Method, uri: &http::Uri) -> String {
     )
 }
 
-fn transport_error(what: &str, detail: impl std::fmt::Debug) -> StoreError {
-    StoreError::Transport(format!("{what}: {detail:?}"))
+fn transport_error(what: &str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Transport(format!("{what}: {detail}"))
 }
 
 fn error_code(what: &str, code: ErrorCode) -> StoreError {

@@ -214,6 +214,9 @@ fn timeouts_for(timeout: Duration) -> (Duration, Duration, Duration) {
     (timeout.min(MAX_CONNECT_TIMEOUT), timeout, timeout)
 }
 
+/// A configuration error. Messages quote what was given (an unknown key, a
+/// location), so they are cleaned of control characters and cut: every
+/// host shows them, and not every host cleans them (jco, wasmtime-py).
 fn invalid(message: String) -> StoreError {
-    StoreError::InvalidConfig(message)
+    StoreError::InvalidConfig(crate::registry_error::excerpt(&message, 400))
 }

@@ -325,3 +325,20 @@ fn secrets_are_redacted_in_debug() {
         .collect();
     assert_eq!(secret, ["password", "token"]);
 }
+
+#[test]
+fn what_is_quoted_back_is_cleaned_and_cut() {
+    let key = format!("bad\u{1b}[31m{}", "k".repeat(5000));
+    let pairs = vec![
+        ("location".to_string(), "oci://r:5000/team/repo".to_string()),
+        (key, "1".to_string()),
+    ];
+    let shown = StoreConfig::parse(&pairs).unwrap_err().to_string();
+    assert!(!shown.chars().any(char::is_control), "{shown:?}");
+    assert!(shown.len() < 500, "{} bytes", shown.len());
+    let location = format!("oci://r:5000/\u{7}{}", "x".repeat(5000));
+    let pairs = vec![("location".to_string(), location)];
+    let shown = StoreConfig::parse(&pairs).unwrap_err().to_string();
+    assert!(!shown.chars().any(char::is_control), "{shown:?}");
+    assert!(shown.len() < 500, "{} bytes", shown.len());
+}
