@@ -220,6 +220,9 @@ fn exercise<T: Transport>(
             crate::config::DEFAULT_CHUNK_SIZE
         ),
     };
+    if learnt.no_chunks {
+        uploads = "chunked PATCHes refused: objects go in one streamed PATCH".to_string();
+    }
     if learnt.stale_range {
         uploads.push_str(
             "; the session's Range stops moving after the first PATCH (ECR's bug, \
