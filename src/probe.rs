@@ -190,6 +190,15 @@ fn exercise<T: Transport>(
             }
         },
     );
+    // A manifest GET: where pull limits are counted and said (Docker Hub's
+    // `ratelimit-limit` and `ratelimit-remaining`, docker docs usage/pulls).
+    let config_tag = repo.layout.config_tag();
+    let seen = repo.client.observe(
+        Method::GET,
+        &format!("manifests/{config_tag}"),
+        &[("accept", crate::manifest::OCI_MANIFEST)],
+    )?;
+    rate_limits(&seen, report);
     deletes(store, report, &mut written)?;
 
     // An object over two chunks: what the registry takes of uploads.
