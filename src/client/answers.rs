@@ -28,13 +28,19 @@ impl<T: Transport> RegistryClient<T> {
         }
     }
 
-    /// Drains a small successful body so the connection can be reused.
+    /// Drains a small body whose status said all we needed, so the
+    /// connection can be reused. A body that breaks off changes nothing
+    /// (the connection is then simply not reused); one larger than an
+    /// answer of that kind can be is a broken or hostile registry.
     pub(super) fn drain(
         &self,
         mut response: Response<T::Body>,
         what: &str,
     ) -> Result<(), StoreError> {
-        read_to_vec(response.body_mut(), MAX_ERROR_BODY, what).map(drop)
+        match read_to_vec(response.body_mut(), MAX_ERROR_BODY, what) {
+            Ok(_) | Err(StoreError::Transport(_)) => Ok(()),
+            Err(other) => Err(other),
+        }
     }
 
     pub(super) fn location_of(

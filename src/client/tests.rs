@@ -634,3 +634,19 @@ fn a_full_page_without_link_is_followed_by_last() {
     ]);
     assert_eq!(c.list_tags().unwrap(), first);
 }
+
+#[test]
+fn a_not_found_whose_body_is_cut_is_still_not_found() {
+    // The soak saw it: a 404's error document cut midway failed a get
+    // whose answer was plain.
+    let c = client(vec![
+        Answer::new(404, br#"{"errors":[{"code":"MANIFEST_UNKNOWN""#)
+            .cut()
+            .to("GET /v2/team/repo/manifests/lock-x"),
+        Answer::new(404, br#"{"errors":[{"code":"NAME_UN"#)
+            .cut()
+            .to("GET /v2/team/repo/tags/list?n=1000"),
+    ]);
+    assert_eq!(c.get_manifest("lock-x").unwrap(), None);
+    assert!(c.list_tags().unwrap().is_empty());
+}

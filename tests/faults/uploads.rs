@@ -162,8 +162,34 @@ fn a_lost_answer_to_a_later_chunk_fails_the_put_and_stores_nothing() {
 }
 
 #[test]
-fn a_capped_body_needs_chunks_or_one_put() {
-    let p = Proxied::start("up-cap-stream", &[]);
+fn a_capped_body_is_ridden_out_by_default_and_named_in_stream_mode() {
+    // The default (chunked, adapting): the 8 MiB chunk is refused as too
+    // large (413, no limit stated), and goes again in halves until the
+    // registry takes them.
+    let p = Proxied::start("up-cap-default", &[]);
+    p.store.create(b"config").expect("create");
+    p.proxy.set(|r, _| {
+        if r.method == "PATCH" || (r.method == "PUT" && r.target.contains("digest=")) {
+            Fault::RefuseBodyOver(MIB)
+        } else {
+            Fault::None
+        }
+    });
+    let data = bytes(6, 10 * MIB);
+    put_and_verify(&p.store, mac(6), &data);
+    let log = p.proxy.log();
+    assert!(
+        log.iter().any(|h| h.method == "PATCH" && h.body_len > MIB),
+        "a body over the cap was sent, and refused"
+    );
+    let last_patches = log.iter().filter(|h| h.method == "PATCH").rev().take(3);
+    assert!(
+        last_patches.into_iter().all(|h| h.body_len <= MIB),
+        "then the chunks fit the cap"
+    );
+
+    // One streamed PATCH cannot be sent again: the error says what to set.
+    let p = Proxied::start("up-cap-stream", &[("upload_mode", "stream")]);
     p.store.create(b"config").expect("create");
     p.proxy.set(|r, _| {
         if r.method == "PATCH" {
@@ -187,6 +213,7 @@ fn a_capped_body_needs_chunks_or_one_put() {
         ("up-cap-chunked", ("chunk_size", "1MiB")),
         ("up-cap-mono", ("upload_mode", "monolithic")),
     ] {
+        // (monolithic: one PUT, which the cap on PATCHes leaves alone)
         let store = p.another_store(name, &[options]);
         store.create(b"config").expect("create");
         put_and_verify(&store, mac(6), &data);
