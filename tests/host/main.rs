@@ -3,13 +3,15 @@
 //! `auth_harness`), TLS (`tls`), the egress allow-list (`egress`), Docker
 //! logins and the CLI (`credentials`, and what `cli` shows of its input),
 //! publishing and pulling the component
-//! as an OCI artifact (`distribution`), jco and wasmtime-py running the same
+//! as an OCI artifact (`distribution`), the blob mappings kept across
+//! processes and instances (`blob_map`), jco and wasmtime-py running the same
 //! component (`other_hosts`), `kloset-host probe` (`probe`), the cargo-component build (`component_builds`),
 //! the registry harness's own checks (`harness`) and the fuzz corpus
 //! (`fuzz_corpus`).
 
 mod auth;
 mod auth_harness;
+mod blob_map;
 mod cli;
 mod component_builds;
 mod credentials;
