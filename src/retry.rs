@@ -29,6 +29,10 @@ pub const DEFAULT_POLICY: Policy = Policy {
     budget: Duration::from_secs(120),
 };
 
+/// The most resends of one request answered 429: about three minutes of
+/// waits at the back-off's cap, past any `retry_budget` default.
+pub const MAX_RATE_LIMITED: usize = 40;
+
 /// What an attempt came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -72,8 +76,11 @@ pub fn decide(
     // out for as long as the request's time budget lasts, whatever the
     // count (ECR's 10 manifest PUTs a second, ACR's writes a minute, Docker
     // Hub's pulls), each wait growing to `cap` or as `Retry-After` says.
-    let retries_left =
-        failures < policy.retries || matches!(outcome, Outcome::Answer { status: 429, .. });
+    // Never faster than the back-off, whatever `Retry-After` says (a `0`
+    // answered again and again would be resent at once), and at most
+    // `MAX_RATE_LIMITED` times.
+    let rate_limited = matches!(outcome, Outcome::Answer { status: 429, .. });
+    let retries_left = failures < policy.retries || rate_limited && failures < MAX_RATE_LIMITED;
     let wait = match outcome {
         Outcome::NoAnswer { retryable: true } if retries_left => backoff(policy, failures, jitter),
         Outcome::Answer {
@@ -81,6 +88,7 @@ pub fn decide(
             retry_after,
         } if transient(status) && retries_left => match retry_after {
             Some(wait) if wait > policy.max_retry_after => return Next::Done,
+            Some(wait) if status == 429 => wait.max(backoff(policy, failures, jitter)),
             Some(wait) => wait,
             None => backoff(policy, failures, jitter),
         },
@@ -275,6 +283,20 @@ mod rate_limit_tests {
             retry_after: Some(Duration::from_secs(3600)),
         };
         assert_eq!(decide(&p, 0, true, hour, 0, Duration::ZERO), Next::Done);
+        // A `Retry-After: 0` is no reason to hammer: the back-off holds.
+        let now = Outcome::Answer {
+            status: 429,
+            retry_after: Some(Duration::ZERO),
+        };
+        assert!(matches!(
+            decide(&p, 3, true, now, 0, Duration::ZERO),
+            Next::RetryAfter(w) if w >= Duration::from_millis(400)
+        ));
+        // And the count holds in the end.
+        assert_eq!(
+            decide(&p, MAX_RATE_LIMITED, true, limited, 0, Duration::ZERO),
+            Next::Done
+        );
         // A 503 still stops at the count.
         let busy = Outcome::Answer {
             status: 503,

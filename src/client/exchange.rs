@@ -76,6 +76,9 @@ pub(super) enum Resend {
     Transient,
     /// One attempt (and one login after a 401): the caller decides.
     Never,
+    /// Resent only when no answer came (a reset connection): an answer,
+    /// even a 5xx or a 429, is what the caller wants to know.
+    Unanswered,
 }
 
 impl<T: Transport> RegistryClient<T> {
@@ -293,9 +296,11 @@ impl<T: Transport> RegistryClient<T> {
                 reauthenticated = true;
                 continue;
             }
-            let wait = match resend {
-                Resend::Transient => self.backoff(budget, seen),
-                Resend::Never => None,
+            let wait = match (resend, seen) {
+                (Resend::Transient, _) | (Resend::Unanswered, Outcome::NoAnswer { .. }) => {
+                    self.backoff(budget, seen)
+                }
+                (Resend::Never | Resend::Unanswered, _) => None,
             };
             let Some(wait) = wait else {
                 return outcome;

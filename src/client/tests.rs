@@ -331,14 +331,22 @@ fn a_registry_refusing_uploads_is_read_only() {
         assert!(c.takes_writes(false).unwrap(), "{status}");
         assert_eq!(c.transport().methods(), ["POST"], "{status}");
     }
-    // No answer at all: the registry is not there for reads either.
+    // One reset connection is asked again; no answer at all, ever: the
+    // registry is not there for reads either.
     let c = client(vec![
-        Answer::broken().to("POST /v2/team/repo/blobs/uploads/")
+        Answer::broken().to("POST /v2/team/repo/blobs/uploads/"),
+        Answer::new(202, b"")
+            .to("POST /v2/team/repo/blobs/uploads/")
+            .header("location", "/v2/team/repo/blobs/uploads/s2"),
+        Answer::new(204, b"").to("DELETE /v2/team/repo/blobs/uploads/s2"),
     ]);
-    assert!(matches!(
-        c.takes_writes(false),
-        Err(StoreError::Transport(_))
-    ));
+    assert!(c.takes_writes(false).unwrap());
+    let c = client(
+        (0..=DEFAULT_POLICY.retries)
+            .map(|_| Answer::broken().to("POST /v2/team/repo/blobs/uploads/"))
+            .collect(),
+    );
+    assert!(matches!(c.takes_writes(false), Err(StoreError::Transport(_))));
     // A 401: read-only for an anonymous store (a public repository),
     // but an error when credentials were given (a wrong password).
     let c = client(vec![

@@ -123,7 +123,7 @@ impl<T: Transport> RegistryClient<T> {
     /// writes (Kloset asks `mode` before every read). It counts as
     /// writable, and a write then fails with the registry's own words.
     pub fn takes_writes(&self, anonymous: bool) -> Result<bool, StoreError> {
-        match self.open_session(Resend::Never) {
+        match self.open_session(Resend::Unanswered) {
             Ok(session) => {
                 self.cancel_upload(&session.url);
                 Ok(true)
