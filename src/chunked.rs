@@ -63,6 +63,20 @@ pub struct Learnt {
     pub no_chunks: bool,
 }
 
+impl Learnt {
+    /// Both views together: the smaller cap, every flag either has.
+    pub fn merged(self, other: Learnt) -> Learnt {
+        Learnt {
+            body_cap: match (self.body_cap, other.body_cap) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+            stale_range: self.stale_range || other.stale_range,
+            no_chunks: self.no_chunks || other.no_chunks,
+        }
+    }
+}
+
 pub struct ChunkedUpload {
     /// Where the session's next request goes (each answer names the next).
     url: String,
@@ -109,10 +123,37 @@ fn refuses_chunks(error: &StoreError) -> bool {
     }
 }
 
+/// The chunk to go on with after a body of `current` bytes was refused as
+/// too large, stating `limit` or not: the limit where it is a usable size
+/// under the chunk, else half the chunk. Each refusal at least halves it
+/// unless the registry names a size it takes; below `MIN_ADAPTED_CHUNK`
+/// there is nothing left to try (`None`).
+pub fn smaller_chunk(current: usize, limit: Option<u64>) -> Option<usize> {
+    let stated = limit
+        .map(|l| l.min(usize::MAX as u64) as usize)
+        .filter(|&l| (MIN_ADAPTED_CHUNK..current).contains(&l));
+    Some(stated.unwrap_or(current / 2)).filter(|&c| c >= MIN_ADAPTED_CHUNK)
+}
+
 /// The last size a message states, as `4.00MiB`, `20971520 bytes` or
 /// `5 MB`: what registries write in their too-large refusals.
 pub fn stated_limit(message: &str) -> Option<u64> {
-    let words: Vec<&str> = message
+    // Thousands separators go ("20,971,520 bytes"); a comma ending a word
+    // is punctuation.
+    let joined: String = message
+        .char_indices()
+        .filter(|&(i, c)| {
+            let digit_at = |j: usize| {
+                message[j..]
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_digit())
+            };
+            !(c == ',' && i > 0 && digit_at(i - 1) && digit_at(i + 1))
+        })
+        .map(|(_, c)| c)
+        .collect();
+    let words: Vec<&str> = joined
         .split(|c: char| c.is_whitespace() || c == ',' || c == ';' || c == '(' || c == ')')
         .filter(|w| !w.is_empty())
         .collect();
@@ -333,17 +374,13 @@ impl ChunkedUpload {
             // Refused as too large: the registry holds nothing of this
             // request; the chunk goes on in pieces it takes.
             if let Some(limit) = too_large(&failed.error) {
-                let smaller = limit
-                    .map(|l| l.min(usize::MAX as u64) as usize)
-                    .filter(|&l| l < self.chunk)
-                    .unwrap_or(self.chunk / 2);
-                // Each refusal at least halves the chunk, down to a floor:
-                // a few refusals at most, outside the retry count.
-                if smaller < MIN_ADAPTED_CHUNK {
+                let Some(smaller) = smaller_chunk(self.chunk, limit) else {
                     return Err(failed.error);
-                }
+                };
                 self.chunk = smaller;
                 self.learnt.body_cap = Some(smaller);
+                // The registry holds what came before this attempt.
+                self.sent = base + offset as u64;
                 return self.send_pieces(client, chunk.split_off(offset));
             }
             // The first chunk of a session refused outright: a registry that

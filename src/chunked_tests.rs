@@ -394,3 +394,37 @@ fn a_registry_refusing_chunks_gets_every_byte_back_to_stream() {
         message: "the request body is too large".into()
     }));
 }
+
+#[test]
+fn the_next_chunk_after_a_refusal_is_usable_or_none() {
+    // Thousands separators are read; a comma ending a word is not one.
+    assert_eq!(
+        stated_limit("layer part size exceeds the maximum of 20,971,520 bytes"),
+        Some(20_971_520)
+    );
+    assert_eq!(stated_limit("limit 4MiB, then 1 B over"), Some(1));
+    // A stated size too small to use, or no smaller than the chunk, halves.
+    let chunk = 8 << 20;
+    assert_eq!(smaller_chunk(chunk, Some(4 << 20)), Some(4 << 20));
+    assert_eq!(smaller_chunk(chunk, Some(1)), Some(4 << 20));
+    assert_eq!(smaller_chunk(chunk, Some(chunk as u64)), Some(4 << 20));
+    assert_eq!(smaller_chunk(chunk, None), Some(4 << 20));
+    assert_eq!(smaller_chunk(MIN_ADAPTED_CHUNK, None), None, "nothing left");
+    // What uploads learnt only grows.
+    let capped = Learnt {
+        body_cap: Some(4 << 20),
+        ..Learnt::default()
+    };
+    let stale = Learnt {
+        stale_range: true,
+        ..Learnt::default()
+    };
+    assert_eq!(
+        Learnt::default().merged(capped).merged(stale),
+        Learnt {
+            body_cap: Some(4 << 20),
+            stale_range: true,
+            no_chunks: false
+        }
+    );
+}

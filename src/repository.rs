@@ -5,7 +5,7 @@
 //! layout") but no operation of the Kloset contract: those are `store`
 //! (create, open, list, delete, size), `put` and `get`, above it.
 
-use crate::chunked::{too_large, ChunkedUpload, Learnt};
+use crate::chunked::{smaller_chunk, too_large, ChunkedUpload, Learnt};
 use crate::client::{Mount, RegistryClient};
 use crate::config::StoreConfig;
 use crate::digest::sha256_digest;
@@ -202,16 +202,12 @@ impl<T: Transport> Repository<T> {
             // go again in chunks the registry takes.
             Err(refusal) if too_large(&refusal).is_some() => {
                 self.client.cancel_upload(&session);
-                let limit = too_large(&refusal).flatten().map(|l| l as usize);
-                let cap = limit
-                    .filter(|&l| l < bytes.len())
-                    .unwrap_or(bytes.len() / 2);
-                if cap < crate::chunked::MIN_ADAPTED_CHUNK {
+                let Some(cap) = smaller_chunk(bytes.len(), too_large(&refusal).flatten()) else {
                     return Err(refusal);
-                }
+                };
                 self.learn_uploads(Learnt {
                     body_cap: Some(cap),
-                    ..self.uploads()
+                    ..Learnt::default()
                 });
                 self.push_in_chunks(blob, &bytes)
             }
@@ -242,8 +238,12 @@ impl<T: Transport> Repository<T> {
         self.state.borrow().uploads
     }
 
+    /// Adds what an upload learnt: the smaller cap wins, and what was
+    /// learnt stays learnt (an upload started before a cap was found must
+    /// not bring back its older view).
     pub(crate) fn learn_uploads(&self, learnt: Learnt) {
-        self.state.borrow_mut().uploads = learnt;
+        let mut state = self.state.borrow_mut();
+        state.uploads = state.uploads.merged(learnt);
     }
 
     /// Makes an uploaded blob visible as the object `kind`/`mac`: the last

@@ -53,7 +53,10 @@ impl<T: Transport> RegistryClient<T> {
                 self.drain(response, &what)?;
                 Ok(None)
             }
-            _ => Err(self.with_words(response, &url, &what)),
+            // A bare 400, 401 or 403 is asked again by GET for its words;
+            // a 429 or 5xx says enough, and a GET would count as a pull.
+            400 | 401 | 403 => Err(self.with_words(response, &url, &what)),
+            _ => Err(self.fail(response, &what)),
         }
     }
 
@@ -179,8 +182,8 @@ impl<T: Transport> RegistryClient<T> {
             Deleted::Refused => Ok(Removal::Refused),
             Deleted::StillTagged(refusal) => match self.untag_then_delete(digest, tag) {
                 Ok(removal) => Ok(removal),
-                // A registry that untags by no DELETE: its refusal of the
-                // digest is the error to show.
+                // Untagging failed otherwise: the digest's refusal says
+                // more of what the registry wants.
                 Err(_) => Err(refusal),
             },
         }
@@ -195,9 +198,9 @@ impl<T: Transport> RegistryClient<T> {
                 Deleted::Refused => Ok(Removal::Refused),
                 Deleted::StillTagged(again) => Err(again),
             },
-            Deleted::Refused => Err(StoreError::Unsupported(format!(
-                "DELETE manifest {tag}: the registry does not delete tags"
-            ))),
+            // No tag deleted, nothing changed: the registry deletes
+            // nothing the store can use, so deletions become tombstones.
+            Deleted::Refused => Ok(Removal::Refused),
             Deleted::StillTagged(again) => Err(again),
         }
     }

@@ -109,6 +109,7 @@ impl<T: Transport> RegistryClient<T> {
                 // registry answers a `last` past the end with every tag
                 // again, and one ignoring `last` would too.
                 (None, Some(last)) if full && moved => {
+                    let last: String = form_urlencoded::byte_serialize(last.as_bytes()).collect();
                     url = self.url(&format!("tags/list?n={TAG_PAGE_SIZE}&last={last}"));
                 }
                 (None, _) => return Ok(tags),

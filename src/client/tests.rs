@@ -346,7 +346,10 @@ fn a_registry_refusing_uploads_is_read_only() {
             .map(|_| Answer::broken().to("POST /v2/team/repo/blobs/uploads/"))
             .collect(),
     );
-    assert!(matches!(c.takes_writes(false), Err(StoreError::Transport(_))));
+    assert!(matches!(
+        c.takes_writes(false),
+        Err(StoreError::Transport(_))
+    ));
     // A 401: read-only for an anonymous store (a public repository),
     // but an error when credentials were given (a wrong password).
     let c = client(vec![

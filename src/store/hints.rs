@@ -12,12 +12,23 @@ use crate::transport::Transport;
 /// media type: ...` (GitLab container registry docs/supported-media-types.md),
 /// Quay `400 MANIFEST_INVALID` for types outside `ALLOWED_OCI_ARTIFACT_TYPES`
 /// (quay/quay config.py); `415 Unsupported Media Type` says it plainly.
+/// The message must speak of types: a `MANIFEST_INVALID` for another
+/// reason (a blob not yet visible) must not change a repository's profile
+/// for good.
 pub(super) fn refuses_media_types(error: &StoreError) -> bool {
-    matches!(error, StoreError::Registry { status: 415, .. })
-        || matches!(
-            error,
-            StoreError::Registry { code, .. } if code == "MANIFEST_INVALID"
-        )
+    let StoreError::Registry {
+        status,
+        code,
+        message,
+    } = error
+    else {
+        return false;
+    };
+    let lower = message.to_ascii_lowercase();
+    let about_types = ["media type", "mediatype", "artifacttype", "artifact type"]
+        .iter()
+        .any(|w| lower.contains(w));
+    *status == 415 || code == "MANIFEST_INVALID" && about_types
 }
 
 /// Both profiles refused: the second refusal, with the first quoted.
@@ -56,10 +67,15 @@ pub(super) fn made_first_hint<T: Transport>(error: StoreError, repo: &Repository
                  (aws ecr create-repository --repository-name {name})"
             ))
         }
-        StoreError::NotFound(message) => StoreError::NotFound(format!(
-            "{message}: the registry has no repository {name} and does not make one on \
-             push; create it in the registry first"
-        )),
+        // distribution's NAME_UNKNOWN: "repository name not known to
+        // registry". Another not-found (an upload session expired) is no
+        // missing repository.
+        StoreError::NotFound(message) if message.contains("name not known") => {
+            StoreError::NotFound(format!(
+                "{message}: the registry has no repository {name} and does not make one on \
+                 push; create it in the registry first"
+            ))
+        }
         // Harbor: its token service answers "project X not found" with a
         // 401 (goharbor/harbor#20544, #6892).
         StoreError::Unauthorized(message)
