@@ -19,11 +19,16 @@ impl<T: Transport> RegistryClient<T> {
     pub(super) fn fail(&self, mut response: Response<T::Body>, what: &str) -> StoreError {
         let status = response.status().as_u16();
         let insufficient = status == 401 && is_insufficient_scope(&challenges_of(&response));
+        let limits = rate_limit_words(&response);
         let body = read_to_vec(response.body_mut(), MAX_ERROR_BODY, what).unwrap_or_default();
         match error_from_response(status, &body, what) {
             // Logged in, but the token lacks the right: the token server
             // granted less than asked.
             StoreError::Unauthorized(message) if insufficient => StoreError::Denied(message),
+            StoreError::RateLimited(message) => match limits {
+                Some(words) => StoreError::RateLimited(format!("{message} ({words})")),
+                None => StoreError::RateLimited(message),
+            },
             other => other,
         }
     }
@@ -62,12 +67,55 @@ pub(super) fn outcome_of<B>(outcome: &Result<Response<B>, SendFailure>) -> Outco
     match outcome {
         Ok(response) => Outcome::Answer {
             status: response.status().as_u16(),
-            retry_after: header(response, "retry-after").and_then(parse_retry_after),
+            retry_after: header(response, "retry-after")
+                .and_then(parse_retry_after)
+                .or_else(|| exhausted_window(response)),
         },
         Err(failure) => Outcome::NoAnswer {
             retryable: failure.retryable,
         },
     }
+}
+
+/// A 429 whose `ratelimit-remaining` is 0 with a window (`0;w=21600`,
+/// Docker Hub's form: docker docs usage/pulls) comes back within that
+/// window: a wait as long as that, which the retry policy refuses at once
+/// past a minute rather than retrying a limit that will not lift.
+fn exhausted_window<B>(response: &Response<B>) -> Option<std::time::Duration> {
+    if response.status().as_u16() != 429 {
+        return None;
+    }
+    let (remaining, window) = ratelimit(header(response, "ratelimit-remaining")?);
+    (remaining == Some(0))
+        .then_some(window)
+        .flatten()
+        .map(std::time::Duration::from_secs)
+}
+
+/// A `ratelimit-*` value: its count and its window (`;w=` seconds).
+fn ratelimit(value: &str) -> (Option<u64>, Option<u64>) {
+    let mut parts = value.split(';');
+    let count = parts.next().and_then(|c| c.trim().parse().ok());
+    let window = parts
+        .find_map(|p| p.trim().strip_prefix("w="))
+        .and_then(|w| w.trim().parse().ok());
+    (count, window)
+}
+
+/// What a 429's `ratelimit-*` headers say, for its error: the limit, and
+/// when it comes back when none is left.
+fn rate_limit_words<B>(response: &Response<B>) -> Option<String> {
+    let (limit, window) = ratelimit(header(response, "ratelimit-limit")?);
+    let limit = limit?;
+    let (remaining, _) = header(response, "ratelimit-remaining").map_or((None, None), ratelimit);
+    let per = window.map_or(String::new(), |w| format!(" per {w} s"));
+    Some(match (remaining, window) {
+        (Some(0), Some(w)) => format!(
+            "the registry's limit of {limit} pulls{per} is used up; it comes back within {w} s \
+             (log in for a higher limit)"
+        ),
+        _ => format!("the registry's limit is {limit}{per}"),
+    })
 }
 
 /// A 405 or `UNSUPPORTED` to an upload POST or a manifest PUT: the registry

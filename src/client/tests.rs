@@ -661,3 +661,29 @@ fn a_not_found_whose_body_is_cut_is_still_not_found() {
     assert_eq!(c.get_manifest("lock-x").unwrap(), None);
     assert!(c.list_tags().unwrap().is_empty());
 }
+
+#[test]
+fn a_used_up_pull_limit_fails_at_once_saying_when_it_comes_back() {
+    // Docker Hub: 429 on the manifest GET with ratelimit headers, nothing
+    // left in a six-hour window: no retry for two minutes, one line.
+    let c = client(vec![Answer::new(
+        429,
+        br#"{"errors":[{"code":"TOOMANYREQUESTS","message":"You have reached your pull rate limit."}]}"#,
+    )
+    .to("GET /v2/team/repo/manifests/config")
+    .header("ratelimit-limit", "100;w=21600")
+    .header("ratelimit-remaining", "0;w=21600")]);
+    match c.get_manifest("config") {
+        Err(StoreError::RateLimited(m)) => {
+            assert!(m.contains("pull rate limit"), "{m}");
+            assert!(
+                m.contains("limit of 100 pulls per 21600 s is used up"),
+                "{m}"
+            );
+            assert!(m.contains("comes back within 21600 s"), "{m}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.transport().asked.borrow().len(), 1, "not retried");
+    assert!(c.transport().slept.borrow().is_empty(), "no wait");
+}
