@@ -3,9 +3,8 @@
 use kloset_host::{Mac, StoreHandle};
 use kloset_testkit::auth::{basic_authorization, bearer_authorization};
 pub use kloset_testkit::component::plugin;
-use kloset_testkit::personality::{
-    Acr, ArtifactRegistry, DockerHub, Ecr, Ghcr, GitLab, Harbor, PersonalityProxy, Quay, Rules,
-};
+pub use kloset_testkit::personality::hosted::Hosted;
+use kloset_testkit::personality::{PersonalityProxy, Rules};
 pub use kloset_testkit::requests::requests_of;
 use kloset_testkit::tls::TestPki;
 use kloset_testkit::{
@@ -41,27 +40,6 @@ pub enum Flavor {
     /// (ECR's repository, Harbor's project) made.
     Personality(Hosted),
 }
-
-/// The hosted registries the personalities emulate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Hosted {
-    GitLab,
-    Ghcr,
-    Ecr,
-    /// ECR with its open PATCH bug (aws/containers-roadmap#2831).
-    EcrPatchBug,
-    ArtifactRegistry,
-    DockerHub,
-    Quay,
-    Harbor,
-    /// At Premium's 2,000 writes a minute: Basic's 100 would hold the
-    /// 1,100-lock listing check for over twenty minutes of waits (the
-    /// personality tests check the limit itself).
-    Acr,
-}
-
-/// The Harbor flavour's project, made before the test.
-const HARBOR_PROJECT: &str = "kloset";
 
 /// The page size of the v3 flavours: small, so that every listing pages.
 pub const V3_MAX_TAGS: u32 = 7;
@@ -99,11 +77,10 @@ impl Env {
             Flavor::Ferro => options.implementation = Implementation::Ferro,
             Flavor::Olareg => options.implementation = Implementation::Olareg,
             Flavor::Crane => options.implementation = Implementation::Crane,
-            Flavor::Personality(Hosted::ArtifactRegistry) => {
-                options.implementation = Implementation::Distribution3
+            Flavor::Personality(hosted) => {
+                options.implementation = hosted.implementation();
+                repo = hosted.repository(&repo);
             }
-            Flavor::Personality(Hosted::Harbor) => repo = format!("{HARBOR_PROJECT}/{repo}"),
-            Flavor::Personality(_) => {}
             Flavor::Basic => options.auth = RegistryAuth::htpasswd(&[(USER, PASSWORD)]),
             Flavor::Token => {
                 options.auth = RegistryAuth::Token(TokenAuth::with_users(vec![TokenUser::new(
@@ -130,13 +107,14 @@ impl Env {
         // crane's registry answers 202 but keeps serving the tag: create's
         // probe sees it and the store records deletions as tombstones.
         let deletes = options.delete_enabled
-            && !matches!(flavor, Flavor::Personality(Hosted::Ghcr) | Flavor::Crane);
+            && match flavor {
+                Flavor::Personality(hosted) => hosted.deletes(),
+                Flavor::Crane => false,
+                _ => true,
+            };
         let registry = Registry::start(options);
         let personality = match flavor {
-            Flavor::Personality(hosted) => Some(PersonalityProxy::start(
-                &registry.authority(),
-                hosted.rules(&repo),
-            )),
+            Flavor::Personality(hosted) => Some(hosted.start(&registry, &repo)),
             _ => None,
         };
         Env {
@@ -397,46 +375,5 @@ impl<R: Read> Read for FailingReader<R> {
         let n = self.inner.read(&mut buf[..room])?;
         self.given += n as u64;
         Ok(n)
-    }
-}
-
-impl Hosted {
-    /// The personality's rules for a store at `repo`, with the repository
-    /// or project it needs made.
-    fn rules(self, repo: &str) -> Box<dyn Rules> {
-        match self {
-            Hosted::GitLab => Box::new(GitLab::new()),
-            Hosted::Ghcr => Box::new(Ghcr::new()),
-            Hosted::Ecr | Hosted::EcrPatchBug => {
-                let ecr = if self == Hosted::Ecr {
-                    Ecr::new()
-                } else {
-                    Ecr::with_patch_bug()
-                };
-                ecr.create_repository(repo);
-                Box::new(ecr)
-            }
-            Hosted::ArtifactRegistry => Box::new(ArtifactRegistry::new()),
-            Hosted::DockerHub => Box::new(DockerHub::new()),
-            Hosted::Quay => Box::new(Quay::new()),
-            Hosted::Harbor => {
-                let harbor = Harbor::new();
-                harbor.create_project(HARBOR_PROJECT);
-                Box::new(harbor)
-            }
-            Hosted::Acr => Box::new(Acr::with_writes_per_minute(Acr::PREMIUM)),
-        }
-    }
-
-    /// The most tags a page holds when the store asks for 1000: GHCR and
-    /// Docker Hub 100, Quay 50; GitLab and ECR honour `n` (ECR up to 1000);
-    /// the others answer as distribution does.
-    fn page_size(self) -> Option<u64> {
-        match self {
-            Hosted::Ghcr => Some(Ghcr::PAGING.max_page.unwrap() as u64),
-            Hosted::DockerHub => Some(DockerHub::PAGING.max_page.unwrap() as u64),
-            Hosted::Quay => Some(Quay::PAGING.max_page.unwrap() as u64),
-            _ => None,
-        }
     }
 }

@@ -3,11 +3,13 @@
 //! count beside plakar's fs store (`exit`), the real plakar CLI through it
 //! (`cli`), and plakar's repositories copied by standard OCI tools, read
 //! through a pull-through mirror and paged on distribution v3
-//! (`registries`).
+//! (`registries`), and plakar's whole life through each hosted registry's
+//! personality (`hosted`).
 
 mod support;
 
 mod cli;
 mod exit;
 mod grpc;
+mod hosted;
 mod registries;

@@ -39,6 +39,7 @@ mod ecr;
 mod ghcr;
 mod gitlab;
 mod harbor;
+pub mod hosted;
 mod quay;
 
 pub use acr::Acr;
