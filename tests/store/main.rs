@@ -7,5 +7,6 @@
 mod kit;
 
 mod conformance;
+mod costs;
 mod personalities;
 mod registries;
