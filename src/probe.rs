@@ -271,7 +271,10 @@ fn deletes<T: Transport>(
 ) -> Result<(), StoreError> {
     let repo = store.repository();
     let media = repo.media()?;
-    let marker = probe_manifest(&media, Some("delete-check"));
+    // Named by this probe's prefix, so that two probes at once never
+    // delete each other's manifest.
+    let prefix = repo.config.prefix.as_deref().unwrap_or("");
+    let marker = probe_manifest(&media, Some(&format!("{prefix}.delete-check")));
     let tag = format!(
         "{}.delete-check",
         repo.config.prefix.as_deref().unwrap_or("")

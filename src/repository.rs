@@ -196,11 +196,12 @@ impl<T: Transport> Repository<T> {
         }
         match self
             .client
-            .complete_upload(&session, &blob.digest, bytes.clone())
+            .complete_upload_keeping(&session, &blob.digest, bytes)
         {
-            // A body cap (GHCR's 4 MiB): the bytes are all here, so they
-            // go again in chunks the registry takes.
-            Err(refusal) if too_large(&refusal).is_some() => {
+            // A body cap (GHCR's 4 MiB, a proxy's 1 MiB): the bytes come
+            // back with the refusal, and go again in chunks the registry
+            // takes.
+            Err((refusal, bytes)) if too_large(&refusal).is_some() => {
                 self.client.cancel_upload(&session);
                 let Some(cap) = smaller_chunk(bytes.len(), too_large(&refusal).flatten()) else {
                     return Err(refusal);
@@ -211,7 +212,8 @@ impl<T: Transport> Repository<T> {
                 });
                 self.push_in_chunks(blob, &bytes)
             }
-            other => other.map(|()| blob),
+            Err((other, _)) => Err(other),
+            Ok(()) => Ok(blob),
         }
     }
 

@@ -62,6 +62,9 @@ pub fn render(report: &ProbeReport) -> String {
     }
     if let Some(stopped) = &report.stopped {
         out.push_str(&format!("\nstopped: {stopped}\n"));
+        for left in &report.left_behind {
+            out.push_str(&format!("left behind: {left}\n"));
+        }
         return out;
     }
     out.push('\n');
@@ -77,7 +80,10 @@ pub fn render(report: &ProbeReport) -> String {
         }
     }
     if report.left_behind.is_empty() {
-        out.push_str("cleaned up: everything the probe wrote is gone\n");
+        out.push_str(
+            "cleaned up: every tag the probe wrote is gone (an empty scratch repository \
+             stays until the registry's own tools remove it)\n",
+        );
     } else {
         out.push_str("left behind:\n");
         for left in &report.left_behind {

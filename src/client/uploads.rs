@@ -220,18 +220,34 @@ impl<T: Transport> RegistryClient<T> {
         digest: &str,
         body: Vec<u8>,
     ) -> Result<(), StoreError> {
+        self.complete_upload_keeping(session, digest, body)
+            .map_err(|(error, _)| error)
+    }
+
+    /// `complete_upload`, handing the body back with the error when it
+    /// fails: the caller may send the bytes again another way (in chunks a
+    /// capped registry takes) without having kept a copy.
+    pub fn complete_upload_keeping(
+        &self,
+        session: &str,
+        digest: &str,
+        body: Vec<u8>,
+    ) -> Result<(), (StoreError, Vec<u8>)> {
         let what = format!("PUT blob {digest}");
         let separator = if session.contains('?') { '&' } else { '?' };
         let url = format!("{session}{separator}digest={digest}");
         let length = body.len().to_string();
-        let mut request = self
+        let mut request = match self
             .request(Method::PUT, &url)
             .header("content-type", "application/octet-stream")
             .header("content-length", length)
             .body(body)
-            .map_err(unbuildable)?;
+        {
+            Ok(request) => request,
+            Err(e) => return Err((unbuildable(e), Vec::new())),
+        };
         let mut budget = self.budget();
-        loop {
+        let result = loop {
             let outcome = self.exchange(&mut budget, &mut request, true, Resend::Never);
             match (self.backoff(&budget, outcome_of(&outcome)), outcome) {
                 (Some(wait), outcome) => {
@@ -240,14 +256,19 @@ impl<T: Transport> RegistryClient<T> {
                         let _ = self.drain(response, "answer to retry");
                     }
                     self.wait(&mut budget, wait);
-                    if unanswered && self.blob_exists(digest)? {
-                        return Ok(());
+                    if unanswered {
+                        match self.blob_exists(digest) {
+                            Ok(true) => break Ok(()),
+                            Ok(false) => {}
+                            Err(e) => break Err(e),
+                        }
                     }
                 }
-                (None, Err(failure)) => return Err(failure.error),
-                (None, Ok(response)) => return self.upload_completed(response, digest, &what),
+                (None, Err(failure)) => break Err(failure.error),
+                (None, Ok(response)) => break self.upload_completed(response, digest, &what),
             }
-        }
+        };
+        result.map_err(|e| (e, std::mem::take(request.body_mut())))
     }
 
     /// Reads the answer to an upload's closing PUT.

@@ -181,9 +181,18 @@ impl<T: Transport> OciStore<T> {
             Removal::Deleted => Deletion::Registry,
             Removal::Untagged => Deletion::UntagFirst,
         };
-        let deletion = match repo.client.head_manifest(&tag)? {
-            None => deletes,
-            Some(_) => Deletion::Tombstone,
+        // A registry whose reads lag its writes (a cache, a replica) may
+        // still show the tag right after: looked at again after a pause
+        // before deciding, for good, that its DELETE only pretends.
+        let mut still_there = repo.client.head_manifest(&tag)?.is_some();
+        if still_there {
+            repo.client.pause(CREATE_SETTLE)?;
+            still_there = repo.client.head_manifest(&tag)?.is_some();
+        }
+        let deletion = if still_there {
+            Deletion::Tombstone
+        } else {
+            deletes
         };
         Ok((profile, deletion))
     }

@@ -148,10 +148,28 @@ fn create_learning(
 fn a_delete_answered_but_not_done_gets_a_tombstone_store() {
     // go-containerregistry's registry answers 202 and keeps the tag.
     let mut answers = create_answers();
-    answers[6] = Answer::new(200, b"")
-        .to("HEAD /v2/team/repo/manifests/config.probe")
-        .header("docker-content-digest", &sha256_digest(b"probe"));
-    create_learning(answers, Deletion::Tombstone, Profile::Artifact);
+    let still = || {
+        Answer::new(200, b"")
+            .to("HEAD /v2/team/repo/manifests/config.probe")
+            .header("docker-content-digest", &sha256_digest(b"probe"))
+    };
+    // Looked at again after a pause (a registry whose reads lag behind).
+    answers.splice(6..7, [still(), still()]);
+    let s = create_learning(answers, Deletion::Tombstone, Profile::Artifact);
+    assert_eq!(
+        *s.repo.client.transport().slept.borrow(),
+        [CREATE_SETTLE, CREATE_SETTLE]
+    );
+    // A registry whose reads only lagged: gone the second time.
+    let mut answers = create_answers();
+    answers.splice(
+        6..7,
+        [
+            still(),
+            ok(404).to("HEAD /v2/team/repo/manifests/config.probe"),
+        ],
+    );
+    create_learning(answers, Deletion::Registry, Profile::Artifact);
 }
 
 #[test]

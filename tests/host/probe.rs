@@ -126,7 +126,7 @@ fn the_cli_prints_the_table() {
         "range ",
         "tag lists ",
         "options: the defaults fit this registry",
-        "cleaned up: everything the probe wrote is gone",
+        "cleaned up: every tag the probe wrote is gone",
     ] {
         assert!(shown.contains(line), "{line:?} in {shown}");
     }
