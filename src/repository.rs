@@ -36,7 +36,7 @@ struct State {
     profile: Option<Profile>,
     /// The empty blob every manifest references (as config or layer) is
     /// known to exist; and the image config, for the image profile.
-    empty_config_present: bool,
+    empty_blob_present: bool,
     image_config_present: bool,
     config_blob: Option<BlobRef>,
     /// Manifest -> blob of immutable objects this instance has seen, so a
@@ -98,7 +98,7 @@ impl<T: Transport> Repository<T> {
         state.profile = Some(entry.profile);
         // The config manifest references the blobs of its profile, so
         // they exist.
-        state.empty_config_present = true;
+        state.empty_blob_present = true;
         state.image_config_present = entry.profile == Profile::Image;
         Ok(entry)
     }
@@ -159,9 +159,9 @@ impl<T: Transport> Repository<T> {
     /// Pushes the empty blob once per store instance: every manifest
     /// references it (as config, or as the layer of a marker).
     pub(crate) fn ensure_empty_blob(&self) -> Result<(), StoreError> {
-        if !self.state.borrow().empty_config_present {
+        if !self.state.borrow().empty_blob_present {
             self.push_blob(EMPTY_CONTENT.to_vec())?;
-            self.state.borrow_mut().empty_config_present = true;
+            self.state.borrow_mut().empty_blob_present = true;
         }
         Ok(())
     }

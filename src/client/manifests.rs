@@ -55,7 +55,7 @@ impl<T: Transport> RegistryClient<T> {
             }
             // A bare 400, 401 or 403 is asked again by GET for its words;
             // a 429 or 5xx says enough, and a GET would count as a pull.
-            400 | 401 | 403 => Err(self.with_words(response, &url, &what)),
+            400 | 401 | 403 => Err(self.refusal_in_registry_words(response, &url, &what)),
             _ => Err(self.fail(response, &what)),
         }
     }
@@ -64,7 +64,12 @@ impl<T: Transport> RegistryClient<T> {
     /// (`unauthorized: HEAD manifest config: HTTP 401`); the same URL asked
     /// by GET says why in the registry's words (Harbor's "project X not
     /// found"). Asked once, only when the HEAD failed.
-    fn with_words(&self, head: http::Response<T::Body>, url: &str, what: &str) -> StoreError {
+    fn refusal_in_registry_words(
+        &self,
+        head: http::Response<T::Body>,
+        url: &str,
+        what: &str,
+    ) -> StoreError {
         let status = head.status();
         let bare = self.fail(head, what);
         let asked = self.send(

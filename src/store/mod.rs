@@ -104,7 +104,7 @@ impl<T: Transport> OciStore<T> {
     /// and only it).
     ///
     /// On the way it learns, for good, what this registry takes: whether
-    /// it deletes manifests, and which media types (`probe`).
+    /// it deletes manifests, and which media types (`learn_registry`).
     pub fn create(&self, config: &[u8]) -> Result<(), StoreError> {
         let repo = &self.repo;
         repo.check_open()?;
@@ -127,7 +127,7 @@ impl<T: Transport> OciStore<T> {
         let written = (|| {
             repo.ensure_base_blobs(Profile::Artifact)?;
             let blob = repo.push_blob(config.to_vec())?;
-            let (profile, deletion) = self.probe()?;
+            let (profile, deletion) = self.learn_registry()?;
             Ok((blob, profile, deletion))
         })();
         let (blob, profile, deletion) = written.map_err(|e| made_first_hint(e, repo))?;
@@ -159,7 +159,7 @@ impl<T: Transport> OciStore<T> {
     ///   registry, `crane registry serve`, answers so and keeps serving the
     ///   tag), so the tag is looked at once more; one still there, or a
     ///   refused DELETE, means tombstones.
-    fn probe(&self) -> Result<(Profile, Deletion), StoreError> {
+    fn learn_registry(&self) -> Result<(Profile, Deletion), StoreError> {
         let repo = &self.repo;
         let tag = repo.layout.probe_tag();
         let mut profile = Profile::Artifact;
