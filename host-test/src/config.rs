@@ -295,6 +295,7 @@ mod tests {
             let value = match *key {
                 TLS_INSECURE_NO_VERIFY => "false",
                 MAX_GUEST_MEMORY => "64M",
+                "blob_map" => "off",
                 _ => "1",
             };
             let err = split(&pairs(&[(key, value), (key, value)])).unwrap_err();
