@@ -16,12 +16,23 @@ pub(super) const MAX_ERROR_BODY: usize = 64 * 1024;
 
 impl<T: Transport> RegistryClient<T> {
     /// Reads an error answer into a `StoreError`.
-    pub(super) fn fail(&self, mut response: Response<T::Body>, what: &str) -> StoreError {
+    pub(super) fn fail(&self, response: Response<T::Body>, what: &str) -> StoreError {
+        self.fail_with_codes(response, what).0
+    }
+
+    /// `fail`, with the error codes of the registry's error document too,
+    /// for callers that act on one (`GOOGLE_MANIFEST_DANGLING_TAG`).
+    pub(super) fn fail_with_codes(
+        &self,
+        mut response: Response<T::Body>,
+        what: &str,
+    ) -> (StoreError, Vec<String>) {
         let status = response.status().as_u16();
         let insufficient = status == 401 && is_insufficient_scope(&challenges_of(&response));
         let limits = rate_limit_words(&response);
         let body = read_to_vec(response.body_mut(), MAX_ERROR_BODY, what).unwrap_or_default();
-        match error_from_response(status, &body, what) {
+        let codes = crate::registry_error::error_codes(&body);
+        let error = match error_from_response(status, &body, what) {
             // Logged in, but the token lacks the right: the token server
             // granted less than asked.
             StoreError::Unauthorized(message) if insufficient => StoreError::Denied(message),
@@ -30,7 +41,8 @@ impl<T: Transport> RegistryClient<T> {
                 None => StoreError::RateLimited(message),
             },
             other => other,
-        }
+        };
+        (error, codes)
     }
 
     /// Drains a small body whose status said all we needed, so the

@@ -3,7 +3,7 @@
 //! "Deleting manifests").
 
 use super::answers::{read_only_hint, MAX_ERROR_BODY};
-use super::exchange::{Fetched, Resend};
+use super::exchange::{challenges_of, Fetched, Resend};
 use super::RegistryClient;
 use crate::digest::is_sha256_digest;
 use crate::error::StoreError;
@@ -71,7 +71,14 @@ impl<T: Transport> RegistryClient<T> {
         what: &str,
     ) -> StoreError {
         let status = head.status();
+        // A 401 carrying a challenge was answered by logging in already:
+        // asking again would try the credentials once more (a registry
+        // may lock an account out after a few).
+        let challenged = status.as_u16() == 401 && !challenges_of(&head).is_empty();
         let bare = self.fail(head, what);
+        if challenged {
+            return bare;
+        }
         let asked = self.send(
             self.request(Method::GET, url)
                 .header("accept", OCI_MANIFEST)
@@ -213,7 +220,7 @@ impl<T: Transport> RegistryClient<T> {
     /// One DELETE of a manifest by digest or tag.
     fn delete_reference(&self, reference: &str) -> Result<Deleted, StoreError> {
         let what = format!("DELETE manifest {reference}");
-        let mut response = self.send(
+        let response = self.send(
             self.request(Method::DELETE, &self.url(&format!("manifests/{reference}")))
                 .body(Vec::new()),
         )?;
@@ -222,11 +229,9 @@ impl<T: Transport> RegistryClient<T> {
             self.drain(response, &what)?;
             return Ok(Deleted::Yes);
         }
-        let body = read_to_vec(response.body_mut(), MAX_ERROR_BODY, &what).unwrap_or_default();
-        let still_tagged = error_codes(&body)
-            .iter()
-            .any(|c| c == "GOOGLE_MANIFEST_DANGLING_TAG");
-        match error_from_response(status, &body, &what) {
+        let (error, codes) = self.fail_with_codes(response, &what);
+        let still_tagged = codes.iter().any(|c| c == "GOOGLE_MANIFEST_DANGLING_TAG");
+        match error {
             StoreError::Unsupported(_) => Ok(Deleted::Refused),
             refusal if still_tagged => Ok(Deleted::StillTagged(refusal)),
             other => Err(other),
