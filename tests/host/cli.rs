@@ -134,8 +134,12 @@ fn echoed_input_is_escaped_and_cut() {
             !err.chars().any(|c| c.is_control() && c != '\n'),
             "{args:.40?}: {err:?}"
         );
+        // Shown escaped by the host, or blanked already by the component
+        // (which cleans what it quotes back, for every host).
         assert!(
-            !escaped || err.contains("\\u{1b}]0;pwned\\u{7}\\u{1b}[2J"),
+            !escaped
+                || err.contains("\\u{1b}]0;pwned\\u{7}\\u{1b}[2J")
+                || err.contains(" ]0;pwned  [2J"),
             "{err:.300}"
         );
         assert!(

@@ -55,10 +55,11 @@ fn assert_certificate_refused(config: &[(String, String)]) {
     let store = StoreHandle::new(plugin(), config).expect("a valid configuration");
     match store.ping() {
         // The host maps rustls's InvalidCertificate to wasi:http's
-        // `tls-certificate-error`; the component prints the code with Debug:
-        // "GET 127.0.0.1:PORT/v2/: ErrorCode::TlsCertificateError".
+        // `tls-certificate-error`; the component says it in words: "GET
+        // 127.0.0.1:PORT/v2/: TLS handshake failed: the certificate is not
+        // trusted (see tls_ca_file)".
         Err(StoreError::Contract(ContractError::Transport(msg))) => assert!(
-            msg.contains("TlsCertificateError"),
+            msg.contains("the certificate is not trusted (see tls_ca_file)"),
             "a transport error other than a refused certificate: {msg}"
         ),
         other => panic!("expected a TLS certificate error, got {other:?}"),
