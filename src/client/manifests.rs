@@ -107,8 +107,7 @@ impl<T: Transport> RegistryClient<T> {
         let (parts, bytes) = match fetched {
             Fetched::Whole(parts, bytes) => (parts, bytes),
             Fetched::Other(response) if response.status().as_u16() == 404 => {
-                // The status says it all: a body cut short changes nothing.
-                let _ = self.drain(response, &what);
+                self.drain(response, &what)?;
                 return Ok(None);
             }
             Fetched::Other(response) => return Err(self.fail(response, &what)),

@@ -70,8 +70,7 @@ impl<T: Transport> RegistryClient<T> {
                 Fetched::Other(response)
                     if response.status().as_u16() == 404 && tags.is_empty() =>
                 {
-                    // The status says it all: a body cut short changes nothing.
-                    let _ = self.drain(response, what);
+                    self.drain(response, what)?;
                     return Ok(Vec::new());
                 }
                 Fetched::Other(response) => return Err(self.fail(response, what)),
