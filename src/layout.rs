@@ -72,6 +72,13 @@ impl Layout {
         self.prefixed("config.probe")
     }
 
+    /// The start every tag of `kind` shares (`[PREFIX.]<resource>-`): a
+    /// listing of one kind asks for this range only where the registry
+    /// keeps tags in lexical order.
+    pub fn kind_prefix(&self, kind: Resource) -> String {
+        self.prefixed(&format!("{}-", kind.name()))
+    }
+
     /// Reads one of our object or marker tags; `None` for anything else
     /// (other prefixes, the config, foreign tags).
     pub fn parse(&self, tag: &str) -> Option<(Resource, Mac, TagRole)> {
@@ -106,20 +113,13 @@ pub struct Listing {
     pub undecided: Vec<Mac>,
 }
 
-pub fn classify<'a>(
-    layout: &Layout,
-    tags: impl IntoIterator<Item = &'a str>,
-    kind: Resource,
-) -> Listing {
+/// Settles liveness from the (key, role) pairs a listing found for one
+/// kind, in any order and with repeats (pages may overlap while tags come
+/// and go).
+pub fn classify(mut found: Vec<(Mac, TagRole)>) -> Listing {
     // Sorting the (key, role) pairs groups each key's tags together and
-    // leaves the keys in order: cheaper than a map then a sort (lists of
-    // 10,000 objects are Kloset's, and this runs in wasm).
-    let mut found: Vec<(Mac, TagRole)> = tags
-        .into_iter()
-        .filter_map(|tag| layout.parse(tag))
-        .filter(|(k, _, _)| *k == kind)
-        .map(|(_, mac, role)| (mac, role))
-        .collect();
+    // leaves the keys in order: cheaper than a map then a sort (a listing
+    // may hold millions of packfiles, and this runs in wasm).
     found.sort_unstable_by_key(|(mac, _)| *mac);
     let mut listing = Listing::default();
     for group in found.chunk_by(|a, b| a.0 == b.0) {
@@ -216,7 +216,13 @@ mod tests {
             l.object_tag(Resource::State, &mac(6)), // other kind
             "latest".to_string(),
         ];
-        let listing = classify(&l, tags.iter().map(String::as_str), k);
+        let found = tags
+            .iter()
+            .filter_map(|tag| l.parse(tag))
+            .filter(|(kind, _, _)| *kind == k)
+            .map(|(_, mac, role)| (mac, role))
+            .collect();
+        let listing = classify(found);
         assert_eq!(
             listing,
             Listing {

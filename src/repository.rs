@@ -44,6 +44,12 @@ struct State {
     blobs: HashMap<(Resource, Mac), BlobRef>,
     /// What uploads learnt of the registry's limits (`chunked`).
     uploads: Learnt,
+    /// A listing found the registry's tags not in lexical order, or `last`
+    /// ignored: later listings read the whole list without asking for a
+    /// kind's range first.
+    tags_unordered: bool,
+    /// The registry refused a DELETE by tag: deletes go by digest alone.
+    tag_deletes_refused: bool,
 }
 
 impl<T: Transport> Repository<T> {
@@ -56,6 +62,22 @@ impl<T: Transport> Repository<T> {
             layout,
             state: RefCell::default(),
         }
+    }
+
+    pub(crate) fn tags_unordered(&self) -> bool {
+        self.state.borrow().tags_unordered
+    }
+
+    pub(crate) fn learn_tags_unordered(&self) {
+        self.state.borrow_mut().tags_unordered = true;
+    }
+
+    pub(crate) fn tag_deletes_refused(&self) -> bool {
+        self.state.borrow().tag_deletes_refused
+    }
+
+    pub(crate) fn learn_tag_deletes_refused(&self) {
+        self.state.borrow_mut().tag_deletes_refused = true;
     }
 
     pub(crate) fn check_open(&self) -> Result<(), StoreError> {

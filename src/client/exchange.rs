@@ -69,6 +69,13 @@ pub(super) enum Fetched<B> {
     Other(Response<B>),
 }
 
+/// A GET's answer: a success as `fetch_with`'s reader made it, or any
+/// other answer unread.
+pub(super) enum Read<R, B> {
+    Success(http::response::Parts, R),
+    Other(Response<B>),
+}
+
 /// Whether the exchange resends transient failures itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Resend {
@@ -93,6 +100,19 @@ impl<T: Transport> RegistryClient<T> {
         let previous = self.deadline.get();
         let at = self.transport.now().saturating_add(limit);
         self.set_deadline(Some(previous.map_or(at, |outer| outer.min(at))));
+        Operation {
+            client: self,
+            previous,
+        }
+    }
+
+    /// Starts an operation of the full `deadline` from now, whatever is
+    /// left of the one around it: each page of a long listing gets its
+    /// own, so a listing that goes on making progress is never cut, and
+    /// one page that stalls still is.
+    pub(crate) fn fresh_operation(&self) -> Operation<'_, T> {
+        let previous = self.deadline.get();
+        self.set_deadline(Some(self.transport.now().saturating_add(self.limit)));
         Operation {
             client: self,
             previous,
@@ -231,6 +251,23 @@ impl<T: Transport> RegistryClient<T> {
         cap: usize,
         what: &str,
     ) -> Result<Fetched<T::Body>, StoreError> {
+        Ok(
+            match self.fetch_with(request, |body| read_to_vec(body, cap, what))? {
+                Read::Success(parts, bytes) => Fetched::Whole(parts, bytes),
+                Read::Other(response) => Fetched::Other(response),
+            },
+        )
+    }
+
+    /// `fetch`, with the successful body read by `read` as it arrives (a
+    /// tag list too long to hold as bytes is parsed as it streams). `read`
+    /// starts over on a fresh body when the last one broke off with a
+    /// transport error, so whatever it gathers must begin anew each call.
+    pub(super) fn fetch_with<R>(
+        &self,
+        request: http::Result<Request<Vec<u8>>>,
+        mut read: impl FnMut(&mut T::Body) -> Result<R, StoreError>,
+    ) -> Result<Read<R, T::Body>, StoreError> {
         let mut request = request
             .map_err(|e| StoreError::InvalidArgument(format!("cannot build request: {e}")))?;
         let mut budget = self.budget();
@@ -239,11 +276,11 @@ impl<T: Transport> RegistryClient<T> {
                 .exchange(&mut budget, &mut request, true, Resend::Transient)
                 .map_err(|f| f.error)?;
             if !response.status().is_success() {
-                return Ok(Fetched::Other(response));
+                return Ok(Read::Other(response));
             }
             let (parts, mut body) = response.into_parts();
-            match read_to_vec(&mut body, cap, what) {
-                Ok(bytes) => return Ok(Fetched::Whole(parts, bytes)),
+            match read(&mut body) {
+                Ok(value) => return Ok(Read::Success(parts, value)),
                 Err(error @ StoreError::Transport(_)) => {
                     match self.backoff(&budget, Outcome::NoAnswer { retryable: true }) {
                         Some(wait) => self.wait(&mut budget, wait),

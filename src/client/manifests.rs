@@ -216,6 +216,33 @@ impl<T: Transport> RegistryClient<T> {
         }
     }
 
+    /// DELETE by tag alone: whether the registry deleted it (or it was
+    /// gone), `false` when it deletes no tags (distribution 2.8 answers
+    /// UNSUPPORTED). Where it does, the tag disappears from listings at
+    /// once: the DELETE by digest that follows can take seconds on a
+    /// repository of 100,000 tags (distribution looks through every tag
+    /// for those naming the digest), and a listing that saw the tag in
+    /// that time would find the manifest gone.
+    ///
+    /// A registry that reads the tag as a malformed digest (400
+    /// DIGEST_INVALID) or refuses it otherwise deletes no tags either; the
+    /// DELETE by digest that follows says what it thinks of deletes.
+    /// Failures that would fail that one too (no answer, no right, a rate
+    /// limit) end here.
+    pub fn untag(&self, tag: &str) -> Result<bool, StoreError> {
+        match self.delete_reference(tag) {
+            Ok(Deleted::Yes) => Ok(true),
+            Ok(Deleted::Refused | Deleted::StillTagged(_)) => Ok(false),
+            Err(
+                e @ (StoreError::Transport(_)
+                | StoreError::Unauthorized(_)
+                | StoreError::Denied(_)
+                | StoreError::RateLimited(_)),
+            ) => Err(e),
+            Err(_) => Ok(false),
+        }
+    }
+
     /// One DELETE of a manifest by digest or tag.
     fn delete_reference(&self, reference: &str) -> Result<Deleted, StoreError> {
         let what = format!("DELETE manifest {reference}");

@@ -15,6 +15,7 @@ mod blobs;
 mod exchange;
 mod manifests;
 mod observe;
+mod tag_page;
 mod tags;
 mod uploads;
 
@@ -27,7 +28,7 @@ pub use blobs::Mount;
 pub use exchange::{Budget, Operation};
 pub use manifests::Removal;
 pub use observe::{Observed, TELLING_HEADERS};
-pub use tags::{MAX_TAGS, MAX_TAG_PAGES, TAG_PAGE_SIZE};
+pub use tags::{Scanned, MAX_TAGS, MAX_TAG_PAGES, TAG_PAGE_SIZE};
 pub use uploads::{parse_received, ChunkAccepted, ChunkFailed, UploadSession, UploadStatus};
 
 use crate::auth::Authenticator;

@@ -1,32 +1,34 @@
 //! `GET /v2/<name>/tags/list`, page after page (OCI distribution spec v1.1,
 //! "Listing tags"; `Link` pagination as RFC 8288 and distribution write it).
+//!
+//! Pages are parsed as they stream (`tag_page.rs`) and only the tags a
+//! caller keeps are held, so a registry answering a million tags in one
+//! response (distribution 2.8 ignores `n`) is read in bounded memory.
+//! A listing of one resource asks only for that resource's range of
+//! tags where the registry keeps lexical order (see `scan_prefixed`).
 
-use super::exchange::Fetched;
+use super::exchange::Read;
+use super::tag_page::{read_page, Page};
 use super::RegistryClient;
 use crate::error::StoreError;
 use crate::link::next_link;
 use crate::transport::Transport;
 use http::Method;
-use serde::Deserialize;
+use std::collections::HashSet;
 
-const MAX_TAG_PAGE: usize = 16 << 20;
 /// Tags asked for per page: ECR refuses n > 1000.
 pub const TAG_PAGE_SIZE: usize = 1000;
-/// A listing follows at most this many `Link` pages and keeps at most this
-/// many tags: a store of ten thousand objects has some tens of thousands
-/// of tags, in tens of pages; an endless chain of pages is a broken or
-/// hostile registry, refused with an error rather than followed until
-/// memory or patience runs out.
-pub const MAX_TAG_PAGES: usize = 5_000;
-pub const MAX_TAGS: usize = 500_000;
+/// Bounds on one listing. A repository of 100 TiB holds 1.6 million
+/// 64 MiB packfiles, so a kind's listing keeps up to a few million tags;
+/// an endless chain of pages, or one endless page, is a broken or hostile
+/// registry, refused with an error rather than followed until memory or
+/// patience runs out. Quay pages by 50: 100 TiB is 33,000 pages.
+pub const MAX_TAG_PAGES: usize = 200_000;
+pub const MAX_TAGS: usize = 8_000_000;
+/// The bytes of one page: 8 million tags of about 80 bytes of JSON.
+pub const MAX_TAG_PAGE_BYTES: u64 = 1 << 30;
 
-#[derive(Deserialize)]
-struct TagPage {
-    #[serde(default)]
-    tags: Option<Vec<String>>,
-}
-
-fn refused(message: String) -> StoreError {
+pub(super) fn refused(message: String) -> StoreError {
     StoreError::Registry {
         status: 200,
         code: String::new(),
@@ -38,81 +40,204 @@ impl<T: Transport> RegistryClient<T> {
     /// Every tag of the repository, following `Link` pagination. A missing
     /// repository has no tags.
     pub fn list_tags(&self) -> Result<Vec<String>, StoreError> {
-        let mut tags = Vec::new();
+        self.scan_tags(|tag| Some(tag.to_string()))
+    }
+
+    /// Every tag of the repository through `keep`, which holds on to what
+    /// it returns: the listing's memory is what is kept.
+    pub fn scan_tags<K>(
+        &self,
+        mut keep: impl FnMut(&str) -> Option<K>,
+    ) -> Result<Vec<K>, StoreError> {
+        let mut kept = Vec::new();
         let mut url = self.url(&format!("tags/list?n={TAG_PAGE_SIZE}"));
-        let mut visited = std::collections::HashSet::new();
-        let mut seen = std::collections::HashSet::new();
+        let mut visited = HashSet::new();
+        // The tag a page was asked to follow, when we asked by `last`.
+        let mut after: Option<String> = None;
         loop {
-            if visited.len() >= MAX_TAG_PAGES {
-                return Err(refused(format!(
-                    "tag list runs past {MAX_TAG_PAGES} pages: the registry's paging is broken"
-                )));
-            }
-            if !visited.insert(url.clone()) {
-                return Err(refused("tag list pagination loops back on itself".into()));
-            }
-            let what = "GET tags/list";
-            let fetched = self.fetch(
-                self.request(Method::GET, &url).body(Vec::new()),
-                MAX_TAG_PAGE,
-                what,
-            )?;
-            let (parts, body) = match fetched {
-                Fetched::Whole(parts, body) if parts.status.as_u16() == 200 => (parts, body),
-                Fetched::Whole(parts, _) => {
-                    return Err(refused(format!(
-                        "{what}: status {} to a tag list",
-                        parts.status.as_u16()
-                    )))
-                }
-                // A repository nothing was pushed to yet is unknown to the
-                // registry (404 NAME_UNKNOWN): it holds no tags.
-                Fetched::Other(response)
-                    if response.status().as_u16() == 404 && tags.is_empty() =>
-                {
-                    self.drain(response, what)?;
-                    return Ok(Vec::new());
-                }
-                Fetched::Other(response) => return Err(self.fail(response, what)),
+            self.visit(&mut visited, &url)?;
+            let first = visited.len() == 1;
+            let Some(page) = self.page(&url, after.as_deref(), &mut keep, first)? else {
+                return Ok(Vec::new());
             };
-            let next = next_link(
-                parts
-                    .headers
-                    .get_all("link")
-                    .iter()
-                    .filter_map(|v| v.to_str().ok()),
-            );
-            let page: TagPage = crate::json::from_object(&body).map_err(|e| {
-                refused(format!(
-                    "unreadable tag list: {}",
-                    crate::registry_error::excerpt(&e.to_string(), 200)
-                ))
-            })?;
-            let page = page.tags.unwrap_or_default();
-            let full = page.len() == TAG_PAGE_SIZE;
-            let last = page.last().cloned();
-            let before = tags.len();
-            tags.extend(page.into_iter().filter(|t| seen.insert(t.clone())));
-            let moved = tags.len() > before;
-            if tags.len() > MAX_TAGS {
-                return Err(refused(format!(
-                    "tag list holds more than {MAX_TAGS} tags, more than a store writes"
-                )));
+            if after.is_some() && !page.lexical {
+                // Asked by `last`, answered with tags from before it: the
+                // registry ignores `last` (go-containerregistry's answers
+                // a `last` past the end with every tag again). What it
+                // had is in hand.
+                return Ok(kept);
             }
-            match (next, last) {
-                (Some(link), _) => url = self.resolve(&link)?,
-                // A full page and no `Link`: go-containerregistry's registry
-                // stops at `n` and names no next page, so the next one is
-                // asked with `last` (distribution spec, "Listing tags"). A
-                // page that brings nothing new ends the listing: that
-                // registry answers a `last` past the end with every tag
-                // again, and one ignoring `last` would too.
-                (None, Some(last)) if full && moved => {
-                    let last: String = form_urlencoded::byte_serialize(last.as_bytes()).collect();
-                    url = self.url(&format!("tags/list?n={TAG_PAGE_SIZE}&last={last}"));
+            self.keep_all(&mut kept, page.kept)?;
+            match (page.next, page.last) {
+                (Some(link), _) => {
+                    url = self.resolve(&link)?;
+                    after = None;
                 }
-                (None, _) => return Ok(tags),
+                (None, Some(last)) if page.count == TAG_PAGE_SIZE => {
+                    url = self.url(&format!(
+                        "tags/list?n={TAG_PAGE_SIZE}&last={}",
+                        encode(&last)
+                    ));
+                    after = Some(last);
+                }
+                (None, _) => return Ok(kept),
             }
         }
     }
+
+    /// The tags that begin with `prefix`, through `keep`, asked from just
+    /// before the prefix: `last=<prefix without its final character>`
+    /// (the distribution spec lists tags "in lexical order" and answers
+    /// `last` with the tags after it). `prefix` must end in `-` or `.`,
+    /// which no other tag character sorts below, so nothing but the
+    /// prefix's own tags can come between that `last` and them.
+    ///
+    /// The answers are checked as they come: every tag must sort after the
+    /// one before it and after `last`. A registry that does not keep that
+    /// order (ECR's tags are not lexical and its cursor is opaque; Quay
+    /// pages with a token of its own and ignores `last`) fails the check on
+    /// its first page: then the whole list is read instead, from that page
+    /// when it was the whole list from the start (distribution 2.8 ignores
+    /// `n` and `last` and answers every tag at once), or from the first
+    /// page. Returns the kept tags and whether the range was enough.
+    pub fn scan_prefixed<K>(
+        &self,
+        prefix: &str,
+        mut keep: impl FnMut(&str) -> Option<K>,
+    ) -> Result<(Vec<K>, Scanned), StoreError> {
+        debug_assert!(prefix.ends_with(['-', '.']));
+        let before = &prefix[..prefix.len() - 1];
+        let mut keep_prefixed = |tag: &str| {
+            if tag.starts_with(prefix) {
+                keep(tag)
+            } else {
+                None
+            }
+        };
+        let mut kept = Vec::new();
+        let mut url = self.url(&format!(
+            "tags/list?n={TAG_PAGE_SIZE}&last={}",
+            encode(before)
+        ));
+        let mut visited = HashSet::new();
+        let mut after = before.to_string();
+        loop {
+            self.visit(&mut visited, &url)?;
+            let first = visited.len() == 1;
+            let Some(page) = self.page(&url, Some(&after), &mut keep_prefixed, first)? else {
+                return Ok((Vec::new(), Scanned::Range));
+            };
+            if !page.lexical {
+                if first && page.whole_list() {
+                    // The registry ignored `last` and answered every tag:
+                    // this page is the whole list.
+                    return Ok((page.kept, Scanned::WholeList));
+                }
+                // Pages seen so far began at our `last`, in an order the
+                // registry does not keep: nothing of them can be trusted
+                // to be all. Start over from the first page.
+                drop(page);
+                return Ok((self.scan_tags(keep_prefixed)?, Scanned::WholeList));
+            }
+            let beyond = page
+                .last
+                .as_deref()
+                .is_some_and(|last| !last.starts_with(prefix));
+            self.keep_all(&mut kept, page.kept)?;
+            if beyond {
+                return Ok((kept, Scanned::Range));
+            }
+            match (page.next, page.last) {
+                (Some(link), Some(last)) => {
+                    url = self.resolve(&link)?;
+                    after = last;
+                }
+                (None, Some(last)) if page.count == TAG_PAGE_SIZE => {
+                    url = self.url(&format!(
+                        "tags/list?n={TAG_PAGE_SIZE}&last={}",
+                        encode(&last)
+                    ));
+                    after = last;
+                }
+                _ => return Ok((kept, Scanned::Range)),
+            }
+        }
+    }
+
+    fn visit(&self, visited: &mut HashSet<String>, url: &str) -> Result<(), StoreError> {
+        if visited.len() >= MAX_TAG_PAGES {
+            return Err(refused(format!(
+                "tag list runs past {MAX_TAG_PAGES} pages: the registry's paging is broken"
+            )));
+        }
+        if !visited.insert(url.to_string()) {
+            return Err(refused("tag list pagination loops back on itself".into()));
+        }
+        Ok(())
+    }
+
+    fn keep_all<K>(&self, kept: &mut Vec<K>, page: Vec<K>) -> Result<(), StoreError> {
+        if kept.len() + page.len() > MAX_TAGS {
+            return Err(refused(format!(
+                "tag list holds more than {MAX_TAGS} tags, more than a store of 500 TiB writes"
+            )));
+        }
+        kept.extend(page);
+        Ok(())
+    }
+
+    /// One page. `None`: the repository does not exist yet (404
+    /// NAME_UNKNOWN to the first page: nothing was pushed, so no tags).
+    fn page<K>(
+        &self,
+        url: &str,
+        after: Option<&str>,
+        keep: &mut impl FnMut(&str) -> Option<K>,
+        first: bool,
+    ) -> Result<Option<Page<K>>, StoreError> {
+        let what = "GET tags/list";
+        // A listing is bounded page by page: one that goes on making
+        // progress may outlast `deadline` (a million tags on a registry
+        // that reads its whole tag directory for each page).
+        let _page = self.fresh_operation();
+        let answer = self.fetch_with(self.request(Method::GET, url).body(Vec::new()), |body| {
+            read_page(body, MAX_TAG_PAGE_BYTES, after, &mut *keep, what)
+        })?;
+        match answer {
+            Read::Success(parts, mut page) => {
+                if parts.status.as_u16() != 200 {
+                    return Err(refused(format!(
+                        "{what}: status {} to a tag list",
+                        parts.status.as_u16()
+                    )));
+                }
+                page.next = next_link(
+                    parts
+                        .headers
+                        .get_all("link")
+                        .iter()
+                        .filter_map(|v| v.to_str().ok()),
+                );
+                Ok(Some(page))
+            }
+            Read::Other(response) if response.status().as_u16() == 404 && first => {
+                self.drain(response, what)?;
+                Ok(None)
+            }
+            Read::Other(response) => Err(self.fail(response, what)),
+        }
+    }
+}
+
+/// How a prefixed listing went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scanned {
+    /// Only the prefix's range was asked for (the registry keeps order).
+    Range,
+    /// The whole list was read (it does not, or ignores `last`).
+    WholeList,
+}
+
+fn encode(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }

@@ -28,6 +28,7 @@ impl<T: Transport> OciStore<T> {
         let tag = self.repo.layout.object_tag(kind, mac);
         let removal = match self.repo.known_deletion() {
             Some(Deletion::UntagFirst) => self.repo.client.untag_then_delete(&digest, &tag)?,
+            _ if self.untagged_first(&tag)? => self.repo.client.remove_manifest(&digest, &tag)?,
             _ => self.repo.client.remove_manifest(&digest, &tag)?,
         };
         if removal == Removal::Untagged {
@@ -42,6 +43,23 @@ impl<T: Transport> OciStore<T> {
         // record deletions as tombstones from now on, for every instance.
         self.switch_to_tombstones()?;
         self.delete_by_tombstone(kind, mac)
+    }
+
+    /// Deletes the key's tag before its manifest where the registry deletes
+    /// tags (distribution v3, GitLab, zot): the key leaves listings at
+    /// once, while the DELETE by digest may take seconds on a large
+    /// repository (issue 22: a backup that listed a lock being deleted
+    /// read it gone and aborted). `false`, and not asked again by this
+    /// instance, where it does not (distribution 2.8).
+    fn untagged_first(&self, tag: &str) -> Result<bool, StoreError> {
+        if self.repo.tag_deletes_refused() {
+            return Ok(false);
+        }
+        let untagged = self.repo.client.untag(tag)?;
+        if !untagged {
+            self.repo.learn_tag_deletes_refused();
+        }
+        Ok(untagged)
     }
 
     /// The digest whose DELETE removes this key and nothing else. Not what a

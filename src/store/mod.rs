@@ -6,14 +6,17 @@
 mod delete;
 mod hints;
 #[cfg(test)]
+mod listing_tests;
+#[cfg(test)]
 mod rules_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 
 use crate::client::Removal;
+use crate::client::Scanned;
 use crate::error::StoreError;
 use crate::get::{GetReader, ObjectReader};
-use crate::layout::classify;
+use crate::layout::{classify, TagRole};
 use crate::manifest::{config_manifest, probe_manifest, Deletion, Profile};
 use crate::put::PutSession;
 use crate::range::ByteRange;
@@ -247,17 +250,42 @@ impl<T: Transport> OciStore<T> {
         Ok(repo.blob_for(kind, mac, true)?.size)
     }
 
+    /// The live keys of `kind`. Only that kind's range of tags is asked
+    /// for where the registry keeps tags in lexical order, so a listing of
+    /// states or locks costs a request or two however many packfiles the
+    /// repository holds (`RegistryClient::scan_prefixed`). A registry
+    /// found not to keep that order is listed whole from then on, without
+    /// asking for the range first. Not bounded by `deadline` as a whole:
+    /// each page is (a listing that makes progress is not stalled).
     pub fn list(&self, kind: Resource) -> Result<Vec<Mac>, StoreError> {
-        self.repo.check_open()?;
-        let _op = self.repo.client.operation();
-        let tags = self.repo.client.list_tags()?;
-        self.live_keys(&tags, kind)
+        let repo = &self.repo;
+        repo.check_open()?;
+        let layout = &repo.layout;
+        let keep = |tag: &str| match layout.parse(tag) {
+            Some((k, mac, role)) if k == kind => Some((mac, role)),
+            _ => None,
+        };
+        let found = if repo.tags_unordered() {
+            repo.client.scan_tags(keep)?
+        } else {
+            let (found, scanned) = repo.client.scan_prefixed(&layout.kind_prefix(kind), keep)?;
+            if scanned == Scanned::WholeList {
+                repo.learn_tags_unordered();
+            }
+            found
+        };
+        let _op = repo.client.operation();
+        self.live_keys(found, kind)
     }
 
-    /// The keys of `kind` that `tags` show live, the undecided ones settled
-    /// by reading their object tag's manifest.
-    fn live_keys(&self, tags: &[String], kind: Resource) -> Result<Vec<Mac>, StoreError> {
-        let listing = classify(&self.repo.layout, tags.iter().map(String::as_str), kind);
+    /// The keys of `kind` that the listed tags show live, the undecided
+    /// ones settled by reading their object tag's manifest.
+    fn live_keys(
+        &self,
+        found: Vec<(Mac, TagRole)>,
+        kind: Resource,
+    ) -> Result<Vec<Mac>, StoreError> {
+        let listing = classify(found);
         let mut keys = listing.live;
         for mac in listing.undecided {
             match self.repo.blob_for(kind, &mac, false) {
@@ -273,14 +301,19 @@ impl<T: Transport> OciStore<T> {
     pub fn size(&self) -> Result<u64, StoreError> {
         let repo = &self.repo;
         repo.check_open()?;
+        let layout = &repo.layout;
+        let mut found: Vec<(Resource, Mac, TagRole)> =
+            repo.client.scan_tags(|tag| layout.parse(tag))?;
         let _op = repo.client.operation();
-        let tags = repo.client.list_tags()?;
         let mut total = match repo.config_blob() {
             Some(blob) => blob.size,
             None => repo.read_config_manifest()?.blob.size,
         };
-        for kind in Resource::ALL {
-            for mac in self.live_keys(&tags, kind)? {
+        found.sort_unstable_by_key(|(kind, _, _)| *kind);
+        let by_kind = found.chunk_by(|a, b| a.0 == b.0);
+        for (kind, group) in by_kind.map(|group| (group[0].0, group)) {
+            let pairs = group.iter().map(|(_, mac, role)| (*mac, *role)).collect();
+            for mac in self.live_keys(pairs, kind)? {
                 match repo.blob_for(kind, &mac, true) {
                     // Sizes come from manifests, which say what they like.
                     Ok(blob) => {
