@@ -248,10 +248,10 @@ impl Env {
     /// DELETE; on Artifact Registry also the DELETE of the tag first
     /// (GOOGLE_MANIFEST_DANGLING_TAG otherwise).
     pub fn most_delete_requests(&self) -> u64 {
-        match self.flavor {
-            Flavor::Personality(Hosted::ArtifactRegistry) => 3,
-            _ => 2,
-        }
+        // The manifest GET, the DELETE by tag (refused, once an instance,
+        // where the registry deletes no tags), the DELETE by digest; or
+        // the two tombstone PUTs.
+        3
     }
 
     /// How many tags one tag-list page holds at most when the client asks
@@ -273,7 +273,18 @@ impl Env {
     /// exactly at the last tag, then an empty page (FIELD-NOTES section 7).
     pub fn max_list_requests(&self, tags: u64, asked: u64) -> u64 {
         let page = self.page_size().map_or(asked, |p| p.min(asked));
-        tags / page + 1
+        tags / page + 1 + u64::from(!self.keeps_lexical_last())
+    }
+
+    /// Whether the registry answers `last` with the tags after it in
+    /// lexical order, so a listing of one kind asks for its range only;
+    /// where it does not, the first such listing of an instance spends one
+    /// request finding out (ECR's and Quay's cursors are their own).
+    pub fn keeps_lexical_last(&self) -> bool {
+        match self.flavor {
+            Flavor::Personality(hosted) => hosted.keeps_lexical_last(),
+            _ => true,
+        }
     }
 
     /// The repository's tags, read straight from the registry, following

@@ -106,6 +106,23 @@ impl Hosted {
         PersonalityProxy::start(&registry.authority(), self.rules(repo))
     }
 
+    /// Whether the personality answers `last` with the tags after it, in
+    /// lexical order (distribution spec), so a listing of one kind asks
+    /// for its range only: ECR's order is its own and its cursor opaque,
+    /// Quay's cursor is a token of its own.
+    pub fn keeps_lexical_last(self) -> bool {
+        let paging = match self {
+            Hosted::Ghcr => Ghcr::PAGING,
+            Hosted::DockerHub => DockerHub::PAGING,
+            Hosted::Quay => Quay::PAGING,
+            Hosted::GitLab => GitLab::PAGING,
+            Hosted::Ecr | Hosted::EcrPatchBug => Ecr::PAGING,
+            // The others page as distribution does.
+            _ => return true,
+        };
+        paging.sorted && paging.cursor == "last" && !paging.opaque
+    }
+
     /// The most tags a page holds when the store asks for 1000: GHCR and
     /// Docker Hub 100, Quay 50; GitLab and ECR honour `n` (ECR up to 1000);
     /// the others answer as distribution does.

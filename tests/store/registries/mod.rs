@@ -16,3 +16,4 @@ mod paging;
 mod reading;
 mod replication;
 mod repo;
+mod scale;
