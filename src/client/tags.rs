@@ -7,7 +7,7 @@
 //! A listing of one resource asks only for that resource's range of
 //! tags where the registry keeps lexical order (see `scan_prefixed`).
 
-use super::exchange::Read;
+use super::exchange::{Operation, Read};
 use super::tag_page::{read_page, Page};
 use super::RegistryClient;
 use crate::error::StoreError;
@@ -27,6 +27,16 @@ pub const MAX_TAG_PAGES: usize = 200_000;
 pub const MAX_TAGS: usize = 8_000_000;
 /// The bytes of one page: 8 million tags of about 80 bytes of JSON.
 pub const MAX_TAG_PAGE_BYTES: u64 = 1 << 30;
+/// Tags read in one listing, kept or not: a registry paging through
+/// endless tags of no use is stopped here.
+pub const MAX_TAGS_READ: usize = 20_000_000;
+/// A page of at least this many tags is progress: the listing's deadline
+/// starts afresh after it, so a listing of millions of tags is never cut
+/// by `deadline` while pages come (distribution v3 reads its whole tag
+/// directory for each page: 1.4 s a page at 1.6 million tags). The
+/// smallest page a registry documents is Quay's 50; a chain of smaller
+/// pages stays within one `deadline`.
+pub const PROGRESS_PAGE: usize = 20;
 
 pub(super) fn refused(message: String) -> StoreError {
     StoreError::Registry {
@@ -51,13 +61,13 @@ impl<T: Transport> RegistryClient<T> {
     ) -> Result<Vec<K>, StoreError> {
         let mut kept = Vec::new();
         let mut url = self.url(&format!("tags/list?n={TAG_PAGE_SIZE}"));
-        let mut visited = HashSet::new();
+        let mut listing = Listing::new(self);
         // The tag a page was asked to follow, when we asked by `last`.
         let mut after: Option<String> = None;
         loop {
-            self.visit(&mut visited, &url)?;
-            let first = visited.len() == 1;
-            let Some(page) = self.page(&url, after.as_deref(), &mut keep, first)? else {
+            listing.visit(&url)?;
+            let first = listing.pages == 1;
+            let Some(page) = listing.page(&url, after.as_deref(), &mut keep, first)? else {
                 return Ok(Vec::new());
             };
             if after.is_some() && !page.lexical {
@@ -119,12 +129,12 @@ impl<T: Transport> RegistryClient<T> {
             "tags/list?n={TAG_PAGE_SIZE}&last={}",
             encode(before)
         ));
-        let mut visited = HashSet::new();
+        let mut listing = Listing::new(self);
         let mut after = before.to_string();
         loop {
-            self.visit(&mut visited, &url)?;
-            let first = visited.len() == 1;
-            let Some(page) = self.page(&url, Some(&after), &mut keep_prefixed, first)? else {
+            listing.visit(&url)?;
+            let first = listing.pages == 1;
+            let Some(page) = listing.page(&url, Some(&after), &mut keep_prefixed, first)? else {
                 return Ok((Vec::new(), Scanned::Range));
             };
             if !page.lexical {
@@ -137,6 +147,7 @@ impl<T: Transport> RegistryClient<T> {
                 // registry does not keep: nothing of them can be trusted
                 // to be all. Start over from the first page.
                 drop(page);
+                drop(listing);
                 return Ok((self.scan_tags(keep_prefixed)?, Scanned::WholeList));
             }
             let beyond = page
@@ -164,18 +175,6 @@ impl<T: Transport> RegistryClient<T> {
         }
     }
 
-    fn visit(&self, visited: &mut HashSet<String>, url: &str) -> Result<(), StoreError> {
-        if visited.len() >= MAX_TAG_PAGES {
-            return Err(refused(format!(
-                "tag list runs past {MAX_TAG_PAGES} pages: the registry's paging is broken"
-            )));
-        }
-        if !visited.insert(url.to_string()) {
-            return Err(refused("tag list pagination loops back on itself".into()));
-        }
-        Ok(())
-    }
-
     fn keep_all<K>(&self, kept: &mut Vec<K>, page: Vec<K>) -> Result<(), StoreError> {
         if kept.len() + page.len() > MAX_TAGS {
             return Err(refused(format!(
@@ -185,25 +184,60 @@ impl<T: Transport> RegistryClient<T> {
         kept.extend(page);
         Ok(())
     }
+}
+
+/// One listing's pages: the pages asked for, the tags read, and the
+/// deadline they run under.
+struct Listing<'c, T: Transport> {
+    client: &'c RegistryClient<T>,
+    visited: HashSet<String>,
+    pages: usize,
+    read: usize,
+    /// The operation the next page runs in: started afresh after each
+    /// page of progress ([`PROGRESS_PAGE`]).
+    window: Option<Operation<'c, T>>,
+}
+
+impl<'c, T: Transport> Listing<'c, T> {
+    fn new(client: &'c RegistryClient<T>) -> Self {
+        Listing {
+            client,
+            visited: HashSet::new(),
+            pages: 0,
+            read: 0,
+            window: Some(client.fresh_operation()),
+        }
+    }
+
+    fn visit(&mut self, url: &str) -> Result<(), StoreError> {
+        if self.pages >= MAX_TAG_PAGES {
+            return Err(refused(format!(
+                "tag list runs past {MAX_TAG_PAGES} pages: the registry's paging is broken"
+            )));
+        }
+        if !self.visited.insert(url.to_string()) {
+            return Err(refused("tag list pagination loops back on itself".into()));
+        }
+        self.pages += 1;
+        Ok(())
+    }
 
     /// One page. `None`: the repository does not exist yet (404
     /// NAME_UNKNOWN to the first page: nothing was pushed, so no tags).
     fn page<K>(
-        &self,
+        &mut self,
         url: &str,
         after: Option<&str>,
         keep: &mut impl FnMut(&str) -> Option<K>,
         first: bool,
     ) -> Result<Option<Page<K>>, StoreError> {
+        let client = self.client;
         let what = "GET tags/list";
-        // A listing is bounded page by page: one that goes on making
-        // progress may outlast `deadline` (a million tags on a registry
-        // that reads its whole tag directory for each page).
-        let _page = self.fresh_operation();
-        let answer = self.fetch_with(self.request(Method::GET, url).body(Vec::new()), |body| {
+        let request = client.request(Method::GET, url).body(Vec::new());
+        let answer = client.fetch_with(request, |body| {
             read_page(body, MAX_TAG_PAGE_BYTES, after, &mut *keep, what)
         })?;
-        match answer {
+        let mut page = match answer {
             Read::Success(parts, mut page) => {
                 if parts.status.as_u16() != 200 {
                     return Err(refused(format!(
@@ -218,14 +252,28 @@ impl<T: Transport> RegistryClient<T> {
                         .iter()
                         .filter_map(|v| v.to_str().ok()),
                 );
-                Ok(Some(page))
+                page
             }
             Read::Other(response) if response.status().as_u16() == 404 && first => {
-                self.drain(response, what)?;
-                Ok(None)
+                client.drain(response, what)?;
+                return Ok(None);
             }
-            Read::Other(response) => Err(self.fail(response, what)),
+            Read::Other(response) => return Err(client.fail(response, what)),
+        };
+        self.read += page.count;
+        if self.read > MAX_TAGS_READ {
+            page.kept.clear();
+            return Err(refused(format!(
+                "tag list runs past {MAX_TAGS_READ} tags: more than a store of 500 TiB holds"
+            )));
         }
+        if page.count >= PROGRESS_PAGE {
+            // The old window goes first: each restores the deadline it
+            // found when dropped.
+            self.window = None;
+            self.window = Some(client.fresh_operation());
+        }
+        Ok(Some(page))
     }
 }
 

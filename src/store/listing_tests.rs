@@ -4,7 +4,9 @@
 
 use super::tests::{asked, store_with};
 use crate::resource::{Mac, Resource};
+use crate::error::StoreError;
 use crate::scripted::Answer;
+use crate::transport::Transport;
 
 fn mac(b: u8) -> Mac {
     Mac([b; 32])
@@ -177,4 +179,47 @@ fn an_empty_or_missing_repository_lists_nothing() {
         vec![Answer::new(200, &page(&[])).to(&format!("{LIST}?n=1000&last=packfile"))],
     );
     assert!(s.list(Resource::Packfile).unwrap().is_empty());
+}
+
+/// Pages `count` of `size` tags each in the `packfile` range, each taking
+/// `delay`, each naming the next.
+fn slow_pages(count: usize, size: usize, delay: std::time::Duration) -> Vec<Answer> {
+    (0..count)
+        .map(|p| {
+            let tags: Vec<String> = (0..size)
+                .map(|i| tag("packfile", 0, &format!(".x{p:05}{i:05}")))
+                .collect();
+            let mut answer = Answer::new(200, &page(&tags))
+                .to(LIST)
+                .spare()
+                .after(delay);
+            if p + 1 < count {
+                answer = answer.header(
+                    "link",
+                    &format!("</v2/team/repo/tags/list?n=1000&page={}>; rel=\"next\"", p + 1),
+                );
+            }
+            answer
+        })
+        .collect()
+}
+
+#[test]
+fn a_listing_making_progress_outlasts_the_deadline_and_a_trickle_of_pages_does_not() {
+    let secs = std::time::Duration::from_secs;
+    // 30 pages of 20 tags, 10 s each, under a 60 s deadline: every page
+    // of progress starts the deadline afresh (a million tags on v3 take
+    // far longer than any one operation should).
+    let s = store_with(&[("deadline", "60")], slow_pages(30, 20, secs(10)));
+    assert!(s.list(Resource::Packfile).unwrap().is_empty());
+    assert_eq!(asked(&s).len(), 30);
+    // Pages of one tag are no progress: an endless chain of them (a
+    // hostile registry) ends by the deadline.
+    let s = store_with(&[("deadline", "60")], slow_pages(1000, 1, secs(10)));
+    match s.list(Resource::Packfile) {
+        Err(StoreError::Transport(m)) => assert!(m.contains("deadline"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    let took = s.repo.client.transport().now();
+    assert!(took <= secs(80), "{took:?}");
 }

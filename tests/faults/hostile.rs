@@ -517,11 +517,13 @@ fn an_endless_chain_of_tag_pages_ends_within_the_deadline() {
     p.store.create(b"config").expect("create");
     let store = p.reopen(&[("deadline", "3")]);
     let repository = p.repository.clone();
-    // Every page names a next page never seen before.
+    // Every page names a next page never seen before, with one more tag
+    // in the listed kind's range, in order: pages of one tag are no
+    // progress, so the listing's deadline is not started afresh.
     p.proxy.set(move |r, n| {
         if r.is_tag_list() {
             let link = format!("</v2/{repository}/tags/list?page={n}>; rel=\"next\"");
-            let page = format!(r#"{{"name":"{repository}","tags":["t{n}"]}}"#);
+            let page = format!(r#"{{"name":"{repository}","tags":["packfile-{n:010}"]}}"#);
             Fault::reply(200, &[("Link", &link)], page.into_bytes())
         } else {
             Fault::None

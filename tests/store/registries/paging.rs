@@ -48,7 +48,10 @@ fn v3_pages_every_listing_and_the_store_follows() {
         store.size().unwrap();
     })
     .net;
-    assert!(pages >= 9, "{pages} requests for the whole list and the sizes");
+    assert!(
+        pages >= 9,
+        "{pages} requests for the whole list and the sizes"
+    );
     // The registry saw them, each asked for 1000 and got 7.
     let seen = registry.tag_list_requests(&repo);
     assert!(

@@ -64,10 +64,16 @@ fn tagged_digest(registry: &Registry, repo: &str, tag: &str) -> String {
 fn filled(registry: &Registry, repo: &str, synthetic: u32) -> (kloset_host::StoreHandle, Vec<Mac>) {
     let store = handle(registry, repo);
     store.create(b"config").unwrap();
-    store.put_bytes(Resource::State, &mac(1), b"state one").unwrap();
-    store.put_bytes(Resource::State, &mac(2), b"state two").unwrap();
+    store
+        .put_bytes(Resource::State, &mac(1), b"state one")
+        .unwrap();
+    store
+        .put_bytes(Resource::State, &mac(2), b"state two")
+        .unwrap();
     store.put_bytes(Resource::Lock, &mac(3), b"lock").unwrap();
-    store.put_bytes(Resource::Packfile, &mac(4), b"packfile").unwrap();
+    store
+        .put_bytes(Resource::Packfile, &mac(4), b"packfile")
+        .unwrap();
     let digest = tagged_digest(registry, repo, &format!("packfile-{}", mac(4).to_hex()));
     let mut packfiles = write_packfile_tags(registry, repo, &digest, synthetic);
     packfiles.push(mac(4));
