@@ -1,0 +1,245 @@
+//! A plugin process, started as plakar v1.1.4 starts one: the executable
+//! with the connector's arguments, plakar's environment and working
+//! directory, stderr inherited (here: kept, its last lines shown when the
+//! plugin dies), and one gRPC connection over its stdin and stdout
+//! (HTTP/2 with prior knowledge, as grpc-go's dialer over a pipe).
+
+use std::collections::VecDeque;
+use std::io;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, BufReader, ReadBuf};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tonic::transport::{Channel, Endpoint, Uri};
+
+use crate::proto::store_client::StoreClient;
+
+/// grpc-go's default largest message a client receives: plakar's limit
+/// on every reply.
+pub const PLAKAR_MAX_RECEIVE: usize = 4 << 20;
+
+/// How many lines of the plugin's stderr are kept to show.
+const STDERR_LINES: usize = 40;
+
+/// What to start: the executable, its arguments, extra environment.
+#[derive(Debug, Clone)]
+pub struct PluginCommand {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+}
+
+/// A running plugin and the client on its pipes; clones share both.
+#[derive(Clone)]
+pub struct Plugin {
+    inner: Arc<Inner>,
+    pub client: StoreClient<Channel>,
+}
+
+struct Inner {
+    child: Mutex<Child>,
+    pid: u32,
+    stdin: Arc<Mutex<Option<ChildStdin>>>,
+    stderr: Arc<Mutex<VecDeque<String>>>,
+    exit: Mutex<Option<ExitStatus>>,
+}
+
+impl Plugin {
+    /// Starts the plugin and opens the connection (nothing is sent yet:
+    /// grpc-go connects lazily too).
+    pub async fn start(command: &PluginCommand, echo_stderr: bool) -> io::Result<Plugin> {
+        let mut child = Command::new(&command.program)
+            .args(&command.args)
+            .envs(command.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot start {}: {e}", command.program.display()),
+                )
+            })?;
+        let pid = child.id().unwrap_or(0);
+        let stdin = Arc::new(Mutex::new(child.stdin.take()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr = Arc::new(Mutex::new(VecDeque::new()));
+        if let Some(err) = child.stderr.take() {
+            let kept = stderr.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(err).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if echo_stderr {
+                        eprintln!("plugin: {line}");
+                    }
+                    let mut kept = kept.lock().expect("stderr lines");
+                    if kept.len() == STDERR_LINES {
+                        kept.pop_front();
+                    }
+                    kept.push_back(line);
+                }
+            });
+        }
+        let slot = Arc::new(Mutex::new(Some(Pipes {
+            stdin: stdin.clone(),
+            stdout,
+        })));
+        let connector = tower::service_fn(move |_: Uri| {
+            let pipes = slot.lock().expect("pipes").take();
+            async move {
+                pipes.map(TokioIo::new).ok_or_else(|| {
+                    io::Error::other("the plugin's pipes carry one connection only")
+                })
+            }
+        });
+        let channel = Endpoint::from_static("http://plugin.invalid")
+            .connect_with_connector_lazy(connector);
+        let client = StoreClient::new(channel)
+            .max_decoding_message_size(PLAKAR_MAX_RECEIVE)
+            .max_encoding_message_size(usize::MAX);
+        Ok(Plugin {
+            inner: Arc::new(Inner {
+                child: Mutex::new(child),
+                pid,
+                stdin,
+                stderr,
+                exit: Mutex::new(None),
+            }),
+            client,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.inner.pid
+    }
+
+    /// The plugin's resident memory now, from /proc (None once it has gone
+    /// or where /proc is not Linux's).
+    pub fn rss_bytes(&self) -> Option<u64> {
+        rss_of(self.inner.pid)
+    }
+
+    /// Whether the plugin has exited, and how.
+    pub fn exited(&self) -> Option<ExitStatus> {
+        let mut exit = self.inner.exit.lock().expect("exit");
+        if exit.is_none() {
+            *exit = self
+                .inner
+                .child
+                .lock()
+                .expect("child")
+                .try_wait()
+                .ok()
+                .flatten();
+        }
+        *exit
+    }
+
+    /// Closes its stdin, as plakar's exit does.
+    pub fn close_stdin(&self) {
+        self.inner.stdin.lock().expect("stdin").take();
+    }
+
+    /// Waits at most `limit` for it to exit.
+    pub async fn wait_exit(&self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.exited() {
+                return Some(status);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// SIGKILL, as an OOM killer or a crash would end it; waits for it.
+    pub async fn kill(&self) {
+        let _ = self.inner.child.lock().expect("child").start_kill();
+        self.wait_exit(Duration::from_secs(10)).await;
+    }
+
+    /// The last lines it wrote to stderr.
+    pub fn stderr_tail(&self, lines: usize) -> Vec<String> {
+        let kept = self.inner.stderr.lock().expect("stderr lines");
+        kept.iter()
+            .skip(kept.len().saturating_sub(lines))
+            .cloned()
+            .collect()
+    }
+
+    /// "exited with status 1" / "killed by signal 9", with its last words.
+    pub fn death(&self) -> Option<String> {
+        let status = self.exited()?;
+        use std::os::unix::process::ExitStatusExt;
+        let how = match (status.code(), status.signal()) {
+            (Some(code), _) => format!("the plugin exited with status {code}"),
+            (None, Some(signal)) => format!("the plugin was killed by signal {signal}"),
+            _ => "the plugin exited".to_string(),
+        };
+        let tail = self.stderr_tail(3);
+        Some(if tail.is_empty() {
+            how
+        } else {
+            format!("{how}; its last stderr lines: {}", tail.join(" | "))
+        })
+    }
+}
+
+/// VmRSS of a process, in bytes.
+pub fn rss_of(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// The child's stdin and stdout as one connection.
+struct Pipes {
+    stdin: Arc<Mutex<Option<ChildStdin>>>,
+    stdout: ChildStdout,
+}
+
+impl AsyncRead for Pipes {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stdout).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Pipes {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.stdin.lock().expect("stdin").as_mut() {
+            Some(stdin) => Pin::new(stdin).poll_write(cx, buf),
+            None => Poll::Ready(Err(io::ErrorKind::BrokenPipe.into())),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.stdin.lock().expect("stdin").as_mut() {
+            Some(stdin) => Pin::new(stdin).poll_flush(cx),
+            None => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.stdin.lock().expect("stdin").take();
+        Poll::Ready(Ok(()))
+    }
+}
