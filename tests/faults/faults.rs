@@ -6,7 +6,9 @@
 //! or a half-written object listed.
 
 use kloset_host::{ContractError, Resource, StoreError, StoreHandle};
-use kloset_testkit::faults::{first_attempts, seeded, splitmix64, Fault, FaultProxy, RequestInfo};
+use kloset_testkit::faults::{
+    first_attempts, seeded, splitmix64, Fault, FaultProxy, Handled, RequestInfo,
+};
 use kloset_testkit::proxied::{bytes, listed, not_found, Mac, Proxied};
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -229,6 +231,37 @@ fn connections_reset_before_the_answer_are_ridden_out() {
         s.proxy.faults(),
         s.proxy.requests()
     );
+    assert_resets_hit(&s, &["GET", "POST", "PUT"]);
+}
+
+/// The proxy reset connections, only by `ResetBeforeResponse`, and among
+/// them requests of each of `methods`: a test of riding faults out that
+/// injected none would pass for nothing.
+fn assert_resets_hit(s: &Setup, methods: &[&str]) {
+    let faulted: Vec<Handled> = s
+        .proxy
+        .log()
+        .into_iter()
+        .filter(|h| !h.fault.is_none())
+        .collect();
+    assert!(!faulted.is_empty(), "no connection was reset");
+    assert!(
+        faulted
+            .iter()
+            .all(|h| h.fault == Fault::ResetBeforeResponse),
+        "{:?}",
+        s.proxy.fault_counts()
+    );
+    for method in methods {
+        assert!(
+            faulted.iter().any(|h| h.method == *method),
+            "no {method} was reset: {:?}",
+            faulted
+                .iter()
+                .map(|h| format!("{} {}", h.method, h.target))
+                .collect::<Vec<_>>()
+        );
+    }
 }
 
 /// The registry completes the upload, the answer is lost, the store sends
@@ -245,6 +278,7 @@ fn a_reset_upload_completion_leaves_a_consistent_store() {
     let data = bytes(60, 10_000);
     let result = s.store.put_bytes(Resource::State, &mac(60), &data);
     s.proxy.clear();
+    assert_resets_hit(&s, &["PUT"]);
     println!("put whose upload completion was reset: {result:?}");
     let listed_now = listed(&s.store, Resource::State).contains(&mac(60));
     match s.store.get(Resource::State, &mac(60), None) {
@@ -273,6 +307,7 @@ fn a_reset_upload_completion_is_ridden_out() {
         is_upload_completion,
     ));
     workload(&s.store);
+    assert_resets_hit(&s, &["PUT"]);
 }
 
 /// A store holding one 200 kB packfile, read once so later whole gets are
@@ -678,6 +713,14 @@ fn a_seeded_soak_keeps_every_object_consistent() {
         s.proxy.fault_counts()
     );
     println!("soak: {} operations failed: {errors:#?}", errors.len());
+    // Retryable faults fall on 10% of requests (more with the cut
+    // bodies): half that rate is five standard deviations short on the
+    // thousand-odd requests of a soak.
+    assert!(
+        faults * 20 >= s.proxy.requests() && faults >= 10,
+        "the soak injected {faults} faults over {} requests: too few to be a soak",
+        s.proxy.requests()
+    );
     assert!(errors.is_empty(), "every fault is ridden out");
 
     // Faults off: every key reads back as believed, and list agrees.

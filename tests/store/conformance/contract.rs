@@ -291,9 +291,25 @@ pub fn closed_store_refuses_calls(env: &Env) {
     let store = env.created();
     store.put_bytes(Resource::State, &mac(1), b"x").unwrap();
     store.close().unwrap();
-    assert!(store.get(Resource::State, &mac(1), None).is_err());
-    assert!(store.list(Resource::State).is_err());
-    assert!(store.put_bytes(Resource::State, &mac(2), b"y").is_err());
+    let requests = store.requests();
+    // Each refusal says the store is closed (not a registry's failure,
+    // nor a missing object), and none reaches the registry.
+    let closed = |what: &str, result: Result<(), StoreError>| match result {
+        Err(e) => assert!(e.to_string().contains("closed"), "{what} after close: {e}"),
+        Ok(()) => panic!("{what} after close succeeded"),
+    };
+    closed("get", store.get(Resource::State, &mac(1), None).map(drop));
+    closed("list", store.list(Resource::State).map(drop));
+    closed(
+        "put",
+        store.put_bytes(Resource::State, &mac(2), b"y").map(drop),
+    );
+    closed("delete", store.delete(Resource::State, &mac(1)));
+    assert_eq!(
+        store.requests(),
+        requests,
+        "a call after close went to the registry"
+    );
 }
 
 pub fn hex(mac: &[u8; 32]) -> String {
