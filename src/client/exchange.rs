@@ -106,13 +106,12 @@ impl<T: Transport> RegistryClient<T> {
         }
     }
 
-    /// Starts an operation of the full `deadline` from now, whatever is
-    /// left of the one around it: each page of a long listing gets its
-    /// own, so a listing that goes on making progress is never cut, and
-    /// one page that stalls still is.
-    pub(crate) fn fresh_operation(&self) -> Operation<'_, T> {
+    /// Starts an operation that ends at `at` on the transport's clock,
+    /// whatever is left of the one around it: a listing's pages run under
+    /// a deadline that grows with the tags read (`tags.rs`).
+    pub(crate) fn operation_until(&self, at: Duration) -> Operation<'_, T> {
         let previous = self.deadline.get();
-        self.set_deadline(Some(self.transport.now().saturating_add(self.limit)));
+        self.set_deadline(Some(at));
         Operation {
             client: self,
             previous,

@@ -228,7 +228,7 @@ impl<T: Transport> RegistryClient<T> {
     /// DIGEST_INVALID) or refuses it otherwise deletes no tags either; the
     /// DELETE by digest that follows says what it thinks of deletes.
     /// Failures that would fail that one too (no answer, no right, a rate
-    /// limit) end here.
+    /// limit, a failing registry) end here.
     pub fn untag(&self, tag: &str) -> Result<bool, StoreError> {
         match self.delete_reference(tag) {
             Ok(Deleted::Yes) => Ok(true),
@@ -239,6 +239,9 @@ impl<T: Transport> RegistryClient<T> {
                 | StoreError::Denied(_)
                 | StoreError::RateLimited(_)),
             ) => Err(e),
+            // A registry failing (5xx, after the retries) says nothing of
+            // what it does with tags.
+            Err(e @ StoreError::Registry { status: 500.., .. }) => Err(e),
             Err(_) => Ok(false),
         }
     }

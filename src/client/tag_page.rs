@@ -19,12 +19,17 @@ pub(crate) struct Page<K> {
     pub kept: Vec<K>,
     /// Tags on the page, kept or not.
     pub count: usize,
-    /// The page's last tag: where a next page asked by `last` starts.
+    /// The page's first and last tag (the last: where a next page asked
+    /// by `last` starts).
+    pub first: Option<String>,
     pub last: Option<String>,
     /// Every tag sorted strictly after the one before it and after the tag
     /// the page was asked to follow (distribution spec: tags "in lexical
     /// order"; byte order, as distribution and zot sort).
     pub lexical: bool,
+    /// Some tag sorted after the tag the page was asked to follow (any
+    /// tag, when it was asked to follow none).
+    pub advanced: bool,
     /// The next page the registry named (`Link`), filled in by the caller.
     pub next: Option<String>,
 }
@@ -52,6 +57,7 @@ pub(crate) fn read_page<K>(
         at: 0,
         read: 0,
         cap,
+        run: 0,
         failed: None,
     };
     let mut sink = Sink {
@@ -59,8 +65,10 @@ pub(crate) fn read_page<K>(
         after,
         kept: Vec::new(),
         count: 0,
+        first: None,
         last: String::new(),
         lexical: true,
+        advanced: false,
     };
     let parsed = {
         let mut json = serde_json::Deserializer::from_reader(&mut bytes);
@@ -80,15 +88,19 @@ pub(crate) fn read_page<K>(
     let Sink {
         kept,
         count,
+        first,
         last,
         lexical,
+        advanced,
         ..
     } = sink;
     Ok(Page {
         kept,
         count,
+        first,
         last: (count > 0).then_some(last),
         lexical,
+        advanced,
         next: None,
     })
 }
@@ -101,7 +113,29 @@ struct BodyBytes<'b, B> {
     at: usize,
     read: u64,
     cap: u64,
+    /// Bytes since the last `"`: serde_json holds a whole string in memory
+    /// before handing it over, so one endless "tag" is refused here.
+    run: usize,
     failed: Option<StoreError>,
+}
+
+/// The most bytes a page may hold between two quotes: a tag is at most
+/// 128 characters (distribution spec), escaped at most six bytes each.
+const MAX_RUN: usize = 64 << 10;
+
+/// The run of bytes without a `"` at the end of `chunk` (continuing
+/// `run`), and the longest run in it.
+fn runs_without_quote(run: usize, chunk: &[u8]) -> (usize, usize) {
+    let (mut now, mut longest) = (run, run);
+    for &b in chunk {
+        if b == b'"' {
+            now = 0;
+        } else {
+            now += 1;
+            longest = longest.max(now);
+        }
+    }
+    (now, longest)
 }
 
 impl<B: ResponseBody> io::Read for BodyBytes<'_, B> {
@@ -116,6 +150,13 @@ impl<B: ResponseBody> io::Read for BodyBytes<'_, B> {
                             "GET tags/list: answer larger than {cap} bytes"
                         ))));
                     }
+                    let (run, longest) = runs_without_quote(self.run, &chunk);
+                    if longest > MAX_RUN {
+                        return Err(self.fail(StoreError::Integrity(format!(
+                            "GET tags/list: more than {MAX_RUN} bytes without a quote: no tag is that long"
+                        ))));
+                    }
+                    self.run = run;
                     self.chunk = chunk;
                     self.at = 0;
                 }
@@ -144,8 +185,10 @@ struct Sink<'k, 'a, K, F> {
     after: Option<&'a str>,
     kept: Vec<K>,
     count: usize,
+    first: Option<String>,
     last: String,
     lexical: bool,
+    advanced: bool,
 }
 
 impl<K, F: FnMut(&str) -> Option<K>> Sink<'_, '_, K, F> {
@@ -157,6 +200,12 @@ impl<K, F: FnMut(&str) -> Option<K>> Sink<'_, '_, K, F> {
         };
         if before.is_some_and(|before| tag <= before) {
             self.lexical = false;
+        }
+        if self.after.is_none_or(|after| tag > after) {
+            self.advanced = true;
+        }
+        if self.count == 0 {
+            self.first = Some(tag.to_string());
         }
         self.count += 1;
         self.last.clear();

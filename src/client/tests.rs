@@ -245,7 +245,7 @@ fn a_redirect_targets_401_teaches_no_realm() {
 fn tag_listings_are_capped() {
     let answers = (0..MAX_TAG_PAGES + 1)
         .map(|n| {
-            Answer::new(200, &page(&["t"]))
+            Answer::new(200, &page(&[&format!("t{n:06}")]))
                 .to("GET /v2/team/repo/tags/list")
                 .spare()
                 .header(
@@ -569,9 +569,10 @@ fn an_unreadable_upload_range_is_quoted_tamed() {
 
 #[test]
 fn an_unreadable_tag_page_is_quoted_tamed() {
-    // serde_json quotes the offending value, here 100,000 characters
-    // with an escape sequence and newlines in them.
-    let junk = format!("\u{1b}[2J\n{}\r\n", "A".repeat(100_000));
+    // serde_json quotes the offending value, here 50,000 characters
+    // with an escape sequence and newlines in them (under the 64 KiB a
+    // string may run to in a tag page).
+    let junk = format!("\u{1b}[2J\n{}\r\n", "A".repeat(50_000));
     let body =
         serde_json::to_vec(&serde_json::json!({ "name": "team/repo", "tags": junk })).unwrap();
     let c = client(vec![

@@ -22,13 +22,26 @@ impl<T: Transport> OciStore<T> {
         if self.repo.known_deletion() == Some(Deletion::Tombstone) {
             return self.delete_by_tombstone(kind, mac);
         }
-        let Some(digest) = self.digest_to_delete(kind, mac)? else {
+        let Some((digest, manifest)) = self.digest_to_delete(kind, mac)? else {
             return Ok(()); // already gone: deletes are idempotent
         };
         let tag = self.repo.layout.object_tag(kind, mac);
         let removal = match self.repo.known_deletion() {
             Some(Deletion::UntagFirst) => self.repo.client.untag_then_delete(&digest, &tag)?,
-            _ if self.untagged_first(&tag)? => self.repo.client.remove_manifest(&digest, &tag)?,
+            _ if self.untagged_first(&tag)? => {
+                match self.repo.client.remove_manifest(&digest, &tag) {
+                    Ok(removal) => removal,
+                    Err(e) => {
+                        // Untagged but not deleted: put the tag back, or
+                        // the manifest (and a packfile's 64 MiB) would be
+                        // left where nothing lists it and a retried delete
+                        // finds nothing to delete. Best effort: the
+                        // failure to report is the delete's.
+                        let _ = self.repo.client.put_manifest(&tag, manifest);
+                        return Err(e);
+                    }
+                }
+            }
             _ => self.repo.client.remove_manifest(&digest, &tag)?,
         };
         if removal == Removal::Untagged {
@@ -62,14 +75,19 @@ impl<T: Transport> OciStore<T> {
         Ok(untagged)
     }
 
-    /// The digest whose DELETE removes this key and nothing else. Not what a
+    /// The digest whose DELETE removes this key and nothing else, and the
+    /// manifest's bytes (to put back if the delete fails halfway). Not what a
     /// HEAD names: a caching proxy's stale answer could name another
     /// manifest (another key's, deleted with it). The manifest is read,
     /// checked to be this key's, and its digest computed from its bytes.
     /// One written before prefixes were annotated may be shared with a store
     /// under another prefix: it is first replaced at our tag by one naming
     /// our prefix, and that one is deleted.
-    fn digest_to_delete(&self, kind: Resource, mac: &Mac) -> Result<Option<String>, StoreError> {
+    fn digest_to_delete(
+        &self,
+        kind: Resource,
+        mac: &Mac,
+    ) -> Result<Option<(String, Vec<u8>)>, StoreError> {
         let repo = &self.repo;
         let tag = repo.layout.object_tag(kind, mac);
         let Some(bytes) = repo.client.get_manifest(&tag)? else {
@@ -77,7 +95,7 @@ impl<T: Transport> OciStore<T> {
         };
         let entry = parse_object(&bytes, kind, mac, repo.prefix(), &tag)?;
         if names_prefix(&bytes, repo.prefix()) {
-            return Ok(Some(sha256_digest(&bytes)));
+            return Ok(Some((sha256_digest(&bytes), bytes)));
         }
         let media = repo.media()?;
         let ours = match entry {
@@ -85,8 +103,8 @@ impl<T: Transport> OciStore<T> {
             ObjectEntry::Tombstone => marker_manifest(&media, kind, mac, repo.prefix(), false),
         };
         let digest = sha256_digest(&ours);
-        repo.client.put_manifest(&tag, ours)?;
-        Ok(Some(digest))
+        repo.client.put_manifest(&tag, ours.clone())?;
+        Ok(Some((digest, ours)))
     }
 
     /// The `.d` marker first, then the object tag: if we stop in between,

@@ -435,6 +435,22 @@ fn delete_removes_the_digest_of_the_manifest_it_read() {
     s.delete(Resource::Lock, &KEY).unwrap();
     s.delete(Resource::Lock, &KEY).unwrap();
     assert_eq!(asked(&s).len(), 5);
+    // Untagged, then the DELETE by digest fails (a 5xx, a protection rule):
+    // the tag is put back, so the key stays whole and a retried delete
+    // finds it, instead of a manifest nothing lists pinning its blob.
+    let s = store_with(
+        &[],
+        vec![
+            Answer::new(200, &manifest).to("GET /v2/team/repo/manifests/lock-*"),
+            ok(202).to("DELETE /v2/team/repo/manifests/lock-*"),
+            Answer::new(500, b"storage driver error").to("DELETE /v2/team/repo/manifests/sha256:*"),
+            ok(201).to("PUT /v2/team/repo/manifests/lock-*"),
+        ],
+    );
+    assert!(s.delete(Resource::Lock, &KEY).is_err());
+    let put_back = s.repo.client.transport().asked.borrow();
+    assert_eq!(put_back[3].body, manifest, "the very manifest, at its tag");
+    drop(put_back);
     // A tag delete that fails as the digest's would (no right) fails the
     // delete, naming it.
     let s = store_with(
