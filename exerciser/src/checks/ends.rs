@@ -66,7 +66,7 @@ pub async fn malformed_requests(ctx: &mut Ctx) -> Checked {
                     "Get with {what} (plakar never sends one): {e}"
                 )))
             }
-            Err(_) => said.push(format!("Get with {what}: refused")),
+            Err(e) => said.push(format!("Get with {what}: refused ({e})")),
             Ok(got) => said.push(format!("Get with {what}: {} B", got.len)),
         }
         if let Err(e) = ctx.caller.ping().await {
