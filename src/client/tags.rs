@@ -38,12 +38,9 @@ pub const MAX_TAGS_READ: usize = 20_000_000;
 /// pages stays within one `deadline`.
 pub const PROGRESS_PAGE: usize = 20;
 
+/// A tag list that makes no sense (unreadable, out of bounds, looping).
 pub(super) fn refused(message: String) -> StoreError {
-    StoreError::Registry {
-        status: 200,
-        code: String::new(),
-        message,
-    }
+    StoreError::Protocol(message)
 }
 
 impl<T: Transport> RegistryClient<T> {
