@@ -351,13 +351,12 @@ fn run_scale(args: &Args) -> Result<(), BenchError> {
         links: args.links.clone(),
         repeats: args.scale_repeats.max(1),
         deletes: args.scale_deletes,
+        json: args.json.clone(),
     };
     let report = plakar::scale::run(&options)?;
     println!("{}", plakar::scale::table(&report));
     if let Some(path) = &args.json {
-        let json = serde_json::to_string_pretty(&report).expect("the report serializes");
-        std::fs::write(path, json + "\n")
-            .map_err(|e| BenchError::Setup(format!("writing {}: {e}", path.display())))?;
+        plakar::scale::write_json(&report, path)?;
     }
     Ok(())
 }

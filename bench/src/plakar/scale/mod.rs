@@ -83,6 +83,10 @@ pub struct Options {
     pub repeats: usize,
     /// Deletes timed at each point.
     pub deletes: usize,
+    /// The report is written here after every point, so what was measured
+    /// is kept if the run stops (and before the registries' folders,
+    /// millions of files at 230,000 tags, are removed at its end).
+    pub json: Option<PathBuf>,
 }
 
 /// One step's push.
@@ -247,10 +251,20 @@ fn curve(
             deleted += options.deletes;
             progress(&format!("  {}", report::line(&point)));
             report.points.push(point);
+            if let Some(path) = &options.json {
+                write_json(report, path)?;
+            }
         }
     }
     drop(link);
     Ok(())
+}
+
+/// Writes the report as JSON to `path`.
+pub fn write_json(report: &ScaleReport, path: &Path) -> Result<(), BenchError> {
+    let json = serde_json::to_string_pretty(report).expect("the report serializes");
+    std::fs::write(path, json + "\n")
+        .map_err(|e| BenchError::Setup(format!("writing {}: {e}", path.display())))
 }
 
 /// A few small files, what each measured backup backs up.

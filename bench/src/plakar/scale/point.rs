@@ -115,13 +115,29 @@ impl Subject<'_> {
     }
 
     /// A plakar command against the repository, timed from start to exit.
+    /// plakar can exit 0 having failed (a listing refused, say): `ls` must
+    /// show a snapshot and `backup` say it completed, or the command's
+    /// output is the failure.
     fn plakar_command(&self, args: &[&str]) -> Result<(f64, Option<u64>), String> {
         let mut command: Command = self.plakar.command();
         command.arg("at").arg(&self.location).args(args);
         let plugins = self.plakar.home().join("cache/plakar/plugins");
-        process::measure(command, args[0], &plugins, self.timeout, None)
-            .map(|outcome| (outcome.seconds, None))
-            .map_err(|e| one_line(&e.to_string()))
+        let outcome = process::measure(command, args[0], &plugins, self.timeout, None)
+            .map_err(|e| one_line(&e.to_string()))?;
+        let text = format!("{}{}", outcome.stdout, outcome.stderr);
+        let done = match args[0] {
+            "ls" => outcome.stdout.lines().any(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|id| id.len() == 8 && id.chars().all(|c| c.is_ascii_hexdigit()))
+            }),
+            "backup" => text.contains("backup completed"),
+            _ => true,
+        };
+        if !done {
+            return Err(format!("exited 0 but: {}", one_line(&text)));
+        }
+        Ok((outcome.seconds, None))
     }
 
     /// A fresh store (as a new plakar command has), opened untimed.
