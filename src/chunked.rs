@@ -358,14 +358,10 @@ impl ChunkedUpload {
                             continue;
                         }
                         _ => {
-                            return Err(StoreError::Registry {
-                                status: 202,
-                                code: String::new(),
-                                message: format!(
-                                    "the registry says it holds {held} bytes after a chunk \
-                                     ending at byte {end} (it took too little, or too often)"
-                                ),
-                            })
+                            return Err(StoreError::Protocol(format!(
+                                "the registry says it holds {held} bytes after a chunk \
+                                 ending at byte {end} (it took too little, or too often)"
+                            )))
                         }
                     }
                 }

@@ -51,6 +51,15 @@ fn to_wit(error: StoreError) -> wit::Error {
         StoreError::Integrity(m) => wit::Error::Integrity(m),
         StoreError::RateLimited(m) => wit::Error::RateLimited(m),
         StoreError::Transport(m) => wit::Error::Transport(m),
+        // WIT `error` (kloset:store@0.3.0) has no case of its own for a
+        // broken protocol; adding one would change the package every host
+        // reads. Status 0, which no HTTP answer has, marks it; the wasmtime
+        // host reads it back as `Protocol`.
+        StoreError::Protocol(message) => wit::Error::Registry(wit::RegistryFailure {
+            status: 0,
+            code: String::new(),
+            message,
+        }),
         StoreError::Registry {
             status,
             code,

@@ -36,6 +36,15 @@ pub enum StoreError {
     /// The registry could not be reached or the exchange broke off.
     #[error("transport: {0}")]
     Transport(String),
+    /// The registry's answer broke the protocol: a success without what
+    /// it must carry (a `Location`, a digest, a manifest), a tag list that
+    /// does not parse or pages in a loop, a location on another origin,
+    /// an upload that holds less than it was sent. Not a refusal: sending
+    /// the same request again would not help. The WIT `error` variant has
+    /// no case of its own for it: it crosses as `registry` with status 0,
+    /// which no HTTP answer has (see `component.rs`).
+    #[error("the registry broke the protocol: {0}")]
+    Protocol(String),
     /// Any other refusal from the registry. The code is the registry's error
     /// code, empty when its body named none (then `Display` omits it).
     #[error("registry answered {status}{}: {message}", code_suffix(code))]

@@ -15,7 +15,9 @@
 //! 2. protocol rules without I/O: `retry` (the retry decision), `auth`
 //!    (challenges, tokens, which credentials go where), `config` (the
 //!    location grammar and the one option table);
-//! 3. the wire: `transport` (the seam to the network) and `client` (one
+//! 3. the wire: `transport` (the seam to the network), `failure` (why a
+//!    request got no answer, in words, and whether to send it again: one
+//!    table for every transport) and `client` (one
 //!    exchange loop every request, retry and wait passes through, an
 //!    endpoint per file over it);
 //! 4. `repository`: the client, the tag layout and what an instance learnt;
@@ -31,6 +33,7 @@ pub mod client;
 pub mod config;
 pub mod digest;
 pub mod error;
+pub mod failure;
 pub mod get;
 pub mod json;
 pub mod layout;

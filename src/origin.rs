@@ -53,14 +53,10 @@ impl Origin {
 
 /// Why a registry-named URL is refused (quoted cleaned and cut).
 fn refused(url: &str, why: &str) -> StoreError {
-    StoreError::Registry {
-        status: 0,
-        code: String::new(),
-        message: format!(
-            "registry sent an unusable location '{}' ({why})",
-            excerpt(url, 200)
-        ),
-    }
+    StoreError::Protocol(format!(
+        "registry sent an unusable location '{}' ({why})",
+        excerpt(url, 200)
+    ))
 }
 
 /// Resolves an upload `Location` or a tag-list `Link` target against the
@@ -145,7 +141,7 @@ mod tests {
             ("", "not a path"),
         ] {
             match resolve_on_registry(base, odd) {
-                Err(StoreError::Registry { message, .. }) => {
+                Err(StoreError::Protocol(message)) => {
                     assert!(message.contains(why), "{odd}: {message}")
                 }
                 other => panic!("{odd}: {other:?}"),

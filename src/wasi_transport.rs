@@ -13,6 +13,7 @@
 //! but none bounds a body the registry reads at a trickle or not at all.
 
 use crate::error::StoreError;
+use crate::failure::{body_refused, describe, Failure};
 use crate::transport::{ResponseBody, SendFailure, Transport, Upload};
 use std::cell::Cell;
 use std::rc::Rc;
@@ -80,117 +81,72 @@ pub struct WasiUpload {
     deadline: Deadline,
 }
 
-/// What a request is, for messages: method and path, never the query
-/// (upload URLs carry session state) nor any header.
-fn describe(method: &http::Method, uri: &http::Uri) -> String {
-    format!(
-        "{method} {}{}",
-        uri.authority().map(|a| a.as_str()).unwrap_or(""),
-        uri.path()
-    )
-}
-
 fn transport_error(what: &str, detail: impl std::fmt::Display) -> StoreError {
     StoreError::Transport(format!("{what}: {detail}"))
 }
 
 fn error_code(what: &str, code: ErrorCode) -> StoreError {
-    let host = host_of(what);
-    StoreError::Transport(format!("{what}: {}", plain_words(&code, host)))
-}
-
-/// The host a request described as `METHOD HOST[:PORT]/PATH` went to.
-fn host_of(what: &str) -> &str {
-    let target = what.split_once(' ').map_or(what, |(_, rest)| rest);
-    target.split('/').next().unwrap_or(target)
-}
-
-/// `code` in words a user can act on, never its Rust name: the same table,
-/// case for case, as the host's (`host-test/src/egress/words.rs`) for
-/// wasmtime's error of the same codes.
-fn plain_words(code: &ErrorCode, host: &str) -> String {
-    use ErrorCode::*;
-    let too_large = |what: &str, size: Option<u64>| match size {
-        Some(size) => format!("{what} is too large ({size} bytes)"),
-        None => format!("{what} is too large"),
-    };
-    match code {
-        DnsTimeout => format!("timed out looking up {host} in DNS"),
-        DnsError(payload) => match payload.rcode.as_deref() {
-            Some(rcode) if !rcode.is_empty() => format!("DNS lookup failed for {host} ({rcode})"),
-            _ => format!("DNS lookup failed for {host}"),
-        },
-        DestinationNotFound => format!("{host} was not found"),
-        DestinationUnavailable => format!("{host} is unavailable"),
-        DestinationIpProhibited => format!("connecting to {host}'s address is not allowed"),
-        DestinationIpUnroutable => format!("{host}'s address cannot be reached"),
-        ConnectionRefused => "connection refused".into(),
-        ConnectionTerminated => "the registry closed the connection".into(),
-        ConnectionTimeout => format!("timed out connecting to {host}"),
-        ConnectionReadTimeout => "timed out waiting for the rest of the answer".into(),
-        ConnectionWriteTimeout => "timed out sending the request".into(),
-        ConnectionLimitReached => "too many connections are open".into(),
-        TlsProtocolError => "TLS handshake failed: a TLS protocol error".into(),
-        TlsCertificateError => {
-            "TLS handshake failed: the certificate is not trusted (see tls_ca_file)".into()
-        }
-        TlsAlertReceived(alert) => match (&alert.alert_message, alert.alert_id) {
-            (Some(message), _) => format!("TLS handshake failed: the server said {message}"),
-            (None, Some(id)) => format!("TLS handshake failed: the server sent alert {id}"),
-            (None, None) => "TLS handshake failed: the server sent an alert".into(),
-        },
-        HttpRequestDenied => "the host denied this request".into(),
-        HttpRequestLengthRequired => "the server wants the request's length first".into(),
-        HttpRequestBodySize(size) => too_large("the request body", *size),
-        HttpRequestMethodInvalid => "the request method is invalid".into(),
-        HttpRequestUriInvalid => "the request URL is invalid".into(),
-        HttpRequestUriTooLong => "the request URL is too long".into(),
-        HttpRequestHeaderSectionSize(_) | HttpRequestHeaderSize(_) => {
-            "the request's headers are too large".into()
-        }
-        HttpRequestTrailerSectionSize(_) | HttpRequestTrailerSize(_) => {
-            "the request's trailers are too large".into()
-        }
-        HttpResponseIncomplete => "the answer ended before it was whole".into(),
-        HttpResponseHeaderSectionSize(_) | HttpResponseHeaderSize(_) => {
-            "the answer's headers are too large".into()
-        }
-        HttpResponseBodySize(size) => too_large("the answer", *size),
-        HttpResponseTrailerSectionSize(_) | HttpResponseTrailerSize(_) => {
-            "the answer's trailers are too large".into()
-        }
-        HttpResponseTransferCoding(_) => "the answer has a transfer coding not understood".into(),
-        HttpResponseContentCoding(_) => "the answer has a content coding not understood".into(),
-        HttpResponseTimeout => "timed out waiting for the answer".into(),
-        HttpUpgradeFailed => "the HTTP upgrade failed".into(),
-        HttpProtocolError => "the answer is not valid HTTP".into(),
-        LoopDetected => "the request went round in a loop".into(),
-        ConfigurationError => "the HTTP client is misconfigured".into(),
-        InternalError(Some(text)) => crate::registry_error::excerpt(text, 200),
-        InternalError(None) => "an internal error of the HTTP client".into(),
-    }
-}
-
-/// Whether a request that failed with `code` may succeed if sent again:
-/// not when the host refused it, the name does not resolve, or TLS failed
-/// (an untrusted certificate stays untrusted).
-fn retryable(code: &ErrorCode) -> bool {
-    !matches!(
-        code,
-        ErrorCode::HttpRequestDenied
-            | ErrorCode::HttpRequestUriInvalid
-            | ErrorCode::DnsError(_)
-            | ErrorCode::TlsProtocolError
-            | ErrorCode::TlsCertificateError
-            | ErrorCode::TlsAlertReceived(_)
-            | ErrorCode::ConfigurationError
-    )
+    kind(code).error(what)
 }
 
 fn failure(what: &str, code: ErrorCode) -> SendFailure {
-    SendFailure {
-        retryable: retryable(&code),
-        error: error_code(what, code),
+    kind(code).send_failure(what)
+}
+
+/// wasi:http's `error-code` as the core's [`Failure`], case for case: the
+/// words and the retry split are `failure.rs`'s, shared with the host's
+/// native transport.
+fn kind(code: ErrorCode) -> Failure {
+    use ErrorCode as C;
+    match code {
+        C::DnsTimeout => Failure::DnsTimeout,
+        C::DnsError(payload) => Failure::DnsError {
+            rcode: payload.rcode,
+        },
+        C::DestinationNotFound => Failure::DestinationNotFound,
+        C::DestinationUnavailable => Failure::DestinationUnavailable,
+        C::DestinationIpProhibited => Failure::DestinationIpProhibited,
+        C::DestinationIpUnroutable => Failure::DestinationIpUnroutable,
+        C::ConnectionRefused => Failure::ConnectionRefused,
+        C::ConnectionTerminated => Failure::ConnectionTerminated,
+        C::ConnectionTimeout => Failure::ConnectionTimeout,
+        C::ConnectionReadTimeout => Failure::ConnectionReadTimeout,
+        C::ConnectionWriteTimeout => Failure::ConnectionWriteTimeout,
+        C::ConnectionLimitReached => Failure::ConnectionLimitReached,
+        C::TlsProtocolError => Failure::TlsProtocolError,
+        C::TlsCertificateError => Failure::TlsCertificateError,
+        C::TlsAlertReceived(alert) => Failure::TlsAlertReceived {
+            message: alert.alert_message,
+            id: alert.alert_id,
+        },
+        C::HttpRequestDenied => Failure::HttpRequestDenied,
+        C::HttpRequestLengthRequired => Failure::HttpRequestLengthRequired,
+        C::HttpRequestBodySize(size) => Failure::HttpRequestBodySize(size),
+        C::HttpRequestMethodInvalid => Failure::HttpRequestMethodInvalid,
+        C::HttpRequestUriInvalid => Failure::HttpRequestUriInvalid,
+        C::HttpRequestUriTooLong => Failure::HttpRequestUriTooLong,
+        C::HttpRequestHeaderSectionSize(_) | C::HttpRequestHeaderSize(_) => {
+            Failure::HttpRequestHeaderSize
+        }
+        C::HttpRequestTrailerSectionSize(_) | C::HttpRequestTrailerSize(_) => {
+            Failure::HttpRequestTrailerSize
+        }
+        C::HttpResponseIncomplete => Failure::HttpResponseIncomplete,
+        C::HttpResponseHeaderSectionSize(_) | C::HttpResponseHeaderSize(_) => {
+            Failure::HttpResponseHeaderSize
+        }
+        C::HttpResponseBodySize(size) => Failure::HttpResponseBodySize(size),
+        C::HttpResponseTrailerSectionSize(_) | C::HttpResponseTrailerSize(_) => {
+            Failure::HttpResponseTrailerSize
+        }
+        C::HttpResponseTransferCoding(_) => Failure::HttpResponseTransferCoding,
+        C::HttpResponseContentCoding(_) => Failure::HttpResponseContentCoding,
+        C::HttpResponseTimeout => Failure::HttpResponseTimeout,
+        C::HttpUpgradeFailed => Failure::HttpUpgradeFailed,
+        C::HttpProtocolError => Failure::HttpProtocolError,
+        C::LoopDetected => Failure::LoopDetected,
+        C::ConfigurationError => Failure::ConfigurationError,
+        C::InternalError(text) => Failure::InternalError(text),
     }
 }
 
@@ -310,8 +266,7 @@ fn stream_error(what: &str, error: StreamError) -> StoreError {
         StreamError::LastOperationFailed(e) => {
             // An HTTP failure mid-body (a connection cut): its code in words.
             if let Some(code) = wasi::http::types::http_error_code(&e) {
-                let words = plain_words(&code, host_of(what));
-                return StoreError::Transport(format!("{what}: {words}"));
+                return error_code(what, code);
             }
             // The host's debug text can carry a whole backtrace: keep its
             // first line.
@@ -447,12 +402,8 @@ impl Upload for WasiUpload {
                 return broken;
             }
             match self.future.get() {
-                Some(Ok(Err(code))) => error_code(&self.what, code),
-                Some(Ok(Ok(response))) => crate::registry_error::error_from_response(
-                    response.status(),
-                    b"",
-                    &format!("{} (answered before the whole body was sent)", self.what),
-                ),
+                Some(Ok(Err(code))) => body_refused(&self.what, Err(kind(code))),
+                Some(Ok(Ok(response))) => body_refused(&self.what, Ok(response.status())),
                 _ => broken,
             }
         })

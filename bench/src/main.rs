@@ -100,7 +100,30 @@ struct Args {
     /// plakar part: runs of each contender (default 3, 1 in short mode).
     #[arg(long, value_name = "N")]
     repeats: Option<usize>,
-    /// plakar part: the links to run over.
+    /// scale part: synthetic packfiles in the repository at each step
+    /// (rising; each step adds to the last).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "COUNTS",
+        default_value = "1000,10000,50000,100000"
+    )]
+    scale_counts: Vec<usize>,
+    /// scale part: the registries to measure on.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "REGISTRIES",
+        default_value = "2.8,v3"
+    )]
+    scale_registries: Vec<plakar::scale::Flavour>,
+    /// scale part: runs of ls, backup and the listings at each point.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    scale_repeats: usize,
+    /// scale part: deletes timed at each point.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    scale_deletes: usize,
+    /// plakar and scale parts: the links to run over.
     #[arg(
         long,
         value_delimiter = ',',
@@ -120,6 +143,9 @@ enum Workload {
     ConcurrentRanged,
     /// The plakar CLI through our plugin, integration-oci and the fs store.
     Plakar,
+    /// plakar and the store's listing and deleting as the repository grows
+    /// to 100,000 objects (synthetic packfiles), on distribution 2.8 and v3.
+    Scale,
 }
 
 fn main() -> ExitCode {
@@ -137,11 +163,21 @@ fn main() -> ExitCode {
 const ISOLATED_ENV: &str = "KLOSET_BENCH_ISOLATED";
 
 fn run(args: &Args) -> Result<(), BenchError> {
-    if args.only.contains(&Workload::Plakar) {
-        if args.only.len() > 1 {
-            return Err(BenchError::Setup("--only plakar runs alone".into()));
+    for (part, run_part) in [
+        (
+            Workload::Plakar,
+            run_plakar as fn(&Args) -> Result<(), BenchError>,
+        ),
+        (Workload::Scale, run_scale),
+    ] {
+        if args.only.contains(&part) {
+            if args.only.len() > 1 {
+                return Err(BenchError::Setup(
+                    "--only plakar and --only scale run alone".into(),
+                ));
+            }
+            return isolated(args, run_part);
         }
-        return run_plakar(args);
     }
     let params = if args.short {
         Params::short()
@@ -251,9 +287,10 @@ fn run(args: &Args) -> Result<(), BenchError> {
     Ok(())
 }
 
-/// The plakar part, in a network namespace with only loopback up: the bench
-/// re-runs itself there (plakar must never reach its website).
-fn run_plakar(args: &Args) -> Result<(), BenchError> {
+/// Runs a part that runs plakar in a network namespace with only loopback
+/// up: the bench re-runs itself there (plakar must never reach its
+/// website).
+fn isolated(args: &Args, part: fn(&Args) -> Result<(), BenchError>) -> Result<(), BenchError> {
     if std::env::var_os(ISOLATED_ENV).is_none() {
         let exe = std::env::current_exe()
             .map_err(|e| BenchError::Setup(format!("the bench's own path: {e}")))?;
@@ -267,10 +304,15 @@ fn run_plakar(args: &Args) -> Result<(), BenchError> {
             Ok(())
         } else {
             Err(BenchError::Check(format!(
-                "the plakar part failed in its namespace ({status})"
+                "the part failed in its namespace ({status})"
             )))
         };
     }
+    part(args)
+}
+
+/// The plakar part (already in its namespace).
+fn run_plakar(args: &Args) -> Result<(), BenchError> {
     let options = plakar::Options {
         short: args.short,
         package: args.plakar_package.clone(),
@@ -291,6 +333,30 @@ fn run_plakar(args: &Args) -> Result<(), BenchError> {
         let json = serde_json::to_string_pretty(&report).expect("the report serializes");
         std::fs::write(path, json + "\n")
             .map_err(|e| BenchError::Setup(format!("writing {}: {e}", path.display())))?;
+    }
+    Ok(())
+}
+
+/// The scale part (already in its namespace).
+fn run_scale(args: &Args) -> Result<(), BenchError> {
+    let options = plakar::scale::Options {
+        package: args.plakar_package.clone(),
+        plugin: args.plakar_plugin.clone(),
+        component: args
+            .component
+            .clone()
+            .unwrap_or_else(kloset_testkit::component::component_file),
+        counts: args.scale_counts.clone(),
+        registries: args.scale_registries.clone(),
+        links: args.links.clone(),
+        repeats: args.scale_repeats.max(1),
+        deletes: args.scale_deletes,
+        json: args.json.clone(),
+    };
+    let report = plakar::scale::run(&options)?;
+    println!("{}", plakar::scale::table(&report));
+    if let Some(path) = &args.json {
+        plakar::scale::write_json(&report, path)?;
     }
     Ok(())
 }

@@ -235,3 +235,51 @@ fn the_short_plakar_part_runs_and_restores_exactly() {
         .filter(|g| g["goal"].as_str().unwrap().contains("integration-oci"))
         .all(|g| g["met"].is_null()));
 }
+
+/// The scale part at a tiny size (the full curve pushes 100,000 objects):
+/// synthetic packfiles pushed in two steps, and at each step every
+/// measurement ran without error, the packfile listing saw every synthetic
+/// object, and a synthetic object was deleted through the component (its
+/// manifest is taken for this key's).
+#[test]
+fn a_tiny_scale_curve_runs() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let json = dir.path().join("scale.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_kloset-bench"))
+        .args(["--only", "scale", "--links", "loopback"])
+        .args(["--scale-counts", "20,60", "--scale-registries", "2.8"])
+        .args(["--scale-deletes", "1"])
+        .arg("--plakar-plugin")
+        .arg(plugin_binary())
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .expect("kloset-bench runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "kloset-bench --only scale failed:\n{}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("| registry | link |"),
+        "no table:\n{stdout}"
+    );
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("the JSON report was written"))
+            .expect("the report is JSON");
+    let points = report["points"].as_array().expect("points");
+    assert_eq!(points.len(), 2, "{points:#?}");
+    for (point, synthetic) in points.iter().zip([20.0, 60.0]) {
+        assert_eq!(number(&point["synthetic"], "synthetic"), synthetic);
+        for measured in ["ls", "backup", "delete", "packfile_list", "lock_list"] {
+            assert!(point[measured]["error"].is_null(), "{measured}: {point:#?}");
+            positive(&point[measured]["seconds"], measured);
+        }
+        // The synthetic ones, less the one deleted before, and the real ones.
+        assert!(
+            number(&point["packfiles_listed"], "packfiles listed") >= synthetic,
+            "{point:#?}"
+        );
+    }
+}

@@ -24,6 +24,7 @@ pub struct Report {
     pub passed: usize,
     pub failed: usize,
     pub unsupported: usize,
+    pub warned: usize,
     pub skipped: usize,
     /// No check failed and the plugin started.
     pub holds: bool,
@@ -56,6 +57,7 @@ impl Report {
             passed: 0,
             failed: 0,
             unsupported: 0,
+            warned: 0,
             skipped: 0,
             holds: false,
             seconds: 0.0,
@@ -68,6 +70,7 @@ impl Report {
         self.passed = count(Verdict::Pass);
         self.failed = count(Verdict::Fail);
         self.unsupported = count(Verdict::Unsupported);
+        self.warned = count(Verdict::Warn);
         self.skipped = count(Verdict::Skipped);
         self.holds = self.start_error.is_none() && self.failed == 0;
         self.seconds = started.elapsed().as_secs_f64();
@@ -126,11 +129,12 @@ impl Report {
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "\n{} checks: {} pass, {} fail, {} unsupported, {} skipped, in {:.1} s{rss}",
+            "\n{} checks: {} pass, {} fail, {} unsupported, {} warn, {} skipped, in {:.1} s{rss}",
             self.checks.len(),
             self.passed,
             self.failed,
             self.unsupported,
+            self.warned,
             self.skipped,
             self.seconds
         );
@@ -143,8 +147,12 @@ impl Report {
                 self.failures().join(", ")
             );
         }
-        for c in self.checks.iter().filter(|c| c.result == Verdict::Fail) {
-            let _ = writeln!(out, "\nFAIL {}: {}", c.name, c.what);
+        for c in self
+            .checks
+            .iter()
+            .filter(|c| matches!(c.result, Verdict::Fail | Verdict::Warn))
+        {
+            let _ = writeln!(out, "\n{} {}: {}", verdict(c.result), c.name, c.what);
             let _ = writeln!(out, "  {}", c.detail);
             if c.exchanges_total > c.exchanges.len() {
                 let _ = writeln!(
@@ -168,6 +176,7 @@ fn verdict(v: Verdict) -> &'static str {
         Verdict::Pass => "pass",
         Verdict::Fail => "FAIL",
         Verdict::Unsupported => "unsupported",
+        Verdict::Warn => "warn",
         Verdict::Skipped => "skipped",
     }
 }

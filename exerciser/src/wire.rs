@@ -58,6 +58,17 @@ impl CallError {
         }
     }
 
+    /// A connection that broke may be a plugin dying: give it a moment
+    /// to be seen dead, so the error says so.
+    pub async fn settle(mut self, plugin: &Plugin) -> CallError {
+        let broken = self.code == Some(Code::Unavailable) || self.message.contains("transport error");
+        if self.died.is_none() && broken {
+            plugin.wait_exit(Duration::from_millis(300)).await;
+            self.died = plugin.death();
+        }
+        self
+    }
+
     fn timeout(limit: Duration, plugin: &Plugin) -> CallError {
         CallError {
             code: None,
@@ -310,7 +321,7 @@ impl Caller {
         let started = Instant::now();
         let result = match tokio::time::timeout(self.timeout, fut).await {
             Ok(Ok(reply)) => Ok(reply.into_inner()),
-            Ok(Err(status)) => Err(CallError::status(status, &self.plugin)),
+            Ok(Err(status)) => Err(CallError::status(status, &self.plugin).settle(&self.plugin).await),
             Err(_) => Err(CallError::timeout(self.timeout, &self.plugin)),
         };
         let answer = match &result {
@@ -504,7 +515,7 @@ impl Caller {
         let mut client = self.client();
         let result = match tokio::time::timeout(limit, client.put(body)).await {
             Ok(Ok(reply)) => Ok(reply.into_inner().bytes_written),
-            Ok(Err(status)) => Err(CallError::status(status, &self.plugin)),
+            Ok(Err(status)) => Err(CallError::status(status, &self.plugin).settle(&self.plugin).await),
             Err(_) => Err(CallError::timeout(limit, &self.plugin)),
         };
         let answer = match &result {
@@ -555,7 +566,9 @@ impl Caller {
             .await
             {
                 Ok(Ok(reply)) => reply.into_inner(),
-                Ok(Err(status)) => return Err(CallError::status(status, &self.plugin)),
+                Ok(Err(status)) => {
+                    return Err(CallError::status(status, &self.plugin).settle(&self.plugin).await)
+                }
                 Err(_) => return Err(CallError::timeout(self.timeout, &self.plugin)),
             };
             loop {
@@ -568,7 +581,7 @@ impl Caller {
                     }
                     Ok(Ok(None)) => return Ok(()),
                     Ok(Err(status)) => {
-                        let mut e = CallError::status(status, &self.plugin);
+                        let mut e = CallError::status(status, &self.plugin).settle(&self.plugin).await;
                         if checker.got.len > 0 {
                             e.message = format!(
                                 "{} (after {} B of the body)",

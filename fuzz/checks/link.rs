@@ -38,7 +38,7 @@ pub fn link(data: &[u8]) {
             }
         }
         Err(error) => {
-            assert!(matches!(error, StoreError::Registry { .. }), "{error:?}");
+            assert!(matches!(error, StoreError::Protocol(_)), "{error:?}");
         }
     }
 }

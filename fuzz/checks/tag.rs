@@ -24,7 +24,13 @@ pub fn tag(data: &[u8]) {
         }
     }
     for kind in Resource::ALL {
-        let listing = classify(&layout, tags.iter().copied(), kind);
+        let found = tags
+            .iter()
+            .filter_map(|tag| layout.parse(tag))
+            .filter(|(of, _, _)| *of == kind)
+            .map(|(_, mac, role)| (mac, role))
+            .collect();
+        let listing = classify(found);
         let has = |mac: &Mac, role| tags.contains(&layout.tag(kind, mac, role).as_str());
         assert!(listing.live.is_sorted() && listing.undecided.is_sorted());
         for mac in &listing.live {

@@ -34,7 +34,9 @@ pub fn code_for(err: &StoreError) -> Code {
             ContractError::Unsupported(_) => Code::FailedPrecondition,
             ContractError::Integrity(_) => Code::DataLoss,
             ContractError::RateLimited(_) => Code::ResourceExhausted,
-            ContractError::Transport(_) | ContractError::Registry { .. } => Code::Unknown,
+            ContractError::Transport(_)
+            | ContractError::Registry { .. }
+            | ContractError::Protocol(_) => Code::Unknown,
         },
         StoreError::Input(_) => Code::Aborted,
         StoreError::Host(_) => Code::Internal,

@@ -65,10 +65,11 @@ impl<T: Transport> RegistryClient<T> {
         response: &Response<T::Body>,
         what: &str,
     ) -> Result<String, StoreError> {
-        let location = header(response, "location").ok_or_else(|| StoreError::Registry {
-            status: response.status().as_u16(),
-            code: String::new(),
-            message: format!("{what}: answer has no Location"),
+        let location = header(response, "location").ok_or_else(|| {
+            StoreError::Protocol(format!(
+                "{what}: answer {} has no Location",
+                response.status().as_u16()
+            ))
         })?;
         self.resolve(location)
     }

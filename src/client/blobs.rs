@@ -90,12 +90,12 @@ impl<T: Transport> RegistryClient<T> {
                     // requests there carry no credentials (`Authenticator`
                     // keeps `Authorization` on the registry's origin), and
                     // never go down to plain http.
-                    let location =
-                        header(&response, "location").ok_or_else(|| StoreError::Registry {
-                            status: response.status().as_u16(),
-                            code: String::new(),
-                            message: format!("{what}: redirect has no Location"),
-                        })?;
+                    let location = header(&response, "location").ok_or_else(|| {
+                        StoreError::Protocol(format!(
+                            "{what}: redirect {} has no Location",
+                            response.status().as_u16()
+                        ))
+                    })?;
                     url = crate::origin::resolve_redirect(&url, &self.base, location)?;
                     self.drain(response, &what)?;
                 }

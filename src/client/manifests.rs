@@ -42,11 +42,9 @@ impl<T: Transport> RegistryClient<T> {
                 self.drain(response, &what)?;
                 match digest {
                     Some(d) if is_sha256_digest(&d) => Ok(Some(d)),
-                    _ => Err(StoreError::Registry {
-                        status: 200,
-                        code: String::new(),
-                        message: format!("{what}: answer names no sha256 Docker-Content-Digest"),
-                    }),
+                    _ => Err(StoreError::Protocol(format!(
+                        "{what}: answer names no sha256 Docker-Content-Digest"
+                    ))),
                 }
             }
             404 => {
@@ -113,11 +111,10 @@ impl<T: Transport> RegistryClient<T> {
             Fetched::Other(response) => return Err(self.fail(response, &what)),
         };
         if parts.status.as_u16() != 200 {
-            return Err(StoreError::Registry {
-                status: parts.status.as_u16(),
-                code: String::new(),
-                message: format!("{what}: a manifest GET answered without a manifest"),
-            });
+            return Err(StoreError::Protocol(format!(
+                "{what}: a manifest GET answered {} without a manifest",
+                parts.status.as_u16()
+            )));
         }
         // The registry names the digest of what it sent; a mismatch
         // means the bytes were damaged on the way.

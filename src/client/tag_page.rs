@@ -392,7 +392,7 @@ mod tests {
             b"",
         ] {
             match read(bad.to_vec(), None) {
-                Err(StoreError::Registry { message, .. }) => {
+                Err(StoreError::Protocol(message)) => {
                     assert!(message.contains("unreadable tag list"), "{message}")
                 }
                 other => panic!("{bad:?}: {:?}", other.map(|p| p.count)),

@@ -39,12 +39,9 @@ pub const MAX_TAGS_READ: usize = 20_000_000;
 /// that drips a few tags a page ends within a few deadlines.
 pub const TAGS_PER_DEADLINE: usize = 10_000;
 
+/// A tag list that makes no sense (unreadable, out of bounds, looping).
 pub(super) fn refused(message: String) -> StoreError {
-    StoreError::Registry {
-        status: 200,
-        code: String::new(),
-        message,
-    }
+    StoreError::Protocol(message)
 }
 
 impl<T: Transport> RegistryClient<T> {

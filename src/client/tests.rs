@@ -87,7 +87,7 @@ fn tag_listing_edge_cases() {
         .to("GET /v2/team/repo/tags/list?n=1000")
         .header("link", r#"</v2/team/repo/tags/list?n=1000>; rel="next""#)]);
     assert!(
-        matches!(looping.list_tags(), Err(StoreError::Registry { .. })),
+        matches!(looping.list_tags(), Err(StoreError::Protocol(_))),
         "a Link back to the first page"
     );
     let mut answers = vec![Answer::new(200, &page(&["a"]))
@@ -199,7 +199,7 @@ fn pages_and_locations_off_the_registry_origin_are_refused_unasked() {
             .to("GET /v2/team/repo/tags/list?n=1000")
             .header("link", &format!("<{link}>; rel=\"next\""))]);
         assert!(
-            matches!(c.list_tags(), Err(StoreError::Registry { .. })),
+            matches!(c.list_tags(), Err(StoreError::Protocol(_))),
             "{link}"
         );
         assert_eq!(c.transport().asked.borrow().len(), 1, "{link} was asked");
@@ -207,7 +207,7 @@ fn pages_and_locations_off_the_registry_origin_are_refused_unasked() {
     let c = client(vec![Answer::new(202, b"")
         .to("POST /v2/team/repo/blobs/uploads/")
         .header("location", "http://r:5001/v2/team/repo/blobs/uploads/s")]);
-    assert!(matches!(c.start_upload(), Err(StoreError::Registry { .. })));
+    assert!(matches!(c.start_upload(), Err(StoreError::Protocol(_))));
 }
 
 #[test]
@@ -255,7 +255,7 @@ fn tag_listings_are_capped() {
         })
         .collect();
     match client(answers).list_tags() {
-        Err(StoreError::Registry { message, .. }) => assert!(message.contains("pages")),
+        Err(StoreError::Protocol(message)) => assert!(message.contains("pages")),
         other => panic!("{other:?}"),
     }
 }
@@ -560,7 +560,7 @@ fn an_unreadable_upload_range_is_quoted_tamed() {
         .to("GET /v2/team/repo/blobs/uploads/s")
         .header("range", &range)]);
     match c.upload_status("http://r:5000/v2/team/repo/blobs/uploads/s") {
-        Err(e @ StoreError::Registry { .. }) => {
+        Err(e @ StoreError::Protocol(_)) => {
             assert_tamed(&e, "unreadable Range '0- 9x9x");
         }
         other => panic!("{:?}", other.map(|s| s.received)),
@@ -579,7 +579,7 @@ fn an_unreadable_tag_page_is_quoted_tamed() {
         Answer::new(200, &body).to("GET /v2/team/repo/tags/list?n=1000")
     ]);
     match c.list_tags() {
-        Err(e @ StoreError::Registry { .. }) => {
+        Err(e @ StoreError::Protocol(_)) => {
             assert_tamed(&e, "unreadable tag list: invalid type: string");
         }
         other => panic!("{other:?}"),

@@ -188,13 +188,11 @@ impl<T: Transport> RegistryClient<T> {
             return Err(self.fail(response, what));
         }
         let received = match header(&response, "range") {
-            Some(range) => parse_received(range).ok_or_else(|| StoreError::Registry {
-                status: response.status().as_u16(),
-                code: String::new(),
-                message: format!(
+            Some(range) => parse_received(range).ok_or_else(|| {
+                StoreError::Protocol(format!(
                     "{what}: unreadable Range '{}'",
                     crate::registry_error::excerpt(range, 64)
-                ),
+                ))
             })?,
             None => 0,
         };

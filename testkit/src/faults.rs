@@ -106,7 +106,7 @@ impl std::fmt::Debug for Canned {
 const STALL: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Fault {
-    fn is_none(&self) -> bool {
+    pub fn is_none(&self) -> bool {
         *self == Fault::None
     }
 }

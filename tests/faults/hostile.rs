@@ -225,9 +225,7 @@ fn an_upload_location_elsewhere_is_never_followed() {
             Err(StoreError::Contract(ContractError::Transport(m))) if expect_denied => {
                 assert!(m.contains("denied"), "{location}: {m}")
             }
-            Err(StoreError::Contract(ContractError::Registry { message, .. }))
-                if !expect_denied =>
-            {
+            Err(StoreError::Contract(ContractError::Protocol(message))) if !expect_denied => {
                 assert!(
                     message.contains("unusable location"),
                     "{location}: {message}"
@@ -363,7 +361,7 @@ fn links_and_locations_to_other_origins_are_refused_by_the_component() {
             }
         });
         match p.store.list(Resource::Packfile) {
-            Err(StoreError::Contract(ContractError::Registry { message, .. })) => {
+            Err(StoreError::Contract(ContractError::Protocol(message))) => {
                 assert!(message.contains("unusable location"), "{link}: {message}")
             }
             other => panic!("{link}: {other:?}"),
@@ -383,7 +381,7 @@ fn links_and_locations_to_other_origins_are_refused_by_the_component() {
         .store
         .put_bytes(Resource::Packfile, &mac(6), &bytes(6, 9 << 20))
     {
-        Err(StoreError::Contract(ContractError::Registry { message, .. })) => {
+        Err(StoreError::Contract(ContractError::Protocol(message))) => {
             assert!(message.contains("origin"), "{message}")
         }
         other => panic!("{other:?}"),
@@ -536,7 +534,7 @@ fn an_endless_chain_of_tag_pages_ends_within_the_deadline() {
         Err(StoreError::Contract(ContractError::Transport(m))) => {
             assert!(m.contains("deadline"), "{m}")
         }
-        Err(StoreError::Contract(ContractError::Registry { message, .. })) => {
+        Err(StoreError::Contract(ContractError::Protocol(message))) => {
             assert!(message.contains("pages"), "{message}")
         }
         other => panic!("{other:?}"),
@@ -718,12 +716,12 @@ fn an_https_registry_naming_its_plaintext_side_gets_no_request_there() {
         "{location}"
     );
 
-    // Refused by the component itself, as a Registry error naming why:
+    // Refused by the component itself, as a protocol error naming why:
     // kloset-host's egress would deny the other port too (a transport
     // error), but a host without an allow-list (jco, wasmtime-py) relies
     // on the component.
     let refused = |what: &str, result: Result<(), StoreError>| match result {
-        Err(StoreError::Contract(ContractError::Registry { message, .. })) => {
+        Err(StoreError::Contract(ContractError::Protocol(message))) => {
             assert!(
                 message.contains("plain http on an https registry"),
                 "{what}: {message}"

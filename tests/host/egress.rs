@@ -221,7 +221,7 @@ fn hosts_the_registry_never_named_are_refused() {
         Err(StoreError::Contract(ContractError::Transport(message))) => {
             assert!(message.contains("denied"), "{message}")
         }
-        Err(StoreError::Contract(ContractError::Registry { message, .. })) => {
+        Err(StoreError::Contract(ContractError::Protocol(message))) => {
             assert!(
                 message.contains("not on the registry's origin"),
                 "{message}"

@@ -111,7 +111,11 @@ fn create_dir(dir: &Path) -> Result<(), BenchError> {
 
 /// Our package from a plugin executable and the component, as
 /// scripts/package makes it from the release ones.
-fn pack_ours(plugin: &Path, component: &Path, dir: &Path) -> Result<PathBuf, BenchError> {
+pub(super) fn pack_ours(
+    plugin: &Path,
+    component: &Path,
+    dir: &Path,
+) -> Result<PathBuf, BenchError> {
     create_dir(dir)?;
     let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plakar-plugin/package");
     for file in ["manifest.yaml", "options.schema.json"] {

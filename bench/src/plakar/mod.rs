@@ -33,6 +33,7 @@ mod process;
 mod report;
 mod requests;
 mod run;
+pub mod scale;
 mod toxiproxy;
 
 use std::path::PathBuf;

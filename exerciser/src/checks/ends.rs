@@ -47,22 +47,32 @@ pub async fn absurd_ranges(ctx: &mut Ctx) -> Checked {
             return fail(format!("Ping after the range {offset}+{len} ({what}): {e}"));
         }
     }
-    // Keys and resources no plakar sends.
+    must("Ping", ctx.caller.ping().await)?;
+    get_exact(ctx, PACKFILE, &mac, content).await?;
+    Ok(said.join("; "))
+}
+
+pub async fn malformed_requests(ctx: &mut Ctx) -> Checked {
+    let mut said = Vec::new();
     for (kind, key, what) in [
         (PACKFILE, vec![7u8; 31], "a 31-byte MAC"),
-        (0, data::mac("absurd", 1).to_vec(), "resource 0 (undefined)"),
-        (99, data::mac("absurd", 1).to_vec(), "resource 99"),
+        (PACKFILE, Vec::new(), "an empty MAC"),
+        (0, data::mac("malformed", 1).to_vec(), "resource 0 (undefined)"),
+        (99, data::mac("malformed", 1).to_vec(), "resource 99"),
     ] {
         match ctx.caller.get(kind, &key, None, None).await {
             Err(e) if e.timed_out || e.died.is_some() => {
-                return fail(format!("Get with {what}: {e}"))
+                return Err(Stop::Warn(format!(
+                    "Get with {what} (plakar never sends one): {e}"
+                )))
             }
-            Err(_) => said.push(format!("Get with {what}: refused")),
+            Err(e) => said.push(format!("Get with {what}: refused ({e})")),
             Ok(got) => said.push(format!("Get with {what}: {} B", got.len)),
         }
+        if let Err(e) = ctx.caller.ping().await {
+            return Err(Stop::Warn(format!("Ping after a Get with {what}: {e}")));
+        }
     }
-    must("Ping", ctx.caller.ping().await)?;
-    get_exact(ctx, PACKFILE, &mac, content).await?;
     Ok(said.join("; "))
 }
 
@@ -85,6 +95,15 @@ pub async fn killed_mid_put(ctx: &mut Ctx) -> Checked {
     let put = ctx.caller.put_with(PACKFILE, &mac, content, Some(sent)).await;
     ctx.ended = true;
     plugin.kill().await;
+    if !fired.load(Ordering::SeqCst) {
+        return fail(format!(
+            "the Put ended before the plugin was killed: {}",
+            match &put {
+                Ok(n) => format!("bytes_written={n}"),
+                Err(e) => e.to_string(),
+            }
+        ));
+    }
     match put {
         Ok(n) => {
             ctx.model.unsure(PACKFILE, mac);

@@ -52,6 +52,7 @@ pub const CHECKS: &[(&str, &str)] = &[
     ("cancelled-put", "a Put reset midway stores nothing, and the connection goes on"),
     ("cancelled-get", "a Get cancelled mid-body leaves the plugin serving"),
     ("absurd-ranges", "absurd offsets and lengths are answered, never with wrong bytes"),
+    ("malformed-requests", "short MACs and unknown resources are refused (plakar sends none: a crash warns)"),
     ("killed-mid-put", "a plugin killed mid-Put leaves no partial object and an intact store"),
     ("close-with-stream-open", "Close answers while a Get stream is cancelled, and the plugin exits on EOF"),
     ("after-close", "calls after Close are answered or refused, not crashed on, and EOF ends the plugin"),
@@ -86,6 +87,9 @@ pub enum Verdict {
     Pass,
     Fail,
     Unsupported,
+    /// Outside the contract, but worth knowing (the plugin dies on a
+    /// request plakar never sends): the contract still holds.
+    Warn,
     Skipped,
 }
 
@@ -107,6 +111,7 @@ pub struct CheckReport {
 pub enum Stop {
     Fail(String),
     Unsupported(String),
+    Warn(String),
 }
 
 impl From<CallError> for Stop {
@@ -132,16 +137,19 @@ pub struct Model {
     live: HashMap<(i32, [u8; 32]), Content>,
     /// Keys whose state a failed or interrupted call left unknown.
     unsure: HashSet<(i32, [u8; 32])>,
+    deleted: HashSet<(i32, [u8; 32])>,
 }
 
 impl Model {
     pub fn put(&mut self, kind: i32, mac: [u8; 32], content: Content) {
         self.unsure.remove(&(kind, mac));
+        self.deleted.remove(&(kind, mac));
         self.live.insert((kind, mac), content);
     }
 
     pub fn delete(&mut self, kind: i32, mac: [u8; 32]) {
         self.unsure.remove(&(kind, mac));
+        self.deleted.insert((kind, mac));
         self.live.remove(&(kind, mac));
     }
 
@@ -159,8 +167,11 @@ impl Model {
     }
 
     /// What is wrong with a listing of `kind`: duplicates, malformed keys,
-    /// keys that must not be there, keys missing. Empty when exact.
-    pub fn listing_faults(&self, kind: i32, listed: &[Bytes]) -> Vec<String> {
+    /// keys that must not be there, keys missing. Empty when exact. The
+    /// keys at fault become unsure, so that one fault fails one check,
+    /// not every later one.
+    pub fn listing_faults(&mut self, kind: i32, listed: &[Bytes]) -> Vec<String> {
+        let mut doubtful = Vec::new();
         let mut faults = Vec::new();
         let mut seen = HashSet::new();
         for mac in listed {
@@ -171,14 +182,17 @@ impl Model {
             if !seen.insert(key) {
                 faults.push(format!("{} listed twice", key_name(&key)));
             } else if !self.live.contains_key(&(kind, key)) && !self.unsure.contains(&(kind, key)) {
-                let why = if KINDS
+                doubtful.push(key);
+                let why = if self.deleted.contains(&(kind, key)) {
+                    "deleted"
+                } else if KINDS
                     .iter()
                     .chain([ECC_PACKFILE, ECC_STATE].iter())
                     .any(|k| *k != kind && self.live.contains_key(&(*k, key)))
                 {
                     "a key of another resource"
                 } else {
-                    "never put or deleted"
+                    "never put"
                 };
                 faults.push(format!("{} listed ({why})", key_name(&key)));
             }
@@ -186,7 +200,11 @@ impl Model {
         for (k, key) in self.live.keys() {
             if *k == kind && !seen.contains(key) {
                 faults.push(format!("{} missing", key_name(key)));
+                doubtful.push(*key);
             }
+        }
+        for key in doubtful {
+            self.unsure(kind, key);
         }
         faults
     }
@@ -254,7 +272,7 @@ impl Ctx {
     }
 
     /// Lists `kind` and holds the listing to the model.
-    pub async fn list_exact(&self, kind: i32) -> Result<Vec<Bytes>, Stop> {
+    pub async fn list_exact(&mut self, kind: i32) -> Result<Vec<Bytes>, Stop> {
         let listed = must(&format!("List {}", kind_name(kind)), self.caller.list(kind).await)?;
         let faults = self.model.listing_faults(kind, &listed);
         if !faults.is_empty() {
@@ -324,6 +342,7 @@ pub async fn run(opts: Options) -> crate::report::Report {
             Ok(detail) => (Verdict::Pass, detail),
             Err(Stop::Fail(why)) => (Verdict::Fail, why),
             Err(Stop::Unsupported(why)) => (Verdict::Unsupported, why),
+            Err(Stop::Warn(why)) => (Verdict::Warn, why),
         };
         // A plugin found dead is said, whatever the check made of it.
         if !ctx.ended {
@@ -346,9 +365,15 @@ pub async fn run(opts: Options) -> crate::report::Report {
                 Verdict::Pass => "pass",
                 Verdict::Fail => "FAIL",
                 Verdict::Unsupported => "unsupported",
+                Verdict::Warn => "warn",
                 Verdict::Skipped => "skipped",
             }
         ));
+        // What a failed check left behind (a broken connection, a
+        // stuck stream) must not decide the next: a new process.
+        if matches!(result, Verdict::Fail | Verdict::Warn) {
+            ctx.ended = true;
+        }
         report.checks.push(CheckReport {
             name,
             what,
@@ -411,6 +436,7 @@ async fn one(ctx: &mut Ctx, name: &str) -> Checked {
         "cancelled-put" => stress::cancelled_put(ctx).await,
         "cancelled-get" => stress::cancelled_get(ctx).await,
         "absurd-ranges" => ends::absurd_ranges(ctx).await,
+        "malformed-requests" => ends::malformed_requests(ctx).await,
         "killed-mid-put" => ends::killed_mid_put(ctx).await,
         "close-with-stream-open" => ends::close_with_stream_open(ctx).await,
         "after-close" => ends::after_close(ctx).await,

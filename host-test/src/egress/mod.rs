@@ -16,7 +16,6 @@ pub(crate) mod registry;
 pub(crate) mod response_body;
 pub(crate) mod timeouts;
 pub(crate) mod tls;
-pub(crate) mod words;
 
 pub use counts::RequestCounts;
 pub use hook::Egress;

@@ -20,9 +20,9 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Frame;
 use kloset_oci::transport::{ResponseBody, SendFailure, Transport, Upload};
+use kloset_oci::failure::{body_refused, describe, Failure};
 use kloset_oci::StoreError;
 
-use crate::egress::words::{host_of, plain_words};
 use crate::EgressClient;
 use tokio::sync::mpsc;
 use wasmtime_wasi::runtime::{in_tokio, spawn, AbortOnDropJoinHandle};
@@ -75,37 +75,75 @@ impl NativeTransport {
     }
 }
 
-/// Method and path, never the query (upload URLs carry session state).
-fn describe(method: &http::Method, uri: &http::Uri) -> String {
-    format!(
-        "{method} {}{}",
-        uri.authority().map(|a| a.as_str()).unwrap_or(""),
-        uri.path()
-    )
-}
-
-/// The same split as `src/wasi_transport.rs`: what may succeed if sent again.
-fn retryable(code: &ErrorCode) -> bool {
-    !matches!(
-        code,
-        ErrorCode::HttpRequestDenied
-            | ErrorCode::HttpRequestUriInvalid
-            | ErrorCode::DnsError { .. }
-            | ErrorCode::TlsProtocolError
-            | ErrorCode::TlsCertificateError
-            | ErrorCode::TlsAlertReceived { .. }
-            | ErrorCode::ConfigurationError
-    )
-}
-
 fn transport_error(what: &str, detail: impl std::fmt::Display) -> StoreError {
     StoreError::Transport(format!("{what}: {detail}"))
 }
 
 fn failure(what: &str, code: ErrorCode) -> SendFailure {
-    SendFailure {
-        retryable: retryable(&code),
-        error: transport_error(what, plain_words(&code, host_of(what))),
+    kind(code).send_failure(what)
+}
+
+/// wasmtime-wasi-http's error as the core's [`Failure`], case for case: the
+/// words and the retry split are the core's (`src/failure.rs`), shared with
+/// the component's wasi:http transport.
+pub fn kind(code: ErrorCode) -> Failure {
+    use ErrorCode as C;
+    match code {
+        C::DnsTimeout => Failure::DnsTimeout,
+        C::DnsError { rcode, .. } => Failure::DnsError { rcode },
+        C::DestinationNotFound => Failure::DestinationNotFound,
+        C::DestinationUnavailable => Failure::DestinationUnavailable,
+        C::DestinationIpProhibited => Failure::DestinationIpProhibited,
+        C::DestinationIpUnroutable => Failure::DestinationIpUnroutable,
+        C::ConnectionRefused => Failure::ConnectionRefused,
+        C::ConnectionTerminated => Failure::ConnectionTerminated,
+        C::ConnectionTimeout => Failure::ConnectionTimeout,
+        C::ConnectionReadTimeout => Failure::ConnectionReadTimeout,
+        C::ConnectionWriteTimeout => Failure::ConnectionWriteTimeout,
+        C::ConnectionLimitReached => Failure::ConnectionLimitReached,
+        C::Connect(err) => Failure::Connect(err.to_string()),
+        C::TlsProtocolError => Failure::TlsProtocolError,
+        C::TlsCertificateError => Failure::TlsCertificateError,
+        C::TlsAlertReceived {
+            alert_message,
+            alert_id,
+        } => Failure::TlsAlertReceived {
+            message: alert_message,
+            id: alert_id,
+        },
+        C::Tls(err) => Failure::Tls(err.to_string()),
+        C::HttpRequestDenied => Failure::HttpRequestDenied,
+        C::HttpRequestLengthRequired => Failure::HttpRequestLengthRequired,
+        C::HttpRequestBodySize(size) => Failure::HttpRequestBodySize(size),
+        C::HttpRequestMethodInvalid => Failure::HttpRequestMethodInvalid,
+        C::HttpRequestUriInvalid => Failure::HttpRequestUriInvalid,
+        C::HttpRequestUriTooLong => Failure::HttpRequestUriTooLong,
+        C::HttpRequestHeaderSectionSize(_) | C::HttpRequestHeaderSize { .. } => {
+            Failure::HttpRequestHeaderSize
+        }
+        C::HttpRequestTrailerSectionSize(_) | C::HttpRequestTrailerSize { .. } => {
+            Failure::HttpRequestTrailerSize
+        }
+        C::HttpResponseIncomplete => Failure::HttpResponseIncomplete,
+        C::HttpResponseHeaderSectionSize(_) | C::HttpResponseHeaderSize { .. } => {
+            Failure::HttpResponseHeaderSize
+        }
+        C::HttpResponseBodySize(size) => Failure::HttpResponseBodySize(size),
+        C::HttpResponseTrailerSectionSize(_) | C::HttpResponseTrailerSize { .. } => {
+            Failure::HttpResponseTrailerSize
+        }
+        C::HttpResponseTransferCoding(_) => Failure::HttpResponseTransferCoding,
+        C::HttpResponseContentCoding(_) => Failure::HttpResponseContentCoding,
+        C::HttpResponseTimeout => Failure::HttpResponseTimeout,
+        C::HttpUpgradeFailed => Failure::HttpUpgradeFailed,
+        C::HttpProtocolError => Failure::HttpProtocolError,
+        C::LoopDetected => Failure::LoopDetected,
+        C::ConfigurationError => Failure::ConfigurationError,
+        C::InternalError(text) => Failure::InternalError(text),
+        C::Hyper(err) => Failure::Http(err.to_string()),
+        // The type is non-exhaustive: a code added later is said as
+        // wasmtime says it, never as its Rust name.
+        other => Failure::InternalError(Some(other.to_string())),
     }
 }
 
@@ -151,6 +189,7 @@ impl Transport for NativeTransport {
         Ok(NativeUpload {
             sender: Some(sender),
             response,
+            settled: None,
             what,
         })
     }
@@ -196,6 +235,9 @@ impl hyper::body::Body for ChannelBody {
 pub struct NativeUpload {
     sender: Option<mpsc::Sender<Bytes>>,
     response: AbortOnDropJoinHandle<Answer>,
+    /// The request's fate, once a write found the body closed and waited
+    /// for it (a finished task is not polled again).
+    settled: Option<Result<http::Response<WasiBody>, Failure>>,
     what: String,
 }
 
@@ -207,16 +249,35 @@ impl Upload for NativeUpload {
             .sender
             .as_ref()
             .expect("an unfinished upload has its sender");
-        sender
-            .blocking_send(Bytes::copy_from_slice(bytes))
-            .map_err(|_| transport_error(&self.what, "connection closed"))
+        if sender.blocking_send(Bytes::copy_from_slice(bytes)).is_ok() {
+            return Ok(());
+        }
+        // The body was closed: the request's own fate is the better error
+        // (the host denied it, the connection was refused, or the registry
+        // answered before taking the whole body), as the component says it.
+        // It is settled by now, or within the egress's timeouts.
+        let settled = in_tokio(&mut self.response).map_err(kind);
+        let error = match &settled {
+            Err(failure) => body_refused(&self.what, Err(failure.clone())),
+            Ok(response) => body_refused(&self.what, Ok(response.status().as_u16())),
+        };
+        self.settled = Some(settled);
+        Err(error)
     }
 
     fn finish(mut self) -> Result<http::Response<NativeBody>, StoreError> {
         // Closing the channel ends the body.
         drop(self.sender.take());
         let what = self.what.clone();
-        answer(in_tokio(&mut self.response), &what).map_err(|f| f.error)
+        let settled = match self.settled.take() {
+            Some(settled) => settled,
+            None => in_tokio(&mut self.response).map_err(kind),
+        };
+        let response = settled.map_err(|failure| failure.error(&what))?;
+        Ok(response.map(|body| NativeBody {
+            body: Some(body),
+            pending: Bytes::new(),
+        }))
     }
 }
 
@@ -248,7 +309,7 @@ impl ResponseBody for NativeBody {
                     }
                 }
                 Some(Err(code)) => {
-                    let words = plain_words(&code, "the registry");
+                    let words = kind(code).words("the registry");
                     return Err(transport_error("reading a response body", words));
                 }
             }

@@ -45,6 +45,12 @@ impl From<WitError> for ContractError {
             WitError::Integrity(t) => ContractError::Integrity(m(t)),
             WitError::RateLimited(t) => ContractError::RateLimited(m(t)),
             WitError::Transport(t) => ContractError::Transport(m(t)),
+            // Status 0 is no HTTP answer: the component's mark for a broken
+            // protocol (`src/component.rs`), which the WIT variant has no
+            // case for.
+            WitError::Registry(failure) if failure.status == 0 => {
+                ContractError::Protocol(m(failure.message))
+            }
             WitError::Registry(failure) => ContractError::Registry {
                 status: failure.status,
                 code: m(failure.code),
@@ -99,6 +105,19 @@ mod tests {
             StoreError::Contract(ContractError::Registry { status: 418, ref code, ref message })
                 if code == "TEAPOT" && message == "short and stout"
         ));
+    }
+
+    #[test]
+    fn status_0_is_the_components_mark_for_a_broken_protocol() {
+        let err = StoreError::from(WitError::Registry(RegistryFailure {
+            status: 0,
+            code: String::new(),
+            message: "tag list pagination loops back on itself".into(),
+        }));
+        assert_eq!(
+            err.to_string(),
+            "the registry broke the protocol: tag list pagination loops back on itself"
+        );
     }
 
     /// A message quoting an option key with a terminal escape (the

@@ -4,6 +4,10 @@
 //! registry personality (`kloset_testkit::personality`: one hosted
 //! registry's documented rules in front of a real distribution registry),
 //! with default options, as a user of that registry would run it (issue 20).
+//! The store contract through every personality is the exerciser's
+//! (`exerciser::exerciser_through_*`, no plakar CLI); plakar's whole life
+//! runs here through GHCR's, the one whose rules change most what plakar's
+//! maintenance goes through (no DELETE: tombstones; 4 MiB request bodies).
 //!
 //! The personality proxy is a thread of the test process listening on
 //! loopback: it is started in the body of the test, inside the test's
@@ -116,15 +120,7 @@ macro_rules! lifecycles {
 }
 
 lifecycles! {
-    plakar_lifecycle_through_gitlab: Hosted::GitLab;
     plakar_lifecycle_through_ghcr: Hosted::Ghcr;
-    plakar_lifecycle_through_ecr: Hosted::Ecr;
-    plakar_lifecycle_through_ecr_with_its_patch_bug: Hosted::EcrPatchBug;
-    plakar_lifecycle_through_artifact_registry: Hosted::ArtifactRegistry;
-    plakar_lifecycle_through_docker_hub: Hosted::DockerHub;
-    plakar_lifecycle_through_quay: Hosted::Quay;
-    plakar_lifecycle_through_harbor: Hosted::Harbor;
-    plakar_lifecycle_through_acr: Hosted::Acr;
 }
 
 /// Manifest GETs one restore sent: of packfiles, and in all.

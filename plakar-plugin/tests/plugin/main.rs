@@ -9,6 +9,7 @@
 mod support;
 
 mod cli;
+mod exerciser;
 mod exit;
 mod grpc;
 mod hosted;
