@@ -368,7 +368,7 @@ fn a_page_answered_again_under_new_links_is_refused() {
     let s = store_with(&[], answers);
     s.repo.learn_tags_unordered();
     match s.list(Resource::State) {
-        Err(StoreError::Registry { message, .. }) => {
+        Err(StoreError::Protocol(message)) => {
             assert!(message.contains("same page"), "{message}")
         }
         other => panic!("{other:?}"),

@@ -37,7 +37,10 @@ fn write_packfile_tags(registry: &Registry, repo: &str, digest: &str, count: u32
             // (`index/sha256/<hex>/link`, read by deletes) is left out:
             // these tags are only listed, and half the directories make
             // the fill twice as fast.
-            write_link(&tags.join(format!("packfile-{}/current", key.to_hex())), digest);
+            write_link(
+                &tags.join(format!("packfile-{}/current", key.to_hex())),
+                digest,
+            );
             key
         })
         .collect()
