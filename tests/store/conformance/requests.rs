@@ -136,9 +136,12 @@ pub fn list_follows_pagination(env: &Env) {
         "{pages} requests for {tags} tags"
     );
     if let Some(page) = env.page_size() {
+        // Where the registry keeps lexical order with `last`, only the
+        // locks' range is asked for (the `config` tag sorts before it).
+        let listed_tags = if env.keeps_lexical_last() { KEYS } else { tags };
         assert!(
-            pages >= tags.div_ceil(page),
-            "{pages} requests for {tags} tags in pages of {page}: a page was skipped"
+            pages >= listed_tags.div_ceil(page),
+            "{pages} requests for {listed_tags} tags in pages of {page}: a page was skipped"
         );
     }
     listed.sort();
