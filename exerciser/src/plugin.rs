@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, BufReader, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tonic::transport::{Channel, Endpoint, Uri};
 
@@ -26,6 +26,64 @@ pub const PLAKAR_MAX_RECEIVE: usize = 4 << 20;
 
 /// How many lines of the plugin's stderr are kept to show.
 const STDERR_LINES: usize = 40;
+
+/// How much of one stderr line is kept (the rest is read and dropped).
+const STDERR_LINE_MAX: usize = 4096;
+
+/// Reads the plugin's stderr to its end as bytes: any bytes (not only
+/// UTF-8, shown lossily), lines of any length (each kept to 4 KiB). The
+/// pipe is never left unread while the plugin lives: a plugin writing to
+/// a stderr nobody reads would block, or die of SIGPIPE once it closed.
+async fn drain_stderr<R: AsyncRead + Unpin>(
+    mut err: R,
+    kept: Arc<Mutex<VecDeque<String>>>,
+    echo: bool,
+) {
+    let mut buf = vec![0u8; 8192];
+    let mut line: Vec<u8> = Vec::new();
+    let mut cut = false;
+    let keep = |line: &mut Vec<u8>, cut: &mut bool| {
+        let mut text = String::from_utf8_lossy(line).into_owned();
+        if *cut {
+            text.push_str(" [cut]");
+        }
+        line.clear();
+        *cut = false;
+        if echo {
+            eprintln!("plugin: {text}");
+        }
+        let mut kept = kept.lock().expect("stderr lines");
+        if kept.len() == STDERR_LINES {
+            kept.pop_front();
+        }
+        kept.push_back(text);
+    };
+    loop {
+        let n = match err.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        for piece in buf[..n].split_inclusive(|b| *b == b'\n') {
+            let (body, ends) = match piece.strip_suffix(b"\n") {
+                Some(body) => (body, true),
+                None => (piece, false),
+            };
+            let room = STDERR_LINE_MAX.saturating_sub(line.len());
+            if body.len() > room {
+                cut = true;
+            }
+            line.extend_from_slice(&body[..body.len().min(room)]);
+            if ends {
+                keep(&mut line, &mut cut);
+            }
+        }
+    }
+    if !line.is_empty() || cut {
+        keep(&mut line, &mut cut);
+    }
+}
 
 /// What to start: the executable, its arguments, extra environment.
 #[derive(Debug, Clone)]
@@ -74,19 +132,7 @@ impl Plugin {
         let stderr = Arc::new(Mutex::new(VecDeque::new()));
         if let Some(err) = child.stderr.take() {
             let kept = stderr.clone();
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(err).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    if echo_stderr {
-                        eprintln!("plugin: {line}");
-                    }
-                    let mut kept = kept.lock().expect("stderr lines");
-                    if kept.len() == STDERR_LINES {
-                        kept.pop_front();
-                    }
-                    kept.push_back(line);
-                }
-            });
+            tokio::spawn(drain_stderr(err, kept, echo_stderr));
         }
         let slot = Arc::new(Mutex::new(Some(Pipes {
             stdin: stdin.clone(),
@@ -241,5 +287,24 @@ impl AsyncWrite for Pipes {
     fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.stdin.lock().expect("stdin").take();
         Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn stderr_is_read_to_its_end_whatever_its_bytes_and_lengths() {
+        let mut input = b"first \xff\xfe line\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 100_000));
+        input.extend(b"\nlast words");
+        let kept = Arc::new(Mutex::new(VecDeque::new()));
+        drain_stderr(&input[..], kept.clone(), false).await;
+        let kept: Vec<String> = kept.lock().unwrap().iter().cloned().collect();
+        assert_eq!(kept.len(), 3, "{kept:?}");
+        assert_eq!(kept[0], "first \u{fffd}\u{fffd} line");
+        assert!(kept[1].len() < STDERR_LINE_MAX + 10 && kept[1].ends_with(" [cut]"));
+        assert_eq!(kept[2], "last words");
     }
 }

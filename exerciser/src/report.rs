@@ -25,8 +25,11 @@ pub struct Report {
     pub failed: usize,
     pub unsupported: usize,
     pub warned: usize,
+    /// Checks asked for that could not run (no plugin could be started
+    /// for them, or Init or Create failed): each fails the contract.
+    /// Checks left out by --only and --skip are not in the report.
     pub skipped: usize,
-    /// No check failed and the plugin started.
+    /// The plugin started, no check failed and none was skipped.
     pub holds: bool,
     pub seconds: f64,
     /// The highest resident memory of the plugin seen (bytes).
@@ -72,7 +75,10 @@ impl Report {
         self.unsupported = count(Verdict::Unsupported);
         self.warned = count(Verdict::Warn);
         self.skipped = count(Verdict::Skipped);
-        self.holds = self.start_error.is_none() && self.failed == 0;
+        // Checks are only in the report when asked for (--only and
+        // --skip leave the others out): one skipped here had no plugin
+        // to run on, and the contract was not shown to hold there.
+        self.holds = self.start_error.is_none() && self.failed == 0 && self.skipped == 0;
         self.seconds = started.elapsed().as_secs_f64();
     }
 
@@ -141,11 +147,20 @@ impl Report {
         if self.holds {
             let _ = writeln!(out, "the contract holds");
         } else {
-            let _ = writeln!(
-                out,
-                "the contract does not hold: {}",
-                self.failures().join(", ")
-            );
+            let mut why = self.failures().join(", ");
+            let skipped: Vec<&str> = self
+                .checks
+                .iter()
+                .filter(|c| c.result == Verdict::Skipped)
+                .map(|c| c.name)
+                .collect();
+            if !skipped.is_empty() {
+                if !why.is_empty() {
+                    why.push_str("; ");
+                }
+                why.push_str(&format!("not run, no plugin to run on: {}", skipped.join(", ")));
+            }
+            let _ = writeln!(out, "the contract does not hold: {why}");
         }
         for c in self
             .checks

@@ -46,6 +46,9 @@ pub struct CallError {
     /// How the plugin ended, when it has.
     pub died: Option<String>,
     pub timed_out: bool,
+    /// A Get's body ran past what it could be (more bytes than the
+    /// largest object stored): the stream was cancelled.
+    pub overran: bool,
 }
 
 impl CallError {
@@ -55,7 +58,19 @@ impl CallError {
             message: status.message().to_string(),
             died: plugin.death(),
             timed_out: false,
+            overran: false,
         }
+    }
+
+    /// An error from a status the check read itself.
+    pub async fn from_status(status: tonic::Status, plugin: &Plugin) -> CallError {
+        CallError::status(status, plugin).settle(plugin).await
+    }
+
+    /// Not a refusal: the plugin died, did not answer in time, or sent
+    /// a body without end. A call that must fail does not pass so.
+    pub fn broken(&self) -> bool {
+        self.timed_out || self.died.is_some() || self.overran
     }
 
     /// A connection that broke may be a plugin dying: give it a moment
@@ -69,12 +84,13 @@ impl CallError {
         self
     }
 
-    fn timeout(limit: Duration, plugin: &Plugin) -> CallError {
+    pub fn timeout(limit: Duration, plugin: &Plugin) -> CallError {
         CallError {
             code: None,
             message: format!("no answer within {} s", limit.as_secs()),
             died: plugin.death(),
             timed_out: true,
+            overran: false,
         }
     }
 }
@@ -271,7 +287,13 @@ pub struct Caller {
     log: Arc<Mutex<Vec<Exchange>>>,
     pub timeout: Duration,
     pub progress: Option<Progress>,
+    /// The most a Get whose length is not known may bring: more than any
+    /// object the checks put (the large one) by 64 MiB.
+    pub body_cap: u64,
 }
+
+/// What a Get of unknown length may bring beyond the largest object put.
+pub const BODY_SLACK: u64 = 64 << 20;
 
 impl Caller {
     pub fn new(plugin: Plugin, timeout: Duration, progress: Option<Progress>) -> Caller {
@@ -280,7 +302,14 @@ impl Caller {
             log: Arc::new(Mutex::new(Vec::new())),
             timeout,
             progress,
+            body_cap: BODY_SLACK,
         }
+    }
+
+    /// A Get's overall deadline: the call timeout and one more second per
+    /// MiB it may bring (at least 1 MiB/s, as for Put).
+    pub fn get_deadline(&self, most: u64) -> Duration {
+        self.timeout + Duration::from_secs(most >> 20)
     }
 
     /// The exchanges written down since the last take.
@@ -558,9 +587,15 @@ impl Caller {
         let call = get_call(kind, mac, range);
         let started = Instant::now();
         let mut checker = Checker::new(expect);
+        // The most the body may bring: what is expected when it is known
+        // (one byte more is already wrong), else the cap; and the whole
+        // call has a deadline, so a body without end (or endless empty
+        // messages) ends the call.
+        let most = expect.map(|e| e.available()).unwrap_or(self.body_cap);
+        let deadline = tokio::time::Instant::now() + self.get_deadline(most);
         let result = async {
-            let mut stream = match tokio::time::timeout(
-                self.timeout,
+            let mut stream = match tokio::time::timeout_at(
+                deadline.min(tokio::time::Instant::now() + self.timeout),
                 self.client().get(get_request(kind, mac, range)),
             )
             .await
@@ -572,11 +607,29 @@ impl Caller {
                 Err(_) => return Err(CallError::timeout(self.timeout, &self.plugin)),
             };
             loop {
-                match tokio::time::timeout(self.timeout, stream.message()).await {
+                let next = deadline.min(tokio::time::Instant::now() + self.timeout);
+                match tokio::time::timeout_at(next, stream.message()).await {
                     Ok(Ok(Some(reply))) => {
                         checker.take(&reply.chunk);
                         if let Some(read) = &read {
                             read(checker.got.len);
+                        }
+                        if checker.got.len > most {
+                            // Dropping the stream cancels it (RST_STREAM).
+                            drop(stream);
+                            if expect.is_some() {
+                                // The bytes past the end are the proof.
+                                return Ok(());
+                            }
+                            return Err(CallError {
+                                code: None,
+                                message: format!(
+                                    "the body ran past {most} B (more than any object stored): the stream was cancelled"
+                                ),
+                                died: self.plugin.death(),
+                                timed_out: false,
+                                overran: true,
+                            });
                         }
                     }
                     Ok(Ok(None)) => return Ok(()),
@@ -588,6 +641,17 @@ impl Caller {
                                 e.message, checker.got.len
                             );
                         }
+                        return Err(e);
+                    }
+                    Err(_) if tokio::time::Instant::now() >= deadline => {
+                        let limit = self.get_deadline(most);
+                        let mut e = CallError::timeout(limit, &self.plugin);
+                        e.message = format!(
+                            "the body did not end within {} s ({} B in {} messages)",
+                            limit.as_secs(),
+                            checker.got.len,
+                            checker.got.messages
+                        );
                         return Err(e);
                     }
                     Err(_) => {

@@ -61,6 +61,22 @@ fn fake(dir: &Path, flaw: Option<&str>) -> Report {
     kloset_exerciser::run(options(Path::new(FAKE), "fake", location, &flaw))
 }
 
+/// The fake plugin with a flaw, on some checks only, with a call timeout.
+fn fake_only(dir: &Path, flaw: &str, only: &[&str], timeout: u64) -> Report {
+    let location = format!("fake://{}", dir.join("repo").display());
+    let mut opts = options(Path::new(FAKE), "fake", location, &[("flaw", flaw)]);
+    opts.only = only.iter().map(|s| s.to_string()).collect();
+    opts.timeout = Duration::from_secs(timeout);
+    kloset_exerciser::run(opts)
+}
+
+/// The failed checks, sorted.
+fn failed(report: &Report) -> Vec<&'static str> {
+    let mut names = report.failures();
+    names.sort();
+    names
+}
+
 /// The report's text, printed so a failing test shows it.
 fn shown(report: &Report) -> String {
     let text = report.text();
@@ -247,4 +263,87 @@ fn the_command_line_exits_1_with_a_table_and_json_when_a_check_fails() {
     assert_eq!(missing.status.code(), Some(2));
     let said = String::from_utf8_lossy(&missing.stderr);
     assert!(said.contains("cannot start /nonexistent/plugin"), "{said}");
+}
+
+#[test]
+fn a_plugin_dying_on_a_missing_key_fails_missing_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = fake_only(dir.path(), "crash-missing", &["missing-object"], 30);
+    let text = shown(&report);
+    assert!(!report.holds, "{text}");
+    assert_eq!(failed(&report), vec!["missing-object"], "{text}");
+    let check = report.check("missing-object").unwrap();
+    assert!(check.detail.contains("exited with status 3"), "{}", check.detail);
+    assert!(check.detail.contains("never put"), "{}", check.detail);
+}
+
+#[test]
+fn a_plugin_never_answering_a_missing_key_fails_missing_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = fake_only(dir.path(), "hang-missing", &["missing-object"], 3);
+    let text = shown(&report);
+    assert!(!report.holds, "{text}");
+    assert_eq!(failed(&report), vec!["missing-object"], "{text}");
+    let check = report.check("missing-object").unwrap();
+    assert!(check.detail.contains("no answer within 3 s"), "{}", check.detail);
+}
+
+#[test]
+fn a_check_skipped_for_want_of_a_plugin_fails_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    // close-with-stream-open passes and ends the plugin; no second
+    // plugin starts for after-close.
+    let report = fake_only(dir.path(), "init-once", &["close-with-stream-open", "after-close"], 30);
+    let text = shown(&report);
+    assert_eq!(report.check("close-with-stream-open").unwrap().result, Verdict::Pass, "{text}");
+    let after = report.check("after-close").unwrap();
+    assert_eq!(after.result, Verdict::Skipped, "{text}");
+    assert!(after.detail.contains("no plugin to run it on"), "{}", after.detail);
+    assert_eq!(report.skipped, 1);
+    assert!(!report.holds, "{text}");
+    assert!(text.contains("not run, no plugin to run on: after-close"), "{text}");
+}
+
+#[test]
+fn a_get_body_without_end_is_cut_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let report = fake_only(dir.path(), "endless-get", &["absurd-ranges"], 30);
+    let text = shown(&report);
+    assert_eq!(failed(&report), vec!["absurd-ranges"], "{text}");
+    let check = report.check("absurd-ranges").unwrap();
+    assert!(check.detail.contains("bytes go on past the expected end"), "{}", check.detail);
+    // Cut at the first byte too many, not at the timeout.
+    assert!(started.elapsed() < Duration::from_secs(25), "{:?}", started.elapsed());
+
+    // Empty messages without end: the Get's overall deadline ends it.
+    let dir = tempfile::tempdir().unwrap();
+    let report = fake_only(dir.path(), "endless-empty-get", &["absurd-ranges"], 3);
+    let text = shown(&report);
+    assert_eq!(failed(&report), vec!["absurd-ranges"], "{text}");
+    let check = report.check("absurd-ranges").unwrap();
+    assert!(check.detail.contains("did not end within"), "{}", check.detail);
+}
+
+#[test]
+fn a_plugin_writing_bytes_that_are_not_utf8_to_stderr_keeps_running() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let wrapper = dir.path().join("wrapper.sh");
+    // After a byte that is not UTF-8, more stderr a moment later: a
+    // reader that stopped at the first would leave the pipe closed and
+    // the shell would die of SIGPIPE before starting the plugin.
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh\nprintf 'bad \\377 byte\\n' >&2\nsleep 1\nprintf 'more\\n' >&2\nexec '{FAKE}' \"$@\"\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let location = format!("fake://{}", dir.path().join("repo").display());
+    let mut opts = options(&wrapper, "fake", location, &[]);
+    opts.only = vec!["ping".into()];
+    let report = kloset_exerciser::run(opts);
+    let text = shown(&report);
+    assert!(report.holds, "{text}");
+    assert_eq!(report.check("init").unwrap().result, Verdict::Pass, "{text}");
 }

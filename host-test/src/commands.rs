@@ -4,20 +4,17 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use kloset_host::artifact::{self, ArtifactError, Reference};
-use kloset_host::{echo, store_error_from_io, HostError, Plugin, StoreError, StoreHandle};
+use kloset_host::artifact::{self, Reference};
+use kloset_host::{echo, store_error_from_io, Error, Plugin, StoreHandle};
 
 use crate::{Cli, Command};
 
-/// Why a command failed.
+/// Why a command failed: the library's one error, or a misuse of the
+/// command line only the CLI can see.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Host(#[from] HostError),
-    #[error(transparent)]
-    Artifact(#[from] ArtifactError),
+    Host(#[from] Error),
     #[error("--store is required for this command")]
     NoStore,
     #[error("publish takes the component from a file; '{}' is not one", echo::text(.0))]
@@ -42,7 +39,7 @@ pub fn run(mut cli: Cli) -> Result<(), CliError> {
     }
     let mut out = io::stdout().lock();
     if let Command::Publish { reference } = &cli.command {
-        let reference = Reference::parse(reference).map_err(ArtifactError::from)?;
+        let reference = Reference::parse(reference).map_err(Error::from)?;
         let path = match &cli.component {
             Some(path) if !artifact::looks_like_reference(path) => PathBuf::from(path),
             Some(other) => return Err(CliError::NotAFile(other.clone())),
@@ -69,7 +66,7 @@ pub fn run(mut cli: Cli) -> Result<(), CliError> {
 
     let plugin = match &cli.component {
         Some(value) if artifact::looks_like_reference(value) => {
-            let reference = Reference::parse(value).map_err(ArtifactError::from)?;
+            let reference = Reference::parse(value).map_err(Error::from)?;
             artifact::load(&reference, &cli.component_options)?.0
         }
         Some(path) => Plugin::load(Path::new(path))?,

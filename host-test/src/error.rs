@@ -1,13 +1,29 @@
-//! Failures of the host itself: loading, compiling and running the component.
+//! The host's one error type, [`Error`]: a case of the store contract (the
+//! protocol crate's [`ContractError`], the one list of the WIT `error`
+//! variant's cases, carried whole and never restated), or what only the
+//! host can see (the caller's input broke, the component would not load or
+//! run, a limit was hit, publishing or pulling the component failed).
 //!
 //! Messages are single lines so the CLI can print them as `kloset-host: <error>`.
 //! Nothing here ever holds configuration values: option values may be secrets.
 
 use std::path::PathBuf;
 
-/// Why the host could not load, compile or run the component.
+pub use kloset_oci::config::reference::BadReference;
+pub use kloset_oci::StoreError as ContractError;
+
+/// Why a call of the host failed. `Display` is one line; no case ever
+/// holds a secret (the component promises that for its messages, the host
+/// for its own).
 #[derive(Debug, thiserror::Error)]
-pub enum HostError {
+pub enum Error {
+    /// A failure the store contract names (not found, unauthorized, ...),
+    /// from the component or from the host checking its own options.
+    #[error(transparent)]
+    Contract(#[from] ContractError),
+    /// The caller's reader failed during `put`; the object was abandoned.
+    #[error("input: {0}")]
+    Input(String),
     /// The component file could not be read.
     #[error("cannot read component {}: {source}", path.display())]
     Load {
@@ -47,6 +63,44 @@ pub enum HostError {
         #[source]
         source: std::io::Error,
     },
+    /// A component reference that does not parse.
+    #[error(transparent)]
+    Reference(#[from] BadReference),
+    /// A bad option, credentials or TLS file for the component's registry.
+    #[error("component registry settings: {0}")]
+    ComponentSettings(Box<Error>),
+    /// The component's registry refused or failed, typed as for a store.
+    #[error("component registry: {0}")]
+    ComponentRegistry(ContractError),
+    /// Nothing is published at the reference.
+    #[error("{reference}: no such component")]
+    NoSuchComponent { reference: String },
+    /// What is published there is no Wasm component artifact.
+    #[error("{reference}: not a Wasm component artifact: {why}")]
+    NotAComponent { reference: String, why: String },
+    /// Bytes that do not match the digest they were asked or listed by.
+    #[error("{reference}: {what}")]
+    ComponentIntegrity { reference: String, what: String },
+}
+
+impl Error {
+    /// Whether this is the component saying the thing is not there.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::Contract(e) if e.is_not_found())
+    }
+
+    /// The contract case, if this is one.
+    pub fn contract(&self) -> Option<&ContractError> {
+        match self {
+            Error::Contract(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// A configuration the host refuses (a host option, a credential file).
+    pub(crate) fn invalid_config(message: impl Into<String>) -> Error {
+        Error::Contract(ContractError::InvalidConfig(message.into()))
+    }
 }
 
 /// Flattens a wasmtime error chain into one line.
@@ -83,12 +137,35 @@ mod tests {
 
     #[test]
     fn load_error_names_the_path() {
-        let err = HostError::Load {
+        let err = Error::Load {
             path: PathBuf::from("/x/y.wasm"),
             source: std::io::Error::from(std::io::ErrorKind::NotFound),
         };
         assert!(err
             .to_string()
             .starts_with("cannot read component /x/y.wasm: "));
+    }
+
+    #[test]
+    fn contract_cases_display_as_the_core_writes_them() {
+        let err = Error::from(ContractError::Registry {
+            status: 502,
+            code: String::new(),
+            message: "gateway".into(),
+        });
+        assert_eq!(err.to_string(), "registry answered 502: gateway");
+        assert!(Error::from(ContractError::NotFound("x".into())).is_not_found());
+        assert!(!Error::Input("x".into()).is_not_found());
+    }
+
+    #[test]
+    fn host_cases_say_what_the_host_saw() {
+        let err = Error::Trap("wasm trap: unreachable".into());
+        assert_eq!(err.to_string(), "component trapped: wasm trap: unreachable");
+        let nested = Error::ComponentSettings(Box::new(Error::invalid_config("x")));
+        assert_eq!(
+            nested.to_string(),
+            "component registry settings: invalid configuration: x"
+        );
     }
 }

@@ -10,12 +10,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use kloset_oci::config::StoreConfig;
 pub use kloset_oci::probe::{Advice, Finding, ProbeReport};
 
-use crate::egress::registry::prepare;
-use crate::{EgressClient, NativeTransport, StoreError};
+use crate::configure::prepare::prepare;
+use crate::egress::client::EgressClient;
+use crate::egress::native_transport::NativeTransport;
+use crate::error::Error;
 
 /// Probes the registry a store configuration (`location` and options)
 /// names, in a scratch repository beside its location.
-pub fn probe(config: &[(String, String)]) -> Result<ProbeReport, StoreError> {
+pub fn probe(config: &[(String, String)]) -> Result<ProbeReport, Error> {
     let mut prepared = prepare(config, Arc::default())?;
     let env = |name: &str| std::env::var(name).ok();
     // The options are checked before any credential helper runs.

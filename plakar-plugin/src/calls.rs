@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use kloset_host::StoreError;
+use kloset_host::Error;
 use tokio::sync::watch;
 use tonic::Status;
 
@@ -123,7 +123,7 @@ pub trait Outcome {
     fn describe(&self) -> String;
 }
 
-impl<T> Outcome for Result<T, StoreError> {
+impl<T> Outcome for Result<T, Error> {
     fn describe(&self) -> String {
         match self {
             Ok(_) => "ok".into(),

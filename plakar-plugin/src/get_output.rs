@@ -29,7 +29,7 @@ pub type Replies = mpsc::Receiver<Result<GetResponse, Status>>;
 /// failure into the stream's closing status.
 pub fn stream_object(
     mut reader: ObjectReader,
-    describe: impl FnOnce(kloset_host::StoreError) -> Status + Send + 'static,
+    describe: impl FnOnce(kloset_host::Error) -> Status + Send + 'static,
 ) -> Replies {
     let (tx, rx) = mpsc::channel(REPLIES_IN_FLIGHT);
     tokio::task::spawn_blocking(move || {
@@ -67,7 +67,7 @@ pub fn stream_bytes(bytes: Vec<u8>) -> Replies {
 fn send_object(
     reader: &mut ObjectReader,
     tx: &mpsc::Sender<Result<GetResponse, Status>>,
-    describe: impl FnOnce(kloset_host::StoreError) -> Status,
+    describe: impl FnOnce(kloset_host::Error) -> Status,
 ) {
     let mut buf = vec![0u8; REPLY_CHUNK];
     loop {

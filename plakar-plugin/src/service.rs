@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use kloset_host::{Plugin, StoreError, StoreHandle};
+use kloset_host::{Error, Plugin, StoreHandle};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -181,7 +181,7 @@ impl Store for StoreService {
             })?;
             // A location holding credentials is refused by the store; its
             // message must not quote them back (plakar prints it).
-            let failed = |e: StoreError| {
+            let failed = |e: Error| {
                 let status = store_status("init", &shown, &e);
                 if raw_location.is_empty() || !status.message().contains(&raw_location) {
                     return status;

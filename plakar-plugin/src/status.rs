@@ -10,20 +10,20 @@
 //! the plugin itself being unusable, not for a registry that cannot be
 //! reached: that is the registry's failure, reported as it is.
 
-use kloset_host::{ContractError, StoreError};
+use kloset_host::{ContractError, Error};
 use tonic::{Code, Status};
 
 /// The status for `err` raised by `operation` (e.g. "open", "put packfile
 /// 3fa4…") on the store at `location`.
-pub fn store_status(operation: &str, location: &str, err: &StoreError) -> Status {
+pub fn store_status(operation: &str, location: &str, err: &Error) -> Status {
     let message = one_line(&format!("{operation} {location}: {err}"));
     Status::new(code_for(err), message)
 }
 
 /// The gRPC code closest to each store error.
-pub fn code_for(err: &StoreError) -> Code {
+pub fn code_for(err: &Error) -> Code {
     match err {
-        StoreError::Contract(contract) => match contract {
+        Error::Contract(contract) => match contract {
             ContractError::NotFound(_) => Code::NotFound,
             ContractError::AlreadyExists(_) => Code::AlreadyExists,
             ContractError::InvalidConfig(_) | ContractError::InvalidArgument(_) => {
@@ -38,8 +38,8 @@ pub fn code_for(err: &StoreError) -> Code {
             | ContractError::Registry { .. }
             | ContractError::Protocol(_) => Code::Unknown,
         },
-        StoreError::Input(_) => Code::Aborted,
-        StoreError::Host(_) => Code::Internal,
+        Error::Input(_) => Code::Aborted,
+        _ => Code::Internal,
     }
 }
 
@@ -61,52 +61,52 @@ mod tests {
     fn every_error_kind_gets_its_code_and_a_message_naming_it() {
         let cases = [
             (
-                StoreError::Contract(ContractError::NotFound("no config".into())),
+                Error::Contract(ContractError::NotFound("no config".into())),
                 Code::NotFound,
                 "not found",
             ),
             (
-                StoreError::Contract(ContractError::AlreadyExists("x".into())),
+                Error::Contract(ContractError::AlreadyExists("x".into())),
                 Code::AlreadyExists,
                 "already exists",
             ),
             (
-                StoreError::Contract(ContractError::InvalidConfig("x".into())),
+                Error::Contract(ContractError::InvalidConfig("x".into())),
                 Code::InvalidArgument,
                 "invalid configuration",
             ),
             (
-                StoreError::Contract(ContractError::Unauthorized("x".into())),
+                Error::Contract(ContractError::Unauthorized("x".into())),
                 Code::Unauthenticated,
                 "unauthorized",
             ),
             (
-                StoreError::Contract(ContractError::Denied("x".into())),
+                Error::Contract(ContractError::Denied("x".into())),
                 Code::PermissionDenied,
                 "denied",
             ),
             (
-                StoreError::Contract(ContractError::Unsupported("x".into())),
+                Error::Contract(ContractError::Unsupported("x".into())),
                 Code::FailedPrecondition,
                 "unsupported",
             ),
             (
-                StoreError::Contract(ContractError::Integrity("x".into())),
+                Error::Contract(ContractError::Integrity("x".into())),
                 Code::DataLoss,
                 "integrity",
             ),
             (
-                StoreError::Contract(ContractError::RateLimited("x".into())),
+                Error::Contract(ContractError::RateLimited("x".into())),
                 Code::ResourceExhausted,
                 "rate limited",
             ),
             (
-                StoreError::Contract(ContractError::Transport("refused".into())),
+                Error::Contract(ContractError::Transport("refused".into())),
                 Code::Unknown,
                 "transport",
             ),
             (
-                StoreError::Contract(ContractError::Registry {
+                Error::Contract(ContractError::Registry {
                     status: 500,
                     code: "X".into(),
                     message: "m".into(),
@@ -134,7 +134,7 @@ mod tests {
         let status = store_status(
             "get",
             "oci://h/r",
-            &StoreError::Contract(ContractError::Transport("a\nb\r\nc".into())),
+            &Error::Contract(ContractError::Transport("a\nb\r\nc".into())),
         );
         assert!(!status.message().contains('\n') && !status.message().contains('\r'));
     }

@@ -31,6 +31,18 @@ pub const ENV_USERNAME: &str = "OCI_REGISTRY_USERNAME";
 pub const ENV_PASSWORD: &str = "OCI_REGISTRY_PASSWORD";
 pub const ENV_TOKEN: &str = "OCI_REGISTRY_TOKEN";
 
+/// The environment variables a store takes credentials from, which a host
+/// passes through to the component.
+pub const CREDENTIAL_ENV: [&str; 3] = [ENV_USERNAME, ENV_PASSWORD, ENV_TOKEN];
+
+/// The options that carry a store's own credentials: given any of them,
+/// no other source of credentials is looked at.
+pub const CREDENTIAL_OPTIONS: [&str; 3] = [
+    options::name::USERNAME,
+    options::name::PASSWORD,
+    options::name::TOKEN,
+];
+
 /// How objects past the buffering limit travel to the registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UploadMode {

@@ -85,15 +85,36 @@ const fn host(name: &'static str, kind: Kind, default: &'static str) -> OptionSp
     }
 }
 
+/// The names of the options code reads one by one (the host's split, the
+/// credential checks): the table's rows below are written with them, so
+/// each name is written once.
+pub mod name {
+    pub const LOCATION: &str = "location";
+    pub const USE_TLS: &str = "use_tls";
+    pub const USERNAME: &str = "username";
+    pub const PASSWORD: &str = "password";
+    pub const TOKEN: &str = "token";
+    pub const TLS_CA_FILE: &str = "tls_ca_file";
+    pub const TLS_INSECURE_NO_VERIFY: &str = "tls_insecure_no_verify";
+    pub const DOCKER_CONFIG: &str = "docker_config";
+    pub const PASSWORD_FILE: &str = "password_file";
+    pub const MAX_GUEST_MEMORY: &str = "max_guest_memory";
+    pub const MAX_INSTANCES: &str = "max_instances";
+    pub const INSTANCE_WAIT: &str = "instance_wait";
+    pub const MAX_GET_SIZE: &str = "max_get_size";
+    pub const READ_CACHE: &str = "read_cache";
+    pub const BLOB_MAP: &str = "blob_map";
+}
+
 /// Every option, component's first, in the order of docs/configuration.md.
 pub const OPTIONS: &[OptionSpec] = &[
-    component("location", Kind::Location, ""),
-    component("use_tls", Kind::Flag, "true, false for loopback"),
+    component(name::LOCATION, Kind::Location, ""),
+    component(name::USE_TLS, Kind::Flag, "true, false for loopback"),
     component("repository_prefix", Kind::Prefix, ""),
     component("media_type", Kind::MediaType, DEFAULT_MEDIA_TYPE),
-    component("username", Kind::Text, ""),
-    secret("password"),
-    secret("token"),
+    component(name::USERNAME, Kind::Text, ""),
+    secret(name::PASSWORD),
+    secret(name::TOKEN),
     component("retries", Kind::Number { min: 0, max: 20 }, "4"),
     component("retry_budget", Kind::Seconds { min: 1, max: 3600 }, "120"),
     component("timeout", Kind::Seconds { min: 1, max: 3600 }, "120"),
@@ -118,17 +139,17 @@ pub const OPTIONS: &[OptionSpec] = &[
         },
         "8MiB",
     ),
-    host("tls_ca_file", Kind::Path, ""),
-    host("tls_insecure_no_verify", Kind::StrictFlag, "false"),
+    host(name::TLS_CA_FILE, Kind::Path, ""),
+    host(name::TLS_INSECURE_NO_VERIFY, Kind::StrictFlag, "false"),
     host(
-        "docker_config",
+        name::DOCKER_CONFIG,
         Kind::Path,
         "$DOCKER_CONFIG, else ~/.docker",
     ),
-    host("password_file", Kind::Path, ""),
+    host(name::PASSWORD_FILE, Kind::Path, ""),
     // wasm32 memories end at 4 GiB.
     host(
-        "max_guest_memory",
+        name::MAX_GUEST_MEMORY,
         Kind::Size {
             min: 1 << 20,
             max: 4 << 30,
@@ -136,7 +157,7 @@ pub const OPTIONS: &[OptionSpec] = &[
         "1GiB",
     ),
     host(
-        "max_instances",
+        name::MAX_INSTANCES,
         Kind::Number {
             min: 1,
             max: MAX_INSTANCES,
@@ -144,7 +165,7 @@ pub const OPTIONS: &[OptionSpec] = &[
         "64",
     ),
     host(
-        "instance_wait",
+        name::INSTANCE_WAIT,
         Kind::Seconds {
             min: 1,
             max: 86_400,
@@ -152,7 +173,7 @@ pub const OPTIONS: &[OptionSpec] = &[
         "300",
     ),
     host(
-        "max_get_size",
+        name::MAX_GET_SIZE,
         Kind::Size {
             min: 1,
             max: u64::MAX,
@@ -161,7 +182,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     ),
     // Half of it bounds one kept read: 1 GiB keeps reads of 512 MiB.
     host(
-        "read_cache",
+        name::READ_CACHE,
         Kind::Size {
             min: 0,
             max: 1 << 30,
@@ -170,7 +191,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     ),
     // The host's blob mappings between processes: a directory, or `off`.
     host(
-        "blob_map",
+        name::BLOB_MAP,
         Kind::Path,
         "blob-maps in the compilation cache's directory",
     ),

@@ -4,7 +4,7 @@
 use super::component::plugin;
 use super::faults::{splitmix64, FaultProxy};
 use super::{unique_repo, Registry, RegistryOptions};
-use kloset_host::{ContractError, Resource, StoreError, StoreHandle};
+use kloset_host::{ContractError, Error, Resource, StoreHandle};
 use std::collections::BTreeSet;
 
 pub use kloset_host::Mac;
@@ -74,9 +74,9 @@ pub fn listed(store: &StoreHandle, kind: Resource) -> BTreeSet<Mac> {
     set
 }
 
-pub fn not_found(result: Result<Vec<u8>, StoreError>) {
+pub fn not_found(result: Result<Vec<u8>, Error>) {
     match result {
-        Err(StoreError::Contract(ContractError::NotFound(_))) => {}
+        Err(Error::Contract(ContractError::NotFound(_))) => {}
         other => panic!("expected not-found, got {:?}", other.map(|b| b.len())),
     }
 }

@@ -5,7 +5,7 @@
 //! verified, or in the expected typed error; never in wrong bytes read back
 //! or a half-written object listed.
 
-use kloset_host::{ContractError, Resource, StoreError, StoreHandle};
+use kloset_host::{ContractError, Error, Resource, StoreHandle};
 use kloset_testkit::faults::{
     first_attempts, seeded, splitmix64, Fault, FaultProxy, Handled, RequestInfo,
 };
@@ -114,10 +114,7 @@ fn a_503_on_a_streamed_patch_fails_the_put_and_leaves_nothing() {
     assert!(
         matches!(
             result,
-            Err(StoreError::Contract(ContractError::Registry {
-                status: 503,
-                ..
-            }))
+            Err(Error::Contract(ContractError::Registry { status: 503, .. }))
         ),
         "{result:?}"
     );
@@ -154,10 +151,7 @@ fn retry_after_is_waited_out_or_refused() {
     let result = s.store.put_bytes(Resource::State, &mac(8), b"later");
     let took = started.elapsed();
     assert!(
-        matches!(
-            result,
-            Err(StoreError::Contract(ContractError::RateLimited(_)))
-        ),
+        matches!(result, Err(Error::Contract(ContractError::RateLimited(_)))),
         "{result:?}"
     );
     assert!(took < Duration::from_secs(2), "took {took:?}");
@@ -190,10 +184,7 @@ fn a_manifest_put_failing_for_good_leaves_no_object_and_keeps_the_old_one() {
         assert!(
             matches!(
                 result,
-                Err(StoreError::Contract(ContractError::Registry {
-                    status: 500,
-                    ..
-                }))
+                Err(Error::Contract(ContractError::Registry { status: 500, .. }))
             ),
             "{result:?}"
         );
@@ -286,7 +277,7 @@ fn a_reset_upload_completion_leaves_a_consistent_store() {
             assert_eq!(got, data);
             assert!(listed_now);
         }
-        Err(StoreError::Contract(ContractError::NotFound(_))) => {
+        Err(Error::Contract(ContractError::NotFound(_))) => {
             assert!(result.is_err(), "a put that succeeded is not found");
             assert!(!listed_now);
         }
@@ -463,10 +454,7 @@ fn a_corrupted_blob_is_never_returned() {
     s.proxy.clear();
     assert_eq!(s.proxy.faults(), 1);
     assert!(
-        matches!(
-            result,
-            Err(StoreError::Contract(ContractError::Integrity(_)))
-        ),
+        matches!(result, Err(Error::Contract(ContractError::Integrity(_)))),
         "{result:?}"
     );
     assert_eq!(
@@ -676,7 +664,7 @@ fn a_seeded_soak_keeps_every_object_consistent() {
                     "op {op}: get {resource:?} {key} read {} unexpected bytes",
                     got.len()
                 ),
-                Err(StoreError::Contract(ContractError::NotFound(_))) => {
+                Err(Error::Contract(ContractError::NotFound(_))) => {
                     assert!(belief.admits(&None), "op {op}: {key} not found")
                 }
                 Err(e) => errors.push(format!("op {op}: get {resource:?} {key}: {e}")),
@@ -693,12 +681,12 @@ fn a_seeded_soak_keeps_every_object_consistent() {
                         });
                         assert!(fits, "op {op}: ranged get {resource:?} {key} wrong bytes");
                     }
-                    Err(StoreError::Contract(ContractError::NotFound(_))) => {
+                    Err(Error::Contract(ContractError::NotFound(_))) => {
                         assert!(belief.admits(&None), "op {op}: {key} not found")
                     }
                     // A range past the end of a small object is the
                     // caller's error, not a fault's.
-                    Err(StoreError::Contract(ContractError::InvalidArgument(_))) => {}
+                    Err(Error::Contract(ContractError::InvalidArgument(_))) => {}
                     Err(e) => errors.push(format!("op {op}: ranged get {resource:?} {key}: {e}")),
                 }
             }
@@ -732,7 +720,7 @@ fn a_seeded_soak_keeps_every_object_consistent() {
             let belief = &model[&(kind, key)];
             let actual = match s.store.get(*resource, &k, None) {
                 Ok(bytes) => Some(bytes),
-                Err(StoreError::Contract(ContractError::NotFound(_))) => None,
+                Err(Error::Contract(ContractError::NotFound(_))) => None,
                 Err(e) => panic!("{resource:?} {key}: {e}"),
             };
             assert!(
@@ -769,7 +757,7 @@ fn the_retry_options_bound_the_retries() {
     s.proxy.set(|_, _| Fault::Status(503, None));
     let before = s.proxy.requests();
     match s.store.list(Resource::State) {
-        Err(StoreError::Contract(ContractError::Registry { status: 503, .. })) => {}
+        Err(Error::Contract(ContractError::Registry { status: 503, .. })) => {}
         other => panic!("expected the 503, got {other:?}"),
     }
     assert_eq!(s.proxy.requests() - before, 1, "no retry");
@@ -782,10 +770,7 @@ fn the_retry_options_bound_the_retries() {
     let started = std::time::Instant::now();
     assert!(matches!(
         s.store.list(Resource::State),
-        Err(StoreError::Contract(ContractError::Registry {
-            status: 503,
-            ..
-        }))
+        Err(Error::Contract(ContractError::Registry { status: 503, .. }))
     ));
     assert_eq!(
         s.proxy.requests() - before,

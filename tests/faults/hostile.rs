@@ -14,7 +14,7 @@
 //! no token realm. In no case does a read return wrong bytes or a list
 //! show what was not stored.
 
-use kloset_host::{ContractError, Resource, StoreError, StoreHandle};
+use kloset_host::{ContractError, Error, Resource, StoreHandle};
 use kloset_testkit::faults::{first_attempts, seeded, Fault, RequestInfo};
 use kloset_testkit::proxied::{bytes, listed, not_found, Mac, Proxied};
 use std::collections::BTreeSet;
@@ -36,17 +36,17 @@ fn is_manifest_get(r: &RequestInfo) -> bool {
 }
 
 /// Expects `transport` and returns its message.
-fn transport_error<T: std::fmt::Debug>(result: Result<T, StoreError>) -> String {
+fn transport_error<T: std::fmt::Debug>(result: Result<T, Error>) -> String {
     match result {
-        Err(StoreError::Contract(ContractError::Transport(m))) => m,
+        Err(Error::Contract(ContractError::Transport(m))) => m,
         other => panic!("expected a transport error, got {other:?}"),
     }
 }
 
 /// Expects `integrity` and returns its message.
-fn integrity_error<T: std::fmt::Debug>(result: Result<T, StoreError>) -> String {
+fn integrity_error<T: std::fmt::Debug>(result: Result<T, Error>) -> String {
     match result {
-        Err(StoreError::Contract(ContractError::Integrity(m))) => m,
+        Err(Error::Contract(ContractError::Integrity(m))) => m,
         other => panic!("expected an integrity error, got {other:?}"),
     }
 }
@@ -222,10 +222,10 @@ fn an_upload_location_elsewhere_is_never_followed() {
         });
         let data = bytes(5, 9 << 20);
         match p.store.put_bytes(Resource::Packfile, &mac(5), &data) {
-            Err(StoreError::Contract(ContractError::Transport(m))) if expect_denied => {
+            Err(Error::Contract(ContractError::Transport(m))) if expect_denied => {
                 assert!(m.contains("denied"), "{location}: {m}")
             }
-            Err(StoreError::Contract(ContractError::Protocol(message))) if !expect_denied => {
+            Err(Error::Contract(ContractError::Protocol(message))) if !expect_denied => {
                 assert!(
                     message.contains("unusable location"),
                     "{location}: {message}"
@@ -289,10 +289,8 @@ fn concurrent_callers_come_through_faults_together() {
                             .expect("put");
                         match store.get(Resource::Packfile, &key, None) {
                             Ok(got) => assert!(got == data, "wrong bytes for {}", hex(&key)),
-                            Err(StoreError::Contract(ContractError::Integrity(_)))
-                            | Err(StoreError::Contract(ContractError::Transport(_))) => {
-                                refused += 1
-                            }
+                            Err(Error::Contract(ContractError::Integrity(_)))
+                            | Err(Error::Contract(ContractError::Transport(_))) => refused += 1,
                             Err(e) => panic!("{e:?}"),
                         }
                     }
@@ -361,7 +359,7 @@ fn links_and_locations_to_other_origins_are_refused_by_the_component() {
             }
         });
         match p.store.list(Resource::Packfile) {
-            Err(StoreError::Contract(ContractError::Protocol(message))) => {
+            Err(Error::Contract(ContractError::Protocol(message))) => {
                 assert!(message.contains("unusable location"), "{link}: {message}")
             }
             other => panic!("{link}: {other:?}"),
@@ -381,7 +379,7 @@ fn links_and_locations_to_other_origins_are_refused_by_the_component() {
         .store
         .put_bytes(Resource::Packfile, &mac(6), &bytes(6, 9 << 20))
     {
-        Err(StoreError::Contract(ContractError::Protocol(message))) => {
+        Err(Error::Contract(ContractError::Protocol(message))) => {
             assert!(message.contains("origin"), "{message}")
         }
         other => panic!("{other:?}"),
@@ -531,10 +529,10 @@ fn an_endless_chain_of_tag_pages_ends_within_the_deadline() {
         store.list(Resource::Packfile)
     });
     match result {
-        Err(StoreError::Contract(ContractError::Transport(m))) => {
+        Err(Error::Contract(ContractError::Transport(m))) => {
             assert!(m.contains("deadline"), "{m}")
         }
-        Err(StoreError::Contract(ContractError::Protocol(message))) => {
+        Err(Error::Contract(ContractError::Protocol(message))) => {
             assert!(message.contains("pages"), "{message}")
         }
         other => panic!("{other:?}"),
@@ -635,7 +633,7 @@ fn of_two_racing_creates_one_fails_with_already_exists() {
         .map(|_| StoreHandle::new(kloset_testkit::component::plugin(), &config).expect("config"))
         .collect();
     let barrier = std::sync::Barrier::new(2);
-    let results: Vec<Result<(), StoreError>> = std::thread::scope(|scope| {
+    let results: Vec<Result<(), Error>> = std::thread::scope(|scope| {
         let workers: Vec<_> = stores
             .iter()
             .enumerate()
@@ -656,7 +654,7 @@ fn of_two_racing_creates_one_fails_with_already_exists() {
     assert!(
         matches!(
             results[lost],
-            Err(StoreError::Contract(ContractError::AlreadyExists(_)))
+            Err(Error::Contract(ContractError::AlreadyExists(_)))
         ),
         "{results:?}"
     );
@@ -720,8 +718,8 @@ fn an_https_registry_naming_its_plaintext_side_gets_no_request_there() {
     // kloset-host's egress would deny the other port too (a transport
     // error), but a host without an allow-list (jco, wasmtime-py) relies
     // on the component.
-    let refused = |what: &str, result: Result<(), StoreError>| match result {
-        Err(StoreError::Contract(ContractError::Protocol(message))) => {
+    let refused = |what: &str, result: Result<(), Error>| match result {
+        Err(Error::Contract(ContractError::Protocol(message))) => {
             assert!(
                 message.contains("plain http on an https registry"),
                 "{what}: {message}"
@@ -794,7 +792,7 @@ fn a_401_from_a_redirect_target_teaches_no_realm() {
         }
     });
     match store.get(Resource::Packfile, &mac(22), None) {
-        Err(StoreError::Contract(ContractError::Unauthorized(m))) => println!("{m}"),
+        Err(Error::Contract(ContractError::Unauthorized(m))) => println!("{m}"),
         other => panic!("{:?}", other.map(|b| b.len())),
     }
     assert!(!cdn.seen().is_empty(), "the redirect was followed");

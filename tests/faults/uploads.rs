@@ -5,7 +5,7 @@
 //! verified by reading back, or fails with a typed error and leaves nothing
 //! listed.
 
-use kloset_host::{ContractError, Resource, StoreError, StoreHandle};
+use kloset_host::{ContractError, Error, Resource, StoreHandle};
 use kloset_testkit::faults::{first_attempts, Fault, RequestInfo};
 use kloset_testkit::proxied::{bytes, listed, not_found, Mac, Proxied};
 use std::collections::BTreeSet;
@@ -149,7 +149,7 @@ fn a_lost_answer_to_a_later_chunk_fails_the_put_and_stores_nothing() {
     match p.store.put_bytes(Resource::Packfile, &mac(5), &data) {
         // distribution 2.8 cancels a session asked with stale state: the
         // bytes of the first chunk are gone and no longer held here.
-        Err(StoreError::Contract(ContractError::Transport(m))) => {
+        Err(Error::Contract(ContractError::Transport(m))) => {
             assert!(m.contains("cannot be resumed"), "{m}")
         }
         other => panic!("expected a transport error, got {other:?}"),
@@ -200,7 +200,7 @@ fn a_capped_body_is_ridden_out_by_default_and_named_in_stream_mode() {
     });
     let data = bytes(6, 10 * MIB);
     match p.store.put_bytes(Resource::Packfile, &mac(6), &data) {
-        Err(StoreError::Contract(ContractError::Registry {
+        Err(Error::Contract(ContractError::Registry {
             status: 413,
             message,
             ..

@@ -4,7 +4,7 @@
 use kloset_testkit::component::plugin;
 use kloset_testkit::requests::requests_of;
 
-use kloset_host::{ContractError, Mac, Resource, StoreError, StoreHandle};
+use kloset_host::{ContractError, Error, Mac, Resource, StoreHandle};
 use kloset_testkit::{unique_repo, Registry, RegistryAuth, RegistryOptions, TokenAuth, TokenUser};
 use std::time::Duration;
 
@@ -52,13 +52,13 @@ fn basic_auth_needs_the_right_credentials() {
     assert!(
         matches!(
             store(&registry, &repo, &[]).create(b"c"),
-            Err(StoreError::Contract(ContractError::Unauthorized(_)))
+            Err(Error::Contract(ContractError::Unauthorized(_)))
         ),
         "anonymous"
     );
     let wrong = as_user((WRITER.0, "not-the-password"));
     match store(&registry, &repo, &with(&wrong)).create(b"c") {
-        Err(StoreError::Contract(ContractError::Unauthorized(message))) => {
+        Err(Error::Contract(ContractError::Unauthorized(message))) => {
             assert!(!message.contains("not-the-password"), "{message}")
         }
         other => panic!("expected unauthorized, got {other:?}"),
@@ -135,14 +135,14 @@ fn a_token_server_that_grants_less_than_asked_means_denied() {
     assert!(
         matches!(
             r.put_bytes(Resource::State, &Mac([2; 32]), b"x"),
-            Err(StoreError::Contract(ContractError::Denied(_)))
+            Err(Error::Contract(ContractError::Denied(_)))
         ),
         "push"
     );
     assert!(
         matches!(
             r.delete(Resource::State, &Mac([1; 32])),
-            Err(StoreError::Contract(ContractError::Denied(_)))
+            Err(Error::Contract(ContractError::Denied(_)))
         ),
         "delete"
     );
@@ -213,7 +213,7 @@ fn a_static_bearer_token_is_sent_as_it_is() {
     let other = server.mint(WRITER.0, &[("someone-else", &["pull", "push"])]);
     assert!(matches!(
         store(&registry, &repo, &[("token", &other)]).list(Resource::Lock),
-        Err(StoreError::Contract(ContractError::Denied(_)))
+        Err(Error::Contract(ContractError::Denied(_)))
     ));
 }
 
@@ -245,7 +245,7 @@ fn identity_tokens_use_the_oauth2_form() {
     );
     assert!(matches!(
         bad.create(b"c"),
-        Err(StoreError::Contract(ContractError::Unauthorized(_)))
+        Err(Error::Contract(ContractError::Unauthorized(_)))
     ));
 }
 

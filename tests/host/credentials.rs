@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use kloset_host::{ContractError, Mac, Resource, StoreError, StoreHandle};
+use kloset_host::{ContractError, Error, Mac, Resource, StoreHandle};
 use kloset_testkit::token_server::TokenRequest;
 use kloset_testkit::{
     unique_repo, Registry, RegistryAuth, RegistryOptions, TestPki, TokenAuth, TokenServer,
@@ -162,7 +162,7 @@ fn exercise(store: &StoreHandle) {
 /// message nor `Debug` quotes any of `secrets`.
 fn assert_unauthorized(store: &StoreHandle, secrets: &[&str]) {
     match store.create(b"kloset configuration") {
-        Err(err @ StoreError::Contract(ContractError::Unauthorized(_))) => {
+        Err(err @ Error::Contract(ContractError::Unauthorized(_))) => {
             let shown = format!("{err} {err:?}");
             for secret in secrets {
                 assert!(!shown.contains(secret), "a secret in the error: {shown}");
@@ -239,7 +239,7 @@ fn a_broken_config_json_fails_the_configuration_without_quoting_it() {
         ),
     ];
     match StoreHandle::new(plugin(), &config) {
-        Err(StoreError::Contract(ContractError::InvalidConfig(msg))) => {
+        Err(Error::Contract(ContractError::InvalidConfig(msg))) => {
             assert!(msg.contains("config.json"), "{msg}");
             assert!(!msg.contains("hunter2"), "{msg}");
         }
@@ -265,7 +265,7 @@ fn a_config_json_of_the_wrong_shape_is_refused_without_quoting_it() {
         ),
     ];
     match StoreHandle::new(plugin(), &config) {
-        Err(StoreError::Contract(ContractError::InvalidConfig(msg))) => {
+        Err(Error::Contract(ContractError::InvalidConfig(msg))) => {
             assert!(
                 msg.contains("config.json") && msg.contains("line 1"),
                 "{msg}"
@@ -301,7 +301,7 @@ fn a_password_file_logs_in_and_mixes_with_no_password_option() {
         ],
     );
     match StoreHandle::new(plugin(), &both) {
-        Err(StoreError::Contract(ContractError::InvalidConfig(msg))) => {
+        Err(Error::Contract(ContractError::InvalidConfig(msg))) => {
             assert!(msg.contains("both"), "{msg}")
         }
         other => panic!("expected invalid-config, got {other:?}"),
@@ -524,7 +524,7 @@ fn credential_helpers_are_asked_first_and_their_answers_used() {
     let dir = docker_config(&json!({ "credsStore": "kloset-test" }));
     let bad = store_config(&registry, dir.path(), &[("retries", "many")]);
     match StoreHandle::new(plugin(), &bad) {
-        Err(StoreError::Contract(ContractError::InvalidConfig(msg))) => {
+        Err(Error::Contract(ContractError::InvalidConfig(msg))) => {
             assert!(msg.contains("retries"), "{msg}")
         }
         other => panic!("expected invalid-config, got {other:?}"),
@@ -578,7 +578,7 @@ fn credential_helpers_are_asked_first_and_their_answers_used() {
     std::env::set_var("PATH", relative_path);
     let dir = docker_config(&json!({ "credsStore": "kloset-test" }));
     match StoreHandle::new(plugin(), &store_config(&registry, dir.path(), &[])) {
-        Err(StoreError::Contract(ContractError::InvalidConfig(msg))) => assert_eq!(
+        Err(Error::Contract(ContractError::InvalidConfig(msg))) => assert_eq!(
             msg,
             "credential helper docker-credential-kloset-test: it is not in any absolute directory of PATH"
         ),

@@ -5,7 +5,7 @@
 
 use kloset_testkit::component::plugin;
 
-use kloset_host::{ContractError, HostError, Mac, Plugin, Resource, StoreError, StoreHandle};
+use kloset_host::{ContractError, Error, Mac, Plugin, Resource, StoreHandle};
 use kloset_testkit::fake::{FakeServer, Reply};
 use kloset_testkit::proxy::CountingProxy;
 use kloset_testkit::{unique_repo, Registry, RegistryOptions};
@@ -218,10 +218,10 @@ fn hosts_the_registry_never_named_are_refused() {
     // the host's egress is asked (the allow-list's own unit tests cover
     // the egress); either refusal is a refusal, and nothing is sent.
     match store.create(b"config") {
-        Err(StoreError::Contract(ContractError::Transport(message))) => {
+        Err(Error::Contract(ContractError::Transport(message))) => {
             assert!(message.contains("denied"), "{message}")
         }
-        Err(StoreError::Contract(ContractError::Protocol(message))) => {
+        Err(Error::Contract(ContractError::Protocol(message))) => {
             assert!(
                 message.contains("not on the registry's origin"),
                 "{message}"
@@ -335,7 +335,7 @@ fn an_instance_past_max_guest_memory_fails_its_call_and_is_discarded() {
     let store = limited_store(&registry, &[("max_guest_memory", &limit.to_string())]);
     // Objects up to 8 MiB are buffered in the guest: 6 MiB needs more.
     match store.put_bytes(Resource::Packfile, &mac(2), &vec![7; 6 << 20]) {
-        Err(StoreError::Host(HostError::MemoryLimit { limit: l, desired })) => {
+        Err(Error::MemoryLimit { limit: l, desired }) => {
             assert_eq!(l, limit as u64);
             assert!(desired > l);
         }
@@ -366,7 +366,7 @@ fn a_call_waits_for_a_free_instance_until_instance_wait_then_fails() {
     let held = store.get_reader(Resource::State, &mac(1), None).unwrap();
     let started = std::time::Instant::now();
     match store.ping() {
-        Err(StoreError::Host(HostError::PoolTimeout { instances: 1, .. })) => {}
+        Err(Error::PoolTimeout { instances: 1, .. }) => {}
         other => panic!("expected the pool to time out, got {other:?}"),
     }
     let waited = started.elapsed();
@@ -422,7 +422,7 @@ fn a_whole_get_holds_no_more_than_max_get_size() {
     let data: Vec<u8> = (0..4096u32).map(|i| i as u8).collect();
     store.put_bytes(Resource::Packfile, &mac(1), &data).unwrap();
     match store.get(Resource::Packfile, &mac(1), None) {
-        Err(StoreError::Host(HostError::TooLarge { limit: 1024 })) => {}
+        Err(Error::TooLarge { limit: 1024 }) => {}
         other => panic!("expected too-large, got {:?}", other.map(|b| b.len())),
     }
     assert_eq!(

@@ -11,7 +11,7 @@ use kloset_testkit::component::plugin;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use kloset_host::{ContractError, Mac, Resource, StoreError, StoreHandle};
+use kloset_host::{ContractError, Error, Mac, Resource, StoreHandle};
 use kloset_testkit::http::{http_request, send, Transport};
 use kloset_testkit::tls::client_config_trusting;
 use kloset_testkit::{unique_repo, Registry, RegistryOptions, TestPki};
@@ -58,7 +58,7 @@ fn assert_certificate_refused(config: &[(String, String)]) {
         // `tls-certificate-error`; the component says it in words: "GET
         // 127.0.0.1:PORT/v2/: TLS handshake failed: the certificate is not
         // trusted (see tls_ca_file)".
-        Err(StoreError::Contract(ContractError::Transport(msg))) => assert!(
+        Err(Error::Contract(ContractError::Transport(msg))) => assert!(
             msg.contains("the certificate is not trusted (see tls_ca_file)"),
             "a transport error other than a refused certificate: {msg}"
         ),
@@ -105,7 +105,7 @@ fn exercise_store(store: &StoreHandle) {
     assert_eq!(store.list(Resource::Packfile).expect("list"), vec![large.0]);
     assert!(matches!(
         store.get(Resource::Packfile, &small.0, None),
-        Err(StoreError::Contract(ContractError::NotFound(_)))
+        Err(Error::Contract(ContractError::NotFound(_)))
     ));
 }
 
@@ -214,7 +214,7 @@ fn a_bad_insecure_value_fails_the_configuration() {
         ),
     ];
     match StoreHandle::new(plugin(), &config) {
-        Err(StoreError::Contract(ContractError::InvalidConfig(msg))) => {
+        Err(Error::Contract(ContractError::InvalidConfig(msg))) => {
             assert!(msg.contains("tls_insecure_no_verify"), "{msg}");
             assert!(!msg.contains("yes please"), "{msg}");
         }
@@ -236,8 +236,8 @@ fn plain_http_to_a_tls_registry_fails_promptly() {
     // a server that just closes the connection gives a transport error.
     // Either way the store fails, and says so.
     match &result {
-        Err(StoreError::Contract(ContractError::Registry { status: 400, .. }))
-        | Err(StoreError::Contract(ContractError::Transport(_))) => {}
+        Err(Error::Contract(ContractError::Registry { status: 400, .. }))
+        | Err(Error::Contract(ContractError::Transport(_))) => {}
         other => panic!("expected HTTP 400 or a transport error, got {other:?}"),
     }
     // Far below the host's 120 s first-byte timeout: the exchange is refused,

@@ -25,6 +25,7 @@ pub async fn init(ctx: &mut Ctx) -> Checked {
 
 pub async fn open_before_create(ctx: &mut Ctx) -> Checked {
     match ctx.caller.open().await {
+        Err(e) if e.broken() => fail(format!("Open on an empty location: {e}")),
         Err(e) => Ok(format!("refused: {e}")),
         Ok(config) => fail(format!(
             "Open on a location where nothing was created answered a configuration ({}): \
@@ -47,6 +48,11 @@ pub async fn create_again_refused(ctx: &mut Ctx) -> Checked {
     };
     let second = config_bytes(2);
     let again = ctx.caller.create(&second).await;
+    if let Err(e) = &again {
+        if e.broken() {
+            return fail(format!("the second Create: {e}"));
+        }
+    }
     let opened = must("Open after the second Create", ctx.caller.open().await)?;
     match again {
         Err(e) if opened[..] == first[..] => Ok(format!("refused: {e}")),

@@ -31,7 +31,7 @@ pub async fn absurd_ranges(ctx: &mut Ctx) -> Checked {
             .get(PACKFILE, &mac, Some((offset, len)), Some(Expect::range(content, offset, len as u64)))
             .await;
         match answer {
-            Err(e) if e.timed_out || e.died.is_some() => {
+            Err(e) if e.broken() => {
                 return fail(format!("the range {offset}+{len} ({what}): {e}"))
             }
             Err(_) => said.push(format!("{what}: refused")),
@@ -61,7 +61,7 @@ pub async fn malformed_requests(ctx: &mut Ctx) -> Checked {
         (99, data::mac("malformed", 1).to_vec(), "resource 99"),
     ] {
         match ctx.caller.get(kind, &key, None, None).await {
-            Err(e) if e.timed_out || e.died.is_some() => {
+            Err(e) if e.broken() => {
                 return Err(Stop::Warn(format!(
                     "Get with {what} (plakar never sends one): {e}"
                 )))
@@ -144,11 +144,24 @@ pub async fn close_with_stream_open(ctx: &mut Ctx) -> Checked {
     };
     let started = Instant::now();
     let mut client = ctx.caller.client();
-    let mut stream = client
-        .get(get_request(PACKFILE, &mac, None))
-        .await
-        .map_err(|s| Stop::Fail(format!("Get: error {:?}: {}", s.code(), s.message())))?
-        .into_inner();
+    let mut stream = match tokio::time::timeout(
+        ctx.opts.timeout,
+        client.get(get_request(PACKFILE, &mac, None)),
+    )
+    .await
+    {
+        Ok(Ok(reply)) => reply.into_inner(),
+        Ok(Err(status)) => {
+            let e = CallError::from_status(status, &ctx.caller.plugin).await;
+            ctx.caller.note(get_call(PACKFILE, &mac, None), e.to_string(), started);
+            return fail(format!("Get: {e}"));
+        }
+        Err(_) => {
+            let e = CallError::timeout(ctx.opts.timeout, &ctx.caller.plugin);
+            ctx.caller.note(get_call(PACKFILE, &mac, None), e.to_string(), started);
+            return fail(format!("Get: {e}"));
+        }
+    };
     let first = match tokio::time::timeout(ctx.opts.timeout, stream.message()).await {
         Ok(Ok(Some(reply))) => reply.chunk.len(),
         _ => return fail("Get: no first chunk"),
@@ -170,7 +183,7 @@ pub async fn close_with_stream_open(ctx: &mut Ctx) -> Checked {
     let closed = close.await.expect("the close task");
     ctx.ended = true;
     if let Err(e) = closed {
-        if e.timed_out || e.died.is_some() {
+        if e.broken() {
             return fail(format!("Close with a cancelled Get stream: {e}"));
         }
     }
@@ -229,7 +242,7 @@ pub async fn after_close(ctx: &mut Ctx) -> Checked {
 /// A call after Close may be answered or refused; not hang, not crash.
 fn after(what: &str, r: Result<String, CallError>, said: &mut Vec<String>) -> Result<(), Stop> {
     match r {
-        Err(e) if e.timed_out || e.died.is_some() => fail(format!("{what} after Close: {e}")),
+        Err(e) if e.broken() => fail(format!("{what} after Close: {e}")),
         Err(_) => {
             said.push(format!("{what} refused"));
             Ok(())

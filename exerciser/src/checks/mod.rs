@@ -107,6 +107,10 @@ pub struct CheckReport {
     pub exchanges_total: usize,
 }
 
+/// Why a check skipped for want of a plugin counts as a failure: the
+/// contract was not shown to hold there.
+pub const NO_PLUGIN: &str = "no plugin to run it on";
+
 /// Why a check stopped short of passing.
 pub enum Stop {
     Fail(String),
@@ -228,7 +232,9 @@ impl Ctx {
         let plugin = Plugin::start(&opts.plugin, opts.echo_stderr)
             .await
             .map_err(|e| e.to_string())?;
-        Ok(Caller::new(plugin, opts.timeout, opts.progress.clone()))
+        let mut caller = Caller::new(plugin, opts.timeout, opts.progress.clone());
+        caller.body_cap = opts.large.saturating_add(crate::wire::BODY_SLACK);
+        Ok(caller)
     }
 
     /// A new plugin process for the next check, as plakar opens a store.
@@ -324,7 +330,7 @@ pub async fn run(opts: Options) -> crate::report::Report {
         ctx.caller.progress(&format!("[{:>2}/{total}] {name}", i + 1));
         if ctx.ended || ctx.caller.plugin.exited().is_some() {
             if let Err(e) = ctx.restart().await {
-                let why = format!("no plugin to run it on: {e}");
+                let why = format!("{NO_PLUGIN}: {e}");
                 report.checks.push(skipped(name, what, &why));
                 blocked = Some(why);
                 continue;
@@ -338,17 +344,24 @@ pub async fn run(opts: Options) -> crate::report::Report {
         if let Some(rss) = ctx.caller.plugin.rss_bytes() {
             ctx.peak_rss = ctx.peak_rss.max(rss);
         }
-        let (result, mut detail) = match outcome {
+        let (mut result, mut detail) = match outcome {
             Ok(detail) => (Verdict::Pass, detail),
             Err(Stop::Fail(why)) => (Verdict::Fail, why),
             Err(Stop::Unsupported(why)) => (Verdict::Unsupported, why),
             Err(Stop::Warn(why)) => (Verdict::Warn, why),
         };
-        // A plugin found dead is said, whatever the check made of it.
+        // A plugin found dead is said, whatever the check made of it; a
+        // check the plugin died in (and that did not end it on purpose)
+        // does not pass: plakar would have lost its store there.
         if !ctx.ended {
             if let Some(death) = ctx.caller.plugin.death() {
-                if result == Verdict::Pass {
-                    detail = format!("{detail}; then {death}");
+                if matches!(result, Verdict::Pass | Verdict::Unsupported) {
+                    result = Verdict::Fail;
+                    detail = if detail.is_empty() {
+                        format!("the plugin died during the check: {death}")
+                    } else {
+                        format!("the plugin died during the check ({detail}); {death}")
+                    };
                 } else if !detail.contains(&death) {
                     detail = format!("{detail} ({death})");
                 }

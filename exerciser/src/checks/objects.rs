@@ -31,6 +31,13 @@ pub async fn get_exact(ctx: &Ctx, kind: i32, mac: &[u8; 32], content: Content) -
 /// lie Kloset cannot tell from an empty object.
 pub async fn get_gone(ctx: &Ctx, kind: i32, mac: &[u8; 32], why: &str) -> Result<String, Stop> {
     match ctx.caller.get(kind, mac, None, None).await {
+        // Dying or hanging is no refusal: plakar's Get would fail the
+        // same way, but with its plugin gone.
+        Err(e) if e.broken() => fail(format!(
+            "Get {} {} of a key {why}: {e}",
+            kind_name(kind),
+            key_name(mac)
+        )),
         Err(e) => Ok(e.to_string()),
         Ok(got) => fail(format!(
             "Get {} {} of a key {why} succeeded: {got}",
@@ -77,6 +84,10 @@ pub async fn ecc_resources(ctx: &mut Ctx) -> Checked {
         let mac = data::mac("ecc", i as u32);
         let content = Content::new(data::seed("ecc", i as u32), 4000);
         match ctx.caller.put(kind, &mac, content).await {
+            Err(e) if e.broken() => {
+                ctx.model.unsure(kind, mac);
+                return fail(format!("Put {}: {e}", kind_name(kind)));
+            }
             Err(e) => {
                 ctx.model.unsure(kind, mac);
                 said.push(format!("{}: Put refused ({e})", kind_name(kind)));
@@ -196,6 +207,7 @@ pub async fn delete_and_reput(ctx: &mut Ctx) -> Checked {
     ctx.list_exact(STATE).await?;
     get_exact(ctx, STATE, &mac, state).await?;
     let twice = match ctx.caller.delete(PACKFILE, &mac).await {
+        Err(e) if e.broken() => return fail(format!("a second Delete: {e}")),
         Ok(()) => "a second Delete succeeds".to_string(),
         Err(e) => format!("a second Delete is refused ({e})"),
     };
@@ -258,6 +270,7 @@ pub async fn missing_object(ctx: &mut Ctx) -> Checked {
         said.push(format!("{}: {}", kind_name(kind), get_gone(ctx, kind, &mac, "never put").await?));
     }
     let delete = match ctx.caller.delete(PACKFILE, &mac).await {
+        Err(e) if e.broken() => return fail(format!("Delete of a key never put: {e}")),
         Ok(()) => "Delete of it succeeds".to_string(),
         Err(e) => format!("Delete of it is refused ({e})"),
     };

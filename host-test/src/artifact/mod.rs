@@ -3,15 +3,14 @@
 //! digest) to be loaded like a file.
 
 mod cache;
-pub mod error;
 pub mod layout;
 pub mod reference;
 pub mod registry;
 
-pub use error::ArtifactError;
 pub use reference::{looks_like_reference, Reference};
 
-use crate::{HostError, Plugin};
+use crate::error::Error;
+use crate::plugin::Plugin;
 use layout::Interfaces;
 use registry::ArtifactRegistry;
 
@@ -32,9 +31,9 @@ pub fn publish(
     reference: &Reference,
     options: &[(String, String)],
     wasm: &[u8],
-) -> Result<Reference, ArtifactError> {
+) -> Result<Reference, Error> {
     let interfaces = interfaces_of(wasm)?;
-    let created = crate::rfc3339_now();
+    let created = crate::rfc3339::rfc3339_now();
     let registry = ArtifactRegistry::connect(reference, options)?;
     let digest = registry.publish(wasm, &interfaces, &created)?;
     Ok(reference.pinned(&digest))
@@ -43,7 +42,7 @@ pub fn publish(
 /// The component at `reference`: from the cache when pinned by a digest it
 /// holds, else resolved at the registry and downloaded unless its layer is
 /// cached. Every byte is checked against its digest.
-pub fn pull(reference: &Reference, options: &[(String, String)]) -> Result<Pulled, ArtifactError> {
+pub fn pull(reference: &Reference, options: &[(String, String)]) -> Result<Pulled, Error> {
     let cache = cache::ComponentCache::open();
     if let Some(pinned) = &reference.digest {
         if let Some(wasm) = cache.by_manifest(pinned) {
@@ -72,14 +71,14 @@ pub fn pull(reference: &Reference, options: &[(String, String)]) -> Result<Pulle
 pub fn load(
     reference: &Reference,
     options: &[(String, String)],
-) -> Result<(Plugin, Pulled), ArtifactError> {
+) -> Result<(Plugin, Pulled), Error> {
     let pulled = pull(reference, options)?;
     let plugin = Plugin::load_bytes(&pulled.wasm)?;
     Ok((plugin, pulled))
 }
 
 /// The interfaces a component imports and exports, as its world names them.
-pub fn interfaces_of(wasm: &[u8]) -> Result<Interfaces, HostError> {
+pub fn interfaces_of(wasm: &[u8]) -> Result<Interfaces, Error> {
     let engine = Plugin::engine_for_components()?;
     let component = crate::plugin::cache::load_or_compile(&engine, wasm)?;
     let ty = component.component_type();

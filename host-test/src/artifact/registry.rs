@@ -10,11 +10,22 @@ use kloset_oci::client::{Mount, RegistryClient};
 use kloset_oci::config::StoreConfig;
 use kloset_oci::transport::read_to_vec;
 
-use super::error::ArtifactError;
 use super::layout::{self, Descriptor, Interfaces, CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE};
 use super::reference::{Reference, DEFAULT_TAG};
-use crate::egress::registry::prepare;
-use crate::{EgressClient, NativeTransport};
+use crate::configure::prepare::prepare;
+use crate::egress::client::EgressClient;
+use crate::egress::native_transport::NativeTransport;
+use crate::error::{ContractError, Error};
+
+/// A failure of the component's registry, said as one.
+fn registry(error: ContractError) -> Error {
+    Error::ComponentRegistry(error)
+}
+
+/// A bad option, credential or TLS file for the component's registry.
+fn settings(error: Error) -> Error {
+    Error::ComponentSettings(Box::new(error))
+}
 
 /// The largest component accepted from a registry.
 const MAX_COMPONENT: u64 = 512 << 20;
@@ -42,36 +53,33 @@ impl ArtifactRegistry {
     pub fn connect(
         reference: &Reference,
         options: &[(String, String)],
-    ) -> Result<ArtifactRegistry, ArtifactError> {
+    ) -> Result<ArtifactRegistry, Error> {
         if options.iter().any(|(k, _)| k == "location") {
-            return Err(
-                crate::StoreError::Contract(crate::ContractError::InvalidConfig(
-                    "the reference names the registry: no 'location' option".into(),
-                ))
-                .into(),
-            );
+            return Err(settings(Error::invalid_config(
+                "the reference names the registry: no 'location' option",
+            )));
         }
         let mut pairs = vec![(
             "location".to_string(),
             format!("oci://{}/{}", reference.registry, reference.repository),
         )];
         pairs.extend_from_slice(options);
-        let mut prepared = prepare(&pairs, Arc::default())?;
+        let mut prepared = prepare(&pairs, Arc::default()).map_err(settings)?;
         let env = |name: &str| std::env::var(name).ok();
         // The options are checked before any credential helper runs.
-        let mut settings = StoreConfig::parse_with_env(&prepared.guest, &env)?;
-        if prepared.add_docker_login()? {
-            settings = StoreConfig::parse_with_env(&prepared.guest, &env)?;
+        let mut store = StoreConfig::parse_with_env(&prepared.guest, &env).map_err(registry)?;
+        if prepared.add_docker_login().map_err(settings)? {
+            store = StoreConfig::parse_with_env(&prepared.guest, &env).map_err(registry)?;
         }
         let egress = prepared.egress;
-        let (connect, first_byte, between_bytes) = settings.timeouts();
+        let (connect, first_byte, between_bytes) = store.timeouts();
         let transport = NativeTransport::with_timeouts(
             EgressClient::new(egress),
             connect,
             first_byte,
             between_bytes,
         );
-        let client = RegistryClient::for_store(transport, &settings);
+        let client = RegistryClient::for_store(transport, &store);
         Ok(ArtifactRegistry {
             client,
             reference: reference.clone(),
@@ -86,15 +94,14 @@ impl ArtifactRegistry {
         wasm: &[u8],
         interfaces: &Interfaces,
         created: &str,
-    ) -> Result<String, ArtifactError> {
+    ) -> Result<String, Error> {
         if self.reference.digest.is_some() {
-            return Err(
-                crate::StoreError::Contract(crate::ContractError::InvalidArgument(format!(
+            return Err(settings(Error::Contract(ContractError::InvalidArgument(
+                format!(
                     "{}: publish to a tag; a digest is what publishing gives back",
                     self.reference
-                )))
-                .into(),
-            );
+                ),
+            ))));
         }
         let config = layout::config_blob(wasm, interfaces, created);
         let config_descriptor = Descriptor::of(CONFIG_MEDIA_TYPE, &config);
@@ -104,41 +111,44 @@ impl ArtifactRegistry {
         let manifest = layout::manifest(&config_descriptor, &layer);
         let digest = layout::sha256_digest(&manifest);
         let tag = self.reference.tag.as_deref().unwrap_or(DEFAULT_TAG);
-        self.client.put_manifest(tag, manifest)?;
+        self.client.put_manifest(tag, manifest).map_err(registry)?;
         Ok(digest)
     }
 
-    fn push_blob(&self, digest: &str, bytes: Vec<u8>) -> Result<(), ArtifactError> {
-        match self.client.mount_or_start(digest)? {
+    fn push_blob(&self, digest: &str, bytes: Vec<u8>) -> Result<(), Error> {
+        match self.client.mount_or_start(digest).map_err(registry)? {
             Mount::Exists => Ok(()),
-            Mount::Upload(session) => Ok(self.client.complete_upload(&session, digest, bytes)?),
+            Mount::Upload(session) => self
+                .client
+                .complete_upload(&session, digest, bytes)
+                .map_err(registry),
         }
     }
 
     /// The manifest at the reference: checked against a pinned digest, and
     /// that it holds one component.
-    pub fn resolve(&self) -> Result<Resolved, ArtifactError> {
+    pub fn resolve(&self) -> Result<Resolved, Error> {
         let reference = self.reference.to_string();
         let manifest = self
             .client
-            .get_manifest(self.reference.manifest_reference())?
-            .ok_or_else(|| ArtifactError::NotFound {
+            .get_manifest(self.reference.manifest_reference())
+            .map_err(registry)?
+            .ok_or_else(|| Error::NoSuchComponent {
                 reference: reference.clone(),
             })?;
         let manifest_digest = layout::sha256_digest(&manifest);
         if let Some(pinned) = &self.reference.digest {
             if &manifest_digest != pinned {
-                return Err(ArtifactError::Integrity {
+                return Err(Error::ComponentIntegrity {
                     reference,
                     what: format!("the registry sent a manifest of digest {manifest_digest}"),
                 });
             }
         }
-        let layer =
-            layout::component_layer(&manifest).map_err(|source| ArtifactError::NotAComponent {
-                reference: reference.clone(),
-                source,
-            })?;
+        let layer = layout::component_layer(&manifest).map_err(|not| Error::NotAComponent {
+            reference: reference.clone(),
+            why: not.0,
+        })?;
         Ok(Resolved {
             manifest_digest,
             layer,
@@ -147,22 +157,26 @@ impl ArtifactRegistry {
     }
 
     /// The component's bytes, checked against the layer's size and digest.
-    pub fn fetch(&self, layer: &Descriptor) -> Result<Vec<u8>, ArtifactError> {
+    pub fn fetch(&self, layer: &Descriptor) -> Result<Vec<u8>, Error> {
         let reference = self.reference.to_string();
         if layer.size > MAX_COMPONENT {
-            return Err(ArtifactError::NotAComponent {
+            return Err(Error::NotAComponent {
                 reference,
-                source: layout::NotAComponent(format!(
+                why: format!(
                     "a layer of {} bytes, over the {MAX_COMPONENT} accepted",
                     layer.size
-                )),
+                ),
             });
         }
-        let mut response = self.client.get_blob(&layer.digest, None)?;
+        let mut response = self
+            .client
+            .get_blob(&layer.digest, None)
+            .map_err(registry)?;
         let cap = layer.size as usize;
-        let bytes = read_to_vec(response.body_mut(), cap, "GET component layer")?;
+        let bytes =
+            read_to_vec(response.body_mut(), cap, "GET component layer").map_err(registry)?;
         if bytes.len() as u64 != layer.size || layout::sha256_digest(&bytes) != layer.digest {
-            return Err(ArtifactError::Integrity {
+            return Err(Error::ComponentIntegrity {
                 reference,
                 what: format!("the component's bytes do not match {}", layer.digest),
             });

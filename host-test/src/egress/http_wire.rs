@@ -49,7 +49,7 @@ impl HttpWire {
         http.set_nodelay(true);
         // The pool hides connects from the per-request watchdog, which then
         // allows connect + first-byte; this caps the TCP connect itself.
-        http.set_connect_timeout(Some(timeouts::DEFAULT_CONNECT));
+        http.set_connect_timeout(Some(kloset_oci::config::MAX_CONNECT_TIMEOUT));
         let https = HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()

@@ -12,7 +12,6 @@ pub(crate) mod error;
 mod hook;
 pub(crate) mod http_wire;
 pub(crate) mod native_transport;
-pub(crate) mod registry;
 pub(crate) mod response_body;
 pub(crate) mod timeouts;
 pub(crate) mod tls;

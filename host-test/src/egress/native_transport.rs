@@ -19,11 +19,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Frame;
-use kloset_oci::transport::{ResponseBody, SendFailure, Transport, Upload};
 use kloset_oci::failure::{body_refused, describe, Failure};
+use kloset_oci::transport::{ResponseBody, SendFailure, Transport, Upload};
 use kloset_oci::StoreError;
 
-use crate::EgressClient;
+use crate::egress::client::EgressClient;
 use tokio::sync::mpsc;
 use wasmtime_wasi::runtime::{in_tokio, spawn, AbortOnDropJoinHandle};
 use wasmtime_wasi_http::{Error as ErrorCode, RequestOptions, WasiBody};

@@ -20,11 +20,6 @@ use hyper::body::{Body, Bytes, Frame, SizeHint};
 use tokio::time::Instant;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
 
-/// Defaults when the guest's request options leave a timeout unset.
-pub const DEFAULT_CONNECT: Duration = Duration::from_secs(30);
-pub const DEFAULT_FIRST_BYTE: Duration = Duration::from_secs(120);
-pub const DEFAULT_BETWEEN_BYTES: Duration = Duration::from_secs(120);
-
 /// How often the watchdog looks again while the guest, not the registry, is
 /// the one being waited for.
 const RECHECK: Duration = Duration::from_secs(1);
@@ -40,13 +35,14 @@ pub struct Timeouts {
 impl Timeouts {
     /// The guest's values, with the defaults for those it did not set.
     pub fn from_options(options: Option<RequestOptions>) -> Self {
+        // Those the guest leaves unset are the store's defaults (option
+        // `timeout`), as the core's table states them.
+        let (connect, first_byte, between_bytes) = kloset_oci::config::default_timeouts();
         let options = options.unwrap_or_default();
         Timeouts {
-            connect: options.connect_timeout.unwrap_or(DEFAULT_CONNECT),
-            first_byte: options.first_byte_timeout.unwrap_or(DEFAULT_FIRST_BYTE),
-            between_bytes: options
-                .between_bytes_timeout
-                .unwrap_or(DEFAULT_BETWEEN_BYTES),
+            connect: options.connect_timeout.unwrap_or(connect),
+            first_byte: options.first_byte_timeout.unwrap_or(first_byte),
+            between_bytes: options.between_bytes_timeout.unwrap_or(between_bytes),
         }
     }
 }
@@ -207,11 +203,11 @@ mod tests {
         };
         let t = Timeouts::from_options(Some(set));
         assert_eq!(t.connect, Duration::from_secs(1));
-        assert_eq!(t.first_byte, DEFAULT_FIRST_BYTE);
-        assert_eq!(
-            Timeouts::from_options(None).between_bytes,
-            DEFAULT_BETWEEN_BYTES
-        );
+        // The core's table: `timeout` 120 s, a connect capped at 30 s.
+        assert_eq!(t.first_byte, Duration::from_secs(120));
+        let unset = Timeouts::from_options(None);
+        assert_eq!(unset.between_bytes, Duration::from_secs(120));
+        assert_eq!(unset.connect, Duration::from_secs(30));
     }
 
     #[tokio::test]

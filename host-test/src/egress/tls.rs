@@ -26,9 +26,11 @@ use rustls::{
     ClientConfig, DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme,
 };
 
-use crate::config::{HostConfig, TLS_CA_FILE};
+use kloset_oci::config::options::name::TLS_CA_FILE;
+
+use crate::echo;
+use crate::error::Error;
 use crate::local_file::{self, Rules};
-use crate::{echo, ContractError, HostError, StoreError};
 
 /// A regular file of at most 4 MiB: Debian's whole CA bundle (about 150
 /// certificates) is some 220 KB, so this holds any set of CAs a store
@@ -57,9 +59,9 @@ fn base_roots() -> &'static RootCertStore {
 /// Reads every certificate of a PEM file. A missing or unreadable file, or one
 /// without certificates, is a configuration error naming the path (never the
 /// file's contents).
-pub fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, StoreError> {
+pub fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
     let invalid = |why: String| {
-        StoreError::Contract(ContractError::InvalidConfig(format!(
+        Error::Contract(crate::error::ContractError::InvalidConfig(format!(
             "option '{TLS_CA_FILE}' ({}): {why}",
             echo::path(path)
         )))
@@ -90,15 +92,24 @@ fn pem_problem(err: &PemError) -> &'static str {
     }
 }
 
+/// What a store trusts, from its host options (`tls_ca_file`,
+/// `tls_insecure_no_verify`) and its registry's `host[:port]`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Trust<'a> {
+    pub ca_file: Option<&'a Path>,
+    pub insecure_no_verify: bool,
+    pub registry_authority: Option<&'a str>,
+}
+
 /// Builds the client configuration of a store handle: the base roots plus
 /// the CA file's certificates when one is given, and the registry-only
 /// insecure mode when asked for.
-pub fn client_config(host: &HostConfig) -> Result<ClientConfig, StoreError> {
+pub fn client_config(trust: &Trust) -> Result<ClientConfig, Error> {
     let mut roots = base_roots().clone();
-    if let Some(path) = &host.tls_ca_file {
+    if let Some(path) = trust.ca_file {
         for cert in read_pem_certs(path)? {
             roots.add(cert).map_err(|e| {
-                StoreError::Contract(ContractError::InvalidConfig(format!(
+                Error::Contract(crate::error::ContractError::InvalidConfig(format!(
                     "option '{TLS_CA_FILE}' ({}): unusable certificate: {e}",
                     echo::path(path)
                 )))
@@ -111,9 +122,9 @@ pub fn client_config(host: &HostConfig) -> Result<ClientConfig, StoreError> {
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| setup_error(&e))?;
-    let insecure_for = host
-        .tls_insecure_no_verify
-        .then(|| host.registry_authority.as_deref().and_then(server_name))
+    let insecure_for = trust
+        .insecure_no_verify
+        .then(|| trust.registry_authority.and_then(server_name))
         .flatten();
     let config = match insecure_for {
         Some(registry) => {
@@ -132,8 +143,8 @@ pub fn client_config(host: &HostConfig) -> Result<ClientConfig, StoreError> {
     Ok(config)
 }
 
-fn setup_error(err: &dyn std::fmt::Display) -> StoreError {
-    StoreError::Host(HostError::Config(format!("TLS set-up: {err}")))
+fn setup_error(err: &dyn std::fmt::Display) -> Error {
+    Error::Config(format!("TLS set-up: {err}"))
 }
 
 /// The name a TLS handshake with `host[:port]` is made for, as hyper-rustls
@@ -162,7 +173,7 @@ impl SkipRegistryVerification {
         registry: ServerName<'static>,
         roots: Arc<RootCertStore>,
         provider: &Arc<CryptoProvider>,
-    ) -> Result<Self, StoreError> {
+    ) -> Result<Self, Error> {
         let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
             .build()
             .map_err(|e| setup_error(&e))?;
@@ -223,15 +234,12 @@ impl ServerCertVerifier for SkipRegistryVerification {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
 
-    fn host(ca: Option<&str>, insecure: bool, authority: Option<&str>) -> HostConfig {
-        HostConfig {
-            tls_ca_file: ca.map(PathBuf::from),
-            tls_insecure_no_verify: insecure,
-            registry_authority: authority.map(str::to_string),
-            docker_config: None,
-            ..HostConfig::default()
+    fn host<'a>(ca: Option<&'a str>, insecure: bool, authority: Option<&'a str>) -> Trust<'a> {
+        Trust {
+            ca_file: ca.map(Path::new),
+            insecure_no_verify: insecure,
+            registry_authority: authority,
         }
     }
 
@@ -257,7 +265,7 @@ mod tests {
     fn missing_ca_file_is_invalid_config_naming_the_path() {
         let err = client_config(&host(Some("/nonexistent/ca.pem"), false, None)).unwrap_err();
         match err {
-            StoreError::Contract(ContractError::InvalidConfig(msg)) => {
+            Error::Contract(crate::error::ContractError::InvalidConfig(msg)) => {
                 assert!(msg.contains("/nonexistent/ca.pem"), "{msg}");
                 assert!(msg.contains("tls_ca_file"), "{msg}");
             }
@@ -274,7 +282,7 @@ mod tests {
         let err = client_config(&host(path.to_str(), false, None)).unwrap_err();
         std::fs::remove_dir_all(&dir).unwrap();
         match err {
-            StoreError::Contract(ContractError::InvalidConfig(msg)) => {
+            Error::Contract(crate::error::ContractError::InvalidConfig(msg)) => {
                 assert!(!msg.contains("s3cret"), "{msg}")
             }
             other => panic!("unexpected {other:?}"),

@@ -27,7 +27,7 @@ use wasmtime::Engine;
 
 use crate::error::one_line;
 use crate::plugin::cache_dir;
-use crate::HostError;
+use crate::Error;
 
 /// Overrides the cache directory.
 pub const CACHE_ENV: &str = "KLOSET_HOST_CACHE";
@@ -40,7 +40,7 @@ const WASMTIME_VERSION: &str = "48.0.8";
 const MAGIC: &[u8] = b"kloset-host compiled component v1\n";
 
 /// Compiles `wasm`, or loads its compilation from the cache.
-pub fn load_or_compile(engine: &Engine, wasm: &[u8]) -> Result<Component, HostError> {
+pub fn load_or_compile(engine: &Engine, wasm: &[u8]) -> Result<Component, Error> {
     load_or_compile_in(engine, wasm, cache_dir().as_deref())
 }
 
@@ -49,7 +49,7 @@ pub fn load_or_compile_in(
     engine: &Engine,
     wasm: &[u8],
     dir: Option<&Path>,
-) -> Result<Component, HostError> {
+) -> Result<Component, Error> {
     let Some((dir, opened)) = dir.and_then(|d| cache_dir::trusted(d).map(|fd| (d, fd))) else {
         return compile(engine, wasm);
     };
@@ -76,8 +76,8 @@ pub fn load_or_compile_in(
     Ok(component)
 }
 
-fn compile(engine: &Engine, wasm: &[u8]) -> Result<Component, HostError> {
-    Component::new(engine, wasm).map_err(|e| HostError::Compile(one_line(&e)))
+fn compile(engine: &Engine, wasm: &[u8]) -> Result<Component, Error> {
+    Component::new(engine, wasm).map_err(|e| Error::Compile(one_line(&e)))
 }
 
 /// `$KLOSET_HOST_CACHE`, else the user's cache directory + `kloset-host`.
@@ -104,10 +104,10 @@ fn cache_key(engine: &Engine, wasm: &[u8]) -> String {
 
 /// Writes the compilation next to its final name, then renames it into
 /// place, so a concurrent loader sees either no file or a whole one.
-fn store(dir: &Path, path: &Path, component: &Component) -> Result<(), HostError> {
+fn store(dir: &Path, path: &Path, component: &Component) -> Result<(), Error> {
     let serialized = component
         .serialize()
-        .map_err(|e| HostError::Compile(one_line(&e)))?;
+        .map_err(|e| Error::Compile(one_line(&e)))?;
     let mut bytes = Vec::with_capacity(MAGIC.len() + 32 + serialized.len());
     bytes.extend_from_slice(MAGIC);
     bytes.extend_from_slice(&Sha256::digest(&serialized));
@@ -129,10 +129,10 @@ pub(crate) fn write_atomically(
     path: &Path,
     bytes: &[u8],
     what: &str,
-) -> Result<(), HostError> {
+) -> Result<(), Error> {
     let io = |context: &str| {
         let context = format!("{context} {}", dir.display());
-        move |source| HostError::Io { context, source }
+        move |source| Error::Io { context, source }
     };
     fs::create_dir_all(dir).map_err(io("creating cache directory"))?;
     let nonce = std::time::SystemTime::now()

@@ -40,7 +40,7 @@ fn check(dir: &Path) -> Result<(), String> {
 }
 
 /// Opens `dir` and judges what was opened (also for the host's blob
-/// maps, `crate::store::blob_map`, which warn in their own words).
+/// maps, `crate::plugin::blob_map`, which warn in their own words).
 pub fn open(dir: &Path) -> Result<OwnedFd, String> {
     if !dir.exists() {
         fs::DirBuilder::new()

@@ -1,7 +1,7 @@
 //! Conversions between the host's types and the generated WIT types.
 
 use crate::plugin::bindings::{ByteRange, WitError, WitResource};
-use crate::{echo, ContractError, HostError, Mac, Resource, StoreError};
+use crate::{echo, ContractError, Error, Mac, Resource};
 
 impl From<Resource> for WitResource {
     fn from(kind: Resource) -> Self {
@@ -60,9 +60,9 @@ impl From<WitError> for ContractError {
     }
 }
 
-impl From<WitError> for StoreError {
+impl From<WitError> for Error {
     fn from(err: WitError) -> Self {
-        StoreError::Contract(err.into())
+        Error::Contract(err.into())
     }
 }
 
@@ -72,13 +72,10 @@ pub fn byte_range(range: Option<(u64, u32)>) -> Option<ByteRange> {
 }
 
 /// A key the component listed; anything but 32 bytes breaks the contract.
-pub fn mac_from_wit(key: Vec<u8>) -> Result<Mac, StoreError> {
+pub fn mac_from_wit(key: Vec<u8>) -> Result<Mac, Error> {
     let len = key.len();
-    Mac::try_from(key).map_err(|_| {
-        StoreError::Host(HostError::BrokenContract(format!(
-            "listed a key of {len} bytes, not 32"
-        )))
-    })
+    Mac::try_from(key)
+        .map_err(|_| Error::BrokenContract(format!("listed a key of {len} bytes, not 32")))
 }
 
 #[cfg(test)]
@@ -95,21 +92,21 @@ mod tests {
 
     #[test]
     fn registry_failures_keep_their_fields() {
-        let err = StoreError::from(WitError::Registry(RegistryFailure {
+        let err = Error::from(WitError::Registry(RegistryFailure {
             status: 418,
             code: "TEAPOT".into(),
             message: "short and stout".into(),
         }));
         assert!(matches!(
             err,
-            StoreError::Contract(ContractError::Registry { status: 418, ref code, ref message })
+            Error::Contract(ContractError::Registry { status: 418, ref code, ref message })
                 if code == "TEAPOT" && message == "short and stout"
         ));
     }
 
     #[test]
     fn status_0_is_the_components_mark_for_a_broken_protocol() {
-        let err = StoreError::from(WitError::Registry(RegistryFailure {
+        let err = Error::from(WitError::Registry(RegistryFailure {
             status: 0,
             code: String::new(),
             message: "tag list pagination loops back on itself".into(),
@@ -126,7 +123,7 @@ mod tests {
     #[test]
     fn component_messages_are_one_clean_line() {
         let key = format!("\u{1b}[2J{}", "k".repeat(10_000));
-        let err = StoreError::from(WitError::InvalidConfig(format!(
+        let err = Error::from(WitError::InvalidConfig(format!(
             "unknown option '{key}'\n(known: location)"
         )))
         .to_string();
@@ -144,7 +141,7 @@ mod tests {
         assert_eq!(mac_from_wit(vec![7; 32]).unwrap(), Mac([7; 32]));
         assert!(matches!(
             mac_from_wit(vec![7; 31]),
-            Err(StoreError::Host(HostError::BrokenContract(_)))
+            Err(Error::BrokenContract(_))
         ));
     }
 }

@@ -9,10 +9,10 @@ use wasmtime::Store;
 use crate::egress::Egress;
 use crate::error::one_line;
 use crate::plugin::bindings::{KlosetStore, StoreApi, WitError};
+use crate::plugin::blob_map::BlobMap;
 use crate::plugin::pool::{Build, Flags, Pooled};
 use crate::plugin::state::{MemoryLimitExceeded, State};
-use crate::store::blob_map::BlobMap;
-use crate::{HostError, Plugin, StoreError};
+use crate::{Error, Plugin};
 
 /// A component instance and the `store` resource built in it.
 pub struct Instance {
@@ -46,18 +46,19 @@ impl Build for Recipe {
     type Instance = Instance;
 
     /// Instantiates the component and builds its `store` (`from-config`).
-    fn build(&self) -> Result<Instance, StoreError> {
+    fn build(&self) -> Result<Instance, Error> {
         let state = State::new(self.egress.clone(), self.peak.clone(), self.max_memory);
         let mut store = Store::new(self.plugin.engine(), state);
         store.limiter(|state| &mut state.memory);
-        let bindings = self.plugin.pre().instantiate(&mut store).map_err(|e| {
-            memory_error(&e).unwrap_or_else(|| HostError::Instantiate(one_line(&e)))
-        })?;
+        let bindings =
+            self.plugin.pre().instantiate(&mut store).map_err(|e| {
+                memory_error(&e).unwrap_or_else(|| Error::Instantiate(one_line(&e)))
+            })?;
         let resource = bindings
             .kloset_store_store()
             .store()
             .call_from_config(&mut store, &self.config)
-            .map_err(|e| memory_error(&e).unwrap_or_else(|| HostError::Trap(one_line(&e))))??;
+            .map_err(|e| memory_error(&e).unwrap_or_else(|| Error::Trap(one_line(&e))))??;
         Ok(Instance {
             store,
             bindings,
@@ -95,11 +96,11 @@ impl Pooled for Instance {
     }
 }
 
-/// [`HostError::MemoryLimit`] when `err` is the memory limiter's refusal.
-pub(crate) fn memory_error(err: &wasmtime::Error) -> Option<HostError> {
+/// [`Error::MemoryLimit`] when `err` is the memory limiter's refusal.
+pub(crate) fn memory_error(err: &wasmtime::Error) -> Option<Error> {
     err.chain()
         .find_map(|e| e.downcast_ref::<MemoryLimitExceeded>())
-        .map(|e| HostError::MemoryLimit {
+        .map(|e| Error::MemoryLimit {
             limit: e.limit,
             desired: e.desired,
         })

@@ -10,7 +10,7 @@ use wasmtime::{Config, Engine};
 use crate::error::one_line;
 use crate::plugin::bindings::KlosetStorePre;
 use crate::plugin::state::State;
-use crate::{plugin::cache, HostError};
+use crate::{plugin::cache, Error};
 
 /// Names the component to load when no path is given.
 pub const COMPONENT_ENV: &str = "KLOSET_COMPONENT";
@@ -37,8 +37,8 @@ impl std::fmt::Debug for Plugin {
 
 impl Plugin {
     /// Loads a component file.
-    pub fn load(path: &Path) -> Result<Plugin, HostError> {
-        let wasm = std::fs::read(path).map_err(|source| HostError::Load {
+    pub fn load(path: &Path) -> Result<Plugin, Error> {
+        let wasm = std::fs::read(path).map_err(|source| Error::Load {
             path: path.to_path_buf(),
             source,
         })?;
@@ -46,7 +46,7 @@ impl Plugin {
     }
 
     /// Loads a component from its bytes.
-    pub fn load_bytes(wasm: &[u8]) -> Result<Plugin, HostError> {
+    pub fn load_bytes(wasm: &[u8]) -> Result<Plugin, Error> {
         let engine = Self::engine_for_components()?;
         let component = cache::load_or_compile(&engine, wasm)?;
         Self::link(engine, &component)
@@ -55,10 +55,7 @@ impl Plugin {
     /// Loads a component from its bytes with its compilation cached in
     /// `cache_dir` instead of the default place; `None` compiles it afresh
     /// (the benchmark times both: cold and cached start-up).
-    pub fn load_bytes_cached_in(
-        wasm: &[u8],
-        cache_dir: Option<&Path>,
-    ) -> Result<Plugin, HostError> {
+    pub fn load_bytes_cached_in(wasm: &[u8], cache_dir: Option<&Path>) -> Result<Plugin, Error> {
         let engine = Self::engine_for_components()?;
         let component = cache::load_or_compile_in(&engine, wasm, cache_dir)?;
         Self::link(engine, &component)
@@ -67,16 +64,13 @@ impl Plugin {
     /// The engine configuration every component of this host is compiled
     /// for (the bench compiles its own guests with it, to compare like with
     /// like).
-    pub fn engine_for_components() -> Result<Engine, HostError> {
-        Engine::new(&Config::new()).map_err(|e| HostError::Config(one_line(&e)))
+    pub fn engine_for_components() -> Result<Engine, Error> {
+        Engine::new(&Config::new()).map_err(|e| Error::Config(one_line(&e)))
     }
 
-    fn link(
-        engine: Engine,
-        component: &wasmtime::component::Component,
-    ) -> Result<Plugin, HostError> {
+    fn link(engine: Engine, component: &wasmtime::component::Component) -> Result<Plugin, Error> {
         let mut linker = Linker::<State>::new(&engine);
-        let instantiate = |e: wasmtime::Error| HostError::Instantiate(one_line(&e));
+        let instantiate = |e: wasmtime::Error| Error::Instantiate(one_line(&e));
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(instantiate)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker).map_err(instantiate)?;
         let pre = linker.instantiate_pre(component).map_err(instantiate)?;

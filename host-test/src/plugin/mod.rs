@@ -3,6 +3,7 @@
 //! its `store` resource, and the pool a handle lends instances from.
 
 pub(crate) mod bindings;
+pub(crate) mod blob_map;
 pub(crate) mod cache;
 pub(crate) mod cache_dir;
 pub(crate) mod convert;

@@ -4,7 +4,7 @@
 //! back, with whatever the component cached in it. At most `max_instances`
 //! ([`MAX_INSTANCES`] unless configured) exist at once; further callers wait
 //! for one to come back, up to `instance_wait`, then fail with
-//! [`HostError::PoolTimeout`] (an instance never returned, a caller stuck
+//! [`Error::PoolTimeout`] (an instance never returned, a caller stuck
 //! holding one, must not hang every other caller for good).
 //!
 //! An instance leaves the pool for good when a call trapped in it (memory
@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use crate::error::one_line;
 use crate::plugin::bindings::WitError;
 use crate::plugin::instance::{memory_error, Recipe};
-use crate::{HostError, StoreError};
+use crate::Error;
 
 /// The Kloset engine reads up to 64 ranges in parallel while browsing.
 pub const MAX_INSTANCES: usize = kloset_oci::config::options::MAX_INSTANCES as usize;
@@ -30,7 +30,7 @@ pub const MAX_INSTANCES: usize = kloset_oci::config::options::MAX_INSTANCES as u
 /// What builds the instances a pool lends ([`Recipe`] for the real pool).
 pub trait Build {
     type Instance: Pooled;
-    fn build(&self) -> Result<Self::Instance, StoreError>;
+    fn build(&self) -> Result<Self::Instance, Error>;
 }
 
 /// What the pool needs of an instance it lends: its flags, and a way to
@@ -97,7 +97,7 @@ impl<R: Build> Pool<R> {
     /// An instance for one operation: an idle one, a new one while under the
     /// cap, else the next one returned. After `close_all`, the instance is
     /// closed first so every instance of a closed handle behaves alike.
-    pub fn acquire(self: &Arc<Self>) -> Result<Lease<R>, StoreError> {
+    pub fn acquire(self: &Arc<Self>) -> Result<Lease<R>, Error> {
         let (mut lease, closed) = self.acquire_raw()?;
         if closed && !lease.instance().flags().closed {
             let _ = lease.close();
@@ -105,7 +105,7 @@ impl<R: Build> Pool<R> {
         Ok(lease)
     }
 
-    fn acquire_raw(self: &Arc<Self>) -> Result<(Lease<R>, bool), StoreError> {
+    fn acquire_raw(self: &Arc<Self>) -> Result<(Lease<R>, bool), Error> {
         let deadline = Instant::now() + self.wait;
         let mut slots = self.lock();
         loop {
@@ -126,7 +126,7 @@ impl<R: Build> Pool<R> {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(HostError::PoolTimeout {
+                return Err(Error::PoolTimeout {
                     waited_secs: self.wait.as_secs(),
                     instances: self.max,
                 }
@@ -143,7 +143,7 @@ impl<R: Build> Pool<R> {
     /// Closes every idle instance (at least one) and marks the pool closed;
     /// instances in use are closed when next acquired. Returns the first
     /// error a `close` gave.
-    pub fn close_all(self: &Arc<Self>) -> Result<(), StoreError> {
+    pub fn close_all(self: &Arc<Self>) -> Result<(), Error> {
         let idle = {
             let mut slots = self.lock();
             slots.closed = true;
@@ -220,19 +220,19 @@ impl<R: Build> Lease<R> {
     }
 
     /// Runs one call into the instance. A trap poisons the instance and
-    /// becomes [`HostError::Trap`].
+    /// becomes [`Error::Trap`].
     pub fn call<T>(
         &mut self,
         f: impl FnOnce(&mut R::Instance) -> wasmtime::Result<T>,
-    ) -> Result<T, StoreError> {
+    ) -> Result<T, Error> {
         let instance = self.instance();
         if instance.flags().poisoned {
-            return Err(HostError::Trap("instance trapped earlier".into()).into());
+            return Err(Error::Trap("instance trapped earlier".into()).into());
         }
         f(instance).map_err(|trap| {
             instance.flags_mut().poisoned = true;
-            let error = memory_error(&trap).unwrap_or_else(|| HostError::Trap(one_line(&trap)));
-            StoreError::Host(error)
+            let error = memory_error(&trap).unwrap_or_else(|| Error::Trap(one_line(&trap)));
+            error
         })
     }
 
@@ -240,11 +240,11 @@ impl<R: Build> Lease<R> {
     pub fn try_call<T>(
         &mut self,
         f: impl FnOnce(&mut R::Instance) -> wasmtime::Result<Result<T, WitError>>,
-    ) -> Result<T, StoreError> {
-        self.call(f)?.map_err(StoreError::from)
+    ) -> Result<T, Error> {
+        self.call(f)?.map_err(Error::from)
     }
 
-    fn close(&mut self) -> Result<(), StoreError> {
+    fn close(&mut self) -> Result<(), Error> {
         let result = self.try_call(Pooled::close);
         self.instance().flags_mut().closed = true;
         result

@@ -26,9 +26,9 @@ struct FakeRecipe {
 impl Build for FakeRecipe {
     type Instance = Fake;
 
-    fn build(&self) -> Result<Fake, StoreError> {
+    fn build(&self) -> Result<Fake, Error> {
         if self.fail_builds.load(Ordering::SeqCst) {
-            return Err(HostError::Instantiate("canned build failure".into()).into());
+            return Err(Error::Instantiate("canned build failure".into()).into());
         }
         let id = self.built.fetch_add(1, Ordering::SeqCst) + 1;
         self.log.lock().unwrap().push(format!("build {id}"));
@@ -102,7 +102,7 @@ fn id(lease: &mut Lease<FakeRecipe>) -> usize {
     lease.instance().id
 }
 
-fn trap(lease: &mut Lease<FakeRecipe>) -> StoreError {
+fn trap(lease: &mut Lease<FakeRecipe>) -> Error {
     lease
         .call(|_| Err::<(), _>(wasmtime::Error::msg("wasm trap: unreachable")))
         .unwrap_err()
@@ -177,10 +177,10 @@ fn a_caller_waiting_past_instance_wait_gets_pool_timeout() {
     assert!(
         matches!(
             err,
-            StoreError::Host(HostError::PoolTimeout {
+            Error::PoolTimeout {
                 waited_secs: 1,
                 instances: 1
-            })
+            }
         ),
         "{err:?}"
     );
@@ -196,7 +196,7 @@ fn a_trapped_instance_is_dropped_and_its_slot_freed() {
     let mut lease = pool.acquire().unwrap();
     let err = trap(&mut lease);
     assert!(
-        matches!(&err, StoreError::Host(HostError::Trap(m)) if m.contains("unreachable")),
+        matches!(&err, Error::Trap(m) if m.contains("unreachable")),
         "{err:?}"
     );
     assert!(lease.is_poisoned());
@@ -208,7 +208,7 @@ fn a_trapped_instance_is_dropped_and_its_slot_freed() {
     });
     assert!(!entered);
     assert!(
-        matches!(&again, Err(StoreError::Host(HostError::Trap(m))) if m.contains("trapped earlier")),
+        matches!(&again, Err(Error::Trap(m)) if m.contains("trapped earlier")),
         "{again:?}"
     );
 
@@ -249,7 +249,7 @@ fn a_failed_build_frees_its_slot() {
     pool.recipe.fail_builds.store(true, Ordering::SeqCst);
     let err = pool.acquire().err().expect("the build failed");
     assert!(
-        matches!(&err, StoreError::Host(HostError::Instantiate(m)) if m.contains("canned")),
+        matches!(&err, Error::Instantiate(m) if m.contains("canned")),
         "{err:?}"
     );
     assert_eq!(pool.counts(), (0, 0));
@@ -347,7 +347,7 @@ fn an_instance_whose_close_traps_is_dropped_and_its_slot_freed() {
     drop((a, b));
     let err = pool.close_all().unwrap_err();
     assert!(
-        matches!(&err, StoreError::Host(HostError::Trap(m)) if m.contains("unreachable")),
+        matches!(&err, Error::Trap(m) if m.contains("unreachable")),
         "{err:?}"
     );
     assert_eq!(&log(&pool)[2..], ["close 1", "close 2", "drop 1"]);

@@ -7,18 +7,13 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use kloset_oci::config::CREDENTIAL_ENV;
+
 use crate::egress::Egress;
 
 /// Set to anything to let the component's stderr (panic messages, debug
 /// prints) through; off by default so the CLI keeps its one-line errors.
 const GUEST_STDERR_ENV: &str = "KLOSET_HOST_GUEST_STDERR";
-
-/// Environment variables passed through to the component.
-pub const CREDENTIAL_ENV: [&str; 3] = [
-    "OCI_REGISTRY_USERNAME",
-    "OCI_REGISTRY_PASSWORD",
-    "OCI_REGISTRY_TOKEN",
-];
 
 /// What one component instance's `Store` holds.
 pub struct State {

@@ -2,20 +2,20 @@
 //! run on an instance from the handle's pool.
 
 use std::io::Read;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 
-use crate::config::Limits;
-use crate::egress::registry::prepare;
+use crate::configure::prepare::prepare;
+use crate::configure::Limits;
 use crate::egress::RequestCounts;
 use crate::plugin::bindings::WitBlobRef;
+use crate::plugin::blob_map::{BlobMap, BlobRef, CatchUp};
 use crate::plugin::convert::{byte_range, mac_from_wit};
 use crate::plugin::instance::Recipe;
 use crate::plugin::pool::{Lease, Pool};
-use crate::store::blob_map::{BlobMap, BlobRef, CatchUp};
 use crate::store::read_cache::{Prefetch, ReadCache};
 use crate::store::reader::{store_error_from_io, ObjectReader};
-use crate::{ContractError, HostError, Mac, Plugin, Resource, StoreError};
+use crate::{ContractError, Error, Mac, Plugin, Resource};
 
 /// Bytes handed to the component per `writer.write` call.
 const WRITE_CHUNK: usize = 1 << 20;
@@ -25,12 +25,12 @@ const MAX_PREALLOC: usize = 64 << 20;
 
 /// A configured store, usable from many threads at once.
 pub struct StoreHandle {
-    pool: Arc<Pool>,
-    requests: Arc<RequestCounts>,
-    peak: Arc<AtomicUsize>,
+    pub(super) pool: Arc<Pool>,
+    pub(super) requests: Arc<RequestCounts>,
+    pub(super) peak: Arc<AtomicUsize>,
     limits: Limits,
     /// Blocks of packfiles kept for ranged reads (`read_cache`).
-    read_cache: Arc<ReadCache>,
+    pub(super) read_cache: Arc<ReadCache>,
     /// Where immutable objects' bytes are, across instances and processes
     /// (`blob_map`), and the keys deleted or put that every instance must
     /// forget.
@@ -54,16 +54,18 @@ impl StoreHandle {
     /// Only then, when the store has no credentials of its own, is the
     /// Docker login for its registry looked up (which may run a credential
     /// helper) and added.
-    pub fn new(plugin: &Plugin, config: &[(String, String)]) -> Result<StoreHandle, StoreError> {
+    pub fn new(plugin: &Plugin, config: &[(String, String)]) -> Result<StoreHandle, Error> {
         let requests = Arc::new(RequestCounts::default());
         let peak = Arc::new(AtomicUsize::new(0));
         let mut prepared = prepare(config, requests.clone())?;
         let limits = prepared.limits;
         let egress = prepared.egress.clone();
-        let blobs = Arc::new(match repository_identity(&prepared.guest) {
-            Some(identity) => BlobMap::for_repository(&prepared.blob_map, &identity),
-            None => BlobMap::new(None),
-        });
+        let blobs = Arc::new(
+            match prepared.settings.as_ref().ok().map(repository_identity) {
+                Some(identity) => BlobMap::for_repository(&prepared.blob_map, &identity),
+                None => BlobMap::new(None),
+            },
+        );
         let pool = |guest: Vec<(String, String)>| {
             Pool::new(
                 Recipe {
@@ -94,74 +96,74 @@ impl StoreHandle {
         })
     }
 
-    fn lease(&self) -> Result<Lease, StoreError> {
+    fn lease(&self) -> Result<Lease, Error> {
         self.pool.acquire()
     }
 
-    pub fn create(&self, config: &[u8]) -> Result<(), StoreError> {
+    pub fn create(&self, config: &[u8]) -> Result<(), Error> {
         self.lease()?.try_call(|i| {
             let (api, store, res) = i.parts();
             api.store().call_create(store, res, config)
         })
     }
 
-    pub fn open(&self) -> Result<Vec<u8>, StoreError> {
+    pub fn open(&self) -> Result<Vec<u8>, Error> {
         self.lease()?.try_call(|i| {
             let (api, store, res) = i.parts();
             api.store().call_open(store, res)
         })
     }
 
-    pub fn ping(&self) -> Result<(), StoreError> {
+    pub fn ping(&self) -> Result<(), Error> {
         self.lease()?.try_call(|i| {
             let (api, store, res) = i.parts();
             api.store().call_ping(store, res)
         })
     }
 
-    pub fn origin(&self) -> Result<String, StoreError> {
+    pub fn origin(&self) -> Result<String, Error> {
         self.lease()?.call(|i| {
             let (api, store, res) = i.parts();
             api.store().call_origin(store, res)
         })
     }
 
-    pub fn store_type(&self) -> Result<String, StoreError> {
+    pub fn store_type(&self) -> Result<String, Error> {
         self.lease()?.call(|i| {
             let (api, store, res) = i.parts();
             api.store().call_type(store, res)
         })
     }
 
-    pub fn root(&self) -> Result<String, StoreError> {
+    pub fn root(&self) -> Result<String, Error> {
         self.lease()?.call(|i| {
             let (api, store, res) = i.parts();
             api.store().call_root(store, res)
         })
     }
 
-    pub fn flags(&self) -> Result<u32, StoreError> {
+    pub fn flags(&self) -> Result<u32, Error> {
         self.lease()?.call(|i| {
             let (api, store, res) = i.parts();
             api.store().call_flags(store, res)
         })
     }
 
-    pub fn mode(&self) -> Result<u32, StoreError> {
+    pub fn mode(&self) -> Result<u32, Error> {
         self.lease()?.try_call(|i| {
             let (api, store, res) = i.parts();
             api.store().call_mode(store, res)
         })
     }
 
-    pub fn size(&self) -> Result<u64, StoreError> {
+    pub fn size(&self) -> Result<u64, Error> {
         self.lease()?.try_call(|i| {
             let (api, store, res) = i.parts();
             api.store().call_size(store, res)
         })
     }
 
-    pub fn list(&self, kind: Resource) -> Result<Vec<Mac>, StoreError> {
+    pub fn list(&self, kind: Resource) -> Result<Vec<Mac>, Error> {
         let keys = self.lease()?.try_call(|i| {
             let (api, store, res) = i.parts();
             api.store().call_list(store, res, kind.into())
@@ -170,7 +172,7 @@ impl StoreHandle {
     }
 
     /// One object's size in bytes (`not-found` when it does not exist).
-    pub fn object_size(&self, kind: Resource, mac: &Mac) -> Result<u64, StoreError> {
+    pub fn object_size(&self, kind: Resource, mac: &Mac) -> Result<u64, Error> {
         let (mut lease, seen) = lease_to_read(&self.pool, &self.blobs, kind, mac)?;
         let size = lease.try_call(|i| {
             let (api, store, res) = i.parts();
@@ -192,7 +194,7 @@ impl StoreHandle {
         mac: &Mac,
         offset: u64,
         length: u32,
-    ) -> Result<Vec<u8>, StoreError> {
+    ) -> Result<Vec<u8>, Error> {
         let fetch = |at, len| read_exact(&self.pool, &self.blobs, kind, mac, at, len);
         if kind != Resource::Packfile {
             return fetch(offset, length);
@@ -265,15 +267,10 @@ impl StoreHandle {
         kind == Resource::Packfile && self.read_cache.keeps(offset, length)
     }
 
-    /// Bytes of packfile blocks the handle holds now.
-    pub fn read_cache_held(&self) -> u64 {
-        self.read_cache.held()
-    }
-
     /// Streams `data` into the component in 1 MiB chunks and returns the
     /// bytes stored. If `data` fails, the writer is dropped without `finish`
-    /// (the component abandons the object) and [`StoreError::Input`] returned.
-    pub fn put(&self, kind: Resource, mac: &Mac, data: impl Read) -> Result<u64, StoreError> {
+    /// (the component abandons the object) and [`Error::Input`] returned.
+    pub fn put(&self, kind: Resource, mac: &Mac, data: impl Read) -> Result<u64, Error> {
         // Whatever is written under the MAC is what later reads see.
         if kind == Resource::Packfile {
             self.read_cache.forget(mac);
@@ -322,7 +319,7 @@ impl StoreHandle {
         dropped.map(|()| written)
     }
 
-    pub fn put_bytes(&self, kind: Resource, mac: &Mac, data: &[u8]) -> Result<u64, StoreError> {
+    pub fn put_bytes(&self, kind: Resource, mac: &Mac, data: &[u8]) -> Result<u64, Error> {
         self.put(kind, mac, data)
     }
 
@@ -332,21 +329,21 @@ impl StoreHandle {
         kind: Resource,
         mac: &Mac,
         range: Option<(u64, u32)>,
-    ) -> Result<ObjectReader, StoreError> {
+    ) -> Result<ObjectReader, Error> {
         open_reader(&self.pool, &self.blobs, kind, mac, range)
     }
 
     /// Reads an object (or a range of it) whole, into host memory: a range
     /// of at most its length (more is an `integrity` error), an object of
     /// at most `max_get_size` (1 GiB unless configured; more is
-    /// [`HostError::TooLarge`]). Stream larger ones with
+    /// [`Error::TooLarge`]). Stream larger ones with
     /// [`StoreHandle::get_reader`].
     pub fn get(
         &self,
         kind: Resource,
         mac: &Mac,
         range: Option<(u64, u32)>,
-    ) -> Result<Vec<u8>, StoreError> {
+    ) -> Result<Vec<u8>, Error> {
         let mut reader = self.get_reader(kind, mac, range)?;
         // Sized for the range, but not blindly: a range may run past the end.
         let expected = range.map_or(0, |(_, len)| len as usize).min(MAX_PREALLOC);
@@ -357,16 +354,16 @@ impl StoreHandle {
             .map_err(store_error_from_io)?;
         if !within {
             return Err(match range {
-                Some((_, len)) => StoreError::Contract(ContractError::Integrity(format!(
+                Some((_, len)) => Error::Contract(ContractError::Integrity(format!(
                     "the component returned more than the {len} bytes of the range"
                 ))),
-                None => HostError::TooLarge { limit }.into(),
+                None => Error::TooLarge { limit }.into(),
             });
         }
         Ok(bytes)
     }
 
-    pub fn delete(&self, kind: Resource, mac: &Mac) -> Result<(), StoreError> {
+    pub fn delete(&self, kind: Resource, mac: &Mac) -> Result<(), Error> {
         let deleted = self.lease()?.try_call(|i| {
             let (api, store, res) = i.parts();
             api.store()
@@ -385,47 +382,9 @@ impl StoreHandle {
     /// Calls `close` on every instance of the handle (those in use when they
     /// next come back into use). Later calls get the component's answer for
     /// a closed store.
-    pub fn close(&self) -> Result<(), StoreError> {
+    pub fn close(&self) -> Result<(), Error> {
         self.blobs.save();
         self.pool.close_all()
-    }
-
-    /// HTTP requests sent so far by all instances of this handle, retries
-    /// included.
-    pub fn requests(&self) -> u64 {
-        self.requests.sent()
-    }
-
-    /// Of [`requests`](Self::requests), those that got no answer or a
-    /// 429/5xx: the ones the component sends again while its retry budget
-    /// lasts.
-    pub fn unanswered_or_transient_requests(&self) -> u64 {
-        self.requests.unanswered_or_transient()
-    }
-
-    /// The latest exchanges of this handle (at most 64), oldest first, as
-    /// `METHOD /path status`: what to print when a request count is off.
-    pub fn recent_requests(&self) -> Vec<String> {
-        self.requests.recent()
-    }
-
-    /// The egress this handle's instances send through (pool, allow-list,
-    /// timeouts, request counter), for native code that must make the same
-    /// requests the same way: the benchmark's baseline.
-    pub fn egress_client(&self) -> crate::EgressClient {
-        crate::EgressClient::new(self.pool.egress().clone())
-    }
-
-    /// Component instances of this handle alive now, and how many of them
-    /// are idle in the pool.
-    pub fn instances(&self) -> (usize, usize) {
-        self.pool.counts()
-    }
-
-    /// The largest linear memory, in bytes, any instance of this handle
-    /// reached (or asked for, when it asked past `max_guest_memory`).
-    pub fn peak_guest_memory(&self) -> usize {
-        self.peak.load(Ordering::Relaxed)
     }
 }
 
@@ -438,14 +397,13 @@ impl Drop for StoreHandle {
 
 /// `registry + repository + prefix` as the component reads them from its
 /// configuration: what one repository's blob mappings are kept under.
-fn repository_identity(guest: &[(String, String)]) -> Option<String> {
-    let config = kloset_oci::config::StoreConfig::parse(guest).ok()?;
-    Some(format!(
+fn repository_identity(config: &kloset_oci::config::StoreConfig) -> String {
+    format!(
         "{}\n{}\n{}",
         config.base_url(),
         config.repository,
         config.prefix.as_deref().unwrap_or("")
-    ))
+    )
 }
 
 /// An instance ready to read `kind`/`mac`: it has forgotten every key
@@ -457,7 +415,7 @@ fn lease_to_read(
     blobs: &BlobMap,
     kind: Resource,
     mac: &Mac,
-) -> Result<(Lease, u64), StoreError> {
+) -> Result<(Lease, u64), Error> {
     loop {
         let mut lease = pool.acquire()?;
         let seen = match blobs.catch_up(lease.instance().changes_seen) {
@@ -505,7 +463,7 @@ fn learn_after_read<T>(
     kind: Resource,
     mac: &Mac,
     seen: u64,
-    outcome: &Result<T, StoreError>,
+    outcome: &Result<T, Error>,
 ) {
     if !kind.is_immutable() {
         return;
@@ -516,7 +474,7 @@ fn learn_after_read<T>(
                 blobs.learnt(kind, mac, &blob, seen);
             }
         }
-        Err(StoreError::Contract(ContractError::NotFound(_))) => blobs.changed(kind, mac),
+        Err(Error::Contract(ContractError::NotFound(_))) => blobs.changed(kind, mac),
         Err(_) => {}
     }
 }
@@ -548,7 +506,7 @@ fn open_reader(
     kind: Resource,
     mac: &Mac,
     range: Option<(u64, u32)>,
-) -> Result<ObjectReader, StoreError> {
+) -> Result<ObjectReader, Error> {
     let (mut lease, seen) = lease_to_read(pool, blobs, kind, mac)?;
     let reader = lease.try_call(|i| {
         let (api, store, res) = i.parts();
@@ -568,7 +526,7 @@ fn read_exact(
     mac: &Mac,
     offset: u64,
     length: u32,
-) -> Result<Vec<u8>, StoreError> {
+) -> Result<Vec<u8>, Error> {
     let mut reader = open_reader(pool, blobs, kind, mac, Some((offset, length)))?;
     let mut bytes = Vec::with_capacity((length as usize).min(MAX_PREALLOC));
     let within = reader
@@ -576,7 +534,7 @@ fn read_exact(
         .map_err(store_error_from_io)?;
     // The component checks lengths; a host does not take it on trust.
     if !within || bytes.len() != length as usize {
-        return Err(StoreError::Contract(ContractError::Integrity(format!(
+        return Err(Error::Contract(ContractError::Integrity(format!(
             "{kind} {mac}: the component returned {} bytes for a range of {length}",
             if within {
                 bytes.len().to_string()
@@ -597,10 +555,10 @@ fn write_all(
     lease: &mut Lease,
     writer: wasmtime::component::ResourceAny,
     mut data: impl Read,
-) -> Result<u64, StoreError> {
+) -> Result<u64, Error> {
     let mut chunk = vec![0u8; WRITE_CHUNK];
     loop {
-        let filled = fill(&mut data, &mut chunk).map_err(|e| StoreError::Input(e.to_string()))?;
+        let filled = fill(&mut data, &mut chunk).map_err(|e| Error::Input(e.to_string()))?;
         if filled > 0 {
             lease.try_call(|i| {
                 let (api, store, _) = i.parts();

@@ -2,8 +2,7 @@
 //! thread), the streaming reader and the error callers get. Resource kinds
 //! and MACs are the protocol crate's, re-exported.
 
-pub mod blob_map;
-pub(crate) mod error;
 pub(crate) mod handle;
+mod instruments;
 pub(crate) mod read_cache;
 pub(crate) mod reader;

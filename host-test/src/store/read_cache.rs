@@ -31,7 +31,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
-use crate::{ContractError, Mac, StoreError};
+use crate::{ContractError, Error, Mac};
 
 /// Bytes per block: 1 MiB. Against a registry 40 ms away at 200 Mbit/s a
 /// 1 MiB block costs one more round trip's worth of transfer, and a
@@ -169,9 +169,9 @@ impl ReadCache {
         mac: &Mac,
         offset: u64,
         length: u32,
-        size: impl FnOnce() -> Result<u64, StoreError>,
-        fetch: impl Fn(u64, u32) -> Result<Vec<u8>, StoreError>,
-    ) -> Result<Read, StoreError> {
+        size: impl FnOnce() -> Result<u64, Error>,
+        fetch: impl Fn(u64, u32) -> Result<Vec<u8>, Error>,
+    ) -> Result<Read, Error> {
         if !self.keeps(offset, length) {
             return fetch(offset, length).map(Read::alone);
         }
@@ -322,8 +322,8 @@ impl ReadCache {
     }
 }
 
-fn short_read(mac: &Mac, start: u64, asked: u64, got: usize) -> StoreError {
-    StoreError::Contract(ContractError::Integrity(format!(
+fn short_read(mac: &Mac, start: u64, asked: u64, got: usize) -> Error {
+    Error::Contract(ContractError::Integrity(format!(
         "a read of {asked} bytes at {start} of packfile {mac} returned {got}"
     )))
 }

@@ -33,7 +33,7 @@ impl Object {
 
     /// A read through `cache`, checked against the object's bytes; a read
     /// ahead it asks for is made at once, as the handle's thread would.
-    fn read(&self, cache: &ReadCache, offset: u64, length: u32) -> Result<Vec<u8>, StoreError> {
+    fn read(&self, cache: &ReadCache, offset: u64, length: u32) -> Result<Vec<u8>, Error> {
         let read = self.read_leaving_ahead(cache, offset, length)?;
         if let Some(prefetch) = read.prefetch {
             self.complete(cache, prefetch);
@@ -55,7 +55,7 @@ impl Object {
         cache: &ReadCache,
         offset: u64,
         length: u32,
-    ) -> Result<Read, StoreError> {
+    ) -> Result<Read, Error> {
         let read = cache.read(
             &self.mac,
             offset,
@@ -67,7 +67,7 @@ impl Object {
             |at, len| {
                 self.fetched.borrow_mut().push((at, len));
                 if at + u64::from(len) > self.size {
-                    return Err(StoreError::Contract(ContractError::InvalidArgument(
+                    return Err(Error::Contract(ContractError::InvalidArgument(
                         "past the end".into(),
                     )));
                 }
@@ -239,7 +239,7 @@ fn a_short_answer_is_an_integrity_error_and_nothing_is_kept() {
         |_, len| Ok(vec![0; len as usize - 1]),
     );
     match result {
-        Err(StoreError::Contract(ContractError::Integrity(message))) => {
+        Err(Error::Contract(ContractError::Integrity(message))) => {
             assert!(message.contains("1048576"), "{message}")
         }
         other => panic!("{other:?}"),
@@ -251,16 +251,16 @@ fn a_short_answer_is_an_integrity_error_and_nothing_is_kept() {
 fn a_failing_size_or_read_is_the_callers_error() {
     let cache = ReadCache::new(32 * MIB);
     let mac = Mac([7; 32]);
-    let missing = || StoreError::Contract(ContractError::NotFound("packfile".into()));
+    let missing = || Error::Contract(ContractError::NotFound("packfile".into()));
     let result = cache.read(&mac, 10, 10, || Err(missing()), |_, _| unreachable!());
     assert!(matches!(
         result,
-        Err(StoreError::Contract(ContractError::NotFound(_)))
+        Err(Error::Contract(ContractError::NotFound(_)))
     ));
     let result = cache.read(&mac, 10, 10, || Ok(MIB), |_, _| Err(missing()));
     assert!(matches!(
         result,
-        Err(StoreError::Contract(ContractError::NotFound(_)))
+        Err(Error::Contract(ContractError::NotFound(_)))
     ));
     assert_eq!(cache.held(), 0);
     // Nothing is left in flight: the next read asks again, and waits for

@@ -5,7 +5,7 @@ use std::io::{self, Read};
 use wasmtime::component::ResourceAny;
 
 use crate::plugin::pool::Lease;
-use crate::{ContractError, HostError, StoreError};
+use crate::{ContractError, Error};
 
 /// Bytes asked of the component per `reader.read` call. The component fills
 /// them from several response frames (about 300 KiB each from a local
@@ -17,7 +17,7 @@ pub(crate) const READ_CHUNK: u32 = 1 << 20;
 /// An object (or a range of it) being read. Holds one instance of the
 /// handle's pool until dropped.
 ///
-/// Errors are `io::Error`s wrapping a [`StoreError`]; get it back with
+/// Errors are `io::Error`s wrapping a [`Error`]; get it back with
 /// [`store_error_from_io`] (or `into_inner` and `downcast`). An object read
 /// whole is verified by the component as it ends, so read to the end.
 pub struct ObjectReader {
@@ -55,7 +55,7 @@ impl ObjectReader {
     }
 
     /// Fetches the next chunk; `Ok(false)` at the end.
-    fn refill(&mut self) -> Result<bool, StoreError> {
+    fn refill(&mut self) -> Result<bool, Error> {
         let reader = self.reader.expect("an open reader holds its resource");
         let chunk = self.lease.try_call(|i| {
             let (api, store, _) = i.parts();
@@ -65,7 +65,7 @@ impl ObjectReader {
             return Ok(false);
         }
         if chunk.len() > READ_CHUNK as usize {
-            return Err(HostError::BrokenContract(format!(
+            return Err(Error::BrokenContract(format!(
                 "a read of at most {READ_CHUNK} bytes returned {}",
                 chunk.len()
             ))
@@ -173,29 +173,29 @@ impl Drop for ObjectReader {
     }
 }
 
-fn io_error(err: StoreError) -> io::Error {
+fn io_error(err: Error) -> io::Error {
     let kind = match &err {
-        StoreError::Contract(ContractError::NotFound(_)) => io::ErrorKind::NotFound,
-        StoreError::Contract(ContractError::Integrity(_)) => io::ErrorKind::InvalidData,
-        StoreError::Contract(ContractError::InvalidArgument(_)) => io::ErrorKind::InvalidInput,
-        StoreError::Contract(ContractError::Unauthorized(_))
-        | StoreError::Contract(ContractError::Denied(_)) => io::ErrorKind::PermissionDenied,
+        Error::Contract(ContractError::NotFound(_)) => io::ErrorKind::NotFound,
+        Error::Contract(ContractError::Integrity(_)) => io::ErrorKind::InvalidData,
+        Error::Contract(ContractError::InvalidArgument(_)) => io::ErrorKind::InvalidInput,
+        Error::Contract(ContractError::Unauthorized(_))
+        | Error::Contract(ContractError::Denied(_)) => io::ErrorKind::PermissionDenied,
         _ => io::ErrorKind::Other,
     };
     io::Error::new(kind, err)
 }
 
-/// Recovers the [`StoreError`] inside an error of an [`ObjectReader`]; other
-/// I/O errors become [`HostError::Io`].
-pub fn store_error_from_io(err: io::Error) -> StoreError {
-    if err.get_ref().is_some_and(|inner| inner.is::<StoreError>()) {
+/// Recovers the [`Error`] inside an error of an [`ObjectReader`]; other
+/// I/O errors become [`Error::Io`].
+pub fn store_error_from_io(err: io::Error) -> Error {
+    if err.get_ref().is_some_and(|inner| inner.is::<Error>()) {
         let inner = err.into_inner().expect("checked above");
-        return *inner.downcast::<StoreError>().expect("checked above");
+        return *inner.downcast::<Error>().expect("checked above");
     }
-    StoreError::Host(HostError::Io {
+    Error::Io {
         context: "reading an object".into(),
         source: err,
-    })
+    }
 }
 
 #[cfg(test)]
@@ -204,12 +204,12 @@ mod tests {
 
     #[test]
     fn store_errors_survive_the_io_round_trip() {
-        let io = io_error(StoreError::Contract(ContractError::Integrity(
+        let io = io_error(Error::Contract(ContractError::Integrity(
             "digest mismatch".into(),
         )));
         assert_eq!(io.kind(), io::ErrorKind::InvalidData);
         match store_error_from_io(io) {
-            StoreError::Contract(ContractError::Integrity(msg)) => {
+            Error::Contract(ContractError::Integrity(msg)) => {
                 assert_eq!(msg, "digest mismatch")
             }
             other => panic!("unexpected {other:?}"),
@@ -219,6 +219,6 @@ mod tests {
     #[test]
     fn foreign_io_errors_become_host_errors() {
         let err = store_error_from_io(io::Error::from(io::ErrorKind::BrokenPipe));
-        assert!(matches!(err, StoreError::Host(HostError::Io { .. })));
+        assert!(matches!(err, Error::Io { .. }));
     }
 }

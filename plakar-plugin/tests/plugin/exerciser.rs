@@ -55,6 +55,14 @@ fn assert_holds(report: &Report) {
     assert_eq!(report.warned, 0, "{}", report.text());
     // Ours supports every resource, ECC ones included.
     assert_eq!(report.unsupported, 0, "{}", report.text());
+    // Every check ran (none skipped for want of a plugin) and passed.
+    assert_eq!(report.skipped, 0, "{}", report.text());
+    assert_eq!(report.checks.len(), kloset_exerciser::CHECKS.len(), "{}", report.text());
+    assert!(
+        report.checks.iter().all(|c| c.result == Verdict::Pass),
+        "{}",
+        report.text()
+    );
 }
 
 fn detail<'a>(report: &'a Report, check: &str) -> &'a str {

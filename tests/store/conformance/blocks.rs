@@ -4,7 +4,7 @@
 //! checked against every registry.
 
 use crate::kit::{bytes, mac, requests_of, Env};
-use kloset_host::{ContractError, Resource, StoreError};
+use kloset_host::{ContractError, Error, Resource};
 
 const MIB: u64 = 1 << 20;
 
@@ -47,7 +47,7 @@ pub fn ranged_reads_through_the_blocks_are_exact_and_few(env: &Env) {
     // A range past the end gets the component's own answer.
     assert!(matches!(
         reader.read_range(Resource::Packfile, &key, size - 10, 11),
-        Err(StoreError::Contract(ContractError::InvalidArgument(_)))
+        Err(Error::Contract(ContractError::InvalidArgument(_)))
     ));
 
     // Overwritten through this handle: the next read sees the new bytes.

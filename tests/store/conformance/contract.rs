@@ -1,14 +1,14 @@
 //! The core rules of the store contract.
 
 use crate::kit::{bytes, mac, Env};
-use kloset_host::{ContractError, Resource, StoreError};
+use kloset_host::{ContractError, Error, Resource};
 
 pub fn create_and_open(env: &Env) {
     let store = env.handle();
     assert!(
         matches!(
             store.open(),
-            Err(StoreError::Contract(ContractError::NotFound(_)))
+            Err(Error::Contract(ContractError::NotFound(_)))
         ),
         "open of an empty location"
     );
@@ -26,7 +26,7 @@ pub fn create_and_open(env: &Env) {
     assert!(
         matches!(
             store.create(&config),
-            Err(StoreError::Contract(ContractError::AlreadyExists(_)))
+            Err(Error::Contract(ContractError::AlreadyExists(_)))
         ),
         "second create, same handle"
     );
@@ -35,7 +35,7 @@ pub fn create_and_open(env: &Env) {
     assert!(
         matches!(
             other.create(b"other"),
-            Err(StoreError::Contract(ContractError::AlreadyExists(_)))
+            Err(Error::Contract(ContractError::AlreadyExists(_)))
         ),
         "create over an existing repository"
     );
@@ -139,14 +139,14 @@ pub fn get_of_a_missing_object_fails_at_call_time(env: &Env) {
         assert!(
             matches!(
                 store.get_reader(kind, &mac(404), None),
-                Err(StoreError::Contract(ContractError::NotFound(_)))
+                Err(Error::Contract(ContractError::NotFound(_)))
             ),
             "{kind}"
         );
         assert!(
             matches!(
                 store.get_reader(kind, &mac(404), Some((0, 1))),
-                Err(StoreError::Contract(ContractError::NotFound(_)))
+                Err(Error::Contract(ContractError::NotFound(_)))
             ),
             "{kind} ranged"
         );
@@ -155,7 +155,7 @@ pub fn get_of_a_missing_object_fails_at_call_time(env: &Env) {
     store.put_bytes(Resource::State, &mac(5), b"x").unwrap();
     assert!(matches!(
         store.get(Resource::Lock, &mac(5), None),
-        Err(StoreError::Contract(ContractError::NotFound(_)))
+        Err(Error::Contract(ContractError::NotFound(_)))
     ));
 }
 
@@ -179,7 +179,7 @@ pub fn delete_takes_effect_and_is_idempotent(env: &Env) {
             assert!(
                 matches!(
                     view.get(kind, &mac(1), None),
-                    Err(StoreError::Contract(ContractError::NotFound(_)))
+                    Err(Error::Contract(ContractError::NotFound(_)))
                 ),
                 "{kind}: get after delete"
             );
@@ -235,7 +235,7 @@ pub fn put_after_delete_revives_the_key(env: &Env) {
             );
             assert!(matches!(
                 view.get(Resource::Lock, &key, None),
-                Err(StoreError::Contract(ContractError::NotFound(_)))
+                Err(Error::Contract(ContractError::NotFound(_)))
             ));
         }
     }
@@ -294,7 +294,7 @@ pub fn closed_store_refuses_calls(env: &Env) {
     let requests = store.requests();
     // Each refusal says the store is closed (not a registry's failure,
     // nor a missing object), and none reaches the registry.
-    let closed = |what: &str, result: Result<(), StoreError>| match result {
+    let closed = |what: &str, result: Result<(), Error>| match result {
         Err(e) => assert!(e.to_string().contains("closed"), "{what} after close: {e}"),
         Ok(()) => panic!("{what} after close succeeded"),
     };

@@ -1,7 +1,7 @@
 //! Bad input gets a clear error naming the problem, before anything is sent.
 
 use crate::kit::{plugin, Env};
-use kloset_host::{ContractError, StoreError, StoreHandle};
+use kloset_host::{ContractError, Error, StoreHandle};
 
 fn config(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
@@ -28,7 +28,7 @@ pub fn bad_configurations_are_refused_up_front(env: &Env) {
     ];
     for (pairs, needle) in cases {
         match StoreHandle::new(plugin(), &config(pairs)) {
-            Err(StoreError::Contract(ContractError::InvalidConfig(m))) => {
+            Err(Error::Contract(ContractError::InvalidConfig(m))) => {
                 assert!(m.contains(needle), "{pairs:?}: {m}")
             }
             Err(other) => panic!("{pairs:?}: expected invalid-config, got {other}"),
@@ -39,7 +39,7 @@ pub fn bad_configurations_are_refused_up_front(env: &Env) {
     let mut missing_ca = env.registry.config(&env.repo);
     missing_ca.push(("tls_ca_file".to_string(), "/nonexistent/ca.pem".to_string()));
     match StoreHandle::new(plugin(), &missing_ca) {
-        Err(StoreError::Contract(ContractError::InvalidConfig(m))) => {
+        Err(Error::Contract(ContractError::InvalidConfig(m))) => {
             assert!(m.contains("/nonexistent/ca.pem"), "{m}")
         }
         other => panic!(
@@ -65,14 +65,14 @@ pub fn bad_configurations_are_refused_up_front(env: &Env) {
     assert!(
         matches!(
             gone.ping(),
-            Err(StoreError::Contract(ContractError::Transport(_)))
+            Err(Error::Contract(ContractError::Transport(_)))
         ),
         "ping of a closed port"
     );
     assert!(
         matches!(
             gone.open(),
-            Err(StoreError::Contract(ContractError::Transport(_)))
+            Err(Error::Contract(ContractError::Transport(_)))
         ),
         "open of a closed port"
     );
@@ -90,6 +90,6 @@ pub fn bad_configurations_are_refused_up_front(env: &Env) {
     .unwrap();
     assert!(matches!(
         tls.ping(),
-        Err(StoreError::Contract(ContractError::Transport(_)))
+        Err(Error::Contract(ContractError::Transport(_)))
     ));
 }

@@ -2,7 +2,7 @@
 //! puts whose input fails half-way.
 
 use crate::kit::{bytes, mac, sha256_of, Env, FailingReader, Pattern};
-use kloset_host::{ContractError, Resource, StoreError};
+use kloset_host::{ContractError, Error, Resource};
 use sha2::{Digest, Sha256};
 
 const MIB: u64 = 1 << 20;
@@ -47,13 +47,13 @@ pub fn ranges_of_a_72_mib_packfile_are_exact(env: &Env) {
     assert!(
         matches!(
             store.get(Resource::Packfile, &key, Some((size - 10, 11))),
-            Err(StoreError::Contract(ContractError::InvalidArgument(_)))
+            Err(Error::Contract(ContractError::InvalidArgument(_)))
         ),
         "a range past the end is refused"
     );
     assert!(matches!(
         store.get(Resource::Packfile, &key, Some((size, 1))),
-        Err(StoreError::Contract(ContractError::InvalidArgument(_)))
+        Err(Error::Contract(ContractError::InvalidArgument(_)))
     ));
     assert_eq!(
         store
@@ -116,7 +116,7 @@ pub fn a_failing_writer_leaves_no_object(env: &Env) {
             given: 0,
         };
         match store.put(Resource::Packfile, &key, input) {
-            Err(StoreError::Input(_)) => {}
+            Err(Error::Input(_)) => {}
             other => panic!("expected an input error, got {other:?}"),
         }
         for view in [&store, &env.handle()] {
@@ -126,7 +126,7 @@ pub fn a_failing_writer_leaves_no_object(env: &Env) {
             );
             assert!(matches!(
                 view.get(Resource::Packfile, &key, None),
-                Err(StoreError::Contract(ContractError::NotFound(_)))
+                Err(Error::Contract(ContractError::NotFound(_)))
             ));
         }
     }
@@ -142,7 +142,7 @@ pub fn a_failing_writer_leaves_no_object(env: &Env) {
     };
     assert!(matches!(
         store.put(Resource::Lock, &lock, input),
-        Err(StoreError::Input(_))
+        Err(Error::Input(_))
     ));
     assert_eq!(
         env.handle().get(Resource::Lock, &lock, None).unwrap(),

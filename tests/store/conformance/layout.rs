@@ -2,7 +2,7 @@
 
 use crate::conformance::contract::hex;
 use crate::kit::{bytes, mac, plugin, Env};
-use kloset_host::{ContractError, Resource, StoreError, StoreHandle};
+use kloset_host::{ContractError, Error, Resource, StoreHandle};
 use kloset_testkit::skopeo_inspect_raw_as;
 use sha2::{Digest, Sha256};
 
@@ -134,7 +134,7 @@ pub fn prefixes_keep_stores_apart(env: &Env) {
     assert!(
         matches!(
             env.handle().open(),
-            Err(StoreError::Contract(ContractError::NotFound(_)))
+            Err(Error::Contract(ContractError::NotFound(_)))
         ),
         "no store without a prefix there"
     );
@@ -155,13 +155,13 @@ pub fn a_corrupted_blob_is_an_integrity_error(env: &Env) {
     std::fs::write(&path, &stored).unwrap();
     for view in [&store, &env.handle()] {
         match view.get(Resource::Packfile, &mac(11), None) {
-            Err(StoreError::Contract(ContractError::Integrity(m))) => {
+            Err(Error::Contract(ContractError::Integrity(m))) => {
                 assert!(m.contains("do not match"), "{m}")
             }
             // go-containerregistry's registry checks a blob's hash as it
             // reads it and answers 404 when it does not match (its
             // blobs_disk.go): the damaged bytes never leave it.
-            Err(StoreError::Contract(ContractError::NotFound(m)))
+            Err(Error::Contract(ContractError::NotFound(m)))
                 if env.flavor == crate::kit::Flavor::Crane =>
             {
                 assert!(m.contains("GET blob"), "{m}")

@@ -4,7 +4,7 @@
 
 use crate::kit::Pattern;
 use crate::registries::repo::{handle, v3, Fill, HostFill, Snapshot};
-use kloset_host::{ContractError, Resource, StoreError};
+use kloset_host::{ContractError, Error, Resource};
 use kloset_testkit::{Implementation, Registry, RegistryOptions};
 use std::io::Read;
 
@@ -63,7 +63,7 @@ fn reads_exactly_and_refuses_writes(implementation: Implementation) {
         b"through the mirror",
     );
     match put {
-        Err(StoreError::Contract(ContractError::Unsupported(message))) => {
+        Err(Error::Contract(ContractError::Unsupported(message))) => {
             assert!(message.contains("read-only"), "put: {message}");
             eprintln!("put through the mirror: {message}");
         }
@@ -71,7 +71,7 @@ fn reads_exactly_and_refuses_writes(implementation: Implementation) {
     }
     let (kind, k) = *filled.expected.objects.keys().next().unwrap();
     match store.delete(kind, &k) {
-        Err(StoreError::Contract(ContractError::Unsupported(message))) => {
+        Err(Error::Contract(ContractError::Unsupported(message))) => {
             assert!(message.contains("read-only"), "delete: {message}");
             eprintln!("delete through the mirror: {message}");
         }

@@ -7,7 +7,7 @@
 
 use crate::kit::Pattern;
 use crate::registries::repo::{handle, key, put, raw_tags, v3, Fill, Filled, HostFill, Snapshot};
-use kloset_host::{ContractError, Resource, StoreError};
+use kloset_host::{ContractError, Error, Resource};
 use kloset_testkit::clients::{Client, Tool};
 use kloset_testkit::{unique_repo, Registry};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -29,7 +29,7 @@ fn assert_faithful(filled: &Filled, target: &Registry, copied: &str, what: &str)
         assert!(
             matches!(
                 store.get(*kind, k, None),
-                Err(StoreError::Contract(ContractError::NotFound(_)))
+                Err(Error::Contract(ContractError::NotFound(_)))
             ),
             "{what}: {kind} {} was deleted in the source and stays deleted",
             hex::encode(k)
@@ -227,7 +227,7 @@ fn a_copy_made_during_writes_is_consistent_and_a_later_copy_catches_up() {
         assert!(
             matches!(
                 store.get(*kind, k, None),
-                Err(StoreError::Contract(ContractError::NotFound(_)))
+                Err(Error::Contract(ContractError::NotFound(_)))
             ),
             "an object the copy missed is not-found there"
         );
@@ -290,7 +290,7 @@ fn a_half_copied_repository_is_refused_cleanly_never_wrong() {
     .unwrap();
     let store = handle(&target, &to);
     match store.open() {
-        Err(StoreError::Contract(ContractError::NotFound(message))) => {
+        Err(Error::Contract(ContractError::NotFound(message))) => {
             eprintln!("half copy without config: {message}")
         }
         other => panic!("a copy without its config opens: {other:?}"),
@@ -324,7 +324,7 @@ fn a_half_copied_repository_is_refused_cleanly_never_wrong() {
                 }
                 // A deleted key whose tombstone (at its object tag) came
                 // without its `.d` marker: listed, and refused at get.
-                (Err(StoreError::Contract(ContractError::NotFound(_))), None) => refused += 1,
+                (Err(Error::Contract(ContractError::NotFound(_))), None) => refused += 1,
                 (got, want) => panic!(
                     "{kind} {}: the half copy answers {:?}, the source holds {want:?}",
                     hex::encode(k),
@@ -344,7 +344,7 @@ fn a_half_copied_repository_is_refused_cleanly_never_wrong() {
         if !store.list(*kind).unwrap().contains(k) {
             assert!(matches!(
                 store.get(*kind, k, None),
-                Err(StoreError::Contract(ContractError::NotFound(_)))
+                Err(Error::Contract(ContractError::NotFound(_)))
             ));
         }
     }

@@ -10,7 +10,7 @@
 //! mirror check below runs on it unchanged.
 
 use crate::kit::{mac, sha256_of, Pattern};
-use kloset_host::{Mac, Resource, StoreError, StoreHandle};
+use kloset_host::{Error, Mac, Resource, StoreHandle};
 use kloset_testkit::component::plugin;
 use kloset_testkit::{unique_repo, Registry};
 use std::collections::BTreeMap;
@@ -45,7 +45,7 @@ impl fmt::Debug for Snapshot {
 impl Snapshot {
     /// Opens the repository and reads every object of every kind, whole,
     /// through the store (so each is checked against its digest as it streams).
-    pub fn read(store: &StoreHandle) -> Result<Snapshot, StoreError> {
+    pub fn read(store: &StoreHandle) -> Result<Snapshot, Error> {
         let config = store.open()?;
         let mut objects = BTreeMap::new();
         for kind in Resource::ALL {

@@ -5,7 +5,12 @@
 //!
 //! - `flaw=wrong-range`: a ranged Get answers from one byte too far;
 //! - `flaw=lists-deleted`: List still names deleted keys;
-//! - `flaw=second-create`: Create overwrites an existing repository.
+//! - `flaw=second-create`: Create overwrites an existing repository;
+//! - `flaw=crash-missing`: Get of a missing key exits (status 3);
+//! - `flaw=hang-missing`: Get of a missing key is never answered;
+//! - `flaw=endless-get`: a Get's right bytes are followed by 1 MiB
+//!   chunks of zeros without end (`endless-empty-get`: empty ones);
+//! - `flaw=init-once`: Init is refused in every process but the first.
 //!
 //! Objects are written to a temporary file and renamed into place when
 //! their Put ends, so a Put cut short leaves nothing.

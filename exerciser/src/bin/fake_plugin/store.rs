@@ -66,6 +66,15 @@ impl Store for FakeStore {
         let root = location
             .strip_prefix("fake://")
             .ok_or_else(|| Status::invalid_argument("the location is fake:///DIR"))?;
+        // Only the first process may start: each later Init is refused
+        // (a plugin that cannot be started again).
+        if config.get("flaw").map(String::as_str) == Some("init-once") {
+            let marker = PathBuf::from(format!("{root}.inited"));
+            if marker.exists() {
+                return Err(Status::unavailable("init-once: this plugin starts once only"));
+            }
+            std::fs::write(&marker, b"").map_err(io)?;
+        }
         let mut state = self.state.lock().expect("state");
         *state = Some(Setup {
             root: PathBuf::from(root),
@@ -171,7 +180,28 @@ impl Store for FakeStore {
     async fn get(&self, request: Request<GetRequest>) -> Result<Response<Self::GetStream>, Status> {
         let request = request.into_inner();
         let path = self.path(request.r#type, &request.mac)?;
-        let mut file = tokio::fs::File::open(&path).await.map_err(io)?;
+        let mut file = match tokio::fs::File::open(&path).await {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.flawed("crash-missing") => {
+                eprintln!("crash-missing: no such object");
+                std::process::exit(3);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.flawed("hang-missing") => {
+                let _ = e;
+                std::future::pending::<()>().await;
+                unreachable!()
+            }
+            Err(e) => return Err(io(e)),
+        };
+        // After the right bytes, a body without end: 1 MiB chunks of
+        // zeros, or empty messages.
+        let endless = if self.flawed("endless-get") {
+            Some(1usize << 20)
+        } else if self.flawed("endless-empty-get") {
+            Some(0)
+        } else {
+            None
+        };
         let size = file.metadata().await.map_err(io)?.len();
         let (mut offset, mut left) = match request.range {
             Some(range) => (range.offset, range.length as u64),
@@ -195,6 +225,10 @@ impl Store for FakeStore {
                 if tx.send(Ok(GetResponse { chunk: Bytes::from(chunk) })).await.is_err() {
                     return;
                 }
+            }
+            if let Some(n) = endless {
+                let chunk = Bytes::from(vec![0u8; n]);
+                while tx.send(Ok(GetResponse { chunk: chunk.clone() })).await.is_ok() {}
             }
         });
         Ok(Response::new(ReceiverStream::new(rx)))

@@ -1,54 +1,41 @@
-//! Splits the store configuration into what the host consumes itself and what
-//! the component receives.
+//! The host's configure step: the host keys taken out of a store
+//! configuration before the rest goes to the component (their names, kinds,
+//! ranges, defaults and parsers are rows of the core's option table,
+//! `kloset_oci::config::options`), the password read from `password_file`,
+//! Docker logins and credential helpers ([`docker_config`], [`helper`],
+//! [`password_file`]), and the egress a configuration gets ([`prepare`]).
+//!
+//! Below the plugin and the store, above the egress: it builds the egress
+//! a handle's instances send through, and nothing here runs the component.
+
+pub(crate) mod docker_config;
+pub(crate) mod helper;
+pub(crate) mod password_file;
+pub(crate) mod prepare;
 
 use std::path::PathBuf;
 
-use crate::store::blob_map::Placement;
-use crate::{ContractError, StoreError};
+use crate::error::Error;
+use kloset_oci::config::options::name::*;
 use kloset_oci::config::options::{option, OptionSpec};
-
-/// The option naming a PEM file of extra CA certificates. The host needs it
-/// to build its TLS roots; the component has no use for it.
-pub const TLS_CA_FILE: &str = "tls_ca_file";
-
-/// The option that, when `true`, skips verifying the registry's certificate
-/// (and only the registry's: see [`crate::egress::tls`]).
-pub const TLS_INSECURE_NO_VERIFY: &str = "tls_insecure_no_verify";
-
-/// The option naming the directory of a Docker `config.json` to take
-/// credentials from (default: `$DOCKER_CONFIG`, else `~/.docker`).
-pub const DOCKER_CONFIG: &str = "docker_config";
-
-/// The option naming a file holding the password (its first line), so
-/// the password need not be on a command line.
-pub const PASSWORD_FILE: &str = "password_file";
-
-/// The most linear memory one component instance may grow to.
-pub const MAX_GUEST_MEMORY: &str = "max_guest_memory";
-
-/// The most component instances a handle keeps at once.
-pub const MAX_INSTANCES: &str = "max_instances";
-
-/// Seconds a call waits for a free instance before failing.
-pub const INSTANCE_WAIT: &str = "instance_wait";
-
-/// The most bytes a whole-object `get` collects in host memory.
-pub const MAX_GET_SIZE: &str = "max_get_size";
-
-/// Bytes of packfile blocks a handle keeps for ranged reads (0: none).
-pub const READ_CACHE: &str = "read_cache";
-
-/// Where the mappings of immutable objects to their blobs are kept
-/// between processes: a directory, or `off` ([`crate::store::blob_map`]).
-pub const BLOB_MAP: &str = "blob_map";
-
-/// The option holding `oci://HOST[:PORT]/REPOSITORY`.
-pub const LOCATION: &str = "location";
 
 /// Keys the host consumes and never passes to the component, which rejects
 /// options it does not know: the host's rows of the core's option table
-/// (`kloset_oci::config::options::OPTIONS`). Each is one of the names above.
+/// (`kloset_oci::config::options::OPTIONS`).
 pub const HOST_KEYS: &[&str] = &kloset_oci::config::HOST_OPTIONS;
+
+/// Where a handle keeps its blob mappings between processes (`blob_map`;
+/// [`crate::plugin::blob_map`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Placement {
+    /// `blob-maps` in the compilation cache's directory.
+    #[default]
+    Beside,
+    /// Only in memory, for the handle's life (`blob_map=off`).
+    Off,
+    /// In this directory.
+    Dir(PathBuf),
+}
 
 /// What the host takes from the configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -57,7 +44,9 @@ pub struct HostConfig {
     pub tls_ca_file: Option<PathBuf>,
     /// Accept any certificate from the registry's own host.
     pub tls_insecure_no_verify: bool,
-    /// The registry's `host[:port]`, taken from `location`, if it has one.
+    /// The registry's `host[:port]`, as the component will address it:
+    /// read by the core's configuration parser ([`prepare`]), `None` when
+    /// that parser refuses the configuration (its error is kept there).
     pub registry_authority: Option<String>,
     /// Where Docker's `config.json` is, when not the default place.
     pub docker_config: Option<PathBuf>,
@@ -74,7 +63,7 @@ pub struct HostConfig {
 pub struct Limits {
     /// Bytes of linear memory per instance.
     pub max_guest_memory: u64,
-    /// Instances at once (1 to [`crate::MAX_INSTANCES`]).
+    /// Instances at once (1 to [`crate::plugin::pool::MAX_INSTANCES`]).
     pub max_instances: usize,
     /// How long a call waits for a free instance.
     pub instance_wait: std::time::Duration,
@@ -99,7 +88,10 @@ impl Default for Limits {
     }
 }
 
-fn table_default<T>(key: &str, parse: fn(&OptionSpec, &str) -> Result<T, ContractError>) -> T {
+fn table_default<T>(
+    key: &str,
+    parse: fn(&OptionSpec, &str) -> Result<T, crate::ContractError>,
+) -> T {
     let spec = option(key);
     parse(spec, spec.default)
         .unwrap_or_else(|e| panic!("the option table's default of '{key}' does not parse: {e}"))
@@ -109,26 +101,21 @@ fn table_default<T>(key: &str, parse: fn(&OptionSpec, &str) -> Result<T, Contrac
 /// other key are kept as given; `location` goes to both.
 ///
 /// A host key given twice, or a bad value for one, is
-/// [`ContractError::InvalidConfig`] naming the key. The component checks its own
+/// [`crate::ContractError::InvalidConfig`] naming the key. The component checks its own
 /// keys (duplicates included) itself.
-pub fn split(
-    config: &[(String, String)],
-) -> Result<(HostConfig, Vec<(String, String)>), StoreError> {
+pub fn split(config: &[(String, String)]) -> Result<(HostConfig, Vec<(String, String)>), Error> {
     let mut host = HostConfig::default();
     let mut guest = Vec::with_capacity(config.len());
     let mut seen: Vec<&str> = Vec::new();
     for (key, value) in config {
-        if key == LOCATION {
-            host.registry_authority = location_authority(value);
-        }
         let Some(&host_key) = HOST_KEYS.iter().find(|k| **k == key) else {
             guest.push((key.clone(), value.clone()));
             continue;
         };
         if seen.contains(&host_key) {
-            return Err(StoreError::Contract(ContractError::InvalidConfig(format!(
+            return Err(Error::invalid_config(format!(
                 "option '{host_key}' is given twice"
-            ))));
+            )));
         }
         seen.push(host_key);
         // Kinds, ranges and parsers are the core's option table's.
@@ -151,36 +138,25 @@ pub fn split(
     // component's default of plain HTTP for loopback registries would
     // ignore it. An explicit `use_tls` still wins.
     let tls_option_given = seen.contains(&TLS_CA_FILE) || seen.contains(&TLS_INSECURE_NO_VERIFY);
-    if tls_option_given && !guest.iter().any(|(key, _)| key == "use_tls") {
-        guest.push(("use_tls".to_string(), "true".to_string()));
+    if tls_option_given && !guest.iter().any(|(key, _)| key == USE_TLS) {
+        guest.push((USE_TLS.to_string(), "true".to_string()));
     }
     Ok((host, guest))
 }
 
 /// `off`, or a directory (absolute, so a plugin's working directory
 /// never decides where mappings go).
-fn blob_map(value: &str) -> Result<Placement, StoreError> {
+fn blob_map(value: &str) -> Result<Placement, Error> {
     if value == "off" {
         return Ok(Placement::Off);
     }
     let dir = PathBuf::from(value);
     if !dir.is_absolute() {
-        return Err(StoreError::Contract(ContractError::InvalidConfig(format!(
+        return Err(Error::invalid_config(format!(
             "option '{BLOB_MAP}' is an absolute directory, or off"
-        ))));
+        )));
     }
     Ok(Placement::Dir(dir))
-}
-
-/// The registry's `host[:port]` as the component will address it: the
-/// protocol crate's own location grammar, so Docker logins and the TLS
-/// server name are looked up by the same canonical text the component's
-/// requests carry (`[0:0::1]` is `[::1]`, `Host` is `host`). A location the
-/// component will refuse gives `None` (its `from-config` reports why).
-pub fn location_authority(location: &str) -> Option<String> {
-    kloset_oci::config::parse_location(location)
-        .ok()
-        .map(|(authority, _)| authority)
 }
 
 #[cfg(test)]
@@ -205,7 +181,6 @@ mod tests {
         .unwrap();
         assert_eq!(host.tls_ca_file, Some(PathBuf::from("/etc/ca.pem")));
         assert!(host.tls_insecure_no_verify);
-        assert_eq!(host.registry_authority.as_deref(), Some("127.0.0.1:5000"));
         assert_eq!(
             guest,
             pairs(&[
@@ -274,7 +249,7 @@ mod tests {
                         "{value:?}"
                     );
                 }
-                (Err(StoreError::Contract(ContractError::InvalidConfig(msg))), None) => {
+                (Err(Error::Contract(crate::ContractError::InvalidConfig(msg))), None) => {
                     assert!(msg.contains("tls_insecure_no_verify"), "{value:?}: {msg}");
                     assert!(msg.contains("true or false"), "{value:?}: {msg}");
                 }
@@ -300,7 +275,7 @@ mod tests {
             };
             let err = split(&pairs(&[(key, value), (key, value)])).unwrap_err();
             match err {
-                StoreError::Contract(ContractError::InvalidConfig(msg)) => {
+                Error::Contract(crate::ContractError::InvalidConfig(msg)) => {
                     assert!(msg.contains(key) && msg.contains("twice"), "{msg}")
                 }
                 other => panic!("{key}: unexpected {other:?}"),
@@ -341,34 +316,6 @@ mod tests {
         ] {
             let err = split(&pairs(&[(key, bad)])).unwrap_err().to_string();
             assert!(err.contains(key), "{key}={bad}: {err}");
-        }
-    }
-
-    #[test]
-    fn location_authority_table() {
-        let cases = [
-            ("oci://ghcr.io/org/repo", Some("ghcr.io")),
-            ("oci://Ghcr.io/org/repo", Some("ghcr.io")),
-            ("oci://127.0.0.1:5000/demo", Some("127.0.0.1:5000")),
-            ("oci://[::1]:5000/demo", Some("[::1]:5000")),
-            ("oci://[0:0::1]:5000/demo", Some("[::1]:5000")),
-            ("oci://[0:0:0:0:0:0:0:1]/demo", Some("[::1]")),
-            // Refused by the component, so nothing is admitted.
-            ("OCI://ghcr.io/org/repo", None),
-            ("oci://host-only", None),
-            ("oci://user@ghcr.io/x", None),
-            ("oci:///repo", None),
-            ("oci://", None),
-            ("https://ghcr.io/x", None),
-            ("ghcr.io/x", None),
-            ("", None),
-        ];
-        for (location, want) in cases {
-            assert_eq!(
-                location_authority(location).as_deref(),
-                want,
-                "{location:?}"
-            );
         }
     }
 }

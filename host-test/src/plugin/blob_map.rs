@@ -34,6 +34,7 @@ use std::sync::{Mutex, MutexGuard, Once};
 use rustix::fs::{Mode, OFlags};
 use sha2::{Digest, Sha256};
 
+use crate::configure::Placement;
 use crate::{Mac, Resource};
 
 /// Most mappings kept, in memory and on disk: 200,000 packfiles of 64 MiB
@@ -65,18 +66,6 @@ const MAX_FILE: u64 = (MAGIC.len() + MAX_ENTRIES * ENTRY + 32) as u64;
 pub struct BlobRef {
     pub digest: String,
     pub size: u64,
-}
-
-/// Where a handle keeps its mappings between processes (`blob_map`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum Placement {
-    /// `blob-maps` in the compilation cache's directory.
-    #[default]
-    Beside,
-    /// Only in memory, for the handle's life (`blob_map=off`).
-    Off,
-    /// In this directory.
-    Dir(PathBuf),
 }
 
 /// What an instance must do before it reads.

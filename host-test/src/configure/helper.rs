@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use crate::credentials::docker_config::{DockerConfigError, Login};
+use crate::configure::docker_config::{DockerConfigError, Login};
 
 /// How long a helper may take, and how much it may print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,9 +8,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
+use kloset_oci::config::options::name::{PASSWORD, USERNAME};
+use kloset_oci::config::CREDENTIAL_OPTIONS;
 use serde::Deserialize;
 
-use crate::credentials::helper::{run_helper, HelperLimits};
+use crate::configure::helper::{run_helper, HelperLimits};
 use crate::echo;
 use crate::local_file::{self, Rules};
 
@@ -73,17 +75,14 @@ struct AuthEntry {
     identitytoken: Option<String>,
 }
 
-/// Store options that carry credentials of the store's own.
-const CREDENTIAL_OPTIONS: [&str; 3] = ["username", "password", "token"];
-
 /// Adds the Docker login for the store's registry to the component's
 /// configuration, when the store has no credentials of its own: none of the
 /// credential options, none of the `OCI_REGISTRY_*` variables.
 pub fn add_login(
-    host: &crate::config::HostConfig,
+    host: &crate::configure::HostConfig,
     guest: &mut Vec<(String, String)>,
     environment_has_credentials: bool,
-) -> Result<(), crate::StoreError> {
+) -> Result<(), crate::error::Error> {
     let has_own = guest
         .iter()
         .any(|(k, _)| CREDENTIAL_OPTIONS.contains(&k.as_str()));
@@ -96,12 +95,11 @@ pub fn add_login(
     let Some(dir) = host.docker_config.clone().or_else(default_dir) else {
         return Ok(());
     };
-    let login = login_for(&dir, registry).map_err(|e| {
-        crate::StoreError::Contract(crate::ContractError::InvalidConfig(e.to_string()))
-    })?;
+    let login = login_for(&dir, registry)
+        .map_err(|e| crate::error::Error::invalid_config(e.to_string()))?;
     if let Some(Login { username, password }) = login {
-        guest.push(("username".into(), username));
-        guest.push(("password".into(), password));
+        guest.push((USERNAME.into(), username));
+        guest.push((PASSWORD.into(), password));
     }
     Ok(())
 }

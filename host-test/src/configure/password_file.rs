@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::local_file::{self, Rules};
-use crate::{echo, ContractError, StoreError};
+use crate::{echo, ContractError, Error};
 
 /// A regular file of at most 64 KiB (the longest secrets registries hand
 /// out, identity tokens and cloud access tokens, are a few KiB), owned by
@@ -22,14 +22,14 @@ const RULES: Rules = Rules {
 /// The file's first line is the password (a trailing `\n` or `\r\n`, as
 /// `echo` and editors leave, is not part of it). The file must keep
 /// [`RULES`]. Errors name the file, never what it holds.
-pub fn add_password(path: &Path, guest: &mut Vec<(String, String)>) -> Result<(), StoreError> {
+pub fn add_password(path: &Path, guest: &mut Vec<(String, String)>) -> Result<(), Error> {
     if guest.iter().any(|(k, _)| k == "password") {
-        return Err(StoreError::Contract(ContractError::InvalidConfig(
+        return Err(Error::Contract(ContractError::InvalidConfig(
             "options 'password' and 'password_file' are both given".into(),
         )));
     }
     let bad = |why: String| {
-        StoreError::Contract(ContractError::InvalidConfig(format!(
+        Error::Contract(ContractError::InvalidConfig(format!(
             "option 'password_file' ({}): {why}",
             echo::path(path)
         )))
@@ -50,7 +50,7 @@ mod tests {
 
     use super::*;
 
-    fn read(content: &[u8]) -> Result<Vec<(String, String)>, StoreError> {
+    fn read(content: &[u8]) -> Result<Vec<(String, String)>, Error> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pw");
         std::fs::write(&path, content).unwrap();
