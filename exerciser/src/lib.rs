@@ -55,8 +55,61 @@ pub fn location(given: &str) -> Result<(String, String), String> {
     Ok((scheme.to_string(), format!("{scheme}://{rest}")))
 }
 
+/// A location as a report shows it: any `user:password@` (or `user@`)
+/// before the host is left out.
+pub fn redact(location: &str) -> String {
+    let Some((scheme, rest)) = location.split_once("://") else {
+        return location.to_string();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+        None => location.to_string(),
+    }
+}
+
+/// A location of a connector flagged `localfs` in its manifest, as
+/// Kloset makes it (`location.FLAG_LOCALFS`): a relative path is joined
+/// to the working directory (`fs:repo` is `fs:///cwd/repo`).
+pub fn localfs(location: &str, cwd: &std::path::Path) -> String {
+    let Some((scheme, rest)) = location.split_once("://") else {
+        return location.to_string();
+    };
+    if rest.starts_with('/') {
+        return location.to_string();
+    }
+    // filepath.Join cleans: "." and ".." are resolved lexically.
+    let mut parts: Vec<String> = Vec::new();
+    for part in cwd.to_string_lossy().split('/').chain(rest.split('/')) {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p.to_string()),
+        }
+    }
+    format!("{scheme}:///{}", parts.join("/"))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn credentials_are_left_out_of_a_shown_location() {
+        assert_eq!(super::redact("oci://u:p@host:5000/repo"), "oci://host:5000/repo");
+        assert_eq!(super::redact("s3://key@bucket/a@b"), "s3://bucket/a@b");
+        assert_eq!(super::redact("fs:///tmp/a@b"), "fs:///tmp/a@b");
+        assert_eq!(super::redact("oci://host/repo"), "oci://host/repo");
+    }
+
+    #[test]
+    fn a_localfs_location_is_made_absolute_as_kloset_does() {
+        let cwd = std::path::Path::new("/home/me/work");
+        assert_eq!(super::localfs("fs://repo", cwd), "fs:///home/me/work/repo");
+        assert_eq!(super::localfs("fs://../x/./y", cwd), "fs:///home/me/x/y");
+        assert_eq!(super::localfs("fs:///abs", cwd), "fs:///abs");
+    }
+
     #[test]
     fn locations_are_normalised_as_plakar_does() {
         assert_eq!(

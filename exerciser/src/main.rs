@@ -102,18 +102,30 @@ fn exercise(args: Args) -> Result<bool, String> {
             return Err(format!("no check is named {name} (see --list-checks)"));
         }
     }
+    if args.large < 1 {
+        return Err("--large must be at least 1 (MiB)".into());
+    }
+    // At most 1 TiB: the object is streamed, but its size must fit.
+    let large = args
+        .large
+        .checked_mul(1 << 20)
+        .filter(|_| args.large <= 1 << 20)
+        .ok_or("--large is at most 1048576 (MiB, 1 TiB)")?;
     // The package stays unpacked until the run ends.
     let mut _unpacked = None;
+    let mut localfs = false;
     let plugin = match (&args.ptar, &args.package_dir, &args.exec) {
         (Some(ptar), _, _) => {
             let unpacked = package::unpack(ptar, &args.plakar, Some(&proto))?;
+            localfs = unpacked.connector.localfs();
             let mut command = unpacked.command.clone();
             command.args.extend(args.args.iter().cloned());
             _unpacked = Some(unpacked);
             command
         }
         (None, Some(dir), _) => {
-            let (_, mut command) = package::from_dir(dir, Some(&proto))?;
+            let (connector, mut command) = package::from_dir(dir, Some(&proto))?;
+            localfs = connector.localfs();
             command.args.extend(args.args.iter().cloned());
             command
         }
@@ -124,8 +136,11 @@ fn exercise(args: Args) -> Result<bool, String> {
         },
         (None, None, None) => return Err("give the plugin: --ptar FILE, --package-dir DIR or --exec FILE".into()),
     };
-    if args.large < 1 {
-        return Err("--large must be at least 1 (MiB)".into());
+    // As Kloset does for a connector flagged localfs.
+    if localfs {
+        let cwd = std::env::current_dir().map_err(|e| format!("the working directory: {e}"))?;
+        let location = kloset_exerciser::localfs(&config["location"], &cwd);
+        config.insert("location".to_string(), location);
     }
     let progress: Option<kloset_exerciser::wire::Progress> = if args.quiet {
         None
@@ -136,19 +151,20 @@ fn exercise(args: Args) -> Result<bool, String> {
         plugin,
         proto,
         config,
-        large: args.large << 20,
+        large,
         timeout: Duration::from_secs(args.timeout.max(1)),
         only: args.only,
         skip: args.skip,
         progress,
         echo_stderr: args.plugin_stderr,
     });
+    // The table first: the checks ran, whatever becomes of the JSON.
     match args.json.as_deref() {
         Some(path) if path.as_os_str() == "-" => println!("{}", report.json()),
         Some(path) => {
+            print!("{}", report.text());
             std::fs::write(path, report.json())
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            print!("{}", report.text());
         }
         None => print!("{}", report.text()),
     }

@@ -21,12 +21,24 @@ use yaml_rust2::{Yaml, YamlLoader};
 
 use crate::plugin::PluginCommand;
 
+/// How long one plakar command unpacking a package may take.
+const PLAKAR_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// A storage connector of a manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Connector {
     pub protocols: Vec<String>,
     pub executable: String,
     pub args: Vec<String>,
+    /// `location_flags` (such as `localfs`: a relative path is made
+    /// absolute against the working directory).
+    pub location_flags: Vec<String>,
+}
+
+impl Connector {
+    pub fn localfs(&self) -> bool {
+        self.location_flags.iter().any(|f| f == "localfs")
+    }
 }
 
 /// A package unpacked by plakar, kept while the run needs it.
@@ -74,6 +86,7 @@ pub fn storage_connectors(manifest: &str) -> Result<Vec<Connector>, String> {
             protocols: strings(&c["protocols"]),
             executable: executable.to_string(),
             args: strings(&c["args"]),
+            location_flags: strings(&c["location_flags"]),
         });
     }
     Ok(found)
@@ -145,7 +158,7 @@ pub fn unpack(ptar: &Path, plakar: &Path, protocol: Option<&str>) -> Result<Unpa
     }
     let plakar_run = |args: &[&std::ffi::OsStr]| -> Result<(), String> {
         let h = home.path();
-        let output = Command::new(plakar)
+        let mut child = Command::new(plakar)
             .arg("-datadir")
             .arg(h.join("data/plakar"))
             .arg("-cachedir")
@@ -158,8 +171,47 @@ pub fn unpack(ptar: &Path, plakar: &Path, protocol: Option<&str>) -> Result<Unpa
             .env("XDG_CACHE_HOME", h.join("cache"))
             .env("XDG_CONFIG_HOME", h.join("config"))
             .stdin(Stdio::null())
-            .output()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .map_err(|e| format!("cannot run {}: {e}", plakar.display()))?;
+        // Its output is read by threads, so a full pipe never stalls it,
+        // and it has a deadline: a plakar that hangs ends the run.
+        let read = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut text = Vec::new();
+                if let Some(mut pipe) = pipe {
+                    let _ = std::io::Read::read_to_end(&mut pipe, &mut text);
+                }
+                text
+            })
+        };
+        let out = read(child.stdout.take().map(|p| Box::new(p) as _));
+        let err = read(child.stderr.take().map(|p| Box::new(p) as _));
+        let deadline = std::time::Instant::now() + PLAKAR_LIMIT;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50))
+                }
+                Ok(None) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(format!(
+                        "plakar {:?} did not end within {} s",
+                        args,
+                        PLAKAR_LIMIT.as_secs()
+                    ));
+                }
+                Err(e) => return Err(format!("waiting for {}: {e}", plakar.display())),
+            }
+        };
+        let output = std::process::Output {
+            status,
+            stdout: out.join().unwrap_or_default(),
+            stderr: err.join().unwrap_or_default(),
+        };
         if output.status.success() {
             return Ok(());
         }
@@ -216,6 +268,7 @@ mod tests {
                 protocols: vec!["oci".into()],
                 executable: "kloset-oci-plakar".into(),
                 args: vec![],
+                location_flags: vec![],
             }]
         );
         // integration-oci's manifest: flow style, other types beside.
@@ -224,6 +277,9 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].executable, "ociStorage");
         assert_eq!(found[0].args, vec!["-v", "2"]);
+        assert!(!found[0].localfs());
+        let fs = storage_connectors("connectors:\n- type: storage\n  executable: fs\n  protocols: [fs]\n  location_flags: [localfs, file]\n").unwrap();
+        assert!(fs[0].localfs());
         assert_eq!(pick(found.clone(), Some("oci+http")).unwrap(), found[0]);
         assert!(pick(found, Some("s3")).unwrap_err().contains("protocol s3"));
         // A connector typed `store` is not a storage connector to plakar.

@@ -170,7 +170,7 @@ impl Plugin {
     /// The plugin's resident memory now, from /proc (None once it has gone
     /// or where /proc is not Linux's).
     pub fn rss_bytes(&self) -> Option<u64> {
-        rss_of(self.inner.pid)
+        tree_rss(self.inner.pid)
     }
 
     /// Whether the plugin has exited, and how.
@@ -241,6 +241,36 @@ impl Plugin {
     }
 }
 
+/// The resident memory of a process and of all its descendants (a
+/// plugin may be a wrapper around the process doing the work), from
+/// `/proc/<pid>/task/*/children`; None when the process has gone.
+pub fn tree_rss(pid: u32) -> Option<u64> {
+    let mut total = rss_of(pid)?;
+    let mut todo = children_of(pid);
+    let mut seen = std::collections::HashSet::from([pid]);
+    while let Some(child) = todo.pop() {
+        if !seen.insert(child) {
+            continue;
+        }
+        total += rss_of(child).unwrap_or(0);
+        todo.extend(children_of(child));
+    }
+    Some(total)
+}
+
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return found;
+    };
+    for task in tasks.flatten() {
+        if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
+            found.extend(text.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+        }
+    }
+    found
+}
+
 /// VmRSS of a process, in bytes.
 pub fn rss_of(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -293,6 +323,22 @@ impl AsyncWrite for Pipes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_tree_s_memory_counts_its_children() {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "sleep 5 & sleep 5 & wait"])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let pid = child.id();
+        let alone = rss_of(pid).unwrap();
+        let tree = tree_rss(pid).unwrap();
+        assert_eq!(children_of(pid).len(), 2);
+        assert!(tree > alone, "{tree} > {alone}");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 
     #[tokio::test]
     async fn stderr_is_read_to_its_end_whatever_its_bytes_and_lengths() {

@@ -47,7 +47,7 @@ impl Report {
             tool: format!("plakar-store-exerciser {}", env!("CARGO_PKG_VERSION")),
             plugin,
             proto: opts.proto.clone(),
-            location: opts.config.get("location").cloned().unwrap_or_default(),
+            location: crate::redact(opts.config.get("location").map(String::as_str).unwrap_or_default()),
             options: opts
                 .config
                 .keys()

@@ -368,7 +368,7 @@ impl Caller {
     ) -> Result<InitResponse, CallError> {
         // Options are shown by name only: values may be secrets.
         let keys: Vec<&str> = config.keys().map(String::as_str).collect();
-        let location = config.get("location").cloned().unwrap_or_default();
+        let location = crate::redact(config.get("location").map(String::as_str).unwrap_or_default());
         let request = InitRequest {
             proto: proto.to_string(),
             config: config.clone().into_iter().collect(),
@@ -490,7 +490,21 @@ impl Caller {
         // Owned before the future starts: it borrows nothing.
         let mac = Bytes::copy_from_slice(mac);
         let this = self.clone();
-        Box::pin(async move { this.put_owned(kind, mac, content, sent).await })
+        Box::pin(async move { this.put_owned(kind, mac, content, sent, &[]).await })
+    }
+
+    /// A Put whose chunks are not plakar's regular 1 MiB: their sizes
+    /// cycle through `sizes` (each at most 1 MiB). Another client (or a
+    /// later plakar) may chunk so; a plugin must not care.
+    pub async fn put_irregular(
+        &self,
+        kind: i32,
+        mac: &[u8],
+        content: Content,
+        sizes: &'static [usize],
+    ) -> Result<i64, CallError> {
+        self.put_owned(kind, Bytes::copy_from_slice(mac), content, None, sizes)
+            .await
     }
 
     async fn put_owned(
@@ -499,13 +513,32 @@ impl Caller {
         mac: Bytes,
         content: Content,
         sent: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+        sizes: &'static [usize],
     ) -> Result<i64, CallError> {
         let first = PutRequest {
             mac: mac.clone(),
             r#type: kind,
             chunk: Bytes::new(),
         };
-        let chunks = content.len.div_ceil(PUT_CHUNK as u64);
+        // Where each chunk starts and how long it is.
+        let mut cuts = Vec::new();
+        if sizes.is_empty() {
+            for i in 0..content.len.div_ceil(PUT_CHUNK as u64) {
+                let offset = i * PUT_CHUNK as u64;
+                cuts.push((offset, (content.len - offset).min(PUT_CHUNK as u64) as usize));
+            }
+        } else {
+            let mut offset = 0;
+            for size in sizes.iter().cycle() {
+                if offset >= content.len {
+                    break;
+                }
+                let n = (content.len - offset).min(*size.max(&1) as u64) as usize;
+                cuts.push((offset, n));
+                offset += n as u64;
+            }
+        }
+        let chunks = cuts.len() as u64;
         // Chunks are made by a task of their own, two ahead of the wire
         // (a stream made by a closure trips rustc's proof that the call
         // is Send); the task stops when the call drops the receiver.
@@ -514,9 +547,7 @@ impl Caller {
             if tx.send(first).await.is_err() {
                 return;
             }
-            for i in 0..chunks {
-                let offset = i * PUT_CHUNK as u64;
-                let n = (content.len - offset).min(PUT_CHUNK as u64) as usize;
+            for (offset, n) in cuts {
                 let message = PutRequest {
                     chunk: Bytes::from(content.pattern.bytes(offset, n)),
                     ..Default::default()
@@ -531,12 +562,17 @@ impl Caller {
         });
         let body = tokio_stream::wrappers::ReceiverStream::new(rx);
         let call = format!(
-            "Put {} {} ({} B: mac and type, then {} chunk{} of at most 1 MiB)",
+            "Put {} {} ({} B: mac and type, then {} chunk{} of {})",
             kind_name(kind),
             key_name(&mac),
             content.len,
             chunks,
-            if chunks == 1 { "" } else { "s" }
+            if chunks == 1 { "" } else { "s" },
+            if sizes.is_empty() {
+                "at most 1 MiB".to_string()
+            } else {
+                format!("irregular sizes, cycling {sizes:?} B")
+            }
         );
         // At least 1 MiB/s, beyond the call timeout.
         let limit = self.timeout + Duration::from_secs(content.len >> 20);

@@ -132,6 +132,22 @@ pub async fn round_trips(ctx: &mut Ctx) -> Checked {
         }
         get_exact(ctx, PACKFILE, &mac, content).await?;
     }
+    // One more with irregular chunks (1 B, a few KiB, just under and at
+    // 1 MiB, 3 B...): plakar sends 1 MiB ones, but a plugin must not
+    // depend on where a chunk ends.
+    const IRREGULAR: &[usize] = &[1, 4093, (1 << 20) - 1, 3, 1 << 20, 65_537, 7];
+    let mac = data::mac("round-trips", 100);
+    let len = 5 * MIB + 12_345;
+    let content = Content::new(data::seed("round-trips", 100), len);
+    let written = must(
+        &format!("Put of {len} B in irregular chunks"),
+        ctx.caller.put_irregular(PACKFILE, &mac, content, IRREGULAR).await,
+    )?;
+    ctx.model.put(PACKFILE, mac, content);
+    if written != len as i64 {
+        miscounted.push(format!("{len} B in irregular chunks answered bytes_written={written}"));
+    }
+    get_exact(ctx, PACKFILE, &mac, content).await?;
     ctx.list_exact(PACKFILE).await?;
     if !miscounted.is_empty() {
         return fail(format!(
@@ -139,7 +155,10 @@ pub async fn round_trips(ctx: &mut Ctx) -> Checked {
             miscounted.join(", ")
         ));
     }
-    Ok(format!("{} sizes from 0 B to 9 MiB + 1 B, bytes_written exact", sizes.len()))
+    Ok(format!(
+        "{} sizes from 0 B to 9 MiB + 1 B, and 5 MiB in irregular chunks; bytes_written exact",
+        sizes.len()
+    ))
 }
 
 pub async fn ranges(ctx: &mut Ctx) -> Checked {
