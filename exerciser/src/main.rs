@@ -74,7 +74,10 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let args = Args::parse();
-    match exercise(args) {
+    on_signal_clean_up();
+    let result = exercise(args);
+    stop_if_interrupted();
+    match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
@@ -82,6 +85,58 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Set once a signal is being handled: the run's end (which the killed
+/// plugin hastens) then waits for the handler's exit instead of
+/// reporting.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn stop_if_interrupted() {
+    if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
+/// The throwaway plakar home of an unpacked package, while there is one.
+static HOME: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+
+/// On SIGINT or SIGTERM: the plugins (each in a process group of its
+/// own, so a terminal's ^C does not reach them) and what they started
+/// are killed, the throwaway plakar home removed, and the exerciser exits
+/// (130 or 143, as a shell reports a process those signals ended).
+fn on_signal_clean_up() {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime for signals");
+        runtime.block_on(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let (Ok(mut int), Ok(mut term)) =
+                (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+            else {
+                let _ = ready_tx.send(());
+                return;
+            };
+            let _ = ready_tx.send(());
+            let code = tokio::select! {
+                _ = int.recv() => 130,
+                _ = term.recv() => 143,
+            };
+            INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+            kloset_exerciser::plugin::kill_all();
+            if let Some(home) = HOME.lock().map(|h| h.clone()).unwrap_or(None) {
+                let _ = std::fs::remove_dir_all(home);
+            }
+            eprintln!("plakar-store-exerciser: interrupted; the plugin was ended");
+            std::process::exit(code);
+        });
+    });
+    let _ = ready_rx.recv();
 }
 
 fn exercise(args: Args) -> Result<bool, String> {
@@ -117,6 +172,7 @@ fn exercise(args: Args) -> Result<bool, String> {
     let plugin = match (&args.ptar, &args.package_dir, &args.exec) {
         (Some(ptar), _, _) => {
             let unpacked = package::unpack(ptar, &args.plakar, Some(&proto))?;
+            *HOME.lock().expect("home") = Some(unpacked.home().to_path_buf());
             localfs = unpacked.connector.localfs();
             let mut command = unpacked.command.clone();
             command.args.extend(args.args.iter().cloned());
@@ -158,6 +214,7 @@ fn exercise(args: Args) -> Result<bool, String> {
         progress,
         echo_stderr: args.plugin_stderr,
     });
+    stop_if_interrupted();
     // The table first: the checks ran, whatever becomes of the JSON.
     match args.json.as_deref() {
         Some(path) if path.as_os_str() == "-" => println!("{}", report.json()),

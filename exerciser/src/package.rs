@@ -50,6 +50,13 @@ pub struct Unpacked {
     _home: tempfile::TempDir,
 }
 
+impl Unpacked {
+    /// The throwaway plakar home (removed when this is dropped).
+    pub fn home(&self) -> &Path {
+        self._home.path()
+    }
+}
+
 /// The storage connectors of a manifest (`type: storage`; plakar skips
 /// other types, and ignores a connector typed `store`).
 pub fn storage_connectors(manifest: &str) -> Result<Vec<Connector>, String> {

@@ -113,6 +113,9 @@ impl Plugin {
     /// grpc-go connects lazily too).
     pub async fn start(command: &PluginCommand, echo_stderr: bool) -> io::Result<Plugin> {
         let mut child = Command::new(&command.program)
+            // A group of its own, so that it and whatever it starts can
+            // be ended together (on exit, and on SIGINT or SIGTERM).
+            .process_group(0)
             .args(&command.args)
             .envs(command.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
@@ -127,6 +130,9 @@ impl Plugin {
                 )
             })?;
         let pid = child.id().unwrap_or(0);
+        if pid != 0 {
+            LIVE.lock().expect("live plugins").push(pid);
+        }
         let stdin = Arc::new(Mutex::new(child.stdin.take()));
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr = Arc::new(Mutex::new(VecDeque::new()));
@@ -210,6 +216,7 @@ impl Plugin {
 
     /// SIGKILL, as an OOM killer or a crash would end it; waits for it.
     pub async fn kill(&self) {
+        kill_group(self.inner.pid);
         let _ = self.inner.child.lock().expect("child").start_kill();
         self.wait_exit(Duration::from_secs(10)).await;
     }
@@ -269,6 +276,39 @@ fn children_of(pid: u32) -> Vec<u32> {
         }
     }
     found
+}
+
+/// The process groups of the plugins started and not yet dropped.
+static LIVE: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// SIGKILL to a plugin's process group (it leads one of its own).
+fn kill_group(pgid: u32) {
+    if pgid == 0 {
+        return;
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pgid}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Ends every plugin still running, and what each started: for an exit
+/// on SIGINT or SIGTERM.
+pub fn kill_all() {
+    let live = std::mem::take(&mut *LIVE.lock().expect("live plugins"));
+    for pgid in live {
+        kill_group(pgid);
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // What the plugin left running in its group goes with it.
+        LIVE.lock().expect("live plugins").retain(|p| *p != self.pid);
+        kill_group(self.pid);
+    }
 }
 
 /// VmRSS of a process, in bytes.

@@ -332,13 +332,10 @@ fn a_get_body_without_end_is_cut_and_fails() {
     let text = shown(&report);
     assert_eq!(failed(&report), vec!["absurd-ranges"], "{text}");
     let check = report.check("absurd-ranges").unwrap();
-    // Alone, the deadline ends it; on a loaded machine the connection
-    // has been seen to end under the flood first (the Ping after fails).
-    assert!(
-        check.detail.contains("did not end within") || check.detail.contains("Ping after the range"),
-        "{}",
-        check.detail
-    );
+    // Alone, the deadline ends it; on a loaded machine h2 has been seen
+    // to end the connection under the flood first (ResourceExhausted, or
+    // the Ping after failing): the range is named either way.
+    assert!(check.detail.contains("1000+1 (at the end)"), "{}", check.detail);
 }
 
 #[test]
@@ -402,4 +399,86 @@ fn the_command_line_prints_its_table_before_failing_on_json_and_checks_large_fir
     let all = format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
     assert!(!all.contains("secret"), "{all}");
     assert!(all.contains("fake://host/x"), "{all}");
+}
+
+/// The children of a process, from /proc.
+fn children(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
+        if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
+            found.extend(text.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+        }
+    }
+    found
+}
+
+/// Alive and not a zombie.
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+        .unwrap_or(false)
+}
+
+#[test]
+fn sigterm_ends_the_plugin_and_the_exerciser() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    // The plugin starts a process of its own, which ignores the end of
+    // its input: only the group's end ends it.
+    let wrapper = dir.path().join("wrapper.sh");
+    let pidfile = dir.path().join("grandchild.pid");
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh\nsleep 300 </dev/null >/dev/null 2>&1 &\necho $! > '{}'\nexec '{FAKE}' \"$@\"\n", pidfile.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // A plugin that never answers a missing key: the run waits there.
+    let mut run = Command::new(EXERCISER)
+        .arg("--exec")
+        .arg(&wrapper)
+        .args(["--quiet", "--only", "missing-object", "--timeout", "120"])
+        .arg(format!("fake://{}", dir.path().join("repo").display()))
+        .arg("flaw=hang-missing")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut plugins = Vec::new();
+    for _ in 0..100 {
+        std::thread::sleep(Duration::from_millis(100));
+        plugins = children(run.id());
+        if !plugins.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(plugins.len(), 1, "the plugin runs");
+    std::thread::sleep(Duration::from_millis(1500));
+    let killed = Command::new("kill").args(["-TERM", &run.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let status = run.wait().unwrap();
+    let mut said = String::new();
+    std::io::Read::read_to_string(run.stderr.as_mut().unwrap(), &mut said).unwrap();
+    std::io::Read::read_to_string(run.stdout.as_mut().unwrap(), &mut said).unwrap();
+    assert_eq!(status.code(), Some(143), "{status}: {said}");
+    assert!(said.contains("interrupted"), "{said}");
+    for _ in 0..50 {
+        if !running(plugins[0]) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!running(plugins[0]), "the plugin {} was left running", plugins[0]);
+    let grandchild: u32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    for _ in 0..50 {
+        if !running(grandchild) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let left = running(grandchild);
+    if left {
+        let _ = Command::new("kill").args(["-KILL", &grandchild.to_string()]).status();
+    }
+    assert!(!left, "what the plugin started ({grandchild}) was left running");
 }
