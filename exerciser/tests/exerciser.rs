@@ -482,3 +482,32 @@ fn sigterm_ends_the_plugin_and_the_exerciser() {
     }
     assert!(!left, "what the plugin started ({grandchild}) was left running");
 }
+
+#[test]
+fn a_localfs_connector_gets_a_relative_location_made_absolute() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let package = dir.path().join("package");
+    std::fs::create_dir(&package).unwrap();
+    std::fs::copy(FAKE, package.join("fakeStorage")).unwrap();
+    std::fs::set_permissions(package.join("fakeStorage"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        package.join("manifest.yaml"),
+        "name: fake\nconnectors:\n- type: storage\n  executable: fakeStorage\n  protocols: [fake]\n  location_flags: [localfs]\n",
+    )
+    .unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let run = Command::new(EXERCISER)
+        .arg("--package-dir")
+        .arg(&package)
+        .args(["--quiet", "--only", "ping", "fake:repo"])
+        .current_dir(&work)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&run.stderr));
+    let cwd = std::fs::canonicalize(&work).unwrap();
+    assert!(text.contains(&format!("at fake://{}/repo", cwd.display())), "{text}");
+    assert!(work.join("repo/CONFIG").is_file(), "the repository is where the location says");
+}
