@@ -279,7 +279,11 @@ impl Bench<'_> {
             &cycles,
             memory,
         )
-        .expecting(8.0))
+        // put 3, list 1, get 2, delete 2 by digest; a delete first asks
+        // to untag (3 where the registry deletes tags), and distribution
+        // 2.8, which does not, refuses that once per store instance: at
+        // most 9, about 8 over many cycles on 2.8.
+        .expecting_at_most(9.0))
     }
 
     /// Lists of one repository holding many objects; both paths list the
