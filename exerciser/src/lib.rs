@@ -41,10 +41,15 @@ pub async fn exercise(opts: Options) -> Report {
 /// and `proto://rest` are the same location (`proto://rest`).
 pub fn location(given: &str) -> Result<(String, String), String> {
     let Some((scheme, rest)) = given.split_once(':') else {
-        return Err(format!("the location {given:?} has no protocol (such as oci:// or fs://)"));
+        return Err(format!(
+            "the location {given:?} has no protocol (such as oci:// or fs://)"
+        ));
     };
     let valid = !scheme.is_empty()
-        && scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
         && scheme
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
@@ -96,7 +101,10 @@ pub fn localfs(location: &str, cwd: &std::path::Path) -> String {
 mod tests {
     #[test]
     fn credentials_are_left_out_of_a_shown_location() {
-        assert_eq!(super::redact("oci://u:p@host:5000/repo"), "oci://host:5000/repo");
+        assert_eq!(
+            super::redact("oci://u:p@host:5000/repo"),
+            "oci://host:5000/repo"
+        );
         assert_eq!(super::redact("s3://key@bucket/a@b"), "s3://bucket/a@b");
         assert_eq!(super::redact("fs:///tmp/a@b"), "fs:///tmp/a@b");
         assert_eq!(super::redact("oci://host/repo"), "oci://host/repo");

@@ -116,9 +116,10 @@ fn on_signal_clean_up() {
             .expect("a runtime for signals");
         runtime.block_on(async move {
             use tokio::signal::unix::{signal, SignalKind};
-            let (Ok(mut int), Ok(mut term)) =
-                (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-            else {
+            let (Ok(mut int), Ok(mut term)) = (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) else {
                 let _ = ready_tx.send(());
                 return;
             };
@@ -190,7 +191,9 @@ fn exercise(args: Args) -> Result<bool, String> {
             args: args.args.clone(),
             env: Vec::new(),
         },
-        (None, None, None) => return Err("give the plugin: --ptar FILE, --package-dir DIR or --exec FILE".into()),
+        (None, None, None) => {
+            return Err("give the plugin: --ptar FILE, --package-dir DIR or --exec FILE".into())
+        }
     };
     // As Kloset does for a connector flagged localfs.
     if localfs {

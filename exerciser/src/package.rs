@@ -111,9 +111,10 @@ pub fn pick(connectors: Vec<Connector>, protocol: Option<&str>) -> Result<Connec
             match (all.next(), all.next()) {
                 (Some(one), None) => Ok(one),
                 (None, _) => Err("the package has no storage connector".into()),
-                (Some(_), Some(_)) => {
-                    Err("the package has several storage connectors: give the location's protocol".into())
-                }
+                (Some(_), Some(_)) => Err(
+                    "the package has several storage connectors: give the location's protocol"
+                        .into(),
+                ),
             }
         }
     }
@@ -227,15 +228,28 @@ pub fn unpack(ptar: &Path, plakar: &Path, protocol: Option<&str>) -> Result<Unpa
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
-        let said = text.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("").trim().to_string();
-        Err(format!("plakar {:?} failed ({}): {said}", args, output.status))
+        let said = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .last()
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        Err(format!(
+            "plakar {:?} failed ({}): {said}",
+            args, output.status
+        ))
     };
     // Remembered per cache folder: plakar then never fetches its release feed.
     plakar_run(&["-disable-security-check".as_ref()])?;
     plakar_run(&["pkg".as_ref(), "add".as_ref(), ptar.as_os_str()])?;
     let unpacked_root = home.path().join("cache/plakar/plugins");
-    let dir = find_manifest_dir(&unpacked_root)
-        .ok_or_else(|| format!("plakar unpacked no package under {}", unpacked_root.display()))?;
+    let dir = find_manifest_dir(&unpacked_root).ok_or_else(|| {
+        format!(
+            "plakar unpacked no package under {}",
+            unpacked_root.display()
+        )
+    })?;
     let (connector, command) = from_dir(&dir, protocol)?;
     let name = dir
         .file_name()
@@ -290,8 +304,10 @@ mod tests {
         assert_eq!(pick(found.clone(), Some("oci+http")).unwrap(), found[0]);
         assert!(pick(found, Some("s3")).unwrap_err().contains("protocol s3"));
         // A connector typed `store` is not a storage connector to plakar.
-        assert!(storage_connectors("connectors:\n- type: store\n  executable: x\n")
-            .unwrap()
-            .is_empty());
+        assert!(
+            storage_connectors("connectors:\n- type: store\n  executable: x\n")
+                .unwrap()
+                .is_empty()
+        );
     }
 }

@@ -147,13 +147,13 @@ impl Plugin {
         let connector = tower::service_fn(move |_: Uri| {
             let pipes = slot.lock().expect("pipes").take();
             async move {
-                pipes.map(TokioIo::new).ok_or_else(|| {
-                    io::Error::other("the plugin's pipes carry one connection only")
-                })
+                pipes
+                    .map(TokioIo::new)
+                    .ok_or_else(|| io::Error::other("the plugin's pipes carry one connection only"))
             }
         });
-        let channel = Endpoint::from_static("http://plugin.invalid")
-            .connect_with_connector_lazy(connector);
+        let channel =
+            Endpoint::from_static("http://plugin.invalid").connect_with_connector_lazy(connector);
         let client = StoreClient::new(channel)
             .max_decoding_message_size(PLAKAR_MAX_RECEIVE)
             .max_encoding_message_size(usize::MAX);
@@ -272,7 +272,10 @@ fn children_of(pid: u32) -> Vec<u32> {
     };
     for task in tasks.flatten() {
         if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
-            found.extend(text.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+            found.extend(
+                text.split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
         }
     }
     found
@@ -306,7 +309,9 @@ pub fn kill_all() {
 impl Drop for Inner {
     fn drop(&mut self) {
         // What the plugin left running in its group goes with it.
-        LIVE.lock().expect("live plugins").retain(|p| *p != self.pid);
+        LIVE.lock()
+            .expect("live plugins")
+            .retain(|p| *p != self.pid);
         kill_group(self.pid);
     }
 }

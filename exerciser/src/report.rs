@@ -47,7 +47,12 @@ impl Report {
             tool: format!("plakar-store-exerciser {}", env!("CARGO_PKG_VERSION")),
             plugin,
             proto: opts.proto.clone(),
-            location: crate::redact(opts.config.get("location").map(String::as_str).unwrap_or_default()),
+            location: crate::redact(
+                opts.config
+                    .get("location")
+                    .map(String::as_str)
+                    .unwrap_or_default(),
+            ),
             options: opts
                 .config
                 .keys()
@@ -117,8 +122,18 @@ impl Report {
             return out;
         }
         let _ = writeln!(out);
-        let width = self.checks.iter().map(|c| c.name.len()).max().unwrap_or(5).max(5);
-        let _ = writeln!(out, "{:width$}  {:11}  {:>7}  detail", "check", "result", "time");
+        let width = self
+            .checks
+            .iter()
+            .map(|c| c.name.len())
+            .max()
+            .unwrap_or(5)
+            .max(5);
+        let _ = writeln!(
+            out,
+            "{:width$}  {:11}  {:>7}  detail",
+            "check", "result", "time"
+        );
         for c in &self.checks {
             let _ = writeln!(
                 out,
@@ -158,7 +173,10 @@ impl Report {
                 if !why.is_empty() {
                     why.push_str("; ");
                 }
-                why.push_str(&format!("not run, no plugin to run on: {}", skipped.join(", ")));
+                why.push_str(&format!(
+                    "not run, no plugin to run on: {}",
+                    skipped.join(", ")
+                ));
             }
             let _ = writeln!(out, "the contract does not hold: {why}");
         }

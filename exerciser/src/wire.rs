@@ -76,7 +76,8 @@ impl CallError {
     /// A connection that broke may be a plugin dying: give it a moment
     /// to be seen dead, so the error says so.
     pub async fn settle(mut self, plugin: &Plugin) -> CallError {
-        let broken = self.code == Some(Code::Unavailable) || self.message.contains("transport error");
+        let broken =
+            self.code == Some(Code::Unavailable) || self.message.contains("transport error");
         if self.died.is_none() && broken {
             plugin.wait_exit(Duration::from_millis(300)).await;
             self.died = plugin.death();
@@ -157,10 +158,7 @@ impl Expect {
 
     /// How many bytes exist from the offset, up to `len`.
     pub fn available(&self) -> u64 {
-        self.content
-            .len
-            .saturating_sub(self.offset)
-            .min(self.len)
+        self.content.len.saturating_sub(self.offset).min(self.len)
     }
 }
 
@@ -206,10 +204,7 @@ impl fmt::Display for Received {
         }
         if let Some((at, got, want)) = self.mismatch {
             match want {
-                Some(want) => write!(
-                    f,
-                    "; byte {at} is {got:02x} where {want:02x} was expected"
-                )?,
+                Some(want) => write!(f, "; byte {at} is {got:02x} where {want:02x} was expected")?,
                 None => write!(f, "; bytes go on past the expected end at {at}")?,
             }
         }
@@ -350,7 +345,9 @@ impl Caller {
         let started = Instant::now();
         let result = match tokio::time::timeout(self.timeout, fut).await {
             Ok(Ok(reply)) => Ok(reply.into_inner()),
-            Ok(Err(status)) => Err(CallError::status(status, &self.plugin).settle(&self.plugin).await),
+            Ok(Err(status)) => Err(CallError::status(status, &self.plugin)
+                .settle(&self.plugin)
+                .await),
             Err(_) => Err(CallError::timeout(self.timeout, &self.plugin)),
         };
         let answer = match &result {
@@ -368,7 +365,12 @@ impl Caller {
     ) -> Result<InitResponse, CallError> {
         // Options are shown by name only: values may be secrets.
         let keys: Vec<&str> = config.keys().map(String::as_str).collect();
-        let location = crate::redact(config.get("location").map(String::as_str).unwrap_or_default());
+        let location = crate::redact(
+            config
+                .get("location")
+                .map(String::as_str)
+                .unwrap_or_default(),
+        );
         let request = InitRequest {
             proto: proto.to_string(),
             config: config.clone().into_iter().collect(),
@@ -486,7 +488,8 @@ impl Caller {
         mac: &[u8],
         content: Content,
         sent: Option<Arc<dyn Fn(u64) + Send + Sync>>,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<i64, CallError>> + Send + 'static>> {
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<i64, CallError>> + Send + 'static>>
+    {
         // Owned before the future starts: it borrows nothing.
         let mac = Bytes::copy_from_slice(mac);
         let this = self.clone();
@@ -525,7 +528,10 @@ impl Caller {
         if sizes.is_empty() {
             for i in 0..content.len.div_ceil(PUT_CHUNK as u64) {
                 let offset = i * PUT_CHUNK as u64;
-                cuts.push((offset, (content.len - offset).min(PUT_CHUNK as u64) as usize));
+                cuts.push((
+                    offset,
+                    (content.len - offset).min(PUT_CHUNK as u64) as usize,
+                ));
             }
         } else {
             let mut offset = 0;
@@ -580,7 +586,9 @@ impl Caller {
         let mut client = self.client();
         let result = match tokio::time::timeout(limit, client.put(body)).await {
             Ok(Ok(reply)) => Ok(reply.into_inner().bytes_written),
-            Ok(Err(status)) => Err(CallError::status(status, &self.plugin).settle(&self.plugin).await),
+            Ok(Err(status)) => Err(CallError::status(status, &self.plugin)
+                .settle(&self.plugin)
+                .await),
             Err(_) => Err(CallError::timeout(limit, &self.plugin)),
         };
         let answer = match &result {
@@ -596,7 +604,8 @@ impl Caller {
         kind: i32,
         mac: &[u8],
         content: Content,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<i64, CallError>> + Send + 'static>> {
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<i64, CallError>> + Send + 'static>>
+    {
         self.put_with(kind, mac, content, None)
     }
 
@@ -746,4 +755,3 @@ pub fn show_bytes(bytes: &[u8]) -> String {
         format!("{} B, sha256 {}", bytes.len(), hex::encode(&digest[..6]))
     }
 }
-

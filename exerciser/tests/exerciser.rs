@@ -92,7 +92,10 @@ fn the_fake_plugin_holds_the_contract() {
     assert!(report.holds, "{text}");
     assert_eq!(report.failed, 0);
     assert_eq!(report.checks.len(), kloset_exerciser::CHECKS.len());
-    assert!(report.checks.iter().all(|c| c.result == Verdict::Pass), "{text}");
+    assert!(
+        report.checks.iter().all(|c| c.result == Verdict::Pass),
+        "{text}"
+    );
 }
 
 #[test]
@@ -103,7 +106,11 @@ fn a_range_answered_with_the_wrong_bytes_fails_ranges_and_shows_the_exchange() {
     assert!(!report.holds);
     let ranges = report.check("ranges").expect("the ranges check");
     assert_eq!(ranges.result, Verdict::Fail, "{text}");
-    assert!(ranges.detail.contains("the range 0+1 (the first byte)"), "{}", ranges.detail);
+    assert!(
+        ranges.detail.contains("the range 0+1 (the first byte)"),
+        "{}",
+        ranges.detail
+    );
     let last = ranges.exchanges.last().expect("the exchange");
     assert!(last.call.contains("range offset=0 length=1"), "{last:?}");
     assert!(last.answer.contains("byte 0 is"), "{last:?}");
@@ -129,9 +136,16 @@ fn a_deleted_key_still_listed_fails_the_listings_and_shows_the_exchange() {
         let check = report.check(name).unwrap();
         assert_eq!(check.result, Verdict::Fail, "{name}: {text}");
         assert!(check.detail.contains("is not exact"), "{}", check.detail);
-        assert!(check.detail.contains("listed (deleted)"), "{}", check.detail);
         assert!(
-            check.exchanges.iter().any(|e| e.call.starts_with("Delete ")),
+            check.detail.contains("listed (deleted)"),
+            "{}",
+            check.detail
+        );
+        assert!(
+            check
+                .exchanges
+                .iter()
+                .any(|e| e.call.starts_with("Delete ")),
             "{name}: the Delete is shown"
         );
         assert!(check.exchanges.last().unwrap().call.starts_with("List "));
@@ -139,11 +153,20 @@ fn a_deleted_key_still_listed_fails_the_listings_and_shows_the_exchange() {
     // Exactly the checks that list after a Delete (ECC ones included).
     assert_eq!(
         failed(&report),
-        vec!["delete-and-reput", "ecc-resources", "resource-kinds", "same-bytes-two-keys"],
+        vec![
+            "delete-and-reput",
+            "ecc-resources",
+            "resource-kinds",
+            "same-bytes-two-keys"
+        ],
         "{text}"
     );
     // One lingering key fails the check that finds it, not every later one.
-    assert_eq!(report.check("concurrent").unwrap().result, Verdict::Pass, "{text}");
+    assert_eq!(
+        report.check("concurrent").unwrap().result,
+        Verdict::Pass,
+        "{text}"
+    );
     // Gets of deleted keys are refused: the flaw is the listing's alone.
     assert!(!report.failures().contains(&"missing-object"), "{text}");
 }
@@ -155,7 +178,9 @@ fn a_second_create_accepted_fails_and_shows_the_overwrite() {
     let text = shown(&report);
     assert_eq!(report.failures(), vec!["create-again-refused"], "{text}");
     let check = report.check("create-again-refused").unwrap();
-    assert!(check.detail.contains("a second Create on an existing repository succeeded"));
+    assert!(check
+        .detail
+        .contains("a second Create on an existing repository succeeded"));
     assert!(check.detail.contains("overwritten"), "{}", check.detail);
     let calls: Vec<(&str, &str)> = check
         .exchanges
@@ -176,13 +201,24 @@ fn plakar_fs_store_behind_its_own_sdk_holds_the_contract() {
     let text = shown(&report);
     assert!(report.holds, "{text}");
     // What the fs store does not do, said as such.
-    assert_eq!(report.check("ecc-resources").unwrap().result, Verdict::Unsupported);
+    assert_eq!(
+        report.check("ecc-resources").unwrap().result,
+        Verdict::Unsupported
+    );
     // go-kloset-sdk v1.1.0 converts the MAC to [32]byte unchecked: the
     // plugin dies on a 31-byte MAC (plakar never sends one).
     let malformed = report.check("malformed-requests").unwrap();
     assert_eq!(malformed.result, Verdict::Warn, "{text}");
-    assert!(malformed.detail.contains("31-byte MAC"), "{}", malformed.detail);
-    assert!(malformed.detail.contains("the plugin exited"), "{}", malformed.detail);
+    assert!(
+        malformed.detail.contains("31-byte MAC"),
+        "{}",
+        malformed.detail
+    );
+    assert!(
+        malformed.detail.contains("the plugin exited"),
+        "{}",
+        malformed.detail
+    );
 }
 
 #[test]
@@ -231,7 +267,10 @@ fn a_ptar_is_unpacked_by_plakar_and_its_storage_connector_run() {
     let text = String::from_utf8_lossy(&run.stdout);
     println!("{text}{}", String::from_utf8_lossy(&run.stderr));
     assert_eq!(run.status.code(), Some(0), "{text}");
-    assert!(text.contains("fakeStorage at fake://"), "the unpacked executable runs: {text}");
+    assert!(
+        text.contains("fakeStorage at fake://"),
+        "the unpacked executable runs: {text}"
+    );
     assert!(text.contains("the contract holds"), "{text}");
 }
 
@@ -250,7 +289,10 @@ fn the_command_line_exits_1_with_a_table_and_json_when_a_check_fails() {
         .unwrap();
     let text = String::from_utf8_lossy(&run.stdout);
     assert_eq!(run.status.code(), Some(1), "{text}");
-    assert!(text.contains("the contract does not hold: ranges"), "{text}");
+    assert!(
+        text.contains("the contract does not hold: ranges"),
+        "{text}"
+    );
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["holds"], false);
@@ -283,7 +325,11 @@ fn a_plugin_dying_on_a_missing_key_fails_missing_object() {
     assert!(!report.holds, "{text}");
     assert_eq!(failed(&report), vec!["missing-object"], "{text}");
     let check = report.check("missing-object").unwrap();
-    assert!(check.detail.contains("exited with status 3"), "{}", check.detail);
+    assert!(
+        check.detail.contains("exited with status 3"),
+        "{}",
+        check.detail
+    );
     assert!(check.detail.contains("never put"), "{}", check.detail);
 }
 
@@ -295,7 +341,11 @@ fn a_plugin_never_answering_a_missing_key_fails_missing_object() {
     assert!(!report.holds, "{text}");
     assert_eq!(failed(&report), vec!["missing-object"], "{text}");
     let check = report.check("missing-object").unwrap();
-    assert!(check.detail.contains("no answer within 3 s"), "{}", check.detail);
+    assert!(
+        check.detail.contains("no answer within 3 s"),
+        "{}",
+        check.detail
+    );
 }
 
 #[test]
@@ -303,15 +353,31 @@ fn a_check_skipped_for_want_of_a_plugin_fails_the_contract() {
     let dir = tempfile::tempdir().unwrap();
     // close-with-stream-open passes and ends the plugin; no second
     // plugin starts for after-close.
-    let report = fake_only(dir.path(), "init-once", &["close-with-stream-open", "after-close"], 30);
+    let report = fake_only(
+        dir.path(),
+        "init-once",
+        &["close-with-stream-open", "after-close"],
+        30,
+    );
     let text = shown(&report);
-    assert_eq!(report.check("close-with-stream-open").unwrap().result, Verdict::Pass, "{text}");
+    assert_eq!(
+        report.check("close-with-stream-open").unwrap().result,
+        Verdict::Pass,
+        "{text}"
+    );
     let after = report.check("after-close").unwrap();
     assert_eq!(after.result, Verdict::Skipped, "{text}");
-    assert!(after.detail.contains("no plugin to run it on"), "{}", after.detail);
+    assert!(
+        after.detail.contains("no plugin to run it on"),
+        "{}",
+        after.detail
+    );
     assert_eq!(report.skipped, 1);
     assert!(!report.holds, "{text}");
-    assert!(text.contains("not run, no plugin to run on: after-close"), "{text}");
+    assert!(
+        text.contains("not run, no plugin to run on: after-close"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -322,9 +388,17 @@ fn a_get_body_without_end_is_cut_and_fails() {
     let text = shown(&report);
     assert_eq!(failed(&report), vec!["absurd-ranges"], "{text}");
     let check = report.check("absurd-ranges").unwrap();
-    assert!(check.detail.contains("bytes go on past the expected end"), "{}", check.detail);
+    assert!(
+        check.detail.contains("bytes go on past the expected end"),
+        "{}",
+        check.detail
+    );
     // Cut at the first byte too many, not at the timeout.
-    assert!(started.elapsed() < Duration::from_secs(25), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "{:?}",
+        started.elapsed()
+    );
 
     // Empty messages without end: the Get's overall deadline ends it.
     let dir = tempfile::tempdir().unwrap();
@@ -335,7 +409,11 @@ fn a_get_body_without_end_is_cut_and_fails() {
     // Alone, the deadline ends it; on a loaded machine h2 has been seen
     // to end the connection under the flood first (ResourceExhausted, or
     // the Ping after failing): the range is named either way.
-    assert!(check.detail.contains("1000+1 (at the end)"), "{}", check.detail);
+    assert!(
+        check.detail.contains("1000+1 (at the end)"),
+        "{}",
+        check.detail
+    );
 }
 
 #[test]
@@ -358,7 +436,11 @@ fn a_plugin_writing_bytes_that_are_not_utf8_to_stderr_keeps_running() {
     let report = kloset_exerciser::run(opts);
     let text = shown(&report);
     assert!(report.holds, "{text}");
-    assert_eq!(report.check("init").unwrap().result, Verdict::Pass, "{text}");
+    assert_eq!(
+        report.check("init").unwrap().result,
+        Verdict::Pass,
+        "{text}"
+    );
 }
 
 #[test]
@@ -369,7 +451,13 @@ fn the_command_line_prints_its_table_before_failing_on_json_and_checks_large_fir
     let run = Command::new(EXERCISER)
         .arg("--exec")
         .arg(FAKE)
-        .args(["--quiet", "--only", "ping", "--json", "/nonexistent/dir/report.json"])
+        .args([
+            "--quiet",
+            "--only",
+            "ping",
+            "--json",
+            "/nonexistent/dir/report.json",
+        ])
         .arg(&location)
         .output()
         .unwrap();
@@ -377,12 +465,21 @@ fn the_command_line_prints_its_table_before_failing_on_json_and_checks_large_fir
     let said = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(2), "{text}{said}");
     assert!(text.contains("the contract holds"), "{text}");
-    assert!(said.contains("cannot write /nonexistent/dir/report.json"), "{said}");
+    assert!(
+        said.contains("cannot write /nonexistent/dir/report.json"),
+        "{said}"
+    );
 
     // --large is checked before anything is unpacked or started.
     for large in ["0", "18446744073709551615"] {
         let run = Command::new(EXERCISER)
-            .args(["--ptar", "/nonexistent/package.ptar", "--large", large, "--quiet"])
+            .args([
+                "--ptar",
+                "/nonexistent/package.ptar",
+                "--large",
+                large,
+                "--quiet",
+            ])
             .arg(&location)
             .output()
             .unwrap();
@@ -393,10 +490,19 @@ fn the_command_line_prints_its_table_before_failing_on_json_and_checks_large_fir
 
     // A location's credentials are never shown.
     let run = Command::new(EXERCISER)
-        .args(["--exec", "/nonexistent/plugin", "--quiet", "fake://user:secret@host/x"])
+        .args([
+            "--exec",
+            "/nonexistent/plugin",
+            "--quiet",
+            "fake://user:secret@host/x",
+        ])
         .output()
         .unwrap();
-    let all = format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
     assert!(!all.contains("secret"), "{all}");
     assert!(all.contains("fake://host/x"), "{all}");
 }
@@ -404,9 +510,15 @@ fn the_command_line_prints_its_table_before_failing_on_json_and_checks_large_fir
 /// The children of a process, from /proc.
 fn children(pid: u32) -> Vec<u32> {
     let mut found = Vec::new();
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
         if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
-            found.extend(text.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+            found.extend(
+                text.split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
         }
     }
     found
@@ -415,7 +527,13 @@ fn children(pid: u32) -> Vec<u32> {
 /// Alive and not a zombie.
 fn running(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+        .map(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
         .unwrap_or(false)
 }
 
@@ -454,7 +572,10 @@ fn sigterm_ends_the_plugin_and_the_exerciser() {
     }
     assert_eq!(plugins.len(), 1, "the plugin runs");
     std::thread::sleep(Duration::from_millis(1500));
-    let killed = Command::new("kill").args(["-TERM", &run.id().to_string()]).status().unwrap();
+    let killed = Command::new("kill")
+        .args(["-TERM", &run.id().to_string()])
+        .status()
+        .unwrap();
     assert!(killed.success());
     let status = run.wait().unwrap();
     let mut said = String::new();
@@ -468,8 +589,16 @@ fn sigterm_ends_the_plugin_and_the_exerciser() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(!running(plugins[0]), "the plugin {} was left running", plugins[0]);
-    let grandchild: u32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    assert!(
+        !running(plugins[0]),
+        "the plugin {} was left running",
+        plugins[0]
+    );
+    let grandchild: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     for _ in 0..50 {
         if !running(grandchild) {
             break;
@@ -478,9 +607,14 @@ fn sigterm_ends_the_plugin_and_the_exerciser() {
     }
     let left = running(grandchild);
     if left {
-        let _ = Command::new("kill").args(["-KILL", &grandchild.to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-KILL", &grandchild.to_string()])
+            .status();
     }
-    assert!(!left, "what the plugin started ({grandchild}) was left running");
+    assert!(
+        !left,
+        "what the plugin started ({grandchild}) was left running"
+    );
 }
 
 #[test]
@@ -490,7 +624,11 @@ fn a_localfs_connector_gets_a_relative_location_made_absolute() {
     let package = dir.path().join("package");
     std::fs::create_dir(&package).unwrap();
     std::fs::copy(FAKE, package.join("fakeStorage")).unwrap();
-    std::fs::set_permissions(package.join("fakeStorage"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        package.join("fakeStorage"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
     std::fs::write(
         package.join("manifest.yaml"),
         "name: fake\nconnectors:\n- type: storage\n  executable: fakeStorage\n  protocols: [fake]\n  location_flags: [localfs]\n",
@@ -506,8 +644,19 @@ fn a_localfs_connector_gets_a_relative_location_made_absolute() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&run.stdout);
-    assert_eq!(run.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&run.stderr));
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let cwd = std::fs::canonicalize(&work).unwrap();
-    assert!(text.contains(&format!("at fake://{}/repo", cwd.display())), "{text}");
-    assert!(work.join("repo/CONFIG").is_file(), "the repository is where the location says");
+    assert!(
+        text.contains(&format!("at fake://{}/repo", cwd.display())),
+        "{text}"
+    );
+    assert!(
+        work.join("repo/CONFIG").is_file(),
+        "the repository is where the location says"
+    );
 }

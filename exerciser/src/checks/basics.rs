@@ -39,7 +39,10 @@ pub async fn create(ctx: &mut Ctx) -> Checked {
     let config = config_bytes(1);
     must("Create", ctx.caller.create(&config).await)?;
     ctx.created = Some(config.clone());
-    Ok(format!("created with a configuration of {} B", config.len()))
+    Ok(format!(
+        "created with a configuration of {} B",
+        config.len()
+    ))
 }
 
 pub async fn create_again_refused(ctx: &mut Ctx) -> Checked {

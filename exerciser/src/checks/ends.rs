@@ -28,12 +28,15 @@ pub async fn absurd_ranges(ctx: &mut Ctx) -> Checked {
     for (offset, len, what) in cases {
         let answer = ctx
             .caller
-            .get(PACKFILE, &mac, Some((offset, len)), Some(Expect::range(content, offset, len as u64)))
+            .get(
+                PACKFILE,
+                &mac,
+                Some((offset, len)),
+                Some(Expect::range(content, offset, len as u64)),
+            )
             .await;
         match answer {
-            Err(e) if e.broken() => {
-                return fail(format!("the range {offset}+{len} ({what}): {e}"))
-            }
+            Err(e) if e.broken() => return fail(format!("the range {offset}+{len} ({what}): {e}")),
             Err(_) => said.push(format!("{what}: refused")),
             Ok(got) if !got.prefix_ok() => {
                 return fail(format!(
@@ -57,7 +60,11 @@ pub async fn malformed_requests(ctx: &mut Ctx) -> Checked {
     for (kind, key, what) in [
         (PACKFILE, vec![7u8; 31], "a 31-byte MAC"),
         (PACKFILE, Vec::new(), "an empty MAC"),
-        (0, data::mac("malformed", 1).to_vec(), "resource 0 (undefined)"),
+        (
+            0,
+            data::mac("malformed", 1).to_vec(),
+            "resource 0 (undefined)",
+        ),
         (99, data::mac("malformed", 1).to_vec(), "resource 99"),
     ] {
         match ctx.caller.get(kind, &key, None, None).await {
@@ -92,7 +99,10 @@ pub async fn killed_mid_put(ctx: &mut Ctx) -> Checked {
             }
         })
     };
-    let put = ctx.caller.put_with(PACKFILE, &mac, content, Some(sent)).await;
+    let put = ctx
+        .caller
+        .put_with(PACKFILE, &mac, content, Some(sent))
+        .await;
     ctx.ended = true;
     plugin.kill().await;
     if !fired.load(Ordering::SeqCst) {
@@ -153,12 +163,14 @@ pub async fn close_with_stream_open(ctx: &mut Ctx) -> Checked {
         Ok(Ok(reply)) => reply.into_inner(),
         Ok(Err(status)) => {
             let e = CallError::from_status(status, &ctx.caller.plugin).await;
-            ctx.caller.note(get_call(PACKFILE, &mac, None), e.to_string(), started);
+            ctx.caller
+                .note(get_call(PACKFILE, &mac, None), e.to_string(), started);
             return fail(format!("Get: {e}"));
         }
         Err(_) => {
             let e = CallError::timeout(ctx.opts.timeout, &ctx.caller.plugin);
-            ctx.caller.note(get_call(PACKFILE, &mac, None), e.to_string(), started);
+            ctx.caller
+                .note(get_call(PACKFILE, &mac, None), e.to_string(), started);
             return fail(format!("Get: {e}"));
         }
     };
@@ -167,7 +179,10 @@ pub async fn close_with_stream_open(ctx: &mut Ctx) -> Checked {
         _ => return fail("Get: no first chunk"),
     };
     ctx.caller.note(
-        format!("{} (read one chunk, then left open)", get_call(PACKFILE, &mac, None)),
+        format!(
+            "{} (read one chunk, then left open)",
+            get_call(PACKFILE, &mac, None)
+        ),
         format!("{first} B"),
         started,
     );
@@ -179,7 +194,11 @@ pub async fn close_with_stream_open(ctx: &mut Ctx) -> Checked {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let cancelled = Instant::now();
     drop(stream);
-    ctx.caller.note(get_call(PACKFILE, &mac, None), "cancelled by the client, Close pending", cancelled);
+    ctx.caller.note(
+        get_call(PACKFILE, &mac, None),
+        "cancelled by the client, Close pending",
+        cancelled,
+    );
     let closed = close.await.expect("the close task");
     ctx.ended = true;
     if let Err(e) = closed {
@@ -211,9 +230,17 @@ pub async fn after_close(ctx: &mut Ctx) -> Checked {
     let mut said = Vec::new();
     let ping = ctx.caller.ping().await.map(|_| "ok".to_string());
     after("Ping", ping, &mut said)?;
-    let list = ctx.caller.list(PACKFILE).await.map(|l| format!("{} keys", l.len()));
+    let list = ctx
+        .caller
+        .list(PACKFILE)
+        .await
+        .map(|l| format!("{} keys", l.len()));
     after("List", list, &mut said)?;
-    let put = ctx.caller.put(PACKFILE, &mac, content).await.map(|n| format!("bytes_written={n}"));
+    let put = ctx
+        .caller
+        .put(PACKFILE, &mac, content)
+        .await
+        .map(|n| format!("bytes_written={n}"));
     after("Put", put, &mut said)?;
     let get = ctx
         .caller

@@ -30,32 +30,92 @@ pub const KINDS: [i32; 3] = [PACKFILE, STATE, LOCK];
 
 /// Every check, in the order they run, with what each asks of the plugin.
 pub const CHECKS: &[(&str, &str)] = &[
-    ("init", "Init with the location and options answers origin, type, root and flags"),
+    (
+        "init",
+        "Init with the location and options answers origin, type, root and flags",
+    ),
     ("open-before-create", "Open on an empty location fails"),
     ("create", "Create on an empty location succeeds"),
-    ("create-again-refused", "a second Create fails and leaves the first configuration"),
-    ("open", "Open returns the bytes given to Create, also to a new process"),
+    (
+        "create-again-refused",
+        "a second Create fails and leaves the first configuration",
+    ),
+    (
+        "open",
+        "Open returns the bytes given to Create, also to a new process",
+    ),
     ("ping", "Ping answers"),
     ("mode", "Mode says read and write (6)"),
-    ("resource-kinds", "packfile, state and lock keep apart objects under one MAC"),
-    ("ecc-resources", "ECC packfiles and states work, or are refused as unsupported"),
-    ("round-trips", "Put then Get gives back the same bytes, from 0 B to 9 MiB"),
-    ("ranges", "ranged Gets give exactly the bytes asked for, at the start, middle and end"),
-    ("overwrite", "a second Put under one key replaces the object"),
-    ("delete-and-reput", "a deleted key is gone from Get and List, and can be put again"),
-    ("same-bytes-two-keys", "deleting one of two keys holding the same bytes keeps the other"),
+    (
+        "resource-kinds",
+        "packfile, state and lock keep apart objects under one MAC",
+    ),
+    (
+        "ecc-resources",
+        "ECC packfiles and states work, or are refused as unsupported",
+    ),
+    (
+        "round-trips",
+        "Put then Get gives back the same bytes, from 0 B to 9 MiB",
+    ),
+    (
+        "ranges",
+        "ranged Gets give exactly the bytes asked for, at the start, middle and end",
+    ),
+    (
+        "overwrite",
+        "a second Put under one key replaces the object",
+    ),
+    (
+        "delete-and-reput",
+        "a deleted key is gone from Get and List, and can be put again",
+    ),
+    (
+        "same-bytes-two-keys",
+        "deleting one of two keys holding the same bytes keeps the other",
+    ),
     ("missing-object", "Get of a key never put fails"),
-    ("list-exact", "List gives each key once, of its own resource, and nothing else"),
+    (
+        "list-exact",
+        "List gives each key once, of its own resource, and nothing else",
+    ),
     ("size", "Size grows with what is stored, or is -1 (unknown)"),
-    ("concurrent", "16 concurrent Puts, then 64 concurrent ranged Gets, on one connection"),
-    ("large-streamed", "a large object streams both ways in bounded plugin memory"),
-    ("cancelled-put", "a Put reset midway stores nothing, and the connection goes on"),
-    ("cancelled-get", "a Get cancelled mid-body leaves the plugin serving"),
-    ("absurd-ranges", "absurd offsets and lengths are answered, never with wrong bytes"),
-    ("malformed-requests", "short MACs and unknown resources are refused (plakar sends none: a crash warns)"),
-    ("killed-mid-put", "a plugin killed mid-Put leaves no partial object and an intact store"),
-    ("close-with-stream-open", "Close answers while a Get stream is cancelled, and the plugin exits on EOF"),
-    ("after-close", "calls after Close are answered or refused, not crashed on, and EOF ends the plugin"),
+    (
+        "concurrent",
+        "16 concurrent Puts, then 64 concurrent ranged Gets, on one connection",
+    ),
+    (
+        "large-streamed",
+        "a large object streams both ways in bounded plugin memory",
+    ),
+    (
+        "cancelled-put",
+        "a Put reset midway stores nothing, and the connection goes on",
+    ),
+    (
+        "cancelled-get",
+        "a Get cancelled mid-body leaves the plugin serving",
+    ),
+    (
+        "absurd-ranges",
+        "absurd offsets and lengths are answered, never with wrong bytes",
+    ),
+    (
+        "malformed-requests",
+        "short MACs and unknown resources are refused (plakar sends none: a crash warns)",
+    ),
+    (
+        "killed-mid-put",
+        "a plugin killed mid-Put leaves no partial object and an intact store",
+    ),
+    (
+        "close-with-stream-open",
+        "Close answers while a Get stream is cancelled, and the plugin exits on EOF",
+    ),
+    (
+        "after-close",
+        "calls after Close are answered or refused, not crashed on, and EOF ends the plugin",
+    ),
 ];
 
 /// Checks every run needs, whatever `--only` says.
@@ -261,7 +321,13 @@ impl Ctx {
     }
 
     /// A small object put under `check`'s key `n`, kept in the model.
-    pub async fn put_new(&mut self, kind: i32, check: &str, n: u32, len: u64) -> Result<([u8; 32], Content), Stop> {
+    pub async fn put_new(
+        &mut self,
+        kind: i32,
+        check: &str,
+        n: u32,
+        len: u64,
+    ) -> Result<([u8; 32], Content), Stop> {
         let mac = data::mac(check, n);
         let content = Content::new(data::seed(check, n), len);
         let written = must(
@@ -270,16 +336,17 @@ impl Ctx {
         )?;
         self.model.put(kind, mac, content);
         if written != len as i64 {
-            return fail(format!(
-                "Put of {len} B answered bytes_written={written}"
-            ));
+            return fail(format!("Put of {len} B answered bytes_written={written}"));
         }
         Ok((mac, content))
     }
 
     /// Lists `kind` and holds the listing to the model.
     pub async fn list_exact(&mut self, kind: i32) -> Result<Vec<Bytes>, Stop> {
-        let listed = must(&format!("List {}", kind_name(kind)), self.caller.list(kind).await)?;
+        let listed = must(
+            &format!("List {}", kind_name(kind)),
+            self.caller.list(kind).await,
+        )?;
         let faults = self.model.listing_faults(kind, &listed);
         if !faults.is_empty() {
             return fail(format!(
@@ -327,7 +394,8 @@ pub async fn run(opts: Options) -> crate::report::Report {
             report.checks.push(skipped(name, what, why));
             continue;
         }
-        ctx.caller.progress(&format!("[{:>2}/{total}] {name}", i + 1));
+        ctx.caller
+            .progress(&format!("[{:>2}/{total}] {name}", i + 1));
         if ctx.ended || ctx.caller.plugin.exited().is_some() {
             if let Err(e) = ctx.restart().await {
                 let why = format!("{NO_PLUGIN}: {e}");

@@ -1,7 +1,9 @@
 //! Objects: every resource kind, round trips, ranges, overwrites,
 //! deletes, identical bytes under two keys, missing keys, listings.
 
-use super::{fail, must, Checked, Ctx, Stop, ECC_PACKFILE, ECC_STATE, KINDS, LOCK, PACKFILE, STATE};
+use super::{
+    fail, must, Checked, Ctx, Stop, ECC_PACKFILE, ECC_STATE, KINDS, LOCK, PACKFILE, STATE,
+};
 use crate::data::{self, Content};
 use crate::wire::{key_name, kind_name, Expect};
 
@@ -52,7 +54,10 @@ pub async fn resource_kinds(ctx: &mut Ctx) -> Checked {
     let mac = data::mac("resource-kinds", 0);
     let mut contents = Vec::new();
     for (i, kind) in KINDS.iter().enumerate() {
-        let content = Content::new(data::seed("resource-kinds", i as u32 + 1), 1000 + i as u64 * 333);
+        let content = Content::new(
+            data::seed("resource-kinds", i as u32 + 1),
+            1000 + i as u64 * 333,
+        );
         must(
             &format!("Put {}", kind_name(*kind)),
             ctx.caller.put(*kind, &mac, content).await,
@@ -115,7 +120,17 @@ pub async fn ecc_resources(ctx: &mut Ctx) -> Checked {
 
 pub async fn round_trips(ctx: &mut Ctx) -> Checked {
     const MIB: u64 = 1 << 20;
-    let sizes = [0, 1, 7, 4096, MIB - 1, MIB, MIB + 1, 4 * MIB + 3, 9 * MIB + 1];
+    let sizes = [
+        0,
+        1,
+        7,
+        4096,
+        MIB - 1,
+        MIB,
+        MIB + 1,
+        4 * MIB + 3,
+        9 * MIB + 1,
+    ];
     // A wrong count is said after the bytes are checked: plakar only
     // adds it to its statistics.
     let mut miscounted = Vec::new();
@@ -141,11 +156,15 @@ pub async fn round_trips(ctx: &mut Ctx) -> Checked {
     let content = Content::new(data::seed("round-trips", 100), len);
     let written = must(
         &format!("Put of {len} B in irregular chunks"),
-        ctx.caller.put_irregular(PACKFILE, &mac, content, IRREGULAR).await,
+        ctx.caller
+            .put_irregular(PACKFILE, &mac, content, IRREGULAR)
+            .await,
     )?;
     ctx.model.put(PACKFILE, mac, content);
     if written != len as i64 {
-        miscounted.push(format!("{len} B in irregular chunks answered bytes_written={written}"));
+        miscounted.push(format!(
+            "{len} B in irregular chunks answered bytes_written={written}"
+        ));
     }
     get_exact(ctx, PACKFILE, &mac, content).await?;
     ctx.list_exact(PACKFILE).await?;
@@ -195,7 +214,10 @@ pub async fn ranges(ctx: &mut Ctx) -> Checked {
             ));
         }
     }
-    Ok(format!("{} ranges of a {size} B object, each exact", ranges.len()))
+    Ok(format!(
+        "{} ranges of a {size} B object, each exact",
+        ranges.len()
+    ))
 }
 
 pub async fn overwrite(ctx: &mut Ctx) -> Checked {
@@ -257,7 +279,11 @@ pub async fn same_bytes_two_keys(ctx: &mut Ctx) -> Checked {
     let mut lost = Vec::new();
     for (kind, mac) in [(PACKFILE, b), (STATE, a)] {
         let what = format!("{} {}", kind_name(kind), key_name(&mac));
-        match ctx.caller.get(kind, &mac, None, Some(Expect::whole(shared))).await {
+        match ctx
+            .caller
+            .get(kind, &mac, None, Some(Expect::whole(shared)))
+            .await
+        {
             Ok(got) if got.exact() => {}
             Ok(got) => {
                 ctx.model.unsure(kind, mac);
@@ -279,14 +305,21 @@ pub async fn same_bytes_two_keys(ctx: &mut Ctx) -> Checked {
     get_gone(ctx, PACKFILE, &a, "deleted").await?;
     ctx.list_exact(PACKFILE).await?;
     ctx.list_exact(STATE).await?;
-    Ok("the same 70,000 B under two packfiles and a state: deleting one packfile keeps the rest".into())
+    Ok(
+        "the same 70,000 B under two packfiles and a state: deleting one packfile keeps the rest"
+            .into(),
+    )
 }
 
 pub async fn missing_object(ctx: &mut Ctx) -> Checked {
     let mac = data::mac("missing", 0);
     let mut said = Vec::new();
     for kind in KINDS {
-        said.push(format!("{}: {}", kind_name(kind), get_gone(ctx, kind, &mac, "never put").await?));
+        said.push(format!(
+            "{}: {}",
+            kind_name(kind),
+            get_gone(ctx, kind, &mac, "never put").await?
+        ));
     }
     let delete = match ctx.caller.delete(PACKFILE, &mac).await {
         Err(e) if e.broken() => return fail(format!("Delete of a key never put: {e}")),
@@ -312,12 +345,18 @@ pub async fn list_exact(ctx: &mut Ctx) -> Checked {
             )?;
             ctx.model.put(kind, mac, content);
         }
-        ctx.caller.progress(&format!("    list-exact: {PER_KIND} {}s put", kind_name(kind)));
+        ctx.caller.progress(&format!(
+            "    list-exact: {PER_KIND} {}s put",
+            kind_name(kind)
+        ));
     }
     let mut counts = Vec::new();
     for kind in KINDS {
         let listed = ctx.list_exact(kind).await?;
         counts.push(format!("{} {}", listed.len(), kind_name(kind)));
     }
-    Ok(format!("{PER_KIND} more keys of each kind; listed: {}", counts.join(", ")))
+    Ok(format!(
+        "{PER_KIND} more keys of each kind; listed: {}",
+        counts.join(", ")
+    ))
 }

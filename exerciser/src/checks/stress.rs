@@ -20,14 +20,19 @@ pub async fn concurrent(ctx: &mut Ctx) -> Checked {
     let objects: Vec<([u8; 32], Content)> = (0..PUTS)
         .map(|i| {
             let len = (i as u64 + 1) * 200_000 + i as u64;
-            (data::mac("concurrent", i), Content::new(data::seed("concurrent", i), len))
+            (
+                data::mac("concurrent", i),
+                Content::new(data::seed("concurrent", i), len),
+            )
         })
         .collect();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for (mac, content) in objects.clone() {
         let caller = ctx.caller.clone();
-        tasks.push(tokio::spawn(async move { caller.put(PACKFILE, &mac, content).await }));
+        tasks.push(tokio::spawn(async move {
+            caller.put(PACKFILE, &mac, content).await
+        }));
     }
     for (task, (mac, content)) in tasks.into_iter().zip(&objects) {
         let written = must("a concurrent Put", task.await.expect("a put task"))?;
@@ -199,11 +204,19 @@ pub async fn large_streamed(ctx: &mut Ctx) -> Checked {
     let tail = must(
         "ranged Get of the end",
         ctx.caller
-            .get(PACKFILE, &mac, Some((len - 4096, 4096)), Some(Expect::range(content, len - 4096, 4096)))
+            .get(
+                PACKFILE,
+                &mac,
+                Some((len - 4096, 4096)),
+                Some(Expect::range(content, len - 4096, 4096)),
+            )
             .await,
     )?;
     if !tail.exact() {
-        return fail(format!("the last 4096 B of the {} object: {tail}", mib(len)));
+        return fail(format!(
+            "the last 4096 B of the {} object: {tail}",
+            mib(len)
+        ));
     }
     let rate = |t: Duration| len as f64 / t.as_secs_f64().max(0.001) / (1 << 20) as f64;
     let memory = format!(
@@ -230,7 +243,11 @@ pub async fn large_streamed(ctx: &mut Ctx) -> Checked {
             mib(limit)
         ));
     } else {
-        format!("{memory}; grew by {} (at most {} allowed)", mib(grew), mib(limit))
+        format!(
+            "{memory}; grew by {} (at most {} allowed)",
+            mib(grew),
+            mib(limit)
+        )
     };
     Ok(format!(
         "{}: put in {:.1} s ({:.0} MiB/s), get in {:.1} s ({:.0} MiB/s); {memory}",
@@ -278,14 +295,20 @@ pub async fn cancelled_put(ctx: &mut Ctx) -> Checked {
         })
         .await;
     let answer = match tokio::time::timeout(ctx.opts.timeout, call).await {
-        Ok(Ok(Ok(reply))) => format!("bytes_written={} (the reset was not seen)", reply.into_inner().bytes_written),
+        Ok(Ok(Ok(reply))) => format!(
+            "bytes_written={} (the reset was not seen)",
+            reply.into_inner().bytes_written
+        ),
         Ok(Ok(Err(status))) => format!("error {:?}: {}", status.code(), status.message()),
         Ok(Err(_)) => "the call's task failed".to_string(),
         Err(_) => "no answer".to_string(),
     };
     drop(tx);
     ctx.caller.note(
-        format!("Put packfile {} (3 MiB of chunks sent, then the stream reset)", key_name(&mac)),
+        format!(
+            "Put packfile {} (3 MiB of chunks sent, then the stream reset)",
+            key_name(&mac)
+        ),
         format!("reset by the client; the call ended: {answer}"),
         started,
     );
@@ -296,14 +319,18 @@ pub async fn cancelled_put(ctx: &mut Ctx) -> Checked {
     let refused = get_gone(ctx, PACKFILE, &mac, "whose Put was reset").await?;
     let (mac2, content2) = ctx.put_new(PACKFILE, "cancelled-put", 1, 2 << 20).await?;
     get_exact(ctx, PACKFILE, &mac2, content2).await?;
-    Ok(format!("nothing listed, Get refused ({refused}); a Put after it works"))
+    Ok(format!(
+        "nothing listed, Get refused ({refused}); a Put after it works"
+    ))
 }
 
 pub async fn cancelled_get(ctx: &mut Ctx) -> Checked {
     let mac = data::mac("ranges", 0);
     let Some(content) = ctx.model.content(PACKFILE, mac) else {
         // The range check did not run: an object of its own.
-        let (mac, content) = ctx.put_new(PACKFILE, "cancelled-get", 0, RANGED_LEN).await?;
+        let (mac, content) = ctx
+            .put_new(PACKFILE, "cancelled-get", 0, RANGED_LEN)
+            .await?;
         return cancel_one(ctx, mac, content).await;
     };
     cancel_one(ctx, mac, content).await
@@ -324,12 +351,14 @@ async fn cancel_one(ctx: &mut Ctx, mac: [u8; 32], content: Content) -> Checked {
             Ok(Ok(reply)) => reply.into_inner(),
             Ok(Err(status)) => {
                 let e = CallError::from_status(status, &ctx.caller.plugin).await;
-                ctx.caller.note(get_call(PACKFILE, &mac, None), e.to_string(), started);
+                ctx.caller
+                    .note(get_call(PACKFILE, &mac, None), e.to_string(), started);
                 return fail(format!("Get: {e}"));
             }
             Err(_) => {
                 let e = CallError::timeout(ctx.opts.timeout, &ctx.caller.plugin);
-                ctx.caller.note(get_call(PACKFILE, &mac, None), e.to_string(), started);
+                ctx.caller
+                    .note(get_call(PACKFILE, &mac, None), e.to_string(), started);
                 return fail(format!("Get: {e}"));
             }
         };
@@ -342,7 +371,11 @@ async fn cancel_one(ctx: &mut Ctx, mac: [u8; 32], content: Content) -> Checked {
         };
         drop(stream);
         ctx.caller.note(
-            format!("{} (round {}; cancelled after the first chunk)", get_call(PACKFILE, &mac, None), round + 1),
+            format!(
+                "{} (round {}; cancelled after the first chunk)",
+                get_call(PACKFILE, &mac, None),
+                round + 1
+            ),
             format!("{got} B, then the stream was cancelled"),
             started,
         );

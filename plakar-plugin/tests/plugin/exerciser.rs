@@ -51,13 +51,22 @@ fn exercise(config: Vec<(String, String)>, large: u64) -> Report {
 }
 
 fn assert_holds(report: &Report) {
-    assert!(report.holds, "the contract does not hold:\n{}", report.text());
+    assert!(
+        report.holds,
+        "the contract does not hold:\n{}",
+        report.text()
+    );
     assert_eq!(report.warned, 0, "{}", report.text());
     // Ours supports every resource, ECC ones included.
     assert_eq!(report.unsupported, 0, "{}", report.text());
     // Every check ran (none skipped for want of a plugin) and passed.
     assert_eq!(report.skipped, 0, "{}", report.text());
-    assert_eq!(report.checks.len(), kloset_exerciser::CHECKS.len(), "{}", report.text());
+    assert_eq!(
+        report.checks.len(),
+        kloset_exerciser::CHECKS.len(),
+        "{}",
+        report.text()
+    );
     assert!(
         report.checks.iter().all(|c| c.result == Verdict::Pass),
         "{}",
@@ -80,16 +89,28 @@ fn exerciser_on_distribution_with_deletes_and_256_mib_streamed() {
     // What plakar prints comes from the status message alone: it names
     // the problem in words (plakar's own checks of these are `cli`'s).
     let missing = detail(&report, "open-before-create");
-    assert!(missing.contains("NotFound") && missing.contains("not found"), "{missing}");
+    assert!(
+        missing.contains("NotFound") && missing.contains("not found"),
+        "{missing}"
+    );
     let again = detail(&report, "create-again-refused");
-    assert!(again.contains("AlreadyExists") && again.contains("already exists"), "{again}");
+    assert!(
+        again.contains("AlreadyExists") && again.contains("already exists"),
+        "{again}"
+    );
     assert!(detail(&report, "missing-object").contains("NotFound"));
     assert!(detail(&report, "delete-and-reput").contains("a second Delete succeeds"));
     assert!(detail(&report, "mode").starts_with("mode=6"));
     let malformed = detail(&report, "malformed-requests");
     assert_eq!(malformed.matches("refused").count(), 4, "{malformed}");
-    assert!(malformed.contains("InvalidArgument") && malformed.contains("32 bytes"), "{malformed}");
-    assert_eq!(report.check("large-streamed").unwrap().result, Verdict::Pass);
+    assert!(
+        malformed.contains("InvalidArgument") && malformed.contains("32 bytes"),
+        "{malformed}"
+    );
+    assert_eq!(
+        report.check("large-streamed").unwrap().result,
+        Verdict::Pass
+    );
 }
 
 #[test]
@@ -98,7 +119,10 @@ fn exerciser_on_distribution_without_deletes() {
         delete_enabled: false,
         ..RegistryOptions::default()
     });
-    assert_holds(&exercise(registry.config(&unique_repo("exerciser-nodel")), LARGE));
+    assert_holds(&exercise(
+        registry.config(&unique_repo("exerciser-nodel")),
+        LARGE,
+    ));
 }
 
 #[test]
@@ -111,7 +135,10 @@ fn exerciser_on_htpasswd_over_tls() {
         ..RegistryOptions::default()
     });
     let mut config = registry.config(&unique_repo("exerciser-tls"));
-    config.push(("tls_ca_file".into(), pki.ca_pem().to_string_lossy().into_owned()));
+    config.push((
+        "tls_ca_file".into(),
+        pki.ca_pem().to_string_lossy().into_owned(),
+    ));
     config.push(("username".into(), "alice".into()));
     config.push(("password".into(), "alice-secret".into()));
     let report = exercise(config, LARGE);
@@ -137,13 +164,19 @@ fn exerciser_on_token_auth() {
 #[test]
 fn exerciser_on_distribution_v3_paging_by_7_with_deletes() {
     let registry = v3(true);
-    assert_holds(&exercise(registry.config(&unique_repo("exerciser-v3")), LARGE));
+    assert_holds(&exercise(
+        registry.config(&unique_repo("exerciser-v3")),
+        LARGE,
+    ));
 }
 
 #[test]
 fn exerciser_on_distribution_v3_paging_by_7_without_deletes() {
     let registry = v3(false);
-    assert_holds(&exercise(registry.config(&unique_repo("exerciser-v3-nodel")), LARGE));
+    assert_holds(&exercise(
+        registry.config(&unique_repo("exerciser-v3-nodel")),
+        LARGE,
+    ));
 }
 
 /// Through a hosted registry's personality, default options, DELETE
@@ -166,7 +199,10 @@ fn through(hosted: Hosted) {
     };
     let location = format!("oci://{}/{name}", proxy.authority());
     let report = exercise(vec![("location".into(), location)], LARGE);
-    eprintln!("{hosted:?}: {} requests through the personality", proxy.log().len());
+    eprintln!(
+        "{hosted:?}: {} requests through the personality",
+        proxy.log().len()
+    );
     assert_holds(&report);
 }
 

@@ -37,7 +37,9 @@ async fn main() {
         tokio_stream::pending(),
     );
     let served = Server::builder()
-        .add_service(StoreServer::new(store::FakeStore::default()).max_decoding_message_size(8 << 20))
+        .add_service(
+            StoreServer::new(store::FakeStore::default()).max_decoding_message_size(8 << 20),
+        )
         .serve_with_incoming(incoming)
         .await;
     if let Err(e) = served {

@@ -44,7 +44,11 @@ impl FakeStore {
                 mac.len()
             )));
         }
-        Ok(self.setup()?.root.join(kind.to_string()).join(hex::encode(mac)))
+        Ok(self
+            .setup()?
+            .root
+            .join(kind.to_string())
+            .join(hex::encode(mac)))
     }
 }
 
@@ -71,7 +75,9 @@ impl Store for FakeStore {
         if config.get("flaw").map(String::as_str) == Some("init-once") {
             let marker = PathBuf::from(format!("{root}.inited"));
             if marker.exists() {
-                return Err(Status::unavailable("init-once: this plugin starts once only"));
+                return Err(Status::unavailable(
+                    "init-once: this plugin starts once only",
+                ));
             }
             std::fs::write(&marker, b"").map_err(io)?;
         }
@@ -88,7 +94,10 @@ impl Store for FakeStore {
         }))
     }
 
-    async fn create(&self, request: Request<CreateRequest>) -> Result<Response<CreateResponse>, Status> {
+    async fn create(
+        &self,
+        request: Request<CreateRequest>,
+    ) -> Result<Response<CreateResponse>, Status> {
         let root = self.setup()?.root;
         let config = root.join("CONFIG");
         if config.exists() && !self.flawed("second-create") {
@@ -132,7 +141,11 @@ impl Store for FakeStore {
 
     async fn list(&self, request: Request<ListRequest>) -> Result<Response<ListResponse>, Status> {
         let kind = request.into_inner().r#type;
-        let dir = self.path(kind, &[0; 32])?.parent().expect("a folder").to_path_buf();
+        let dir = self
+            .path(kind, &[0; 32])?
+            .parent()
+            .expect("a folder")
+            .to_path_buf();
         let keep_deleted = self.flawed("lists-deleted");
         let mut macs = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(io)?.flatten() {
@@ -149,18 +162,21 @@ impl Store for FakeStore {
         Ok(Response::new(ListResponse { macs }))
     }
 
-    async fn put(&self, request: Request<Streaming<PutRequest>>) -> Result<Response<PutResponse>, Status> {
+    async fn put(
+        &self,
+        request: Request<Streaming<PutRequest>>,
+    ) -> Result<Response<PutResponse>, Status> {
         let mut stream = request.into_inner();
         let first = stream
             .message()
             .await?
             .ok_or_else(|| Status::invalid_argument("an empty Put"))?;
         let path = self.path(first.r#type, &first.mac)?;
-        let tmp = self
-            .setup()?
-            .root
-            .join("tmp")
-            .join(format!("{}-{}", hex::encode(&first.mac), std::process::id()));
+        let tmp = self.setup()?.root.join("tmp").join(format!(
+            "{}-{}",
+            hex::encode(&first.mac),
+            std::process::id()
+        ));
         let mut file = tokio::fs::File::create(&tmp).await.map_err(io)?;
         let mut written = first.chunk.len() as i64;
         file.write_all(&first.chunk).await.map_err(io)?;
@@ -172,7 +188,9 @@ impl Store for FakeStore {
         drop(file);
         let _ = std::fs::remove_file(path.with_extension("deleted"));
         std::fs::rename(&tmp, &path).map_err(io)?;
-        Ok(Response::new(PutResponse { bytes_written: written }))
+        Ok(Response::new(PutResponse {
+            bytes_written: written,
+        }))
     }
 
     type GetStream = ReceiverStream<Result<GetResponse, Status>>;
@@ -212,7 +230,9 @@ impl Store for FakeStore {
         }
         offset = offset.min(size);
         left = left.min(size - offset);
-        file.seek(std::io::SeekFrom::Start(offset)).await.map_err(io)?;
+        file.seek(std::io::SeekFrom::Start(offset))
+            .await
+            .map_err(io)?;
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         tokio::spawn(async move {
             while left > 0 {
@@ -222,19 +242,34 @@ impl Store for FakeStore {
                     return;
                 }
                 left -= chunk.len() as u64;
-                if tx.send(Ok(GetResponse { chunk: Bytes::from(chunk) })).await.is_err() {
+                if tx
+                    .send(Ok(GetResponse {
+                        chunk: Bytes::from(chunk),
+                    }))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
             if let Some(n) = endless {
                 let chunk = Bytes::from(vec![0u8; n]);
-                while tx.send(Ok(GetResponse { chunk: chunk.clone() })).await.is_ok() {}
+                while tx
+                    .send(Ok(GetResponse {
+                        chunk: chunk.clone(),
+                    }))
+                    .await
+                    .is_ok()
+                {}
             }
         });
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 
-    async fn delete(&self, request: Request<DeleteRequest>) -> Result<Response<DeleteResponse>, Status> {
+    async fn delete(
+        &self,
+        request: Request<DeleteRequest>,
+    ) -> Result<Response<DeleteResponse>, Status> {
         let request = request.into_inner();
         let path = self.path(request.r#type, &request.mac)?;
         if path.exists() {
