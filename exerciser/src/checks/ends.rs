@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::objects::{get_exact, get_gone, RANGED_LEN};
-use super::{fail, mib, must, Checked, Ctx, Stop, PACKFILE};
+use super::{fail, mib, must, open_get, Checked, Ctx, Stop, PACKFILE};
 use crate::data::{self, Content};
-use crate::wire::{get_call, get_request, CallError, Expect};
+use crate::wire::{get_call, CallError, Expect};
 
 /// How long a plugin may take to exit once its input ends.
 const EXIT_LIMIT: Duration = Duration::from_secs(10);
@@ -153,27 +153,7 @@ pub async fn close_with_stream_open(ctx: &mut Ctx) -> Checked {
         None => ctx.put_new(PACKFILE, "close-stream", 0, RANGED_LEN).await?,
     };
     let started = Instant::now();
-    let mut client = ctx.caller.client();
-    let mut stream = match tokio::time::timeout(
-        ctx.opts.timeout,
-        client.get(get_request(PACKFILE, &mac, None)),
-    )
-    .await
-    {
-        Ok(Ok(reply)) => reply.into_inner(),
-        Ok(Err(status)) => {
-            let e = CallError::from_status(status, &ctx.caller.plugin).await;
-            ctx.caller
-                .note(get_call(PACKFILE, &mac, None), e.to_string(), started);
-            return fail(format!("Get: {e}"));
-        }
-        Err(_) => {
-            let e = CallError::timeout(ctx.opts.timeout, &ctx.caller.plugin);
-            ctx.caller
-                .note(get_call(PACKFILE, &mac, None), e.to_string(), started);
-            return fail(format!("Get: {e}"));
-        }
-    };
+    let mut stream = open_get(ctx, &mac, started).await?;
     let first = match tokio::time::timeout(ctx.opts.timeout, stream.message()).await {
         Ok(Ok(Some(reply))) => reply.chunk.len(),
         _ => return fail("Get: no first chunk"),

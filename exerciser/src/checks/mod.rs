@@ -186,6 +186,28 @@ impl From<CallError> for Stop {
 
 pub type Checked = Result<String, Stop>;
 
+/// Opens a whole Get of a packfile as a stream, for checks that read part
+/// of it and then walk away. Headers come with the handler's first Send: a
+/// handler that blocks before it never answers, so opening has the
+/// timeout too. A refusal or a timeout is noted as the exchange and fails
+/// the check.
+pub async fn open_get(
+    ctx: &mut Ctx,
+    mac: &[u8; 32],
+    started: Instant,
+) -> Result<tonic::Streaming<crate::proto::GetResponse>, Stop> {
+    let mut client = ctx.caller.client();
+    let request = crate::wire::get_request(PACKFILE, mac, None);
+    let e = match tokio::time::timeout(ctx.opts.timeout, client.get(request)).await {
+        Ok(Ok(reply)) => return Ok(reply.into_inner()),
+        Ok(Err(status)) => CallError::from_status(status, &ctx.caller.plugin).await,
+        Err(_) => CallError::timeout(ctx.opts.timeout, &ctx.caller.plugin),
+    };
+    let call = crate::wire::get_call(PACKFILE, mac, None);
+    ctx.caller.note(call, e.to_string(), started);
+    fail(format!("Get: {e}"))
+}
+
 pub fn fail<T>(message: impl Into<String>) -> Result<T, Stop> {
     Err(Stop::Fail(message.into()))
 }

@@ -9,10 +9,10 @@ use bytes::Bytes;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::objects::{get_exact, get_gone, RANGED_LEN};
-use super::{fail, mib, must, Checked, Ctx, PACKFILE};
+use super::{fail, mib, must, open_get, Checked, Ctx, PACKFILE};
 use crate::data::{self, Content};
 use crate::proto::PutRequest;
-use crate::wire::{get_call, get_request, key_name, CallError, Expect};
+use crate::wire::{get_call, key_name, Expect};
 
 pub async fn concurrent(ctx: &mut Ctx) -> Checked {
     const PUTS: u32 = 16;
@@ -339,29 +339,7 @@ pub async fn cancelled_get(ctx: &mut Ctx) -> Checked {
 async fn cancel_one(ctx: &mut Ctx, mac: [u8; 32], content: Content) -> Checked {
     for round in 0..3 {
         let started = Instant::now();
-        let mut client = ctx.caller.client();
-        // Headers come with the handler's first Send: one that blocks
-        // before it never answers, so the call has the timeout too.
-        let mut stream = match tokio::time::timeout(
-            ctx.opts.timeout,
-            client.get(get_request(PACKFILE, &mac, None)),
-        )
-        .await
-        {
-            Ok(Ok(reply)) => reply.into_inner(),
-            Ok(Err(status)) => {
-                let e = CallError::from_status(status, &ctx.caller.plugin).await;
-                ctx.caller
-                    .note(get_call(PACKFILE, &mac, None), e.to_string(), started);
-                return fail(format!("Get: {e}"));
-            }
-            Err(_) => {
-                let e = CallError::timeout(ctx.opts.timeout, &ctx.caller.plugin);
-                ctx.caller
-                    .note(get_call(PACKFILE, &mac, None), e.to_string(), started);
-                return fail(format!("Get: {e}"));
-            }
-        };
+        let mut stream = open_get(ctx, &mac, started).await?;
         let first = tokio::time::timeout(ctx.opts.timeout, stream.message()).await;
         let got = match first {
             Ok(Ok(Some(reply))) => reply.chunk.len(),
