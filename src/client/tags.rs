@@ -94,10 +94,7 @@ impl<T: Transport> RegistryClient<T> {
                 // registry stops at `n` and names no next page; the next
                 // is asked by `last` (distribution spec).
                 (None, Some(last)) if page.count == TAG_PAGE_SIZE => {
-                    url = self.url(&format!(
-                        "tags/list?n={TAG_PAGE_SIZE}&last={}",
-                        encode(&last)
-                    ));
+                    url = self.tags_after(&last);
                     after = Some(last);
                 }
                 (None, _) => return Ok(kept),
@@ -140,10 +137,7 @@ impl<T: Transport> RegistryClient<T> {
             }
         };
         let mut kept = Vec::new();
-        let mut url = self.url(&format!(
-            "tags/list?n={TAG_PAGE_SIZE}&last={}",
-            encode(before)
-        ));
+        let mut url = self.tags_after(before);
         let mut listing = Listing::new(self);
         let mut after = before.to_string();
         loop {
@@ -194,10 +188,7 @@ impl<T: Transport> RegistryClient<T> {
                     after = last;
                 }
                 (None, Some(last)) if page.count == TAG_PAGE_SIZE => {
-                    url = self.url(&format!(
-                        "tags/list?n={TAG_PAGE_SIZE}&last={}",
-                        encode(&last)
-                    ));
+                    url = self.tags_after(&last);
                     after = last;
                 }
                 // (`own_cursor` took a `Link` after an empty page.)
@@ -216,6 +207,14 @@ impl<T: Transport> RegistryClient<T> {
     ) -> Result<(Vec<K>, Scanned), StoreError> {
         drop(listing);
         Ok((self.scan_tags(keep)?, Scanned::WholeList))
+    }
+
+    /// The page of tags after `last`, asked by name (distribution spec).
+    fn tags_after(&self, last: &str) -> String {
+        self.url(&format!(
+            "tags/list?n={TAG_PAGE_SIZE}&last={}",
+            encode(last)
+        ))
     }
 
     fn keep_all<K>(&self, kept: &mut Vec<K>, page: Vec<K>) -> Result<(), StoreError> {
