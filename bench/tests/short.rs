@@ -100,23 +100,11 @@ fn the_short_bench_writes_a_complete_report() {
     }
 }
 
-/// This build's plugin executable: tests run from `<target>/debug/deps/`,
-/// the binary is `<target>/debug/kloset-oci-plakar` (scripts/test builds
-/// it with `cargo build -p kloset-oci-plakar`, as `cargo test` builds it
-/// for the plugin's own tests).
+/// The plugin executable this build just made: the bench's
+/// `kloset-oci-plakar-bench` target (bench/Cargo.toml), the plugin's own
+/// source, which the bench packs as `kloset-oci-plakar`.
 fn plugin_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's own path");
-    let debug = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("tests run from <target>/debug/deps/");
-    let bin = debug.join("kloset-oci-plakar");
-    assert!(
-        bin.is_file(),
-        "{} is missing: build it with cargo build -p kloset-oci-plakar",
-        bin.display()
-    );
-    bin
+    PathBuf::from(env!("CARGO_BIN_EXE_kloset-oci-plakar-bench"))
 }
 
 /// The fs plugin (bench/fs-plugin), as scripts/setup builds it.

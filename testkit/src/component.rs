@@ -25,22 +25,3 @@ pub fn plugin() -> &'static Plugin {
             .unwrap_or_else(|e| panic!("cannot load the component at {}: {e}", path.display()))
     })
 }
-
-/// The `kloset-host` binary of this build: test binaries run from
-/// `<target>/debug/deps/`, the binary is `<target>/debug/kloset-host`
-/// (`scripts/test` builds it: `cargo test` builds only other packages'
-/// libraries).
-pub fn cli_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's own path");
-    let debug = exe
-        .parent()
-        .and_then(std::path::Path::parent)
-        .expect("tests run from <target>/debug/deps/");
-    let bin = debug.join(format!("kloset-host{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.is_file(),
-        "{} is missing: build it with cargo build -p kloset-host",
-        bin.display()
-    );
-    bin
-}

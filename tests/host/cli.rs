@@ -4,7 +4,8 @@
 
 use std::process::{Command, Output};
 
-use kloset_testkit::component::{cli_binary, component_file};
+use crate::cli_binary;
+use kloset_testkit::component::component_file;
 use kloset_testkit::{unique_repo, Registry, RegistryOptions};
 use tempfile::TempDir;
 

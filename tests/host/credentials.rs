@@ -18,7 +18,8 @@
 //! registries refuse anonymous clients, and where a second source is present
 //! it holds wrong credentials.
 
-use kloset_testkit::component::{cli_binary, plugin};
+use crate::cli_binary;
+use kloset_testkit::component::plugin;
 
 use std::ffi::OsString;
 use std::fs;

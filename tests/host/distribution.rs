@@ -8,7 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use kloset_testkit::component::{cli_binary, component_file};
+use crate::cli_binary;
+use kloset_testkit::component::component_file;
 use kloset_testkit::faults::{Fault, FaultProxy};
 use kloset_testkit::{unique_repo, Registry, RegistryAuth, RegistryOptions};
 use serde_json::Value;

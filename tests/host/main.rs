@@ -9,6 +9,14 @@
 //! the registry harness's own checks (`harness`) and the fuzz corpus
 //! (`fuzz_corpus`).
 
+use std::path::PathBuf;
+
+/// The `kloset-host` CLI this build just made (tests/Cargo.toml's
+/// `kloset-host-cli` target, host-test's own source).
+fn cli_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_kloset-host-cli"))
+}
+
 mod auth;
 mod auth_harness;
 mod blob_map;

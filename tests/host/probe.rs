@@ -106,7 +106,7 @@ fn distribution_v3_pages_tags_and_untags() {
 #[test]
 fn the_cli_prints_the_table() {
     let registry = Registry::start(RegistryOptions::default());
-    let output = std::process::Command::new(kloset_testkit::component::cli_binary())
+    let output = std::process::Command::new(crate::cli_binary())
         .arg("--store")
         .arg(registry.location(&unique_repo("probe-cli")))
         .arg("probe")
