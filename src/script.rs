@@ -317,6 +317,9 @@ struct State {
     routes: Vec<(Answer, usize)>,
     requests: Vec<Request>,
     surprises: Vec<String>,
+    /// Checked since the last request: dropping it need not check again
+    /// (a server's threads may drop it after the test checked it).
+    checked: bool,
 }
 
 impl Script {
@@ -327,6 +330,7 @@ impl Script {
             routes: Vec::new(),
             requests: Vec::new(),
             surprises: Vec::new(),
+            checked: false,
         };
         for answer in answers {
             assert!(
@@ -378,6 +382,7 @@ impl Script {
             state.surprises.push(surprise.clone());
         }
         state.requests.push(request);
+        state.checked = false;
         result
     }
 
@@ -389,7 +394,8 @@ impl Script {
     /// Fails (panics) on any surprise, and on any answer never used that
     /// is not spare.
     pub fn check(&self) {
-        let state = self.lock();
+        let mut state = self.lock();
+        state.checked = true;
         if !state.surprises.is_empty() {
             panic!(
                 "script: {} request(s) no answer was for:\n  {}",
@@ -427,7 +433,7 @@ impl Script {
 /// go as written. A test already failing is left to its first panic.
 impl Drop for Script {
     fn drop(&mut self) {
-        if !std::thread::panicking() {
+        if !std::thread::panicking() && !self.lock().checked {
             self.check();
         }
     }
