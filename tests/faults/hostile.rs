@@ -328,8 +328,8 @@ fn concurrent_callers_come_through_faults_together() {
 }
 
 /// A listener on another loopback port that records what reaches it and
-/// answers nothing: any request there fails the test (599, and again when
-/// it is dropped).
+/// has no answer for anything: a request there is answered 599 and fails
+/// the test when the listener is dropped.
 fn elsewhere() -> kloset_testkit::fake::FakeServer {
     kloset_testkit::fake::FakeServer::start([])
 }
