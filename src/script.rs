@@ -31,10 +31,12 @@
 //!   requests a test does not count);
 //! - a request that neither the next answer nor a repeating one names is
 //!   a surprise: recorded, and the fake decides how to fail (the core's
-//!   transport panics at once; the servers answer 599 and go on);
+//!   transport panics at once; the wire fake and the TCP server answer 599
+//!   and go on);
 //! - [`Script::check`] (also run when the script is dropped, unless the
-//!   test is already failing) fails the test on any surprise and on any
-//!   answer never used, unless it was marked [`Answer::spare`].
+//!   test is already failing or nothing came since the last check) fails
+//!   the test on any surprise and on any answer never used, unless it was
+//!   marked [`Answer::spare`].
 
 use std::fmt;
 use std::panic::Location;
