@@ -54,7 +54,9 @@ fn read(
     range: Option<ByteRange>,
 ) -> (Result<Vec<u8>, StoreError>, Vec<Option<String>>) {
     let mut answer = Answer::new(status, &body).to("GET /v2/repo/blobs/sha256:*");
-    answer.headers = headers;
+    for (name, value) in headers {
+        answer = answer.header(name, &value);
+    }
     read_through(vec![answer], blob, range)
 }
 

@@ -27,6 +27,10 @@
 //!    in a scratch place (run natively by the host);
 //! 7. the edges, wasi only: `wasi_transport`, `component`.
 
+// Scripts are the tests' fakes: the component must never carry them.
+#[cfg(all(feature = "script", target_os = "wasi"))]
+compile_error!("the `script` feature is for native tests only, never the component");
+
 pub mod auth;
 pub mod chunked;
 pub mod client;
@@ -47,6 +51,8 @@ pub mod registry_error;
 pub mod repository;
 pub mod resource;
 pub mod retry;
+#[cfg(any(test, feature = "script"))]
+pub mod script;
 #[cfg(test)]
 mod scripted;
 pub mod store;

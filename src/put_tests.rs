@@ -294,3 +294,49 @@ fn a_small_object_refused_as_too_large_goes_again_in_chunks() {
     assert_eq!(sent, data);
     assert!(asked[5..8].iter().all(|a| a.body.len() <= 128 << 10));
 }
+
+#[test]
+fn stream_mode_sends_an_object_past_the_buffer_in_one_streamed_patch() {
+    // 9 MiB: past the 8 MiB buffer, so the object is streamed while its
+    // digest is computed, and the digest closes the session.
+    let data: Vec<u8> = (0..(9 << 20)).map(|i| (i % 251) as u8).collect();
+    let closing = format!(
+        "PUT /v2/team/repo/blobs/uploads/s?_state=1&digest={}",
+        sha256_digest(&data)
+    );
+    let s = store_with(
+        &[("upload_mode", "stream")],
+        vec![
+            opened("s"),
+            Answer::new(202, b"")
+                .to("PATCH /v2/team/repo/blobs/uploads/s")
+                .with_request_header("content-type", "application/octet-stream")
+                .header("location", "/v2/team/repo/blobs/uploads/s?_state=1"),
+            ok(201).to(&closing),
+            ok(201).to("POST /v2/team/repo/blobs/uploads/"), // the empty blob: there
+            ok(201).to("PUT /v2/team/repo/manifests/packfile-*"),
+        ],
+    );
+    s.repository()
+        .learn(Deletion::Registry, Profile::Artifact, None);
+    let mut put = s.put(Resource::Packfile, KEY).unwrap();
+    for piece in data.chunks(1 << 20) {
+        put.write(piece).unwrap();
+    }
+    assert_eq!(put.finish().unwrap(), data.len() as u64);
+    let transport = s.repository().client.transport();
+    let asked = transport.asked.borrow();
+    // The whole blob in the PATCH, as written, with no Content-Range (one
+    // request, as `docker push` sends it); nothing in the closing PUT.
+    assert!(asked[1].body == data, "the PATCH carried other bytes");
+    assert_eq!(asked[1].content_range, None);
+    assert!(asked[2].body.is_empty());
+    let manifest = object_manifest(
+        &Media::artifact(DEFAULT_MEDIA_TYPE),
+        Resource::Packfile,
+        &KEY,
+        None,
+        &blob_of(&data),
+    );
+    assert_eq!(asked[4].body, manifest);
+}

@@ -1,17 +1,24 @@
-//! A scripted `Transport` for native tests: answers requests from a queue of
-//! canned responses and records what was asked. It stands in for registry
-//! behaviour distribution 2.8 does not show (paging tags, ignoring `Range`,
-//! corrupting bodies).
+//! A scripted `Transport` for native tests: answers requests from a
+//! [`Script`] of canned responses and records what was asked. It stands in
+//! for registry behaviour distribution 2.8 does not show (paging tags,
+//! ignoring `Range`, corrupting bodies).
 //!
-//! Each answer names the request it answers ([`Answer::to`]): method and
-//! path, optionally the query and the `Range` header. A request the next
-//! answer does not name, a request with no answer left, and an answer
-//! never used all fail the test, naming the answer's line in the script.
+//! Each answer names the request it answers ([`Answer::to`]; the rules are
+//! `script.rs`'s, shared with the host's and the testkit's fakes). A request
+//! no answer is for fails the test at once, naming it and the answer the
+//! script expected; an answer never used (unless spare) fails it when the
+//! transport is dropped. A streamed upload (`start`) is recorded as it is
+//! written and answered from the script at `finish`, as one request whose
+//! body is every byte written.
 
 use crate::error::StoreError;
 use crate::transport::{ResponseBody, SendFailure, Transport, Upload};
-use std::cell::RefCell;
-use std::collections::VecDeque;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+
+pub use crate::script::Answer;
+use crate::script::{Request, Script};
 
 /// A body: its bytes, then its end, or a broken connection when `cut`.
 pub struct Chunks(pub Vec<u8>, pub bool);
@@ -32,159 +39,6 @@ impl ResponseBody for Chunks {
     }
 }
 
-pub struct NoUpload;
-
-impl Upload for NoUpload {
-    type Body = Chunks;
-    fn write(&mut self, _: &[u8]) -> Result<(), StoreError> {
-        unreachable!("scripted tests do not stream uploads")
-    }
-    fn finish(self) -> Result<http::Response<Chunks>, StoreError> {
-        unreachable!("scripted tests do not stream uploads")
-    }
-}
-
-/// One canned answer.
-pub struct Answer {
-    pub status: u16,
-    pub headers: Vec<(&'static str, String)>,
-    pub body: Vec<u8>,
-    /// No answer at all: the connection broke (a retryable failure).
-    pub broken: bool,
-    /// The body breaks after its bytes instead of ending.
-    pub cut: bool,
-    /// How long the answer takes to come, on the scripted clock.
-    pub delay: std::time::Duration,
-    /// The request this answers.
-    pub request: Option<Expected>,
-    /// Where the script wrote it, for failure messages.
-    pub origin: &'static std::panic::Location<'static>,
-    /// May go unused (see [`Answer::spare`]).
-    pub spare: bool,
-}
-
-/// The request an answer is for: its method and path (a trailing `*`
-/// matches any rest of the path), and, when given, its query and `Range`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Expected {
-    pub method: String,
-    pub path: String,
-    pub query: Option<String>,
-    pub range: Option<String>,
-}
-
-impl Expected {
-    fn matches(&self, asked: &Asked) -> bool {
-        let uri: http::Uri = asked.uri.parse().expect("a request's URI");
-        let path_ok = match self.path.strip_suffix('*') {
-            Some(prefix) => uri.path().starts_with(prefix),
-            None => uri.path() == self.path,
-        };
-        self.method == asked.method
-            && path_ok
-            && self.query.as_deref().is_none_or(|q| uri.query() == Some(q))
-            && self
-                .range
-                .as_ref()
-                .is_none_or(|r| asked.range.as_ref() == Some(r))
-    }
-}
-
-impl std::fmt::Display for Expected {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.method, self.path)?;
-        if let Some(query) = &self.query {
-            write!(f, "?{query}")?;
-        }
-        if let Some(range) = &self.range {
-            write!(f, " (Range: {range})")?;
-        }
-        Ok(())
-    }
-}
-
-impl Answer {
-    #[track_caller]
-    pub fn new(status: u16, body: &[u8]) -> Answer {
-        Answer {
-            status,
-            headers: Vec::new(),
-            body: body.to_vec(),
-            broken: false,
-            cut: false,
-            delay: std::time::Duration::ZERO,
-            request: None,
-            origin: std::panic::Location::caller(),
-            spare: false,
-        }
-    }
-
-    /// Names the request this answers: `"METHOD /path"`, with `?query` to
-    /// match the query too (else any query is taken); a path ending in `*`
-    /// matches any path it begins.
-    pub fn to(mut self, request: &str) -> Answer {
-        let (method, target) = request
-            .split_once(' ')
-            .unwrap_or_else(|| panic!("{request:?} is not \"METHOD /path\""));
-        let (path, query) = match target.split_once('?') {
-            Some((path, query)) => (path, Some(query.to_string())),
-            None => (target, None),
-        };
-        self.request = Some(Expected {
-            method: method.to_string(),
-            path: path.to_string(),
-            query,
-            range: None,
-        });
-        self
-    }
-
-    /// This answer may go unused: the script offers more than the rule
-    /// under test lets the client take (a retry count, a deadline, a cap),
-    /// so that the rule, not the end of the script, is what stops it.
-    pub fn spare(mut self) -> Answer {
-        self.spare = true;
-        self
-    }
-
-    /// The request this answers carries `Range: range` too.
-    pub fn with_range(mut self, range: &str) -> Answer {
-        let request = self
-            .request
-            .as_mut()
-            .expect("name the request (Answer::to) before its Range");
-        request.range = Some(range.to_string());
-        self
-    }
-
-    /// The answer comes after `delay` (a slow registry, just under the
-    /// first-byte timeout).
-    pub fn after(mut self, delay: std::time::Duration) -> Answer {
-        self.delay = delay;
-        self
-    }
-
-    /// The connection breaks after `body`, before the body's end.
-    pub fn cut(mut self) -> Answer {
-        self.cut = true;
-        self
-    }
-
-    /// The connection breaks before an answer arrives.
-    #[track_caller]
-    pub fn broken() -> Answer {
-        Answer {
-            broken: true,
-            ..Answer::new(0, b"")
-        }
-    }
-
-    pub fn header(mut self, name: &'static str, value: &str) -> Answer {
-        self.headers.push((name, value.to_string()));
-        self
-    }
-}
-
 /// What a request asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Asked {
@@ -195,99 +49,34 @@ pub struct Asked {
     pub body: Vec<u8>,
 }
 
-#[derive(Default)]
-pub struct Scripted {
-    answers: RefCell<VecDeque<Answer>>,
-    pub asked: RefCell<Vec<Asked>>,
-    /// Every wait the client asked for, instead of sleeping.
-    pub slept: RefCell<Vec<std::time::Duration>>,
-    /// A clock that moves only by the waits asked for and the answers'
-    /// delays.
-    pub clock: std::cell::Cell<std::time::Duration>,
+/// What the transport and its uploads share: an upload is answered after
+/// `start` has returned, from the same script, on the same clock.
+#[derive(Clone)]
+struct Shared {
+    script: Rc<Script>,
+    asked: Rc<RefCell<Vec<Asked>>>,
+    clock: Rc<Cell<Duration>>,
 }
 
-impl Scripted {
-    pub fn new(answers: impl IntoIterator<Item = Answer>) -> Scripted {
-        let scripted = Scripted::default();
-        *scripted.answers.borrow_mut() = answers.into_iter().collect();
-        scripted
-    }
-}
-
-impl Scripted {
-    /// The methods asked, in order.
-    pub fn methods(&self) -> Vec<String> {
-        self.asked
-            .borrow()
-            .iter()
-            .map(|a| a.method.clone())
-            .collect()
-    }
-}
-
-/// An answer the script holds but no request took is a test that did not
-/// go as written.
-impl Drop for Scripted {
-    fn drop(&mut self) {
-        let left = self.answers.get_mut();
-        left.retain(|a| !a.spare);
-        if let Some(first) = left.front() {
-            if !std::thread::panicking() {
-                panic!(
-                    "scripted: {} answer(s) never used, the first written at {} for {}",
-                    left.len(),
-                    first.origin,
-                    first
-                        .request
-                        .as_ref()
-                        .map_or("no named request".to_string(), |e| e.to_string())
-                );
-            }
-        }
-    }
-}
-
-impl Transport for Scripted {
-    type Body = Chunks;
-    type Upload = NoUpload;
-
-    fn send(
+impl Shared {
+    /// Answers `asked` (sent with `headers`) from the script, failing the
+    /// test at once on a surprise; a broken answer is a failure to send.
+    fn answer(
         &self,
-        request: &http::Request<Vec<u8>>,
+        asked: Asked,
+        headers: Vec<(String, String)>,
     ) -> Result<http::Response<Chunks>, SendFailure> {
-        let header = |name: &str| {
-            request
-                .headers()
-                .get(name)
-                .map(|v| v.to_str().unwrap().to_string())
+        let request = Request {
+            method: asked.method.clone(),
+            uri: asked.uri.clone(),
+            headers,
+            // Kept once, in `asked`.
+            body: Vec::new(),
         };
-        let asked = Asked {
-            method: request.method().to_string(),
-            uri: request.uri().to_string(),
-            range: header("range"),
-            content_range: header("content-range"),
-            body: request.body().clone(),
-        };
-        let answer = self.answers.borrow_mut().pop_front();
-        let Some(answer) = answer else {
-            panic!(
-                "scripted: unexpected request {} {}: the script has no answer left",
-                asked.method, asked.uri
-            );
-        };
-        match &answer.request {
-            Some(expected) if expected.matches(&asked) => {}
-            Some(expected) => panic!(
-                "scripted: request {} {} (Range: {:?}) came where the script's next \
-                 answer (written at {}) is for {expected}",
-                asked.method, asked.uri, asked.range, answer.origin
-            ),
-            None => panic!(
-                "scripted: the answer written at {} names no request (Answer::to); \
-                 it was taken by {} {}",
-                answer.origin, asked.method, asked.uri
-            ),
-        }
+        let answer = self
+            .script
+            .answer(request)
+            .unwrap_or_else(|surprise| panic!("scripted: {surprise}"));
         self.asked.borrow_mut().push(asked);
         self.clock.set(self.clock.get() + answer.delay);
         if answer.broken {
@@ -298,22 +87,121 @@ impl Transport for Scripted {
         }
         let mut builder = http::Response::builder().status(answer.status);
         for (name, value) in &answer.headers {
-            builder = builder.header(*name, value);
+            builder = builder.header(name, value);
         }
         Ok(builder.body(Chunks(answer.body, answer.cut)).unwrap())
     }
+}
 
-    fn start(&self, _: http::Request<()>) -> Result<NoUpload, StoreError> {
-        unreachable!("scripted tests do not stream uploads")
+/// What the script and the tests see of a request: its record, and its
+/// headers (names lowercased, as `http` keeps them).
+fn asked<B>(request: &http::Request<B>, body: Vec<u8>) -> (Asked, Vec<(String, String)>) {
+    let headers: Vec<(String, String)> = request
+        .headers()
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_string()))
+        .collect();
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    let asked = Asked {
+        method: request.method().to_string(),
+        uri: request.uri().to_string(),
+        range: header("range"),
+        content_range: header("content-range"),
+        body,
+    };
+    (asked, headers)
+}
+
+/// A streamed request body being written: recorded, then answered at
+/// `finish`. Dropped without `finish`, it never reaches the script (the
+/// registry never saw a whole request).
+pub struct ScriptedUpload {
+    shared: Shared,
+    asked: Asked,
+    headers: Vec<(String, String)>,
+}
+
+impl Upload for ScriptedUpload {
+    type Body = Chunks;
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.asked.body.extend_from_slice(bytes);
+        Ok(())
     }
 
-    fn sleep(&self, duration: std::time::Duration) {
+    fn finish(self) -> Result<http::Response<Chunks>, StoreError> {
+        self.shared
+            .answer(self.asked, self.headers)
+            .map_err(|failure| failure.error)
+    }
+}
+
+pub struct Scripted {
+    shared: Shared,
+    pub asked: Rc<RefCell<Vec<Asked>>>,
+    /// Every wait the client asked for, instead of sleeping.
+    pub slept: RefCell<Vec<Duration>>,
+}
+
+impl Scripted {
+    pub fn new(answers: impl IntoIterator<Item = Answer>) -> Scripted {
+        let shared = Shared {
+            script: Rc::new(Script::new(answers)),
+            asked: Rc::default(),
+            // A clock that moves only by the waits asked for and the
+            // answers' delays.
+            clock: Rc::default(),
+        };
+        Scripted {
+            asked: shared.asked.clone(),
+            shared,
+            slept: RefCell::default(),
+        }
+    }
+
+    /// The methods asked, in order.
+    pub fn methods(&self) -> Vec<String> {
+        self.asked
+            .borrow()
+            .iter()
+            .map(|a| a.method.clone())
+            .collect()
+    }
+}
+
+impl Transport for Scripted {
+    type Body = Chunks;
+    type Upload = ScriptedUpload;
+
+    fn send(
+        &self,
+        request: &http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Chunks>, SendFailure> {
+        let (asked, headers) = asked(request, request.body().clone());
+        self.shared.answer(asked, headers)
+    }
+
+    fn start(&self, request: http::Request<()>) -> Result<ScriptedUpload, StoreError> {
+        let (asked, headers) = asked(&request, Vec::new());
+        Ok(ScriptedUpload {
+            shared: self.shared.clone(),
+            asked,
+            headers,
+        })
+    }
+
+    fn sleep(&self, duration: Duration) {
         self.slept.borrow_mut().push(duration);
-        self.clock.set(self.clock.get() + duration);
+        self.shared.clock.set(self.shared.clock.get() + duration);
     }
 
-    fn now(&self) -> std::time::Duration {
-        self.clock.get()
+    fn now(&self) -> Duration {
+        self.shared.clock.get()
     }
 }
 
@@ -381,6 +269,39 @@ mod tests {
     fn an_answer_naming_no_request_fails() {
         let scripted = Scripted::new([Answer::new(200, b"")]);
         get(&scripted, "http://r/v2/", None);
+    }
+
+    #[test]
+    fn a_streamed_upload_is_answered_at_finish_with_every_byte_written() {
+        let scripted = Scripted::new([
+            Answer::new(202, b"")
+                .to("PATCH /v2/r/blobs/uploads/1")
+                .header("location", "/v2/r/blobs/uploads/1?_state=2"),
+            Answer::broken().to("PATCH /v2/r/blobs/uploads/2"),
+        ]);
+        let start = |uri: &str| {
+            let request = http::Request::patch(uri).body(()).unwrap();
+            scripted.start(request).unwrap()
+        };
+        let mut upload = start("http://r/v2/r/blobs/uploads/1");
+        upload.write(b"hello ").unwrap();
+        upload.write(b"world").unwrap();
+        // Nothing is asked of the script until the body is complete.
+        assert!(scripted.asked.borrow().is_empty());
+        let response = upload.finish().unwrap();
+        assert_eq!(response.status(), 202);
+        assert_eq!(
+            response.headers()["location"],
+            "/v2/r/blobs/uploads/1?_state=2"
+        );
+        assert_eq!(scripted.asked.borrow()[0].body, b"hello world");
+        // An upload dropped unfinished never reaches the script; a broken
+        // answer is the upload's failure.
+        drop(start("http://r/v2/r/blobs/uploads/3"));
+        let mut upload = start("http://r/v2/r/blobs/uploads/2");
+        upload.write(b"x").unwrap();
+        assert!(matches!(upload.finish(), Err(StoreError::Transport(_))));
+        assert_eq!(scripted.methods(), ["PATCH", "PATCH"]);
     }
 
     #[test]

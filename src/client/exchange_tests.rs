@@ -7,6 +7,7 @@ use crate::digest::sha256_digest;
 use crate::error::StoreError;
 use crate::retry::{Policy, DEFAULT_POLICY};
 use crate::scripted::Answer;
+use crate::transport::Transport;
 use std::time::Duration;
 
 const RACING: &[u8] =
@@ -104,5 +105,5 @@ fn transient_retries_share_the_budget_with_their_waits() {
         c.list_tags(),
         Err(StoreError::Registry { status: 503, .. })
     ));
-    assert_eq!(c.transport().clock.get(), Duration::from_secs(40));
+    assert_eq!(c.transport().now(), Duration::from_secs(40));
 }

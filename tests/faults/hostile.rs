@@ -327,9 +327,11 @@ fn concurrent_callers_come_through_faults_together() {
     }
 }
 
-/// A listener on another loopback port that records what reaches it.
+/// A listener on another loopback port that records what reaches it and
+/// has no answer for anything: a request there is answered 599 and fails
+/// the test when the listener is dropped.
 fn elsewhere() -> kloset_testkit::fake::FakeServer {
-    kloset_testkit::fake::FakeServer::start(|_| kloset_testkit::fake::Reply::new(200, "{}"))
+    kloset_testkit::fake::FakeServer::start([])
 }
 
 #[test]
@@ -666,10 +668,10 @@ fn of_two_racing_creates_one_fails_with_already_exists() {
 }
 
 /// Whether any of `seen` carried `Authorization`.
-fn with_authorization(seen: &[kloset_testkit::fake::Seen]) -> Vec<String> {
+fn with_authorization(seen: &[kloset_testkit::fake::Request]) -> Vec<String> {
     seen.iter()
         .filter(|s| s.header("authorization").is_some())
-        .map(|s| format!("{} {}", s.method, s.path))
+        .map(|s| s.to_string())
         .collect()
 }
 
@@ -766,12 +768,17 @@ fn a_401_from_a_redirect_target_teaches_no_realm() {
     let proxy = kloset_testkit::faults::FaultProxy::start(&registry.authority());
     let realm = elsewhere();
     let realm_url = format!("http://{}/token", realm.authority());
-    let cdn = kloset_testkit::fake::FakeServer::start(move |_| {
-        kloset_testkit::fake::Reply::new(401, "").header(
-            "WWW-Authenticate",
-            &format!(r#"Bearer realm="{realm_url}",service="cdn""#),
-        )
-    });
+    // The redirected GET, as often as the store tries it; with
+    // credentials it would be a surprise (599), failing the test.
+    let cdn =
+        kloset_testkit::fake::FakeServer::start([kloset_testkit::fake::Answer::new(401, b"")
+            .to("GET /blob")
+            .without_request_header("authorization")
+            .header(
+                "WWW-Authenticate",
+                &format!(r#"Bearer realm="{realm_url}",service="cdn""#),
+            )
+            .repeats()]);
     let repository = kloset_testkit::unique_repo("cdnrealm");
     let store = kloset_testkit::proxied::store_via(
         &proxy,

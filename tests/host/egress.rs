@@ -6,7 +6,7 @@
 use kloset_testkit::component::plugin;
 
 use kloset_host::{ContractError, Error, Mac, Plugin, Resource, StoreHandle};
-use kloset_testkit::fake::{FakeServer, Reply};
+use kloset_testkit::fake::{Answer, FakeServer};
 use kloset_testkit::proxy::CountingProxy;
 use kloset_testkit::{unique_repo, Registry, RegistryOptions};
 use sha2::{Digest, Sha256};
@@ -82,56 +82,70 @@ fn connections_are_reused_across_requests_and_instances() {
     );
 }
 
-/// A registry that holds one object whose blob GET is answered by `blob`.
+/// A registry that holds one object: its manifest, then its blob GET
+/// answered by `blob` (named here), then `after` (where a redirect leads).
+/// Every request to it must carry `authorization` when one is given.
 fn fake_registry(
-    data: &'static [u8],
-    blob: impl Fn() -> Reply + Send + Sync + 'static,
+    data: &[u8],
+    authorization: Option<&str>,
+    blob: Answer,
+    after: Vec<Answer>,
 ) -> FakeServer {
     let digest = format!("sha256:{}", hex(&Sha256::digest(data)));
-    FakeServer::start(move |req| {
-        let manifest = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "artifactType": "application/vnd.plakar.kloset.v1.packfile",
-            "config": {"mediaType": "application/vnd.oci.empty.v1+json",
-                       "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", "size": 2},
-            "layers": [{"mediaType": "application/vnd.plakar.kloset.v1.packfile", "digest": digest, "size": data.len()}],
-            "annotations": {"io.plakar.kloset.role": "object", "io.plakar.kloset.resource": "packfile",
-                            "io.plakar.kloset.mac": hex(&mac(1).0)},
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/vnd.plakar.kloset.v1.packfile",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json",
+                   "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", "size": 2},
+        "layers": [{"mediaType": "application/vnd.plakar.kloset.v1.packfile", "digest": digest, "size": data.len()}],
+        "annotations": {"io.plakar.kloset.role": "object", "io.plakar.kloset.resource": "packfile",
+                        "io.plakar.kloset.mac": hex(&mac(1).0)},
+    });
+    let answers = [
+        Answer::new(200, &serde_json::to_vec(&manifest).unwrap())
+            .to("GET /v2/r/manifests/packfile-*"),
+        blob.to(&format!("GET /v2/r/blobs/{digest}")),
+    ];
+    let answers = answers
+        .into_iter()
+        .chain(after)
+        .map(|answer| match authorization {
+            Some(value) => answer.with_request_header("authorization", value),
+            None => answer,
         });
-        if req.path.starts_with("/v2/r/manifests/packfile-") {
-            Reply::new(200, serde_json::to_vec(&manifest).unwrap())
-        } else if req.path == format!("/v2/r/blobs/{digest}") {
-            blob()
-        } else if req.path == "/elsewhere/blob" {
-            Reply::new(200, data)
-        } else {
-            Reply::new(404, "")
-        }
-    })
+    FakeServer::start(answers)
 }
 
 #[test]
 fn redirects_within_the_registry_are_followed() {
-    let registry = fake_registry(b"redirected bytes", || {
-        Reply::new(307, "").header("location", "/elsewhere/blob")
-    });
+    let registry = fake_registry(
+        b"redirected bytes",
+        None,
+        Answer::new(307, b"").header("location", "/elsewhere/blob"),
+        vec![Answer::new(200, b"redirected bytes").to("GET /elsewhere/blob")],
+    );
     let store = store_at(plugin(), &registry.authority(), "r");
     assert_eq!(
         store.get(Resource::Packfile, &mac(1), None).unwrap(),
         b"redirected bytes"
     );
-    let paths: Vec<_> = registry.seen().into_iter().map(|s| s.path).collect();
+    let paths: Vec<_> = registry.seen().into_iter().map(|s| s.uri).collect();
     assert!(paths.contains(&"/elsewhere/blob".to_string()), "{paths:?}");
 }
 
 #[test]
 fn a_redirect_to_another_host_is_followed_without_credentials() {
-    let elsewhere = FakeServer::start(|_| Reply::new(200, "redirected bytes"));
+    let elsewhere = FakeServer::start([Answer::new(200, b"redirected bytes")
+        .to("GET /blob?signature=abc")
+        .without_request_header("authorization")]);
     let target = format!("http://{}/blob?signature=abc", elsewhere.authority());
-    let registry = fake_registry(b"redirected bytes", move || {
-        Reply::new(307, "").header("location", &target)
-    });
+    let registry = fake_registry(
+        b"redirected bytes",
+        Some("Bearer s3cret-token"),
+        Answer::new(307, b"").header("location", &target),
+        vec![],
+    );
     let config = [
         (
             "location".to_string(),
@@ -149,14 +163,12 @@ fn a_redirect_to_another_host_is_followed_without_credentials() {
         assert_eq!(
             seen.header("authorization"),
             Some("Bearer s3cret-token"),
-            "{} {}",
-            seen.method,
-            seen.path
+            "{seen}"
         );
     }
     let fetched = elsewhere.seen();
     assert_eq!(fetched.len(), 1, "{fetched:?}");
-    assert_eq!(fetched[0].path, "/blob?signature=abc");
+    assert_eq!(fetched[0].uri, "/blob?signature=abc");
     assert_eq!(
         fetched[0].header("authorization"),
         None,
@@ -168,13 +180,21 @@ fn a_redirect_to_another_host_is_followed_without_credentials() {
 fn a_redirect_target_may_redirect_onwards_to_another_host() {
     // The registry redirects to a CDN, which redirects to its origin (as a
     // CDN in front of object storage, or S3 to a regional endpoint, does).
-    let origin = FakeServer::start(|_| Reply::new(200, "twice redirected"));
+    let origin = FakeServer::start([Answer::new(200, b"twice redirected")
+        .to("GET /object?sig=2")
+        .without_request_header("authorization")]);
     let onward = format!("http://{}/object?sig=2", origin.authority());
-    let cdn = FakeServer::start(move |_| Reply::new(307, "").header("location", &onward));
+    let cdn = FakeServer::start([Answer::new(307, b"")
+        .to("GET /blob?sig=1")
+        .without_request_header("authorization")
+        .header("location", &onward)]);
     let target = format!("http://{}/blob?sig=1", cdn.authority());
-    let registry = fake_registry(b"twice redirected", move || {
-        Reply::new(307, "").header("location", &target)
-    });
+    let registry = fake_registry(
+        b"twice redirected",
+        Some("Bearer s3cret-token"),
+        Answer::new(307, b"").header("location", &target),
+        vec![],
+    );
     let config = [
         (
             "location".to_string(),
@@ -191,7 +211,7 @@ fn a_redirect_target_may_redirect_onwards_to_another_host() {
     for (server, path) in [(&cdn, "/blob?sig=1"), (&origin, "/object?sig=2")] {
         let seen = server.seen();
         assert_eq!(seen.len(), 1, "{seen:?}");
-        assert_eq!(seen[0].path, path);
+        assert_eq!(seen[0].uri, path);
         assert_eq!(
             seen[0].header("authorization"),
             None,
@@ -202,17 +222,17 @@ fn a_redirect_target_may_redirect_onwards_to_another_host() {
 
 #[test]
 fn hosts_the_registry_never_named_are_refused() {
-    let elsewhere = FakeServer::start(|_| Reply::new(201, ""));
+    // Answers nothing: a request there fails the test.
+    let elsewhere = FakeServer::start([]);
     let upload = format!("http://{}/upload", elsewhere.authority());
     // Every upload session the registry opens lives on another host, which
-    // no challenge or redirect named.
-    let registry = FakeServer::start(move |req| {
-        if req.method == "POST" {
-            Reply::new(202, "").header("location", &upload)
-        } else {
-            Reply::new(404, "")
-        }
-    });
+    // no challenge or redirect named; the repository is not there yet.
+    let registry = FakeServer::start([
+        Answer::new(404, b"").to("HEAD /v2/r/manifests/config"),
+        Answer::new(202, b"")
+            .to("POST /v2/r/blobs/uploads/*")
+            .header("location", &upload),
+    ]);
     let store = store_at(plugin(), &registry.authority(), "r");
     // The component refuses a Location off the registry's origin before
     // the host's egress is asked (the allow-list's own unit tests cover
@@ -241,39 +261,36 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// A registry that wants a bearer token from `realm` (a token URL), then
-/// sends every upload session to `upload` (a URL on the realm's host).
-fn realm_registry(realm: String, upload: String) -> FakeServer {
-    FakeServer::start(move |req| {
-        if req.header("authorization") != Some("Bearer granted") {
-            let challenge = format!(r#"Bearer realm="{realm}",service="reg""#);
-            return Reply::new(401, "").header("www-authenticate", &challenge);
-        }
-        if req.method == "POST" && req.path.starts_with("/v2/r/blobs/uploads/") {
-            Reply::new(202, "").header("location", &upload)
-        } else {
-            Reply::new(404, "")
-        }
-    })
-}
-
-/// A token server that grants `granted` to anyone, and accepts anything
-/// else sent to it (so a request that should never come shows).
-fn token_listener(ip: std::net::IpAddr) -> FakeServer {
-    FakeServer::start_on(ip, |req| {
-        if req.path.starts_with("/token") {
-            Reply::new(200, r#"{"token":"granted"}"#).header("content-type", "application/json")
-        } else {
-            Reply::new(202, "")
-        }
-    })
+/// sends the upload session to `upload` (a URL on the realm's host): a
+/// put's first request (its mount of the empty blob) is refused with the
+/// challenge, and, when the realm `grants` a token, sent again with it.
+fn realm_registry(realm: String, upload: String, grants: bool) -> FakeServer {
+    let challenge = format!(r#"Bearer realm="{realm}",service="reg""#);
+    let mut answers = vec![Answer::new(401, b"")
+        .to("POST /v2/r/blobs/uploads/*")
+        .without_request_header("authorization")
+        .header("www-authenticate", &challenge)];
+    if grants {
+        answers.push(
+            Answer::new(202, b"")
+                .to("POST /v2/r/blobs/uploads/*")
+                .with_request_header("authorization", "Bearer granted")
+                .header("location", &upload),
+        );
+    }
+    FakeServer::start(answers)
 }
 
 #[test]
 fn a_token_realm_on_the_registrys_host_gets_token_requests_only() {
-    let listener = token_listener([127, 0, 0, 1].into());
+    // Grants `granted` to anyone; any other request there fails the test.
+    let listener = FakeServer::start([Answer::new(200, br#"{"token":"granted"}"#)
+        .to("GET /token?*")
+        .header("content-type", "application/json")
+        .repeats()]);
     let realm = format!("http://{}/token", listener.authority());
     let upload = format!("http://{}/upload", listener.authority());
-    let registry = realm_registry(realm, upload);
+    let registry = realm_registry(realm, upload, true);
     let store = store_at(plugin(), &registry.authority(), "r");
     let result = store.put_bytes(Resource::Packfile, &mac(1), b"object");
     assert!(
@@ -284,29 +301,24 @@ fn a_token_realm_on_the_registrys_host_gets_token_requests_only() {
     assert!(!seen.is_empty(), "the realm was never asked for a token");
     for request in &seen {
         assert!(
-            request.method == "GET" && request.path.starts_with("/token?"),
-            "the realm's host got a request other than a token request: {} {}",
-            request.method,
-            request.path
+            request.method == "GET" && request.uri.starts_with("/token?"),
+            "the realm's host got a request other than a token request: {request}"
         );
     }
 }
 
 #[test]
 fn a_token_realm_on_another_loopback_host_sees_no_request() {
-    let listener = token_listener([127, 0, 0, 2].into());
+    // Answers nothing: a request there fails the test.
+    let listener = FakeServer::start_on([127, 0, 0, 2].into(), []);
     let realm = format!("http://{}/token", listener.authority());
     let upload = format!("http://{}/upload", listener.authority());
-    let registry = realm_registry(realm, upload);
+    let registry = realm_registry(realm, upload, false);
     let store = store_at(plugin(), &registry.authority(), "r");
     assert!(store
         .put_bytes(Resource::Packfile, &mac(1), b"object")
         .is_err());
-    let seen: Vec<_> = listener
-        .seen()
-        .into_iter()
-        .map(|s| format!("{} {}", s.method, s.path))
-        .collect();
+    let seen: Vec<_> = listener.seen().iter().map(|s| s.to_string()).collect();
     assert!(seen.is_empty(), "127.0.0.2 was reached: {seen:?}");
     assert!(!registry.seen().is_empty(), "the registry was never asked");
 }

@@ -22,7 +22,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use kloset_testkit::component::component_file;
-use kloset_testkit::fake::{FakeServer, Reply};
+use kloset_testkit::fake::{Answer, FakeServer};
 use kloset_testkit::{unique_repo, Registry, RegistryOptions};
 
 /// The cases every host script runs, in order (`CASES` in
@@ -178,9 +178,9 @@ fn run_host(host: &str, mut command: Command, repo_prefix: &str) {
 /// error (the scripts check the case and the reason) and never send a
 /// request there.
 fn run_hostile(host: &str, mut command: Command) {
-    // Records whatever reaches it; what it answers does not matter, since
-    // one request there already fails the test.
-    let elsewhere = FakeServer::start(|_| Reply::new(200, "{}"));
+    // Records whatever reaches it and answers nothing: one request there
+    // fails the test.
+    let elsewhere = FakeServer::start([]);
     let repo = unique_repo("hostile");
     let upload = format!("http://{}/v2/{repo}/blobs/uploads/1", elsewhere.authority());
     let link = format!(
@@ -202,20 +202,30 @@ fn run_hostile(host: &str, mut command: Command) {
         kloset_oci::manifest::Deletion::Registry,
         None,
     );
-    let registry = FakeServer::start(move |req| {
-        if req.path == config_path {
-            Reply::new(200, config.clone())
-                .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
-        } else if req.method == "POST" && req.path.contains("/blobs/uploads/") {
-            Reply::new(202, "").header("Location", &upload)
-        } else if req.method == "GET" && req.path.starts_with(&tag_list) {
-            Reply::new(200, page.clone())
-                .header("Content-Type", "application/json")
-                .header("Link", &link)
-        } else {
-            Reply::new(404, "")
-        }
-    });
+    // The script runs its cases in its own order: each answer may come
+    // any number of times. Neither case reads the configuration today (a
+    // put's first request is its upload POST), so its manifest is marked
+    // spare: there in case a put comes to ask whether the repository is.
+    let config_answer = |method: &str| {
+        Answer::new(200, &config)
+            .to(&format!("{method} {config_path}"))
+            .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            .repeats()
+            .spare()
+    };
+    let registry = FakeServer::start([
+        config_answer("HEAD"),
+        config_answer("GET"),
+        Answer::new(202, b"")
+            .to(&format!("POST /v2/{repo}/blobs/uploads/*"))
+            .header("Location", &upload)
+            .repeats(),
+        Answer::new(200, page.as_bytes())
+            .to(&format!("GET {tag_list}"))
+            .header("Content-Type", "application/json")
+            .header("Link", &link)
+            .repeats(),
+    ]);
     command
         .arg(format!("oci://{}/{repo}", registry.authority()))
         .arg("use_tls=false")
@@ -229,12 +239,12 @@ fn run_hostile(host: &str, mut command: Command) {
     let seen = registry.seen();
     assert!(
         seen.iter()
-            .any(|s| s.method == "POST" && s.path.contains("/blobs/uploads/")),
+            .any(|s| s.method == "POST" && s.uri.contains("/blobs/uploads/")),
         "{host}: no upload POST reached the fake registry: {seen:?}"
     );
     assert!(
         seen.iter()
-            .any(|s| s.method == "GET" && s.path.contains("/tags/list")),
+            .any(|s| s.method == "GET" && s.uri.contains("/tags/list")),
         "{host}: no tag list reached the fake registry: {seen:?}"
     );
     assert!(

@@ -2,30 +2,28 @@
 //! hostile registry's answers can and cannot open.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Empty, Full};
+use kloset_oci::script::{Answer, Request, Script};
 
 use super::*;
 
-/// A canned answer: status and headers.
-type Answer = (u16, Vec<(&'static str, String)>);
-
-/// Canned answers by `METHOD URL`, a 404 otherwise; canned addresses by host.
-/// Records every request that reached it.
-#[derive(Default)]
+/// A wire answering from a script whose answers name their requests as
+/// `METHOD URL`, with canned addresses by host. A request no answer is for
+/// is answered 599 and fails the test at [`Script::check`]; every request
+/// that reached the wire is in [`Script::requests`].
 struct Canned {
-    answers: HashMap<String, Answer>,
+    script: Arc<Script>,
     addresses: HashMap<String, Vec<IpAddr>>,
-    seen: Arc<Mutex<Vec<String>>>,
 }
 
 impl Canned {
-    fn answer(mut self, key: &str, status: u16, headers: &[(&'static str, &str)]) -> Self {
-        let headers = headers.iter().map(|(n, v)| (*n, v.to_string())).collect();
-        self.answers.insert(key.to_string(), (status, headers));
-        self
+    fn new(answers: impl IntoIterator<Item = Answer>) -> Self {
+        Canned {
+            script: Arc::new(Script::new(answers)),
+            addresses: HashMap::new(),
+        }
     }
 
     fn address(mut self, host: &str, ip: &str) -> Self {
@@ -43,15 +41,35 @@ impl Wire for Canned {
         request: http::Request<WasiBody>,
         _options: Option<RequestOptions>,
     ) -> BoxFuture<'_, Result<http::Response<WasiBody>, Error>> {
-        let key = format!("{} {}", request.method(), request.uri());
-        self.seen.lock().unwrap().push(key.clone());
-        let (status, headers) = self.answers.get(&key).cloned().unwrap_or((404, Vec::new()));
+        let headers = request
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        let asked = Request {
+            method: request.method().to_string(),
+            uri: request.uri().to_string(),
+            headers,
+            // The requests here have none; the hook does not read bodies.
+            body: Vec::new(),
+        };
+        let answer = self
+            .script
+            .answer(asked)
+            .unwrap_or_else(|surprise| Answer::new(599, surprise.as_bytes()));
+        assert!(
+            !answer.broken && !answer.cut && answer.delay.is_zero(),
+            "the canned wire gives a status, headers and a body only"
+        );
         Box::pin(async move {
-            let mut response = http::Response::builder().status(status);
-            for (name, value) in headers {
+            let mut response = http::Response::builder().status(answer.status);
+            for (name, value) in &answer.headers {
                 response = response.header(name, value);
             }
-            Ok(response.body(empty()).unwrap())
+            let body = Full::new(Bytes::from(answer.body))
+                .map_err(|never| match never {})
+                .boxed_unsync();
+            Ok(response.body(body).unwrap())
         })
     }
 
@@ -67,14 +85,22 @@ fn empty() -> WasiBody {
         .boxed_unsync()
 }
 
-/// An egress for the registry at `registry` over `canned`, and what the
-/// wire saw.
-fn egress(registry: &str, canned: Canned) -> (Egress, Arc<Mutex<Vec<String>>>) {
-    let seen = canned.seen.clone();
+/// An egress for the registry at `registry` over `canned`, and its script.
+fn egress(registry: &str, canned: Canned) -> (Egress, Arc<Script>) {
+    let script = canned.script.clone();
     let mut allow = AllowList::new();
     allow.allow(&format!("http://{registry}")).unwrap();
     let egress = Egress::over(Box::new(canned), allow, Arc::default());
-    (egress, seen)
+    (egress, script)
+}
+
+/// What reached the wire, as `METHOD URL`.
+fn reached(script: &Script) -> Vec<String> {
+    let requests = script.requests();
+    requests
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.uri))
+        .collect()
 }
 
 /// Sends `METHOD URL` with `headers` through the hook; the status, or the
@@ -108,29 +134,30 @@ const REGISTRY: &str = "127.0.0.1:5000";
 #[test]
 fn a_realm_on_the_registrys_host_gets_token_requests_and_nothing_else() {
     let realm = "http://127.0.0.1:5001/token";
-    let canned = Canned::default().answer(
-        "GET http://127.0.0.1:5000/v2/",
-        401,
-        &[(
-            "www-authenticate",
-            &format!(r#"Bearer realm="{realm}",service="reg""#),
-        )],
-    );
-    let (mut egress, seen) = egress(REGISTRY, canned);
+    let token = format!("{realm}?service=reg&scope=repository%3Ar%3Apull");
+    let canned = Canned::new([
+        Answer::new(401, b"")
+            .to("GET http://127.0.0.1:5000/v2/")
+            .header(
+                "www-authenticate",
+                &format!(r#"Bearer realm="{realm}",service="reg""#),
+            ),
+        Answer::new(200, br#"{"token":"t"}"#)
+            .to(&format!("GET {token}"))
+            .with_request_header("authorization", "Basic YTpi"),
+        Answer::new(200, br#"{"access_token":"t"}"#)
+            .to(&format!("POST {realm}"))
+            .with_request_header("content-type", "application/x-www-form-urlencoded"),
+    ]);
+    let (mut egress, script) = egress(REGISTRY, canned);
     assert_eq!(
         send(&mut egress, "GET", "http://127.0.0.1:5000/v2/", &[]).unwrap(),
         401
     );
-    let token = format!("{realm}?service=reg&scope=repository%3Ar%3Apull");
-    assert!(send(
-        &mut egress,
-        "GET",
-        &token,
-        &[("authorization", "Basic YTpi")]
-    )
-    .is_ok());
+    let basic = [("authorization", "Basic YTpi")];
+    assert_eq!(send(&mut egress, "GET", &token, &basic).unwrap(), 200);
     let form = [("content-type", "application/x-www-form-urlencoded")];
-    assert!(send(&mut egress, "POST", realm, &form).is_ok());
+    assert_eq!(send(&mut egress, "POST", realm, &form).unwrap(), 200);
 
     // What a hostile registry would have the component do there next.
     let bearer = [("authorization", "Bearer t")];
@@ -145,13 +172,14 @@ fn a_realm_on_the_registrys_host_gets_token_requests_and_nothing_else() {
     )));
     assert!(denied(send(&mut egress, "DELETE", &token, &[])));
     assert_eq!(
-        seen.lock().unwrap().clone(),
+        reached(&script),
         vec![
             "GET http://127.0.0.1:5000/v2/".to_string(),
             format!("GET {token}"),
             format!("POST {realm}"),
         ]
     );
+    script.check();
     assert!(matches!(egress.refusals()[0], Refusal::NotATokenRequest(_)));
 }
 
@@ -163,39 +191,55 @@ fn a_realm_on_another_private_host_is_never_reached() {
         "http://10.0.0.7/token",
         "http://localhost:5001/token",
     ] {
-        let canned = Canned::default().answer(
-            "GET http://127.0.0.1:5000/v2/",
-            401,
-            &[("www-authenticate", &format!(r#"Bearer realm="{realm}""#))],
+        let canned = Canned::new([Answer::new(401, b"")
+            .to("GET http://127.0.0.1:5000/v2/")
+            .header("www-authenticate", &format!(r#"Bearer realm="{realm}""#))]);
+        let (mut egress, script) = egress(REGISTRY, canned);
+        assert_eq!(
+            send(&mut egress, "GET", "http://127.0.0.1:5000/v2/", &[]).unwrap(),
+            401
         );
-        let (mut egress, seen) = egress(REGISTRY, canned);
-        send(&mut egress, "GET", "http://127.0.0.1:5000/v2/", &[]).unwrap();
         let token = format!("{realm}?scope=s");
         assert!(denied(send(&mut egress, "GET", &token, &[])), "{realm}");
-        assert_eq!(seen.lock().unwrap().len(), 1, "{realm}");
+        assert_eq!(
+            reached(&script),
+            ["GET http://127.0.0.1:5000/v2/"],
+            "{realm}"
+        );
+        script.check();
     }
 }
 
 #[test]
 fn a_named_host_that_resolves_to_a_private_address_is_refused() {
     let blob = "http://reg.example/v2/r/blobs/sha256:ab";
-    for (ip, reached) in [
+    let target = "https://cdn.example/b?sig=1";
+    for (ip, reached_cdn) in [
         ("93.184.215.14", true),
         ("10.1.2.3", false),
         ("127.0.0.1", false),
     ] {
-        let canned = Canned::default()
-            .answer(
-                &format!("GET {blob}"),
-                307,
-                &[("location", "https://cdn.example/b?sig=1")],
-            )
-            .address("cdn.example", ip);
-        let (mut egress, seen) = egress("reg.example", canned);
+        let mut answers = vec![Answer::new(307, b"")
+            .to(&format!("GET {blob}"))
+            .header("location", target)];
+        if reached_cdn {
+            answers.push(
+                Answer::new(200, b"blob")
+                    .to(&format!("GET {target}"))
+                    .without_request_header("authorization"),
+            );
+        }
+        let canned = Canned::new(answers).address("cdn.example", ip);
+        let (mut egress, script) = egress("reg.example", canned);
         assert_eq!(send(&mut egress, "GET", blob, &[]).unwrap(), 307);
-        let got = send(&mut egress, "GET", "https://cdn.example/b?sig=1", &[]);
-        assert_eq!(!denied(got), reached, "{ip}");
-        assert_eq!(seen.lock().unwrap().len(), 1 + usize::from(reached), "{ip}");
+        let got = send(&mut egress, "GET", target, &[]);
+        if reached_cdn {
+            assert_eq!(got.unwrap(), 200, "{ip}");
+        } else {
+            assert!(denied(got), "{ip}");
+        }
+        assert_eq!(reached(&script).len(), 1 + usize::from(reached_cdn), "{ip}");
+        script.check();
     }
 }
 
@@ -203,9 +247,16 @@ fn a_named_host_that_resolves_to_a_private_address_is_refused() {
 fn a_redirect_target_gets_its_get_without_credentials_only() {
     let blob = "http://127.0.0.1:5000/v2/r/blobs/sha256:ab";
     let target = "http://127.0.0.1:6000/b?sig=1";
-    let canned = Canned::default().answer(&format!("GET {blob}"), 307, &[("location", target)]);
-    let (mut egress, seen) = egress(REGISTRY, canned);
-    send(&mut egress, "GET", blob, &[]).unwrap();
+    let canned = Canned::new([
+        Answer::new(307, b"")
+            .to(&format!("GET {blob}"))
+            .header("location", target),
+        Answer::new(200, b"blob")
+            .to(&format!("GET {target}"))
+            .without_request_header("authorization"),
+    ]);
+    let (mut egress, script) = egress(REGISTRY, canned);
+    assert_eq!(send(&mut egress, "GET", blob, &[]).unwrap(), 307);
     assert!(denied(send(
         &mut egress,
         "GET",
@@ -219,20 +270,25 @@ fn a_redirect_target_gets_its_get_without_credentials_only() {
         "http://127.0.0.1:6000/other",
         &[]
     )));
-    assert_eq!(send(&mut egress, "GET", target, &[]).unwrap(), 404);
-    assert_eq!(seen.lock().unwrap().len(), 2);
+    assert_eq!(send(&mut egress, "GET", target, &[]).unwrap(), 200);
+    assert_eq!(
+        reached(&script),
+        [format!("GET {blob}"), format!("GET {target}")]
+    );
+    script.check();
 }
 
 #[test]
 fn credentials_never_leave_for_an_unnamed_host() {
-    let (mut egress, seen) = egress(REGISTRY, Canned::default());
+    let (mut egress, script) = egress(REGISTRY, Canned::new([]));
     assert!(denied(send(
         &mut egress,
         "GET",
         "http://127.0.0.1:5999/v2/",
         &[("authorization", "Basic YTpi")]
     )));
-    assert!(seen.lock().unwrap().is_empty());
+    assert!(reached(&script).is_empty());
+    script.check();
     assert_eq!(
         egress.refusals(),
         vec![Refusal::Credentials("127.0.0.1:5999".into())]
@@ -241,23 +297,19 @@ fn credentials_never_leave_for_an_unnamed_host() {
 
 #[test]
 fn every_sent_request_is_counted_and_a_transient_answer_apart() {
-    let canned = Canned::default()
-        .answer(
-            &format!("GET http://{REGISTRY}/v2/r/tags/list?n=1000"),
-            503,
-            &[],
-        )
-        .answer(&format!("GET http://{REGISTRY}/v2/"), 200, &[]);
+    let tags = format!("http://{REGISTRY}/v2/r/tags/list?n=1000");
+    let base = format!("http://{REGISTRY}/v2/");
+    let canned = Canned::new([
+        Answer::new(503, b"").to(&format!("GET {tags}")),
+        Answer::new(200, b"").to(&format!("GET {base}")),
+    ]);
+    let script = canned.script.clone();
     let counts = Arc::new(RequestCounts::default());
     let mut allow = AllowList::new();
     allow.allow(&format!("http://{REGISTRY}")).unwrap();
     let mut egress = Egress::over(Box::new(canned), allow, counts.clone());
-    let tags = format!("http://{REGISTRY}/v2/r/tags/list?n=1000");
     assert_eq!(send(&mut egress, "GET", &tags, &[]).unwrap(), 503);
-    assert_eq!(
-        send(&mut egress, "GET", &format!("http://{REGISTRY}/v2/"), &[]).unwrap(),
-        200
-    );
+    assert_eq!(send(&mut egress, "GET", &base, &[]).unwrap(), 200);
     // Refused before it is sent: not counted at all.
     assert!(denied(send(
         &mut egress,
@@ -268,4 +320,5 @@ fn every_sent_request_is_counted_and_a_transient_answer_apart() {
     assert_eq!(counts.sent(), 2);
     assert_eq!(counts.unanswered_or_transient(), 1);
     assert_eq!(counts.recent(), ["GET /v2/r/tags/list 503", "GET /v2/ 200"]);
+    script.check();
 }
