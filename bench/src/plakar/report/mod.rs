@@ -2,16 +2,20 @@
 //! wall time over the repeats with its spread, throughput, registry
 //! requests, bytes stored and peak memory; the ratios ours / integration-oci,
 //! ours / fs-plugin and ours / fs (speed: the other's time over ours, so
-//! above 1 is ours faster); the goals judged on them. Markdown and
-//! JSON.
+//! above 1 is ours faster). This module gathers the runs into those
+//! figures (JSON is their serde form); `goals.rs` judges the goals
+//! on them and `render.rs` writes the Markdown table.
+
+mod goals;
+mod render;
+
+pub use self::render::table;
 
 use serde::Serialize;
 
 use super::dataset::Shape;
 use super::requests::Requests;
-use super::{
-    Contender, LinkKind, RunRecord, Sample, BACKUP, BACKUP_AGAIN, RESTORE, RESTORE_ONE, WORKLOADS,
-};
+use super::{Contender, LinkKind, RunRecord, Sample, WORKLOADS};
 
 const MIB: f64 = (1 << 20) as f64;
 
@@ -204,7 +208,7 @@ pub fn build(
             }
         }
     }
-    let goals = goals(&rows, &ratios, links);
+    let goals = goals::judge(&rows, &ratios, links);
     let loads = runs.iter().flat_map(|r| [r.load_before, r.load_after]);
     let load_min = loads.clone().fold(f64::INFINITY, f64::min);
     let load_max = loads.fold(f64::NEG_INFINITY, f64::max);
@@ -224,269 +228,6 @@ pub fn build(
         load_max,
         runs,
     }
-}
-
-/// The goals.
-fn goals(rows: &[Row], ratios: &[Ratio], links: &[LinkKind]) -> Vec<Goal> {
-    let mut goals = Vec::new();
-    let ratio = |link: LinkKind, workload: &str| {
-        ratios
-            .iter()
-            .find(|r| r.link == link && r.workload == workload)
-    };
-    let judge = |value: Option<f64>, ok: fn(f64) -> bool| value.map(ok);
-    // A ratio against a cut-off time is a lower bound: one at or above
-    // the target meets it; one below says nothing.
-    let judge_bound = |value: Option<f64>, bound: bool, target: f64| match value {
-        Some(v) if bound && v < target => None,
-        Some(v) => Some(v >= target),
-        None => None,
-    };
-    let cut = |link: LinkKind, workload: &str| {
-        ratio(link, workload).is_some_and(|r| r.integration_oci_cut_off)
-    };
-    let mark = |bound: bool| {
-        if bound {
-            " (integration-oci cut off: at least)"
-        } else {
-            ""
-        }
-    };
-    for &link in links {
-        for workload in WORKLOADS {
-            let value = ratio(link, workload).and_then(|r| r.ours_over_integration_oci);
-            let bound = cut(link, workload);
-            goals.push(Goal {
-                goal: format!(
-                    "{} {workload}: ours / integration-oci (speed){}",
-                    link.name(),
-                    mark(bound)
-                ),
-                value,
-                target: ">= 1.0".into(),
-                met: judge_bound(value, bound, 1.0),
-            });
-        }
-        for workload in [BACKUP, BACKUP_AGAIN, RESTORE, RESTORE_ONE] {
-            let requests = |c: Contender| {
-                rows.iter()
-                    .find(|r| r.link == link && r.workload == workload && r.contender == c)
-                    .and_then(|r| r.requests)
-            };
-            let (ours, theirs) = (
-                requests(Contender::Ours),
-                requests(Contender::IntegrationOci),
-            );
-            let value = ours.zip(theirs).map(|(o, t)| o as f64 / t.max(1) as f64);
-            // Against a cut-off count (a lower bound), the ratio is an
-            // upper bound: below 1 still means fewer.
-            let bound = cut(link, workload);
-            goals.push(Goal {
-                goal: format!(
-                    "{} {workload}: requests, ours / integration-oci ({} / {})",
-                    link.name(),
-                    ours.map_or("-".into(), |n| n.to_string()),
-                    theirs.map_or("-".into(), |n| n.to_string())
-                ),
-                value,
-                target: "< 1.0 (fewer)".into(),
-                met: match value {
-                    Some(v) if bound && v >= 1.0 => None,
-                    other => judge(other, |v| v < 1.0),
-                },
-            });
-        }
-        if link == LinkKind::Loopback {
-            for workload in [BACKUP, BACKUP_AGAIN, RESTORE] {
-                let value = ratio(link, workload).and_then(|r| r.ours_over_fs);
-                goals.push(Goal {
-                    goal: format!("loopback {workload}: ours / fs (throughput)"),
-                    value,
-                    target: ">= 0.8".into(),
-                    met: judge(value, |v| v >= 0.8),
-                });
-            }
-        }
-        if link == LinkKind::Wan {
-            for workload in [RESTORE, RESTORE_ONE] {
-                let value = ratio(link, workload).and_then(|r| r.ours_over_integration_oci);
-                let bound = cut(link, workload);
-                goals.push(Goal {
-                    goal: format!(
-                        "wan {workload}: ours / integration-oci (speed){}",
-                        mark(bound)
-                    ),
-                    value,
-                    target: ">= 1.5".into(),
-                    met: judge_bound(value, bound, 1.5),
-                });
-            }
-        }
-    }
-    goals
-}
-
-fn secs(row: Option<&Row>) -> String {
-    match row {
-        Some(r) if r.lower_bound => format!("> {:.0} (cut off)", r.seconds_median),
-        Some(r) if r.runs > 1 => format!(
-            "{:.2} ({:.2}–{:.2})",
-            r.seconds_median, r.seconds_min, r.seconds_max
-        ),
-        Some(r) => format!("{:.2}", r.seconds_median),
-        None => "not run".into(),
-    }
-}
-
-fn opt(value: Option<f64>, digits: usize) -> String {
-    value.map_or("–".into(), |v| format!("{v:.digits$}"))
-}
-
-/// The report as Markdown.
-pub fn table(report: &PlakarReport) -> String {
-    let mut out = String::new();
-    let d = &report.dataset;
-    out.push_str(&format!(
-        "plakar part ({} mode, {} repeat(s)): dataset {} files, {:.1} MiB (seed {}; {} small, {} x {:.0} MiB random, {} x {:.0} KiB text); second backup after {:.1} MiB changed ({:.1}%)\n\n",
-        report.mode,
-        report.repeats,
-        d.files,
-        d.bytes as f64 / MIB,
-        d.seed,
-        d.small_files,
-        d.large_files,
-        d.large_bytes as f64 / MIB,
-        d.text_files,
-        d.text_bytes as f64 / 1024.0,
-        d.changed_bytes as f64 / MIB,
-        100.0 * d.changed_bytes as f64 / d.bytes as f64,
-    ));
-    for (name, note) in &report.not_run {
-        out.push_str(&format!("- {name}: {note}\n"));
-    }
-    out.push_str(&format!(
-        "- wan: Toxiproxy, {} ms round trip, {} Mbit/s each way; the fs stores run on loopback only\n",
-        report.wan.rtt_ms, report.wan.mbit_per_s
-    ));
-    if report
-        .runs
-        .iter()
-        .any(|r| r.contender == Contender::FsPlugin)
-    {
-        out.push_str("- fs-plugin: plakar's own fs store behind plakar's own plugin SDK (bench/fs-plugin), on the same disk as fs: plakar's reference plugin path\n");
-    }
-    out.push_str(&format!(
-        "- seconds: median (min–max) of the runs; ratios compare speeds (the other's time / ours: above 1, ours is faster); load average {:.1} to {:.1}; {} restores verified byte for byte\n\n",
-        report.load_min, report.load_max, report.restores_verified
-    ));
-    out.push_str("| link | workload | kloset-oci s | integration-oci s | fs-plugin s | fs s | ours / ioci | ours / fs-plugin | ours / fs | MiB/s (ours · ioci · fs-plugin · fs) | requests (ours · ioci) | requests x RTT s (ours · ioci) | plugin peak MiB (ours · ioci · fs-plugin) |\n");
-    out.push_str("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-    for ratio in &report.ratios {
-        let row = |c: Contender| {
-            report
-                .rows
-                .iter()
-                .find(|r| r.link == ratio.link && r.workload == ratio.workload && r.contender == c)
-        };
-        let (ours, ioci, fs_plugin, fs) = (
-            row(Contender::Ours),
-            row(Contender::IntegrationOci),
-            row(Contender::FsPlugin),
-            row(Contender::Fs),
-        );
-        let local_cell = |row: Option<&Row>| {
-            if ratio.link == LinkKind::Wan {
-                "–".to_string()
-            } else {
-                secs(row)
-            }
-        };
-        let speeds = [ours, ioci, fs_plugin, fs]
-            .iter()
-            .map(|r| {
-                r.map_or("–".into(), |r| match (r.mib_per_s, r.lower_bound) {
-                    (Some(v), true) => format!("< {v:.1}"),
-                    (Some(v), false) => format!("{v:.1}"),
-                    (None, _) => "–".into(),
-                })
-            })
-            .collect::<Vec<_>>()
-            .join(" · ");
-        let requests = [ours, ioci]
-            .iter()
-            .map(|r| {
-                r.map_or("–".into(), |r| match (r.requests, r.lower_bound) {
-                    (Some(n), true) => format!("> {n}"),
-                    (Some(n), false) => n.to_string(),
-                    (None, _) => "–".into(),
-                })
-            })
-            .collect::<Vec<_>>()
-            .join(" · ");
-        let serial = [ours, ioci]
-            .iter()
-            .map(|r| {
-                r.and_then(|r| r.serial_rtt_seconds)
-                    .map_or("–".into(), |v| format!("{v:.1}"))
-            })
-            .collect::<Vec<_>>()
-            .join(" · ");
-        let peaks = [ours, ioci, fs_plugin]
-            .iter()
-            .map(|r| {
-                r.and_then(|r| r.plugin_peak_bytes)
-                    .map_or("–".into(), |b| format!("{:.0}", b as f64 / MIB))
-            })
-            .collect::<Vec<_>>()
-            .join(" · ");
-        out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-            ratio.link.name(),
-            ratio.workload,
-            secs(ours),
-            secs(ioci),
-            local_cell(fs_plugin),
-            local_cell(fs),
-            match (
-                ratio.ours_over_integration_oci,
-                ratio.integration_oci_cut_off
-            ) {
-                (Some(v), true) => format!("> {v:.2}"),
-                (v, _) => opt(v, 2),
-            },
-            opt(ratio.ours_over_fs_plugin, 2),
-            opt(ratio.ours_over_fs, 2),
-            speeds,
-            requests,
-            serial,
-            peaks,
-        ));
-    }
-    out.push('\n');
-    for s in &report.stored {
-        out.push_str(&format!(
-            "- stored after the second backup, {} {}: {:.1} MiB\n",
-            s.link.name(),
-            s.contender.name(),
-            s.bytes as f64 / MIB
-        ));
-    }
-    out.push_str("\n| goal | value | target | met |\n| --- | ---: | --- | --- |\n");
-    for g in &report.goals {
-        out.push_str(&format!(
-            "| {} | {} | {} | {} |\n",
-            g.goal,
-            opt(g.value, 2),
-            g.target,
-            match g.met {
-                Some(true) => "yes",
-                Some(false) => "**no**",
-                None if g.value.is_some() => "not judged (the cut-off bound does not settle it)",
-                None => "not judged (integration-oci not run)",
-            }
-        ));
-    }
-    out
 }
 
 #[cfg(test)]
