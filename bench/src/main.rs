@@ -15,7 +15,7 @@
 //!   world gets no benchmarking export.
 //! - `--only plakar` is a part of its own (`plakar/`): the real plakar CLI
 //!   through our plugin, PlakarKorp's integration-oci and plakar's fs store.
-//!   It is not in the default run (it takes about an hour in full).
+//!   It is not in the default run (its full matrix takes hours).
 
 mod concurrent;
 mod measure;

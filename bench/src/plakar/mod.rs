@@ -124,7 +124,7 @@ impl LinkKind {
 pub enum DatasetSize {
     /// About 16 MiB (short mode).
     Small,
-    /// About 250 MiB: the slowest link's (1 GiB at 50 Mbit/s is about 3
+    /// About 230 MiB: the slowest link's (1 GiB at 50 Mbit/s is about 3
     /// minutes a transfer, and a run makes several).
     Medium,
     /// About 1.01 GiB.
@@ -261,7 +261,7 @@ fn spec(size: DatasetSize) -> TreeSpec {
             text_files: 4,
             text_size: 256 << 10,
         },
-        // About 250 MiB, the full one's mix at a quarter: 6,000 small
+        // About 230 MiB, the full one's mix at a quarter: 6,000 small
         // files, 3 random files of 64 MiB, 12 text files of 1 MiB.
         DatasetSize::Medium => TreeSpec {
             seed: 12,
