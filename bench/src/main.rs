@@ -15,7 +15,7 @@
 //!   world gets no benchmarking export.
 //! - `--only plakar` is a part of its own (`plakar/`): the real plakar CLI
 //!   through our plugin, PlakarKorp's integration-oci and plakar's fs store.
-//!   It is not in the default run (it takes about an hour in full).
+//!   It is not in the default run (its full matrix takes hours).
 
 mod concurrent;
 mod measure;
@@ -100,6 +100,19 @@ struct Args {
     /// plakar part: runs of each contender (default 3, 1 in short mode).
     #[arg(long, value_name = "N")]
     repeats: Option<usize>,
+    /// plakar part: plakar's -concurrency values, each run on every link
+    /// (1: what plakar gives on 2 cores; 8: about what 8 or 9 cores get).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "N,...",
+        default_value = "1,8"
+    )]
+    concurrency: Vec<u32>,
+    /// plakar part: the dataset on every link (default: small in short
+    /// mode; otherwise full, and medium on slow-wan).
+    #[arg(long, value_name = "SIZE")]
+    dataset: Option<plakar::DatasetSize>,
     /// scale part: synthetic packfiles in the repository at each step
     /// (rising; each step adds to the last).
     #[arg(
@@ -123,13 +136,9 @@ struct Args {
     /// scale part: deletes timed at each point.
     #[arg(long, value_name = "N", default_value_t = 2)]
     scale_deletes: usize,
-    /// plakar and scale parts: the links to run over.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        value_name = "LINKS",
-        default_value = "loopback,wan"
-    )]
+    /// plakar and scale parts: the links to run over (default: every
+    /// link for the plakar part; loopback,wan for the scale part).
+    #[arg(long, value_delimiter = ',', value_name = "LINKS")]
     links: Vec<plakar::LinkKind>,
 }
 
@@ -324,7 +333,12 @@ fn run_plakar(args: &Args) -> Result<(), BenchError> {
         integration_oci: args.integration_oci.clone(),
         fs_plugin: args.fs_plugin.clone(),
         repeats: args.repeats,
-        links: args.links.clone(),
+        links: match args.links.is_empty() {
+            true => plakar::LinkKind::ALL.to_vec(),
+            false => args.links.clone(),
+        },
+        concurrencies: args.concurrency.clone(),
+        dataset: args.dataset,
         peer_cutoff: args.peer_cutoff.map(std::time::Duration::from_secs),
     };
     let report = plakar::run(&options)?;
@@ -348,7 +362,10 @@ fn run_scale(args: &Args) -> Result<(), BenchError> {
             .unwrap_or_else(kloset_testkit::component::component_file),
         counts: args.scale_counts.clone(),
         registries: args.scale_registries.clone(),
-        links: args.links.clone(),
+        links: match args.links.is_empty() {
+            true => vec![plakar::LinkKind::Loopback, plakar::LinkKind::Wan],
+            false => args.links.clone(),
+        },
         repeats: args.scale_repeats.max(1),
         deletes: args.scale_deletes,
         json: args.json.clone(),

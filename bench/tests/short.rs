@@ -120,9 +120,12 @@ fn fs_plugin_binary() -> PathBuf {
 
 /// The plakar part in its short mode, on loopback: our plugin (packed from
 /// this build), plakar's fs store as a plugin and plakar's built-in fs
-/// store run every workload, and every restore is checked byte for byte.
-/// integration-oci is not given, so it must be reported as not run.
-/// Timings are not judged; request counts are only required to be counted.
+/// store run every workload at both of plakar's default `-concurrency`
+/// values (1 and 8), and every restore is checked byte for byte.
+/// integration-oci is not given, so it must be reported as not run and the
+/// goals against it left unjudged. Timings are not judged; request counts
+/// and read bytes are only required to be counted, and every goal to have a
+/// verdict or a reason.
 #[test]
 fn the_short_plakar_part_runs_and_restores_exactly() {
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -146,7 +149,7 @@ fn the_short_plakar_part_runs_and_restores_exactly() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(
-        stdout.contains("| link | workload |"),
+        stdout.contains("| link | -c | workload |"),
         "no table:\n{stdout}"
     );
     assert!(
@@ -158,14 +161,42 @@ fn the_short_plakar_part_runs_and_restores_exactly() {
         serde_json::from_slice(&std::fs::read(&json).expect("the JSON report was written"))
             .expect("the report is JSON");
     assert_eq!(report["mode"], "short");
+    assert_eq!(report["concurrencies"], serde_json::json!([1, 8]));
+    assert_eq!(
+        report["links"],
+        serde_json::json!([{"link": "loopback", "shape": null, "dataset": "small"}])
+    );
+    let datasets = report["datasets"].as_array().expect("datasets");
+    assert_eq!(datasets.len(), 1, "{datasets:#?}");
+    assert_eq!(datasets[0]["size"], "small");
+    positive(&datasets[0]["shape"]["bytes"], "the dataset's bytes");
+
     let runs = report["runs"].as_array().expect("runs");
-    let contenders: Vec<&str> = runs
+    let order: Vec<(&str, u64)> = runs
         .iter()
-        .map(|r| r["contender"].as_str().expect("a contender"))
+        .map(|r| {
+            (
+                r["contender"].as_str().expect("a contender"),
+                r["concurrency"].as_u64().expect("a concurrency"),
+            )
+        })
         .collect();
-    assert_eq!(contenders, ["kloset-oci", "fs-plugin", "fs"], "{runs:#?}");
+    assert_eq!(
+        order,
+        [
+            ("kloset-oci", 1),
+            ("fs-plugin", 1),
+            ("fs", 1),
+            ("kloset-oci", 8),
+            ("fs-plugin", 8),
+            ("fs", 8)
+        ],
+        "{runs:#?}"
+    );
     for run in runs {
-        let who = run["contender"].as_str().unwrap();
+        let who = format!("{} at {}", run["contender"], run["concurrency"]);
+        assert_eq!(run["link"], "loopback", "{who}");
+        assert_eq!(run["dataset"], "small", "{who}");
         // The full restore and the single-file restore, each compared.
         assert_eq!(run["restores_verified"], 2, "{who}");
         let samples = run["samples"].as_array().expect("samples");
@@ -191,10 +222,13 @@ fn the_short_plakar_part_runs_and_restores_exactly() {
             let what = format!("{who} {}", s["workload"]);
             positive(&s["seconds"], &what);
             positive(&s["plakar_peak_bytes"], &what);
-            match who {
+            match run["contender"].as_str().unwrap() {
                 "kloset-oci" => {
                     positive(&s["requests"]["total"], &what);
                     positive(&s["plugin_peak_bytes"], &what);
+                    if s["workload"] == "restore (full)" {
+                        positive(&s["requests"]["response_bytes"], &what);
+                    }
                 }
                 "fs-plugin" => {
                     assert!(s["requests"].is_null(), "{what}");
@@ -206,22 +240,45 @@ fn the_short_plakar_part_runs_and_restores_exactly() {
                 }
             }
         }
-        positive(&run["stored_bytes"], who);
+        positive(&run["stored_bytes"], &who);
     }
-    assert_eq!(report["restores_verified"], 6);
-    // Each workload is compared with plakar's reference plugin path.
+    assert_eq!(report["restores_verified"], 12);
+    // A row per link, concurrency, workload and contender; loopback has no
+    // link bandwidth to share.
+    let rows = report["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 2 * 8 * 3, "{rows:#?}");
+    for row in rows {
+        assert!(row["link_fraction"].is_null(), "{row}");
+        assert!(row["concurrency"].is_u64(), "{row}");
+    }
+    // Each workload at each concurrency is compared with plakar's
+    // reference plugin path.
     let ratios = report["ratios"].as_array().expect("ratios");
-    assert_eq!(ratios.len(), 8, "{ratios:#?}");
+    assert_eq!(ratios.len(), 2 * 8, "{ratios:#?}");
     for r in ratios {
         positive(&r["ours_over_fs_plugin"], "ours / fs-plugin");
         positive(&r["ours_over_fs"], "ours / fs");
     }
-    // Goals against integration-oci are not judged without it.
+    // Every goal has a verdict or says why not; goals against
+    // integration-oci are not judged without it; plugin memory is judged
+    // at each concurrency.
     let goals = report["goals"].as_array().expect("goals");
-    assert!(goals
+    for g in goals {
+        let name = g["goal"].as_str().unwrap();
+        assert!(g["met"].is_boolean() || g["not_judged"].is_string(), "{g}");
+        if name.contains("integration-oci") {
+            assert!(g["met"].is_null(), "{g}");
+        }
+    }
+    let memory: Vec<&Value> = goals
         .iter()
-        .filter(|g| g["goal"].as_str().unwrap().contains("integration-oci"))
-        .all(|g| g["met"].is_null()));
+        .filter(|g| g["goal"].as_str().unwrap().contains("peak memory"))
+        .collect();
+    assert_eq!(memory.len(), 2, "{memory:#?}");
+    for g in memory {
+        positive(&g["value"], "plugin peak");
+        assert!(g["met"].is_boolean(), "{g}");
+    }
 }
 
 /// The scale part at a tiny size (the full curve pushes 100,000 objects):

@@ -24,8 +24,12 @@
 //! - Contenders alternate run by run (the order rotates with each repeat),
 //!   so background load falls on all of them; restores are checked byte for
 //!   byte outside the timing.
-//! - Over the simulated link (Toxiproxy, `toxiproxy.rs`) only the registry
-//!   stores run: the fs stores have no link to shape.
+//! - Over the simulated links (Toxiproxy, `toxiproxy.rs`) only the
+//!   registry stores run: the fs stores have no link to shape.
+//! - Every workload runs at each of plakar's `-concurrency` values asked
+//!   (1 and 8 by default: 1 is what plakar gives on a 2-core machine, 8
+//!   about what a user with 8 or 9 cores gets), on each link, in the same
+//!   run, so goals are judged on ratios measured side by side.
 
 mod dataset;
 mod homes;
@@ -36,6 +40,7 @@ mod run;
 pub mod scale;
 mod toxiproxy;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -71,25 +76,79 @@ pub struct Options {
     pub fs_plugin: Option<PathBuf>,
     pub repeats: Option<usize>,
     pub links: Vec<LinkKind>,
+    /// plakar's `-concurrency` values, each run in turn.
+    pub concurrencies: Vec<u32>,
+    /// The dataset on every link; by default `DatasetSize::for_link`.
+    pub dataset: Option<DatasetSize>,
     /// A peer's command running longer is stopped and reported as taking
     /// at least this long.
     pub peer_cutoff: Option<std::time::Duration>,
 }
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum LinkKind {
     /// The registry on loopback, as it is.
     Loopback,
-    /// Through Toxiproxy: about 40 ms round trip, 200 Mbit/s.
+    /// Through Toxiproxy: 40 ms round trip, 200 Mbit/s.
     Wan,
+    /// Through Toxiproxy: 100 ms round trip, 50 Mbit/s.
+    SlowWan,
 }
 
 impl LinkKind {
+    /// The plakar part's default: every link.
+    pub const ALL: [LinkKind; 3] = [LinkKind::Loopback, LinkKind::Wan, LinkKind::SlowWan];
+
     pub fn name(self) -> &'static str {
         match self {
             LinkKind::Loopback => "loopback",
             LinkKind::Wan => "wan",
+            LinkKind::SlowWan => "slow-wan",
+        }
+    }
+
+    /// The shaping, for the links through Toxiproxy.
+    pub fn shape(self) -> Option<toxiproxy::Shape> {
+        match self {
+            LinkKind::Loopback => None,
+            LinkKind::Wan => Some(toxiproxy::WAN),
+            LinkKind::SlowWan => Some(toxiproxy::SLOW_WAN),
+        }
+    }
+}
+
+/// The dataset's size.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatasetSize {
+    /// About 16 MiB (short mode).
+    Small,
+    /// About 230 MiB: the slowest link's (1 GiB at 50 Mbit/s is about 3
+    /// minutes a transfer, and a run makes several).
+    Medium,
+    /// About 1.01 GiB.
+    Full,
+}
+
+impl DatasetSize {
+    /// What a link runs when no size is asked: small in short mode; the
+    /// slowest link the medium one, which still keeps each transfer at
+    /// about 40 s, far above plakar's fixed second per command; the full
+    /// one elsewhere.
+    pub fn for_link(short: bool, link: LinkKind) -> DatasetSize {
+        match (short, link) {
+            (true, _) => DatasetSize::Small,
+            (false, LinkKind::SlowWan) => DatasetSize::Medium,
+            (false, _) => DatasetSize::Full,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DatasetSize::Small => "small",
+            DatasetSize::Medium => "medium",
+            DatasetSize::Full => "full",
         }
     }
 }
@@ -173,10 +232,13 @@ pub struct Sample {
     pub cut_off: bool,
 }
 
-/// One run: a contender's whole sequence on one link.
+/// One run: a contender's whole sequence on one link at one concurrency.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunRecord {
     pub link: LinkKind,
+    /// plakar's `-concurrency` for every command of the run.
+    pub concurrency: u32,
+    pub dataset: DatasetSize,
     pub contender: Contender,
     pub repeat: usize,
     pub samples: Vec<Sample>,
@@ -188,28 +250,37 @@ pub struct RunRecord {
     pub restores_verified: usize,
 }
 
-fn spec(short: bool) -> TreeSpec {
-    if short {
+fn spec(size: DatasetSize) -> TreeSpec {
+    match size {
         // About 16 MiB: every kind of file, packfiles past one.
-        TreeSpec {
+        DatasetSize::Small => TreeSpec {
             seed: 12,
             small_files: 300,
             large_files: 1,
             large_size: 14 << 20,
             text_files: 4,
             text_size: 256 << 10,
-        }
-    } else {
+        },
+        // About 230 MiB, the full one's mix at a quarter: 6,000 small
+        // files, 3 random files of 64 MiB, 12 text files of 1 MiB.
+        DatasetSize::Medium => TreeSpec {
+            seed: 12,
+            small_files: 6_000,
+            large_files: 3,
+            large_size: 64 << 20,
+            text_files: 12,
+            text_size: 1 << 20,
+        },
         // About 1.01 GiB: 24,000 small files (0 to 8 KiB, a third of them
         // text), 14 random files of 64 MiB, 48 text files of 1 MiB.
-        TreeSpec {
+        DatasetSize::Full => TreeSpec {
             seed: 12,
             small_files: 24_000,
             large_files: 14,
             large_size: 64 << 20,
             text_files: 48,
             text_size: 1 << 20,
-        }
+        },
     }
 }
 
@@ -219,20 +290,49 @@ pub fn run(options: &Options) -> Result<PlakarReport, BenchError> {
     kloset_testkit::netns::assert_only_loopback();
     let short = options.short;
     let repeats = options.repeats.unwrap_or(if short { 1 } else { 3 });
-    let timeout = Duration::from_secs(if short { 300 } else { 3600 });
+    // A stuck command fails the bench after this long.
+    let timeout = |size: DatasetSize| {
+        Duration::from_secs(match size {
+            DatasetSize::Small => 300,
+            _ => 3600,
+        })
+    };
     let work = tempfile::Builder::new()
         .prefix("kloset-bench-plakar-")
         .tempdir()
         .map_err(|e| BenchError::Setup(format!("a work folder: {e}")))?;
 
-    progress("generating the dataset");
-    let dataset = Dataset::generate(&work.path().join("dataset"), spec(short))?;
-    progress(&format!(
-        "dataset: {} files, {:.1} MiB; {:.1} MiB changed for the second backup",
-        dataset.shape.files,
-        dataset.shape.bytes as f64 / MIB,
-        dataset.shape.changed_bytes as f64 / MIB
-    ));
+    if options.concurrencies.is_empty() || options.concurrencies.contains(&0) {
+        return Err(BenchError::Setup(
+            "plakar's -concurrency: give values of 1 or more".into(),
+        ));
+    }
+    // One dataset per size the links need, generated once.
+    let size_of = |link: LinkKind| {
+        options
+            .dataset
+            .unwrap_or_else(|| DatasetSize::for_link(short, link))
+    };
+    let mut datasets = BTreeMap::new();
+    for &link in &options.links {
+        let size = size_of(link);
+        if datasets.contains_key(&size) {
+            continue;
+        }
+        progress(&format!("generating the {} dataset", size.name()));
+        let dataset = Dataset::generate(
+            &work.path().join(format!("dataset-{}", size.name())),
+            spec(size),
+        )?;
+        progress(&format!(
+            "{} dataset: {} files, {:.1} MiB; {:.1} MiB changed for the second backup",
+            size.name(),
+            dataset.shape.files,
+            dataset.shape.bytes as f64 / MIB,
+            dataset.shape.changed_bytes as f64 / MIB
+        ));
+        datasets.insert(size, dataset);
+    }
 
     let homes = Homes::install(options, work.path())?;
     let mut contenders = vec![Contender::Ours];
@@ -246,73 +346,102 @@ pub fn run(options: &Options) -> Result<PlakarReport, BenchError> {
 
     let mut runs = Vec::new();
     let mut notes = homes.notes();
-    for link in &options.links {
-        let proxy = match link {
-            LinkKind::Wan => Some(toxiproxy::Toxiproxy::start()?),
-            LinkKind::Loopback => None,
-        };
+    // One proxy for every shaped link; each run gets a link of its own.
+    let proxy = match options.links.iter().any(|l| l.shape().is_some()) {
+        true => Some(toxiproxy::Toxiproxy::start()?),
+        false => None,
+    };
+    for &link in &options.links {
+        let size = size_of(link);
+        let dataset = &datasets[&size];
+        // Repeats outermost and concurrencies inside them, so a drift in
+        // the machine's load falls on every concurrency and contender.
         for repeat in 0..repeats {
-            let mut order: Vec<Contender> = contenders
-                .iter()
-                .copied()
-                .filter(|c| *link == LinkKind::Loopback || c.uses_registry())
-                .collect();
-            let len = order.len();
-            order.rotate_left(repeat % len);
-            for contender in order {
-                progress(&format!(
-                    "{} on {}, run {} of {repeats}",
-                    contender.name(),
-                    link.name(),
-                    repeat + 1
-                ));
-                let run = Run {
-                    contender,
-                    link: *link,
-                    repeat,
-                    plakar: homes.of(contender),
-                    dataset: &dataset,
-                    scratch: work.path(),
-                    proxy: proxy.as_ref(),
-                    timeout,
-                    cutoff: options
-                        .peer_cutoff
-                        .filter(|_| contender == Contender::IntegrationOci),
-                };
-                let record = match run.go() {
-                    Ok(record) => record,
-                    // A peer that fails is a result to report, and the
-                    // others still run; ours failing fails the bench.
-                    Err(failure) if contender.is_peer() => {
-                        let why = failure_line(&failure.to_string());
-                        progress(&format!("  failed: {why}"));
-                        notes.push((
-                            contender.name().to_string(),
-                            format!("failed on {}, run {}: {why}", link.name(), repeat + 1),
-                        ));
-                        continue;
-                    }
-                    Err(failure) => return Err(failure),
-                };
-                progress(&format!(
-                    "  {}",
-                    record
-                        .samples
-                        .iter()
-                        .map(|s| format!("{} {:.2} s", s.workload, s.seconds))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-                runs.push(record);
+            for &concurrency in &options.concurrencies {
+                let mut order: Vec<Contender> = contenders
+                    .iter()
+                    .copied()
+                    .filter(|c| link.shape().is_none() || c.uses_registry())
+                    .collect();
+                let len = order.len();
+                order.rotate_left(repeat % len);
+                for contender in order {
+                    progress(&format!(
+                        "{} on {} at -concurrency {concurrency}, run {} of {repeats}",
+                        contender.name(),
+                        link.name(),
+                        repeat + 1
+                    ));
+                    let run = Run {
+                        contender,
+                        link,
+                        concurrency,
+                        size,
+                        repeat,
+                        plakar: homes.of(contender),
+                        dataset,
+                        scratch: work.path(),
+                        proxy: proxy.as_ref().filter(|_| link.shape().is_some()),
+                        timeout: timeout(size),
+                        cutoff: options
+                            .peer_cutoff
+                            .filter(|_| contender == Contender::IntegrationOci),
+                    };
+                    let record = match run.go() {
+                        Ok(record) => record,
+                        // A peer that fails is a result to report, and the
+                        // others still run; ours failing fails the bench.
+                        Err(failure) if contender.is_peer() => {
+                            let why = failure_line(&failure.to_string());
+                            progress(&format!("  failed: {why}"));
+                            notes.push((
+                                contender.name().to_string(),
+                                format!(
+                                    "failed on {} at -concurrency {concurrency}, run {}: {why}",
+                                    link.name(),
+                                    repeat + 1
+                                ),
+                            ));
+                            continue;
+                        }
+                        Err(failure) => return Err(failure),
+                    };
+                    progress(&format!(
+                        "  {}",
+                        record
+                            .samples
+                            .iter()
+                            .map(|s| format!("{} {:.2} s", s.workload, s.seconds))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                    runs.push(record);
+                }
             }
         }
     }
 
+    let links = options
+        .links
+        .iter()
+        .map(|&link| report::LinkReport {
+            link,
+            shape: link.shape(),
+            dataset: size_of(link),
+        })
+        .collect();
     Ok(report::build(
         short,
         repeats,
-        &options.links,
-        dataset.shape.clone(),
+        links,
+        options.concurrencies.clone(),
+        datasets
+            .iter()
+            .map(|(&size, d)| report::DatasetReport {
+                size,
+                shape: d.shape.clone(),
+            })
+            .collect(),
         notes,
         runs,
     ))

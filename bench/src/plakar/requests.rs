@@ -1,6 +1,9 @@
 //! Registry requests, counted the same way for both plugins: from the
 //! registry's own access log (distribution writes one line per request it
-//! answered, `"METHOD URI HTTP/1.1" STATUS ...`), between two marks. No
+//! answered, `"METHOD URI HTTP/1.1" STATUS BYTES ...`, BYTES the response
+//! body's length or `-`), between two marks. The bodies' bytes are what a
+//! command read from the registry: over a shaped link, what crossed it
+//! downstream, less HTTP heads. No
 //! proxy of ours sits in the path on loopback; over the simulated link the
 //! shaping proxy works on TCP and sends every request through unchanged.
 
@@ -15,6 +18,8 @@ use serde::Serialize;
 pub struct Requests {
     pub total: u64,
     pub by_method: BTreeMap<String, u64>,
+    /// Bytes of the response bodies the registry sent.
+    pub response_bytes: u64,
 }
 
 pub struct AccessLog {
@@ -71,6 +76,12 @@ pub fn count(log: &str) -> Requests {
         }
         requests.total += 1;
         *requests.by_method.entry(method.to_string()).or_insert(0) += 1;
+        // After the request's closing quote: ` STATUS BYTES ...`.
+        requests.response_bytes += rest
+            .split_once("\" ")
+            .and_then(|(_, after)| after.split_whitespace().nth(1))
+            .and_then(|bytes| bytes.parse::<u64>().ok())
+            .unwrap_or(0);
     }
     requests
 }
@@ -92,5 +103,6 @@ mod tests {
         assert_eq!(r.by_method["GET"], 2);
         assert_eq!(r.by_method["POST"], 1);
         assert_eq!(r.by_method["PATCH"], 1);
+        assert_eq!(r.response_bytes, 4096 + 500);
     }
 }

@@ -1,6 +1,6 @@
-//! One run: one contender, on one link, through every workload in order,
-//! each timed, its requests counted and its restore checked outside the
-//! timing.
+//! One run: one contender, on one link, at one plakar `-concurrency`,
+//! through every workload in order, each timed, its requests and the bytes
+//! it read counted and its restore checked outside the timing.
 
 use std::path::Path;
 use std::process::Command;
@@ -13,14 +13,17 @@ use super::dataset::{Dataset, Version};
 use super::process::Outcome;
 use super::requests::AccessLog;
 use super::{
-    dataset, process, toxiproxy, Contender, LinkKind, RunRecord, Sample, BACKUP, BACKUP_AGAIN,
-    CHECK, CREATE, LS, RESTORE, RESTORE_ONE, RM,
+    dataset, process, toxiproxy, Contender, DatasetSize, LinkKind, RunRecord, Sample, BACKUP,
+    BACKUP_AGAIN, CHECK, CREATE, LS, RESTORE, RESTORE_ONE, RM,
 };
 use crate::BenchError;
 
 pub(super) struct Run<'a> {
     pub(super) contender: Contender,
     pub(super) link: LinkKind,
+    /// plakar's global `-concurrency`, given to every command.
+    pub(super) concurrency: u32,
+    pub(super) size: DatasetSize,
     pub(super) repeat: usize,
     pub(super) plakar: &'a Plakar,
     pub(super) dataset: &'a Dataset,
@@ -36,9 +39,10 @@ impl Run<'_> {
     pub(super) fn go(&self) -> Result<RunRecord, BenchError> {
         let load_before = load();
         let name = format!(
-            "{}-{}-{}",
+            "{}-{}-c{}-{}",
             self.contender.name(),
             self.link.name(),
+            self.concurrency,
             self.repeat
         );
         let registry = match self.contender.uses_registry() {
@@ -47,8 +51,10 @@ impl Run<'_> {
                 Some(Registry::try_start(RegistryOptions::default()).map_err(BenchError::Setup)?)
             }
         };
-        let link = match (&registry, self.proxy) {
-            (Some(r), Some(proxy)) => Some(proxy.link(&name, &r.authority(), toxiproxy::WAN)?),
+        let link = match (&registry, self.proxy, self.link.shape()) {
+            (Some(r), Some(proxy), Some(shape)) => {
+                Some(proxy.link(&name, &r.authority(), shape)?)
+            }
             _ => None,
         };
         let fs_store = self.scratch.join(format!("fs-store-{name}"));
@@ -75,6 +81,12 @@ impl Run<'_> {
          -> Result<(Sample, Outcome), BenchError> {
             let mark = log.as_ref().map(AccessLog::mark);
             let mut command: Command = self.plakar.command();
+            // A global flag: it goes before `at` (plakar v1.1.4 main.go;
+            // the command runs in this process, `plakar cached` only
+            // rebuilds state, so the flag reaches the workers).
+            command
+                .arg("-concurrency")
+                .arg(self.concurrency.to_string());
             command.arg("at").arg(&location).args(args);
             command.envs(env.iter().copied());
             if cut_before.get() {
@@ -208,6 +220,7 @@ impl Run<'_> {
             rm.cut_off |= m.cut_off;
             if let (Some(total), Some(more)) = (&mut rm.requests, m.requests) {
                 total.total += more.total;
+                total.response_bytes += more.response_bytes;
                 for (method, n) in more.by_method {
                     *total.by_method.entry(method).or_insert(0) += n;
                 }
@@ -235,6 +248,8 @@ impl Run<'_> {
         }
         Ok(RunRecord {
             link: self.link,
+            concurrency: self.concurrency,
+            dataset: self.size,
             contender: self.contender,
             repeat: self.repeat,
             samples,

@@ -1,6 +1,14 @@
 //! The simulated wide-area link: Toxiproxy (a TCP proxy whose "toxics"
 //! add latency and cap bandwidth per direction) in front of the registry.
 //! The kernel's netem qdisc is not available on these machines.
+//!
+//! Toxiproxy can count the bytes it forwards (`-proxy-metrics`), but adds
+//! a connection's bytes to its counters only when that connection closes
+//! (tried here: a request's bytes up were not counted while its connection
+//! stayed open), and a home's `plakar cached` keeps its plugin, and so its
+//! connections, across commands: its counts cannot be split by command.
+//! The bytes a command read come from the registry's access log instead
+//! (`requests.rs`).
 //! `scripts/setup-go-tools` installs `toxiproxy-server` in `.tools/bin`.
 
 use std::io::{Read, Write};
@@ -27,10 +35,23 @@ pub struct Shape {
     pub mbit_per_s: u64,
 }
 
-/// About 40 ms round trip and 200 Mbit/s, as the issue asks.
+impl Shape {
+    /// The bandwidth each way, in bytes a second.
+    pub fn bytes_per_s(self) -> f64 {
+        self.mbit_per_s as f64 * 1e6 / 8.0
+    }
+}
+
+/// About 40 ms round trip and 200 Mbit/s, as issue 12 asked.
 pub const WAN: Shape = Shape {
     rtt_ms: 40,
     mbit_per_s: 200,
+};
+
+/// The slower link issue 23 adds: 100 ms round trip, 50 Mbit/s.
+pub const SLOW_WAN: Shape = Shape {
+    rtt_ms: 100,
+    mbit_per_s: 50,
 };
 
 pub struct Toxiproxy {

@@ -137,6 +137,17 @@ pub fn run(options: &Options) -> Result<ScaleReport, BenchError> {
             package.display()
         )));
     }
+    // Its curve is measured on loopback and the 40 ms link only.
+    if let Some(other) = options
+        .links
+        .iter()
+        .find(|l| !matches!(l, LinkKind::Loopback | LinkKind::Wan))
+    {
+        return Err(BenchError::Setup(format!(
+            "the scale part runs on loopback and wan, not {}",
+            other.name()
+        )));
+    }
     let folder = small_folder(work.path())?;
     let proxy = match options.links.contains(&LinkKind::Wan) {
         true => Some(toxiproxy::Toxiproxy::start()?),
