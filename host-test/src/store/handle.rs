@@ -9,7 +9,7 @@ use crate::configure::prepare::prepare;
 use crate::configure::Limits;
 use crate::egress::RequestCounts;
 use crate::plugin::bindings::WitBlobRef;
-use crate::plugin::blob_map::{BlobMap, BlobRef, CatchUp};
+use crate::plugin::blob_map::{BlobMap, BlobRef, CatchUp, Learning};
 use crate::plugin::convert::{byte_range, mac_from_wit};
 use crate::plugin::instance::Recipe;
 use crate::plugin::pool::{Lease, Pool};
@@ -173,13 +173,14 @@ impl StoreHandle {
 
     /// One object's size in bytes (`not-found` when it does not exist).
     pub fn object_size(&self, kind: Resource, mac: &Mac) -> Result<u64, Error> {
-        let (mut lease, seen) = lease_to_read(&self.pool, &self.blobs, kind, mac)?;
+        let (mut lease, seen, learning) = lease_to_read(&self.pool, &self.blobs, kind, mac)?;
         let size = lease.try_call(|i| {
             let (api, store, res) = i.parts();
             api.store()
                 .call_object_size(store, res, kind.into(), &mac.0.to_vec())
         });
         learn_after_read(&mut lease, &self.blobs, kind, mac, seen, &size);
+        drop(learning);
         size
     }
 
@@ -409,13 +410,18 @@ fn repository_identity(config: &kloset_oci::config::StoreConfig) -> String {
 /// An instance ready to read `kind`/`mac`: it has forgotten every key
 /// deleted or put through another instance since it last looked, and been
 /// told where the object's bytes are if the handle knows. Returns the
-/// last change it saw, for [`learn_after_read`].
-fn lease_to_read(
+/// last change it saw, for [`learn_after_read`], and, when this read is
+/// the one learning where the object's bytes are, the [`Learning`] to drop
+/// after it: readers of the same object on other instances wait for that
+/// rather than each asking its manifest.
+fn lease_to_read<'b>(
     pool: &Arc<Pool>,
-    blobs: &BlobMap,
+    blobs: &'b BlobMap,
     kind: Resource,
     mac: &Mac,
-) -> Result<(Lease, u64), Error> {
+) -> Result<(Lease, u64, Option<Learning<'b>>), Error> {
+    // Before taking an instance: a reader waiting holds none.
+    let learning = blobs.learn_or_wait(kind, mac);
     loop {
         let mut lease = pool.acquire()?;
         let seen = match blobs.catch_up(lease.instance().changes_seen) {
@@ -450,7 +456,7 @@ fn lease_to_read(
                 });
             }
         }
-        return Ok((lease, seen));
+        return Ok((lease, seen, learning));
     }
 }
 
@@ -507,13 +513,14 @@ fn open_reader(
     mac: &Mac,
     range: Option<(u64, u32)>,
 ) -> Result<ObjectReader, Error> {
-    let (mut lease, seen) = lease_to_read(pool, blobs, kind, mac)?;
+    let (mut lease, seen, learning) = lease_to_read(pool, blobs, kind, mac)?;
     let reader = lease.try_call(|i| {
         let (api, store, res) = i.parts();
         api.store()
             .call_get(store, res, kind.into(), &mac.0.to_vec(), byte_range(range))
     });
     learn_after_read(&mut lease, blobs, kind, mac, seen, &reader);
+    drop(learning);
     Ok(ObjectReader::new(lease, reader?))
 }
 
