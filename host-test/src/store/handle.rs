@@ -525,7 +525,9 @@ fn open_reader(
 }
 
 /// Reads exactly `length` bytes at `offset` of an object, on an instance
-/// of `pool`.
+/// of `pool`. The one check of a ranged read's length in the host: the
+/// handle's blocks (`read_cache`), its reads ahead and the plugin take
+/// what this returns as it is.
 fn read_exact(
     pool: &Arc<Pool>,
     blobs: &BlobMap,
@@ -541,13 +543,13 @@ fn read_exact(
         .map_err(store_error_from_io)?;
     // The component checks lengths; a host does not take it on trust.
     if !within || bytes.len() != length as usize {
+        let returned = if within {
+            format!("{} bytes of", bytes.len())
+        } else {
+            "more than".into()
+        };
         return Err(Error::Contract(ContractError::Integrity(format!(
-            "{kind} {mac}: the component returned {} bytes for a range of {length}",
-            if within {
-                bytes.len().to_string()
-            } else {
-                "more".into()
-            }
+            "{kind} {mac}: the component returned {returned} the {length} bytes asked at {offset}"
         ))));
     }
     Ok(bytes)
