@@ -245,8 +245,8 @@ impl StoreHandle {
 
     /// A packfile's range if the handle's blocks hold all of it, else
     /// `None`. Sends no request itself (it may start a read ahead on a
-    /// thread of its own), so an async caller may try it first.
-    pub fn cached_range(
+    /// thread of its own): [`StoreHandle::serve`] answers with it at once.
+    pub(super) fn cached_range(
         &self,
         kind: Resource,
         mac: &Mac,
@@ -263,8 +263,8 @@ impl StoreHandle {
 
     /// Whether [`StoreHandle::read_range`] serves this range from the
     /// handle's blocks (else it reads it whole from the registry, as
-    /// asked): a caller streaming large ranges asks this first.
-    pub fn keeps_range(&self, kind: Resource, offset: u64, length: u32) -> bool {
+    /// asked): [`StoreHandle::serve`] streams the others instead.
+    pub(super) fn keeps_range(&self, kind: Resource, offset: u64, length: u32) -> bool {
         kind == Resource::Packfile && self.read_cache.keeps(offset, length)
     }
 
