@@ -101,6 +101,30 @@ impl Error {
     pub(crate) fn invalid_config(message: impl Into<String>) -> Error {
         Error::Contract(ContractError::InvalidConfig(message.into()))
     }
+
+    // Docker logins (`configure/docker_config.rs`, `configure/helper.rs`).
+    // A broken login source is the store's configuration being wrong, so
+    // each is the contract's `invalid-config`, worded here once. `path` and
+    // `helper` come already quoted for a message (`echo`); `reason` says what
+    // is wrong, never what the file or the helper holds (passwords).
+
+    /// Docker's `config.json` at `path` exists but cannot be read.
+    pub(crate) fn docker_config_unreadable(path: &str, reason: &str) -> Error {
+        Error::invalid_config(format!("cannot read Docker config {path}: {reason}"))
+    }
+
+    /// Docker's `config.json` at `path` is read but is not a usable config.
+    pub(crate) fn docker_config_malformed(path: &str, reason: &str) -> Error {
+        Error::invalid_config(format!("Docker config {path}: {reason}"))
+    }
+
+    /// The credential helper `docker-credential-<helper>` named by the
+    /// config could not give a login.
+    pub(crate) fn credential_helper(helper: &str, reason: &str) -> Error {
+        Error::invalid_config(format!(
+            "credential helper docker-credential-{helper}: {reason}"
+        ))
+    }
 }
 
 /// Flattens a wasmtime error chain into one line.

@@ -40,6 +40,7 @@ pub use plugin::{Plugin, COMPONENT_ENV};
 pub use rfc3339::{rfc3339_now, rfc3339_utc};
 pub use store::handle::StoreHandle;
 pub use store::reader::{store_error_from_io, ObjectReader};
+pub use store::serve::{Fetch, Fetched, Served};
 
 #[cfg(test)]
 mod tests {
@@ -53,6 +54,9 @@ mod tests {
         shared::<Plugin>();
         shared::<StoreHandle>();
         movable::<ObjectReader>();
+        // A fetch goes to a blocking thread, and its stream to another.
+        movable::<Fetch>();
+        movable::<Fetched>();
         shared::<Error>();
     }
 

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use kloset_host::{Error, Plugin, StoreHandle};
+use kloset_host::{Error, Fetched, Plugin, Served, StoreHandle};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -363,24 +363,27 @@ impl Store for StoreService {
         let operation = format!("get {kind} {hex}… from");
         // A packfile's range (plakar's reads of chunks and index nodes)
         // goes through the handle's blocks of packfiles: a few hundred
-        // bytes each, near each other, they cost one request a block.
-        // Ranges the blocks do not keep are streamed, not held whole.
-        if let Some((offset, length)) = range.filter(|&(o, l)| store.keeps_range(kind, o, l)) {
-            // Held already: answered on this thread, no blocking task.
-            if let Some(bytes) = store.cached_range(kind, &mac, offset, length) {
-                return Ok(Response::new(ReceiverStream::new(stream_bytes(bytes))));
+        // bytes each, near each other, they cost one request a block. The
+        // handle decides (`serve`): a range its blocks hold is answered on
+        // this thread, with no blocking task; the rest is fetched on one,
+        // into the blocks or streamed (never held whole).
+        let fetch = match store.serve(kind, &mac, range) {
+            Served::Held(bytes) => {
+                return Ok(Response::new(ReceiverStream::new(stream_bytes(bytes))))
             }
-            let call = self.calls.begin(format_args!("get {kind} {hex} range"));
-            let bytes = blocking(call, move || store.read_range(kind, &mac, offset, length))
-                .await?
-                .map_err(|e| store_status(&operation, &location, &e))?;
-            return Ok(Response::new(ReceiverStream::new(stream_bytes(bytes))));
-        }
-        let call = self.calls.begin(format_args!("get {kind} {hex}"));
-        let reader = blocking(call, move || store.get_reader(kind, &mac, range))
+            Served::Fetch(fetch) => fetch,
+        };
+        let ranged = if range.is_some() { " range" } else { "" };
+        let call = self.calls.begin(format_args!("get {kind} {hex}{ranged}"));
+        let fetched = blocking(call, move || fetch.run())
             .await?
             .map_err(|e| store_status(&operation, &location, &e))?;
-        let replies = stream_object(reader, move |e| store_status(&operation, &location, &e));
+        let replies = match fetched {
+            Fetched::Bytes(bytes) => stream_bytes(bytes),
+            Fetched::Stream(reader) => {
+                stream_object(reader, move |e| store_status(&operation, &location, &e))
+            }
+        };
         Ok(Response::new(ReceiverStream::new(replies)))
     }
 

@@ -868,3 +868,42 @@ fn a_stalled_body_ends_at_the_deadline_not_the_timeout() {
     });
     assert!(m.contains("deadline"), "{m}");
 }
+
+/// A registry answering a ranged read with fewer bytes than asked (a 206
+/// naming a shorter range, its body as short) under `read_range`, plakar's
+/// ranged reads through the handle's blocks: the read fails as
+/// `integrity` naming what was asked and what came, no block is kept, and
+/// once the registry answers right the same read returns the right bytes.
+#[test]
+fn a_ranged_read_answered_short_is_an_integrity_error_and_keeps_nothing() {
+    let p = Proxied::start("short-range", &[]);
+    p.store.create(b"config").expect("create");
+    let data = bytes(14, 300_000);
+    p.store
+        .put_bytes(Resource::Packfile, &mac(14), &data)
+        .unwrap();
+    let store = p.reopen(&[]);
+    p.proxy.set(|r, _| {
+        if r.is_blob_get() {
+            Fault::reply(206, &[("Content-Range", "bytes 0-99/300000")], vec![7; 100])
+        } else {
+            Fault::None
+        }
+    });
+    // The first block is the whole 300,000-byte packfile.
+    let m = integrity_error(store.read_range(Resource::Packfile, &mac(14), 1000, 5000));
+    println!("  {m}");
+    assert!(
+        m.contains("asked for bytes 0-299999, registry sent 0-99"),
+        "{m}"
+    );
+    assert_eq!(store.read_cache_held(), 0, "a short answer keeps no block");
+    p.proxy.clear();
+    let got = store
+        .read_range(Resource::Packfile, &mac(14), 1000, 5000)
+        .unwrap();
+    assert!(
+        got == data[1000..6000],
+        "the right bytes once answered right"
+    );
+}

@@ -4,10 +4,13 @@
 //! packfiles it has seen (Docker Hub counts each as a pull); a wrong
 //! mapping on disk still reads the right bytes; and across the instances
 //! of one handle, so a packfile deleted through one is gone through every
-//! other. Real distribution 2.8 registries, requests counted at the host's
-//! egress.
+//! other, and readers of one packfile at once on several instances ask its
+//! manifest once between them. Real distribution 2.8 registries, requests
+//! counted at the host's egress.
 
+use std::io::Read;
 use std::path::Path;
+use std::sync::Barrier;
 
 use kloset_host::{Mac, Resource, StoreHandle};
 use kloset_testkit::component::plugin;
@@ -208,4 +211,117 @@ fn a_packfile_deleted_through_one_instance_is_gone_through_every_other() {
         store.get(Resource::Packfile, &q, None).unwrap(),
         packfile(2)
     );
+}
+
+/// Manifest GETs of packfiles among `exchanges`.
+fn packfile_manifest_gets(exchanges: &[String]) -> usize {
+    exchanges
+        .iter()
+        .filter(|e| e.starts_with("GET ") && e.contains("/manifests/packfile-"))
+        .count()
+}
+
+/// Readers at once in the tests below: a handle's instances are lent to
+/// up to 64 (plakar's engine reads that many ranges in parallel while
+/// browsing); eight make the point.
+const AT_ONCE: usize = 8;
+
+/// A packfile of [`AT_ONCE`] 1 MiB blocks and a bit, written by a handle
+/// that keeps no mappings, so the handle under test knows nothing of it.
+fn one_big_packfile(registry: &Registry, repo: &str) -> Vec<u8> {
+    let data: Vec<u8> = (0..(AT_ONCE as u32) << 20 | 777)
+        .map(|i| (i.wrapping_mul(131) >> 3) as u8)
+        .collect();
+    let writer = handle(registry, repo, &[("blob_map", "off")]);
+    writer.create(b"kloset config").unwrap();
+    writer
+        .put_bytes(Resource::Packfile, &mac(1), &data)
+        .unwrap();
+    writer.close().unwrap();
+    data
+}
+
+/// Readers that open one packfile at the same moment, each on an instance
+/// of its own (each holds its reader until all have opened theirs), ask
+/// its manifest once between them: the first learns where the blob is,
+/// the others wait for that and are taught it. Before, each instance
+/// asked for itself.
+#[test]
+fn readers_opening_one_packfile_at_once_on_several_instances_ask_its_manifest_once() {
+    let registry = registry();
+    let repo = unique_repo("blob-map-at-once");
+    let data = one_big_packfile(&registry, &repo);
+    let store = handle(
+        &registry,
+        &repo,
+        &[("blob_map", "off"), ("max_instances", &AT_ONCE.to_string())],
+    );
+    store.open().unwrap();
+    let (start, opened) = (Barrier::new(AT_ONCE), Barrier::new(AT_ONCE));
+    let sent = requests_of(&store, || {
+        std::thread::scope(|scope| {
+            for i in 0..AT_ONCE {
+                let (store, data, start, opened) = (&store, &data, &start, &opened);
+                scope.spawn(move || {
+                    let at = (i as u64) << 20;
+                    start.wait();
+                    let mut reader = store
+                        .get_reader(Resource::Packfile, &mac(1), Some((at, 1000)))
+                        .unwrap();
+                    // Every reader holds its instance until all are open.
+                    opened.wait();
+                    let mut got = Vec::new();
+                    reader.read_to_end(&mut got).unwrap();
+                    assert!(got == data[at as usize..at as usize + 1000], "reader {i}");
+                });
+            }
+        });
+    });
+    assert_eq!(
+        store.instances().0,
+        AT_ONCE,
+        "each reader had an instance of its own"
+    );
+    let manifests = packfile_manifest_gets(&sent.exchanges);
+    println!("{AT_ONCE} readers at once on {AT_ONCE} instances: {manifests} manifest GETs; {sent}");
+    assert_eq!(manifests, 1, "{sent}");
+}
+
+/// plakar's case: ranged reads of one packfile, all at once, on a handle
+/// that has not seen it. Its size and blob are learnt once (one manifest
+/// GET), however many instances the reads land on.
+#[test]
+fn ranged_reads_of_one_packfile_at_once_ask_its_manifest_once() {
+    let registry = registry();
+    let repo = unique_repo("blob-map-ranges");
+    let data = one_big_packfile(&registry, &repo);
+    let store = handle(
+        &registry,
+        &repo,
+        &[("blob_map", "off"), ("max_instances", &AT_ONCE.to_string())],
+    );
+    store.open().unwrap();
+    let start = Barrier::new(AT_ONCE);
+    let sent = requests_of(&store, || {
+        std::thread::scope(|scope| {
+            for i in 0..AT_ONCE {
+                let (store, data, start) = (&store, &data, &start);
+                scope.spawn(move || {
+                    // One range in each block, so every read fetches.
+                    let at = ((i as u64) << 20) + 4096;
+                    start.wait();
+                    let got = store
+                        .read_range(Resource::Packfile, &mac(1), at, 5000)
+                        .unwrap();
+                    assert!(got == data[at as usize..at as usize + 5000], "read {i}");
+                });
+            }
+        });
+    });
+    let manifests = packfile_manifest_gets(&sent.exchanges);
+    println!(
+        "{AT_ONCE} ranged reads at once, {} instances: {manifests} manifest GETs; {sent}",
+        store.instances().0
+    );
+    assert_eq!(manifests, 1, "{sent}");
 }

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use crate::configure::helper::{run_helper, HelperLimits};
 use crate::echo;
 use crate::local_file::{self, Rules};
+use crate::Error;
 
 /// A regular file of at most 4 MiB: a config with a hundred logins is a
 /// few tens of KiB; `/dev/zero` or a FIFO in its place fails at once.
@@ -41,16 +42,6 @@ impl fmt::Debug for Login {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Login({}, <redacted>)", self.username)
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum DockerConfigError {
-    #[error("cannot read Docker config {path}: {reason}")]
-    Unreadable { path: String, reason: String },
-    #[error("Docker config {path}: {reason}")]
-    Malformed { path: String, reason: String },
-    #[error("credential helper docker-credential-{helper}: {reason}")]
-    Helper { helper: String, reason: String },
 }
 
 #[derive(Deserialize, Default)]
@@ -82,7 +73,7 @@ pub fn add_login(
     host: &crate::configure::HostConfig,
     guest: &mut Vec<(String, String)>,
     environment_has_credentials: bool,
-) -> Result<(), crate::error::Error> {
+) -> Result<(), Error> {
     let has_own = guest
         .iter()
         .any(|(k, _)| CREDENTIAL_OPTIONS.contains(&k.as_str()));
@@ -95,9 +86,7 @@ pub fn add_login(
     let Some(dir) = host.docker_config.clone().or_else(default_dir) else {
         return Ok(());
     };
-    let login = login_for(&dir, registry)
-        .map_err(|e| crate::error::Error::invalid_config(e.to_string()))?;
-    if let Some(Login { username, password }) = login {
+    if let Some(Login { username, password }) = login_for(&dir, registry)? {
         guest.push((USERNAME.into(), username));
         guest.push((PASSWORD.into(), password));
     }
@@ -113,24 +102,23 @@ pub fn default_dir() -> Option<PathBuf> {
 }
 
 /// The login for `registry` (`host[:port]`), from the config in `dir`.
-/// A missing config file means no login; a broken one is an error.
-pub fn login_for(dir: &Path, registry: &str) -> Result<Option<Login>, DockerConfigError> {
+/// A missing config file means no login; a broken one, or a helper that
+/// fails, is `invalid-config` naming the file or the helper and what is
+/// wrong ([`Error::docker_config_unreadable`] and its siblings).
+pub fn login_for(dir: &Path, registry: &str) -> Result<Option<Login>, Error> {
     let path = dir.join("config.json");
     let text = match local_file::read(&path, CONFIG_RULES) {
         Ok(text) => text,
         Err(problem) if problem.is_not_found() => return Ok(None),
         Err(problem) => {
-            return Err(DockerConfigError::Unreadable {
-                path: echo::path(&path),
-                reason: problem.to_string(),
-            })
+            return Err(Error::docker_config_unreadable(
+                &echo::path(&path),
+                &problem.to_string(),
+            ))
         }
     };
-    let config: ConfigFile =
-        serde_json::from_slice(&text).map_err(|e| DockerConfigError::Malformed {
-            path: echo::path(&path),
-            reason: json_error_reason(&e),
-        })?;
+    let config: ConfigFile = serde_json::from_slice(&text)
+        .map_err(|e| Error::docker_config_malformed(&echo::path(&path), &json_error_reason(&e)))?;
     let key = auth_key(registry);
     let helper = best_match(&config.cred_helpers, &key)
         .cloned()
@@ -141,10 +129,7 @@ pub fn login_for(dir: &Path, registry: &str) -> Result<Option<Login>, DockerConf
     let Some(entry) = best_match(&config.auths, &key) else {
         return Ok(None);
     };
-    entry_login(entry).map_err(|reason| DockerConfigError::Malformed {
-        path: echo::path(&path),
-        reason,
-    })
+    entry_login(entry).map_err(|reason| Error::docker_config_malformed(&echo::path(&path), &reason))
 }
 
 /// The key Docker files a registry under: Docker Hub's legacy URL, else
@@ -247,6 +232,15 @@ mod tests {
         dir
     }
 
+    /// The message of the `invalid-config` a broken login source must be
+    /// (what a caller of the handle gets), failing on anything else.
+    fn invalid_config(result: Result<Option<Login>, Error>) -> String {
+        match result {
+            Err(Error::Contract(crate::ContractError::InvalidConfig(message))) => message,
+            other => panic!("expected invalid-config, got {other:?}"),
+        }
+    }
+
     #[test]
     fn auths_entries() {
         // "alice:pa:ss" in base64: a password may hold ':'.
@@ -297,13 +291,22 @@ mod tests {
             "no config file: no login"
         );
         let broken = write_config("{not json");
-        assert!(matches!(
-            login_for(broken.path(), "r"),
-            Err(DockerConfigError::Malformed { .. })
-        ));
+        assert_eq!(
+            invalid_config(login_for(broken.path(), "r")),
+            format!(
+                "Docker config {}: is not JSON, at line 1 column 2",
+                broken.path().join("config.json").display()
+            )
+        );
         let bad_auth = write_config(r#"{"auths":{"r":{"auth":"!!!"}}}"#);
-        let err = login_for(bad_auth.path(), "r").unwrap_err().to_string();
-        assert!(err.contains("base64") && !err.contains("!!!"), "{err}");
+        assert_eq!(
+            invalid_config(login_for(bad_auth.path(), "r")),
+            format!(
+                "Docker config {}: an 'auth' entry is not base64",
+                bad_auth.path().join("config.json").display()
+            ),
+            "names the file and the fault, never the entry"
+        );
     }
 
     /// A `config.json` that is a FIFO or a device is refused at once (it
@@ -327,13 +330,14 @@ mod tests {
         assert_eq!(
             err,
             format!(
-                "cannot read Docker config {}: it is not a regular file (it is a FIFO)",
+                "invalid configuration: cannot read Docker config {}: \
+                 it is not a regular file (it is a FIFO)",
                 fifo.display()
             )
         );
         let devices = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink("/dev/zero", devices.path().join("config.json")).unwrap();
-        let err = login_for(devices.path(), "r").unwrap_err().to_string();
+        let err = invalid_config(login_for(devices.path(), "r"));
         assert!(err.ends_with("(it is a character device)"), "{err}");
     }
 
@@ -342,18 +346,17 @@ mod tests {
         let dir = write_config(
             r#"{"credHelpers":{"r.example":"../../bin/sh"},"auths":{"r.example":{"auth":"dTpw"}}}"#,
         );
-        assert!(matches!(
-            login_for(dir.path(), "r.example"),
-            Err(DockerConfigError::Helper { .. })
-        ));
+        assert_eq!(
+            invalid_config(login_for(dir.path(), "r.example")),
+            "credential helper docker-credential-../../bin/sh: not a helper name"
+        );
         let missing = write_config(
             r#"{"credsStore":"kloset-test-absent","auths":{"r.example":{"auth":"dTpw"}}}"#,
         );
-        assert!(
-            matches!(
-                login_for(missing.path(), "r.example"),
-                Err(DockerConfigError::Helper { .. })
-            ),
+        assert_eq!(
+            invalid_config(login_for(missing.path(), "r.example")),
+            "credential helper docker-credential-kloset-test-absent: \
+             it is not in any absolute directory of PATH",
             "credsStore wins over auths"
         );
     }
@@ -382,8 +385,10 @@ mod tests {
             let dir = write_config(text);
             let err = login_for(dir.path(), "r").unwrap_err();
             let shown = format!("{err} {err:?}");
+            let file = dir.path().join("config.json");
+            let message = invalid_config(Err(err));
             assert!(
-                matches!(err, DockerConfigError::Malformed { .. }),
+                message.starts_with(&format!("Docker config {}: ", file.display())),
                 "{shown}"
             );
             assert!(!shown.contains("hunter2"), "{shown}");

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use crate::configure::docker_config::{DockerConfigError, Login};
+use crate::configure::docker_config::Login;
+use crate::Error;
 
 /// How long a helper may take, and how much it may print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +53,7 @@ pub fn run_helper(
     helper: &str,
     server: &str,
     limits: &HelperLimits,
-) -> Result<Option<Login>, DockerConfigError> {
+) -> Result<Option<Login>, Error> {
     if helper.is_empty()
         || !helper
             .chars()
@@ -94,7 +95,7 @@ pub(crate) fn run_program(
     helper: &str,
     server: &str,
     limits: &HelperLimits,
-) -> Result<Option<Login>, DockerConfigError> {
+) -> Result<Option<Login>, Error> {
     let fail = |reason: String| failure(helper, &reason);
     let mut child = Command::new(program)
         .arg("get")
@@ -199,12 +200,9 @@ fn kill(child: &mut Child) {
     let _ = child.wait();
 }
 
-fn failure(helper: &str, reason: &str) -> DockerConfigError {
-    DockerConfigError::Helper {
-        // From config.json: any text, so cleaned and cut when shown.
-        helper: crate::echo::text(helper),
-        reason: reason.to_string(),
-    }
+fn failure(helper: &str, reason: &str) -> Error {
+    // From config.json: any text, so cleaned and cut when shown.
+    Error::credential_helper(&crate::echo::text(helper), reason)
 }
 
 #[cfg(test)]

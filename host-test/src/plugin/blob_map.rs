@@ -23,13 +23,21 @@
 //! instance forgets every key changed after the number it last saw before
 //! it reads (`forget-blob`), so no instance serves a mapping another one
 //! deleted.
+//!
+//! Readers of one object often come at once (plakar's engine reads up to
+//! 64 ranges in parallel, each on an instance of its own), before any
+//! instance has learnt where its blob is: each used to ask its manifest
+//! for itself. Now the first reader of a key nobody knows holds it
+//! ([`BlobMap::learn_or_wait`]) while it reads, and the others wait for
+//! it, then are taught what it learnt: one manifest GET between them.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, Once};
+use std::sync::{Condvar, Mutex, MutexGuard, Once};
+use std::time::{Duration, Instant};
 
 use rustix::fs::{Mode, OFlags};
 use sha2::{Digest, Sha256};
@@ -51,6 +59,12 @@ pub const SAVE_EVERY: usize = 1_000;
 /// Changed keys remembered for instances that have not looked yet. An
 /// instance further behind is dropped rather than trusted.
 const MAX_CHANGES: usize = 16_384;
+
+/// Longest a reader waits for another one learning the same key. The
+/// learner lets go when its read ends, which the component's `deadline`
+/// bounds; this bound only keeps a stuck learner from holding the others
+/// that long: past it, each asks for itself (a manifest GET, nothing else).
+const LEARN_WAIT: Duration = Duration::from_secs(30);
 
 /// The start of every file, then entries, then the sha256 of all before.
 const MAGIC: &[u8] = b"kloset-host blob map v1\n";
@@ -93,6 +107,24 @@ struct Entry {
 /// The mappings and changed keys of one handle.
 pub struct BlobMap {
     inner: Mutex<Inner>,
+    /// Signalled when a reader stops learning a key ([`Learning`] dropped).
+    learnt: Condvar,
+}
+
+/// A key one reader is learning (its blob known to nobody yet): other
+/// readers of it wait in [`BlobMap::learn_or_wait`] until this is dropped,
+/// which the reader does once it has recorded what it learnt, or failed.
+#[must_use = "other readers of the key wait until it is dropped"]
+pub struct Learning<'a> {
+    map: &'a BlobMap,
+    key: Key,
+}
+
+impl Drop for Learning<'_> {
+    fn drop(&mut self) {
+        self.map.lock().learning.remove(&self.key);
+        self.map.learnt.notify_all();
+    }
 }
 
 struct Inner {
@@ -111,6 +143,10 @@ struct Inner {
     changes: VecDeque<(u64, Key)>,
     /// The number of the latest change.
     epoch: u64,
+    /// Keys a reader is learning now ([`Learning`]).
+    learning: HashSet<Key>,
+    /// Readers waiting for one of them (for the tests to see).
+    waiting: usize,
 }
 
 impl BlobMap {
@@ -127,7 +163,10 @@ impl BlobMap {
                 changed_here: HashSet::new(),
                 changes: VecDeque::new(),
                 epoch: 0,
+                learning: HashSet::new(),
+                waiting: 0,
             }),
+            learnt: Condvar::new(),
         }
     }
 
@@ -169,6 +208,44 @@ impl BlobMap {
             keys,
             seen: inner.epoch,
         }
+    }
+
+    /// Called before reading `kind`/`mac`, before taking an instance (a
+    /// reader waiting here holds none). When no mapping of an immutable
+    /// key is known, the first reader gets a [`Learning`] to hold while it
+    /// reads, and each other reader waits here until it is dropped (at most
+    /// [`LEARN_WAIT`]), then goes on with whatever [`BlobMap::lookup`]
+    /// finds: the mapping learnt, or nothing if that read failed (each then
+    /// reads for itself). `None` when the key is known, a lock, or waited
+    /// for.
+    pub fn learn_or_wait(&self, kind: Resource, mac: &Mac) -> Option<Learning<'_>> {
+        if !kind.is_immutable() {
+            return None;
+        }
+        let key = (kind, *mac);
+        let mut inner = self.lock();
+        inner.load();
+        if inner.entries.contains_key(&key) {
+            return None;
+        }
+        if inner.learning.insert(key) {
+            return Some(Learning { map: self, key });
+        }
+        let deadline = Instant::now() + LEARN_WAIT;
+        inner.waiting += 1;
+        while inner.learning.contains(&key) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            inner = self
+                .learnt
+                .wait_timeout(inner, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        inner.waiting -= 1;
+        None
     }
 
     /// Where `kind`/`mac`'s bytes were last known to be.
@@ -283,6 +360,12 @@ impl BlobMap {
     #[cfg(test)]
     fn len(&self) -> usize {
         self.lock().entries.len()
+    }
+
+    /// Readers waiting in [`BlobMap::learn_or_wait`] now.
+    #[cfg(test)]
+    fn waiting(&self) -> usize {
+        self.lock().waiting
     }
 }
 

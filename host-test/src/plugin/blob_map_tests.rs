@@ -178,3 +178,67 @@ fn the_map_is_bounded_and_drops_the_oldest() {
         .entries
         .contains_key(&(Resource::Packfile, Mac([0; 32]))));
 }
+
+#[test]
+fn the_first_reader_of_an_unknown_key_learns_it_and_the_next_waits_then_finds_it() {
+    let map = BlobMap::new(None);
+    let learning = map.learn_or_wait(Resource::Packfile, &mac(1));
+    assert!(
+        learning.is_some(),
+        "nobody knows it: the first reader learns"
+    );
+    // Another key, and a lock, are not held up by it.
+    let other = map.learn_or_wait(Resource::Packfile, &mac(2));
+    assert!(other.is_some());
+    assert!(map.learn_or_wait(Resource::Lock, &mac(1)).is_none());
+    drop(other);
+    std::thread::scope(|scope| {
+        let waiter = scope.spawn(|| {
+            let waited = map.learn_or_wait(Resource::Packfile, &mac(1));
+            (waited.is_none(), map.lookup(Resource::Packfile, &mac(1)))
+        });
+        until_waiting(&map, 1);
+        assert!(!waiter.is_finished(), "a second reader waits for the first");
+        map.learnt(Resource::Packfile, &mac(1), &blob(1), map.epoch());
+        drop(learning);
+        assert_eq!(waiter.join().unwrap(), (true, Some(blob(1))));
+    });
+    // Known now: nobody waits, nobody learns.
+    assert!(map.learn_or_wait(Resource::Packfile, &mac(1)).is_none());
+}
+
+#[test]
+fn readers_waiting_for_a_read_that_failed_each_read_for_themselves() {
+    let map = BlobMap::new(None);
+    let learning = map.learn_or_wait(Resource::State, &mac(3)).unwrap();
+    std::thread::scope(|scope| {
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                scope.spawn(|| {
+                    let waited = map.learn_or_wait(Resource::State, &mac(3));
+                    (waited.is_none(), map.lookup(Resource::State, &mac(3)))
+                })
+            })
+            .collect();
+        until_waiting(&map, 3);
+        // The first read failed: nothing learnt.
+        drop(learning);
+        for waiter in waiters {
+            assert_eq!(waiter.join().unwrap(), (true, None));
+        }
+    });
+    // The next reader learns it again.
+    assert!(map.learn_or_wait(Resource::State, &mac(3)).is_some());
+}
+
+/// Returns once `n` readers wait in `map` (fails after 10 s).
+fn until_waiting(map: &BlobMap, n: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while map.waiting() < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{n} readers never waited"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}

@@ -9,7 +9,7 @@ use crate::configure::prepare::prepare;
 use crate::configure::Limits;
 use crate::egress::RequestCounts;
 use crate::plugin::bindings::WitBlobRef;
-use crate::plugin::blob_map::{BlobMap, BlobRef, CatchUp};
+use crate::plugin::blob_map::{BlobMap, BlobRef, CatchUp, Learning};
 use crate::plugin::convert::{byte_range, mac_from_wit};
 use crate::plugin::instance::Recipe;
 use crate::plugin::pool::{Lease, Pool};
@@ -173,13 +173,14 @@ impl StoreHandle {
 
     /// One object's size in bytes (`not-found` when it does not exist).
     pub fn object_size(&self, kind: Resource, mac: &Mac) -> Result<u64, Error> {
-        let (mut lease, seen) = lease_to_read(&self.pool, &self.blobs, kind, mac)?;
+        let (mut lease, seen, learning) = lease_to_read(&self.pool, &self.blobs, kind, mac)?;
         let size = lease.try_call(|i| {
             let (api, store, res) = i.parts();
             api.store()
                 .call_object_size(store, res, kind.into(), &mac.0.to_vec())
         });
         learn_after_read(&mut lease, &self.blobs, kind, mac, seen, &size);
+        drop(learning);
         size
     }
 
@@ -244,8 +245,8 @@ impl StoreHandle {
 
     /// A packfile's range if the handle's blocks hold all of it, else
     /// `None`. Sends no request itself (it may start a read ahead on a
-    /// thread of its own), so an async caller may try it first.
-    pub fn cached_range(
+    /// thread of its own): [`StoreHandle::serve`] answers with it at once.
+    pub(super) fn cached_range(
         &self,
         kind: Resource,
         mac: &Mac,
@@ -262,8 +263,8 @@ impl StoreHandle {
 
     /// Whether [`StoreHandle::read_range`] serves this range from the
     /// handle's blocks (else it reads it whole from the registry, as
-    /// asked): a caller streaming large ranges asks this first.
-    pub fn keeps_range(&self, kind: Resource, offset: u64, length: u32) -> bool {
+    /// asked): [`StoreHandle::serve`] streams the others instead.
+    pub(super) fn keeps_range(&self, kind: Resource, offset: u64, length: u32) -> bool {
         kind == Resource::Packfile && self.read_cache.keeps(offset, length)
     }
 
@@ -409,13 +410,18 @@ fn repository_identity(config: &kloset_oci::config::StoreConfig) -> String {
 /// An instance ready to read `kind`/`mac`: it has forgotten every key
 /// deleted or put through another instance since it last looked, and been
 /// told where the object's bytes are if the handle knows. Returns the
-/// last change it saw, for [`learn_after_read`].
-fn lease_to_read(
+/// last change it saw, for [`learn_after_read`], and, when this read is
+/// the one learning where the object's bytes are, the [`Learning`] to drop
+/// after it: readers of the same object on other instances wait for that
+/// rather than each asking its manifest.
+fn lease_to_read<'b>(
     pool: &Arc<Pool>,
-    blobs: &BlobMap,
+    blobs: &'b BlobMap,
     kind: Resource,
     mac: &Mac,
-) -> Result<(Lease, u64), Error> {
+) -> Result<(Lease, u64, Option<Learning<'b>>), Error> {
+    // Before taking an instance: a reader waiting holds none.
+    let learning = blobs.learn_or_wait(kind, mac);
     loop {
         let mut lease = pool.acquire()?;
         let seen = match blobs.catch_up(lease.instance().changes_seen) {
@@ -450,7 +456,7 @@ fn lease_to_read(
                 });
             }
         }
-        return Ok((lease, seen));
+        return Ok((lease, seen, learning));
     }
 }
 
@@ -507,18 +513,21 @@ fn open_reader(
     mac: &Mac,
     range: Option<(u64, u32)>,
 ) -> Result<ObjectReader, Error> {
-    let (mut lease, seen) = lease_to_read(pool, blobs, kind, mac)?;
+    let (mut lease, seen, learning) = lease_to_read(pool, blobs, kind, mac)?;
     let reader = lease.try_call(|i| {
         let (api, store, res) = i.parts();
         api.store()
             .call_get(store, res, kind.into(), &mac.0.to_vec(), byte_range(range))
     });
     learn_after_read(&mut lease, blobs, kind, mac, seen, &reader);
+    drop(learning);
     Ok(ObjectReader::new(lease, reader?))
 }
 
 /// Reads exactly `length` bytes at `offset` of an object, on an instance
-/// of `pool`.
+/// of `pool`. The one check of a ranged read's length in the host: the
+/// handle's blocks (`read_cache`), its reads ahead and the plugin take
+/// what this returns as it is.
 fn read_exact(
     pool: &Arc<Pool>,
     blobs: &BlobMap,
@@ -534,13 +543,13 @@ fn read_exact(
         .map_err(store_error_from_io)?;
     // The component checks lengths; a host does not take it on trust.
     if !within || bytes.len() != length as usize {
+        let returned = if within {
+            format!("{} bytes of", bytes.len())
+        } else {
+            "more than".into()
+        };
         return Err(Error::Contract(ContractError::Integrity(format!(
-            "{kind} {mac}: the component returned {} bytes for a range of {length}",
-            if within {
-                bytes.len().to_string()
-            } else {
-                "more".into()
-            }
+            "{kind} {mac}: the component returned {returned} the {length} bytes asked at {offset}"
         ))));
     }
     Ok(bytes)

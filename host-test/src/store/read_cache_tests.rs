@@ -3,6 +3,7 @@
 //! returns the object's own bytes.
 
 use super::*;
+use crate::ContractError;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -227,24 +228,44 @@ fn objects_are_kept_apart_and_a_forgotten_one_is_read_again() {
     assert_eq!(two.fetched().len(), 1);
 }
 
+/// A block fetch answered short is refused by the fetch itself (the
+/// handle's `read_exact`, the one place a length is checked): its
+/// `integrity` error reaches the caller as it is, and no block is kept.
 #[test]
-fn a_short_answer_is_an_integrity_error_and_nothing_is_kept() {
+fn a_fetch_refused_as_short_is_the_callers_integrity_error_and_nothing_is_kept() {
     let cache = ReadCache::new(32 * MIB);
     let mac = Mac([7; 32]);
+    let refusal = |at: u64, len: u32| {
+        Error::Contract(ContractError::Integrity(format!(
+            "packfile: the component returned {} bytes of the {len} bytes asked at {at}",
+            len - 1
+        )))
+    };
     let result = cache.read(
         &mac,
         10,
         10,
         || Ok(8 * MIB),
-        |_, len| Ok(vec![0; len as usize - 1]),
+        |at, len| Err(refusal(at, len)),
     );
     match result {
-        Err(Error::Contract(ContractError::Integrity(message))) => {
-            assert!(message.contains("1048576"), "{message}")
-        }
+        Err(Error::Contract(ContractError::Integrity(message))) => assert_eq!(
+            message,
+            "packfile: the component returned 1048575 bytes of the 1048576 bytes asked at 0",
+            "the whole first block was asked for"
+        ),
         other => panic!("{other:?}"),
     }
     assert_eq!(cache.held(), 0);
+    // Nothing is left in flight: the next read asks again.
+    let again = cache.read(
+        &mac,
+        10,
+        10,
+        || Ok(8 * MIB),
+        |_, len| Ok(vec![2; len as usize]),
+    );
+    assert_eq!(again.unwrap().bytes, vec![2; 10]);
 }
 
 #[test]
