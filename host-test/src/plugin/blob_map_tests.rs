@@ -231,6 +231,55 @@ fn readers_waiting_for_a_read_that_failed_each_read_for_themselves() {
     assert!(map.learn_or_wait(Resource::State, &mac(3)).is_some());
 }
 
+/// A delete racing the read that learns: the learner's mapping is refused
+/// (the key changed after what it had seen), so the readers waiting for it
+/// wake to find nothing, and read for themselves, rather than being taught
+/// the blob of an object that is gone.
+#[test]
+fn readers_waiting_for_a_read_a_delete_raced_are_taught_nothing() {
+    let map = BlobMap::new(None);
+    let learning = map.learn_or_wait(Resource::Packfile, &mac(4)).unwrap();
+    // What the learner's instance had seen when it read.
+    let seen = map.epoch();
+    std::thread::scope(|scope| {
+        let waiter = scope.spawn(|| {
+            let waited = map.learn_or_wait(Resource::Packfile, &mac(4));
+            (waited.is_none(), map.lookup(Resource::Packfile, &mac(4)))
+        });
+        until_waiting(&map, 1);
+        // Deleted through another instance while the first was reading.
+        map.changed(Resource::Packfile, &mac(4));
+        map.learnt(Resource::Packfile, &mac(4), &blob(4), seen);
+        drop(learning);
+        assert_eq!(waiter.join().unwrap(), (true, None));
+    });
+}
+
+/// A learner that panics lets the others go at once (its [`Learning`] is
+/// dropped as it unwinds), not after the 30 s bound.
+#[test]
+fn a_learner_that_panics_lets_the_waiting_readers_go() {
+    let map = BlobMap::new(None);
+    std::thread::scope(|scope| {
+        let learner = scope.spawn(|| {
+            let _learning = map.learn_or_wait(Resource::State, &mac(5)).unwrap();
+            until_waiting(&map, 1);
+            panic!("the learner's read panicked");
+        });
+        // The learner holds the key before the waiter starts.
+        while map.lock().learning.is_empty() {
+            std::thread::yield_now();
+        }
+        let started = Instant::now();
+        let waited = map.learn_or_wait(Resource::State, &mac(5));
+        assert!(waited.is_none());
+        assert!(learner.join().is_err(), "the learner panicked");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    });
+    // Nothing is left held: the next reader learns.
+    assert!(map.learn_or_wait(Resource::State, &mac(5)).is_some());
+}
+
 /// Returns once `n` readers wait in `map` (fails after 10 s).
 fn until_waiting(map: &BlobMap, n: usize) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
