@@ -61,9 +61,11 @@ pub const SAVE_EVERY: usize = 1_000;
 const MAX_CHANGES: usize = 16_384;
 
 /// Longest a reader waits for another one learning the same key. The
-/// learner lets go when its read ends, which the component's `deadline`
-/// bounds; this bound only keeps a stuck learner from holding the others
-/// that long: past it, each asks for itself (a manifest GET, nothing else).
+/// learner holds the key from before it takes an instance (which may wait
+/// up to `instance_wait`) until its read ends (which the component's
+/// `deadline` bounds); this bound keeps a learner stuck in either from
+/// holding the others that long: past it, each asks for itself (a manifest
+/// GET, nothing else).
 const LEARN_WAIT: Duration = Duration::from_secs(30);
 
 /// The start of every file, then entries, then the sha256 of all before.
