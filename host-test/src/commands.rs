@@ -215,7 +215,7 @@ fn read_input(path: &Path) -> Result<Vec<u8>, CliError> {
 fn generated_config() -> Vec<u8> {
     format!(
         "{{\"tool\":\"kloset-host\",\"version\":\"{}\",\"created\":\"{}\"}}\n",
-        env!("CARGO_PKG_VERSION"),
+        kloset_host::VERSION,
         kloset_host::rfc3339_now()
     )
     .into_bytes()

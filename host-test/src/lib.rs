@@ -42,6 +42,11 @@ pub use store::handle::StoreHandle;
 pub use store::reader::{store_error_from_io, ObjectReader};
 pub use store::serve::{Fetch, Fetched, Served};
 
+/// This crate's version, for the CLI: its `main.rs` is also built as a
+/// target of the tests' package (tests/Cargo.toml), where
+/// `CARGO_PKG_VERSION` would be that package's.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,7 @@ mod commands;
 #[derive(Debug, Parser)]
 #[command(
     name = "kloset-host",
-    version,
+    version = kloset_host::VERSION,
     about = "Drive a Kloset store component"
 )]
 struct Cli {

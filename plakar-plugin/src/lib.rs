@@ -29,6 +29,11 @@ pub mod stdio;
 
 pub use service::StoreService;
 
+/// This crate's version, for the executable: its `main.rs` is also built
+/// as a target of the bench (bench/Cargo.toml), where `CARGO_PKG_VERSION`
+/// would be the bench's.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// The package's files agree with the code: the schema describes exactly
 /// the options the component and the host take, and the manifest names the
 /// executable this crate builds and the component file the host looks for.

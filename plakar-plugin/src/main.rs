@@ -30,7 +30,7 @@ fn main() -> ExitCode {
     if std::env::args().len() > 1 {
         eprintln!(
             "kloset-oci-plakar {}: a Plakar storage plugin; plakar starts it and speaks gRPC on its stdin/stdout. It takes no arguments.",
-            env!("CARGO_PKG_VERSION")
+            kloset_oci_plakar::VERSION
         );
         return ExitCode::from(2);
     }
