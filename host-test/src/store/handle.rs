@@ -541,18 +541,32 @@ fn read_exact(
     let within = reader
         .read_to_end_within(&mut bytes, u64::from(length))
         .map_err(store_error_from_io)?;
-    // The component checks lengths; a host does not take it on trust.
-    if !within || bytes.len() != length as usize {
-        let returned = if within {
-            format!("{} bytes of", bytes.len())
-        } else {
-            "more than".into()
-        };
-        return Err(Error::Contract(ContractError::Integrity(format!(
-            "{kind} {mac}: the component returned {returned} the {length} bytes asked at {offset}"
-        ))));
+    exactly_asked(kind, mac, offset, length, bytes, within)
+}
+
+/// `bytes` when they are exactly the `length` asked at `offset`, else an
+/// `integrity` error; `within`: no byte came past `length`. The component
+/// checks lengths; a host does not take it on trust, and this is the one
+/// place the host checks a ranged read's (the read cache relies on it).
+fn exactly_asked(
+    kind: Resource,
+    mac: &Mac,
+    offset: u64,
+    length: u32,
+    bytes: Vec<u8>,
+    within: bool,
+) -> Result<Vec<u8>, Error> {
+    if within && bytes.len() == length as usize {
+        return Ok(bytes);
     }
-    Ok(bytes)
+    let returned = if within {
+        format!("{} bytes of", bytes.len())
+    } else {
+        "more than".into()
+    };
+    Err(Error::Contract(ContractError::Integrity(format!(
+        "{kind} {mac}: the component returned {returned} the {length} bytes asked at {offset}"
+    ))))
 }
 
 fn take(slot: &Mutex<Option<Prefetch>>) -> Option<Prefetch> {
@@ -596,4 +610,43 @@ fn fill(data: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
         }
     }
     Ok(filled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ranged_read_is_taken_only_at_exactly_its_length() {
+        let mac = Mac([7; 32]);
+        let read = |bytes: Vec<u8>, within| {
+            exactly_asked(Resource::Packfile, &mac, 4096, 10, bytes, within)
+        };
+        assert_eq!(read(vec![1; 10], true).unwrap(), vec![1; 10]);
+        for (bytes, within, says) in [
+            (
+                vec![1; 9],
+                true,
+                "returned 9 bytes of the 10 bytes asked at 4096",
+            ),
+            (
+                Vec::new(),
+                true,
+                "returned 0 bytes of the 10 bytes asked at 4096",
+            ),
+            (
+                vec![1; 10],
+                false,
+                "returned more than the 10 bytes asked at 4096",
+            ),
+        ] {
+            match read(bytes, within) {
+                Err(Error::Contract(ContractError::Integrity(message))) => {
+                    assert!(message.ends_with(says), "{message}");
+                    assert!(message.starts_with("packfile "), "{message}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
 }
