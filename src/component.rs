@@ -18,7 +18,8 @@ wit_bindgen::generate!({
 });
 
 use exports::kloset::store::store::{
-    Guest, GuestReader, GuestStore, GuestWriter, Reader, Store, Writer,
+    Guest, GuestHashedWriter, GuestReader, GuestStore, GuestWriter, HashedWriter, Reader, Store,
+    Writer,
 };
 use exports::kloset::store::types as wit;
 
@@ -30,6 +31,7 @@ struct Component;
 impl Guest for Component {
     type Store = StoreResource;
     type Writer = WriterResource;
+    type HashedWriter = HashedWriterResource;
     type Reader = ReaderResource;
 }
 
@@ -37,6 +39,8 @@ export!(Component);
 
 struct StoreResource(Rc<OciStore<WasiTransport>>);
 struct WriterResource(RefCell<PutSession<WasiTransport>>);
+/// A put whose host hashes the bytes (`put-hashed`).
+struct HashedWriterResource(RefCell<PutSession<WasiTransport>>);
 struct ReaderResource(RefCell<ObjectReader<WasiTransport>>);
 
 fn to_wit(error: StoreError) -> wit::Error {
@@ -51,7 +55,7 @@ fn to_wit(error: StoreError) -> wit::Error {
         StoreError::Integrity(m) => wit::Error::Integrity(m),
         StoreError::RateLimited(m) => wit::Error::RateLimited(m),
         StoreError::Transport(m) => wit::Error::Transport(m),
-        // WIT `error` (kloset:store@0.3.0) has no case of its own for a
+        // WIT `error` (kloset:store@0.4.0) has no case of its own for a
         // broken protocol; adding one would change the package every host
         // reads. Status 0, which no HTTP answer has, marks it; the wasmtime
         // host reads it back as `Protocol`.
@@ -140,6 +144,18 @@ impl GuestStore for StoreResource {
         Ok(Writer::new(WriterResource(RefCell::new(session))))
     }
 
+    fn put_hashed(
+        &self,
+        resource: wit::Resource,
+        key: Vec<u8>,
+    ) -> Result<HashedWriter, wit::Error> {
+        let mac = Mac::from_slice(&key).map_err(to_wit)?;
+        let session = self.0.put_hashed(kind(resource), mac).map_err(to_wit)?;
+        Ok(HashedWriter::new(HashedWriterResource(RefCell::new(
+            session,
+        ))))
+    }
+
     fn object_size(&self, resource: wit::Resource, key: Vec<u8>) -> Result<u64, wit::Error> {
         let mac = Mac::from_slice(&key).map_err(to_wit)?;
         self.0.object_size(kind(resource), &mac).map_err(to_wit)
@@ -209,6 +225,19 @@ impl GuestWriter for WriterResource {
 
     fn finish(&self) -> Result<u64, wit::Error> {
         self.0.borrow_mut().finish().map_err(to_wit)
+    }
+}
+
+impl GuestHashedWriter for HashedWriterResource {
+    fn write(&self, chunk: Vec<u8>) -> Result<(), wit::Error> {
+        self.0.borrow_mut().write(&chunk).map_err(to_wit)
+    }
+
+    fn finish(&self, digest: String) -> Result<u64, wit::Error> {
+        self.0
+            .borrow_mut()
+            .finish_with_digest(&digest)
+            .map_err(to_wit)
     }
 }
 

@@ -6,10 +6,18 @@
 //! streamed in one PATCH while its digest is computed (`stream`), or
 //! buffered whole for one PUT (`monolithic`). The object becomes visible only when its manifest is PUT,
 //! the last step.
+//!
+//! The digest is computed as the bytes are written, or handed by a caller
+//! that hashed them itself (`PutSession::hashed`, WIT `put-hashed`), which
+//! the session then never hashes. A handed digest is checked where it is
+//! used: the registry verifies every upload against the digest that closes
+//! it (OCI distribution spec v1.1, "Pushing blobs": a mismatch is 400
+//! `DIGEST_INVALID`), and a mounted blob, which no upload checks, is
+//! checked by hashing the buffered bytes (`Repository::push_blob_as`).
 
 use crate::chunked::ChunkedUpload;
 use crate::config::UploadMode;
-use crate::digest::StreamingDigest;
+use crate::digest::WrittenDigest;
 use crate::error::StoreError;
 use crate::manifest::BlobRef;
 use crate::repository::Repository;
@@ -25,7 +33,7 @@ pub struct PutSession<T: Transport> {
     repo: Rc<Repository<T>>,
     kind: Resource,
     mac: Mac,
-    digest: StreamingDigest,
+    digest: WrittenDigest,
     stage: Stage<T::Upload>,
 }
 
@@ -38,12 +46,28 @@ enum Stage<U> {
 }
 
 impl<T: Transport> PutSession<T> {
+    /// A put that hashes what it is written; finished by [`Self::finish`].
     pub(crate) fn new(repo: Rc<Repository<T>>, kind: Resource, mac: Mac) -> Self {
+        Self::with_digest(repo, kind, mac, WrittenDigest::computing())
+    }
+
+    /// A put whose caller hashes what it writes and hands the digest to
+    /// [`Self::finish_with_digest`]: nothing is hashed here.
+    pub(crate) fn hashed(repo: Rc<Repository<T>>, kind: Resource, mac: Mac) -> Self {
+        Self::with_digest(repo, kind, mac, WrittenDigest::handed())
+    }
+
+    fn with_digest(
+        repo: Rc<Repository<T>>,
+        kind: Resource,
+        mac: Mac,
+        digest: WrittenDigest,
+    ) -> Self {
         PutSession {
             repo,
             kind,
             mac,
-            digest: StreamingDigest::default(),
+            digest,
             stage: Stage::Buffering(Vec::new()),
         }
     }
@@ -170,25 +194,43 @@ impl<T: Transport> PutSession<T> {
 
     /// Completes the upload and makes the object visible; returns its size.
     pub fn finish(&mut self) -> Result<u64, StoreError> {
+        self.finish_as(None)
+    }
+
+    /// [`Self::finish`] for a put whose caller hashed the bytes: `digest`
+    /// is their `sha256:<hex>`. A digest of another form is
+    /// `InvalidArgument`; one the bytes do not have fails the put (see the
+    /// module's doc). Either way the object is abandoned.
+    pub fn finish_with_digest(&mut self, digest: &str) -> Result<u64, StoreError> {
+        self.finish_as(Some(digest))
+    }
+
+    fn finish_as(&mut self, handed: Option<&str>) -> Result<u64, StoreError> {
         let repo = Rc::clone(&self.repo);
         let _op = repo.client.operation();
-        let result = self.finish_inner();
+        let result = self.finish_inner(handed);
         if result.is_err() {
             self.abandon();
         }
         result
     }
 
-    fn finish_inner(&mut self) -> Result<u64, StoreError> {
+    fn finish_inner(&mut self, handed: Option<&str>) -> Result<u64, StoreError> {
         self.repo.check_open()?;
+        if matches!(self.stage, Stage::Finished | Stage::Failed) {
+            return Err(StoreError::InvalidArgument(
+                "this writer is finished or failed".into(),
+            ));
+        }
         let blob = BlobRef {
-            digest: self.digest.clone().finish(),
+            digest: self.digest.finish(handed)?,
             size: self.digest.length(),
         };
         match std::mem::replace(&mut self.stage, Stage::Failed) {
             Stage::Buffering(buffer) => {
                 self.repo.ensure_empty_blob()?;
-                self.repo.push_blob(buffer)?;
+                self.repo
+                    .push_blob_as(buffer, &blob, self.digest.is_handed())?;
             }
             Stage::Streaming { session, upload } => {
                 let client = &self.repo.client;

@@ -340,3 +340,260 @@ fn stream_mode_sends_an_object_past_the_buffer_in_one_streamed_patch() {
     );
     assert_eq!(asked[4].body, manifest);
 }
+
+// Puts whose caller hashes (WIT `put-hashed`): the handed digest is what
+// closes the upload and what the manifest names, and it is checked where
+// it is used (module doc of `put.rs`).
+
+/// The answer to the mount asked of blob `digest`: `status` 201 when the
+/// registry has it, 202 opening session `s` when it has not.
+fn mount(digest: &str, status: u16) -> Answer {
+    Answer::new(status, b"")
+        .to(&format!(
+            "POST /v2/team/repo/blobs/uploads/?mount={digest}&from=team/repo"
+        ))
+        .header("location", "/v2/team/repo/blobs/uploads/s")
+}
+
+/// A well-formed digest of other bytes than the ones written.
+fn other_digest() -> String {
+    sha256_digest(b"not these bytes")
+}
+
+#[test]
+fn a_hashed_put_closes_its_upload_with_the_digest_handed_and_names_it_in_the_manifest() {
+    let data = b"hashed by the host";
+    let handed = sha256_digest(data);
+    let s = store_with(
+        &[],
+        vec![
+            ok(201).to("POST /v2/team/repo/blobs/uploads/"), // the empty blob: there
+            mount(&handed, 202),
+            ok(201).to(&format!(
+                "PUT /v2/team/repo/blobs/uploads/s?digest={handed}"
+            )),
+            ok(201).to("PUT /v2/team/repo/manifests/lock-*"),
+        ],
+    );
+    s.repository()
+        .learn(Deletion::Registry, Profile::Artifact, None);
+    let mut put = s.put_hashed(Resource::Lock, KEY).unwrap();
+    put.write(&data[..5]).unwrap();
+    put.write(&data[5..]).unwrap();
+    assert_eq!(put.finish_with_digest(&handed).unwrap(), data.len() as u64);
+    let manifest = object_manifest(
+        &Media::artifact(DEFAULT_MEDIA_TYPE),
+        Resource::Lock,
+        &KEY,
+        None,
+        &blob_of(data),
+    );
+    assert_eq!(
+        s.repository().client.transport().asked.borrow()[3].body,
+        manifest
+    );
+}
+
+#[test]
+fn a_hashed_put_whose_digest_the_registry_refuses_never_shows() {
+    // The registry checks the upload against the digest closing it; the
+    // component, which did not hash, sends the one handed as it is.
+    let wrong = other_digest();
+    let refusal = br#"{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content"}]}"#;
+    let s = store_with(
+        &[],
+        vec![
+            ok(201).to("POST /v2/team/repo/blobs/uploads/"),
+            opened("s"),
+            Answer::new(400, refusal)
+                .to(&format!("PUT /v2/team/repo/blobs/uploads/s?digest={wrong}")),
+        ],
+    );
+    s.repository()
+        .learn(Deletion::Registry, Profile::Artifact, None);
+    let mut put = s.put_hashed(Resource::State, KEY).unwrap();
+    put.write(b"these bytes").unwrap();
+    let failed = put.finish_with_digest(&wrong).unwrap_err();
+    assert!(
+        matches!(&failed, StoreError::Registry { status: 400, code, .. } if code == "DIGEST_INVALID"),
+        "{failed:?}"
+    );
+    assert!(
+        asked(&s).iter().all(|r| !r.contains("manifests/")),
+        "{:?}",
+        asked(&s)
+    );
+    assert!(s.repository().known_blob(Resource::State, &KEY).is_none());
+}
+
+#[test]
+fn a_hashed_put_of_a_blob_the_registry_has_checks_the_digest_against_the_bytes() {
+    // A mount is a lookup, not an upload: nothing on the registry's side
+    // compares the bytes with the digest, so the component hashes them.
+    let data = b"already there";
+    let right = sha256_digest(data);
+    let wrong = other_digest();
+    let s = store_with(
+        &[],
+        vec![
+            ok(201).to("POST /v2/team/repo/blobs/uploads/"), // the empty blob
+            mount(&wrong, 201),
+            mount(&right, 201),
+            ok(201).to("PUT /v2/team/repo/manifests/packfile-*"),
+        ],
+    );
+    s.repository()
+        .learn(Deletion::Registry, Profile::Artifact, None);
+    let mut put = s.put_hashed(Resource::Packfile, KEY).unwrap();
+    put.write(data).unwrap();
+    let failed = put.finish_with_digest(&wrong).unwrap_err();
+    assert!(
+        matches!(failed, StoreError::InvalidArgument(_)),
+        "{failed:?}"
+    );
+    assert!(
+        asked(&s).iter().all(|r| !r.contains("manifests/")),
+        "{:?}",
+        asked(&s)
+    );
+
+    let mut put = s.put_hashed(Resource::Packfile, KEY).unwrap();
+    put.write(data).unwrap();
+    assert_eq!(put.finish_with_digest(&right).unwrap(), data.len() as u64);
+    assert_eq!(
+        s.repository().known_blob(Resource::Packfile, &KEY),
+        Some(blob_of(data))
+    );
+}
+
+#[test]
+fn a_hashed_put_refuses_a_malformed_digest_and_cancels_its_upload() {
+    // Past the chunk, so a session is open when the digest comes.
+    let data = vec![7u8; (64 << 10) + 1];
+    let took = Answer::new(202, b"")
+        .to("PATCH /v2/team/repo/blobs/uploads/c")
+        .header("location", "/v2/team/repo/blobs/uploads/c")
+        .header("range", &format!("0-{}", (64 << 10) - 1));
+    let s = store_with(
+        &[("upload_mode", "chunked"), ("chunk_size", "64KiB")],
+        vec![
+            opened("c"),
+            took,
+            ok(204).to("DELETE /v2/team/repo/blobs/uploads/c"),
+        ],
+    );
+    let mut put = s.put_hashed(Resource::Packfile, KEY).unwrap();
+    put.write(&data).unwrap();
+    let upper = sha256_digest(&data)
+        .to_uppercase()
+        .replace("SHA256", "sha256");
+    assert!(matches!(
+        put.finish_with_digest(&upper),
+        Err(StoreError::InvalidArgument(_))
+    ));
+    assert_eq!(
+        asked(&s)[1..],
+        ["PATCH blobs/uploads/c", "DELETE blobs/uploads/c"]
+    );
+    // Failed: no second try, whatever digest comes.
+    assert!(matches!(
+        put.finish_with_digest(&sha256_digest(&data)),
+        Err(StoreError::InvalidArgument(_))
+    ));
+}
+
+#[test]
+fn a_put_is_finished_the_way_it_was_opened() {
+    let s = store_with(&[], vec![]);
+    let mut hashed = s.put_hashed(Resource::Lock, KEY).unwrap();
+    hashed.write(b"x").unwrap();
+    assert!(matches!(
+        hashed.finish(),
+        Err(StoreError::InvalidArgument(_))
+    ));
+    let mut hashing = s.put(Resource::Lock, KEY).unwrap();
+    hashing.write(b"x").unwrap();
+    assert!(matches!(
+        hashing.finish_with_digest(&sha256_digest(b"x")),
+        Err(StoreError::InvalidArgument(_))
+    ));
+    assert!(asked(&s).is_empty());
+}
+
+#[test]
+fn hashed_puts_past_the_buffer_close_every_upload_mode_with_the_digest_handed() {
+    // 9 MiB, past the 8 MiB buffer: chunked (the default, 8 MiB chunks:
+    // one PATCH, the rest with the closing PUT), stream and monolithic.
+    let data: Vec<u8> = (0..(9 << 20)).map(|i| (i % 253) as u8).collect();
+    let handed = sha256_digest(&data);
+    let closing = |session: &str| {
+        ok(201).to(&format!(
+            "PUT /v2/team/repo/blobs/uploads/{session}?digest={handed}"
+        ))
+    };
+    let cases: [(&str, Vec<Answer>); 3] = [
+        (
+            "chunked",
+            vec![
+                opened("c"),
+                Answer::new(202, b"")
+                    .to("PATCH /v2/team/repo/blobs/uploads/c")
+                    .header("location", "/v2/team/repo/blobs/uploads/c")
+                    .header("range", &format!("0-{}", (8 << 20) - 1)),
+                closing("c"),
+            ],
+        ),
+        (
+            "stream",
+            vec![
+                opened("s"),
+                Answer::new(202, b"")
+                    .to("PATCH /v2/team/repo/blobs/uploads/s")
+                    .header("location", "/v2/team/repo/blobs/uploads/s"),
+                closing("s"),
+            ],
+        ),
+        (
+            "monolithic",
+            vec![
+                ok(201).to("POST /v2/team/repo/blobs/uploads/"), // the empty blob
+                mount(&handed, 202),
+                closing("s"),
+            ],
+        ),
+    ];
+    for (mode, mut script) in cases {
+        if mode != "monolithic" {
+            script.push(ok(201).to("POST /v2/team/repo/blobs/uploads/"));
+        }
+        script.push(ok(201).to("PUT /v2/team/repo/manifests/packfile-*"));
+        let s = store_with(&[("upload_mode", mode)], script);
+        s.repository()
+            .learn(Deletion::Registry, Profile::Artifact, None);
+        let mut put = s.put_hashed(Resource::Packfile, KEY).unwrap();
+        for piece in data.chunks(1 << 20) {
+            put.write(piece).unwrap();
+        }
+        assert_eq!(
+            put.finish_with_digest(&handed).unwrap(),
+            data.len() as u64,
+            "{mode}"
+        );
+        let transport = s.repository().client.transport();
+        let asked = transport.asked.borrow();
+        let sent: Vec<u8> = asked
+            .iter()
+            .filter(|a| a.uri.contains("/blobs/uploads/"))
+            .flat_map(|a| a.body.clone())
+            .collect();
+        assert!(sent == data, "{mode}: other bytes sent");
+        let manifest = object_manifest(
+            &Media::artifact(DEFAULT_MEDIA_TYPE),
+            Resource::Packfile,
+            &KEY,
+            None,
+            &blob_of(&data),
+        );
+        assert_eq!(asked.last().unwrap().body, manifest, "{mode}");
+    }
+}

@@ -208,8 +208,31 @@ impl<T: Transport> Repository<T> {
             digest: sha256_digest(&bytes),
             size: bytes.len() as u64,
         };
+        self.push_blob_as(bytes, &blob, false)?;
+        Ok(blob)
+    }
+
+    /// [`Self::push_blob`] of bytes whose digest is known: computed by the
+    /// put that buffered them, or handed by its caller (`handed`). An
+    /// upload is checked by the registry against the digest that closes
+    /// it; a mount is not (the registry only looks the digest up), so a
+    /// handed digest the registry already has a blob of is checked here
+    /// against the bytes, lest the object name another object's blob.
+    pub(crate) fn push_blob_as(
+        &self,
+        bytes: Vec<u8>,
+        blob: &BlobRef,
+        handed: bool,
+    ) -> Result<(), StoreError> {
         let Mount::Upload(session) = self.client.mount_or_start(&blob.digest)? else {
-            return Ok(blob);
+            if handed && sha256_digest(&bytes) != blob.digest {
+                return Err(StoreError::InvalidArgument(format!(
+                    "the digest handed, {}, is not that of the {} bytes written",
+                    blob.digest,
+                    bytes.len()
+                )));
+            }
+            return Ok(());
         };
         let cap = self.uploads().body_cap;
         if cap.is_some_and(|cap| bytes.len() > cap) {
@@ -235,12 +258,12 @@ impl<T: Transport> Repository<T> {
                 self.push_in_chunks(blob, &bytes)
             }
             Err((other, _)) => Err(other),
-            Ok(()) => Ok(blob),
+            Ok(()) => Ok(()),
         }
     }
 
     /// Uploads a blob held in memory in chunks of what the registry takes.
-    fn push_in_chunks(&self, blob: BlobRef, bytes: &[u8]) -> Result<BlobRef, StoreError> {
+    fn push_in_chunks(&self, blob: &BlobRef, bytes: &[u8]) -> Result<(), StoreError> {
         let learnt = self.uploads();
         let chunk = learnt.body_cap.unwrap_or(bytes.len());
         let mut upload = ChunkedUpload::start_learnt(&self.client, chunk, learnt)?;
@@ -253,8 +276,7 @@ impl<T: Transport> Repository<T> {
         let session = upload.url().to_string();
         upload.finish(&self.client, &blob.digest).inspect_err(|_| {
             self.client.cancel_upload(&session);
-        })?;
-        Ok(blob)
+        })
     }
 
     /// What uploads of this instance learnt of the registry's limits.

@@ -1,6 +1,7 @@
 //! What is measured outside the store's workloads: sha256 speed inside a
-//! component (the floor of a put and of a verified get) and natively, and
-//! the component's start-up, cold (compiled) and cached.
+//! component (the floor of a verified get; a put's bytes are hashed by the
+//! host) and natively, and the component's start-up, cold (compiled) and
+//! cached.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -26,7 +27,7 @@ pub struct Sha256Speed {
     pub native_mib_per_s: f64,
     /// In the guest again, timed between the large puts and gets (one
     /// object's size after each pair), so it saw the load they saw: the
-    /// floor their goals are judged against.
+    /// floor the whole get's goal is judged against.
     pub guest_mib_per_s_beside_large: Option<f64>,
 }
 

@@ -216,6 +216,13 @@ impl<T: Transport> OciStore<T> {
         Ok(PutSession::new(Rc::clone(&self.repo), kind, mac))
     }
 
+    /// [`Self::put`] for a caller that hashes the bytes it writes and hands
+    /// the digest to [`PutSession::finish_with_digest`] (WIT `put-hashed`).
+    pub fn put_hashed(&self, kind: Resource, mac: Mac) -> Result<PutSession<T>, StoreError> {
+        self.repo.check_open()?;
+        Ok(PutSession::hashed(Rc::clone(&self.repo), kind, mac))
+    }
+
     pub fn get(
         &self,
         kind: Resource,

@@ -266,3 +266,91 @@ fn every_mode_stores_the_same_objects() {
         assert_eq!(listed(&store, Resource::Packfile), keys, "{mode}");
     }
 }
+
+/// A host hands the digest it computed (WIT `put-hashed`); one that hashes
+/// wrong must store nothing. The registry checks every upload against the
+/// digest closing it (OCI distribution spec v1.1, "Pushing blobs": 400
+/// `DIGEST_INVALID`), in every mode and at every size; where the registry
+/// already has a blob of the wrong digest (a mount finds it: no upload to
+/// check), the component hashes the bytes itself and refuses
+/// (`invalid-argument`). A malformed digest is refused before any upload
+/// closes. Each time the key stays absent.
+#[test]
+fn a_wrong_digest_handed_by_the_host_fails_the_put_and_stores_nothing() {
+    let p = Proxied::start("up-digest", &[]);
+    let sizes = [300, 8 * MIB + 1];
+    for mode in ["chunked", "stream", "monolithic"] {
+        let store = p.another_store(&format!("up-digest-{mode}"), &[("upload_mode", mode)]);
+        store.create(b"config").expect("create");
+        for (i, size) in sizes.iter().enumerate() {
+            let key = mac(120 + i as u8);
+            let data = bytes(120 + i as u64, *size);
+            let wrong = sha256(&bytes(220 + i as u64, *size));
+            let closes = closing_puts(&p);
+            let failed = store.put_handing_digest(Resource::Packfile, &key, &data, &wrong);
+            match &failed {
+                Err(Error::Contract(ContractError::Registry {
+                    status: 400, code, ..
+                })) if code == "DIGEST_INVALID" => {}
+                other => panic!("{mode}, {size} bytes: expected DIGEST_INVALID, got {other:?}"),
+            }
+            assert_eq!(
+                closing_puts(&p),
+                closes + 1,
+                "{mode}, {size} bytes: the registry saw the upload closed with the wrong digest"
+            );
+            not_found(store.get(Resource::Packfile, &key, None));
+            assert!(!listed(&store, Resource::Packfile).contains(&key), "{mode}");
+        }
+
+        // A wrong digest naming a blob the repository has: the mount finds
+        // it, and the component checks the bytes it buffered.
+        let there = bytes(130, 300);
+        store
+            .put_bytes(Resource::Packfile, &mac(130), &there)
+            .expect("put");
+        let key = mac(131);
+        let failed =
+            store.put_handing_digest(Resource::Packfile, &key, &bytes(131, 300), &sha256(&there));
+        assert!(
+            matches!(
+                failed,
+                Err(Error::Contract(ContractError::InvalidArgument(_)))
+            ),
+            "{mode}: {failed:?}"
+        );
+        not_found(store.get(Resource::Packfile, &key, None));
+
+        // Not a sha256 digest in its one form.
+        let data = bytes(132, 9 * MIB);
+        let upper = sha256(&data).to_uppercase().replace("SHA256", "sha256");
+        let failed = store.put_handing_digest(Resource::Packfile, &key, &data, &upper);
+        assert!(
+            matches!(
+                failed,
+                Err(Error::Contract(ContractError::InvalidArgument(_)))
+            ),
+            "{mode}: {failed:?}"
+        );
+        not_found(store.get(Resource::Packfile, &key, None));
+        assert_eq!(
+            listed(&store, Resource::Packfile),
+            BTreeSet::from([mac(130)]),
+            "{mode}"
+        );
+    }
+}
+
+fn sha256(data: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)))
+}
+
+/// Closing PUTs of uploads (`?digest=`) the proxy has seen.
+fn closing_puts(p: &Proxied) -> usize {
+    p.proxy
+        .log()
+        .iter()
+        .filter(|h| h.method == "PUT" && h.target.contains("digest="))
+        .count()
+}

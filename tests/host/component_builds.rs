@@ -167,5 +167,5 @@ fn the_component_declares_exactly_the_world_the_docs_list() {
         declared, listed,
         "docs/other-hosts.md's world block and the built component differ"
     );
-    assert!(listed.contains(&"export kloset:store/store@0.3.0;".to_string()));
+    assert!(listed.contains(&"export kloset:store/store@0.4.0;".to_string()));
 }

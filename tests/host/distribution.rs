@@ -181,7 +181,7 @@ fn published_components_are_wasm_oci_artifacts() {
     };
     assert_eq!(
         names("exports"),
-        ["kloset:store/types@0.3.0", "kloset:store/store@0.3.0"]
+        ["kloset:store/types@0.4.0", "kloset:store/store@0.4.0"]
     );
     let imports = names("imports");
     assert!(imports.contains(&"wasi:http/outgoing-handler@0.2.12".to_string()));

@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 
 use crate::egress::client::EgressClient;
 use crate::store::handle::StoreHandle;
+use crate::{Error, Mac, Resource};
 
 #[doc(hidden)]
 impl StoreHandle {
@@ -40,6 +41,19 @@ impl StoreHandle {
     /// requests the same way: the benchmark's baseline.
     pub fn egress_client(&self) -> EgressClient {
         EgressClient::new(self.pool.egress().clone())
+    }
+
+    /// [`put`](Self::put), handing the component `digest` at the end
+    /// instead of the bytes' own: how the tests show that a host hashing
+    /// wrong stores nothing (the registry, or the component, refuses it).
+    pub fn put_handing_digest(
+        &self,
+        kind: Resource,
+        mac: &Mac,
+        data: &[u8],
+        digest: &str,
+    ) -> Result<u64, Error> {
+        self.put_handing(kind, mac, data, Some(digest))
     }
 
     /// Component instances of this handle alive now, and how many of them

@@ -13,7 +13,7 @@ except ImportError as e:  # tests/host/other_hosts.rs quotes this line
         "python3 -m pip install -r tests/hosts/python/requirements.txt"
     )
 
-STORE_INTERFACE = "kloset:store/store@0.3.0"
+STORE_INTERFACE = "kloset:store/store@0.4.0"
 
 
 class StoreError(Exception):
