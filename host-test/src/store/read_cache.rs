@@ -458,11 +458,14 @@ impl State {
         // plakar pads each range and shifts it back by a random few bytes
         // (kloset's GetPackfileRange), so "forward" allows a start just
         // before the last read's end: moved on means a later last block
-        // with no block skipped; on in a block means a later start in the
-        // one block read last. The first of those is a packfile's head,
-        // where restores and checks begin.
+        // with no block skipped; on in the head means a later start in
+        // block 0, where restores and checks begin a packfile. On in
+        // another block is not enough: at `-concurrency 8` readers pick
+        // chunks here and there, in order within a block, and reading
+        // ahead of each read a quarter more than the registry holds
+        // (measured over the 100 ms link).
         let forward = self.last_read.get(mac).is_some_and(|&(at, b)| {
-            (b < last && first <= b + 1) || (first == b && last == b && offset > at)
+            (b < last && first <= b + 1) || (b == 0 && last == 0 && offset > at)
         });
         if self.last_read.len() >= MAX_OBJECTS {
             self.last_read.clear();
