@@ -91,7 +91,7 @@ impl<T: Transport> PutSession<T> {
                         upload.write(chunk)?;
                     }
                     Stage::Chunking(upload) => {
-                        let mut written = upload.write(client, &buffered);
+                        let mut written = upload.write_owned(client, buffered);
                         let mut rest = chunk;
                         if written.is_ok() {
                             written = upload.write(client, chunk);
