@@ -41,8 +41,10 @@ pub trait Build {
 pub const MAX_IDLE: usize = 4;
 
 /// Linear memory the idle instances may hold together, unless it is one
-/// instance alone (a lone caller keeps its instance, whatever it holds).
-pub const IDLE_MEMORY: usize = 32 << 20;
+/// instance alone (a lone caller keeps its instance, whatever it holds):
+/// two readers' worth (about 7 MiB each after ranged reads), not a put's
+/// (about 10 MiB) beside another.
+pub const IDLE_MEMORY: usize = 16 << 20;
 
 /// Whether an instance of `memory` bytes coming back joins the idle ones
 /// (`idle`: their memories), or is dropped, freeing its memory. Building

@@ -368,9 +368,9 @@ fn idle_instances_are_kept_up_to_a_count_and_a_memory() {
         ("a lone instance, whatever it holds", &[], 200 * MIB, true),
         ("small ones, under the count", &[MIB, MIB, MIB], MIB, true),
         ("past the count", &[MIB; MAX_IDLE], MIB, false),
-        ("up to the memory", &[16 * MIB, 8 * MIB], 8 * MIB, true),
-        ("past the memory", &[16 * MIB, 8 * MIB], 9 * MIB, false),
-        ("a large one beside another", &[MIB], 32 * MIB, false),
+        ("up to the memory", &[8 * MIB, 4 * MIB], 4 * MIB, true),
+        ("past the memory", &[8 * MIB, 4 * MIB], 5 * MIB, false),
+        ("a large one beside another", &[MIB], 16 * MIB, false),
     ];
     for (case, idle, memory, kept) in cases {
         assert_eq!(keep_idle(idle, memory), kept, "{case}");
@@ -385,8 +385,8 @@ fn instances_past_the_idle_limit_are_dropped_when_they_come_back() {
     let pool = pool(16, Duration::from_secs(5));
     let mut leases: Vec<_> = (0..MAX_IDLE + 2).map(|_| pool.acquire().unwrap()).collect();
     assert_eq!(pool.counts(), (MAX_IDLE + 2, 0));
-    leases[0].instance().memory = 20 << 20;
-    // Back in order: instance 1 (20 MiB) alone, kept; 2 to 4 (nothing
+    leases[0].instance().memory = 12 << 20;
+    // Back in order: instance 1 (12 MiB) alone, kept; 2 to 4 (nothing
     // each) under the memory and the count, kept; 5 and 6 past the count.
     drop(leases);
     assert_eq!(pool.counts(), (MAX_IDLE, MAX_IDLE));
