@@ -29,6 +29,9 @@ use std::rc::Rc;
 /// packfiles; 64 MiB packfiles are streamed.
 pub const BUFFER_LIMIT: usize = 8 << 20;
 
+/// A buffer about to pass this size is given its limit's room at once.
+const GROW_AT_ONCE: usize = 1 << 20;
+
 pub struct PutSession<T: Transport> {
     repo: Rc<Repository<T>>,
     kind: Resource,
@@ -104,6 +107,15 @@ impl<T: Transport> PutSession<T> {
         let client = &self.repo.client;
         match &mut self.stage {
             Stage::Buffering(buffer) if buffer.len().saturating_add(chunk.len()) <= limit => {
+                // Past 1 MiB the object is likely large: room for the whole
+                // buffer at once. Grown by doubling (1, 2, 4, 8 MiB) its
+                // freed smaller copies cannot hold the next one, and the
+                // guest's memory grew to 16 MiB for an 8 MiB buffer.
+                let wanted = buffer.len() + chunk.len();
+                // (Not in monolithic mode, whose limit is no size.)
+                if limit <= BUFFER_LIMIT && wanted > GROW_AT_ONCE && buffer.capacity() < wanted {
+                    buffer.reserve_exact(limit - buffer.len());
+                }
                 buffer.extend_from_slice(chunk);
             }
             Stage::Buffering(buffer) => {
@@ -115,7 +127,7 @@ impl<T: Transport> PutSession<T> {
                         upload.write(chunk)?;
                     }
                     Stage::Chunking(upload) => {
-                        let mut written = upload.write(client, &buffered);
+                        let mut written = upload.write_owned(client, buffered);
                         let mut rest = chunk;
                         if written.is_ok() {
                             written = upload.write(client, chunk);

@@ -16,10 +16,12 @@
 //! - `calls`: the calls in flight, which `Close` and the exit let finish,
 //!   and the optional trace of every call (`KLOSET_OCI_PLAKAR_TRACE`);
 //! - `status`: store errors as gRPC statuses whose message says everything,
-//!   since plakar prints the message and drops the code.
+//!   since plakar prints the message and drops the code;
+//! - `memory`: the allocator's tuning, so the peak is what is held.
 
 pub mod calls;
 pub mod get_output;
+pub mod memory;
 pub mod proto;
 pub mod put_input;
 pub mod resource;

@@ -34,6 +34,8 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    // Before the runtime starts its threads.
+    kloset_oci_plakar::memory::tune_allocator();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -258,18 +258,30 @@ fn readers_opening_one_packfile_at_once_on_several_instances_ask_its_manifest_on
     );
     store.open().unwrap();
     let (start, opened) = (Barrier::new(AT_ONCE), Barrier::new(AT_ONCE));
+    let counted = Barrier::new(AT_ONCE);
     let sent = requests_of(&store, || {
         std::thread::scope(|scope| {
             for i in 0..AT_ONCE {
-                let (store, data, start, opened) = (&store, &data, &start, &opened);
+                let (store, data, start, opened, counted) =
+                    (&store, &data, &start, &opened, &counted);
                 scope.spawn(move || {
                     let at = (i as u64) << 20;
                     start.wait();
                     let mut reader = store
                         .get_reader(Resource::Packfile, &mac(1), Some((at, 1000)))
                         .unwrap();
-                    // Every reader holds its instance until all are open.
+                    // Every reader holds its instance until all are open,
+                    // and counted: coming back, the pool keeps only a few
+                    // idle, so the count after says nothing.
                     opened.wait();
+                    if i == 0 {
+                        assert_eq!(
+                            store.instances().0,
+                            AT_ONCE,
+                            "each reader had an instance of its own"
+                        );
+                    }
+                    counted.wait();
                     let mut got = Vec::new();
                     reader.read_to_end(&mut got).unwrap();
                     assert!(got == data[at as usize..at as usize + 1000], "reader {i}");
@@ -277,11 +289,6 @@ fn readers_opening_one_packfile_at_once_on_several_instances_ask_its_manifest_on
             }
         });
     });
-    assert_eq!(
-        store.instances().0,
-        AT_ONCE,
-        "each reader had an instance of its own"
-    );
     let manifests = packfile_manifest_gets(&sent.exchanges);
     println!("{AT_ONCE} readers at once on {AT_ONCE} instances: {manifests} manifest GETs; {sent}");
     assert_eq!(manifests, 1, "{sent}");

@@ -90,6 +90,10 @@ impl Pooled for Instance {
         &mut self.flags
     }
 
+    fn memory(&self) -> usize {
+        self.store.data().memory.size
+    }
+
     fn close(&mut self) -> wasmtime::Result<Result<(), WitError>> {
         let (api, store, resource) = self.parts();
         api.store().call_close(store, resource)

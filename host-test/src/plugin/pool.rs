@@ -9,7 +9,11 @@
 //!
 //! An instance leaves the pool for good when a call trapped in it (memory
 //! limit included), or when its lease ends during a panic or after
-//! [`Lease::discard`]: its state is then unknown.
+//! [`Lease::discard`]: its state is then unknown. It also leaves when it
+//! comes back to a pool whose idle instances hold enough already
+//! ([`keep_idle`]): a linear memory never shrinks, so instances kept idle
+//! after a burst of calls (25 of them in a `-concurrency 8` backup, up to
+//! 24 MiB each after a put) would hold their peak for the process's life.
 //!
 //! The pool keeps its books through two small traits, [`Build`] and
 //! [`Pooled`], which the real [`Recipe`] and
@@ -33,11 +37,28 @@ pub trait Build {
     fn build(&self) -> Result<Self::Instance, Error>;
 }
 
-/// What the pool needs of an instance it lends: its flags, and a way to
-/// call `close` on its `store` resource.
+/// Idle instances kept at most.
+pub const MAX_IDLE: usize = 4;
+
+/// Linear memory the idle instances may hold together, unless it is one
+/// instance alone (a lone caller keeps its instance, whatever it holds):
+/// two readers' worth (about 7 MiB each after ranged reads), not a put's
+/// (about 10 MiB) beside another.
+pub const IDLE_MEMORY: usize = 16 << 20;
+
+/// Whether an instance of `memory` bytes coming back joins the idle ones
+/// (`idle`: their memories), or is dropped, freeing its memory. Building
+/// one again costs about 0.2 ms (docs/performance.md, start-up).
+pub fn keep_idle(idle: &[usize], memory: usize) -> bool {
+    idle.is_empty() || (idle.len() < MAX_IDLE && idle.iter().sum::<usize>() + memory <= IDLE_MEMORY)
+}
+
+/// What the pool needs of an instance it lends: its flags, its linear
+/// memory's size, and a way to call `close` on its `store` resource.
 pub trait Pooled {
     fn flags(&self) -> &Flags;
     fn flags_mut(&mut self) -> &mut Flags;
+    fn memory(&self) -> usize;
     /// Calls `close` on the instance's `store` resource.
     fn close(&mut self) -> wasmtime::Result<Result<(), WitError>>;
 }
@@ -169,7 +190,16 @@ impl<R: Build> Pool<R> {
     }
 
     fn give_back(&self, instance: R::Instance) {
-        self.lock().idle.push(instance);
+        let mut slots = self.lock();
+        let idle: Vec<usize> = slots.idle.iter().map(Pooled::memory).collect();
+        if keep_idle(&idle, instance.memory()) {
+            slots.idle.push(instance);
+        } else {
+            slots.live -= 1;
+            drop(slots);
+            // Dropped outside the lock: its destructor runs guest code.
+            drop(instance);
+        }
         self.returned.notify_one();
     }
 

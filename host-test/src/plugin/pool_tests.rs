@@ -35,6 +35,7 @@ impl Build for FakeRecipe {
         Ok(Fake {
             id,
             flags: Flags::default(),
+            memory: 0,
             close: self.close.lock().unwrap().get(&id).copied(),
             log: self.log.clone(),
         })
@@ -52,6 +53,8 @@ enum Close {
 struct Fake {
     id: usize,
     flags: Flags,
+    /// Its linear memory's size (0 unless a test sets it).
+    memory: usize,
     close: Option<Close>,
     log: Log,
 }
@@ -63,6 +66,10 @@ impl Pooled for Fake {
 
     fn flags_mut(&mut self) -> &mut Flags {
         &mut self.flags
+    }
+
+    fn memory(&self) -> usize {
+        self.memory
     }
 
     fn close(&mut self) -> wasmtime::Result<Result<(), WitError>> {
@@ -352,4 +359,43 @@ fn an_instance_whose_close_traps_is_dropped_and_its_slot_freed() {
     );
     assert_eq!(&log(&pool)[2..], ["close 1", "close 2", "drop 1"]);
     assert_eq!(pool.counts(), (1, 1));
+}
+
+#[test]
+fn idle_instances_are_kept_up_to_a_count_and_a_memory() {
+    const MIB: usize = 1 << 20;
+    let cases: [(&str, &[usize], usize, bool); 6] = [
+        ("a lone instance, whatever it holds", &[], 200 * MIB, true),
+        ("small ones, under the count", &[MIB, MIB, MIB], MIB, true),
+        ("past the count", &[MIB; MAX_IDLE], MIB, false),
+        ("up to the memory", &[8 * MIB, 4 * MIB], 4 * MIB, true),
+        ("past the memory", &[8 * MIB, 4 * MIB], 5 * MIB, false),
+        ("a large one beside another", &[MIB], 16 * MIB, false),
+    ];
+    for (case, idle, memory, kept) in cases {
+        assert_eq!(keep_idle(idle, memory), kept, "{case}");
+    }
+}
+
+/// After a burst of callers, the instances coming back past what the idle
+/// ones may hold are dropped and their slots freed; a new caller gets a
+/// kept one.
+#[test]
+fn instances_past_the_idle_limit_are_dropped_when_they_come_back() {
+    let pool = pool(16, Duration::from_secs(5));
+    let mut leases: Vec<_> = (0..MAX_IDLE + 2).map(|_| pool.acquire().unwrap()).collect();
+    assert_eq!(pool.counts(), (MAX_IDLE + 2, 0));
+    leases[0].instance().memory = 12 << 20;
+    // Back in order: instance 1 (12 MiB) alone, kept; 2 to 4 (nothing
+    // each) under the memory and the count, kept; 5 and 6 past the count.
+    drop(leases);
+    assert_eq!(pool.counts(), (MAX_IDLE, MAX_IDLE));
+    let dropped: Vec<String> = log(&pool)
+        .into_iter()
+        .filter(|l| l.starts_with("drop"))
+        .collect();
+    assert_eq!(dropped, vec!["drop 5", "drop 6"]);
+    let mut again = pool.acquire().unwrap();
+    assert_eq!(id(&mut again), 4, "the last kept");
+    assert_eq!(built(&pool), MAX_IDLE + 2, "none built again");
 }

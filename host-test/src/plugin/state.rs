@@ -48,6 +48,7 @@ impl State {
             memory: MemoryLimit {
                 peak,
                 limit: max_memory,
+                size: 0,
             },
         }
     }
@@ -78,6 +79,9 @@ impl WasiHttpView for State {
 pub struct MemoryLimit {
     peak: Arc<AtomicUsize>,
     limit: u64,
+    /// This instance's linear memory now: it never shrinks, so the pool
+    /// weighs it before keeping the instance idle.
+    pub(crate) size: usize,
 }
 
 /// The trap of an instance that asked for more memory than its limit:
@@ -108,6 +112,7 @@ impl wasmtime::ResourceLimiter for MemoryLimit {
             }
             .into());
         }
+        self.size = desired;
         Ok(true)
     }
 

@@ -204,15 +204,20 @@ impl StoreHandle {
         let read =
             self.read_cache
                 .read(mac, offset, length, || self.object_size(kind, mac), fetch)?;
-        self.read_ahead(read.prefetch);
+        self.read_ahead(read.prefetches);
         Ok(read.bytes)
     }
 
-    /// Starts a read ahead of a reader on a thread of its own. Its
-    /// outcome, failure included, always goes back to the blocks: readers
-    /// wait for the blocks it has in flight until then.
-    fn read_ahead(&self, prefetch: Option<Prefetch>) {
-        let Some(prefetch) = prefetch else { return };
+    /// Starts each read ahead of a reader on a thread of its own, so they
+    /// run at once. Each outcome, failure included, always goes back to
+    /// the blocks: readers wait for the blocks in flight until then.
+    fn read_ahead(&self, prefetches: Vec<Prefetch>) {
+        for prefetch in prefetches {
+            self.read_ahead_one(prefetch);
+        }
+    }
+
+    fn read_ahead_one(&self, prefetch: Prefetch) {
         // Owned by whichever completes it: the thread, or this one when
         // no thread can be started (the refused closure is dropped).
         let slot = Arc::new(Mutex::new(Some(prefetch)));
@@ -258,7 +263,7 @@ impl StoreHandle {
             return None;
         }
         let read = self.read_cache.cached(mac, offset, length)?;
-        self.read_ahead(read.prefetch);
+        self.read_ahead(read.prefetches);
         Some(read.bytes)
     }
 

@@ -19,10 +19,17 @@
 //! object before it went.
 //!
 //! A reader that moves on from one block to the next (a restore of files
-//! stored one after the other) has the next [`AHEAD`] blocks read for it in
-//! the background ([`Prefetch`]), so the registry's transfer overlaps
-//! plakar's own work instead of adding to it; a reader needing a block on
-//! its way waits for it rather than asking twice.
+//! stored one after the other), or starts at an object's first block
+//! (plakar's restore and `check` read a packfile from its head), has up to
+//! [`AHEAD`] blocks ahead of it read in the background ([`Prefetch`]), so
+//! the registry's transfer overlaps plakar's own work instead of adding
+//! to it; a reader needing a block on its way waits for it rather than
+//! asking twice. Reads ahead are [`SPAN`] blocks each and several run at
+//! once (one request answers in a round trip plus its bytes, so one at a
+//! time leaves a link 40 to 100 ms long idle between them); all readers'
+//! blocks ahead, held unread or in flight, share half the cache
+//! ([`State::ahead`]), so eight readers at once neither push each other's
+//! blocks out before use nor hold more than the cache.
 //!
 //! The policy is plain code over two calls the handle passes in (the
 //! object's size, a ranged read) and the background reads it asks the
@@ -44,12 +51,26 @@ use crate::{Error, Mac};
 /// for 6 % more bytes, docs/performance.md).
 pub const BLOCK: u64 = 1 << 20;
 
-/// Blocks read ahead of a reader moving from block to block: enough to
-/// keep a 200 Mbit/s link 40 ms away busy while plakar works.
-pub const AHEAD: u64 = 4;
+/// Blocks read ahead of one reader at most: 8 MiB, eight round trips'
+/// worth of a 200 Mbit/s link 40 ms long (its bandwidth-delay product is
+/// 1 MB; 50 Mbit/s and 100 ms make 0.6 MB), so a reader alone keeps such a
+/// link busy while plakar works. Several readers share half the cache.
+pub const AHEAD: u64 = 8;
 
-/// Background reads one cache runs at once.
-const MAX_PREFETCHES: usize = 2;
+/// Blocks per read ahead: 2 MiB requests, several in flight. One request
+/// of the whole window would make the reader wait for all of it to reach
+/// its next block; 1 MiB requests would pay a round trip per MiB on each
+/// connection.
+pub const SPAN: u64 = 2;
+
+/// Background reads one cache runs at once: each holds a component
+/// instance (and its memory) while it runs. With [`SPAN`], 16 MiB in
+/// flight, many times any link's bandwidth-delay product here.
+const MAX_PREFETCHES: usize = 8;
+
+/// Caches under this size read nothing ahead: what they read ahead would
+/// be pushed out before use.
+const MIN_CAPACITY_AHEAD: u64 = 16 * BLOCK;
 
 /// Object sizes and read positions kept at most: far more packfiles than
 /// a cache of blocks touches between two clears.
@@ -74,9 +95,16 @@ struct State {
     sizes: HashMap<Mac, u64>,
     /// Blocks being fetched now, by a reader or ahead of one.
     in_flight: HashSet<(Mac, u64)>,
-    /// The block each object was last read in, to tell a reader moving on.
-    last_read: HashMap<Mac, u64>,
+    /// Where each object was last read (offset, last block), to tell a
+    /// reader going forward.
+    last_read: HashMap<Mac, (u64, u64)>,
+    /// Reads ahead in flight, and their bytes.
     prefetches: usize,
+    prefetching: u64,
+    /// Reads ahead in flight per object.
+    prefetching_for: HashMap<Mac, usize>,
+    /// Blocks inserted so far: how long a block read ahead stays ahead.
+    inserted: u64,
     /// When each object was last forgotten (by `clock`), so that a fetch
     /// begun before keeps nothing; past [`MAX_OBJECTS`] the map starts
     /// afresh and `forgotten_all` stands for every object.
@@ -87,9 +115,20 @@ struct State {
     clock: u64,
 }
 
+/// What is read ahead of readers now ([`State::ahead`]).
+struct Ahead {
+    bytes: u64,
+    readers: HashSet<Mac>,
+}
+
 struct Entry {
     bytes: Vec<u8>,
     used: u64,
+    /// Read ahead and not served yet: `inserted` when it came. It counts
+    /// against the share of blocks ahead ([`State::ahead`]) and goes last
+    /// when blocks are pushed out, until two caches' worth of blocks came
+    /// after it unread (its reader went elsewhere).
+    ahead_since: Option<u64>,
 }
 
 /// A range to read in the background ahead of a reader; hand its result
@@ -117,19 +156,19 @@ impl Prefetch {
     }
 }
 
-/// A read's bytes, and a read to start ahead of it if any.
+/// A read's bytes, and the reads to start ahead of it if any.
 #[derive(Debug)]
-#[must_use = "its read ahead must be started or completed"]
+#[must_use = "its reads ahead must be started or completed"]
 pub struct Read {
     pub bytes: Vec<u8>,
-    pub prefetch: Option<Prefetch>,
+    pub prefetches: Vec<Prefetch>,
 }
 
 impl Read {
     fn alone(bytes: Vec<u8>) -> Read {
         Read {
             bytes,
-            prefetch: None,
+            prefetches: Vec::new(),
         }
     }
 }
@@ -276,10 +315,17 @@ impl ReadCache {
             state.in_flight.remove(&(prefetch.mac, i));
         }
         state.prefetches -= 1;
+        state.prefetching -= u64::from(prefetch.length);
+        if let Some(count) = state.prefetching_for.get_mut(&prefetch.mac) {
+            *count -= 1;
+            if *count == 0 {
+                state.prefetching_for.remove(&prefetch.mac);
+            }
+        }
         // A failed read ahead is not an error: the reader asks again.
         if let Some(bytes) = fetched {
             if !state.forgotten_since(&prefetch.mac, prefetch.started) {
-                state.insert_span(self.capacity, &prefetch.mac, prefetch.first, &bytes);
+                state.insert_ahead(self.capacity, &prefetch.mac, prefetch.first, &bytes);
             }
         }
         self.arrived.notify_all();
@@ -403,59 +449,125 @@ impl State {
     }
 
     /// The read from held blocks, marking them used; and, when the reader
-    /// moved on into the next block, what to read ahead of it (marked in
-    /// flight: the caller must start it).
+    /// goes forward (moved on into the next block, or on in the block it
+    /// read last), what to read ahead of it (marked in flight: the caller
+    /// must start it).
     fn serve(&mut self, capacity: u64, mac: &Mac, offset: u64, end: u64) -> Option<Read> {
         let (first, last) = (offset / BLOCK, (end - 1) / BLOCK);
         let bytes = self.assemble(mac, offset, end, first, last)?;
-        // Moved on from the block it read last into the next one.
-        let moved_on = self
-            .last_read
-            .get(mac)
-            .is_some_and(|&b| b < last && first <= b + 1);
+        // plakar pads each range and shifts it back by a random few bytes
+        // (kloset's GetPackfileRange), so "forward" allows a start just
+        // before the last read's end: moved on means a later last block
+        // with no block skipped; on in the head means a later start in
+        // block 0, where restores and checks begin a packfile. On in
+        // another block is not enough: at `-concurrency 8` readers pick
+        // chunks here and there, in order within a block, and reading
+        // ahead of each read a quarter more than the registry holds
+        // (measured over the 100 ms link).
+        let forward = self.last_read.get(mac).is_some_and(|&(at, b)| {
+            (b < last && first <= b + 1) || (b == 0 && last == 0 && offset > at)
+        });
         if self.last_read.len() >= MAX_OBJECTS {
             self.last_read.clear();
         }
-        self.last_read.insert(*mac, last);
-        let prefetch = if moved_on {
+        self.last_read.insert(*mac, (offset, last));
+        let prefetches = if forward {
             self.plan_ahead(capacity, mac, last)
         } else {
-            None
+            Vec::new()
         };
-        Some(Read { bytes, prefetch })
+        Some(Read { bytes, prefetches })
+    }
+
+    /// Bytes read ahead and not yet served, held or in flight, and the
+    /// objects they belong to (the readers sharing them). A block left
+    /// unread while two caches' worth of blocks came after it no longer
+    /// counts: its reader went elsewhere.
+    fn ahead(&self, capacity: u64) -> Ahead {
+        let mut ahead = Ahead {
+            bytes: self.prefetching,
+            readers: self.prefetching_for.keys().copied().collect(),
+        };
+        for ((mac, _), entry) in &self.blocks {
+            if self.is_ahead(capacity, entry) {
+                ahead.bytes += entry.bytes.len() as u64;
+                ahead.readers.insert(*mac);
+            }
+        }
+        ahead
+    }
+
+    fn is_ahead(&self, capacity: u64, entry: &Entry) -> bool {
+        entry
+            .ahead_since
+            .is_some_and(|since| self.inserted - since < 2 * (capacity / BLOCK))
     }
 
     /// The blocks after `last` that are neither held nor on their way, up
-    /// to [`AHEAD`] of them and the object's end, as one background read,
-    /// marked in flight.
-    fn plan_ahead(&mut self, capacity: u64, mac: &Mac, last: u64) -> Option<Prefetch> {
-        // A small cache would push out what it reads ahead before use.
-        if self.prefetches >= MAX_PREFETCHES || AHEAD * BLOCK > capacity / 4 {
-            return None;
+    /// to [`AHEAD`] of them and the object's end, as background reads of
+    /// up to [`SPAN`] blocks each, marked in flight; none until a span's
+    /// worth is free (or the rest of the object is less), so requests stay
+    /// [`SPAN`] long; as many as [`MAX_PREFETCHES`] and half the cache for
+    /// blocks ahead allow.
+    fn plan_ahead(&mut self, capacity: u64, mac: &Mac, last: u64) -> Vec<Prefetch> {
+        let mut planned = Vec::new();
+        if capacity < MIN_CAPACITY_AHEAD || self.prefetches >= MAX_PREFETCHES {
+            return planned;
         }
-        let size = *self.sizes.get(mac)?;
-        let final_block = size.checked_sub(1)? / BLOCK;
-        let window = (last + 1)..=(last + AHEAD).min(final_block);
-        let free = |i: &u64| {
-            !self.blocks.contains_key(&(*mac, *i)) && !self.in_flight.contains(&(*mac, *i))
+        let Some(&size) = self.sizes.get(mac) else {
+            return planned;
         };
-        let from = window.clone().find(free)?;
-        let to = (from..=*window.end())
-            .take_while(free)
-            .last()
-            .expect("`from` itself is free");
-        for i in from..=to {
-            self.in_flight.insert((*mac, i));
+        let Some(final_block) = size.checked_sub(1).map(|s| s / BLOCK) else {
+            return planned;
+        };
+        // Each reader's window is its share of half the cache: with eight
+        // readers a block eight ahead of each would be reached only after
+        // 64 others came, past what the cache keeps.
+        let mut ahead = self.ahead(capacity);
+        ahead.readers.insert(*mac);
+        let share = capacity / 2 / BLOCK / ahead.readers.len() as u64;
+        let window = share.clamp(SPAN, AHEAD);
+        let free: Vec<u64> = ((last + 1)..=(last + window).min(final_block))
+            .filter(|i| {
+                !self.blocks.contains_key(&(*mac, *i)) && !self.in_flight.contains(&(*mac, *i))
+            })
+            .collect();
+        let Some(&furthest) = free.last() else {
+            return planned;
+        };
+        if (free.len() as u64) < SPAN && furthest != final_block {
+            return planned;
         }
-        self.prefetches += 1;
-        let length = ((to + 1) * BLOCK).min(size) - from * BLOCK;
-        Some(Prefetch {
-            mac: *mac,
-            first: from,
-            last: to,
-            length: length as u32,
-            started: self.clock,
-        })
+        let mut rest = free.as_slice();
+        while let Some(&from) = rest.first() {
+            // A run of consecutive free blocks, at most SPAN long.
+            let run = rest
+                .iter()
+                .enumerate()
+                .take_while(|&(n, &i)| i == from + n as u64 && (n as u64) < SPAN)
+                .count();
+            let to = from + run as u64 - 1;
+            rest = &rest[run..];
+            let length = ((to + 1) * BLOCK).min(size) - from * BLOCK;
+            if self.prefetches >= MAX_PREFETCHES || ahead.bytes + length > capacity / 2 {
+                break;
+            }
+            for i in from..=to {
+                self.in_flight.insert((*mac, i));
+            }
+            self.prefetches += 1;
+            self.prefetching += length;
+            *self.prefetching_for.entry(*mac).or_default() += 1;
+            ahead.bytes += length;
+            planned.push(Prefetch {
+                mac: *mac,
+                first: from,
+                last: to,
+                length: length as u32,
+                started: self.clock,
+            });
+        }
+        planned
     }
 
     /// `[offset, end)` copied out of blocks `first..=last`, all held and
@@ -482,22 +594,40 @@ impl State {
             }
             out.extend_from_slice(&entry.bytes[lo as usize..hi as usize]);
         }
+        // Served: no longer ahead of anyone.
+        for index in first..=last {
+            if let Some(entry) = self.blocks.get_mut(&(*mac, index)) {
+                entry.ahead_since = None;
+            }
+        }
         Some(out)
     }
 
     /// Keeps `bytes`, read from the start of block `from`, as its blocks.
     fn insert_span(&mut self, capacity: u64, mac: &Mac, from: u64, bytes: &[u8]) {
         for (n, piece) in bytes.chunks(BLOCK as usize).enumerate() {
-            self.insert(capacity, *mac, from + n as u64, piece.to_vec());
+            self.insert(capacity, *mac, from + n as u64, piece.to_vec(), false);
         }
     }
 
-    fn insert(&mut self, capacity: u64, mac: Mac, index: u64, bytes: Vec<u8>) {
+    /// Keeps `bytes` read ahead from the start of block `from`: blocks
+    /// ahead until served ([`Entry::ahead_since`]).
+    fn insert_ahead(&mut self, capacity: u64, mac: &Mac, from: u64, bytes: &[u8]) {
+        for (n, piece) in bytes.chunks(BLOCK as usize).enumerate() {
+            self.insert(capacity, *mac, from + n as u64, piece.to_vec(), true);
+        }
+    }
+
+    /// Keeps one block, then pushes blocks out down to the capacity:
+    /// blocks ahead of their reader last, else the least recently used.
+    fn insert(&mut self, capacity: u64, mac: Mac, index: u64, bytes: Vec<u8>, ahead: bool) {
         self.clock += 1;
+        self.inserted += 1;
         let len = bytes.len() as u64;
         let entry = Entry {
             bytes,
             used: self.clock,
+            ahead_since: ahead.then_some(self.inserted),
         };
         if let Some(old) = self.blocks.insert((mac, index), entry) {
             self.held -= old.bytes.len() as u64;
@@ -507,7 +637,7 @@ impl State {
             let Some(oldest) = self
                 .blocks
                 .iter()
-                .min_by_key(|(_, e)| e.used)
+                .min_by_key(|(_, e)| (self.is_ahead(capacity, e), e.used))
                 .map(|(key, _)| *key)
             else {
                 break;

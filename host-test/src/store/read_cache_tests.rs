@@ -36,7 +36,7 @@ impl Object {
     /// ahead it asks for is made at once, as the handle's thread would.
     fn read(&self, cache: &ReadCache, offset: u64, length: u32) -> Result<Vec<u8>, Error> {
         let read = self.read_leaving_ahead(cache, offset, length)?;
-        if let Some(prefetch) = read.prefetch {
+        for prefetch in read.prefetches {
             self.complete(cache, prefetch);
         }
         Ok(read.bytes)
@@ -82,12 +82,16 @@ impl Object {
         Ok(read)
     }
 
-    /// Reads in block 0, then in block 1: a reader moving on, whose read
-    /// ahead (blocks 2 to 5) is handed back unmade.
-    fn move_into_block_1(&self, cache: &ReadCache) -> Prefetch {
+    /// Reads in block 0, then in block 1: a reader moving on, whose reads
+    /// ahead (blocks 2 to 9, two at a time) are handed back unmade.
+    fn move_into_block_1(&self, cache: &ReadCache) -> Vec<Prefetch> {
         self.read(cache, 0, 10).unwrap();
         let read = self.read_leaving_ahead(cache, MIB, 10).unwrap();
-        read.prefetch.expect("a reader moving on is read ahead of")
+        assert!(
+            !read.prefetches.is_empty(),
+            "a reader moving on is read ahead of"
+        );
+        read.prefetches
     }
 
     fn fetched(&self) -> Vec<(u64, u32)> {
@@ -97,7 +101,8 @@ impl Object {
 
 #[test]
 fn nearby_small_reads_cost_one_request_for_their_block() {
-    let cache = ReadCache::new(32 * MIB);
+    // Under 16 MiB nothing is read ahead: the requests are the reader's.
+    let cache = ReadCache::new(8 * MIB);
     let object = Object::new(1, 64 * MIB);
     for (offset, length) in [(5_000, 154), (5_100, 300), (900_000, 40_000), (0, 1)] {
         object.read(&cache, offset, length).unwrap();
@@ -109,7 +114,7 @@ fn nearby_small_reads_cost_one_request_for_their_block() {
 
 #[test]
 fn cached_answers_only_what_every_block_holds() {
-    let cache = ReadCache::new(32 * MIB);
+    let cache = ReadCache::new(8 * MIB);
     let object = Object::new(1, 2 * MIB + 10);
     assert!(cache.cached(&object.mac, 0, 10).is_none());
     object.read(&cache, 0, 10).unwrap();
@@ -134,18 +139,21 @@ fn a_read_across_blocks_fetches_only_from_the_first_missing_one() {
     let object = Object::new(1, 64 * MIB);
     object.read(&cache, 10, 10).unwrap();
     // Blocks 0 (held) to 2: one request for blocks 1 and 2. It moved on
-    // from block 0, so blocks 3 to 6 are read ahead.
+    // from block 0, so blocks 3 to 10 are read ahead, two at a time.
     object.read(&cache, MIB - 100, (MIB + 200) as u32).unwrap();
     assert_eq!(
         object.fetched(),
         vec![
             (0, MIB as u32),
             (MIB, 2 * MIB as u32),
-            (3 * MIB, 4 * MIB as u32)
+            (3 * MIB, 2 * MIB as u32),
+            (5 * MIB, 2 * MIB as u32),
+            (7 * MIB, 2 * MIB as u32),
+            (9 * MIB, 2 * MIB as u32),
         ]
     );
     object.read(&cache, 2 * MIB + 5, 1000).unwrap();
-    assert_eq!(object.fetched().len(), 3, "all held");
+    assert_eq!(object.fetched().len(), 6, "all held");
     assert_eq!(*object.sized.borrow(), 1, "the size is asked once");
 }
 
@@ -291,10 +299,11 @@ fn a_failing_size_or_read_is_the_callers_error() {
 }
 
 /// A restore's reads, 40 KiB at a time from one end of a packfile to the
-/// other: after the first two blocks, every block was read ahead, and
-/// the reader itself never waits for the registry again.
+/// other: from its second read (on in block 0, the packfile's head) every
+/// block was read ahead, and the reader itself never waits for the
+/// registry again.
 #[test]
-fn a_reader_moving_on_is_read_ahead_of() {
+fn a_reader_going_forward_from_the_head_is_read_ahead_of() {
     let cache = ReadCache::new(32 * MIB);
     let object = Object::new(1, 20 * MIB + 7);
     let mut own_requests = 0;
@@ -304,20 +313,89 @@ fn a_reader_moving_on_is_read_ahead_of() {
         let before = object.fetched().len();
         let read = object.read_leaving_ahead(&cache, offset, length).unwrap();
         own_requests += object.fetched().len() - before;
-        if let Some(prefetch) = read.prefetch {
+        for prefetch in read.prefetches {
             object.complete(&cache, prefetch);
         }
         offset += u64::from(length);
     }
-    assert_eq!(own_requests, 2, "blocks 0 and 1; the rest came ahead");
-    // Each block once, none past the end, at most AHEAD a request.
+    assert_eq!(own_requests, 1, "block 0; the rest came ahead");
+    // Each block once, none past the end, SPAN blocks a request but the
+    // last.
     let fetched = object.fetched();
     let total: u64 = fetched.iter().map(|(_, len)| u64::from(*len)).sum();
     assert_eq!(total, object.size, "{fetched:?}");
-    assert!(fetched
-        .iter()
-        .all(|(_, len)| u64::from(*len) <= AHEAD * BLOCK));
+    let ahead = &fetched[1..fetched.len() - 1];
+    assert!(
+        ahead.iter().all(|(_, len)| u64::from(*len) == SPAN * BLOCK),
+        "{fetched:?}"
+    );
     assert!(cache.held() <= 32 * MIB);
+}
+
+/// plakar pads each range and shifts it back by a few random bytes
+/// (kloset's GetPackfileRange): ranges that overlap the one before still
+/// go forward.
+#[test]
+fn padded_ranges_shifted_back_still_go_forward() {
+    let cache = ReadCache::new(32 * MIB);
+    let object = Object::new(1, 16 * MIB);
+    object.read(&cache, 100, 5_000).unwrap();
+    let read = object.read_leaving_ahead(&cache, 5_060, 3_000).unwrap();
+    assert_eq!(
+        read.prefetches
+            .iter()
+            .map(Prefetch::range)
+            .collect::<Vec<_>>(),
+        vec![
+            (MIB, 2 * MIB as u32),
+            (3 * MIB, 2 * MIB as u32),
+            (5 * MIB, 2 * MIB as u32),
+            (7 * MIB, 2 * MIB as u32)
+        ]
+    );
+    for prefetch in read.prefetches {
+        object.complete(&cache, prefetch);
+    }
+    // Into the next block, starting a little before the last range ended.
+    let read = object.read_leaving_ahead(&cache, MIB - 40, 2_000).unwrap();
+    assert!(read.prefetches.is_empty(), "one block free: not a span yet");
+    let read = object.read_leaving_ahead(&cache, 2 * MIB, 2_000).unwrap();
+    assert_eq!(
+        read.prefetches
+            .iter()
+            .map(Prefetch::range)
+            .collect::<Vec<_>>(),
+        vec![(9 * MIB, 2 * MIB as u32)],
+        "two blocks free: one span"
+    );
+    for prefetch in read.prefetches {
+        object.complete(&cache, prefetch);
+    }
+}
+
+/// A single small file's restore reads one range of a packfile: nothing
+/// is read ahead of it, nor of a reader going back.
+#[test]
+fn one_read_or_a_read_going_back_reads_nothing_ahead() {
+    let cache = ReadCache::new(32 * MIB);
+    let object = Object::new(1, 64 * MIB);
+    let read = object.read_leaving_ahead(&cache, 500, 100).unwrap();
+    assert!(read.prefetches.is_empty());
+    let read = object.read_leaving_ahead(&cache, 400, 100).unwrap();
+    assert!(read.prefetches.is_empty(), "backwards");
+    let read = object.read_leaving_ahead(&cache, 400, 100).unwrap();
+    assert!(read.prefetches.is_empty(), "the same range again");
+    // On within a block past the head: chunks picked in order, not a
+    // reader going through the packfile.
+    object.read(&cache, 9 * MIB + 10, 100).unwrap();
+    let read = object
+        .read_leaving_ahead(&cache, 9 * MIB + 500, 100)
+        .unwrap();
+    assert!(read.prefetches.is_empty(), "on in block 9");
+    assert_eq!(
+        object.fetched(),
+        vec![(0, MIB as u32), (9 * MIB, MIB as u32)]
+    );
 }
 
 #[test]
@@ -328,7 +406,7 @@ fn scattered_reads_are_not_read_ahead_of() {
         let read = object
             .read_leaving_ahead(&cache, block * MIB + 500, 100)
             .unwrap();
-        assert!(read.prefetch.is_none(), "block {block}");
+        assert!(read.prefetches.is_empty(), "block {block}");
     }
 }
 
@@ -338,35 +416,134 @@ fn a_small_cache_does_not_read_ahead() {
     let object = Object::new(1, 64 * MIB);
     for block in 0..6 {
         let read = object.read_leaving_ahead(&cache, block * MIB, 100).unwrap();
-        assert!(read.prefetch.is_none(), "block {block}");
+        assert!(read.prefetches.is_empty(), "block {block}");
+    }
+}
+
+/// Eight readers at once (plakar's `-concurrency 8`): their blocks ahead,
+/// in flight or held unread, never pass half the cache, and none is pushed
+/// out before its reader gets there, so no block is fetched twice.
+#[test]
+fn readers_share_half_the_cache_for_blocks_ahead() {
+    let cache = ReadCache::new(32 * MIB);
+    let objects: Vec<Object> = (1..=8).map(|n| Object::new(n, 24 * MIB)).collect();
+    let mut offsets = vec![0u64; objects.len()];
+    let mut pending: Vec<(usize, Prefetch)> = Vec::new();
+    let mut step = 0;
+    while offsets.iter().zip(&objects).any(|(o, x)| *o < x.size) {
+        for (n, object) in objects.iter().enumerate() {
+            if offsets[n] >= object.size {
+                continue;
+            }
+            let length = 100_000.min(object.size - offsets[n]) as u32;
+            // A reader waits for a read ahead of the block it needs: made
+            // first here, on one thread.
+            let end = offsets[n] + u64::from(length);
+            while let Some(at) = pending.iter().position(|(owner, p)| {
+                let (from, len) = p.range();
+                *owner == n && from < end && offsets[n] < from + u64::from(len)
+            }) {
+                let (_, prefetch) = pending.remove(at);
+                object.complete(&cache, prefetch);
+            }
+            let read = object
+                .read_leaving_ahead(&cache, offsets[n], length)
+                .unwrap();
+            pending.extend(read.prefetches.into_iter().map(|p| (n, p)));
+            offsets[n] += u64::from(length);
+            let ahead = cache.lock().ahead(32 * MIB).bytes;
+            assert!(ahead <= 16 * MIB, "{ahead} bytes ahead");
+            assert!(pending.len() <= MAX_PREFETCHES);
+            // Reads ahead end a while after they start, oldest first.
+            step += 1;
+            if step % 3 == 0 && !pending.is_empty() {
+                let (owner, prefetch) = pending.remove(0);
+                objects[owner].complete(&cache, prefetch);
+            }
+        }
+    }
+    for (owner, prefetch) in pending {
+        objects[owner].complete(&cache, prefetch);
+    }
+    for object in &objects {
+        let fetched = object.fetched();
+        let total: u64 = fetched.iter().map(|(_, len)| u64::from(*len)).sum();
+        assert_eq!(total, object.size, "each block once: {fetched:?}");
+        assert!(fetched.len() > 2, "some came ahead: {fetched:?}");
+    }
+    assert!(cache.held() <= 32 * MIB);
+}
+
+/// Blocks read ahead and not yet served go last when the cache is full;
+/// one left unread while a cache's worth of blocks came after it is an
+/// ordinary block again (its reader went elsewhere), and frees its share.
+#[test]
+fn blocks_ahead_go_last_until_a_cache_worth_came_after_them() {
+    let cache = ReadCache::new(16 * MIB);
+    let ahead = Object::new(1, 64 * MIB);
+    let prefetches = ahead.move_into_block_1(&cache);
+    assert_eq!(prefetches.len(), 4, "blocks 2 to 9");
+    for prefetch in prefetches {
+        ahead.complete(&cache, prefetch);
+    }
+    assert_eq!(cache.lock().ahead(16 * MIB).bytes, 8 * MIB);
+    // Another object's blocks, read as they come: blocks 0 and 1 of the
+    // first object go first, then the other's own oldest.
+    let other = Object::new(2, 64 * MIB);
+    for block in [0, 10, 20, 30, 40, 50] {
+        other.read(&cache, block * MIB, 10).unwrap();
+    }
+    assert_eq!(cache.held(), 16 * MIB, "full");
+    other.read(&cache, 60 * MIB, 10).unwrap();
+    assert_eq!(cache.held(), 16 * MIB);
+    let before = ahead.fetched().len();
+    ahead.read(&cache, 2 * MIB, 10).unwrap();
+    assert_eq!(ahead.fetched().len(), before, "block 2 is still held");
+    let held = cache.lock().blocks.contains_key(&(ahead.mac, 0));
+    assert!(!held, "block 0, served, went first");
+    // Blocks of a third object, skipping one each time: when two caches'
+    // worth (32) has come since blocks 3 to 9 came, unread, they count no
+    // longer.
+    let third = Object::new(3, 64 * MIB);
+    for n in 1..=25 {
+        third.read(&cache, 2 * n * MIB, 10).unwrap();
+        let ahead = cache.lock().ahead(16 * MIB).bytes;
+        assert_eq!(ahead == 0, n == 25, "after {n}: {ahead}");
     }
 }
 
 #[test]
-fn at_most_two_reads_ahead_run_at_once() {
+fn reads_ahead_stop_at_their_limit_and_start_again_when_one_ends() {
     let cache = ReadCache::new(64 * MIB);
     let objects: Vec<Object> = (1..=3).map(|n| Object::new(n, 64 * MIB)).collect();
     let mut pending = Vec::new();
     for object in &objects {
         object.read(&cache, 0, 10).unwrap();
         let read = object.read_leaving_ahead(&cache, MIB, 10).unwrap();
-        pending.extend(read.prefetch);
+        pending.extend(read.prefetches.into_iter().map(|p| (object, p)));
     }
-    assert_eq!(pending.len(), 2, "the third reader gets none while two run");
-    for (prefetch, object) in pending.into_iter().zip(&objects) {
+    assert_eq!(pending.len(), MAX_PREFETCHES, "the third reader gets none");
+    let read = objects[2].read_leaving_ahead(&cache, 2 * MIB, 10);
+    assert!(read.unwrap().prefetches.is_empty(), "none free yet");
+    let (object, prefetch) = pending.remove(0);
+    object.complete(&cache, prefetch);
+    let read = objects[2].read_leaving_ahead(&cache, 3 * MIB, 10).unwrap();
+    assert_eq!(read.prefetches.len(), 1, "one free again");
+    pending.extend(read.prefetches.into_iter().map(|p| (&objects[2], p)));
+    for (object, prefetch) in pending {
         object.complete(&cache, prefetch);
     }
-    let read = objects[2].read_leaving_ahead(&cache, 2 * MIB, 10).unwrap();
-    assert!(read.prefetch.is_some(), "free again");
 }
 
 #[test]
 fn a_failed_or_outdated_read_ahead_keeps_nothing() {
     let cache = ReadCache::new(32 * MIB);
     let object = Object::new(1, 64 * MIB);
-    let prefetch = object.move_into_block_1(&cache);
-    cache.complete(prefetch, None);
+    for prefetch in object.move_into_block_1(&cache) {
+        cache.complete(prefetch, None);
+    }
     assert_eq!(cache.held(), 2 * MIB);
+    assert_eq!(cache.lock().ahead(32 * MIB).bytes, 0, "nothing in flight");
     // The block is no longer in flight: reading it asks for it at once.
     let before = object.fetched().len();
     object.read(&cache, 2 * MIB, 10).unwrap();
@@ -374,9 +551,11 @@ fn a_failed_or_outdated_read_ahead_keeps_nothing() {
 
     // Forgotten (deleted) while the read ahead ran: its bytes are not kept.
     let cache = ReadCache::new(32 * MIB);
-    let prefetch = object.move_into_block_1(&cache);
+    let prefetches = object.move_into_block_1(&cache);
     cache.forget(&object.mac);
-    object.complete(&cache, prefetch);
+    for prefetch in prefetches {
+        object.complete(&cache, prefetch);
+    }
     assert_eq!(cache.held(), 0);
 }
 
@@ -386,8 +565,9 @@ fn a_failed_or_outdated_read_ahead_keeps_nothing() {
 fn a_reader_waits_for_a_block_on_its_way() {
     let cache = ReadCache::new(32 * MIB);
     let object = Object::new(1, 64 * MIB);
-    let prefetch = object.move_into_block_1(&cache);
-    assert_eq!(prefetch.range(), (2 * MIB, (4 * MIB) as u32));
+    let mut prefetches = object.move_into_block_1(&cache).into_iter();
+    let prefetch = prefetches.next().unwrap();
+    assert_eq!(prefetch.range(), (2 * MIB, (2 * MIB) as u32));
     let asked = AtomicUsize::new(0);
     std::thread::scope(|scope| {
         let waiting = scope.spawn(|| {
@@ -412,6 +592,9 @@ fn a_reader_waits_for_a_block_on_its_way() {
         assert_eq!(waiting.join().unwrap(), Object::bytes(3 * MIB + 5, 10));
     });
     assert_eq!(asked.load(Ordering::SeqCst), 0);
+    for prefetch in prefetches {
+        object.complete(&cache, prefetch);
+    }
 }
 
 #[test]
