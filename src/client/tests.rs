@@ -688,3 +688,37 @@ fn a_used_up_pull_limit_fails_at_once_saying_when_it_comes_back() {
     assert_eq!(c.transport().asked.borrow().len(), 1, "not retried");
     assert!(c.transport().slept.borrow().is_empty(), "no wait");
 }
+
+#[test]
+fn an_upload_the_registry_says_it_stored_under_another_digest_fails() {
+    // A registry that does not check the closing PUT's digest but names
+    // what it computed: the object must not name a digest its bytes lack.
+    let session = "http://r:5000/v2/team/repo/blobs/uploads/s";
+    let asked = format!("sha256:{}", "a".repeat(64));
+    let other = format!("sha256:{}", "b".repeat(64));
+    let c = client(vec![Answer::new(201, b"")
+        .to("PUT /v2/team/repo/blobs/uploads/s")
+        .header("docker-content-digest", &other)]);
+    let failed = c
+        .complete_upload(session, &asked, b"x".to_vec())
+        .unwrap_err();
+    assert!(
+        matches!(&failed, StoreError::Integrity(m) if m.contains(&other)),
+        "{failed:?}"
+    );
+
+    // The same digest, or none, or one of another algorithm: done.
+    for named in [
+        Some(asked.clone()),
+        None,
+        Some(format!("sha512:{}", "c".repeat(128))),
+    ] {
+        let mut answer = Answer::new(201, b"").to("PUT /v2/team/repo/blobs/uploads/s");
+        if let Some(named) = &named {
+            answer = answer.header("docker-content-digest", named);
+        }
+        client(vec![answer])
+            .complete_upload(session, &asked, b"x".to_vec())
+            .unwrap_or_else(|e| panic!("{named:?}: {e:?}"));
+    }
+}

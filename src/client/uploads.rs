@@ -277,7 +277,22 @@ impl<T: Transport> RegistryClient<T> {
         what: &str,
     ) -> Result<(), StoreError> {
         if response.status().as_u16() == 201 || response.status().is_success() {
-            return self.drain(response, what);
+            // The digest the registry says it stored the blob under, when it
+            // names one: another sha256 than the one asked means it did not
+            // check the upload against it (a registry or proxy that skips
+            // the check), and the object must not name a digest its bytes
+            // lack. A digest of another algorithm says nothing of ours.
+            let named = header(&response, "docker-content-digest")
+                .filter(|named| crate::digest::is_sha256_digest(named))
+                .filter(|named| *named != digest)
+                .map(str::to_string);
+            self.drain(response, what)?;
+            return match named {
+                Some(named) => Err(StoreError::Integrity(format!(
+                    "{what}: the registry stored the upload as {named}, not as the digest asked"
+                ))),
+                None => Ok(()),
+            };
         }
         // The answer to an attempt that completed the upload can be lost
         // while the blob HEAD fails too; the resent PUT then finds the
