@@ -24,8 +24,8 @@
 //! - Contenders alternate run by run (the order rotates with each repeat),
 //!   so background load falls on all of them; restores are checked byte for
 //!   byte outside the timing.
-//! - Over the simulated links (Toxiproxy, `toxiproxy.rs`) only the
-//!   registry stores run: the fs stores have no link to shape.
+//! - Over the simulated links (a shaping proxy of ours, `shaper/`) only
+//!   the registry stores run: the fs stores have no link to shape.
 //! - Every workload runs at each of plakar's `-concurrency` values asked
 //!   (1 and 8 by default: 1 is what plakar gives on a 2-core machine, 8
 //!   about what a user with 8 or 9 cores gets), on each link, in the same
@@ -38,7 +38,7 @@ mod report;
 mod requests;
 mod run;
 pub mod scale;
-mod toxiproxy;
+mod shaper;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -90,9 +90,9 @@ pub struct Options {
 pub enum LinkKind {
     /// The registry on loopback, as it is.
     Loopback,
-    /// Through Toxiproxy: 40 ms round trip, 200 Mbit/s.
+    /// Through the shaper: 40 ms round trip, 200 Mbit/s shared.
     Wan,
-    /// Through Toxiproxy: 100 ms round trip, 50 Mbit/s.
+    /// Through the shaper: 100 ms round trip, 50 Mbit/s shared.
     SlowWan,
 }
 
@@ -108,12 +108,12 @@ impl LinkKind {
         }
     }
 
-    /// The shaping, for the links through Toxiproxy.
-    pub fn shape(self) -> Option<toxiproxy::Shape> {
+    /// The shaping, for the links through the shaper.
+    pub fn shape(self) -> Option<shaper::Shape> {
         match self {
             LinkKind::Loopback => None,
-            LinkKind::Wan => Some(toxiproxy::WAN),
-            LinkKind::SlowWan => Some(toxiproxy::SLOW_WAN),
+            LinkKind::Wan => Some(shaper::WAN),
+            LinkKind::SlowWan => Some(shaper::SLOW_WAN),
         }
     }
 }
@@ -346,11 +346,6 @@ pub fn run(options: &Options) -> Result<PlakarReport, BenchError> {
 
     let mut runs = Vec::new();
     let mut notes = homes.notes();
-    // One proxy for every shaped link; each run gets a link of its own.
-    let proxy = match options.links.iter().any(|l| l.shape().is_some()) {
-        true => Some(toxiproxy::Toxiproxy::start()?),
-        false => None,
-    };
     for &link in &options.links {
         let size = size_of(link);
         let dataset = &datasets[&size];
@@ -381,7 +376,6 @@ pub fn run(options: &Options) -> Result<PlakarReport, BenchError> {
                         plakar: homes.of(contender),
                         dataset,
                         scratch: work.path(),
-                        proxy: proxy.as_ref().filter(|_| link.shape().is_some()),
                         timeout: timeout(size),
                         cutoff: options
                             .peer_cutoff

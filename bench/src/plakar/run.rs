@@ -13,7 +13,7 @@ use super::dataset::{Dataset, Version};
 use super::process::Outcome;
 use super::requests::AccessLog;
 use super::{
-    dataset, process, toxiproxy, Contender, DatasetSize, LinkKind, RunRecord, Sample, BACKUP,
+    dataset, process, shaper, Contender, DatasetSize, LinkKind, RunRecord, Sample, BACKUP,
     BACKUP_AGAIN, CHECK, CREATE, LS, RESTORE, RESTORE_ONE, RM,
 };
 use crate::BenchError;
@@ -28,7 +28,6 @@ pub(super) struct Run<'a> {
     pub(super) plakar: &'a Plakar,
     pub(super) dataset: &'a Dataset,
     pub(super) scratch: &'a Path,
-    pub(super) proxy: Option<&'a toxiproxy::Toxiproxy>,
     pub(super) timeout: Duration,
     /// A peer's command still running after this is stopped and reported
     /// as taking at least this long (`--peer-cutoff`).
@@ -51,10 +50,10 @@ impl Run<'_> {
                 Some(Registry::try_start(RegistryOptions::default()).map_err(BenchError::Setup)?)
             }
         };
-        let link = match (&registry, self.proxy, self.link.shape()) {
-            (Some(r), Some(proxy), Some(shape)) => {
-                Some(proxy.link(&name, &r.authority(), shape)?)
-            }
+        // Each run gets a link of its own, so no connection of an earlier
+        // run shares its rate.
+        let link = match (&registry, self.link.shape()) {
+            (Some(r), Some(shape)) => Some(shaper::Link::start(&r.authority(), shape)?),
             _ => None,
         };
         let fs_store = self.scratch.join(format!("fs-store-{name}"));

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use super::dataset::Shape;
 use super::requests::Requests;
-use super::toxiproxy;
+use super::shaper;
 use super::{Contender, DatasetSize, LinkKind, RunRecord, Sample, CHECK, RESTORE, WORKLOADS};
 
 const MIB: f64 = (1 << 20) as f64;
@@ -48,8 +48,8 @@ pub struct PlakarReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct LinkReport {
     pub link: LinkKind,
-    /// Round trip and bandwidth added by Toxiproxy; none on loopback.
-    pub shape: Option<toxiproxy::Shape>,
+    /// Round trip and shared bandwidth added by the shaper; none on loopback.
+    pub shape: Option<shaper::Shape>,
     pub dataset: DatasetSize,
 }
 
@@ -285,7 +285,7 @@ fn row(
     // The link-use share only where the goal asks it: the workloads that
     // read the whole repository.
     let bandwidth = shape
-        .map(toxiproxy::Shape::bytes_per_s)
+        .map(shaper::Shape::bytes_per_s)
         .filter(|_| workload == RESTORE || workload == CHECK);
     let bytes_read = median_of(
         all.iter()

@@ -63,7 +63,7 @@ pub fn table(report: &PlakarReport) -> String {
     for link in &report.links {
         out.push_str(&match link.shape {
             Some(shape) => format!(
-                "- {}: Toxiproxy, {} ms round trip, {} Mbit/s each way; the {} dataset; the fs stores do not run here\n",
+                "- {}: shaped, {} ms round trip, {} Mbit/s each way shared by every connection; the {} dataset; the fs stores do not run here\n",
                 link.link.name(),
                 shape.rtt_ms,
                 shape.mbit_per_s,

@@ -30,7 +30,7 @@ use kloset_testkit::plakar::Plakar;
 use kloset_testkit::{Implementation, Registry, RegistryOptions};
 use serde::Serialize;
 
-use super::{process, toxiproxy, LinkKind};
+use super::{process, shaper, LinkKind};
 use crate::BenchError;
 
 pub use self::point::{Point, Timed};
@@ -149,10 +149,7 @@ pub fn run(options: &Options) -> Result<ScaleReport, BenchError> {
         )));
     }
     let folder = small_folder(work.path())?;
-    let proxy = match options.links.contains(&LinkKind::Wan) {
-        true => Some(toxiproxy::Toxiproxy::start()?),
-        false => None,
-    };
+    let wan = options.links.contains(&LinkKind::Wan);
     let mut report = ScaleReport {
         package: package.display().to_string(),
         counts: options.counts.clone(),
@@ -164,14 +161,7 @@ pub fn run(options: &Options) -> Result<ScaleReport, BenchError> {
         points: Vec::new(),
     };
     for &flavour in &options.registries {
-        curve(
-            options,
-            &package,
-            flavour,
-            &folder,
-            proxy.as_ref(),
-            &mut report,
-        )?;
+        curve(options, &package, flavour, &folder, wan, &mut report)?;
     }
     Ok(report)
 }
@@ -182,7 +172,7 @@ fn curve(
     package: &Path,
     flavour: Flavour,
     folder: &Path,
-    proxy: Option<&toxiproxy::Toxiproxy>,
+    wan: bool,
     report: &mut ScaleReport,
 ) -> Result<(), BenchError> {
     progress(&format!("distribution {}: starting", flavour.name()));
@@ -191,13 +181,9 @@ fn curve(
         ..Default::default()
     })
     .map_err(BenchError::Setup)?;
-    let link = match proxy {
-        Some(proxy) => Some(proxy.link(
-            &format!("scale-{}", flavour.name()),
-            &registry.authority(),
-            toxiproxy::WAN,
-        )?),
-        None => None,
+    let link = match wan {
+        true => Some(shaper::Link::start(&registry.authority(), shaper::WAN)?),
+        false => None,
     };
     let location = |kind: LinkKind| match (kind, &link) {
         (LinkKind::Wan, Some(link)) => format!("oci://{}/{REPO}", link.authority),
