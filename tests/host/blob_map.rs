@@ -74,11 +74,7 @@ fn restore(store: &StoreHandle) -> usize {
             let whole = store.get(Resource::Packfile, &mac(n), None).unwrap();
             assert!(whole == expected, "packfile {n} read back different bytes");
         });
-        manifest_gets += sent
-            .exchanges
-            .iter()
-            .filter(|e| e.starts_with("GET ") && e.contains("/manifests/packfile-"))
-            .count();
+        manifest_gets += packfile_manifest_gets(&sent.exchanges);
     }
     store.close().unwrap();
     manifest_gets
