@@ -187,7 +187,7 @@ pub const OPTIONS: &[OptionSpec] = &[
             min: 0,
             max: 1 << 30,
         },
-        "32MiB",
+        "64MiB",
     ),
     // The host's blob mappings between processes: a directory, or `off`.
     host(

@@ -13,6 +13,7 @@ use crate::plugin::blob_map::{BlobMap, BlobRef, CatchUp, Learning};
 use crate::plugin::convert::{byte_range, mac_from_wit};
 use crate::plugin::instance::Recipe;
 use crate::plugin::pool::{Lease, Pool};
+use crate::store::put_slots::{PutSlots, MAX_PUTS};
 use crate::store::read_cache::{Prefetch, ReadCache};
 use crate::store::reader::{store_error_from_io, ObjectReader};
 use crate::{ContractError, Error, Mac, Plugin, Resource};
@@ -36,6 +37,9 @@ pub struct StoreHandle {
     /// (`blob_map`), and the keys deleted or put that every instance must
     /// forget.
     blobs: Arc<BlobMap>,
+    /// Puts run at once at most ([`MAX_PUTS`]), each holding an instance
+    /// grown to its upload's buffer.
+    put_slots: PutSlots,
 }
 
 // Configuration values may hold credentials: never print them.
@@ -94,6 +98,7 @@ impl StoreHandle {
             limits,
             read_cache: Arc::new(ReadCache::new(limits.read_cache)),
             blobs,
+            put_slots: PutSlots::new(MAX_PUTS),
         })
     }
 
@@ -297,6 +302,7 @@ impl StoreHandle {
         data: impl Read,
         digest: Option<&str>,
     ) -> Result<u64, Error> {
+        let _slot = self.put_slots.take();
         // Whatever is written under the MAC is what later reads see.
         if kind == Resource::Packfile {
             self.read_cache.forget(mac);

@@ -5,6 +5,7 @@
 
 pub(crate) mod handle;
 mod instruments;
+mod put_slots;
 pub(crate) mod read_cache;
 pub(crate) mod reader;
 pub(crate) mod serve;

@@ -64,9 +64,13 @@ pub const AHEAD: u64 = 8;
 pub const SPAN: u64 = 2;
 
 /// Background reads one cache runs at once: each holds a component
-/// instance (and its memory) while it runs. With [`SPAN`], 16 MiB in
-/// flight, many times any link's bandwidth-delay product here.
-const MAX_PREFETCHES: usize = 8;
+/// instance while it runs, and its linear memory (6 to 7 MiB after a
+/// ranged read) stays while the instance lives. With [`SPAN`], 8 MiB in
+/// flight beside the readers' own requests: eight times the 40 ms,
+/// 200 Mbit/s link's bandwidth-delay product. Eight in flight used no
+/// more of that link at `-concurrency 8` and held 26 MiB more
+/// (docs/performance.md).
+const MAX_PREFETCHES: usize = 4;
 
 /// Caches under this size read nothing ahead: what they read ahead would
 /// be pushed out before use.

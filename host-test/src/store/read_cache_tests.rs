@@ -522,7 +522,7 @@ fn reads_ahead_stop_at_their_limit_and_start_again_when_one_ends() {
         let read = object.read_leaving_ahead(&cache, MIB, 10).unwrap();
         pending.extend(read.prefetches.into_iter().map(|p| (object, p)));
     }
-    assert_eq!(pending.len(), MAX_PREFETCHES, "the third reader gets none");
+    assert_eq!(pending.len(), MAX_PREFETCHES, "the later readers get none");
     let read = objects[2].read_leaving_ahead(&cache, 2 * MIB, 10);
     assert!(read.unwrap().prefetches.is_empty(), "none free yet");
     let (object, prefetch) = pending.remove(0);
