@@ -597,3 +597,115 @@ fn hashed_puts_past_the_buffer_close_every_upload_mode_with_the_digest_handed() 
         assert_eq!(asked.last().unwrap().body, manifest, "{mode}");
     }
 }
+
+#[test]
+fn a_hashed_small_object_refused_as_too_large_goes_again_in_chunks_closed_by_the_digest_handed() {
+    // The fallback re-sends the buffered bytes in pieces of the stated
+    // limit: the upload that stores them closes with the digest handed,
+    // which the registry checks, as any other. The digest handed here is
+    // not the bytes' (this script checks nothing), so the one closing the
+    // upload and named by the manifest can only be the handed one.
+    let data: Vec<u8> = (0..(300 << 10)).map(|i| (i % 239) as u8).collect();
+    let handed = other_digest();
+    let refusal = br#"{"errors":[{"code":"RANGE_INVALID","message":"the request body is too large and exceeds the maximum permissible limit of 128KiB"}]}"#;
+    let took = |held: usize| {
+        Answer::new(202, b"")
+            .to("PATCH /v2/team/repo/blobs/uploads/c")
+            .header("location", "/v2/team/repo/blobs/uploads/c")
+            .header("range", &format!("0-{}", held - 1))
+    };
+    let s = store_with(
+        &[],
+        vec![
+            ok(201).to("POST /v2/team/repo/blobs/uploads/"), // the empty blob: there
+            mount(&handed, 202),
+            Answer::new(416, refusal).to(&format!(
+                "PUT /v2/team/repo/blobs/uploads/s?digest={handed}"
+            )),
+            ok(204).to("DELETE /v2/team/repo/blobs/uploads/s"),
+            opened("c"),
+            took(128 << 10),
+            took(256 << 10),
+            ok(201).to(&format!(
+                "PUT /v2/team/repo/blobs/uploads/c?digest={handed}"
+            )),
+            ok(201).to("PUT /v2/team/repo/manifests/state-*"),
+        ],
+    );
+    s.repository()
+        .learn(Deletion::Registry, Profile::Artifact, None);
+    let mut put = s.put_hashed(Resource::State, KEY).unwrap();
+    put.write(&data).unwrap();
+    assert_eq!(put.finish_with_digest(&handed).unwrap(), data.len() as u64);
+    let transport = s.repository().client.transport();
+    let asked = transport.asked.borrow();
+    let sent: Vec<u8> = asked[5..8].iter().flat_map(|a| a.body.clone()).collect();
+    assert!(sent == data, "other bytes went in pieces");
+    let manifest = object_manifest(
+        &Media::artifact(DEFAULT_MEDIA_TYPE),
+        Resource::State,
+        &KEY,
+        None,
+        &BlobRef {
+            digest: handed.clone(),
+            size: data.len() as u64,
+        },
+    );
+    assert_eq!(asked[8].body, manifest);
+}
+
+#[test]
+fn a_hashed_put_whose_chunks_the_registry_refuses_streams_and_closes_with_the_digest_handed() {
+    // Artifact Registry takes no chunked PATCH: the first chunk's refusal
+    // sends every byte again in one streamed PATCH of a new session, which
+    // closes with the digest handed (not the bytes': the component must
+    // not have hashed them). 9 MiB: past the 8 MiB buffer.
+    let data: Vec<u8> = (0..(9 << 20)).map(|i| (i % 251) as u8).collect();
+    let handed = other_digest();
+    let refused =
+        br#"{"errors":[{"code":"UNSUPPORTED","message":"chunked uploads are not supported"}]}"#;
+    let s = store_with(
+        &[],
+        vec![
+            opened("c"),
+            Answer::new(405, refused).to("PATCH /v2/team/repo/blobs/uploads/c"),
+            ok(204).to("DELETE /v2/team/repo/blobs/uploads/c"),
+            opened("s"),
+            Answer::new(202, b"")
+                .to("PATCH /v2/team/repo/blobs/uploads/s")
+                .header("location", "/v2/team/repo/blobs/uploads/s"),
+            ok(201).to(&format!(
+                "PUT /v2/team/repo/blobs/uploads/s?digest={handed}"
+            )),
+            ok(201).to("POST /v2/team/repo/blobs/uploads/"), // the empty blob
+            ok(201).to("PUT /v2/team/repo/manifests/packfile-*"),
+        ],
+    );
+    s.repository()
+        .learn(Deletion::Registry, Profile::Artifact, None);
+    let mut put = s.put_hashed(Resource::Packfile, KEY).unwrap();
+    for piece in data.chunks(1 << 20) {
+        put.write(piece).unwrap();
+    }
+    assert_eq!(put.finish_with_digest(&handed).unwrap(), data.len() as u64);
+    assert!(s.repository().uploads().no_chunks);
+    let transport = s.repository().client.transport();
+    let asked = transport.asked.borrow();
+    let streamed: Vec<u8> = asked
+        .iter()
+        .filter(|a| a.uri.contains("/blobs/uploads/s"))
+        .flat_map(|a| a.body.clone())
+        .collect();
+    assert!(streamed == data, "the stream did not carry every byte once");
+    let manifest = object_manifest(
+        &Media::artifact(DEFAULT_MEDIA_TYPE),
+        Resource::Packfile,
+        &KEY,
+        None,
+        &BlobRef {
+            digest: handed.clone(),
+            size: data.len() as u64,
+        },
+    );
+    assert_eq!(asked.last().unwrap().body, manifest);
+}

@@ -13,14 +13,25 @@ use kloset_oci_plakar::stdio::StdioConnection;
 use kloset_oci_plakar::StoreService;
 use tonic::transport::Server;
 
-/// HTTP/2 flow-control windows: the defaults (64 KiB) made 64 MiB Puts
-/// slow and uneven here; these steadied them (see FIELD-NOTES §8).
-const STREAM_WINDOW: u32 = 8 << 20;
-const CONNECTION_WINDOW: u32 = 16 << 20;
-
 /// Concurrent streams on plakar's connection: as many as the handle has
 /// component instances (kloset-host's `max_instances` default).
 const MAX_STREAMS: u32 = 64;
+
+/// HTTP/2 flow-control windows. The defaults (64 KiB) made 64 MiB Puts
+/// slow and uneven here (FIELD-NOTES §8); a stream's window of two of
+/// plakar's 1 MiB chunks keeps one arriving while the other is read.
+const STREAM_WINDOW: u32 = 2 << 20;
+
+/// The connection's window holds every stream's whole window at once. The
+/// store writes a few objects at a time (kloset-host's put slots) and does
+/// not read the other Put streams meanwhile; their unread bytes count
+/// against this window too, and if they could fill it, the Puts being
+/// written would get no more bytes and every Put would hang (8 MiB
+/// streams in a 16 MiB connection did, with three Puts waiting:
+/// `grpc::more_large_puts_at_once_than_the_store_writes_all_complete`).
+/// It bounds nothing by itself: what waits unread is at most one stream
+/// window per waiting Put.
+const CONNECTION_WINDOW: u32 = (MAX_STREAMS + 1) * STREAM_WINDOW;
 
 /// Largest request message accepted: plakar sends 1 MiB chunks; this leaves
 /// room for a client that sends larger ones, within grpc-go's own 4 MiB.

@@ -3,7 +3,8 @@
 //! Every method is thin: check the request, run the store call on a
 //! blocking thread (the handle drives wasmtime synchronously), and turn the
 //! answer or the error into the reply. The handle's instance pool lets
-//! plakar's concurrent Put and Get streams run in parallel.
+//! plakar's concurrent Put and Get streams run in parallel (Puts but
+//! locks four at a time: kloset-host's put slots).
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};

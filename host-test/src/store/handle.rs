@@ -302,7 +302,9 @@ impl StoreHandle {
         data: impl Read,
         digest: Option<&str>,
     ) -> Result<u64, Error> {
-        let _slot = self.put_slots.take();
+        // A lock is a few hundred bytes, and plakar refreshes it on time:
+        // it never waits behind packfiles.
+        let _slot = (kind != Resource::Lock).then(|| self.put_slots.take());
         // Whatever is written under the MAC is what later reads see.
         if kind == Resource::Packfile {
             self.read_cache.forget(mac);

@@ -1,19 +1,32 @@
 //! At most [`MAX_PUTS`] objects being written at once through one handle;
-//! further puts wait for one to end.
+//! further puts wait for one to end. Locks, a few hundred bytes that
+//! plakar must refresh on time, take no slot.
 //!
 //! A put holds a component instance whose linear memory grows to the
-//! upload's buffer (up to the 8 MiB chunk, about 10 MiB an instance) and
-//! does not shrink while the instance lives. plakar v1.1.4 at
-//! `-concurrency 8` hands the plugin about eleven packfiles at once in a
-//! first backup (measured by sampling the plugin's `/proc/PID/smaps`:
-//! three instances at 10 MiB and eight at 4 to 6 MiB, partway through
-//! their first 8 MiB), which took the plugin to 142 to 149 MiB
-//! (docs/performance.md). Four uploads at once still keep a link busy:
-//! each streams at the link's pace, and over 40 ms a round trip the three
-//! to four requests of one packfile are a few hundred milliseconds of a
-//! transfer of seconds. A waiting put holds no instance; its bytes wait in
-//! the caller's (the plugin's Put stream holds two chunks, then gRPC's flow
-//! control holds plakar).
+//! upload's buffer (the chunk, `chunk_size`, 8 MiB by default: about
+//! 10 MiB an instance; the whole object in `monolithic` mode), and keeps
+//! it while the instance lives. plakar v1.1.4 flushes packfiles from
+//! `-concurrency` + 1 goroutines at once (kloset v1.1.3,
+//! `repository/packer/packer_seq.go`): nine Put streams at 8. Written all
+//! at once, a first backup took the plugin to 142 to 149 MiB
+//! (docs/performance.md). Four at once still keep a link busy: each
+//! streams at the link's pace, and a packfile's few round trips (a
+//! session, a PATCH per chunk, the closing PUT, the manifest) are short
+//! beside its transfer.
+//!
+//! A waiting put holds no instance. Its bytes wait in the caller's hands:
+//! the plugin's Put stream reads two 1 MiB chunks ahead, then HTTP/2 flow
+//! control holds plakar to one stream window (2 MiB). The plugin's
+//! connection window is sized so that waiting streams can never fill it
+//! (plakar-plugin/src/main.rs): otherwise the puts holding slots would
+//! receive nothing more and every put would hang.
+//!
+//! The wait has no time limit, as a put has none overall (the component
+//! bounds each call, not the put): over a slow link a put may wait for
+//! minutes while the ones before it transfer. A caller that stops feeding
+//! its put without ending it holds its slot until it does; the plugin's
+//! Put streams end when plakar cancels or goes away. `data` of a put must
+//! not itself put through the same handle.
 
 use std::sync::{Condvar, Mutex, MutexGuard};
 
@@ -39,8 +52,8 @@ impl PutSlots {
         }
     }
 
-    /// Waits for a free slot and takes it. No time limit here: a put in a
-    /// slot ends within the component's own deadline for an operation.
+    /// Waits for a free slot and takes it (no time limit: see the module's
+    /// doc).
     pub fn take(&self) -> PutSlot<'_> {
         let mut free = self.lock();
         while *free == 0 {

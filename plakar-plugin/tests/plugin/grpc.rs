@@ -5,9 +5,14 @@
 //! what it does not see: errors before a stream is read, and Init's
 //! refusals of bad configurations.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use bytes::Bytes;
+use kloset_oci_plakar::proto::store_client::StoreClient;
 use kloset_oci_plakar::proto::*;
 use rand::RngCore;
+use tonic::transport::Channel;
 use tonic::Code;
 
 use crate::support::grpc::PluginProcess;
@@ -63,6 +68,16 @@ pub(crate) async fn put(
     key: Bytes,
     data: &[u8],
 ) -> Result<i64, tonic::Status> {
+    put_on(plugin.client.clone(), kind, key, data).await
+}
+
+/// [`put`] on a client of the plugin's connection.
+async fn put_on(
+    mut client: StoreClient<Channel>,
+    kind: i32,
+    key: Bytes,
+    data: &[u8],
+) -> Result<i64, tonic::Status> {
     let mut messages = vec![PutRequest {
         mac: key,
         r#type: kind,
@@ -74,7 +89,6 @@ pub(crate) async fn put(
             ..Default::default()
         });
     }
-    let mut client = plugin.client.clone();
     client
         .put(tokio_stream::iter(messages))
         .await
@@ -107,6 +121,55 @@ async fn errors_before_the_stream_is_read_still_reach_the_client() {
     assert!(!err.message().contains("wrong-secret"), "{err:?}");
     let open = plugin.client.open(OpenRequest {}).await.unwrap_err();
     assert!(open.message().contains("unauthorized"), "{open:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn more_large_puts_at_once_than_the_store_writes_all_complete() {
+    // plakar at -concurrency 8 streams nine packfiles at once; the store
+    // writes four at a time (kloset-host's put slots) and reads nothing
+    // more of the others' streams meanwhile. Their unread bytes count
+    // against the connection's HTTP/2 window, which the four writing
+    // need too: with 8 MiB stream and 16 MiB connection windows, two or
+    // three waiting Puts held all of it and every Put hung.
+    let registry = registry();
+    let repo = unique_repo("grpc-many-puts");
+    let mut plugin = PluginProcess::start().await;
+    init(&mut plugin, registry.config(&repo).into_iter().collect())
+        .await
+        .expect("Init");
+    create(&plugin).await;
+    let objects: Vec<Arc<Vec<u8>>> = (0..10).map(|_| Arc::new(random(24 << 20))).collect();
+    let mut puts = tokio::task::JoinSet::new();
+    for (n, data) in objects.iter().enumerate() {
+        let (client, data) = (plugin.client.clone(), Arc::clone(data));
+        puts.spawn(async move { (n, put_on(client, PACKFILE, mac(100 + n as u8), &data).await) });
+    }
+    let written = tokio::time::timeout(Duration::from_secs(300), puts.join_all())
+        .await
+        .expect("ten 24 MiB Puts at once did not end within 5 minutes: a stall");
+    assert_eq!(written.len(), 10);
+    for (n, result) in written {
+        assert_eq!(result.expect("Put"), 24 << 20, "object {n}");
+    }
+    // Each object reads back whole, as written.
+    for (n, data) in objects.iter().enumerate() {
+        let mut stream = plugin
+            .client
+            .clone()
+            .get(GetRequest {
+                mac: mac(100 + n as u8),
+                r#type: PACKFILE,
+                range: None,
+            })
+            .await
+            .expect("Get")
+            .into_inner();
+        let mut read = Vec::with_capacity(data.len());
+        while let Some(reply) = stream.message().await.expect("Get stream") {
+            read.extend_from_slice(&reply.chunk);
+        }
+        assert!(read == **data, "object {n} reads back other bytes");
+    }
 }
 
 /// Init with `pairs`, which must fail: its status.
