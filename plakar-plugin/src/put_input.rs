@@ -12,10 +12,11 @@ use bytes::{Buf, Bytes};
 use tokio::sync::mpsc;
 
 /// Chunks in flight between the gRPC stream and the store: with plakar's
-/// 1 MiB chunks, at most this many MiB wait per Put. Two: one being read,
-/// the next arriving. At `-concurrency 8` plakar streams about eleven
-/// packfiles at once while the handle writes four (its put slots): the
-/// others wait here, and each chunk more per Put was seven MiB more.
+/// 1 MiB chunks, at most this many MiB wait per Put (and one more in the
+/// forwarder's hand). Two: one being read, the next arriving. At
+/// `-concurrency 8` plakar streams nine packfiles at once while the
+/// handle writes four (its put slots): the others wait here, and each
+/// chunk more per Put was five MiB more.
 pub const CHUNKS_IN_FLIGHT: usize = 2;
 
 /// What the async side hands over.

@@ -145,6 +145,10 @@ impl Run<'_> {
 
         let mut verified = 0;
         let restored = self.scratch.join(format!("restore-{name}"));
+        // A failed run of a peer, run once more, may have left one behind.
+        if restored.exists() {
+            remove(&restored)?;
+        }
         let to = restored.to_string_lossy().into_owned();
         let (sample, restore) = step(
             RESTORE,
@@ -162,6 +166,9 @@ impl Run<'_> {
         }
 
         let one = self.scratch.join(format!("one-{name}"));
+        if one.exists() {
+            remove(&one)?;
+        }
         let target = format!(
             "{second_id}:{}",
             self.dataset

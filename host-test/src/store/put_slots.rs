@@ -9,10 +9,11 @@
 //! `-concurrency` + 1 goroutines at once (kloset v1.1.3,
 //! `repository/packer/packer_seq.go`): nine Put streams at 8. Written all
 //! at once, a first backup took the plugin to 142 to 149 MiB
-//! (docs/performance.md). Four at once still keep a link busy: each
-//! streams at the link's pace, and a packfile's few round trips (a
-//! session, a PATCH per chunk, the closing PUT, the manifest) are short
-//! beside its transfer.
+//! (docs/performance.md). Four at once kept the medium dataset's backup
+//! over a 40 ms, 200 Mbit/s link within its run-to-run spread (16.6 s
+//! against 15.9 s); on the 1 GiB one ours took 9 % longer than
+//! integration-oci, which writes nine: whether the slots or the chunks'
+//! round trips cost that is not measured yet.
 //!
 //! A waiting put holds no instance. Its bytes wait in the caller's hands:
 //! the plugin's Put stream reads two 1 MiB chunks ahead, then HTTP/2 flow
@@ -79,11 +80,32 @@ impl Drop for PutSlot<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::time::Duration;
 
     #[test]
-    fn no_more_puts_than_slots_run_at_once_and_all_run() {
+    fn the_put_past_the_slots_waits_until_one_is_given_back() {
+        let slots = PutSlots::new(MAX_PUTS);
+        let mut held: Vec<PutSlot<'_>> = (0..MAX_PUTS).map(|_| slots.take()).collect();
+        let taken = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let next = scope.spawn(|| {
+                let slot = slots.take();
+                taken.store(true, Ordering::SeqCst);
+                drop(slot);
+            });
+            std::thread::sleep(Duration::from_millis(100));
+            assert!(!taken.load(Ordering::SeqCst), "a fifth put ran beside four");
+            held.pop();
+            next.join().unwrap();
+        });
+        assert!(taken.load(Ordering::SeqCst));
+        drop(held);
+        assert_eq!(*slots.lock(), MAX_PUTS, "every slot came back");
+    }
+
+    #[test]
+    fn many_puts_share_the_slots_and_all_run() {
         let slots = PutSlots::new(MAX_PUTS);
         let running = AtomicUsize::new(0);
         let most = AtomicUsize::new(0);
@@ -94,7 +116,7 @@ mod tests {
                     let _slot = slots.take();
                     let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                     most.fetch_max(now, Ordering::SeqCst);
-                    std::thread::sleep(Duration::from_millis(20));
+                    std::thread::sleep(Duration::from_millis(5));
                     running.fetch_sub(1, Ordering::SeqCst);
                     done.fetch_add(1, Ordering::SeqCst);
                 });
@@ -103,7 +125,6 @@ mod tests {
         assert_eq!(done.load(Ordering::SeqCst), 12);
         let most = most.load(Ordering::SeqCst);
         assert!(most <= MAX_PUTS, "{most} puts ran at once");
-        assert!(most >= 2, "puts ran one at a time: {most}");
     }
 
     #[test]

@@ -123,10 +123,13 @@ pub fn table(report: &PlakarReport) -> String {
                 (None, _) => "–".into(),
             }
         });
+        // A command cut off never finished: bytes over its cut-off time
+        // are no share of the link.
         let link_use = cells(&[ours, ioci], |r| {
-            match (r.link_fraction, r.stored_fraction) {
-                (Some(crossed), Some(stored)) => format!("{crossed:.2} ({stored:.2})"),
-                (crossed, _) => opt(crossed, 2),
+            match (r.link_fraction, r.stored_fraction, r.lower_bound) {
+                (_, _, true) => "–".into(),
+                (Some(crossed), Some(stored), false) => format!("{crossed:.2} ({stored:.2})"),
+                (crossed, _, false) => opt(crossed, 2),
             }
         });
         let requests = cells(&[ours, ioci], |r| match (r.requests, r.lower_bound) {
