@@ -388,37 +388,31 @@ pub fn run(options: &Options) -> Result<PlakarReport, BenchError> {
                     // cause, not examined: it uploads the same "{}" config
                     // blob for every object, from several goroutines). The
                     // second run's outcome is the one reported.
+                    // A peer's failure is a result to report, and the
+                    // others still run; ours failing fails the bench.
+                    let mut peer_failed = |failure: &BenchError, then: &str| {
+                        let why = failure_line(&failure.to_string());
+                        progress(&format!("  failed{then}: {why}"));
+                        notes.push((
+                            contender.name().to_string(),
+                            format!(
+                                "failed on {} at -concurrency {concurrency}, run {}{then}: {why}",
+                                link.name(),
+                                repeat + 1
+                            ),
+                        ));
+                    };
                     let outcome = match run.go() {
                         Err(failure) if contender.is_peer() => {
-                            let why = failure_line(&failure.to_string());
-                            progress(&format!("  failed, once more: {why}"));
-                            notes.push((
-                                contender.name().to_string(),
-                                format!(
-                                    "failed on {} at -concurrency {concurrency}, run {}, then ran once more: {why}",
-                                    link.name(),
-                                    repeat + 1
-                                ),
-                            ));
+                            peer_failed(&failure, ", then ran once more");
                             run.go()
                         }
                         outcome => outcome,
                     };
                     let record = match outcome {
                         Ok(record) => record,
-                        // A peer that fails is a result to report, and the
-                        // others still run; ours failing fails the bench.
                         Err(failure) if contender.is_peer() => {
-                            let why = failure_line(&failure.to_string());
-                            progress(&format!("  failed: {why}"));
-                            notes.push((
-                                contender.name().to_string(),
-                                format!(
-                                    "failed on {} at -concurrency {concurrency}, run {}: {why}",
-                                    link.name(),
-                                    repeat + 1
-                                ),
-                            ));
+                            peer_failed(&failure, "");
                             continue;
                         }
                         Err(failure) => return Err(failure),
