@@ -28,6 +28,23 @@ fn opened(session: &str) -> Answer {
         )
 }
 
+/// GHCR's refusal of an upload body over its cap (128 KiB here, 4 MiB
+/// there).
+const TOO_LARGE_FOR_128KIB: &[u8] = br#"{"errors":[{"code":"RANGE_INVALID","message":"the request body is too large and exceeds the maximum permissible limit of 128KiB"}]}"#;
+
+/// Session `c` took a chunk: it now holds `held` bytes.
+fn took_in_c(held: usize) -> Answer {
+    Answer::new(202, b"")
+        .to("PATCH /v2/team/repo/blobs/uploads/c")
+        .header("location", "/v2/team/repo/blobs/uploads/c")
+        .header("range", &format!("0-{}", held - 1))
+}
+
+/// The manifest a put of `KEY` as `kind` ends with, naming `blob`.
+fn manifest_of(kind: Resource, blob: &BlobRef) -> Vec<u8> {
+    object_manifest(&Media::artifact(DEFAULT_MEDIA_TYPE), kind, &KEY, None, blob)
+}
+
 fn blob_of(bytes: &[u8]) -> BlobRef {
     BlobRef {
         digest: sha256_digest(bytes),
@@ -63,13 +80,7 @@ fn a_put_makes_its_object_visible_last() {
             sha256_digest(b"hello world")
         )
     );
-    let manifest = object_manifest(
-        &Media::artifact(DEFAULT_MEDIA_TYPE),
-        Resource::Packfile,
-        &KEY,
-        None,
-        &blob_of(b"hello world"),
-    );
+    let manifest = manifest_of(Resource::Packfile, &blob_of(b"hello world"));
     assert_eq!(
         s.repository().client.transport().asked.borrow()[3].body,
         manifest
@@ -261,23 +272,16 @@ fn a_small_object_refused_as_too_large_goes_again_in_chunks() {
     // go again in chunks of the stated limit; later puts of the instance
     // start in chunks.
     let data: Vec<u8> = (0..(300 << 10)).map(|i| (i % 241) as u8).collect();
-    let refusal = br#"{"errors":[{"code":"RANGE_INVALID","message":"the request body is too large and exceeds the maximum permissible limit of 128KiB"}]}"#;
-    let took = |held: usize| {
-        Answer::new(202, b"")
-            .to("PATCH /v2/team/repo/blobs/uploads/c")
-            .header("location", "/v2/team/repo/blobs/uploads/c")
-            .header("range", &format!("0-{}", held - 1))
-    };
     let s = store_with(
         &[],
         vec![
             ok(201).to("POST /v2/team/repo/blobs/uploads/"), // the empty blob: there
             opened("s"),
-            Answer::new(416, refusal).to("PUT /v2/team/repo/blobs/uploads/s"),
+            Answer::new(416, TOO_LARGE_FOR_128KIB).to("PUT /v2/team/repo/blobs/uploads/s"),
             ok(204).to("DELETE /v2/team/repo/blobs/uploads/s"),
             opened("c"),
-            took(128 << 10),
-            took(256 << 10),
+            took_in_c(128 << 10),
+            took_in_c(256 << 10),
             ok(201).to("PUT /v2/team/repo/blobs/uploads/c"),
             ok(201).to("PUT /v2/team/repo/manifests/state-*"),
         ],
@@ -331,13 +335,7 @@ fn stream_mode_sends_an_object_past_the_buffer_in_one_streamed_patch() {
     assert!(asked[1].body == data, "the PATCH carried other bytes");
     assert_eq!(asked[1].content_range, None);
     assert!(asked[2].body.is_empty());
-    let manifest = object_manifest(
-        &Media::artifact(DEFAULT_MEDIA_TYPE),
-        Resource::Packfile,
-        &KEY,
-        None,
-        &blob_of(&data),
-    );
+    let manifest = manifest_of(Resource::Packfile, &blob_of(&data));
     assert_eq!(asked[4].body, manifest);
 }
 
@@ -381,13 +379,7 @@ fn a_hashed_put_closes_its_upload_with_the_digest_handed_and_names_it_in_the_man
     put.write(&data[..5]).unwrap();
     put.write(&data[5..]).unwrap();
     assert_eq!(put.finish_with_digest(&handed).unwrap(), data.len() as u64);
-    let manifest = object_manifest(
-        &Media::artifact(DEFAULT_MEDIA_TYPE),
-        Resource::Lock,
-        &KEY,
-        None,
-        &blob_of(data),
-    );
+    let manifest = manifest_of(Resource::Lock, &blob_of(data));
     assert_eq!(
         s.repository().client.transport().asked.borrow()[3].body,
         manifest
@@ -587,13 +579,7 @@ fn hashed_puts_past_the_buffer_close_every_upload_mode_with_the_digest_handed() 
             .flat_map(|a| a.body.clone())
             .collect();
         assert!(sent == data, "{mode}: other bytes sent");
-        let manifest = object_manifest(
-            &Media::artifact(DEFAULT_MEDIA_TYPE),
-            Resource::Packfile,
-            &KEY,
-            None,
-            &blob_of(&data),
-        );
+        let manifest = manifest_of(Resource::Packfile, &blob_of(&data));
         assert_eq!(asked.last().unwrap().body, manifest, "{mode}");
     }
 }
@@ -607,25 +593,18 @@ fn a_hashed_small_object_refused_as_too_large_goes_again_in_chunks_closed_by_the
     // upload and named by the manifest can only be the handed one.
     let data: Vec<u8> = (0..(300 << 10)).map(|i| (i % 239) as u8).collect();
     let handed = other_digest();
-    let refusal = br#"{"errors":[{"code":"RANGE_INVALID","message":"the request body is too large and exceeds the maximum permissible limit of 128KiB"}]}"#;
-    let took = |held: usize| {
-        Answer::new(202, b"")
-            .to("PATCH /v2/team/repo/blobs/uploads/c")
-            .header("location", "/v2/team/repo/blobs/uploads/c")
-            .header("range", &format!("0-{}", held - 1))
-    };
     let s = store_with(
         &[],
         vec![
             ok(201).to("POST /v2/team/repo/blobs/uploads/"), // the empty blob: there
             mount(&handed, 202),
-            Answer::new(416, refusal).to(&format!(
+            Answer::new(416, TOO_LARGE_FOR_128KIB).to(&format!(
                 "PUT /v2/team/repo/blobs/uploads/s?digest={handed}"
             )),
             ok(204).to("DELETE /v2/team/repo/blobs/uploads/s"),
             opened("c"),
-            took(128 << 10),
-            took(256 << 10),
+            took_in_c(128 << 10),
+            took_in_c(256 << 10),
             ok(201).to(&format!(
                 "PUT /v2/team/repo/blobs/uploads/c?digest={handed}"
             )),
@@ -641,11 +620,8 @@ fn a_hashed_small_object_refused_as_too_large_goes_again_in_chunks_closed_by_the
     let asked = transport.asked.borrow();
     let sent: Vec<u8> = asked[5..8].iter().flat_map(|a| a.body.clone()).collect();
     assert!(sent == data, "other bytes went in pieces");
-    let manifest = object_manifest(
-        &Media::artifact(DEFAULT_MEDIA_TYPE),
+    let manifest = manifest_of(
         Resource::State,
-        &KEY,
-        None,
         &BlobRef {
             digest: handed.clone(),
             size: data.len() as u64,
@@ -697,11 +673,8 @@ fn a_hashed_put_whose_chunks_the_registry_refuses_streams_and_closes_with_the_di
         .flat_map(|a| a.body.clone())
         .collect();
     assert!(streamed == data, "the stream did not carry every byte once");
-    let manifest = object_manifest(
-        &Media::artifact(DEFAULT_MEDIA_TYPE),
+    let manifest = manifest_of(
         Resource::Packfile,
-        &KEY,
-        None,
         &BlobRef {
             digest: handed.clone(),
             size: data.len() as u64,

@@ -146,9 +146,7 @@ impl Run<'_> {
         let mut verified = 0;
         let restored = self.scratch.join(format!("restore-{name}"));
         // A failed run of a peer, run once more, may have left one behind.
-        if restored.exists() {
-            remove(&restored)?;
-        }
+        remove(&restored)?;
         let to = restored.to_string_lossy().into_owned();
         let (sample, restore) = step(
             RESTORE,
@@ -161,14 +159,10 @@ impl Run<'_> {
             dataset::verify(&self.dataset.changed_entries, &restored)?;
             verified += 1;
         }
-        if restored.exists() {
-            remove(&restored)?;
-        }
+        remove(&restored)?;
 
         let one = self.scratch.join(format!("one-{name}"));
-        if one.exists() {
-            remove(&one)?;
-        }
+        remove(&one)?;
         let target = format!(
             "{second_id}:{}",
             self.dataset
@@ -202,9 +196,7 @@ impl Run<'_> {
             dataset::verify(&want, &one)?;
             verified += 1;
         }
-        if one.exists() {
-            remove(&one)?;
-        }
+        remove(&one)?;
 
         samples.push(step(CHECK, &["check"], &[], Some(shape.changed_version_bytes))?.0);
 
@@ -249,9 +241,7 @@ impl Run<'_> {
 
         drop(link);
         drop(registry);
-        if fs_store.exists() {
-            remove(&fs_store)?;
-        }
+        remove(&fs_store)?;
         Ok(RunRecord {
             link: self.link,
             concurrency: self.concurrency,
@@ -267,9 +257,15 @@ impl Run<'_> {
     }
 }
 
+/// Removes `dir` and what it holds; one that is not there is fine.
 fn remove(dir: &Path) -> Result<(), BenchError> {
-    std::fs::remove_dir_all(dir)
-        .map_err(|e| BenchError::Setup(format!("removing {}: {e}", dir.display())))
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(BenchError::Setup(format!(
+            "removing {}: {e}",
+            dir.display()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// A backup's outcome, which must have run to its end: the workloads
