@@ -30,6 +30,7 @@
 use crate::client::RegistryClient;
 use crate::error::StoreError;
 use crate::retry::Outcome;
+use crate::spare_buffer;
 use crate::transport::Transport;
 use std::time::Duration;
 
@@ -270,7 +271,7 @@ impl ChunkedUpload {
     ) -> Result<(), StoreError> {
         while !bytes.is_empty() {
             if self.pending.capacity() == 0 {
-                self.pending.reserve_exact(self.chunk);
+                self.pending = spare_buffer::take(self.chunk);
             }
             let room = self.chunk.saturating_sub(self.pending.len());
             let take = room.min(bytes.len());
@@ -365,6 +366,7 @@ impl ChunkedUpload {
                     if held == end || stale || self.learnt.stale_range {
                         self.learnt.stale_range |= held != end;
                         self.sent = end;
+                        spare_buffer::give_back(chunk);
                         return Ok(());
                     }
                     // Took less than it was sent, without an error: go on

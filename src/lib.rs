@@ -55,6 +55,7 @@ pub mod retry;
 pub mod script;
 #[cfg(test)]
 mod scripted;
+pub mod spare_buffer;
 pub mod store;
 pub mod transport;
 

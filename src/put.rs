@@ -22,6 +22,7 @@ use crate::error::StoreError;
 use crate::manifest::BlobRef;
 use crate::repository::Repository;
 use crate::resource::{Mac, Resource};
+use crate::spare_buffer;
 use crate::transport::{Transport, Upload};
 use std::rc::Rc;
 
@@ -114,7 +115,11 @@ impl<T: Transport> PutSession<T> {
                 let wanted = buffer.len() + chunk.len();
                 // (Not in monolithic mode, whose limit is no size.)
                 if limit <= BUFFER_LIMIT && wanted > GROW_AT_ONCE && buffer.capacity() < wanted {
-                    buffer.reserve_exact(limit - buffer.len());
+                    // The kept buffer, so that no put's chunk is a new
+                    // allocation (`spare_buffer`).
+                    let mut room = spare_buffer::take(limit);
+                    room.extend_from_slice(buffer);
+                    *buffer = room;
                 }
                 buffer.extend_from_slice(chunk);
             }

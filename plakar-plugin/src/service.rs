@@ -294,7 +294,7 @@ impl Store for StoreService {
                 return Err(status);
             }
         };
-        let (tx, reader) = put_input::channel();
+        let (mut tx, reader) = put_input::channel();
         let mut call = self
             .calls
             .begin(format_args!("put {kind} {}", short_hex(mac.as_bytes())));
@@ -304,7 +304,9 @@ impl Store for StoreService {
             written
         });
 
-        // Forward the chunks (the first message may carry one too). A send
+        // Forward the chunks (the first message may carry one too), from
+        // when the store starts reading: a put waiting for a put slot
+        // leaves the rest of its stream to HTTP/2 flow control. A send
         // fails once the store stopped reading: it failed, and its error is
         // the answer.
         let mut pending = Some(first.chunk).filter(|chunk| !chunk.is_empty());
@@ -331,7 +333,7 @@ impl Store for StoreService {
                 },
             };
             let last = !matches!(piece, Piece::Chunk(_));
-            if tx.send(piece).await.is_err() || last {
+            if !tx.send(piece).await || last {
                 break;
             }
         }

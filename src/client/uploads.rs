@@ -266,7 +266,14 @@ impl<T: Transport> RegistryClient<T> {
                 (None, Ok(response)) => break self.upload_completed(response, digest, &what),
             }
         };
-        result.map_err(|e| (e, std::mem::take(request.body_mut())))
+        let body = std::mem::take(request.body_mut());
+        match result {
+            Ok(()) => {
+                crate::spare_buffer::give_back(body);
+                Ok(())
+            }
+            Err(e) => Err((e, body)),
+        }
     }
 
     /// Reads the answer to an upload's closing PUT.

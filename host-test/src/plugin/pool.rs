@@ -12,8 +12,8 @@
 //! [`Lease::discard`]: its state is then unknown. It also leaves when it
 //! comes back to a pool whose idle instances hold enough already
 //! ([`keep_idle`]): a linear memory never shrinks, so instances kept idle
-//! after a burst of calls (25 of them in a `-concurrency 8` backup, up to
-//! 24 MiB each after a put) would hold their peak for the process's life.
+//! after a burst of calls (25 of them in a `-concurrency 8` backup, 11 MiB
+//! each after a put) would hold their peak for the process's life.
 //!
 //! The pool keeps its books through two small traits, [`Build`] and
 //! [`Pooled`], which the real [`Recipe`] and
@@ -42,8 +42,8 @@ pub const MAX_IDLE: usize = 4;
 
 /// Linear memory the idle instances may hold together, unless it is one
 /// instance alone (a lone caller keeps its instance, whatever it holds):
-/// two readers' worth (about 7 MiB each after ranged reads), not a put's
-/// (about 10 MiB) beside another.
+/// four readers' worth (up to 3 MiB each after ranged reads), or a put's
+/// (11 MiB with the default 8 MiB chunk) beside a reader, not two puts'.
 pub const IDLE_MEMORY: usize = 16 << 20;
 
 /// Whether an instance of `memory` bytes coming back joins the idle ones

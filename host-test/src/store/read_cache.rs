@@ -64,8 +64,9 @@ pub const AHEAD: u64 = 8;
 pub const SPAN: u64 = 2;
 
 /// Background reads one cache runs at once: each holds a component
-/// instance while it runs, and its linear memory (6 to 7 MiB after a
-/// ranged read) stays while the instance lives. With [`SPAN`], 8 MiB in
+/// instance while it runs (up to 3 MiB of linear memory after a ranged
+/// read, which stays while the instance lives) and the span it brings.
+/// With [`SPAN`], 8 MiB in
 /// flight beside the readers' own requests: eight times the 40 ms,
 /// 200 Mbit/s link's bandwidth-delay product. Eight in flight used no
 /// more of that link at `-concurrency 8` and held 26 MiB more
