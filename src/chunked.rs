@@ -435,6 +435,7 @@ impl ChunkedUpload {
             match resume {
                 Resume::From(at) if at == chunk.len() => {
                     self.sent = end;
+                    spare_buffer::give_back(chunk);
                     return Ok(());
                 }
                 Resume::From(at) => offset = at,

@@ -232,6 +232,7 @@ impl<T: Transport> Repository<T> {
                     bytes.len()
                 )));
             }
+            crate::spare_buffer::give_back(bytes);
             return Ok(());
         };
         let cap = self.uploads().body_cap;

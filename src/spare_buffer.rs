@@ -12,13 +12,20 @@
 //! in each of the four instances writing. Kept here instead, the buffer
 //! is never freed, so nothing else settles in it.
 //!
-//! The component runs on one thread; each native thread (tests) has its
-//! own.
+//! The component runs on one thread; each native thread has its own (the
+//! unit tests below rely on that: each runs on a thread of its own).
 
 use std::cell::RefCell;
 
 /// Buffers below this size are left to the allocator: small objects'.
 const KEEP_FROM: usize = 1 << 20;
+
+/// Buffers above this size are freed too: a monolithic put's buffer (as
+/// large as its object) or a chunk a registry asked to be larger
+/// (`OCI-Chunk-Min-Length`, up to `chunked::MAX_CHUNK`), kept, would hold
+/// its size for the instance's life, beside the next such put's own.
+/// 32 MiB covers the default chunk and any `chunk_size` up to it.
+const KEEP_AT_MOST: usize = 32 << 20;
 
 thread_local! {
     static SPARE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
@@ -36,10 +43,10 @@ pub fn take(capacity: usize) -> Vec<u8> {
     Vec::with_capacity(capacity)
 }
 
-/// Keeps `buffer` (emptied) for the next [`take`] if it is large and
-/// larger than the one kept; frees it otherwise.
+/// Keeps `buffer` (emptied) for the next [`take`] if it is a chunk's size
+/// and larger than the one kept; frees it otherwise.
 pub fn give_back(mut buffer: Vec<u8>) {
-    if buffer.capacity() < KEEP_FROM {
+    if !(KEEP_FROM..=KEEP_AT_MOST).contains(&buffer.capacity()) {
         return;
     }
     buffer.clear();
@@ -77,6 +84,9 @@ mod tests {
     #[test]
     fn small_buffers_are_not_kept_and_larger_ones_win() {
         give_back(Vec::with_capacity(KEEP_FROM - 1));
+        assert_eq!(take(1).capacity(), 1, "nothing was kept");
+        // A monolithic put's buffer is not kept either.
+        give_back(Vec::with_capacity(KEEP_AT_MOST + 1));
         assert_eq!(take(1).capacity(), 1, "nothing was kept");
         give_back(Vec::with_capacity(2 << 20));
         give_back(Vec::with_capacity(4 << 20));

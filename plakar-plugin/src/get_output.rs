@@ -49,13 +49,21 @@ pub fn stream_object(
     rx
 }
 
-/// Replies holding `bytes`, read already, [`REPLY_CHUNK`] bytes each.
-pub fn stream_bytes(bytes: Vec<u8>) -> Replies {
-    let bytes = Bytes::from(bytes);
-    let count = bytes.len().div_ceil(REPLY_CHUNK).max(1);
-    let (tx, rx) = mpsc::channel(count);
-    for start in (0..bytes.len()).step_by(REPLY_CHUNK) {
-        let chunk = bytes.slice(start..bytes.len().min(start + REPLY_CHUNK));
+/// Replies holding `pieces` (a range in order, read already: slices of the
+/// handle's blocks), [`REPLY_CHUNK`] bytes at most each. The replies share
+/// the pieces' bytes; nothing is copied here.
+pub fn stream_pieces(pieces: Vec<Bytes>) -> Replies {
+    let replies: Vec<Bytes> = pieces
+        .into_iter()
+        .flat_map(|piece| {
+            (0..piece.len())
+                .step_by(REPLY_CHUNK)
+                .map(move |start| piece.slice(start..piece.len().min(start + REPLY_CHUNK)))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let (tx, rx) = mpsc::channel(replies.len().max(1));
+    for chunk in replies {
         tx.try_send(Ok(GetResponse { chunk }))
             .expect("the channel holds every reply");
     }
@@ -104,4 +112,30 @@ fn fill(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
         }
     }
     Ok(filled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_become_replies_of_at_most_one_chunk_each_sharing_their_bytes() {
+        let big = Bytes::from(vec![7u8; REPLY_CHUNK + 10]);
+        let small = Bytes::from_static(b"tail");
+        let mut replies = stream_pieces(vec![big.clone(), Bytes::new(), small]);
+        let mut got = Vec::new();
+        while let Ok(reply) = replies.try_recv() {
+            got.push(reply.unwrap().chunk);
+        }
+        let lengths: Vec<usize> = got.iter().map(Bytes::len).collect();
+        assert_eq!(lengths, [REPLY_CHUNK, 10, 4]);
+        assert_eq!(got[0].as_ptr(), big.as_ptr(), "a slice, not a copy");
+        assert_eq!(&got[2][..], b"tail");
+    }
+
+    #[test]
+    fn an_empty_range_is_no_reply() {
+        let mut replies = stream_pieces(Vec::new());
+        assert!(replies.try_recv().is_err());
+    }
 }

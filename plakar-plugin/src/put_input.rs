@@ -10,8 +10,8 @@
 //! Nothing is forwarded before the store reads: a put first waits for one
 //! of the handle's put slots, and at `-concurrency 8` plakar streams nine
 //! packfiles at once while four are written. A waiting Put then holds its
-//! first message and what HTTP/2 flow control lets plakar send ahead (one
-//! stream window), not a channel's worth of chunks more.
+//! first chunk (1 MiB) and what HTTP/2 flow control lets plakar send ahead
+//! (one stream window), not a channel's worth of chunks more.
 
 use std::io::{self, Read};
 

@@ -14,7 +14,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::calls::{trace, Call, Calls, Outcome, FINISH_WAIT};
-use crate::get_output::{stream_bytes, stream_object};
+use crate::get_output::{stream_object, stream_pieces};
 use crate::proto::store_server::Store;
 use crate::proto::*;
 use crate::put_input::{self, Piece};
@@ -306,7 +306,8 @@ impl Store for StoreService {
 
         // Forward the chunks (the first message may carry one too), from
         // when the store starts reading: a put waiting for a put slot
-        // leaves the rest of its stream to HTTP/2 flow control. A send
+        // holds its first chunk and leaves the rest of its stream to
+        // HTTP/2 flow control. A send
         // fails once the store stopped reading: it failed, and its error is
         // the answer.
         let mut pending = Some(first.chunk).filter(|chunk| !chunk.is_empty());
@@ -371,8 +372,8 @@ impl Store for StoreService {
         // this thread, with no blocking task; the rest is fetched on one,
         // into the blocks or streamed (never held whole).
         let fetch = match store.serve(kind, &mac, range) {
-            Served::Held(bytes) => {
-                return Ok(Response::new(ReceiverStream::new(stream_bytes(bytes))))
+            Served::Held(pieces) => {
+                return Ok(Response::new(ReceiverStream::new(stream_pieces(pieces))))
             }
             Served::Fetch(fetch) => fetch,
         };
@@ -382,7 +383,7 @@ impl Store for StoreService {
             .await?
             .map_err(|e| store_status(&operation, &location, &e))?;
         let replies = match fetched {
-            Fetched::Bytes(bytes) => stream_bytes(bytes),
+            Fetched::Bytes(pieces) => stream_pieces(pieces),
             Fetched::Stream(reader) => {
                 stream_object(reader, move |e| store_status(&operation, &location, &e))
             }

@@ -371,10 +371,23 @@ fn an_instance_writing_put_after_put_keeps_one_chunk_of_memory() {
         after_first >> 10,
         peak >> 10
     );
-    assert_eq!(
-        store.get(Resource::State, &mac(44), None).unwrap(),
-        vec![4; 300_000]
-    );
+    // Buffers used again carry nothing of the object before.
+    for round in 0..5u8 {
+        let want: Vec<u8> = (0..(20u32 << 20) + u32::from(round) * 77_777)
+            .map(|i| (i.wrapping_mul(7) ^ u32::from(round)) as u8)
+            .collect();
+        assert!(
+            store
+                .get(Resource::Packfile, &mac(10 + round), None)
+                .unwrap()
+                == want,
+            "packfile {round} read back"
+        );
+        assert_eq!(
+            store.get(Resource::State, &mac(40 + round), None).unwrap(),
+            vec![round; 300_000]
+        );
+    }
 }
 
 #[test]

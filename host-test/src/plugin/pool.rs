@@ -13,7 +13,8 @@
 //! comes back to a pool whose idle instances hold enough already
 //! ([`keep_idle`]): a linear memory never shrinks, so instances kept idle
 //! after a burst of calls (25 of them in a `-concurrency 8` backup, 11 MiB
-//! each after a put) would hold their peak for the process's life.
+//! each after a put in chunks of the default 8 MiB) would hold their peak
+//! for the process's life.
 //!
 //! The pool keeps its books through two small traits, [`Build`] and
 //! [`Pooled`], which the real [`Recipe`] and
@@ -43,7 +44,8 @@ pub const MAX_IDLE: usize = 4;
 /// Linear memory the idle instances may hold together, unless it is one
 /// instance alone (a lone caller keeps its instance, whatever it holds):
 /// four readers' worth (up to 3 MiB each after ranged reads), or a put's
-/// (11 MiB with the default 8 MiB chunk) beside a reader, not two puts'.
+/// (11 MiB with the default 8 MiB chunk; a monolithic put's holds its
+/// object) beside a reader, not two puts'.
 pub const IDLE_MEMORY: usize = 16 << 20;
 
 /// Whether an instance of `memory` bytes coming back joins the idle ones

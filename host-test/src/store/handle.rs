@@ -5,6 +5,8 @@ use std::io::Read;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
+
 use crate::configure::prepare::prepare;
 use crate::configure::Limits;
 use crate::egress::RequestCounts;
@@ -202,15 +204,31 @@ impl StoreHandle {
         offset: u64,
         length: u32,
     ) -> Result<Vec<u8>, Error> {
+        let mut pieces = self.read_range_pieces(kind, mac, offset, length)?;
+        Ok(match pieces.len() {
+            1 => Vec::from(pieces.remove(0)),
+            _ => pieces.concat(),
+        })
+    }
+
+    /// [`Self::read_range`] as slices of the blocks that hold the range,
+    /// in order, shared with them rather than copied.
+    pub(super) fn read_range_pieces(
+        &self,
+        kind: Resource,
+        mac: &Mac,
+        offset: u64,
+        length: u32,
+    ) -> Result<Vec<Bytes>, Error> {
         let fetch = |at, len| read_exact(&self.pool, &self.blobs, kind, mac, at, len);
         if kind != Resource::Packfile {
-            return fetch(offset, length);
+            return fetch(offset, length).map(|bytes| vec![Bytes::from(bytes)]);
         }
         let read =
             self.read_cache
                 .read(mac, offset, length, || self.object_size(kind, mac), fetch)?;
         self.read_ahead(read.prefetches);
-        Ok(read.bytes)
+        Ok(read.pieces)
     }
 
     /// Starts each read ahead of a reader on a thread of its own, so they
@@ -254,22 +272,23 @@ impl StoreHandle {
         }
     }
 
-    /// A packfile's range if the handle's blocks hold all of it, else
-    /// `None`. Sends no request itself (it may start a read ahead on a
-    /// thread of its own): [`StoreHandle::serve`] answers with it at once.
+    /// A packfile's range, as slices of the handle's blocks, if they hold
+    /// all of it, else `None`. Sends no request itself (it may start a
+    /// read ahead on a thread of its own): [`StoreHandle::serve`] answers
+    /// with it at once.
     pub(super) fn cached_range(
         &self,
         kind: Resource,
         mac: &Mac,
         offset: u64,
         length: u32,
-    ) -> Option<Vec<u8>> {
+    ) -> Option<Vec<Bytes>> {
         if kind != Resource::Packfile {
             return None;
         }
         let read = self.read_cache.cached(mac, offset, length)?;
         self.read_ahead(read.prefetches);
-        Some(read.bytes)
+        Some(read.pieces)
     }
 
     /// Whether [`StoreHandle::read_range`] serves this range from the

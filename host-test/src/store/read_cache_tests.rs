@@ -36,10 +36,11 @@ impl Object {
     /// ahead it asks for is made at once, as the handle's thread would.
     fn read(&self, cache: &ReadCache, offset: u64, length: u32) -> Result<Vec<u8>, Error> {
         let read = self.read_leaving_ahead(cache, offset, length)?;
+        let bytes = read.bytes();
         for prefetch in read.prefetches {
             self.complete(cache, prefetch);
         }
-        Ok(read.bytes)
+        Ok(bytes)
     }
 
     /// Makes a read ahead, recording its request.
@@ -76,7 +77,7 @@ impl Object {
             },
         )?;
         assert!(
-            read.bytes == Object::bytes(offset, u64::from(length)),
+            read.bytes() == Object::bytes(offset, u64::from(length)),
             "{offset}+{length}"
         );
         Ok(read)
@@ -118,7 +119,7 @@ fn cached_answers_only_what_every_block_holds() {
     let object = Object::new(1, 2 * MIB + 10);
     assert!(cache.cached(&object.mac, 0, 10).is_none());
     object.read(&cache, 0, 10).unwrap();
-    let hit = cache.cached(&object.mac, 5, 10).map(|r| r.bytes);
+    let hit = cache.cached(&object.mac, 5, 10).map(|r| r.bytes());
     assert_eq!(hit, Some(Object::bytes(5, 10)));
     assert!(
         cache.cached(&object.mac, MIB - 5, 10).is_none(),
@@ -131,6 +132,22 @@ fn cached_answers_only_what_every_block_holds() {
     );
     assert!(cache.cached(&object.mac, 0, 0).is_none());
     assert_eq!(object.fetched().len(), 2, "cached never fetches");
+}
+
+#[test]
+fn a_held_range_comes_as_slices_of_its_blocks_not_a_copy() {
+    // plakar reads ranges of 4 to 8 MiB while restoring; a copy of each
+    // Get in flight was memory beside the blocks.
+    let cache = ReadCache::new(8 * MIB);
+    let object = Object::new(1, 3 * MIB);
+    object.read(&cache, 0, 3 * MIB as u32).unwrap();
+    let read = cache.cached(&object.mac, MIB - 5, MIB as u32 + 10).unwrap();
+    let lengths: Vec<usize> = read.pieces.iter().map(|p| p.len()).collect();
+    assert_eq!(lengths, [5, MIB as usize, 5], "one slice a block");
+    assert_eq!(read.bytes(), Object::bytes(MIB - 5, MIB + 10));
+    // The same memory as the block's, served twice.
+    let again = cache.cached(&object.mac, MIB, 10).unwrap();
+    assert_eq!(again.pieces[0].as_ptr(), read.pieces[1].as_ptr());
 }
 
 #[test]
@@ -273,7 +290,7 @@ fn a_fetch_refused_as_short_is_the_callers_integrity_error_and_nothing_is_kept()
         || Ok(8 * MIB),
         |_, len| Ok(vec![2; len as usize]),
     );
-    assert_eq!(again.unwrap().bytes, vec![2; 10]);
+    assert_eq!(again.unwrap().bytes(), vec![2; 10]);
 }
 
 #[test]
@@ -295,7 +312,7 @@ fn a_failing_size_or_read_is_the_callers_error() {
     // Nothing is left in flight: the next read asks again, and waits for
     // nothing.
     let result = cache.read(&mac, 10, 10, || Ok(MIB), |_, len| Ok(vec![1; len as usize]));
-    assert_eq!(result.unwrap().bytes, vec![1; 10]);
+    assert_eq!(result.unwrap().bytes(), vec![1; 10]);
 }
 
 /// A restore's reads, 40 KiB at a time from one end of a packfile to the
@@ -583,7 +600,7 @@ fn a_reader_waits_for_a_block_on_its_way() {
                     },
                 )
                 .unwrap()
-                .bytes
+                .bytes()
         });
         std::thread::sleep(std::time::Duration::from_millis(100));
         assert!(!waiting.is_finished(), "the reader waits for the block");
@@ -641,7 +658,7 @@ fn what_is_learnt_while_the_object_is_forgotten_is_not_kept() {
             },
         )
         .unwrap();
-    assert_eq!(read.bytes, Object::bytes(10, 10));
+    assert_eq!(read.bytes(), Object::bytes(10, 10));
     assert_eq!(
         fetches.load(Ordering::SeqCst),
         2,
