@@ -59,7 +59,6 @@ pub fn stream_pieces(pieces: Vec<Bytes>) -> Replies {
             (0..piece.len())
                 .step_by(REPLY_CHUNK)
                 .map(move |start| piece.slice(start..piece.len().min(start + REPLY_CHUNK)))
-                .collect::<Vec<_>>()
         })
         .collect();
     let (tx, rx) = mpsc::channel(replies.len().max(1));
